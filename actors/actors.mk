@@ -1,0 +1,1 @@
+##  actors/actors.mk — (module lines go here)

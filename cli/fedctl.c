@@ -1,0 +1,149 @@
+/*  fedctl — start, watch and resume fedgrid experiments.
+    Results go to stdout; logs, progress and errors to stderr. Exit codes
+    follow sysexits.h (64 usage, 65 bad data, 66 missing input, 73 cannot
+    create, 74 I/O error, 78 configuration error).                         */
+
+#include "fedctl.h"
+
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    const char *name;
+    int (*run) (int argc, char **argv);
+    const char *summary;
+} s_command_t;
+
+static const s_command_t s_commands [] = {
+    { "init",   fedctl_cmd_init,   "write DIR/fedgrid.toml from a preset and --set overrides" },
+    { "config", fedctl_cmd_config, "config check FILE: print the canonical configuration and its hash" },
+};
+#define S_NCOMMANDS (sizeof s_commands / sizeof s_commands [0])
+
+void
+fedctl_fail (const char *fmt, ...)
+{
+    va_list args;
+    va_start (args, fmt);
+    fputs ("fedctl: ", stderr);
+    vfprintf (stderr, fmt, args);
+    fputc ('\n', stderr);
+    va_end (args);
+}
+
+int
+fedctl_exit_code (int code)
+{
+    switch (code) {
+        case FG_OK:        return EX_OK;
+        case FG_ENOENT:    return EX_NOINPUT;
+        case FG_EIO:       return EX_IOERR;
+        case FG_EFULL:     return EX_IOERR;
+        case FG_EEXIST:    return EX_CANTCREAT;
+        case FG_EFORMAT:
+        case FG_ERANGE:
+        case FG_EINVAL:    return EX_CONFIG;
+        case FG_ECHECKSUM:
+        case FG_EVERSION:
+        case FG_EMISMATCH: return EX_DATAERR;
+        case FG_ENOMEM:    return EX_OSERR;
+        default:           return EX_SOFTWARE;
+    }
+}
+
+int
+fedctl_sets_add (fedctl_sets_t *sets, const char *assignment)
+{
+    if (sets->count == FEDCTL_MAX_SETS) {
+        fedctl_fail ("more than %d --set options", FEDCTL_MAX_SETS);
+        return EX_USAGE;
+    }
+    sets->items [sets->count++] = assignment;
+    return 0;
+}
+
+int
+fedctl_load_config (const char *dir_or_file, const fedctl_sets_t *sets, fg_config_t *cfg)
+{
+    char path [4200];
+    size_t len = strlen (dir_or_file);
+    bool is_file = len >= 5 && strcmp (dir_or_file + len - 5, ".toml") == 0;
+    if (is_file)
+        snprintf (path, sizeof path, "%s", dir_or_file);
+    else
+        snprintf (path, sizeof path, "%s/%s", dir_or_file, FG_CONFIG_FILE);
+    fg_error_t err;
+    int rc = fg_config_load (cfg, path, &err);
+    for (int i = 0; rc == 0 && sets && i < sets->count; i++)
+        rc = fg_config_set (cfg, sets->items [i], "--set", &err);
+    if (rc == 0 && sets && sets->count)
+        rc = fg_config_validate (cfg, &err);
+    if (rc) {
+        fedctl_fail ("%s", err.msg);
+        if (rc == FG_ENOENT && !is_file)
+            fprintf (stderr, "fedctl: create it with: fedctl init %s --preset fmnist-cnn-iid\n",
+                     dir_or_file);
+        return fedctl_exit_code (rc);
+    }
+    return 0;
+}
+
+static void
+s_usage (FILE *out)
+{
+    fprintf (out,
+        "usage: fedctl [--version] [--help] COMMAND [ARGS]\n"
+        "\n"
+        "fedgrid trains deep CNNs by federated learning on a grid of ordinary PCs.\n"
+        "\n"
+        "commands:\n");
+    for (size_t i = 0; i < S_NCOMMANDS; i++)
+        fprintf (out, "  %-8s %s\n", s_commands [i].name, s_commands [i].summary);
+    fprintf (out,
+        "\n"
+        "Every command that takes an experiment accepts --set section.key=value\n"
+        "(repeatable). `fedctl COMMAND --help` describes a command.\n"
+        "environment: FEDGRID_LOG=error|warn|info|debug|trace, NO_COLOR\n");
+}
+
+int
+main (int argc, char **argv)
+{
+    static const struct option options [] = {
+        { "help",    no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 }
+    };
+    //  options before the command only: "+" stops at the first non-option
+    int c;
+    opterr = 0;
+    while ((c = getopt_long (argc, argv, "+hV", options, NULL)) != -1) {
+        switch (c) {
+            case 'h':
+                s_usage (stdout);
+                return EX_OK;
+            case 'V':
+                printf ("fedctl (fedgrid) %s\n", fg_version ());
+                return EX_OK;
+            default:
+                fedctl_fail ("unknown option '%s'", argv [optind - 1]);
+                s_usage (stderr);
+                return EX_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        s_usage (stderr);
+        return EX_USAGE;
+    }
+    int first = optind;
+    const char *name = argv [first];
+    for (size_t i = 0; i < S_NCOMMANDS; i++)
+        if (strcmp (s_commands [i].name, name) == 0) {
+            optind = 0;                 //  glibc: 0 re-initialises getopt
+            return s_commands [i].run (argc - first, argv + first);
+        }
+    fedctl_fail ("unknown command '%s' (see fedctl --help)", name);
+    return EX_USAGE;
+}

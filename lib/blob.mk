@@ -1,0 +1,1 @@
+##  lib/blob.mk — (module lines go here)

@@ -1,0 +1,1 @@
+##  lib/federated.mk — (module lines go here)

@@ -1,0 +1,41 @@
+/*  fg_file.h — whole-file reads and crash-safe writes (internal).
+
+    fg_file_write_atomic writes tmp -> fflush -> fsync -> rename -> fsync
+    of the directory, so a reader sees the old file or the new one, never a
+    half-written one, even after a power cut.                              */
+
+#ifndef FG_FILE_H_INCLUDED
+#define FG_FILE_H_INCLUDED
+
+#include <stddef.h>
+#include "fg_error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+//  Reads all of path into a NUL-terminated buffer (*data, *size without
+//  the NUL). Refuses files larger than max_size with FG_ERANGE.
+//  Caller owns *data and frees it with free ().
+//  Returns 0, FG_ENOENT, FG_EIO, FG_ERANGE or FG_ENOMEM.
+int
+    fg_file_read (const char *path, size_t max_size, char **data, size_t *size,
+                  fg_error_t *err);
+
+//  Replaces path with data atomically (see above); mode as for open (2).
+//  Returns 0, FG_EIO (message names the failing step and errno) or
+//  FG_EEXIST when exclusive is true and path exists.
+int
+    fg_file_write_atomic (const char *path, const void *data, size_t size,
+                          int mode, int exclusive, fg_error_t *err);
+
+//  Creates directory path and its missing parents (like mkdir -p).
+//  Returns 0 or FG_EIO.
+int
+    fg_file_mkdirs (const char *path, fg_error_t *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

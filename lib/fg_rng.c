@@ -1,0 +1,164 @@
+/*  fg_rng.c — Philox4x32-10 streams (see fg_rng.h).                      */
+
+#include "fg_rng.h"
+
+#include <assert.h>
+#include <math.h>
+
+#define PHILOX_M0 0xD2511F53u
+#define PHILOX_M1 0xCD9E8D57u
+#define PHILOX_W0 0x9E3779B9u          //  golden ratio
+#define PHILOX_W1 0xBB67AE85u          //  sqrt (3) - 1
+
+void
+fg_philox4x32_10 (const uint32_t ctr [4], const uint32_t key [2], uint32_t out [4])
+{
+    uint32_t c0 = ctr [0], c1 = ctr [1], c2 = ctr [2], c3 = ctr [3];
+    uint32_t k0 = key [0], k1 = key [1];
+    for (int round = 0; round < 10; round++) {
+        uint64_t p0 = (uint64_t) PHILOX_M0 * c0;
+        uint64_t p1 = (uint64_t) PHILOX_M1 * c2;
+        uint32_t n0 = (uint32_t) (p1 >> 32) ^ c1 ^ k0;
+        uint32_t n1 = (uint32_t) p1;
+        uint32_t n2 = (uint32_t) (p0 >> 32) ^ c3 ^ k1;
+        uint32_t n3 = (uint32_t) p0;
+        c0 = n0; c1 = n1; c2 = n2; c3 = n3;
+        k0 += PHILOX_W0;
+        k1 += PHILOX_W1;
+    }
+    out [0] = c0; out [1] = c1; out [2] = c2; out [3] = c3;
+}
+
+void
+fg_rng_init (fg_rng_t *rng, uint64_t seed, fg_rng_purpose_t purpose,
+             uint32_t round, uint32_t shard, uint32_t epoch, uint32_t step)
+{
+    assert (rng);
+    uint32_t ctr [4] = { (uint32_t) purpose, round, shard, epoch };
+    uint32_t key [2] = { (uint32_t) seed, (uint32_t) (seed >> 32) };
+    uint32_t b1 [4];
+    fg_philox4x32_10 (ctr, key, b1);
+    uint32_t ctr2 [4] = { step, 0x66656467u, 0, 0 };
+    uint32_t key2 [2] = { b1 [0] ^ b1 [2], b1 [1] ^ b1 [3] };
+    uint32_t b2 [4];
+    fg_philox4x32_10 (ctr2, key2, b2);
+    rng->key [0] = b2 [0];
+    rng->key [1] = b2 [1];
+    rng->tag [0] = b2 [2];
+    rng->tag [1] = b2 [3];
+    rng->next = 0;
+    rng->block_id = UINT64_MAX;
+}
+
+uint64_t
+fg_rng_tell (const fg_rng_t *rng)
+{
+    return rng->next;
+}
+
+void
+fg_rng_seek (fg_rng_t *rng, uint64_t position)
+{
+    rng->next = position;
+}
+
+uint32_t
+fg_rng_u32 (fg_rng_t *rng)
+{
+    uint64_t block_id = rng->next >> 2;
+    if (block_id != rng->block_id) {
+        uint32_t ctr [4] = { (uint32_t) block_id, (uint32_t) (block_id >> 32),
+                             rng->tag [0], rng->tag [1] };
+        fg_philox4x32_10 (ctr, rng->key, rng->block);
+        rng->block_id = block_id;
+    }
+    return rng->block [rng->next++ & 3];
+}
+
+uint64_t
+fg_rng_u64 (fg_rng_t *rng)
+{
+    uint64_t lo = fg_rng_u32 (rng);
+    uint64_t hi = fg_rng_u32 (rng);
+    return lo | (hi << 32);
+}
+
+float
+fg_rng_uniform (fg_rng_t *rng)
+{
+    return (float) (fg_rng_u32 (rng) >> 8) * 0x1p-24f;
+}
+
+double
+fg_rng_uniform_double (fg_rng_t *rng)
+{
+    return (double) (fg_rng_u64 (rng) >> 11) * 0x1p-53;
+}
+
+double
+fg_rng_normal (fg_rng_t *rng)
+{
+    //  u1 in (0, 1] so log (u1) is finite
+    double u1 = 1.0 - fg_rng_uniform_double (rng);
+    double u2 = fg_rng_uniform_double (rng);
+    return sqrt (-2.0 * log (u1)) * cos (2.0 * M_PI * u2);
+}
+
+uint32_t
+fg_rng_below (fg_rng_t *rng, uint32_t bound)
+{
+    assert (bound > 0);
+    uint64_t m = (uint64_t) fg_rng_u32 (rng) * bound;
+    uint32_t low = (uint32_t) m;
+    if (low < bound) {
+        uint32_t threshold = (uint32_t) (-bound) % bound;
+        while (low < threshold) {
+            m = (uint64_t) fg_rng_u32 (rng) * bound;
+            low = (uint32_t) m;
+        }
+    }
+    return (uint32_t) (m >> 32);
+}
+
+void
+fg_rng_shuffle (fg_rng_t *rng, uint32_t *items, size_t n)
+{
+    assert (n <= UINT32_MAX);
+    for (size_t i = n; i > 1; i--) {
+        uint32_t j = fg_rng_below (rng, (uint32_t) i);
+        uint32_t t = items [i - 1];
+        items [i - 1] = items [j];
+        items [j] = t;
+    }
+}
+
+void
+fg_rng_permutation (fg_rng_t *rng, uint32_t *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        out [i] = (uint32_t) i;
+    fg_rng_shuffle (rng, out, n);
+}
+
+double
+fg_rng_gamma (fg_rng_t *rng, double shape)
+{
+    assert (shape > 0);
+    if (shape < 1.0) {
+        //  Gamma(a) = Gamma(a + 1) * U^(1/a)
+        double u = 1.0 - fg_rng_uniform_double (rng);
+        return fg_rng_gamma (rng, shape + 1.0) * pow (u, 1.0 / shape);
+    }
+    double d = shape - 1.0 / 3.0;
+    double c = 1.0 / sqrt (9.0 * d);
+    for (;;) {
+        double x = fg_rng_normal (rng);
+        double v = 1.0 + c * x;
+        if (v <= 0)
+            continue;
+        v = v * v * v;
+        double u = 1.0 - fg_rng_uniform_double (rng);
+        if (log (u) < 0.5 * x * x + d - d * v + d * log (v))
+            return d * v;
+    }
+}

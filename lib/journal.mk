@@ -1,0 +1,1 @@
+##  lib/journal.mk — (module lines go here)

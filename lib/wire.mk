@@ -1,0 +1,1 @@
+##  lib/wire.mk — (module lines go here)

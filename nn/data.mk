@@ -1,0 +1,1 @@
+##  nn/data.mk — (module lines go here)

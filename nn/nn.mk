@@ -1,0 +1,1 @@
+##  nn/nn.mk — (module lines go here)
