@@ -19,6 +19,7 @@ typedef struct {
 static const s_command_t s_commands [] = {
     { "init",   fedctl_cmd_init,   "write DIR/fedgrid.toml from a preset and --set overrides" },
     { "config", fedctl_cmd_config, "config check FILE: print the canonical configuration and its hash" },
+    { "debug",  fedctl_cmd_debug,  "debug crashpoints: list the named crash points" },
 };
 #define S_NCOMMANDS (sizeof s_commands / sizeof s_commands [0])
 

@@ -36,5 +36,6 @@ void
 //  Commands: argc/argv start at the command name. Return a sysexits code.
 int fedctl_cmd_init (int argc, char **argv);
 int fedctl_cmd_config (int argc, char **argv);
+int fedctl_cmd_debug (int argc, char **argv);
 
 #endif

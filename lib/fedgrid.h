@@ -17,6 +17,7 @@
 #include "fg_sha256.h"
 #include "fg_state.h"
 #include "fg_config.h"
+#include "fg_crash.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -75,5 +75,8 @@ else
     ok "init into a read-only folder # SKIP root ignores permissions"
 fi
 
+expect 0 "journal.round.before" "debug crashpoints lists the points" -- "$FEDCTL" debug crashpoints
+expect 64 "usage: fedctl debug" "debug without a subcommand" -- "$FEDCTL" debug
+
 echo "1..$n"
 [ "$failed" -eq 0 ]
