@@ -1,0 +1,93 @@
+/*  fg_act.c — element-wise activations, PyTorch's definitions and its
+    derivatives at the kinks (see fg_ops.h).                              */
+
+#include "fg_ops_internal.h"
+
+const char *
+fg_act_name (fg_act_t act)
+{
+    switch (act) {
+        case FG_ACT_IDENTITY:    return "identity";
+        case FG_ACT_RELU:        return "relu";
+        case FG_ACT_RELU6:       return "relu6";
+        case FG_ACT_HARDSIGMOID: return "hardsigmoid";
+        case FG_ACT_HARDSWISH:   return "hardswish";
+    }
+    return "unknown";
+}
+
+int
+fg_act_forward (fg_act_t act, size_t n, const float *x, float *y,
+                fg_error_t *err)
+{
+    if (n > 0 && (!x || !y))
+        return fg_error_set (err, FG_EINVAL, "activation %s: forward: NULL "
+                             "input or output", fg_act_name (act));
+    switch (act) {
+        case FG_ACT_IDENTITY:
+            if (y != x)
+                for (size_t i = 0; i < n; i++)
+                    y [i] = x [i];
+            return 0;
+        case FG_ACT_RELU:
+            for (size_t i = 0; i < n; i++)
+                y [i] = x [i] > 0.0f? x [i]: 0.0f;
+            return 0;
+        case FG_ACT_RELU6:
+            for (size_t i = 0; i < n; i++) {
+                float v = x [i];
+                y [i] = v <= 0.0f? 0.0f: v >= 6.0f? 6.0f: v;
+            }
+            return 0;
+        case FG_ACT_HARDSIGMOID:
+            for (size_t i = 0; i < n; i++) {
+                float v = x [i];
+                y [i] = v <= -3.0f? 0.0f: v >= 3.0f? 1.0f: v / 6.0f + 0.5f;
+            }
+            return 0;
+        case FG_ACT_HARDSWISH:
+            for (size_t i = 0; i < n; i++) {
+                float v = x [i];
+                y [i] = v <= -3.0f? 0.0f: v >= 3.0f? v: v * (v + 3.0f) / 6.0f;
+            }
+            return 0;
+    }
+    return fg_error_set (err, FG_EINVAL, "activation: unknown kind %d", (int) act);
+}
+
+int
+fg_act_backward (fg_act_t act, size_t n, const float *x, const float *dy,
+                 float *dx, fg_error_t *err)
+{
+    if (n > 0 && (!x || !dy || !dx))
+        return fg_error_set (err, FG_EINVAL, "activation %s: backward: NULL "
+                             "argument", fg_act_name (act));
+    switch (act) {
+        case FG_ACT_IDENTITY:
+            if (dx != dy)
+                for (size_t i = 0; i < n; i++)
+                    dx [i] = dy [i];
+            return 0;
+        case FG_ACT_RELU:
+            for (size_t i = 0; i < n; i++)
+                dx [i] = x [i] > 0.0f? dy [i]: 0.0f;
+            return 0;
+        case FG_ACT_RELU6:
+            for (size_t i = 0; i < n; i++)
+                dx [i] = x [i] > 0.0f && x [i] < 6.0f? dy [i]: 0.0f;
+            return 0;
+        case FG_ACT_HARDSIGMOID:
+            for (size_t i = 0; i < n; i++)
+                dx [i] = x [i] > -3.0f && x [i] < 3.0f? dy [i] / 6.0f: 0.0f;
+            return 0;
+        case FG_ACT_HARDSWISH:
+            for (size_t i = 0; i < n; i++) {
+                float v = x [i];
+                dx [i] = v < -3.0f? 0.0f
+                       : v <= 3.0f? dy [i] * (v / 3.0f + 0.5f)
+                       : dy [i];
+            }
+            return 0;
+    }
+    return fg_error_set (err, FG_EINVAL, "activation: unknown kind %d", (int) act);
+}

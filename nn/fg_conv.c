@@ -1,0 +1,402 @@
+/*  fg_conv.c — 2-D convolution, NHWC, forward and backward.
+
+    Three paths, chosen by shape only (so by the experiment, never by the
+    deployment):
+      depthwise   groups == C == K: own loops, weights transposed to
+                  (KH*KW, C) in scratch so the channel loop is contiguous;
+      direct      1x1, stride 1, no padding: x (N*H*W, C) is the GEMM's A;
+      im2col      everything else, per chunk of images and per group:
+                  col (rows, C/G*KH*KW) with column order (c, i, j), which
+                  is the order of a torchvision weight row, so W^T is a
+                  strided view of the weight (no copy):
+                      y_g   (rows x K/G)    = col (rows x Kq) * W_g^T
+                      dW_g  (K/G x Kq)     += dy_g^T * col      (beta = 1)
+                      dcol  (rows x Kq)     = dy_g * W_g        -> col2im
+    Weight gradients are summed over chunks in image order with beta = 1;
+    the chunk size depends on the shape only (FG_CONV_CHUNK_FLOATS).      */
+
+#include <assert.h>
+#include <string.h>
+#include "fg_ops_internal.h"
+
+//  The derived sizes of a checked shape.
+typedef struct {
+    size_t oh, ow;              //  output size
+    size_t cg, kg;              //  channels per group in / out
+    size_t kq;                  //  Cg*KH*KW: one weight row, one col row
+    size_t khkw;
+    size_t pix;                 //  OH*OW
+    size_t chunk;               //  images per im2col chunk
+} s_dims_t;
+
+static int
+s_check (const fg_conv_shape_t *s, s_dims_t *d, fg_error_t *err)
+{
+    if (!s)
+        return fg_error_set (err, FG_EINVAL, "conv: no shape");
+    if (s->n < 1 || s->h < 1 || s->w < 1 || s->c < 1 || s->k < 1)
+        return fg_error_set (err, FG_EINVAL, "conv: bad size: x (%d,%d,%d,%d), "
+                             "k %d: all must be >= 1", s->n, s->h, s->w, s->c, s->k);
+    if (s->kh < 1 || s->kw < 1 || s->sh < 1 || s->sw < 1 || s->ph < 0 || s->pw < 0)
+        return fg_error_set (err, FG_EINVAL, "conv: bad kernel %dx%d stride %dx%d "
+                             "padding %dx%d", s->kh, s->kw, s->sh, s->sw, s->ph, s->pw);
+    if (s->groups < 1 || s->c % s->groups != 0 || s->k % s->groups != 0)
+        return fg_error_set (err, FG_EINVAL, "conv: groups %d must divide "
+                             "in channels %d and out channels %d", s->groups, s->c, s->k);
+    int64_t hp = (int64_t) s->h + 2 * (int64_t) s->ph;
+    int64_t wp = (int64_t) s->w + 2 * (int64_t) s->pw;
+    if (hp < s->kh || wp < s->kw)
+        return fg_error_set (err, FG_EINVAL, "conv: kernel %dx%d larger than the "
+                             "padded input %lldx%lld", s->kh, s->kw,
+                             (long long) hp, (long long) wp);
+    d->oh = (size_t) ((hp - s->kh) / s->sh + 1);
+    d->ow = (size_t) ((wp - s->kw) / s->sw + 1);
+    d->cg = (size_t) (s->c / s->groups);
+    d->kg = (size_t) (s->k / s->groups);
+    d->khkw = (size_t) s->kh * (size_t) s->kw;
+    size_t nx, ny, nw, ncol;
+    bool ok = fg_ops_mul (d->cg, d->khkw, &d->kq)
+           && fg_ops_mul ((size_t) s->n * s->h, (size_t) s->w * s->c, &nx)
+           && fg_ops_mul (d->oh, d->ow, &d->pix)
+           && fg_ops_mul ((size_t) s->n * d->pix, (size_t) s->k, &ny)
+           && fg_ops_mul ((size_t) s->k, d->kq, &nw)
+           && fg_ops_mul (d->pix, d->kq, &ncol);
+    if (!ok)
+        return fg_error_set (err, FG_EINVAL, "conv: x (%d,%d,%d,%d) k %d kernel "
+                             "%dx%d: element count too large", s->n, s->h, s->w,
+                             s->c, s->k, s->kh, s->kw);
+    d->chunk = ncol >= FG_CONV_CHUNK_FLOATS? 1: FG_CONV_CHUNK_FLOATS / ncol;
+    if (d->chunk > (size_t) s->n)
+        d->chunk = (size_t) s->n;
+    return 0;
+}
+
+int
+fg_conv_check (const fg_conv_shape_t *s, int *oh, int *ow, fg_error_t *err)
+{
+    s_dims_t d;
+    int rc = s_check (s, &d, err);
+    if (rc)
+        return rc;
+    if (d.oh > INT32_MAX || d.ow > INT32_MAX)
+        return fg_error_set (err, FG_EINVAL, "conv: output too large");
+    if (oh)
+        *oh = (int) d.oh;
+    if (ow)
+        *ow = (int) d.ow;
+    return 0;
+}
+
+size_t
+fg_conv_weight_count (const fg_conv_shape_t *s)
+{
+    s_dims_t d;
+    if (s_check (s, &d, NULL))
+        return 0;
+    return (size_t) s->k * d.kq;
+}
+
+static bool
+s_is_depthwise (const fg_conv_shape_t *s)
+{
+    return s->groups == s->c && s->groups == s->k;
+}
+
+static bool
+s_is_direct (const fg_conv_shape_t *s)
+{
+    return s->kh == 1 && s->kw == 1 && s->sh == 1 && s->sw == 1
+        && s->ph == 0 && s->pw == 0;
+}
+
+//  x (N,H,W,C) images [n0, n0+nimg), group g
+//  -> col (nimg*OH*OW, Kq), row p = (img, oy, ox), column (c, i, j).
+static void
+s_im2col (const fg_conv_shape_t *s, const s_dims_t *d, const float *x,
+          size_t n0, size_t nimg, size_t g, float *col)
+{
+    const size_t H = (size_t) s->h, W = (size_t) s->w, C = (size_t) s->c;
+    const size_t kh = (size_t) s->kh, kw = (size_t) s->kw, khkw = d->khkw;
+    float *row = col;
+    for (size_t img = n0; img < n0 + nimg; img++)
+        for (size_t oy = 0; oy < d->oh; oy++)
+            for (size_t ox = 0; ox < d->ow; ox++, row += d->kq)
+                for (size_t i = 0; i < kh; i++) {
+                    long iy = (long) (oy * (size_t) s->sh + i) - s->ph;
+                    for (size_t j = 0; j < kw; j++) {
+                        long ix = (long) (ox * (size_t) s->sw + j) - s->pw;
+                        float *dst = row + i * kw + j;
+                        if (iy < 0 || iy >= (long) H || ix < 0 || ix >= (long) W) {
+                            for (size_t c = 0; c < d->cg; c++)
+                                dst [c * khkw] = 0.0f;
+                        }
+                        else {
+                            const float *src = x + ((img * H + (size_t) iy) * W
+                                                    + (size_t) ix) * C + g * d->cg;
+                            for (size_t c = 0; c < d->cg; c++)
+                                dst [c * khkw] = src [c];
+                        }
+                    }
+                }
+}
+
+//  dcol (nimg*OH*OW, Kq) of group g -> dx images [n0, n0+nimg) +=, rows in
+//  order (a fixed summation order for overlapping windows).
+static void
+s_col2im (const fg_conv_shape_t *s, const s_dims_t *d, const float *dcol,
+          size_t n0, size_t nimg, size_t g, float *dx)
+{
+    const size_t H = (size_t) s->h, W = (size_t) s->w, C = (size_t) s->c;
+    const size_t kh = (size_t) s->kh, kw = (size_t) s->kw, khkw = d->khkw;
+    const float *row = dcol;
+    for (size_t img = n0; img < n0 + nimg; img++)
+        for (size_t oy = 0; oy < d->oh; oy++)
+            for (size_t ox = 0; ox < d->ow; ox++, row += d->kq)
+                for (size_t i = 0; i < kh; i++) {
+                    long iy = (long) (oy * (size_t) s->sh + i) - s->ph;
+                    if (iy < 0 || iy >= (long) H)
+                        continue;
+                    for (size_t j = 0; j < kw; j++) {
+                        long ix = (long) (ox * (size_t) s->sw + j) - s->pw;
+                        if (ix < 0 || ix >= (long) W)
+                            continue;
+                        const float *src = row + i * kw + j;
+                        float *dst = dx + ((img * H + (size_t) iy) * W
+                                           + (size_t) ix) * C + g * d->cg;
+                        for (size_t c = 0; c < d->cg; c++)
+                            dst [c] += src [c * khkw];
+                    }
+                }
+}
+
+//  w (C,1,KH,KW) -> wt (KH*KW, C)
+static void
+s_depthwise_weights (const fg_conv_shape_t *s, const s_dims_t *d,
+                     const float *w, float *wt)
+{
+    const size_t C = (size_t) s->c;
+    for (size_t c = 0; c < C; c++)
+        for (size_t q = 0; q < d->khkw; q++)
+            wt [q * C + c] = w [c * d->khkw + q];
+}
+
+static int
+s_depthwise_forward (fg_ops_ctx_t *ctx, const fg_conv_shape_t *s,
+                     const s_dims_t *d, const float *x, const float *w,
+                     const float *b, float *y, fg_error_t *err)
+{
+    const size_t H = (size_t) s->h, W = (size_t) s->w, C = (size_t) s->c;
+    float *wt = fg_ops_scratch (ctx, FG_SCRATCH_COL, d->khkw * C * sizeof (float));
+    if (!wt)
+        return fg_error_set (err, FG_ENOMEM, "conv: depthwise: no memory "
+                             "for %zu weights", d->khkw * C);
+    s_depthwise_weights (s, d, w, wt);
+    float *out = y;
+    for (size_t img = 0; img < (size_t) s->n; img++)
+        for (size_t oy = 0; oy < d->oh; oy++)
+            for (size_t ox = 0; ox < d->ow; ox++, out += C) {
+                for (size_t c = 0; c < C; c++)
+                    out [c] = 0.0f;
+                for (size_t i = 0; i < (size_t) s->kh; i++) {
+                    long iy = (long) (oy * (size_t) s->sh + i) - s->ph;
+                    if (iy < 0 || iy >= (long) H)
+                        continue;
+                    for (size_t j = 0; j < (size_t) s->kw; j++) {
+                        long ix = (long) (ox * (size_t) s->sw + j) - s->pw;
+                        if (ix < 0 || ix >= (long) W)
+                            continue;
+                        const float *src = x + ((img * H + (size_t) iy) * W
+                                                + (size_t) ix) * C;
+                        const float *wr = wt + (i * (size_t) s->kw + j) * C;
+                        for (size_t c = 0; c < C; c++)
+                            out [c] += src [c] * wr [c];
+                    }
+                }
+                if (b)
+                    for (size_t c = 0; c < C; c++)
+                        out [c] += b [c];
+            }
+    return 0;
+}
+
+static int
+s_depthwise_backward (fg_ops_ctx_t *ctx, const fg_conv_shape_t *s,
+                      const s_dims_t *d, const float *x, const float *w,
+                      const float *dy, float *dx, float *dw, fg_error_t *err)
+{
+    const size_t H = (size_t) s->h, W = (size_t) s->w, C = (size_t) s->c;
+    const size_t nq = d->khkw * C;
+    float *wt = fg_ops_scratch (ctx, FG_SCRATCH_COL, nq * sizeof (float));
+    double *acc = dw? fg_ops_scratch (ctx, FG_SCRATCH_DCOL, nq * sizeof (double)): NULL;
+    if (!wt || (dw && !acc))
+        return fg_error_set (err, FG_ENOMEM, "conv: depthwise: no memory "
+                             "for %zu weights", nq);
+    s_depthwise_weights (s, d, w, wt);
+    if (acc)
+        for (size_t q = 0; q < nq; q++)
+            acc [q] = 0.0;
+    if (dx)
+        memset (dx, 0, (size_t) s->n * H * W * C * sizeof (float));
+    const float *g = dy;
+    for (size_t img = 0; img < (size_t) s->n; img++)
+        for (size_t oy = 0; oy < d->oh; oy++)
+            for (size_t ox = 0; ox < d->ow; ox++, g += C)
+                for (size_t i = 0; i < (size_t) s->kh; i++) {
+                    long iy = (long) (oy * (size_t) s->sh + i) - s->ph;
+                    if (iy < 0 || iy >= (long) H)
+                        continue;
+                    for (size_t j = 0; j < (size_t) s->kw; j++) {
+                        long ix = (long) (ox * (size_t) s->sw + j) - s->pw;
+                        if (ix < 0 || ix >= (long) W)
+                            continue;
+                        size_t at = ((img * H + (size_t) iy) * W + (size_t) ix) * C;
+                        size_t q = i * (size_t) s->kw + j;
+                        if (dx) {
+                            const float *wr = wt + q * C;
+                            float *dst = dx + at;
+                            for (size_t c = 0; c < C; c++)
+                                dst [c] += g [c] * wr [c];
+                        }
+                        if (acc) {
+                            const float *src = x + at;
+                            double *ar = acc + q * C;
+                            for (size_t c = 0; c < C; c++)
+                                ar [c] += (double) g [c] * (double) src [c];
+                        }
+                    }
+                }
+    if (dw)
+        for (size_t c = 0; c < C; c++)
+            for (size_t q = 0; q < d->khkw; q++)
+                dw [c * d->khkw + q] += (float) acc [q * C + c];
+    return 0;
+}
+
+int
+fg_conv_forward (fg_ops_ctx_t *ctx, const fg_conv_shape_t *s,
+                 const float *x, const float *w, const float *b,
+                 float *y, fg_error_t *err)
+{
+    s_dims_t d;
+    int rc = s_check (s, &d, err);
+    if (rc)
+        return rc;
+    if (!ctx || !x || !w || !y)
+        return fg_error_set (err, FG_EINVAL, "conv: forward: NULL context, "
+                             "input, weight or output");
+    if (s_is_depthwise (s))
+        return s_depthwise_forward (ctx, s, &d, x, w, b, y, err);
+
+    const size_t N = (size_t) s->n, C = (size_t) s->c, K = (size_t) s->k;
+    const size_t G = (size_t) s->groups;
+    if (s_is_direct (s)) {
+        size_t rows = N * d.pix;
+        for (size_t g = 0; g < G && !rc; g++)
+            rc = fg_ops_gemm (ctx, "conv 1x1 forward", rows, d.kg, d.kq, 1.0f,
+                              x + g * d.cg, C, 1,
+                              w + g * d.kg * d.kq, 1, d.kq, 0.0f,
+                              y + g * d.kg, K, 1, err);
+    }
+    else {
+        float *col = fg_ops_scratch (ctx, FG_SCRATCH_COL,
+                                     d.chunk * d.pix * d.kq * sizeof (float));
+        if (!col)
+            return fg_error_set (err, FG_ENOMEM, "conv: forward: no memory for "
+                                 "im2col (%zu images x %zu x %zu floats)",
+                                 d.chunk, d.pix, d.kq);
+        for (size_t n0 = 0; n0 < N && !rc; n0 += d.chunk) {
+            size_t nimg = N - n0 < d.chunk? N - n0: d.chunk;
+            size_t rows = nimg * d.pix;
+            for (size_t g = 0; g < G && !rc; g++) {
+                s_im2col (s, &d, x, n0, nimg, g, col);
+                rc = fg_ops_gemm (ctx, "conv forward", rows, d.kg, d.kq, 1.0f,
+                                  col, d.kq, 1,
+                                  w + g * d.kg * d.kq, 1, d.kq, 0.0f,
+                                  y + n0 * d.pix * K + g * d.kg, K, 1, err);
+            }
+        }
+    }
+    if (!rc && b) {
+        size_t rows = N * d.pix;
+        for (size_t p = 0; p < rows; p++)
+            for (size_t k = 0; k < K; k++)
+                y [p * K + k] += b [k];
+    }
+    return rc;
+}
+
+int
+fg_conv_backward (fg_ops_ctx_t *ctx, const fg_conv_shape_t *s,
+                  const float *x, const float *w, const float *dy,
+                  float *dx, float *dw, float *db, fg_error_t *err)
+{
+    s_dims_t d;
+    int rc = s_check (s, &d, err);
+    if (rc)
+        return rc;
+    if (!ctx || !x || !w || !dy)
+        return fg_error_set (err, FG_EINVAL, "conv: backward: NULL context, "
+                             "input, weight or output gradient");
+    const size_t N = (size_t) s->n, C = (size_t) s->c, K = (size_t) s->k;
+    const size_t G = (size_t) s->groups;
+    if (db) {
+        double *acc = fg_ops_scratch (ctx, FG_SCRATCH_AUX, K * sizeof (double));
+        if (!acc)
+            return fg_error_set (err, FG_ENOMEM, "conv: backward: no memory "
+                                 "for %zu bias sums", K);
+        fg_ops_colsum_acc (N * d.pix, K, dy, K, acc, db);
+    }
+    if (!dx && !dw)
+        return 0;
+    if (s_is_depthwise (s))
+        return s_depthwise_backward (ctx, s, &d, x, w, dy, dx, dw, err);
+
+    if (s_is_direct (s)) {
+        size_t rows = N * d.pix;
+        for (size_t g = 0; g < G && !rc; g++) {
+            const float *dy_g = dy + g * d.kg;
+            if (dw)
+                rc = fg_ops_gemm (ctx, "conv 1x1 backward dw", d.kg, d.kq, rows,
+                                  1.0f, dy_g, 1, K, x + g * d.cg, C, 1, 1.0f,
+                                  dw + g * d.kg * d.kq, d.kq, 1, err);
+            if (dx && !rc)
+                rc = fg_ops_gemm (ctx, "conv 1x1 backward dx", rows, d.kq, d.kg,
+                                  1.0f, dy_g, K, 1, w + g * d.kg * d.kq, d.kq, 1,
+                                  0.0f, dx + g * d.cg, C, 1, err);
+        }
+        return rc;
+    }
+
+    size_t ncol = d.chunk * d.pix * d.kq;
+    float *col = dw? fg_ops_scratch (ctx, FG_SCRATCH_COL, ncol * sizeof (float)): NULL;
+    float *dcol = dx? fg_ops_scratch (ctx, FG_SCRATCH_DCOL, ncol * sizeof (float)): NULL;
+    if ((dw && !col) || (dx && !dcol))
+        return fg_error_set (err, FG_ENOMEM, "conv: backward: no memory for "
+                             "im2col (%zu images x %zu x %zu floats)",
+                             d.chunk, d.pix, d.kq);
+    for (size_t n0 = 0; n0 < N && !rc; n0 += d.chunk) {
+        size_t nimg = N - n0 < d.chunk? N - n0: d.chunk;
+        size_t rows = nimg * d.pix;
+        const float *dy_c = dy + n0 * d.pix * K;
+        if (dx)
+            memset (dx + n0 * (size_t) s->h * s->w * C, 0,
+                    nimg * (size_t) s->h * s->w * C * sizeof (float));
+        for (size_t g = 0; g < G && !rc; g++) {
+            const float *w_g = w + g * d.kg * d.kq;
+            if (dw) {
+                s_im2col (s, &d, x, n0, nimg, g, col);
+                rc = fg_ops_gemm (ctx, "conv backward dw", d.kg, d.kq, rows, 1.0f,
+                                  dy_c + g * d.kg, 1, K, col, d.kq, 1, 1.0f,
+                                  dw + g * d.kg * d.kq, d.kq, 1, err);
+            }
+            if (dx && !rc) {
+                rc = fg_ops_gemm (ctx, "conv backward dx", rows, d.kq, d.kg, 1.0f,
+                                  dy_c + g * d.kg, K, 1, w_g, d.kq, 1, 0.0f,
+                                  dcol, d.kq, 1, err);
+                if (!rc)
+                    s_col2im (s, &d, dcol, n0, nimg, g, dx);
+            }
+        }
+    }
+    return rc;
+}

@@ -1,0 +1,62 @@
+/*  fg_ops_internal.h — what the kernel files of nn/ share: the context
+    struct, its scratch and the one checked door to BLIS. Not installed.   */
+
+#ifndef FG_OPS_INTERNAL_H_INCLUDED
+#define FG_OPS_INTERNAL_H_INCLUDED
+
+#include "fg_ops.h"
+
+//  Scratch slots: independent grow-only buffers of the context.
+enum {
+    FG_SCRATCH_COL  = 0,        //  im2col chunk / depthwise weights
+    FG_SCRATCH_DCOL = 1,        //  gradient of the im2col chunk
+    FG_SCRATCH_AUX  = 2,        //  small temporaries (SE backward, sums)
+    FG_SCRATCH_SLOTS = 3
+};
+
+struct _fg_ops_ctx_t {
+    int     threads;                        //  BLIS threads per call
+    void   *scratch [FG_SCRATCH_SLOTS];     //  64-byte aligned
+    size_t  scratch_size [FG_SCRATCH_SLOTS];//  bytes
+};
+
+//  Largest element count any tensor argument may have (2^40 floats): keeps
+//  every index product far from overflow in size_t and BLIS's dim_t.
+#define FG_OPS_MAX_ELEMS ((size_t) 1 << 40)
+
+//  Returns slot's buffer with at least `bytes` bytes (contents undefined),
+//  or NULL when out of memory (the old buffer is kept).
+void *
+    fg_ops_scratch (fg_ops_ctx_t *ctx, int slot, size_t bytes);
+
+//  C = alpha * A * B + beta * C, all row/column strided views:
+//    A (m x k) at a with strides (rsa, csa), B (k x n), C (m x n).
+//  Checks dimensions and strides the way BLIS would (a unit stride on one
+//  side and a leading stride covering the other dimension) and returns
+//  FG_EINVAL naming `what` instead of letting BLIS abort. m, n or k == 0 is
+//  handled without BLIS (C = beta * C).
+int
+    fg_ops_gemm (fg_ops_ctx_t *ctx, const char *what,
+                 size_t m, size_t n, size_t k, float alpha,
+                 const float *a, size_t rsa, size_t csa,
+                 const float *b, size_t rsb, size_t csb, float beta,
+                 float *c, size_t rsc, size_t csc, fg_error_t *err);
+
+//  sum[j] += sum over rows i of x[i*ld + j], j < cols, in double, rows in
+//  order; then out[j] += (float) sum[j]. `acc` holds cols doubles.
+void
+    fg_ops_colsum_acc (size_t rows, size_t cols, const float *x, size_t ld,
+                       double *acc, float *out);
+
+//  a * b into *out with overflow and FG_OPS_MAX_ELEMS checks; true if ok.
+static inline bool
+fg_ops_mul (size_t a, size_t b, size_t *out)
+{
+    size_t r;
+    if (__builtin_mul_overflow (a, b, &r) || r > FG_OPS_MAX_ELEMS)
+        return false;
+    *out = r;
+    return true;
+}
+
+#endif

@@ -1,0 +1,217 @@
+/*  fg_pool.c — max, average and global average pooling, NHWC.            */
+
+#include <math.h>
+#include <string.h>
+#include "fg_ops_internal.h"
+
+typedef struct {
+    size_t oh, ow;
+} s_dims_t;
+
+static int
+s_check (const char *what, const fg_pool_shape_t *s, s_dims_t *d, fg_error_t *err)
+{
+    if (!s)
+        return fg_error_set (err, FG_EINVAL, "%s: no shape", what);
+    if (s->n < 1 || s->h < 1 || s->w < 1 || s->c < 1)
+        return fg_error_set (err, FG_EINVAL, "%s: bad input size (%d,%d,%d,%d)",
+                             what, s->n, s->h, s->w, s->c);
+    if (s->kh < 1 || s->kw < 1 || s->sh < 1 || s->sw < 1 || s->ph < 0 || s->pw < 0
+    ||  s->ph > s->kh / 2 || s->pw > s->kw / 2)
+        return fg_error_set (err, FG_EINVAL, "%s: bad window %dx%d stride %dx%d "
+                             "padding %dx%d (padding must be <= half the window)",
+                             what, s->kh, s->kw, s->sh, s->sw, s->ph, s->pw);
+    int64_t hp = (int64_t) s->h + 2 * (int64_t) s->ph;
+    int64_t wp = (int64_t) s->w + 2 * (int64_t) s->pw;
+    if (hp < s->kh || wp < s->kw)
+        return fg_error_set (err, FG_EINVAL, "%s: window %dx%d larger than the "
+                             "padded input %lldx%lld", what, s->kh, s->kw,
+                             (long long) hp, (long long) wp);
+    d->oh = (size_t) ((hp - s->kh) / s->sh + 1);
+    d->ow = (size_t) ((wp - s->kw) / s->sw + 1);
+    size_t nx;
+    if (!fg_ops_mul ((size_t) s->n * s->h, (size_t) s->w * s->c, &nx))
+        return fg_error_set (err, FG_EINVAL, "%s: input too large", what);
+    return 0;
+}
+
+int
+fg_pool_check (const fg_pool_shape_t *s, int *oh, int *ow, fg_error_t *err)
+{
+    s_dims_t d;
+    int rc = s_check ("pool", s, &d, err);
+    if (rc)
+        return rc;
+    if (oh)
+        *oh = (int) d.oh;
+    if (ow)
+        *ow = (int) d.ow;
+    return 0;
+}
+
+//  The window of output (oy, ox) clipped to the input: rows [y0, y1),
+//  columns [x0, x1). Never empty since padding <= half the window.
+static void
+s_window (const fg_pool_shape_t *s, size_t oy, size_t ox,
+          size_t *y0, size_t *y1, size_t *x0, size_t *x1)
+{
+    long ys = (long) (oy * (size_t) s->sh) - s->ph;
+    long xs = (long) (ox * (size_t) s->sw) - s->pw;
+    long ye = ys + s->kh, xe = xs + s->kw;
+    *y0 = (size_t) (ys < 0? 0: ys);
+    *x0 = (size_t) (xs < 0? 0: xs);
+    *y1 = (size_t) (ye > s->h? s->h: ye);
+    *x1 = (size_t) (xe > s->w? s->w: xe);
+}
+
+int
+fg_maxpool_forward (const fg_pool_shape_t *s, const float *x, float *y,
+                    fg_error_t *err)
+{
+    s_dims_t d;
+    int rc = s_check ("max pool: forward", s, &d, err);
+    if (rc)
+        return rc;
+    if (!x || !y)
+        return fg_error_set (err, FG_EINVAL, "max pool: forward: NULL input or output");
+    const size_t H = (size_t) s->h, W = (size_t) s->w, C = (size_t) s->c;
+    float *out = y;
+    for (size_t img = 0; img < (size_t) s->n; img++)
+        for (size_t oy = 0; oy < d.oh; oy++)
+            for (size_t ox = 0; ox < d.ow; ox++, out += C) {
+                size_t y0, y1, x0, x1;
+                s_window (s, oy, ox, &y0, &y1, &x0, &x1);
+                for (size_t c = 0; c < C; c++)
+                    out [c] = -INFINITY;
+                for (size_t iy = y0; iy < y1; iy++)
+                    for (size_t ix = x0; ix < x1; ix++) {
+                        const float *src = x + ((img * H + iy) * W + ix) * C;
+                        for (size_t c = 0; c < C; c++)
+                            if (src [c] > out [c])
+                                out [c] = src [c];
+                    }
+            }
+    return 0;
+}
+
+int
+fg_maxpool_backward (const fg_pool_shape_t *s, const float *x,
+                     const float *dy, float *dx, fg_error_t *err)
+{
+    s_dims_t d;
+    int rc = s_check ("max pool: backward", s, &d, err);
+    if (rc)
+        return rc;
+    if (!x || !dy || !dx)
+        return fg_error_set (err, FG_EINVAL, "max pool: backward: NULL argument");
+    const size_t H = (size_t) s->h, W = (size_t) s->w, C = (size_t) s->c;
+    memset (dx, 0, (size_t) s->n * H * W * C * sizeof (float));
+    const float *g = dy;
+    for (size_t img = 0; img < (size_t) s->n; img++)
+        for (size_t oy = 0; oy < d.oh; oy++)
+            for (size_t ox = 0; ox < d.ow; ox++, g += C) {
+                size_t y0, y1, x0, x1;
+                s_window (s, oy, ox, &y0, &y1, &x0, &x1);
+                for (size_t c = 0; c < C; c++) {
+                    //  first maximum in window order, as the forward found it
+                    size_t best = ((img * H + y0) * W + x0) * C + c;
+                    for (size_t iy = y0; iy < y1; iy++)
+                        for (size_t ix = x0; ix < x1; ix++) {
+                            size_t at = ((img * H + iy) * W + ix) * C + c;
+                            if (x [at] > x [best])
+                                best = at;
+                        }
+                    dx [best] += g [c];
+                }
+            }
+    return 0;
+}
+
+int
+fg_avgpool_forward (const fg_pool_shape_t *s, const float *x, float *y,
+                    fg_error_t *err)
+{
+    s_dims_t d;
+    int rc = s_check ("avg pool: forward", s, &d, err);
+    if (rc)
+        return rc;
+    if (!x || !y)
+        return fg_error_set (err, FG_EINVAL, "avg pool: forward: NULL input or output");
+    const size_t H = (size_t) s->h, W = (size_t) s->w, C = (size_t) s->c;
+    const float div = (float) (s->kh * s->kw);
+    float *out = y;
+    for (size_t img = 0; img < (size_t) s->n; img++)
+        for (size_t oy = 0; oy < d.oh; oy++)
+            for (size_t ox = 0; ox < d.ow; ox++, out += C) {
+                size_t y0, y1, x0, x1;
+                s_window (s, oy, ox, &y0, &y1, &x0, &x1);
+                for (size_t c = 0; c < C; c++)
+                    out [c] = 0.0f;
+                for (size_t iy = y0; iy < y1; iy++)
+                    for (size_t ix = x0; ix < x1; ix++) {
+                        const float *src = x + ((img * H + iy) * W + ix) * C;
+                        for (size_t c = 0; c < C; c++)
+                            out [c] += src [c];
+                    }
+                for (size_t c = 0; c < C; c++)
+                    out [c] /= div;
+            }
+    return 0;
+}
+
+int
+fg_avgpool_backward (const fg_pool_shape_t *s, const float *dy, float *dx,
+                     fg_error_t *err)
+{
+    s_dims_t d;
+    int rc = s_check ("avg pool: backward", s, &d, err);
+    if (rc)
+        return rc;
+    if (!dy || !dx)
+        return fg_error_set (err, FG_EINVAL, "avg pool: backward: NULL argument");
+    const size_t H = (size_t) s->h, W = (size_t) s->w, C = (size_t) s->c;
+    const float div = (float) (s->kh * s->kw);
+    memset (dx, 0, (size_t) s->n * H * W * C * sizeof (float));
+    const float *g = dy;
+    for (size_t img = 0; img < (size_t) s->n; img++)
+        for (size_t oy = 0; oy < d.oh; oy++)
+            for (size_t ox = 0; ox < d.ow; ox++, g += C) {
+                size_t y0, y1, x0, x1;
+                s_window (s, oy, ox, &y0, &y1, &x0, &x1);
+                for (size_t iy = y0; iy < y1; iy++)
+                    for (size_t ix = x0; ix < x1; ix++) {
+                        float *dst = dx + ((img * H + iy) * W + ix) * C;
+                        for (size_t c = 0; c < C; c++)
+                            dst [c] += g [c] / div;
+                    }
+            }
+    return 0;
+}
+
+void
+fg_gap_forward (size_t n, size_t hw, size_t c, const float *x, float *y)
+{
+    for (size_t img = 0; img < n; img++) {
+        float *out = y + img * c;
+        for (size_t j = 0; j < c; j++) {
+            //  one double accumulator per channel, pixels in order
+            double sum = 0.0;
+            const float *src = x + img * hw * c + j;
+            for (size_t p = 0; p < hw; p++)
+                sum += src [p * c];
+            out [j] = (float) (sum / (double) hw);
+        }
+    }
+}
+
+void
+fg_gap_backward (size_t n, size_t hw, size_t c, const float *dy, float *dx)
+{
+    for (size_t img = 0; img < n; img++) {
+        const float *g = dy + img * c;
+        float *dst = dx + img * hw * c;
+        for (size_t p = 0; p < hw; p++)
+            for (size_t j = 0; j < c; j++)
+                dst [p * c + j] = g [j] / (float) hw;
+    }
+}
