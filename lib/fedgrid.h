@@ -18,6 +18,7 @@
 #include "fg_state.h"
 #include "fg_config.h"
 #include "fg_crash.h"
+#include "fg_blob.h"
 
 #ifdef __cplusplus
 extern "C" {

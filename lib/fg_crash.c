@@ -30,6 +30,8 @@ static const s_point_t s_points [] = {
     { "trainer.task.received",      "trainer, on receiving a TASK, before starting it" },
     { "trainer.epoch.checkpoint",   "trainer, after writing its local epoch checkpoint" },
     { "trainer.result.sent",        "trainer, right after sending a RESULT, before its ACK" },
+    { "partitioner.shards",         "partitioner, on a request for a round's shards" },
+    { "aggregator.fold",            "aggregator, before folding a round's updates" },
 };
 #define S_NPOINTS (sizeof s_points / sizeof s_points [0])
 #define S_ARMED_MAX 8
