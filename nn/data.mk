@@ -1,1 +1,12 @@
-##  nn/data.mk — (module lines go here)
+##  nn/data.mk — datasets: IDX (MNIST, Fashion-MNIST; gzip), CIFAR-10/100
+##  binary, a synthetic set; normalisation and augmentation (docs/datasets.md)
+lib_libfedgrid_core_la_SOURCES += nn/fg_dataset.c nn/fg_augment.c
+pkginclude_HEADERS += nn/fg_dataset.h
+noinst_HEADERS += nn/fg_dataset_internal.h
+UNIT_TESTS += tests/test_dataset
+
+FUZZ_HARNESSES += dataset
+check_PROGRAMS += fuzz/replay_dataset
+TESTS += fuzz/replay_dataset
+fuzz_replay_dataset_SOURCES = fuzz/fuzz_dataset.c fuzz/replay_main.c
+fuzz_replay_dataset_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_NAME='"dataset"'

@@ -1,0 +1,90 @@
+/*  fg_dataset_internal.h — the decoders of fg_dataset behind the file
+    layer, reachable from memory buffers (tests, fuzz harness), and the
+    dataset structure shared by fg_dataset.c and fg_augment.c.           */
+
+#ifndef FG_DATASET_INTERNAL_H_INCLUDED
+#define FG_DATASET_INTERNAL_H_INCLUDED
+
+#include "fg_dataset.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FG_IDX_IMAGES_MAGIC 0x00000803u     //  unsigned byte, 3 dims
+#define FG_IDX_LABELS_MAGIC 0x00000801u     //  unsigned byte, 1 dim
+#define FG_CIFAR10_RECORD   3073u           //  label + 3 x 1024 planar pixels
+#define FG_CIFAR100_RECORD  3074u           //  coarse, fine + 3 x 1024
+
+struct _fg_dataset_t {
+    int        kind;                        //  fg_dataset_kind_t
+    fg_split_t split;
+    char       name [48];                   //  "cifar10 train"
+    size_t     count;
+    uint32_t   classes;
+    uint32_t   height, width, channels;
+    uint16_t  *labels;                      //  count
+    uint8_t   *pixels;                      //  count x H x W x C
+    double     mean [FG_DATASET_CHANNELS_MAX];
+    double     std [FG_DATASET_CHANNELS_MAX];
+    float      lut [FG_DATASET_CHANNELS_MAX][256];  //  normalised value of a byte
+    uint32_t   pad;                         //  random crop padding (0: none)
+    bool       flip;                        //  horizontal flips
+    uint8_t    digest [FG_SHA256_SIZE];
+    char       hex [FG_SHA256_HEX_SIZE];
+};
+
+//  A decoded IDX file: its dimensions and its payload (dims[0] items of
+//  item_size bytes). data points into block when the file was gzipped,
+//  else into the caller's buffer.
+typedef struct {
+    uint8_t       *block;                   //  owned; NULL when data is borrowed
+    const uint8_t *data;
+    uint32_t       ndims;
+    uint32_t       dims [3];
+    size_t         count;                   //  dims [0]
+    size_t         item_size;               //  product of dims [1 ..]
+} fg_idx_t;
+
+//  Decodes an IDX file held in memory (file, size), gzip-compressed (any
+//  number of members) or not. magic is FG_IDX_IMAGES_MAGIC or
+//  FG_IDX_LABELS_MAGIC; name is used in messages; max_size bounds the
+//  decoded size (before anything is allocated). The decoded size must be
+//  exactly header + product of dims. On success the caller releases idx
+//  with fg_idx_release (and keeps file alive while idx borrows it).
+//  Returns 0, FG_EFORMAT (bad magic, zero dimension, truncated, too long,
+//  corrupt gzip), FG_ERANGE (announces more than max_size) or FG_ENOMEM.
+int
+    fg_idx_decode (const uint8_t *file, size_t size, const char *name, uint32_t magic,
+                   size_t max_size, fg_idx_t *idx, fg_error_t *err);
+
+//  Frees what idx owns and zeroes it; NULL-safe.
+void
+    fg_idx_release (fg_idx_t *idx);
+
+//  Builds a dataset from a decoded images and labels pair (MNIST family).
+//  Checks equal counts, a 28x28 image shape, labels < 10. limit as for
+//  fg_dataset_open. Returns 0, FG_EFORMAT, FG_EMISMATCH, FG_ERANGE,
+//  FG_EINVAL or FG_ENOMEM.
+int
+    fg_dataset_from_idx (int kind, fg_split_t split,
+                         const fg_idx_t *images, const char *images_name,
+                         const fg_idx_t *labels, const char *labels_name,
+                         size_t limit, fg_dataset_t **out, fg_error_t *err);
+
+//  Builds a CIFAR-10 (kind FG_DATASET_CIFAR10) or CIFAR-100 dataset from
+//  nfiles files held in memory, in order. Each must be a non-empty
+//  multiple of the record size; labels in range (CIFAR-100: coarse < 20,
+//  fine < 100; the fine label is kept). Returns 0, FG_EFORMAT, FG_ERANGE,
+//  FG_EINVAL or FG_ENOMEM.
+int
+    fg_dataset_from_cifar (int kind, fg_split_t split, size_t nfiles,
+                           const uint8_t *const *files, const size_t *sizes,
+                           const char *const *names, size_t limit,
+                           fg_dataset_t **out, fg_error_t *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
