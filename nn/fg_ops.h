@@ -179,6 +179,8 @@ int
 //    hardsigmoid  0 (x <= -3), 1 (x >= 3), x/6 + 1/2      d = 1/6 on -3 < x < 3
 //    hardswish    0 (x <= -3), x (x >= 3), x*(x+3)/6      d = 0 (x < -3),
 //                                              x/3 + 1/2 (-3 <= x <= 3), 1 (x > 3)
+//  (hardswish at x = 3 follows PyTorch's scalar kernel; its vectorised CPU
+//  loop gives 1 there instead — a measure-zero point either way.)
 
 typedef enum {
     FG_ACT_IDENTITY    = 0,

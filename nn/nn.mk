@@ -4,3 +4,18 @@ noinst_HEADERS += nn/fg_ops_internal.h
 lib_libfedgrid_core_la_SOURCES += nn/fg_ops.c nn/fg_conv.c nn/fg_norm.c \
     nn/fg_act.c nn/fg_pool.c nn/fg_linear.c nn/fg_misc.c
 UNIT_TESTS += tests/test_ops
+
+##  built by make check so it keeps compiling, never run by it:
+##  bench/bench_ops [threads [reps]] times the conv kernels on model shapes
+check_PROGRAMS += bench/bench_ops
+bench_bench_ops_SOURCES = bench/bench_ops.c
+
+## models, optimiser, training
+pkginclude_HEADERS += nn/fg_model.h nn/fg_optim.h nn/fg_train.h
+noinst_HEADERS += nn/fg_model_internal.h
+lib_libfedgrid_core_la_SOURCES += nn/fg_model.c nn/fg_optim.c nn/fg_train.c
+UNIT_TESTS += tests/test_model tests/test_optim tests/test_train
+
+##  PyTorch reference tensors for tests/test_ops (regenerate by hand with
+##  /usr/bin/python3 tests/ref/gen_ops.py tests/ref/ops_ref.bin; needs torch)
+EXTRA_DIST += tests/ref/gen_ops.py tests/ref/ops_ref.bin
