@@ -1177,6 +1177,32 @@ test_augment_mnist_never_flips (void **state)
     free (labels);
 }
 
+//  Known answer: the bytes of an augmented batch are pinned, so a change of
+//  the draw layout, the RNG, the synthetic generator or the normalisation
+//  (anything that would change an experiment's result) is caught. Float
+//  bytes as stored on a little-endian host.
+static void
+test_augment_known_answer (void **state)
+{
+    (void) state;
+    fg_dataset_t *ds = NULL;
+    fg_error_t err;
+    assert_int_equal (fg_dataset_synthetic (1, FG_SPLIT_TRAIN, 32, 10, 32, 32, 3, &ds, &err), 0);
+    uint32_t idx [16];
+    for (int b = 0; b < 16; b++)
+        idx [b] = (uint32_t) ((b * 5) % 32);
+    static float out [16 * 3072];
+    uint16_t labels [16];
+    fg_dataset_key_t key = { .seed = 7, .round = 1, .shard = 2, .epoch = 3, .step = 4 };
+    assert_int_equal (fg_dataset_batch (ds, idx, 16, true, &key, out, labels, &err), 0);
+    uint8_t digest [FG_SHA256_SIZE];
+    char hex [FG_SHA256_HEX_SIZE];
+    fg_sha256 (out, sizeof out, digest);
+    fg_sha256_hex (digest, hex);
+    assert_string_equal (hex, "176df65ea1ad24dccb7c09269469f9f67c4189bae1e451ae33dd0bd2734fe2a4");
+    fg_dataset_destroy (&ds);
+}
+
 //  One dataset shared read-only by threads gives the same batches as one thread.
 typedef struct {
     const fg_dataset_t *ds;
@@ -1308,6 +1334,7 @@ s_run (void)
         cmocka_unit_test (test_batch_plain),
         cmocka_unit_test (test_augment),
         cmocka_unit_test (test_augment_mnist_never_flips),
+        cmocka_unit_test (test_augment_known_answer),
         cmocka_unit_test (test_shared_threads),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
