@@ -1,1 +1,9 @@
-##  lib/wire.mk — (module lines go here)
+##  lib/wire.mk — the wire codec of the coordinator-trainer protocol
+pkginclude_HEADERS += lib/fg_wire.h
+lib_libfedgrid_core_la_SOURCES += lib/fg_wire.c
+UNIT_TESTS += tests/test_wire
+FUZZ_HARNESSES += wire
+check_PROGRAMS += fuzz/replay_wire
+TESTS += fuzz/replay_wire
+fuzz_replay_wire_SOURCES = fuzz/fuzz_wire.c fuzz/replay_main.c
+fuzz_replay_wire_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_NAME='"wire"'
