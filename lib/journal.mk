@@ -1,1 +1,15 @@
-##  lib/journal.mk — (module lines go here)
+##  lib/journal.mk — the coordinator's LMDB journal (docs/journal.md)
+pkginclude_HEADERS += lib/fg_journal.h
+noinst_HEADERS += lib/fg_journal_internal.h
+lib_libfedgrid_core_la_SOURCES += lib/fg_journal.c lib/fg_journal_rec.c
+UNIT_TESTS += tests/test_journal
+FUZZ_HARNESSES += journal
+check_PROGRAMS += fuzz/replay_journal
+TESTS += fuzz/replay_journal
+fuzz_replay_journal_SOURCES = fuzz/fuzz_journal.c fuzz/replay_main.c
+fuzz_replay_journal_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_NAME='"journal"'
+##  the corpus generator (run by hand: fuzz/gen_journal_corpus fuzz/corpus/journal)
+##  and the commit timing (bench/bench_journal [DIR [MB [RUNS]]], see docs/journal.md)
+check_PROGRAMS += fuzz/gen_journal_corpus bench/bench_journal
+fuzz_gen_journal_corpus_SOURCES = fuzz/gen_journal_corpus.c
+bench_bench_journal_SOURCES = bench/bench_journal.c

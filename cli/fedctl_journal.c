@@ -1,0 +1,111 @@
+/*  fedctl journal verify DIR, fedctl journal dump DIR — checking and
+    printing an experiment's journal (docs/journal.md). Both open it
+    read-only, so they may run beside a coordinator.                      */
+
+#include "fedctl.h"
+#include "fg_journal.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+
+typedef struct {
+    FILE  *out;
+} s_verify_t;
+
+static void
+s_report (const char *key, int code, const char *message, void *arg)
+{
+    s_verify_t *v = (s_verify_t *) arg;
+    fprintf (v->out, "%s: %s (%s)\n", key, message, fg_strerror (code));
+}
+
+//  Exit code for a failure to open or read a journal: damage is bad data.
+static int
+s_exit_code (int code)
+{
+    switch (code) {
+        case FG_EFORMAT:
+        case FG_ECHECKSUM:
+        case FG_ESTATE:
+        case FG_EVERSION:   return EX_DATAERR;
+        case FG_EUNSUPPORTED: return EX_UNAVAILABLE;
+        default:            return fedctl_exit_code (code);
+    }
+}
+
+//  Checks every record, blob checksum and invariant of DIR's journal and
+//  prints one line per problem ("KEY: what (kind)") and a summary to out.
+//  Returns EX_OK when sound, EX_DATAERR when damaged, EX_NOINPUT when
+//  there is no journal, EX_IOERR etc. when it cannot be read.
+int
+fedctl_journal_verify (const char *dir, FILE *out)
+{
+    s_verify_t v = { out };
+    size_t problems = 0;
+    fg_error_t err;
+    int rc = fg_journal_verify (dir, s_report, &v, &problems, &err);
+    if (rc && problems == 0) {
+        fedctl_fail ("%s", err.msg);
+        return s_exit_code (rc);
+    }
+    if (problems) {
+        fprintf (out, "journal %s/%s: %zu problem%s%s; fedgrid will not resume from it\n",
+                 dir, FG_JOURNAL_FILE, problems, problems == 1? "": "s",
+                 problems > 1000? " (the first 1000 listed)": "");
+        return EX_DATAERR;
+    }
+    //  Sound: say what it holds.
+    fg_journal_t *j;
+    if ((rc = fg_journal_open_readonly (dir, &j, &err))) {
+        fedctl_fail ("%s", err.msg);
+        return s_exit_code (rc);
+    }
+    uint32_t last = 0;
+    uint32_t *rounds = NULL;
+    size_t nrounds = 0;
+    rc = fg_journal_last_round (j, &last, &err);
+    if (rc == FG_ENOENT)
+        rc = 0;
+    if (rc == 0)
+        rc = fg_journal_weights_rounds (j, &rounds, &nrounds, &err);
+    if (rc == 0) {
+        fprintf (out, "journal %s/%s: OK: ", dir, FG_JOURNAL_FILE);
+        if (last)
+            fprintf (out, "rounds 1..%" PRIu32 " committed", last);
+        else
+            fprintf (out, "no round committed");
+        fg_journal_round_t *r;
+        if (fg_journal_round_get (j, last + 1, &r, NULL) == 0) {
+            fprintf (out, ", round %" PRIu32 " open", last + 1);
+            fg_journal_round_destroy (&r);
+        }
+        fprintf (out, ", %zu weights checkpoint%s retained", nrounds, nrounds == 1? "": "s");
+        for (size_t i = 0; i < nrounds; i++)
+            fprintf (out, "%s%" PRIu32, i? ",": " (", rounds [i]);
+        fprintf (out, "%s\n", nrounds? ")": "");
+    }
+    else
+        fedctl_fail ("%s", err.msg);
+    free (rounds);
+    fg_journal_close (&j);
+    return rc? s_exit_code (rc): EX_OK;
+}
+
+//  Prints every database of DIR's journal readably to out (blobs as size
+//  and CRC, a damaged record as "DAMAGED: why"). Returns EX_OK,
+//  EX_NOINPUT, EX_DATAERR (another schema, unreadable meta) or EX_IOERR.
+int
+fedctl_journal_dump (const char *dir, FILE *out)
+{
+    fg_journal_t *j;
+    fg_error_t err;
+    int rc = fg_journal_open_readonly (dir, &j, &err);
+    if (rc == 0)
+        rc = fg_journal_dump (j, out, &err);
+    fg_journal_close (&j);
+    if (rc) {
+        fedctl_fail ("%s", err.msg);
+        return s_exit_code (rc);
+    }
+    return EX_OK;
+}
