@@ -19,3 +19,6 @@ UNIT_TESTS += tests/test_model tests/test_optim tests/test_train
 ##  PyTorch reference tensors for tests/test_ops (regenerate by hand with
 ##  /usr/bin/python3 tests/ref/gen_ops.py tests/ref/ops_ref.bin; needs torch)
 EXTRA_DIST += tests/ref/gen_ops.py tests/ref/ops_ref.bin
+##  torchvision reference logits for tests/test_model (regenerate by hand:
+##  FG_MODEL_DUMP=dir tests/test_model; /usr/bin/python3 tests/ref/gen_models.py dir)
+EXTRA_DIST += tests/ref/gen_models.py tests/ref/models.ref

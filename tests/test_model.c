@@ -620,9 +620,174 @@ test_thread_count_invariance (void **state)
     fg_model_destroy (&m);
 }
 
+//  ---------------------------------------------------------------------------
+//  Against PyTorch/torchvision. tests/ref/gen_models.py loads the states
+//  this file dumps (FG_MODEL_DUMP=dir tests/test_model) into torchvision's
+//  own modules — strict names, order and shapes, num_batches_tracked the
+//  only keys missing — and writes the logits torch computes in float64 to
+//  tests/ref/models.ref; the test recomputes the same states and compares.
+
+typedef struct {
+    const char *tag;
+    int kind;
+    uint32_t classes, side, channels, n;
+    bool train;                 //  also train-mode logits (no dropout models)
+} s_refcase_t;
+
+static const s_refcase_t s_refcases [] = {
+    { "cnn-small",         FG_MODEL_CNN_SMALL,         10, 28, 1, 3, true },
+    { "vgg16-bn",          FG_MODEL_VGG16_BN,          10, 32, 3, 2, true },
+    { "mobilenetv3-small", FG_MODEL_MOBILENETV3_SMALL, 10, 32, 3, 2, false },
+    { "mobilenetv3-large", FG_MODEL_MOBILENETV3_LARGE, 200, 64, 3, 2, false },
+};
+
+//  The state of a reference case: torchvision init from seed 31, then BN
+//  running statistics and affine parameters moved off 1/0 (so eval-mode
+//  BN is not the identity) and the heads widened (x 20) so the logits
+//  depend visibly on the features. Input uniform in [-1, 1).
+static fg_model_t *
+s_ref_model (const s_refcase_t *rc, float **x)
+{
+    fg_model_t *m = s_model (rc->kind, rc->classes, rc->side, rc->channels);
+    fg_model_init (m, 31);
+    fg_state_t *s = fg_model_state (m);
+    fg_rng_t rng;
+    fg_rng_init (&rng, 31, FG_RNG_TEST, 7, 0, 0, 0);
+    for (size_t v = 0; v < s->nviews; v++) {
+        const fg_tensor_view_t *view = &s->views [v];
+        float *d = s->data + view->offset;
+        const char *leaf = strrchr (view->name, '.') + 1;
+        bool bn = view->rank == 1 && m->inits [v].kind == FG_MX_INIT_ONE;
+        for (uint64_t i = 0; i < view->count; i++) {
+            float u = fg_rng_uniform (&rng);
+            if (strcmp (leaf, "running_mean") == 0)
+                d [i] = 0.2f * u - 0.1f;
+            else
+            if (strcmp (leaf, "running_var") == 0)
+                d [i] = 0.5f + u;
+            else
+            if (bn)                             //  BN weight
+                d [i] = 0.75f + 0.5f * u;
+            else
+            if (m->inits [v].kind == FG_MX_INIT_ZERO)   //  zero biases
+                d [i] = 0.2f * u - 0.1f;
+            else
+            if (view->rank == 2)
+                d [i] *= 20;
+        }
+    }
+    *x = s_images (rc->n, rc->side, rc->channels, 1000 + (uint32_t) rc->kind);
+    return m;
+}
+
+static int
+s_dump (const char *dir)
+{
+    for (size_t c = 0; c < sizeof s_refcases / sizeof s_refcases [0]; c++) {
+        const s_refcase_t *rc = &s_refcases [c];
+        float *x;
+        fg_model_t *m = s_ref_model (rc, &x);
+        fg_state_t *s = fg_model_state (m);
+        char path [4200];
+        snprintf (path, sizeof path, "%s/%s.bin", dir, rc->tag);
+        FILE *f = fopen (path, "wb");
+        if (!f)
+            return 1;
+        uint32_t head [6] = { (uint32_t) s->nviews, rc->n, rc->side, rc->side, rc->channels,
+                              rc->classes };
+        fwrite (head, sizeof head, 1, f);
+        for (size_t v = 0; v < s->nviews; v++) {
+            const fg_tensor_view_t *view = &s->views [v];
+            uint32_t meta [3] = { (uint32_t) strlen (view->name), view->kind, view->rank };
+            fwrite (meta, sizeof meta, 1, f);
+            fwrite (view->name, 1, meta [0], f);
+            fwrite (view->shape, sizeof (uint64_t), view->rank, f);
+            fwrite (s->data + view->offset, sizeof (float), view->count, f);
+        }
+        fwrite (x, sizeof (float), (size_t) rc->n * rc->side * rc->side * rc->channels, f);
+        fclose (f);
+        free (x);
+        fg_model_destroy (&m);
+    }
+    return 0;
+}
+
+//  models.ref lines: "<tag> eval|train <n*classes floats>"
+static bool
+s_ref_logits (const char *tag, const char *mode, float *out, size_t count)
+{
+    const char *srcdir = getenv ("srcdir");
+    char path [4200];
+    snprintf (path, sizeof path, "%s/tests/ref/models.ref", srcdir? srcdir: ".");
+    FILE *f = fopen (path, "r");
+    if (!f) {
+        snprintf (path, sizeof path, "%s/../tests/ref/models.ref", srcdir? srcdir: ".");
+        f = fopen (path, "r");
+    }
+    if (!f)
+        fail_msg ("cannot open tests/ref/models.ref (srcdir %s)", srcdir? srcdir: "unset");
+    char *line = NULL;
+    size_t cap = 0;
+    bool found = false;
+    while (!found && getline (&line, &cap, f) > 0) {
+        char t [64], md [16];
+        int used = 0;
+        if (sscanf (line, "%63s %15s %n", t, md, &used) < 2
+        ||  strcmp (t, tag) || strcmp (md, mode))
+            continue;
+        char *p = line + used;
+        for (size_t i = 0; i < count; i++) {
+            char *end;
+            out [i] = strtof (p, &end);
+            if (end == p)
+                fail_msg ("models.ref: short line for %s %s", t, md);
+            p = end;
+        }
+        found = true;
+    }
+    free (line);
+    fclose (f);
+    return found;
+}
+
+static void
+test_logits_match_torchvision (void **state)
+{
+    (void) state;
+    for (size_t c = 0; c < sizeof s_refcases / sizeof s_refcases [0]; c++) {
+        const s_refcase_t *rc = &s_refcases [c];
+        float *x;
+        fg_model_t *m = s_ref_model (rc, &x);
+        size_t count = (size_t) rc->n * rc->classes;
+        float *want = malloc (count * sizeof (float));
+        fg_model_ws_t *ws = fg_model_ws_new (m, rc->n, 1, NULL);
+        for (int mode = 0; mode < (rc->train? 2: 1); mode++) {
+            if (!s_ref_logits (rc->tag, mode? "train": "eval", want, count))
+                fail_msg ("models.ref has no %s %s", rc->tag, mode? "train": "eval");
+            const float *got;
+            assert_int_equal (fg_model_forward (m, ws, x, rc->n, mode == 1, NULL, &got, NULL), 0);
+            double scale = 0, worst = 0;
+            for (size_t i = 0; i < count; i++)
+                scale = fmax (scale, fabs (want [i]));
+            for (size_t i = 0; i < count; i++)
+                worst = fmax (worst, fabs ((double) got [i] - want [i]));
+            //  float32 against torch's float64: relative to the largest logit
+            if (!(scale > 1e-3 && worst <= 2e-5 * scale))
+                fail_msg ("%s %s: max |diff| %g against max |logit| %g", rc->tag,
+                          mode? "train": "eval", worst, scale);
+        }
+        fg_model_ws_destroy (&ws);
+        free (want);
+        free (x);
+        fg_model_destroy (&m);
+    }
+}
+
 int
 main (void)
 {
+    if (getenv ("FG_MODEL_DUMP"))
+        return s_dump (getenv ("FG_MODEL_DUMP"));
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_param_counts),
         cmocka_unit_test (test_cnn_small_names),
@@ -635,6 +800,7 @@ main (void)
         cmocka_unit_test (test_gradcheck_cnn_small),
         cmocka_unit_test (test_gradcheck_tiny_mobilenetv3),
         cmocka_unit_test (test_thread_count_invariance),
+        cmocka_unit_test (test_logits_match_torchvision),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
