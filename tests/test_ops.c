@@ -1088,6 +1088,80 @@ test_flatten_add_scale (void **state)
     free (x); free (y); free (back); free (sc); free (dy); free (dx); free (ds);
 }
 
+//  Finite differences for the plumbing layers too: global average pooling,
+//  flatten, channel scaling (both inputs), residual add (both inputs) and
+//  dropout (the mask is a pure function of the stream, so it is the same
+//  in every evaluation).
+typedef struct {
+    int op;                     //  0 gap, 1 flatten, 2 scale, 3 add, 4 dropout
+    size_t n, h, w, c;
+    float *a, *b, *y, *r;
+    uint8_t *mask;
+    fg_rng_t rng;
+} plumb_case_t;
+
+static size_t
+s_plumb_out (const plumb_case_t *pc)
+{
+    return pc->op == 0? pc->n * pc->c: pc->n * pc->h * pc->w * pc->c;
+}
+
+static double
+s_plumb_loss (void *arg)
+{
+    plumb_case_t *pc = arg;
+    size_t hw = pc->h * pc->w, total = pc->n * hw * pc->c;
+    switch (pc->op) {
+        case 0: fg_gap_forward (pc->n, hw, pc->c, pc->a, pc->y); break;
+        case 1: fg_flatten_forward (pc->n, pc->h, pc->w, pc->c, pc->a, pc->y); break;
+        case 2: fg_scale_forward (pc->n, hw, pc->c, pc->a, pc->b, pc->y); break;
+        case 3: fg_add_forward (total, pc->a, pc->b, pc->y); break;
+        default:
+            assert_int_equal (fg_dropout_forward (total, 0.4f, &pc->rng, 5, true, pc->a, pc->y,
+                                                  pc->mask, NULL), 0);
+    }
+    return s_dot (pc->y, pc->r, s_plumb_out (pc));
+}
+
+static void
+test_plumbing_gradients (void **state)
+{
+    s_seed (13);
+    const char *names [] = { "gap", "flatten", "scale", "add", "dropout" };
+    for (int op = 0; op < 5; op++) {
+        plumb_case_t pc;
+        memset (&pc, 0, sizeof pc);
+        pc.op = op;
+        pc.n = 2, pc.h = 3, pc.w = 4, pc.c = 5;
+        size_t hw = pc.h * pc.w, total = pc.n * hw * pc.c, nout = s_plumb_out (&pc);
+        size_t nb = op == 2? pc.n * pc.c: total;
+        pc.a = s_random (total, -1, 1);
+        pc.b = s_random (nb, -1, 1);
+        pc.y = s_alloc (total);
+        pc.r = s_random (nout, -1, 1);
+        pc.mask = malloc (total);
+        fg_rng_init (&pc.rng, 7, FG_RNG_DROPOUT, 1, 2, 3, 4);
+        s_plumb_loss (&pc);
+        float *da = s_random (total, 9, 10), *db = s_random (nb, 9, 10);
+        switch (op) {
+            case 0: fg_gap_backward (pc.n, hw, pc.c, pc.r, da); break;
+            case 1: fg_flatten_backward (pc.n, pc.h, pc.w, pc.c, pc.r, da); break;
+            case 2: fg_scale_backward (pc.n, hw, pc.c, pc.a, pc.b, pc.r, da, db); break;
+            case 3:                     //  da = db = dy
+                memcpy (da, pc.r, total * sizeof (float));
+                memcpy (db, pc.r, total * sizeof (float));
+                break;
+            default:
+                assert_int_equal (fg_dropout_backward (total, 0.4f, pc.mask, pc.r, da, NULL), 0);
+        }
+        fd_var_t vars [2] = { { "a", pc.a, da, total }, { "b", pc.b, db, nb } };
+        size_t nvars = op == 2 || op == 3? 2: 1;
+        //  all of these are linear in each input: a big step is exact
+        s_fd_check (names [op], s_plumb_loss, &pc, vars, nvars, 0.25, 2e-4, 2e-5, 1000);
+        free (da); free (db); free (pc.a); free (pc.b); free (pc.y); free (pc.r); free (pc.mask);
+    }
+}
+
 //  ---------------------------------------------------------------------------
 //  Squeeze-and-excitation
 
@@ -1579,6 +1653,7 @@ main (void)
         cmocka_unit_test (test_linear),
         cmocka_unit_test (test_dropout),
         cmocka_unit_test (test_flatten_add_scale),
+        cmocka_unit_test (test_plumbing_gradients),
         cmocka_unit_test (test_squeeze_excitation),
         cmocka_unit_test (test_softmax_xent),
         cmocka_unit_test (test_torch_reference),
