@@ -615,7 +615,9 @@ struct _fg_model_ws_t {
     fg_ops_ctx_t *ctx;
     const float *x;             //  input of the last forward
     float **act;                //  [ntensors] (act [0] unused: the input)
-    float **grad;               //  [ntensors] (grad [0] unused)
+    float **grad;               //  [ntensors] (grad [0] unused), into gbufs
+    float **gbufs;              //  [ngbufs] gradient buffers shared by
+    size_t ngbufs;              //  tensors whose lifetimes do not overlap
     bool *grad_set;             //  [ntensors] holds a gradient already
     float *tmp, *tmp2;          //  [largest tensor] gradient temporaries
     float **save;               //  [nlayers] BN: mean then invstd (2C)
@@ -638,6 +640,93 @@ s_ws_alloc (fg_model_ws_t *self, size_t bytes)
     if (p)
         self->bytes += rounded;
     return p;
+}
+
+//  Gradient buffers. Going backward, the gradient of tensor t is written
+//  first at its last consumer (layer c) and read last at its producer
+//  (layer p): it lives over layers [p, c]. Tensors whose intervals do not
+//  overlap share a buffer (greedy, in the order backward creates them,
+//  best fit, growing a free buffer when none is large enough). The
+//  logits' gradient lives from the start (c = nlayers). Returns 0 or -1.
+static int
+s_ws_grad_buffers (fg_model_ws_t *self)
+{
+    const fg_model_t *model = self->model;
+    size_t nt = model->ntensors, nl = model->nlayers;
+    size_t *producer = calloc (nt, sizeof *producer);
+    size_t *consumer = calloc (nt, sizeof *consumer);
+    size_t *order = calloc (nt, sizeof *order);
+    size_t *owner = calloc (nt, sizeof *owner);        //  buffer -> tensor holding it
+    size_t *size = calloc (nt, sizeof *size);          //  buffer -> floats
+    size_t *assigned = calloc (nt, sizeof *assigned);  //  tensor -> buffer
+    int rc = -1;
+    if (!producer || !consumer || !order || !owner || !size || !assigned)
+        goto done;
+    for (size_t l = 0; l < nl; l++) {
+        const fg_mx_layer_t *layer = &model->layers [l];
+        producer [layer->out] = l;
+        consumer [layer->in] = l;       //  layers in order: the last one wins
+        if (layer->in2 >= 0)
+            consumer [layer->in2] = l;
+    }
+    consumer [model->output] = nl;
+    //  tensors 1 .. nt-1 by decreasing birth (consumer), then producer
+    size_t count = 0;
+    for (size_t t = 1; t < nt; t++)
+        order [count++] = t;
+    for (size_t i = 1; i < count; i++)
+        for (size_t j = i; j > 0; j--) {
+            size_t a = order [j - 1], b = order [j];
+            if (consumer [a] > consumer [b]
+            || (consumer [a] == consumer [b] && producer [a] >= producer [b]))
+                break;
+            order [j - 1] = b;
+            order [j] = a;
+        }
+    size_t nbufs = 0;
+    for (size_t i = 0; i < count; i++) {
+        size_t t = order [i];
+        size_t floats = s_tensor_floats (&model->tensors [t]) * self->batch;
+        size_t best = SIZE_MAX, grow = SIZE_MAX;
+        for (size_t b = 0; b < nbufs; b++) {
+            if (producer [owner [b]] <= consumer [t])
+                continue;                   //  its holder is still alive
+            if (size [b] >= floats && (best == SIZE_MAX || size [b] < size [best]))
+                best = b;
+            if (grow == SIZE_MAX || size [b] > size [grow])
+                grow = b;
+        }
+        if (best == SIZE_MAX && grow != SIZE_MAX) {
+            best = grow;
+            size [best] = floats;
+        }
+        if (best == SIZE_MAX) {
+            best = nbufs++;
+            size [best] = floats;
+        }
+        owner [best] = t;
+        assigned [t] = best;
+    }
+    self->gbufs = calloc (nbufs? nbufs: 1, sizeof *self->gbufs);
+    if (!self->gbufs)
+        goto done;
+    self->ngbufs = nbufs;
+    for (size_t b = 0; b < nbufs; b++) {
+        self->gbufs [b] = s_ws_alloc (self, size [b] * sizeof (float));
+        if (!self->gbufs [b])
+            goto done;
+    }
+    for (size_t t = 1; t < nt; t++)
+        self->grad [t] = self->gbufs [assigned [t]];
+    rc = 0;
+done:
+    free (producer);
+    free (consumer);
+    free (order);
+    free (owner);
+    free (size);
+    free (assigned);
+    return rc;
 }
 
 fg_model_ws_t *
@@ -674,10 +763,11 @@ fg_model_ws_new (fg_model_t *model, uint32_t batch, int threads, fg_error_t *err
         if (floats > largest)
             largest = floats;
         self->act [t] = s_ws_alloc (self, floats * sizeof (float));
-        self->grad [t] = s_ws_alloc (self, floats * sizeof (float));
-        if (!self->act [t] || !self->grad [t])
+        if (!self->act [t])
             goto nomem;
     }
+    if (s_ws_grad_buffers (self))
+        goto nomem;
     self->tmp = s_ws_alloc (self, largest * sizeof (float));
     self->tmp2 = s_ws_alloc (self, largest * sizeof (float));
     if (!self->tmp || !self->tmp2)
@@ -713,8 +803,9 @@ fg_model_ws_destroy (fg_model_ws_t **self_p)
         size_t nt = self->model->ntensors, nl = self->model->nlayers;
         for (size_t t = 0; self->act && t < nt; t++)
             free (self->act [t]);
-        for (size_t t = 0; self->grad && t < nt; t++)
-            free (self->grad [t]);
+        for (size_t b = 0; self->gbufs && b < self->ngbufs; b++)
+            free (self->gbufs [b]);
+        free (self->gbufs);
         for (size_t l = 0; self->save && l < nl; l++)
             free (self->save [l]);
         for (size_t l = 0; self->mask && l < nl; l++)
