@@ -389,6 +389,20 @@ test_determinism_threads (void **state)
     s_determinism_case ((fg_conv_shape_t) { 8, 16, 16, 64, 96, 1, 1, 1, 1, 0, 0, 1 });
     s_determinism_case ((fg_conv_shape_t) { 4, 16, 16, 32, 64, 3, 3, 2, 2, 1, 1, 2 });
     s_determinism_case ((fg_conv_shape_t) { 4, 16, 16, 48, 48, 5, 5, 1, 1, 2, 2, 48 });
+    //  a sweep of random shapes (all paths, BLIS's small-matrix "sup" path
+    //  and its large path), 1 vs 2 threads
+    for (int i = 0; i < 12; i++) {
+        int c = 1 + (int) fg_rng_below (&s_rng, 48), kk = 1 + (int) fg_rng_below (&s_rng, 80);
+        int ks = 1 + 2 * (int) fg_rng_below (&s_rng, 3), st = 1 + (int) fg_rng_below (&s_rng, 2);
+        int g = i % 4 == 1? c: i % 4 == 2 && c % 2 == 0? 2: 1;
+        if (g == c)
+            kk = c;
+        if (kk % g)
+            kk *= g;
+        int hw = ks + (int) fg_rng_below (&s_rng, 20);
+        s_determinism_case ((fg_conv_shape_t) { 1 + (int) fg_rng_below (&s_rng, 6), hw, hw, c, kk,
+                                                ks, ks, st, st, ks / 2, ks / 2, g });
+    }
     //  linear, 1 vs 2 threads
     int n = 64, in = 512, out = 200;
     float *x = s_random ((size_t) n * in, -1, 1), *w = s_random ((size_t) out * in, -1, 1);
