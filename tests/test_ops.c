@@ -223,7 +223,9 @@ s_conv_case (fg_ops_ctx_t *ctx, fg_conv_shape_t s, bool bias, size_t max_checks)
     snprintf (what, sizeof what, "conv x(%d,%d,%d,%d) k%d %dx%d s%dx%d p%dx%d g%d",
               s.n, s.h, s.w, s.c, s.k, s.kh, s.kw, s.sh, s.sw, s.ph, s.pw, s.groups);
 
-    //  forward vs reference
+    //  forward vs reference; y starts as NaN: it must be overwritten, never read
+    for (size_t i = 0; i < ny; i++)
+        cc.y [i] = NAN;
     assert_int_equal (fg_conv_forward (ctx, &s, cc.x, cc.w, cc.b, cc.y, NULL), 0);
     double *ref = s_conv_ref (&s, cc.x, cc.w, cc.b, oh, ow);
     s_expect_close (what, cc.y, ref, ny, 1e-5, 1e-5);
@@ -232,6 +234,8 @@ s_conv_case (fg_ops_ctx_t *ctx, fg_conv_shape_t s, bool bias, size_t max_checks)
     //  backward: dx overwritten (start from garbage), dw/db accumulated
     //  (start from 1: the result must be 1 + gradient)
     float *dx = s_random (nx, 100, 200);
+    for (size_t i = 0; i < nx; i += 3)
+        dx [i] = NAN;
     float *dw = s_alloc (nw), *db = s_alloc ((size_t) s.k);
     for (size_t i = 0; i < nw; i++)
         dw [i] = 1.0f;
@@ -939,6 +943,7 @@ s_linear_case (fg_ops_ctx_t *ctx, int n, int in, int out)
     s_expect_close ("linear forward", lc.y, want, ny, 1e-5, 1e-5);
     free (want);
     float *dx = s_random (nx, 3, 4), *dw = s_alloc (nw), *db = s_alloc ((size_t) out);
+    dx [0] = NAN;                   //  overwritten, never read
     for (size_t i = 0; i < nw; i++)
         dw [i] = 2.0f;
     assert_int_equal (fg_linear_backward (ctx, n, in, out, lc.x, lc.w, lc.r, dx, dw, db,
