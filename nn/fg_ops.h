@@ -151,8 +151,8 @@ int
 //  gamma, beta (C); running_mean, running_var (C) updated in training
 //  (read in eval); save_mean, save_invstd (C): written with the statistics
 //  used (batch ones in training, running ones in eval) for the backward.
-//  Returns 0 or FG_EINVAL (bad sizes, M < 2 in training, momentum outside
-//  [0,1], eps <= 0).
+//  Returns 0, FG_EINVAL (bad sizes, M < 2 in training, momentum outside
+//  [0,1], eps <= 0) or FG_ENOMEM (C > 1024 needs heap accumulators).
 int
     fg_bn_forward (size_t m, int c, const float *x,
                    const float *gamma, const float *beta,
@@ -164,7 +164,7 @@ int
 //  Backward with the statistics the forward saved; `training` as in the
 //  forward (eval treats mean/invstd as constants). x, dy (M,C) -> dx (M,C)
 //  overwritten (or NULL; may alias dy), dgamma, dbeta (C) += (or NULL).
-//  Returns 0 or FG_EINVAL.
+//  Returns 0, FG_EINVAL or FG_ENOMEM (as the forward).
 int
     fg_bn_backward (size_t m, int c, const float *x, const float *gamma,
                     const float *save_mean, const float *save_invstd,
@@ -262,7 +262,8 @@ int
                        float *y, fg_error_t *err);
 
 //  x (N,IN), w (OUT,IN), dy (N,OUT) -> dx (N,IN) overwritten (or NULL),
-//  dw (OUT,IN) += (or NULL), db (OUT) += (or NULL). Returns 0, FG_EINVAL.
+//  dw (OUT,IN) += (or NULL), db (OUT) += (or NULL). Returns 0, FG_EINVAL,
+//  FG_ENOMEM (scratch for the bias sums).
 int
     fg_linear_backward (fg_ops_ctx_t *ctx, int n, int in, int out,
                         const float *x, const float *w, const float *dy,
