@@ -30,8 +30,10 @@ fg_act_forward (fg_act_t act, size_t n, const float *x, float *y,
                     y [i] = x [i];
             return 0;
         case FG_ACT_RELU:
+            //  NaN passes through (as in PyTorch), so a diverged network
+            //  reaches the loss as NaN instead of being silently cut to 0
             for (size_t i = 0; i < n; i++)
-                y [i] = x [i] > 0.0f? x [i]: 0.0f;
+                y [i] = x [i] <= 0.0f? 0.0f: x [i];
             return 0;
         case FG_ACT_RELU6:
             for (size_t i = 0; i < n; i++) {

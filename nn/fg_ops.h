@@ -180,7 +180,10 @@ int
 //    hardswish    0 (x <= -3), x (x >= 3), x*(x+3)/6      d = 0 (x < -3),
 //                                              x/3 + 1/2 (-3 <= x <= 3), 1 (x > 3)
 //  (hardswish at x = 3 follows PyTorch's scalar kernel; its vectorised CPU
-//  loop gives 1 there instead — a measure-zero point either way.)
+//  loop gives 1 there instead — a measure-zero point either way.) NaN
+//  propagates through every activation (and max pooling), as in PyTorch, so
+//  a diverged network shows at the loss (FG_ENUMERIC) instead of being
+//  silently cut to 0; the gradient at a NaN input is 0 for ReLU.
 
 typedef enum {
     FG_ACT_IDENTITY    = 0,
@@ -209,7 +212,8 @@ int
 //  Pooling (PyTorch MaxPool2d / AvgPool2d, floor mode, no dilation).
 //      x (N,H,W,C) -> y (N,OH,OW,C), OH = (H + 2*PH - KH)/SH + 1 (same for W)
 //  Max pooling treats padding as -inf and routes the gradient to the first
-//  maximum in window order (row by row); a window must overlap the input
+//  maximum in window order (row by row; a NaN wins, the last one if several,
+//  as in PyTorch); a window must overlap the input
 //  (PH <= KH/2 like PyTorch). Average pooling counts padding in the divisor
 //  (count_include_pad = True): y = sum / (KH*KW).
 

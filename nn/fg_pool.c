@@ -64,6 +64,14 @@ s_window (const fg_pool_shape_t *s, size_t oy, size_t ox,
     *x1 = (size_t) (xe > s->w? s->w: xe);
 }
 
+//  Whether v replaces the running maximum m: larger, or NaN (PyTorch's
+//  rule, so NaN propagates and the backward picks the same element).
+static inline bool
+s_beats (float v, float m)
+{
+    return v > m || isnan (v);
+}
+
 int
 fg_maxpool_forward (const fg_pool_shape_t *s, const float *x, float *y,
                     fg_error_t *err)
@@ -87,7 +95,7 @@ fg_maxpool_forward (const fg_pool_shape_t *s, const float *x, float *y,
                     for (size_t ix = x0; ix < x1; ix++) {
                         const float *src = x + ((img * H + iy) * W + ix) * C;
                         for (size_t c = 0; c < C; c++)
-                            if (src [c] > out [c])
+                            if (s_beats (src [c], out [c]))
                                 out [c] = src [c];
                     }
             }
@@ -118,7 +126,7 @@ fg_maxpool_backward (const fg_pool_shape_t *s, const float *x,
                     for (size_t iy = y0; iy < y1; iy++)
                         for (size_t ix = x0; ix < x1; ix++) {
                             size_t at = ((img * H + iy) * W + ix) * C + c;
-                            if (x [at] > x [best])
+                            if (s_beats (x [at], x [best]))
                                 best = at;
                         }
                     dx [best] += g [c];

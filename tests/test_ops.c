@@ -778,6 +778,12 @@ test_activations (void **state)
         for (size_t i = 0; i < 4; i++)
             assert_true (dx [i] == want [a][i]);
     }
+    //  NaN propagates (PyTorch), so divergence reaches the loss
+    for (size_t a = 0; a < 5; a++) {
+        float nan = NAN, y;
+        assert_int_equal (fg_act_forward (acts [a], 1, &nan, &y, NULL), 0);
+        assert_true (isnan (y));
+    }
     float v = 1;
     fg_error_t err;
     assert_int_equal (fg_act_forward ((fg_act_t) 99, 1, &v, &v, &err), FG_EINVAL);
@@ -869,6 +875,13 @@ test_pooling (void **state)
     assert_int_equal (fg_maxpool_backward (&s, x, &dy, dx, NULL), 0);
     float want [4] = { 0, 5, 0, 0 };
     assert_memory_equal (dx, want, sizeof dx);
+    //  NaN wins (the last NaN of the window, as PyTorch), forward and backward
+    float xn [4] = { 1, NAN, 3, NAN }, yn;
+    assert_int_equal (fg_maxpool_forward (&s, xn, &yn, NULL), 0);
+    assert_true (isnan (yn));
+    assert_int_equal (fg_maxpool_backward (&s, xn, &dy, dx, NULL), 0);
+    float want_nan [4] = { 0, 0, 0, 5 };
+    assert_memory_equal (dx, want_nan, sizeof dx);
     //  rejections
     fg_error_t err;
     fg_pool_shape_t bad [] = {
