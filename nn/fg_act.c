@@ -1,5 +1,9 @@
 /*  fg_act.c — element-wise activations, PyTorch's definitions and its
-    derivatives at the kinks (see fg_ops.h).                              */
+    derivatives at the kinks (see fg_ops.h).
+    Every loop computes its arithmetic unconditionally and then selects:
+    gcc may not speculate a conditional (possibly trapping) FP operation or
+    load, so the select form is what lets it vectorise; the per-element
+    operations, hence the bits, are the same.                              */
 
 #include "fg_ops_internal.h"
 
@@ -42,15 +46,22 @@ fg_act_forward (fg_act_t act, size_t n, const float *x, float *y,
             }
             return 0;
         case FG_ACT_HARDSIGMOID:
+            //  PyTorch's min (max (x + 3, 0), 6) / 6, clamped after the
+            //  division (the same values: division by 6 is monotonic and
+            //  maps 0 and 6 to 0 and 1 exactly; NaN stays NaN)
             for (size_t i = 0; i < n; i++) {
-                float v = x [i];
-                y [i] = v <= -3.0f? 0.0f: v >= 3.0f? 1.0f: v / 6.0f + 0.5f;
+                float t = (x [i] + 3.0f) / 6.0f;
+                t = t < 0.0f? 0.0f: t;
+                y [i] = 1.0f < t? 1.0f: t;
             }
             return 0;
         case FG_ACT_HARDSWISH:
+            //  PyTorch's x * min (max (x + 3, 0), 6) / 6
             for (size_t i = 0; i < n; i++) {
-                float v = x [i];
-                y [i] = v <= -3.0f? 0.0f: v >= 3.0f? v: v * (v + 3.0f) / 6.0f;
+                float v = x [i], t = v + 3.0f;
+                t = t < 0.0f? 0.0f: t;
+                t = 6.0f < t? 6.0f: t;
+                y [i] = v * t / 6.0f;
             }
             return 0;
     }
@@ -71,23 +82,28 @@ fg_act_backward (fg_act_t act, size_t n, const float *x, const float *dy,
                     dx [i] = dy [i];
             return 0;
         case FG_ACT_RELU:
-            for (size_t i = 0; i < n; i++)
-                dx [i] = x [i] > 0.0f? dy [i]: 0.0f;
+            for (size_t i = 0; i < n; i++) {
+                float g = dy [i];
+                dx [i] = x [i] > 0.0f? g: 0.0f;
+            }
             return 0;
         case FG_ACT_RELU6:
-            for (size_t i = 0; i < n; i++)
-                dx [i] = x [i] > 0.0f && x [i] < 6.0f? dy [i]: 0.0f;
+            for (size_t i = 0; i < n; i++) {
+                float v = x [i], g = dy [i];
+                dx [i] = v > 0.0f && v < 6.0f? g: 0.0f;
+            }
             return 0;
         case FG_ACT_HARDSIGMOID:
-            for (size_t i = 0; i < n; i++)
-                dx [i] = x [i] > -3.0f && x [i] < 3.0f? dy [i] / 6.0f: 0.0f;
+            //  PyTorch multiplies by 1/6 here
+            for (size_t i = 0; i < n; i++) {
+                float v = x [i], mid = dy [i] * (1.0f / 6.0f);
+                dx [i] = v > -3.0f && v < 3.0f? mid: 0.0f;
+            }
             return 0;
         case FG_ACT_HARDSWISH:
             for (size_t i = 0; i < n; i++) {
-                float v = x [i];
-                dx [i] = v < -3.0f? 0.0f
-                       : v <= 3.0f? dy [i] * (v / 3.0f + 0.5f)
-                       : dy [i];
+                float v = x [i], g = dy [i], mid = g * (v / 3.0f + 0.5f);
+                dx [i] = v < -3.0f? 0.0f: v <= 3.0f? mid: g;
             }
             return 0;
     }

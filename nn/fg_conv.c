@@ -74,7 +74,7 @@ s_check (const fg_conv_shape_t *s, s_dims_t *d, fg_error_t *err)
 int
 fg_conv_check (const fg_conv_shape_t *s, int *oh, int *ow, fg_error_t *err)
 {
-    s_dims_t d;
+    s_dims_t d = { 0 };
     int rc = s_check (s, &d, err);
     if (rc)
         return rc;
@@ -90,7 +90,7 @@ fg_conv_check (const fg_conv_shape_t *s, int *oh, int *ow, fg_error_t *err)
 size_t
 fg_conv_weight_count (const fg_conv_shape_t *s)
 {
-    s_dims_t d;
+    s_dims_t d = { 0 };
     if (s_check (s, &d, NULL))
         return 0;
     return (size_t) s->k * d.kq;
@@ -277,7 +277,7 @@ fg_conv_forward (fg_ops_ctx_t *ctx, const fg_conv_shape_t *s,
                  const float *x, const float *w, const float *b,
                  float *y, fg_error_t *err)
 {
-    s_dims_t d;
+    s_dims_t d = { 0 };
     int rc = s_check (s, &d, err);
     if (rc)
         return rc;
@@ -330,7 +330,7 @@ fg_conv_backward (fg_ops_ctx_t *ctx, const fg_conv_shape_t *s,
                   const float *x, const float *w, const float *dy,
                   float *dx, float *dw, float *db, fg_error_t *err)
 {
-    s_dims_t d;
+    s_dims_t d = { 0 };
     int rc = s_check (s, &d, err);
     if (rc)
         return rc;

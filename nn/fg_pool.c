@@ -38,7 +38,7 @@ s_check (const char *what, const fg_pool_shape_t *s, s_dims_t *d, fg_error_t *er
 int
 fg_pool_check (const fg_pool_shape_t *s, int *oh, int *ow, fg_error_t *err)
 {
-    s_dims_t d;
+    s_dims_t d = { 0 };
     int rc = s_check ("pool", s, &d, err);
     if (rc)
         return rc;
@@ -69,14 +69,14 @@ s_window (const fg_pool_shape_t *s, size_t oy, size_t ox,
 static inline bool
 s_beats (float v, float m)
 {
-    return v > m || isnan (v);
+    return v > m || v != v;
 }
 
 int
 fg_maxpool_forward (const fg_pool_shape_t *s, const float *x, float *y,
                     fg_error_t *err)
 {
-    s_dims_t d;
+    s_dims_t d = { 0 };
     int rc = s_check ("max pool: forward", s, &d, err);
     if (rc)
         return rc;
@@ -94,9 +94,10 @@ fg_maxpool_forward (const fg_pool_shape_t *s, const float *x, float *y,
                 for (size_t iy = y0; iy < y1; iy++)
                     for (size_t ix = x0; ix < x1; ix++) {
                         const float *src = x + ((img * H + iy) * W + ix) * C;
-                        for (size_t c = 0; c < C; c++)
-                            if (s_beats (src [c], out [c]))
-                                out [c] = src [c];
+                        for (size_t c = 0; c < C; c++) {
+                            float v = src [c], m = out [c];
+                            out [c] = s_beats (v, m)? v: m;
+                        }
                     }
             }
     return 0;
@@ -106,7 +107,7 @@ int
 fg_maxpool_backward (const fg_pool_shape_t *s, const float *x,
                      const float *dy, float *dx, fg_error_t *err)
 {
-    s_dims_t d;
+    s_dims_t d = { 0 };
     int rc = s_check ("max pool: backward", s, &d, err);
     if (rc)
         return rc;
@@ -139,7 +140,7 @@ int
 fg_avgpool_forward (const fg_pool_shape_t *s, const float *x, float *y,
                     fg_error_t *err)
 {
-    s_dims_t d;
+    s_dims_t d = { 0 };
     int rc = s_check ("avg pool: forward", s, &d, err);
     if (rc)
         return rc;
@@ -171,7 +172,7 @@ int
 fg_avgpool_backward (const fg_pool_shape_t *s, const float *dy, float *dx,
                      fg_error_t *err)
 {
-    s_dims_t d;
+    s_dims_t d = { 0 };
     int rc = s_check ("avg pool: backward", s, &d, err);
     if (rc)
         return rc;
