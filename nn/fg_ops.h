@@ -232,7 +232,8 @@ int
 int
     fg_maxpool_forward (const fg_pool_shape_t *s, const float *x, float *y,
                         fg_error_t *err);
-//  x (N,H,W,C), dy (N,OH,OW,C) -> dx (N,H,W,C) overwritten. 0 or FG_EINVAL.
+//  x (N,H,W,C), dy (N,OH,OW,C) -> dx (N,H,W,C) overwritten. 0, FG_EINVAL
+//  or FG_ENOMEM (C > 1024 keeps its running maxima on the heap).
 int
     fg_maxpool_backward (const fg_pool_shape_t *s, const float *x,
                          const float *dy, float *dx, fg_error_t *err);

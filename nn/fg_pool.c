@@ -1,6 +1,7 @@
 /*  fg_pool.c — max, average and global average pooling, NHWC.            */
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include "fg_ops_internal.h"
 
@@ -30,7 +31,8 @@ s_check (const char *what, const fg_pool_shape_t *s, s_dims_t *d, fg_error_t *er
     d->oh = (size_t) ((hp - s->kh) / s->sh + 1);
     d->ow = (size_t) ((wp - s->kw) / s->sw + 1);
     size_t nx;
-    if (!fg_ops_mul ((size_t) s->n * s->h, (size_t) s->w * s->c, &nx))
+    if (!fg_ops_mul ((size_t) s->n * s->h, (size_t) s->w * s->c, &nx)
+    ||  (size_t) s->h * (size_t) s->w > UINT32_MAX)
         return fg_error_set (err, FG_EINVAL, "%s: input too large", what);
     return 0;
 }
@@ -103,6 +105,9 @@ fg_maxpool_forward (const fg_pool_shape_t *s, const float *x, float *y,
     return 0;
 }
 
+//  Channel counts up to this keep the running maxima on the stack.
+#define S_STACK_C 1024
+
 int
 fg_maxpool_backward (const fg_pool_shape_t *s, const float *x,
                      const float *dy, float *dx, fg_error_t *err)
@@ -114,25 +119,56 @@ fg_maxpool_backward (const fg_pool_shape_t *s, const float *x,
     if (!x || !dy || !dx)
         return fg_error_set (err, FG_EINVAL, "max pool: backward: NULL argument");
     const size_t H = (size_t) s->h, W = (size_t) s->w, C = (size_t) s->c;
+    //  per channel: the running maximum and the pixel holding it
+    float vstack [S_STACK_C];
+    uint32_t istack [S_STACK_C];
+    float *bestv = vstack;
+    uint32_t *besti = istack;
+    if (C > S_STACK_C) {
+        bestv = malloc (C * sizeof (float));
+        besti = malloc (C * sizeof (uint32_t));
+        if (!bestv || !besti) {
+            free (bestv);
+            free (besti);
+            return fg_error_set (err, FG_ENOMEM, "max pool: backward: no memory "
+                                 "for %zu channels", C);
+        }
+    }
     memset (dx, 0, (size_t) s->n * H * W * C * sizeof (float));
     const float *g = dy;
-    for (size_t img = 0; img < (size_t) s->n; img++)
+    for (size_t img = 0; img < (size_t) s->n; img++) {
+        const float *xi = x + img * H * W * C;
+        float *dxi = dx + img * H * W * C;
         for (size_t oy = 0; oy < d.oh; oy++)
             for (size_t ox = 0; ox < d.ow; ox++, g += C) {
                 size_t y0, y1, x0, x1;
                 s_window (s, oy, ox, &y0, &y1, &x0, &x1);
+                //  the first maximum in window order, as the forward found it
+                //  (a window holds < 2^32 pixels of one image: checked shape)
+                uint32_t first = (uint32_t) (y0 * W + x0);
                 for (size_t c = 0; c < C; c++) {
-                    //  first maximum in window order, as the forward found it
-                    size_t best = ((img * H + y0) * W + x0) * C + c;
-                    for (size_t iy = y0; iy < y1; iy++)
-                        for (size_t ix = x0; ix < x1; ix++) {
-                            size_t at = ((img * H + iy) * W + ix) * C + c;
-                            if (s_beats (x [at], x [best]))
-                                best = at;
-                        }
-                    dx [best] += g [c];
+                    bestv [c] = xi [(size_t) first * C + c];
+                    besti [c] = first;
                 }
+                for (size_t iy = y0; iy < y1; iy++)
+                    for (size_t ix = x0; ix < x1; ix++) {
+                        uint32_t at = (uint32_t) (iy * W + ix);
+                        const float *src = xi + (size_t) at * C;
+                        for (size_t c = 0; c < C; c++) {
+                            float v = src [c];
+                            bool beats = s_beats (v, bestv [c]);
+                            bestv [c] = beats? v: bestv [c];
+                            besti [c] = beats? at: besti [c];
+                        }
+                    }
+                for (size_t c = 0; c < C; c++)
+                    dxi [(size_t) besti [c] * C + c] += g [c];
             }
+    }
+    if (bestv != vstack) {
+        free (bestv);
+        free (besti);
+    }
     return 0;
 }
 

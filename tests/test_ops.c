@@ -882,6 +882,23 @@ test_pooling (void **state)
     assert_int_equal (fg_maxpool_backward (&s, xn, &dy, dx, NULL), 0);
     float want_nan [4] = { 0, 0, 0, 5 };
     assert_memory_equal (dx, want_nan, sizeof dx);
+    //  many channels (running maxima on the heap) agree with one channel
+    {
+        fg_pool_shape_t big = { 2, 5, 5, 1100, 3, 3, 2, 2, 1, 1 }, one = big;
+        one.c = 1;
+        size_t nx = 2 * 25 * 1100, ny = 2 * 9 * 1100;
+        float *bx = s_random (nx, -1, 1), *bdy = s_random (ny, -1, 1), *bdx = s_alloc (nx);
+        float sx [50], sdy [18], sdx [50];
+        assert_int_equal (fg_maxpool_backward (&big, bx, bdy, bdx, NULL), 0);
+        for (size_t i = 0; i < 50; i++)
+            sx [i] = bx [i * 1100 + 700];
+        for (size_t i = 0; i < 18; i++)
+            sdy [i] = bdy [i * 1100 + 700];
+        assert_int_equal (fg_maxpool_backward (&one, sx, sdy, sdx, NULL), 0);
+        for (size_t i = 0; i < 50; i++)
+            assert_true (sdx [i] == bdx [i * 1100 + 700]);
+        free (bx); free (bdy); free (bdx);
+    }
     //  rejections
     fg_error_t err;
     fg_pool_shape_t bad [] = {
