@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct {
     const char *name;
@@ -19,6 +20,14 @@ typedef struct {
 static const s_command_t s_commands [] = {
     { "init",   fedctl_cmd_init,   "write DIR/fedgrid.toml from a preset and --set overrides" },
     { "config", fedctl_cmd_config, "config check FILE: print the canonical configuration and its hash" },
+    { "start",  fedctl_cmd_start,  "start a federated experiment: coordinator + local trainers" },
+    { "resume", fedctl_cmd_resume, "continue an experiment exactly after any stop or crash" },
+    { "worker", fedctl_cmd_worker, "serve a coordinator as a remote trainer" },
+    { "status", fedctl_cmd_status, "round, accuracy, nodes, ETA and weights hash of an experiment" },
+    { "export", fedctl_cmd_export, "write committed weights as a blob or safetensors" },
+    { "train",  fedctl_cmd_train,  "centralised baseline: train the model on the whole training set" },
+    { "eval",   fedctl_cmd_eval,   "evaluate a weights file on the experiment's test set" },
+    { "journal", fedctl_cmd_journal, "journal verify|dump DIR: check or print an experiment's journal" },
     { "debug",  fedctl_cmd_debug,  "debug crashpoints: list the named crash points" },
 };
 #define S_NCOMMANDS (sizeof s_commands / sizeof s_commands [0])
@@ -91,6 +100,52 @@ fedctl_load_config (const char *dir_or_file, const fedctl_sets_t *sets, fg_confi
     return 0;
 }
 
+int
+fedctl_threads (const fg_config_t *cfg, int sharers)
+{
+    if (cfg->grid.threads > 0)
+        return (int) cfg->grid.threads;
+    long cores = sysconf (_SC_NPROCESSORS_ONLN);
+    int threads = cores > 0? (int) cores / (sharers > 0? sharers: 1): 1;
+    return threads > 0? threads: 1;
+}
+
+int
+fedctl_open_split (const fg_config_t *cfg, fg_split_t split, fg_dataset_t **out)
+{
+    char path [4096];
+    fg_error_t err;
+    if (fg_config_data_path (cfg, path, sizeof path)) {
+        fedctl_fail ("data.path is too long");
+        return EX_CONFIG;
+    }
+    size_t limit = (size_t) (split == FG_SPLIT_TRAIN? cfg->data.train_limit: cfg->data.test_limit);
+    if (cfg->data.dataset == FG_DATASET_SYNTHETIC && limit == 0)
+        limit = (size_t) (split == FG_SPLIT_TRAIN? cfg->data.synthetic_train: cfg->data.synthetic_test);
+    int rc = fg_dataset_open (cfg->data.dataset, path, split, limit, out, &err);
+    if (rc) {
+        fedctl_fail ("%s", err.msg);
+        return rc == FG_ENOENT? EX_NOINPUT: rc == FG_EUNSUPPORTED? EX_UNAVAILABLE: EX_DATAERR;
+    }
+    return 0;
+}
+
+int
+fedctl_cmd_journal (int argc, char **argv)
+{
+    if (argc == 3 && strcmp (argv [1], "verify") == 0)
+        return fedctl_journal_verify (argv [2], stdout);
+    if (argc == 3 && strcmp (argv [1], "dump") == 0)
+        return fedctl_journal_dump (argv [2], stdout);
+    bool help = argc == 2 && (strcmp (argv [1], "--help") == 0 || strcmp (argv [1], "-h") == 0);
+    fprintf (help? stdout: stderr,
+        "usage: fedctl journal verify DIR   check every record, checksum and invariant\n"
+        "       fedctl journal dump DIR     print every record readably\n"
+        "Both open the journal read-only: safe beside a running coordinator.\n"
+        "verify exits 0 when sound, 65 when damaged, 66 when there is no journal.\n");
+    return help? EX_OK: EX_USAGE;
+}
+
 static void
 s_usage (FILE *out)
 {
@@ -117,6 +172,10 @@ main (int argc, char **argv)
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 }
     };
+    //  BLIS's OpenMP threads spin while waiting by default, which stalls
+    //  everything when trainers share the cores; waiting passively changes
+    //  no result (a deployment setting; the user's own value wins)
+    setenv ("OMP_WAIT_POLICY", "PASSIVE", 0);
     //  options before the command only: "+" stops at the first non-option
     int c;
     opterr = 0;

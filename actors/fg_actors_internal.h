@@ -1,0 +1,65 @@
+/*  fg_actors_internal.h — the coordinator's child actors (partitioner,
+    aggregator): their arguments and pipe commands. Internal to actors/.
+
+    Pipe commands are CZMQ picture messages on the actor's own pipe (never
+    on a peer socket): the parent and child share a process, so pointers
+    travel and ownership moves with them.
+
+    partitioner:  "SHARDS" u32 round   -> i rc, p fg_shards_t* (ownership to
+                                          the caller; NULL on error), s message
+    aggregator:   "BEGIN" u32 nshards, p const fg_state_t* global (borrowed
+                          until the FINISH reply)
+                                       -> i rc, s message
+                  "ADD" u32 shard, u64 samples, p fg_state_t* update (owned
+                        by the aggregator from now on, whatever the outcome)
+                                       -> i rc, s message
+                  "FINISH"             -> p fg_aggregator_result_t* (owned
+                                          by the caller)                    */
+
+#ifndef FG_ACTORS_INTERNAL_H_INCLUDED
+#define FG_ACTORS_INTERNAL_H_INCLUDED
+
+#include <czmq.h>
+#include "fg_aggregate.h"
+#include "fg_dataset.h"
+#include "fg_model.h"
+#include "fg_partition.h"
+#include "fg_train.h"
+
+typedef struct {
+    const fg_dataset_t *train;          //  labels of the training set
+    fg_partition_params_t params;
+    int status;                         //  out: 0 or an FG_E* code
+    fg_error_t err;                     //  out: why it failed
+} fg_partitioner_args_t;
+
+void
+    fg_partitioner_actor (zsock_t *pipe, void *args);
+
+typedef struct {
+    fg_aggregate_params_t params;
+    const fg_dataset_t *test;           //  evaluation set
+    size_t test_count;                  //  0: all of it
+    fg_model_spec_t model;
+    uint32_t eval_batch;
+    int threads;
+    int status;                         //  out
+    fg_error_t err;                     //  out
+} fg_aggregator_args_t;
+
+typedef struct {
+    int rc;                             //  0 or an FG_E* code
+    fg_error_t err;
+    fg_state_t *weights;                //  the new global state (owned)
+    fg_train_result_t eval;             //  test loss and accuracy
+    double fold_seconds;                //  time to fold (audit)
+    double eval_seconds;                //  time to evaluate (audit)
+} fg_aggregator_result_t;
+
+void
+    fg_aggregator_actor (zsock_t *pipe, void *args);
+
+void
+    fg_aggregator_result_destroy (fg_aggregator_result_t **self_p);
+
+#endif

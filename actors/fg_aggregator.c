@@ -1,0 +1,110 @@
+/*  fg_aggregator.c — the aggregator actor: folds a round's accepted
+    updates (lib/fg_aggregate: in shard order, double precision) and
+    evaluates the new global weights on the test set, in its own thread so
+    the coordinator keeps answering heartbeats meanwhile.                 */
+
+#include "fg_actors_internal.h"
+#include "fg_crash.h"
+#include "fg_unit.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double
+s_now (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
+}
+
+void
+fg_aggregator_result_destroy (fg_aggregator_result_t **self_p)
+{
+    if (self_p && *self_p) {
+        fg_state_destroy (&(*self_p)->weights);
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
+static uint32_t
+s_pop_u32 (zmsg_t *msg)
+{
+    char *text = zmsg_popstr (msg);
+    uint32_t value = text? (uint32_t) strtoul (text, NULL, 10): 0;
+    zstr_free (&text);
+    return value;
+}
+
+static fg_aggregator_result_t *
+s_finish (fg_aggregator_t *aggregator, const fg_aggregator_args_t *a)
+{
+    fg_aggregator_result_t *result = calloc (1, sizeof *result);
+    if (!result)
+        return NULL;
+    double start = s_now ();
+    fg_crash_point ("aggregator.fold");
+    result->rc = fg_aggregator_finish (aggregator, &result->weights, &result->err);
+    result->fold_seconds = s_now () - start;
+    if (result->rc == 0) {
+        start = s_now ();
+        result->rc = fg_unit_evaluate (&a->model, result->weights, a->test, a->test_count,
+                                       a->eval_batch, a->threads, &result->eval, &result->err);
+        result->eval_seconds = s_now () - start;
+    }
+    return result;
+}
+
+void
+fg_aggregator_actor (zsock_t *pipe, void *args)
+{
+    fg_aggregator_args_t *a = (fg_aggregator_args_t *) args;
+    fg_aggregator_args_t self = *a;     //  args live only until the signal
+    fg_aggregator_t *aggregator = fg_aggregator_new (&self.params, &a->err);
+    a->status = aggregator? 0: (a->err.code? a->err.code: FG_ENOMEM);
+    zsock_signal (pipe, 0);
+    while (aggregator) {
+        zmsg_t *msg = zmsg_recv (pipe);
+        if (!msg)
+            break;
+        char *command = zmsg_popstr (msg);
+        bool term = !command || strcmp (command, "$TERM") == 0;
+        fg_error_t err;
+        fg_error_clear (&err);
+        if (!term && strcmp (command, "BEGIN") == 0) {
+            uint32_t nshards = s_pop_u32 (msg);
+            zframe_t *frame = zmsg_pop (msg);
+            const fg_state_t *global = frame && zframe_size (frame) == sizeof (void *)
+                                     ? *(const fg_state_t **) zframe_data (frame): NULL;
+            zframe_destroy (&frame);
+            int rc = global? fg_aggregator_begin (aggregator, global, nshards, &err)
+                           : fg_error_set (&err, FG_EINVAL, "aggregator: BEGIN without state");
+            zsock_send (pipe, "is", rc, err.msg);
+        }
+        else
+        if (!term && strcmp (command, "ADD") == 0) {
+            uint32_t shard = s_pop_u32 (msg);
+            char *text = zmsg_popstr (msg);
+            uint64_t samples = text? strtoull (text, NULL, 10): 0;
+            zstr_free (&text);
+            zframe_t *frame = zmsg_pop (msg);
+            fg_state_t *update = frame && zframe_size (frame) == sizeof (void *)
+                               ? *(fg_state_t **) zframe_data (frame): NULL;
+            zframe_destroy (&frame);
+            int rc = update? fg_aggregator_add (aggregator, shard, samples, &update, &err)
+                           : fg_error_set (&err, FG_EINVAL, "aggregator: ADD without update");
+            fg_state_destroy (&update);
+            zsock_send (pipe, "is", rc, err.msg);
+        }
+        else
+        if (!term && strcmp (command, "FINISH") == 0)
+            zsock_send (pipe, "p", s_finish (aggregator, &self));
+        zstr_free (&command);
+        zmsg_destroy (&msg);
+        if (term)
+            break;
+    }
+    fg_aggregator_destroy (&aggregator);
+}

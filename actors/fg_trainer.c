@@ -1,0 +1,752 @@
+/*  fg_trainer.c — the trainer actor: a DEALER to the coordinator's ROUTER.
+
+    States:  CONNECTING  HELLO sent, waiting for its ACK
+             IDLE        READY sent, waiting for a TASK
+             FETCHING    pulling the unit's global weights in chunks
+             TRAINING    one mini-batch per loop turn (fg_unit_step), then
+                         a poll with timeout 0, so $TERM and heartbeats never
+                         wait longer than a batch
+             UPLOADING   RESULT sent; serving the update's chunks until ACK
+    A silent coordinator (liveness x heartbeat) makes the trainer drop its
+    socket and reconnect with back-off (250 ms doubling to 8 s), then
+    announce itself again; a unit in progress carries on, and a finished
+    result is sent again until acknowledged. With a cache directory, the
+    unit is checkpointed at every epoch boundary and a restarted trainer
+    given the same unit continues from there.                             */
+
+#include "fg_actors.h"
+#include "fg_blob.h"
+#include "fg_crash.h"
+#include "fg_file.h"
+#include "fg_log.h"
+#include "fg_ops.h"
+#include "fg_sha256.h"
+#include "fg_unit.h"
+#include "fg_wire.h"
+
+#include <czmq.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define S_CREDIT        8           //  chunks asked for at a time
+#define S_BACKOFF_MIN   250         //  ms
+#define S_BACKOFF_MAX   8000
+
+typedef enum { S_CONNECTING, S_IDLE, S_FETCHING, S_TRAINING, S_UPLOADING } s_state_t;
+
+typedef struct {
+    //  configuration (copied from the arguments)
+    char      endpoint [256];
+    char      node_id [FG_WIRE_NAME_MAX + 1];
+    char      cache_dir [1024];
+    const fg_dataset_t *train;
+    uint8_t   dataset_hash [FG_SHA256_SIZE];
+    int       threads;
+    int       heartbeat_ms;
+    int       liveness;
+    fg_wire_limits_t limits;
+
+    zsock_t  *pipe;
+    zsock_t  *dealer;
+    zpoller_t *poller;
+    bool      terminated;
+    s_state_t state;
+    int64_t   beat_at;              //  next heartbeat (zclock_mono)
+    int64_t   expires_at;           //  coordinator declared silent after this
+    int64_t   reconnect_at;         //  0: connected
+    int       backoff_ms;
+
+    //  global weights cache: the last version fetched
+    uint64_t  weights_version;
+    uint8_t   weights_hash [FG_SHA256_SIZE];
+    fg_state_t *weights;            //  decoded, NULL when none
+
+    //  the unit: TASK header and body
+    bool      have_task;
+    uint32_t  round, shard, attempt;
+    uint64_t  experiment;
+    fg_wire_task_t task;            //  ranges freed with task_msg
+    fg_wire_msg_t task_msg;
+    uint32_t *indices;
+    size_t    nindices;
+    fg_unit_t *unit;
+    int64_t   started_at;
+
+    //  weights transfer in progress
+    uint8_t  *fetch;
+    uint64_t  fetch_total;
+    uint64_t  fetch_have;
+    uint32_t  fetch_outstanding;
+
+    //  result waiting for its ACK
+    uint8_t  *update;
+    size_t    update_size;
+    uint8_t   update_hash [FG_SHA256_SIZE];
+    float    *loss;
+    uint32_t  nloss;
+    uint64_t  samples;
+    uint32_t  elapsed_ms;
+} s_self_t;
+
+static int
+s_send (s_self_t *self, fg_wire_msg_t *msg)
+{
+    if (!self->dealer)
+        return FG_ESTATE;
+    msg->experiment = self->experiment;
+    fg_error_t err;
+    int rc = fg_wire_send (self->dealer, NULL, msg, &self->limits, &err);
+    if (rc)
+        fg_warn ("trainer %s: cannot send %s: %s", self->node_id,
+                 fg_wire_type_name (msg->type), err.msg);
+    return rc;
+}
+
+static void
+s_send_simple (s_self_t *self, int type)
+{
+    fg_wire_msg_t msg;
+    memset (&msg, 0, sizeof msg);
+    msg.type = type;
+    msg.round = self->round;
+    msg.shard = self->shard;
+    msg.attempt = self->attempt;
+    if (type == FG_WIRE_READY)
+        msg.ready.slots = 1;
+    s_send (self, &msg);
+}
+
+static void
+s_send_hello (s_self_t *self)
+{
+    fg_wire_msg_t msg;
+    memset (&msg, 0, sizeof msg);
+    msg.type = FG_WIRE_HELLO;
+    msg.hello.proto_min = FG_WIRE_VERSION;
+    msg.hello.proto_max = FG_WIRE_VERSION;
+    msg.hello.cores = (uint32_t) self->threads;
+    msg.hello.speed = 0;
+    snprintf (msg.hello.node_id, sizeof msg.hello.node_id, "%s", self->node_id);
+    fg_ops_blis_info (msg.hello.kernel, sizeof msg.hello.kernel);
+    msg.hello.dataset_count = 1;
+    memcpy (msg.hello.datasets [0], self->dataset_hash, FG_WIRE_HASH_SIZE);
+    s_send (self, &msg);
+}
+
+static void
+s_checkpoint_path (const s_self_t *self, char *path, size_t size)
+{
+    snprintf (path, size, "%s/unit.ckpt", self->cache_dir);
+}
+
+static void
+s_drop_unit (s_self_t *self)
+{
+    fg_unit_destroy (&self->unit);
+    fg_wire_msg_clear (&self->task_msg);
+    free (self->indices);
+    self->indices = NULL;
+    self->nindices = 0;
+    free (self->fetch);
+    self->fetch = NULL;
+    free (self->update);
+    self->update = NULL;
+    free (self->loss);
+    self->loss = NULL;
+    self->have_task = false;
+}
+
+//  The coordinator has the unit's result: its checkpoint is of no more use.
+static void
+s_forget_checkpoint (s_self_t *self)
+{
+    if (self->cache_dir [0]) {
+        char path [1100];
+        s_checkpoint_path (self, path, sizeof path);
+        unlink (path);
+    }
+}
+
+static void
+s_become_idle (s_self_t *self)
+{
+    s_drop_unit (self);
+    self->state = S_IDLE;
+    s_send_simple (self, FG_WIRE_READY);
+}
+
+//  Connects (or reconnects) the DEALER and says HELLO.
+static void
+s_connect (s_self_t *self)
+{
+    if (self->dealer) {
+        zpoller_remove (self->poller, self->dealer);
+        zsock_destroy (&self->dealer);
+    }
+    self->dealer = zsock_new (ZMQ_DEALER);
+    if (!self->dealer) {
+        self->reconnect_at = zclock_mono () + self->backoff_ms;
+        return;
+    }
+    zsock_set_identity (self->dealer, self->node_id);
+    zsock_set_maxmsgsize (self->dealer, (int) self->limits.max_frame);
+    zsock_set_linger (self->dealer, 0);
+    zsock_set_sndhwm (self->dealer, 1000);
+    if (zsock_connect (self->dealer, "%s", self->endpoint)) {
+        fg_warn ("trainer %s: cannot connect to %s", self->node_id, self->endpoint);
+        zsock_destroy (&self->dealer);
+        self->reconnect_at = zclock_mono () + self->backoff_ms;
+        return;
+    }
+    zpoller_add (self->poller, self->dealer);
+    self->reconnect_at = 0;
+    int64_t now = zclock_mono ();
+    self->expires_at = now + (int64_t) self->heartbeat_ms * self->liveness;
+    self->beat_at = now + self->heartbeat_ms;
+    s_send_hello (self);
+    if (self->state == S_IDLE || self->state == S_CONNECTING)
+        self->state = S_CONNECTING;
+}
+
+//  Starts (or resumes from a checkpoint) the unit of the current task.
+static void
+s_start_unit (s_self_t *self)
+{
+    fg_unit_spec_t spec;
+    memset (&spec, 0, sizeof spec);
+    spec.data = self->train;
+    spec.indices = self->indices;
+    spec.count = self->nindices;
+    fg_unit_model_spec (self->task.model, self->train, &spec.model);
+    spec.optim.lr = self->task.lr;
+    spec.optim.momentum = self->task.momentum;
+    spec.optim.nesterov = self->task.nesterov;
+    spec.optim.weight_decay = self->task.weight_decay;
+    spec.optim.schedule = FG_SCHEDULE_CONSTANT;
+    spec.optim.gamma = 1;
+    spec.optim.horizon = 1;
+    spec.lr = self->task.lr;
+    spec.seed = self->task.seed;
+    spec.round = self->round;
+    spec.shard = self->shard;
+    spec.epochs = self->task.local_epochs;
+    spec.batch = self->task.batch_size;
+    spec.augment = self->task.augment;
+    spec.threads = self->threads;
+    fg_error_t err;
+    self->unit = fg_unit_new (&spec, self->weights, &err);
+    if (!self->unit) {
+        fg_warn ("trainer %s: unit (round %u, shard %u): %s", self->node_id, self->round,
+                 self->shard, err.msg);
+        fg_wire_msg_t msg;
+        memset (&msg, 0, sizeof msg);
+        msg.type = FG_WIRE_ERROR;
+        msg.round = self->round;
+        msg.shard = self->shard;
+        msg.attempt = self->attempt;
+        msg.error.code = err.code;
+        snprintf (msg.error.text, sizeof msg.error.text, "%.200s", err.msg);
+        s_send (self, &msg);
+        s_become_idle (self);
+        return;
+    }
+    if (self->cache_dir [0]) {
+        char path [1100];
+        s_checkpoint_path (self, path, sizeof path);
+        char *bytes;
+        size_t size;
+        if (fg_file_read (path, (size_t) 1 << 34, &bytes, &size, NULL) == 0) {
+            if (fg_unit_restore (self->unit, (uint8_t *) bytes, size, &err) == 0)
+                fg_info ("trainer %s: unit (round %u, shard %u) resumes after epoch %u",
+                         self->node_id, self->round, self->shard, fg_unit_epoch (self->unit));
+            free (bytes);
+        }
+    }
+    self->started_at = zclock_mono ();
+    self->state = S_TRAINING;
+}
+
+static void
+s_request_chunks (s_self_t *self)
+{
+    fg_wire_msg_t msg;
+    memset (&msg, 0, sizeof msg);
+    msg.type = FG_WIRE_WEIGHTS_REQUEST;
+    msg.round = self->round;
+    msg.shard = self->shard;
+    msg.attempt = self->attempt;
+    msg.weights_request.blob = FG_WIRE_BLOB_GLOBAL;
+    msg.weights_request.version = self->task.weights_version;
+    msg.weights_request.offset = self->fetch_have;
+    msg.weights_request.credit = S_CREDIT;
+    msg.weights_request.chunk_size = (uint32_t) self->limits.max_chunk;
+    self->fetch_outstanding = S_CREDIT;
+    s_send (self, &msg);
+}
+
+static void
+s_on_task (s_self_t *self, fg_wire_msg_t *msg)
+{
+    if (self->state != S_IDLE) {
+        //  a TASK we did not ask for (we are busy): refuse it
+        fg_wire_msg_t reply;
+        memset (&reply, 0, sizeof reply);
+        reply.type = FG_WIRE_REJECT;
+        reply.round = msg->round;
+        reply.shard = msg->shard;
+        reply.attempt = msg->attempt;
+        reply.reject.of_type = FG_WIRE_TASK;
+        reply.reject.reason = FG_WIRE_REASON_BUSY;
+        snprintf (reply.reject.text, sizeof reply.reject.text, "busy with another unit");
+        s_send (self, &reply);
+        fg_wire_msg_clear (msg);
+        return;
+    }
+    fg_crash_point ("trainer.task.received");
+    s_drop_unit (self);
+    self->task_msg = *msg;              //  takes ownership of the ranges
+    memset (msg, 0, sizeof *msg);
+    self->task = self->task_msg.task;
+    self->round = self->task_msg.round;
+    self->shard = self->task_msg.shard;
+    self->attempt = self->task_msg.attempt;
+    self->have_task = true;
+    if (memcmp (self->task.dataset_hash, self->dataset_hash, FG_SHA256_SIZE)) {
+        fg_wire_msg_t reply;
+        memset (&reply, 0, sizeof reply);
+        reply.type = FG_WIRE_REJECT;
+        reply.round = self->round;
+        reply.shard = self->shard;
+        reply.attempt = self->attempt;
+        reply.reject.of_type = FG_WIRE_TASK;
+        reply.reject.reason = FG_WIRE_REASON_UNKNOWN;
+        snprintf (reply.reject.text, sizeof reply.reject.text,
+                  "this node does not hold the experiment's dataset");
+        s_send (self, &reply);
+        s_become_idle (self);
+        return;
+    }
+    self->nindices = (size_t) self->task.sample_count;
+    self->indices = malloc ((self->nindices? self->nindices: 1) * sizeof (uint32_t));
+    if (!self->indices) {
+        s_become_idle (self);
+        return;
+    }
+    size_t n = 0;
+    for (uint32_t r = 0; r < self->task.range_count; r++)
+        for (uint32_t i = 0; i < self->task.ranges [r].count; i++)
+            self->indices [n++] = self->task.ranges [r].start + i;
+    if (self->weights && self->weights_version == self->task.weights_version
+    &&  memcmp (self->weights_hash, self->task.weights_hash, FG_SHA256_SIZE) == 0) {
+        s_start_unit (self);
+        return;
+    }
+    self->fetch = malloc (self->task.weights_size? self->task.weights_size: 1);
+    if (!self->fetch) {
+        s_become_idle (self);
+        return;
+    }
+    self->fetch_total = self->task.weights_size;
+    self->fetch_have = 0;
+    self->state = S_FETCHING;
+    s_request_chunks (self);
+}
+
+static void
+s_on_weights_chunk (s_self_t *self, const fg_wire_msg_t *msg)
+{
+    const fg_wire_weights_chunk_t *c = &msg->weights_chunk;
+    if (self->state != S_FETCHING || c->blob != FG_WIRE_BLOB_GLOBAL
+    ||  c->version != self->task.weights_version || c->offset != self->fetch_have
+    ||  c->total != self->fetch_total || c->size > self->fetch_total - self->fetch_have)
+        return;                         //  stale or out of order: ignored
+    memcpy (self->fetch + self->fetch_have, c->data, c->size);
+    self->fetch_have += c->size;
+    if (self->fetch_outstanding)
+        self->fetch_outstanding--;
+    if (self->fetch_have < self->fetch_total) {
+        if (self->fetch_outstanding == 0)
+            s_request_chunks (self);
+        return;
+    }
+    uint8_t digest [FG_SHA256_SIZE];
+    fg_sha256 (self->fetch, self->fetch_total, digest);
+    fg_state_t *weights = NULL;
+    fg_error_t err;
+    int rc = memcmp (digest, self->task.weights_hash, FG_SHA256_SIZE)
+           ? fg_error_set (&err, FG_ECHECKSUM, "weights %llu do not match their hash",
+                           (unsigned long long) c->version)
+           : fg_blob_decode (self->fetch, self->fetch_total, NULL, &weights, &err);
+    free (self->fetch);
+    self->fetch = NULL;
+    if (rc) {
+        fg_warn ("trainer %s: %s; asking again", self->node_id, err.msg);
+        s_become_idle (self);
+        return;
+    }
+    fg_state_destroy (&self->weights);
+    self->weights = weights;
+    self->weights_version = self->task.weights_version;
+    memcpy (self->weights_hash, self->task.weights_hash, FG_SHA256_SIZE);
+    s_start_unit (self);
+}
+
+static void
+s_send_result (s_self_t *self)
+{
+    fg_wire_msg_t msg;
+    memset (&msg, 0, sizeof msg);
+    msg.type = FG_WIRE_RESULT;
+    msg.round = self->round;
+    msg.shard = self->shard;
+    msg.attempt = self->attempt;
+    msg.result.weights_version = self->task.weights_version;
+    msg.result.sample_count = self->samples;
+    msg.result.elapsed_ms = self->elapsed_ms;
+    msg.result.loss_count = self->nloss;
+    msg.result.loss = self->loss;
+    msg.result.update_size = self->update_size;
+    memcpy (msg.result.update_hash, self->update_hash, FG_SHA256_SIZE);
+    msg.result.prefix_size = self->update_size < self->limits.max_chunk
+                           ? self->update_size: self->limits.max_chunk;
+    msg.result.prefix = self->update;
+    if (s_send (self, &msg) == 0)
+        fg_crash_point ("trainer.result.sent");
+}
+
+static void
+s_finish_unit (s_self_t *self)
+{
+    fg_error_t err;
+    const fg_state_t *final = fg_model_state (fg_unit_model (self->unit));
+    int rc = fg_blob_encode (final, self->weights, &self->update, &self->update_size, &err);
+    if (rc) {
+        fg_warn ("trainer %s: cannot encode the update: %s", self->node_id, err.msg);
+        s_become_idle (self);
+        return;
+    }
+    fg_sha256 (self->update, self->update_size, self->update_hash);
+    uint32_t n;
+    const double *losses = fg_unit_losses (self->unit, &n);
+    self->loss = malloc ((n? n: 1) * sizeof (float));
+    if (!self->loss) {
+        s_become_idle (self);
+        return;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        self->loss [i] = (float) losses [i];
+    self->nloss = n;
+    self->samples = fg_unit_samples (self->unit);
+    int64_t elapsed = zclock_mono () - self->started_at;
+    self->elapsed_ms = elapsed > UINT32_MAX? UINT32_MAX: (uint32_t) elapsed;
+    fg_unit_destroy (&self->unit);
+    self->state = S_UPLOADING;
+    s_send_result (self);
+}
+
+static void
+s_train_step (s_self_t *self)
+{
+    bool epoch_done = false;
+    fg_error_t err;
+    int rc = fg_unit_step (self->unit, &epoch_done, &err);
+    if (rc) {
+        fg_warn ("trainer %s: %s", self->node_id, err.msg);
+        fg_wire_msg_t msg;
+        memset (&msg, 0, sizeof msg);
+        msg.type = FG_WIRE_ERROR;
+        msg.round = self->round;
+        msg.shard = self->shard;
+        msg.attempt = self->attempt;
+        msg.error.code = rc;
+        snprintf (msg.error.text, sizeof msg.error.text, "%.200s", err.msg);
+        s_send (self, &msg);
+        s_become_idle (self);
+        return;
+    }
+    if (epoch_done && self->cache_dir [0] && !fg_unit_done (self->unit)) {
+        uint8_t *bytes;
+        size_t size;
+        char path [1100];
+        s_checkpoint_path (self, path, sizeof path);
+        if (fg_unit_checkpoint (self->unit, &bytes, &size, &err) == 0) {
+            if (fg_file_write_atomic (path, bytes, size, 0644, 0, &err))
+                fg_warn ("trainer %s: checkpoint: %s", self->node_id, err.msg);
+            free (bytes);
+            fg_crash_point ("trainer.epoch.checkpoint");
+        }
+    }
+    if (fg_unit_done (self->unit))
+        s_finish_unit (self);
+}
+
+static void
+s_on_update_request (s_self_t *self, const fg_wire_msg_t *msg)
+{
+    const fg_wire_weights_request_t *r = &msg->weights_request;
+    if (self->state != S_UPLOADING || r->blob != FG_WIRE_BLOB_UPDATE
+    ||  msg->round != self->round || msg->shard != self->shard)
+        return;
+    uint64_t offset = r->offset;
+    size_t chunk = r->chunk_size < self->limits.max_chunk? r->chunk_size: self->limits.max_chunk;
+    for (uint32_t i = 0; i < r->credit && offset < self->update_size; i++) {
+        fg_wire_msg_t reply;
+        memset (&reply, 0, sizeof reply);
+        reply.type = FG_WIRE_WEIGHTS_CHUNK;
+        reply.round = self->round;
+        reply.shard = self->shard;
+        reply.attempt = self->attempt;
+        reply.weights_chunk.blob = FG_WIRE_BLOB_UPDATE;
+        reply.weights_chunk.version = self->task.weights_version;
+        reply.weights_chunk.offset = offset;
+        reply.weights_chunk.total = self->update_size;
+        memcpy (reply.weights_chunk.hash, self->update_hash, FG_SHA256_SIZE);
+        reply.weights_chunk.size = self->update_size - offset < chunk
+                                 ? (size_t) (self->update_size - offset): chunk;
+        reply.weights_chunk.data = self->update + offset;
+        if (s_send (self, &reply))
+            return;
+        offset += reply.weights_chunk.size;
+    }
+}
+
+static void
+s_on_peer (s_self_t *self)
+{
+    fg_wire_msg_t msg;
+    fg_error_t err;
+    int rc = fg_wire_recv (self->dealer, NULL, &self->limits, &msg, &err);
+    if (rc) {
+        fg_warn ("trainer %s: bad message from the coordinator: %s", self->node_id, err.msg);
+        return;
+    }
+    self->expires_at = zclock_mono () + (int64_t) self->heartbeat_ms * self->liveness;
+    self->backoff_ms = S_BACKOFF_MIN;
+    bool about_unit = self->have_task && msg.round == self->round && msg.shard == self->shard;
+    switch (msg.type) {
+        case FG_WIRE_ACK:
+            if (msg.ack.of_type == FG_WIRE_HELLO) {
+                self->experiment = msg.experiment;
+                if (self->state == S_UPLOADING)
+                    s_send_result (self);       //  not acknowledged yet: again
+                else
+                if (self->state == S_FETCHING)
+                    s_request_chunks (self);
+                else
+                if (self->state != S_TRAINING)
+                    s_become_idle (self);
+            }
+            else
+            if (msg.ack.of_type == FG_WIRE_RESULT && about_unit && self->state == S_UPLOADING) {
+                s_forget_checkpoint (self);
+                s_become_idle (self);
+            }
+            break;
+        case FG_WIRE_REJECT:
+            fg_info ("trainer %s: %s refused (%s): %s", self->node_id,
+                     fg_wire_type_name (msg.reject.of_type),
+                     fg_wire_reason_name (msg.reject.reason), msg.reject.text);
+            if (msg.reject.of_type == FG_WIRE_HELLO)
+                self->expires_at = 0;           //  try again after a back-off
+            else
+            if (msg.reject.reason == FG_WIRE_REASON_NOT_ALLOWED) {
+                //  the coordinator forgot us (declared dead, or restarted):
+                //  announce again and keep the unit or result we hold
+                if (self->state == S_IDLE)
+                    self->state = S_CONNECTING;
+                s_send_hello (self);
+            }
+            else
+            if (about_unit || msg.reject.of_type == FG_WIRE_READY)
+                s_become_idle (self);
+            break;
+        case FG_WIRE_TASK:
+            s_on_task (self, &msg);
+            break;
+        case FG_WIRE_WEIGHTS_CHUNK:
+            s_on_weights_chunk (self, &msg);
+            break;
+        case FG_WIRE_WEIGHTS_REQUEST:
+            s_on_update_request (self, &msg);
+            break;
+        case FG_WIRE_BYE:
+            self->expires_at = 0;               //  coordinator leaves: reconnect later
+            break;
+        default:
+            break;                              //  HEARTBEAT: liveness only
+    }
+    fg_wire_msg_clear (&msg);
+}
+
+static s_self_t *
+s_self_new (zsock_t *pipe, const fg_trainer_args_t *a, fg_error_t *err)
+{
+    if (!a->endpoint || !a->node_id || !*a->node_id || strlen (a->node_id) > FG_WIRE_NAME_MAX
+    ||  strlen (a->endpoint) >= 256 || !a->train || a->heartbeat_ms <= 0 || a->liveness <= 0
+    ||  (a->cache_dir && strlen (a->cache_dir) >= 1024)) {
+        fg_error_set (err, FG_EINVAL, "trainer: bad arguments (endpoint, node id 1..64 bytes, "
+                      "dataset, heartbeat, liveness)");
+        return NULL;
+    }
+    s_self_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        fg_error_set (err, FG_ENOMEM, "trainer: out of memory");
+        return NULL;
+    }
+    self->pipe = pipe;
+    snprintf (self->endpoint, sizeof self->endpoint, "%s", a->endpoint);
+    snprintf (self->node_id, sizeof self->node_id, "%s", a->node_id);
+    if (a->cache_dir)
+        snprintf (self->cache_dir, sizeof self->cache_dir, "%s", a->cache_dir);
+    self->train = a->train;
+    fg_dataset_hash (a->train, self->dataset_hash);
+    self->threads = a->threads > 0? a->threads: 1;
+    self->heartbeat_ms = a->heartbeat_ms;
+    self->liveness = a->liveness;
+    fg_wire_limits_default (&self->limits);
+    if (a->max_frame)
+        self->limits.max_frame = a->max_frame;
+    if (a->chunk_size)
+        self->limits.max_chunk = a->chunk_size;
+    if (fg_wire_limits_check (&self->limits, err)) {
+        free (self);
+        return NULL;
+    }
+    if (self->cache_dir [0] && fg_file_mkdirs (self->cache_dir, err)) {
+        free (self);
+        return NULL;
+    }
+    self->backoff_ms = S_BACKOFF_MIN;
+    self->poller = zpoller_new (pipe, NULL);
+    if (!self->poller) {
+        free (self);
+        fg_error_set (err, FG_ENOMEM, "trainer: out of memory");
+        return NULL;
+    }
+    zpoller_set_nonstop (self->poller, true);
+    self->state = S_CONNECTING;
+    return self;
+}
+
+static void
+s_self_destroy (s_self_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    s_self_t *self = *self_p;
+    if (self->dealer && self->state != S_CONNECTING) {
+        fg_wire_msg_t bye;
+        memset (&bye, 0, sizeof bye);
+        bye.type = FG_WIRE_BYE;
+        s_send (self, &bye);
+    }
+    //  keep the epoch checkpoint on disk: a restarted trainer resumes it
+    fg_unit_destroy (&self->unit);
+    fg_wire_msg_clear (&self->task_msg);
+    free (self->indices);
+    free (self->fetch);
+    free (self->update);
+    free (self->loss);
+    fg_state_destroy (&self->weights);
+    zpoller_destroy (&self->poller);
+    zsock_destroy (&self->dealer);
+    free (self);
+    *self_p = NULL;
+}
+
+typedef struct {
+    const fg_trainer_args_t *args;
+    int status;
+    fg_error_t err;
+} s_start_t;
+
+static void
+s_trainer_actor (zsock_t *pipe, void *arg)
+{
+    s_start_t *start = (s_start_t *) arg;
+    s_self_t *self = s_self_new (pipe, start->args, &start->err);
+    start->status = self? 0: start->err.code;
+    zsock_signal (pipe, 0);             //  start is not touched after this
+    if (self)
+        s_connect (self);
+    while (self && !self->terminated) {
+        int64_t now = zclock_mono ();
+        int timeout;
+        if (self->state == S_TRAINING)
+            timeout = 0;
+        else {
+            int64_t next = self->reconnect_at? self->reconnect_at: self->beat_at;
+            if (!self->reconnect_at && self->expires_at < next)
+                next = self->expires_at;
+            timeout = next <= now? 0: (int) (next - now);
+        }
+        void *which = zpoller_wait (self->poller, timeout);
+        if (which == self->pipe) {
+            zmsg_t *msg = zmsg_recv (self->pipe);
+            char *command = msg? zmsg_popstr (msg): NULL;
+            if (!command || strcmp (command, "$TERM") == 0)
+                self->terminated = true;
+            zstr_free (&command);
+            zmsg_destroy (&msg);
+            continue;
+        }
+        if (which && which == self->dealer)
+            s_on_peer (self);
+        now = zclock_mono ();
+        if (self->reconnect_at && now >= self->reconnect_at)
+            s_connect (self);
+        else
+        if (!self->reconnect_at && now >= self->expires_at) {
+            fg_info ("trainer %s: coordinator silent, reconnecting in %d ms",
+                     self->node_id, self->backoff_ms);
+            zpoller_remove (self->poller, self->dealer);
+            zsock_destroy (&self->dealer);
+            self->reconnect_at = now + self->backoff_ms;
+            self->backoff_ms = self->backoff_ms * 2 > S_BACKOFF_MAX? S_BACKOFF_MAX: self->backoff_ms * 2;
+        }
+        if (self->dealer && now >= self->beat_at) {
+            s_send_simple (self, FG_WIRE_HEARTBEAT);
+            self->beat_at = now + self->heartbeat_ms;
+        }
+        if (self->state == S_TRAINING && self->unit && which == NULL)
+            s_train_step (self);
+    }
+    s_self_destroy (&self);
+}
+
+struct _fg_trainer_t {
+    zactor_t *actor;
+};
+
+fg_trainer_t *
+fg_trainer_new (const fg_trainer_args_t *args, fg_error_t *err)
+{
+    s_start_t start = { args, 0, { 0, "" } };
+    fg_trainer_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        fg_error_set (err, FG_ENOMEM, "trainer: out of memory");
+        return NULL;
+    }
+    self->actor = zactor_new (s_trainer_actor, &start);
+    if (!self->actor || start.status) {
+        if (err)
+            *err = start.err;
+        if (!self->actor)
+            fg_error_set (err, FG_ENOMEM, "trainer: cannot start the actor");
+        zactor_destroy (&self->actor);
+        free (self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+fg_trainer_destroy (fg_trainer_t **self_p)
+{
+    if (self_p && *self_p) {
+        zactor_destroy (&(*self_p)->actor);
+        free (*self_p);
+        *self_p = NULL;
+    }
+}

@@ -1,0 +1,560 @@
+/*  fedctl start, resume, worker, status, export — running experiments.
+
+    start / resume run the coordinator and --local N trainers in this
+    process (threads; they reach the coordinator over inproc://, or over
+    its tcp endpoint with --local-transport tcp). The owner loop prints one
+    line per committed round on stdout, logs go to stderr, and Ctrl-C /
+    SIGTERM stop the trainers first (a unit keeps its last epoch
+    checkpoint) and then the coordinator, between journal transactions.  */
+
+#include "fedctl.h"
+#include "fg_actors.h"
+#include "fg_blob.h"
+#include "fg_file.h"
+#include "fg_journal.h"
+#include "fg_wire.h"
+
+#include <czmq.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct {
+    fedctl_sets_t sets;
+    int  local;                     //  -1: from the configuration
+    const char *listen;             //  NULL: from the configuration
+    bool local_tcp;                 //  local trainers connect over tcp
+} s_run_opts_t;
+
+static void
+s_run_usage (FILE *out, const char *command)
+{
+    fprintf (out,
+        "usage: fedctl %s DIR [--local N] [--listen tcp://*:PORT] [--local-transport inproc|tcp]\n"
+        "                    [--set section.key=value ...]\n"
+        "\n"
+        "%s\n"
+        "Runs the coordinator and N in-process trainers (default grid.local_trainers);\n"
+        "--listen also accepts remote `fedctl worker`s. One line per committed round\n"
+        "goes to stdout; DIR/rounds.csv, DIR/clients.csv and DIR/status.json follow\n"
+        "the run. Ctrl-C stops cleanly; `fedctl resume DIR` continues exactly.\n",
+        command, strcmp (command, "start") == 0
+        ? "Starts a new experiment in DIR (refused when DIR already holds a journal)."
+        : "Continues the experiment in DIR after the last committed round, whatever\n"
+          "stopped it (also before the first commit); a finished one is reported.");
+}
+
+static int
+s_parse_run (int argc, char **argv, s_run_opts_t *opts, const char **dir)
+{
+    static const struct option options [] = {
+        { "set",             required_argument, NULL, 's' },
+        { "local",           required_argument, NULL, 'l' },
+        { "listen",          required_argument, NULL, 'L' },
+        { "local-transport", required_argument, NULL, 't' },
+        { "help",            no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    memset (opts, 0, sizeof *opts);
+    opts->local = -1;
+    int c;
+    while ((c = getopt_long (argc, argv, "s:l:L:t:h", options, NULL)) != -1) {
+        char *end;
+        switch (c) {
+            case 's':
+                if (fedctl_sets_add (&opts->sets, optarg))
+                    return EX_USAGE;
+                break;
+            case 'l':
+                opts->local = (int) strtol (optarg, &end, 10);
+                if (*end || opts->local < 0 || opts->local > 1024) {
+                    fedctl_fail ("--local %s: expected 0..1024", optarg);
+                    return EX_USAGE;
+                }
+                break;
+            case 'L': opts->listen = optarg; break;
+            case 't':
+                if (strcmp (optarg, "tcp") && strcmp (optarg, "inproc")) {
+                    fedctl_fail ("--local-transport %s: expected inproc or tcp", optarg);
+                    return EX_USAGE;
+                }
+                opts->local_tcp = strcmp (optarg, "tcp") == 0;
+                break;
+            case 'h': s_run_usage (stdout, argv [0]); return -1;
+            default:  s_run_usage (stderr, argv [0]); return EX_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        fedctl_fail ("%s takes exactly one DIR", argv [0]);
+        s_run_usage (stderr, argv [0]);
+        return EX_USAGE;
+    }
+    *dir = argv [optind];
+    return 0;
+}
+
+static int
+s_run (const char *dir, const s_run_opts_t *opts)
+{
+    fg_config_t cfg;
+    int status = fedctl_load_config (dir, &opts->sets, &cfg);
+    if (status)
+        return status;
+    int local = opts->local >= 0? opts->local: (int) cfg.grid.local_trainers;
+    const char *listen = opts->listen? opts->listen: cfg.grid.listen;
+    if (opts->local_tcp && !*listen) {
+        fedctl_fail ("--local-transport tcp needs --listen (e.g. tcp://127.0.0.1:*)");
+        return EX_USAGE;
+    }
+    if (local == 0 && !*listen) {
+        fedctl_fail ("no trainers: give --local N or --listen tcp://*:PORT for remote workers");
+        return EX_USAGE;
+    }
+    fg_dataset_t *train = NULL, *test = NULL;
+    if ((status = fedctl_open_split (&cfg, FG_SPLIT_TRAIN, &train))
+    ||  (status = fedctl_open_split (&cfg, FG_SPLIT_TEST, &test))) {
+        fg_dataset_destroy (&train);
+        return status;
+    }
+    zsys_init ();
+    zsys_set_max_sockets (0);
+    char inproc [64];
+    snprintf (inproc, sizeof inproc, "fedgrid-%ld", (long) getpid ());
+    fg_coordinator_args_t args = {
+        .dir = dir, .cfg = &cfg, .train = train, .test = test, .inproc = inproc,
+        .listen = listen, .eval_threads = fedctl_threads (&cfg, 1)
+    };
+    fg_error_t err;
+    fg_coordinator_t *coordinator = fg_coordinator_new (&args, &err);
+    fg_trainer_t **trainers = calloc ((size_t) local + 1, sizeof *trainers);
+    if (!coordinator) {
+        fedctl_fail ("%s", err.msg);
+        status = err.code == FG_EMISMATCH || err.code == FG_ECHECKSUM || err.code == FG_EFORMAT
+               ? EX_DATAERR: err.code == FG_EINVAL? EX_UNAVAILABLE: fedctl_exit_code (err.code);
+        goto done;
+    }
+    int port = fg_coordinator_port (coordinator);
+    if (port)
+        fprintf (stderr, "fedctl: coordinator listening on port %d\n", port);
+    char endpoint [128];
+    if (opts->local_tcp)
+        snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
+    else
+        snprintf (endpoint, sizeof endpoint, "inproc://%s", inproc);
+    char host [64] = "host";
+    gethostname (host, sizeof host - 1);
+    for (int i = 0; i < local; i++) {
+        char node_id [FG_WIRE_NAME_MAX + 1], cache [4200];
+        snprintf (node_id, sizeof node_id, "%.40s-local-%d", host, i);
+        snprintf (cache, sizeof cache, "%s/trainers/local-%d", dir, i);
+        fg_trainer_args_t targs = {
+            .endpoint = endpoint, .node_id = node_id, .train = train, .cache_dir = cache,
+            .threads = fedctl_threads (&cfg, local), .heartbeat_ms = (int) cfg.grid.heartbeat_ms,
+            .liveness = (int) cfg.grid.liveness, .max_frame = (size_t) cfg.grid.max_frame,
+            .chunk_size = (size_t) cfg.grid.chunk_size
+        };
+        trainers [i] = fg_trainer_new (&targs, &err);
+        if (!trainers [i]) {
+            fedctl_fail ("trainer %d: %s", i, err.msg);
+            status = EX_SOFTWARE;
+            goto done;
+        }
+    }
+    zpoller_t *poller = zpoller_new (fg_coordinator_actor (coordinator), NULL);
+    while (true) {
+        void *which = zpoller_wait (poller, 250);
+        if (zsys_interrupted) {
+            fprintf (stderr, "fedctl: interrupted; stopping (fedctl resume %s continues)\n", dir);
+            status = EX_TEMPFAIL;
+            break;
+        }
+        if (!which)
+            continue;
+        char *kind, *text;
+        if (fg_coordinator_event (coordinator, &kind, &text))
+            continue;
+        bool stop = false;
+        if (strcmp (kind, "ROUND") == 0) {
+            printf ("%s\n", text);
+            fflush (stdout);
+        }
+        else
+        if (strcmp (kind, "DONE") == 0) {
+            if (strcmp (text, "already finished") == 0)
+                printf ("experiment in %s already finished: nothing to do\n", dir);
+            else
+                printf ("finished: final weights sha256 %s\n", text);
+            fflush (stdout);
+            stop = true;
+        }
+        else {
+            fedctl_fail ("%s", text);
+            status = EX_SOFTWARE;
+            stop = true;
+        }
+        zstr_free (&kind);
+        zstr_free (&text);
+        if (stop)
+            break;
+    }
+    zpoller_destroy (&poller);
+
+done:
+    for (int i = 0; i < local; i++)
+        fg_trainer_destroy (&trainers [i]);
+    free (trainers);
+    fg_coordinator_destroy (&coordinator);
+    fg_dataset_destroy (&train);
+    fg_dataset_destroy (&test);
+    return status;
+}
+
+int
+fedctl_cmd_start (int argc, char **argv)
+{
+    s_run_opts_t opts;
+    const char *dir;
+    int rc = s_parse_run (argc, argv, &opts, &dir);
+    if (rc)
+        return rc < 0? EX_OK: rc;
+    if (fg_journal_exists (dir)) {
+        fedctl_fail ("%s already holds an experiment's journal: continue it with "
+                     "`fedctl resume %s`, or start a new experiment in a new directory", dir, dir);
+        return EX_CANTCREAT;
+    }
+    return s_run (dir, &opts);
+}
+
+int
+fedctl_cmd_resume (int argc, char **argv)
+{
+    s_run_opts_t opts;
+    const char *dir;
+    int rc = s_parse_run (argc, argv, &opts, &dir);
+    if (rc)
+        return rc < 0? EX_OK: rc;
+    return s_run (dir, &opts);
+}
+
+//  --------------------------------------------------------------------------
+
+static void
+s_worker_usage (FILE *out)
+{
+    fprintf (out,
+        "usage: fedctl worker --connect tcp://HOST:PORT --cache DIR --dataset KIND\n"
+        "                     [--data PATH] [--train-limit N] [--threads N] [--id NAME]\n"
+        "\n"
+        "Hosts one trainer for a coordinator started with --listen. It trains on\n"
+        "its own copy of the experiment's training set (KIND as data.dataset, PATH\n"
+        "its folder, N as data.train_limit or synthetic_train); a worker whose\n"
+        "copy differs from the coordinator's is given no units. --cache keeps its\n"
+        "identity and unit checkpoints. Ctrl-C stops it.\n");
+}
+
+int
+fedctl_cmd_worker (int argc, char **argv)
+{
+    static const struct option options [] = {
+        { "connect",     required_argument, NULL, 'c' },
+        { "cache",       required_argument, NULL, 'C' },
+        { "dataset",     required_argument, NULL, 'k' },
+        { "data",        required_argument, NULL, 'd' },
+        { "train-limit", required_argument, NULL, 'n' },
+        { "threads",     required_argument, NULL, 'j' },
+        { "id",          required_argument, NULL, 'i' },
+        { "help",        no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    const char *connect = NULL, *cache = NULL, *kind = NULL, *data = "", *id = NULL;
+    long limit = 0, threads = 0;
+    int c;
+    char *end;
+    while ((c = getopt_long (argc, argv, "c:C:k:d:n:j:i:h", options, NULL)) != -1) {
+        switch (c) {
+            case 'c': connect = optarg; break;
+            case 'C': cache = optarg; break;
+            case 'k': kind = optarg; break;
+            case 'd': data = optarg; break;
+            case 'i': id = optarg; break;
+            case 'n':
+                limit = strtol (optarg, &end, 10);
+                if (*end || limit < 0) {
+                    fedctl_fail ("--train-limit %s: expected a count", optarg);
+                    return EX_USAGE;
+                }
+                break;
+            case 'j':
+                threads = strtol (optarg, &end, 10);
+                if (*end || threads < 0 || threads > 1024) {
+                    fedctl_fail ("--threads %s: expected 0..1024", optarg);
+                    return EX_USAGE;
+                }
+                break;
+            case 'h': s_worker_usage (stdout); return EX_OK;
+            default:  s_worker_usage (stderr); return EX_USAGE;
+        }
+    }
+    if (!connect || !cache || !kind || optind != argc) {
+        fedctl_fail ("worker needs --connect, --cache and --dataset");
+        s_worker_usage (stderr);
+        return EX_USAGE;
+    }
+    fg_config_t cfg;
+    fg_error_t err;
+    fg_config_defaults (&cfg);
+    char set [300];
+    snprintf (set, sizeof set, "data.dataset=%s", kind);
+    int rc = fg_config_set (&cfg, set, "--dataset", &err);
+    if (rc == 0) {
+        snprintf (set, sizeof set, "data.path=%s", data);
+        rc = fg_config_set (&cfg, set, "--data", &err);
+    }
+    if (rc) {
+        fedctl_fail ("%s", err.msg);
+        return EX_USAGE;
+    }
+    cfg.data.train_limit = limit;
+    if (limit)
+        cfg.data.synthetic_train = limit;
+    cfg.grid.threads = threads;
+    fg_dataset_t *train = NULL;
+    int status = fedctl_open_split (&cfg, FG_SPLIT_TRAIN, &train);
+    if (status)
+        return status;
+    //  a persistent identity: the cache folder's, made once
+    char node_id [FG_WIRE_NAME_MAX + 1];
+    char path [4200];
+    snprintf (path, sizeof path, "%s/node-id", cache);
+    if (fg_file_mkdirs (cache, &err)) {
+        fedctl_fail ("%s", err.msg);
+        fg_dataset_destroy (&train);
+        return EX_CANTCREAT;
+    }
+    if (id)
+        snprintf (node_id, sizeof node_id, "%s", id);
+    else {
+        char *stored;
+        size_t size;
+        if (fg_file_read (path, 128, &stored, &size, NULL) == 0 && size > 0 && size <= FG_WIRE_NAME_MAX) {
+            snprintf (node_id, sizeof node_id, "%.*s", (int) strcspn (stored, "\n"), stored);
+            free (stored);
+        }
+        else {
+            char host [40] = "host";
+            gethostname (host, sizeof host - 1);
+            snprintf (node_id, sizeof node_id, "%s-%ld-%lld", host, (long) getpid (),
+                      (long long) zclock_time ());
+            fg_file_write_atomic (path, node_id, strlen (node_id), 0644, 0, NULL);
+        }
+    }
+    fg_trainer_args_t targs = {
+        .endpoint = connect, .node_id = node_id, .train = train, .cache_dir = cache,
+        .threads = fedctl_threads (&cfg, 1), .heartbeat_ms = (int) cfg.grid.heartbeat_ms,
+        .liveness = (int) cfg.grid.liveness, .max_frame = (size_t) cfg.grid.max_frame,
+        .chunk_size = (size_t) cfg.grid.chunk_size
+    };
+    zsys_init ();
+    fg_trainer_t *trainer = fg_trainer_new (&targs, &err);
+    if (!trainer) {
+        fedctl_fail ("%s", err.msg);
+        fg_dataset_destroy (&train);
+        return EX_SOFTWARE;
+    }
+    fprintf (stderr, "fedctl: worker %s serving %s\n", node_id, connect);
+    while (!zsys_interrupted)
+        zclock_sleep (200);
+    fprintf (stderr, "fedctl: worker %s stopping\n", node_id);
+    fg_trainer_destroy (&trainer);
+    fg_dataset_destroy (&train);
+    return EX_OK;
+}
+
+//  --------------------------------------------------------------------------
+
+//  Weights of round (FG_JOURNAL_LATEST: the newest) from DIR's journal.
+static int
+s_journal_weights (const char *dir, uint32_t round, uint32_t *found, fg_state_t **state,
+                   fg_error_t *err)
+{
+    fg_journal_t *journal = NULL;
+    int rc = fg_journal_open_readonly (dir, &journal, err);
+    void *blob = NULL;
+    size_t size = 0;
+    if (rc == 0)
+        rc = fg_journal_get_weights (journal, round, false, found, &blob, &size, err);
+    if (rc == 0)
+        rc = fg_blob_decode (blob, size, NULL, state, err);
+    free (blob);
+    fg_journal_close (&journal);
+    return rc;
+}
+
+int
+fedctl_cmd_status (int argc, char **argv)
+{
+    bool json = false;
+    const char *dir = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp (argv [i], "--json") == 0)
+            json = true;
+        else
+        if (strcmp (argv [i], "--help") == 0 || strcmp (argv [i], "-h") == 0) {
+            printf ("usage: fedctl status DIR [--json]\n\nRound, last accuracy, nodes alive, "
+                    "units in flight, ETA and the SHA-256 of the last committed weights.\n");
+            return EX_OK;
+        }
+        else
+        if (!dir && argv [i][0] != '-')
+            dir = argv [i];
+        else {
+            fedctl_fail ("usage: fedctl status DIR [--json]");
+            return EX_USAGE;
+        }
+    }
+    if (!dir) {
+        fedctl_fail ("usage: fedctl status DIR [--json]");
+        return EX_USAGE;
+    }
+    fg_config_t cfg;
+    int status = fedctl_load_config (dir, NULL, &cfg);
+    if (status)
+        return status;
+    fg_error_t err;
+    fg_journal_t *journal = NULL;
+    uint32_t last = 0;
+    fg_journal_metrics_t metrics;
+    memset (&metrics, 0, sizeof metrics);
+    char hash [65] = "";
+    if (fg_journal_exists (dir)) {
+        int rc = fg_journal_open_readonly (dir, &journal, &err);
+        if (rc) {
+            fedctl_fail ("%s", err.msg);
+            return EX_DATAERR;
+        }
+        rc = fg_journal_last_round (journal, &last, &err);
+        if (rc == 0)
+            rc = fg_journal_metrics_get (journal, last, &metrics, &err);
+        fg_journal_close (&journal);
+        if (rc && rc != FG_ENOENT) {
+            fedctl_fail ("%s", err.msg);
+            return EX_DATAERR;
+        }
+        fg_state_t *weights = NULL;
+        if (last && s_journal_weights (dir, FG_JOURNAL_LATEST, NULL, &weights, &err) == 0)
+            fg_state_hash (weights, hash);
+        fg_state_destroy (&weights);
+    }
+    //  live figures from the coordinator, when one runs
+    char path [4200], *live = NULL;
+    size_t size;
+    snprintf (path, sizeof path, "%s/status.json", dir);
+    bool running = false;
+    long pid = 0;
+    if (fg_file_read (path, 4096, &live, &size, NULL) == 0) {
+        const char *p = strstr (live, "\"pid\": ");
+        pid = p? strtol (p + 7, NULL, 10): 0;
+        running = pid > 0 && kill ((pid_t) pid, 0) == 0 && !strstr (live, "\"finished\"");
+    }
+    const char *state = last >= (uint32_t) cfg.experiment.rounds? "finished"
+                      : running? "running": last || fg_journal_exists (dir)? "stopped": "not started";
+    long nodes = 0, in_flight = 0;
+    double eta = -1;
+    if (running && live) {
+        const char *p;
+        if ((p = strstr (live, "\"nodes_alive\": ")))
+            nodes = strtol (p + 15, NULL, 10);
+        if ((p = strstr (live, "\"units_in_flight\": ")))
+            in_flight = strtol (p + 19, NULL, 10);
+        if ((p = strstr (live, "\"eta_s\": ")))
+            eta = strtod (p + 9, NULL);
+        if (strstr (live, "waiting for trainers"))
+            state = "waiting for trainers";
+    }
+    free (live);
+    if (json)
+        printf ("{\"state\": \"%s\", \"round\": %u, \"rounds\": %lld, \"test_accuracy\": %.6f, "
+                "\"test_loss\": %.6f, \"nodes_alive\": %ld, \"units_in_flight\": %ld, "
+                "\"eta_s\": %.1f, \"weights_sha256\": \"%s\"}\n",
+                state, last, (long long) cfg.experiment.rounds, last? metrics.test_accuracy: 0,
+                last? metrics.test_loss: 0, nodes, in_flight, eta, hash);
+    else {
+        printf ("experiment  %s (%s)\n", dir, state);
+        printf ("round       %u of %lld committed\n", last, (long long) cfg.experiment.rounds);
+        if (last)
+            printf ("accuracy    %.2f%% (test loss %.4f)\n", 100 * metrics.test_accuracy,
+                    metrics.test_loss);
+        if (running)
+            printf ("nodes       %ld alive, %ld units in flight%s\n", nodes, in_flight,
+                    nodes? "": " — waiting for a trainer to connect");
+        if (running && eta >= 0)
+            printf ("eta         %.0f s\n", eta);
+        if (last)
+            printf ("weights     sha256 %s\n", hash);
+    }
+    return EX_OK;
+}
+
+int
+fedctl_cmd_export (int argc, char **argv)
+{
+    static const struct option options [] = {
+        { "round",  required_argument, NULL, 'r' },
+        { "output", required_argument, NULL, 'o' },
+        { "help",   no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    uint32_t round = FG_JOURNAL_LATEST;
+    const char *output = NULL;
+    int c;
+    while ((c = getopt_long (argc, argv, "r:o:h", options, NULL)) != -1) {
+        char *end;
+        switch (c) {
+            case 'r':
+                if (strcmp (optarg, "last")) {
+                    unsigned long value = strtoul (optarg, &end, 10);
+                    if (*end || value == 0 || value >= UINT32_MAX) {
+                        fedctl_fail ("--round %s: expected a round number or last", optarg);
+                        return EX_USAGE;
+                    }
+                    round = (uint32_t) value;
+                }
+                break;
+            case 'o': output = optarg; break;
+            case 'h':
+                printf ("usage: fedctl export DIR [--round N|last] -o FILE\n\nWrites committed "
+                        "global weights: a fedgrid blob, or safetensors when FILE ends in "
+                        ".safetensors.\n");
+                return EX_OK;
+            default:
+                return EX_USAGE;
+        }
+    }
+    if (optind != argc - 1 || !output) {
+        fedctl_fail ("usage: fedctl export DIR [--round N|last] -o FILE");
+        return EX_USAGE;
+    }
+    fg_error_t err;
+    fg_state_t *weights = NULL;
+    uint32_t found = 0;
+    int rc = s_journal_weights (argv [optind], round, &found, &weights, &err);
+    if (rc) {
+        fedctl_fail ("%s%s", err.msg, rc == FG_ENOENT? " (fedctl journal dump lists the retained rounds)": "");
+        return rc == FG_ENOENT? EX_NOINPUT: EX_DATAERR;
+    }
+    size_t len = strlen (output);
+    bool safetensors = len > 12 && strcmp (output + len - 12, ".safetensors") == 0;
+    rc = safetensors? fg_blob_export_safetensors (output, weights, &err)
+                    : fg_blob_save (output, weights, &err);
+    char hash [65];
+    fg_state_hash (weights, hash);
+    fg_state_destroy (&weights);
+    if (rc) {
+        fedctl_fail ("%s", err.msg);
+        return EX_CANTCREAT;
+    }
+    printf ("%s: weights of round %u, sha256 %s\n", output, found, hash);
+    return EX_OK;
+}

@@ -1,0 +1,443 @@
+/*  fg_unit.c — one work unit in mini-batch slices (see fg_unit.h).       */
+
+#include "fg_unit.h"
+#include "fg_blob.h"
+#include "fg_rng.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#define S_CKPT_MAGIC   0x43554746u      //  "FGUC" little-endian
+#define S_CKPT_VERSION 1u
+
+struct _fg_unit_t {
+    fg_unit_spec_t spec;            //  indices points at our copy
+    uint32_t *indices;              //  [count] the shard
+    uint32_t *order;                //  [count] positions in this epoch's order
+    fg_model_t *model;
+    fg_optim_t *optim;
+    fg_train_t *train;
+    float    *images;               //  (batch, H, W, C) current batch
+    uint16_t *labels;               //  [batch]
+    uint32_t *batch_indices;        //  [batch]
+    uint32_t  steps;                //  batches per epoch
+    uint32_t  epoch;                //  completed epochs
+    uint32_t  step;                 //  next batch of the current epoch
+    double    epoch_loss;           //  sum of loss x images, this epoch
+    uint64_t  epoch_correct;
+    uint64_t  epoch_seen;
+    double   *losses;               //  [epochs] per completed epoch
+    double   *accuracies;           //  [epochs]
+};
+
+static uint32_t
+s_steps (size_t count, uint32_t batch)
+{
+    size_t full = count / batch, rest = count % batch;
+    //  a trailing single image is skipped (batch norm needs two)
+    return (uint32_t) (full + (rest >= 2 || (rest == 1 && full == 0)? 1: 0));
+}
+
+static size_t
+s_batch_size (const fg_unit_t *self, uint32_t step)
+{
+    size_t start = (size_t) step * self->spec.batch;
+    size_t left = self->spec.count - start;
+    return left < self->spec.batch? left: self->spec.batch;
+}
+
+static void
+s_draw_order (fg_unit_t *self)
+{
+    fg_rng_t rng;
+    fg_rng_init (&rng, self->spec.seed, FG_RNG_BATCH, self->spec.round, self->spec.shard,
+                 self->epoch, 0);
+    fg_rng_permutation (&rng, self->order, self->spec.count);
+}
+
+void
+fg_unit_model_spec (int model_kind, const fg_dataset_t *data, fg_model_spec_t *spec)
+{
+    memset (spec, 0, sizeof *spec);
+    spec->kind = model_kind;
+    spec->classes = fg_dataset_classes (data);
+    fg_dataset_shape (data, &spec->height, &spec->width, &spec->channels);
+}
+
+fg_unit_t *
+fg_unit_new (const fg_unit_spec_t *spec, const fg_state_t *weights, fg_error_t *err)
+{
+    if (!spec->data || !spec->indices || spec->count == 0 || spec->count > UINT32_MAX
+    ||  spec->epochs == 0 || spec->batch == 0 || spec->batch > (1u << 20)) {
+        fg_error_set (err, FG_EINVAL, "work unit (round %u, shard %u): empty shard, no dataset, "
+                      "or epochs/batch out of range", spec->round, spec->shard);
+        return NULL;
+    }
+    size_t total = fg_dataset_count (spec->data);
+    for (size_t i = 0; i < spec->count; i++)
+        if (spec->indices [i] >= total) {
+            fg_error_set (err, FG_EINVAL, "work unit (round %u, shard %u): sample index %u "
+                          "outside the dataset (%zu samples)", spec->round, spec->shard,
+                          spec->indices [i], total);
+            return NULL;
+        }
+    fg_unit_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        fg_error_set (err, FG_ENOMEM, "work unit: out of memory");
+        return NULL;
+    }
+    self->spec = *spec;
+    uint32_t h, w, c;
+    fg_dataset_shape (spec->data, &h, &w, &c);
+    size_t image = (size_t) h * w * c;
+    self->indices = malloc (spec->count * sizeof (uint32_t));
+    self->order = malloc (spec->count * sizeof (uint32_t));
+    self->images = malloc ((size_t) spec->batch * image * sizeof (float));
+    self->labels = malloc ((size_t) spec->batch * sizeof (uint16_t));
+    self->batch_indices = malloc ((size_t) spec->batch * sizeof (uint32_t));
+    self->losses = calloc (spec->epochs, sizeof (double));
+    self->accuracies = calloc (spec->epochs, sizeof (double));
+    if (!self->indices || !self->order || !self->images || !self->labels
+    ||  !self->batch_indices || !self->losses || !self->accuracies) {
+        fg_error_set (err, FG_ENOMEM, "work unit: out of memory");
+        goto fail;
+    }
+    memcpy (self->indices, spec->indices, spec->count * sizeof (uint32_t));
+    self->spec.indices = self->indices;
+    self->model = fg_model_new (&spec->model, err);
+    if (!self->model)
+        goto fail;
+    if (fg_state_copy_data (fg_model_state (self->model), weights, err))
+        goto fail;
+    self->optim = fg_optim_new (&spec->optim, fg_model_state (self->model), err);
+    if (!self->optim)
+        goto fail;
+    self->train = fg_train_new (self->model, self->optim, spec->batch, spec->threads, err);
+    if (!self->train)
+        goto fail;
+    self->steps = s_steps (spec->count, spec->batch);
+    s_draw_order (self);
+    return self;
+
+fail:
+    fg_unit_destroy (&self);
+    return NULL;
+}
+
+void
+fg_unit_destroy (fg_unit_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    fg_unit_t *self = *self_p;
+    fg_train_destroy (&self->train);
+    fg_optim_destroy (&self->optim);
+    fg_model_destroy (&self->model);
+    free (self->indices);
+    free (self->order);
+    free (self->images);
+    free (self->labels);
+    free (self->batch_indices);
+    free (self->losses);
+    free (self->accuracies);
+    free (self);
+    *self_p = NULL;
+}
+
+bool
+fg_unit_done (const fg_unit_t *self)
+{
+    return self->epoch >= self->spec.epochs;
+}
+
+int
+fg_unit_step (fg_unit_t *self, bool *epoch_done, fg_error_t *err)
+{
+    if (epoch_done)
+        *epoch_done = false;
+    if (fg_unit_done (self))
+        return fg_error_set (err, FG_ESTATE, "work unit (round %u, shard %u) is already done",
+                             self->spec.round, self->spec.shard);
+    size_t n = s_batch_size (self, self->step);
+    size_t start = (size_t) self->step * self->spec.batch;
+    for (size_t i = 0; i < n; i++)
+        self->batch_indices [i] = self->indices [self->order [start + i]];
+    fg_dataset_key_t dkey = { self->spec.seed, self->spec.round, self->spec.shard,
+                              self->epoch, self->step };
+    int rc = fg_dataset_batch (self->spec.data, self->batch_indices, n, self->spec.augment,
+                               &dkey, self->images, self->labels, err);
+    if (rc)
+        return rc;
+    double lr = self->spec.schedule_per_epoch
+              ? fg_optim_lr (&self->spec.optim, (double) self->epoch)
+              : self->spec.lr;
+    fg_train_keys_t keys = { self->spec.seed, self->spec.round, self->spec.shard,
+                             self->epoch, self->step };
+    fg_train_result_t result;
+    rc = fg_train_step (self->train, self->images, self->labels, (uint32_t) n, lr, &keys,
+                        &result, err);
+    if (rc) {
+        fg_error_prefix (err, "work unit (round %u, shard %u) epoch %u batch %u",
+                         self->spec.round, self->spec.shard, self->epoch, self->step);
+        return rc;
+    }
+    self->epoch_loss += result.loss * (double) result.count;
+    self->epoch_correct += result.correct;
+    self->epoch_seen += result.count;
+    if (++self->step == self->steps) {
+        self->losses [self->epoch] = self->epoch_seen? self->epoch_loss / (double) self->epoch_seen: 0;
+        self->accuracies [self->epoch] = self->epoch_seen
+                                       ? (double) self->epoch_correct / (double) self->epoch_seen: 0;
+        self->epoch++;
+        self->step = 0;
+        self->epoch_loss = 0;
+        self->epoch_correct = 0;
+        self->epoch_seen = 0;
+        if (!fg_unit_done (self))
+            s_draw_order (self);
+        if (epoch_done)
+            *epoch_done = true;
+    }
+    return 0;
+}
+
+int
+fg_unit_run (fg_unit_t *self, fg_error_t *err)
+{
+    while (!fg_unit_done (self)) {
+        int rc = fg_unit_step (self, NULL, err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+uint32_t fg_unit_epoch (const fg_unit_t *self) { return self->epoch; }
+uint32_t fg_unit_steps_per_epoch (const fg_unit_t *self) { return self->steps; }
+uint32_t fg_unit_next_step (const fg_unit_t *self) { return self->step; }
+fg_model_t *fg_unit_model (fg_unit_t *self) { return self->model; }
+
+const double *
+fg_unit_losses (const fg_unit_t *self, uint32_t *count)
+{
+    *count = self->epoch < self->spec.epochs? self->epoch: self->spec.epochs;
+    return self->losses;
+}
+
+const double *
+fg_unit_accuracies (const fg_unit_t *self, uint32_t *count)
+{
+    *count = self->epoch < self->spec.epochs? self->epoch: self->spec.epochs;
+    return self->accuracies;
+}
+
+uint64_t
+fg_unit_samples (const fg_unit_t *self)
+{
+    uint64_t n = self->spec.count;
+    if (n % self->spec.batch == 1 && n > 1)
+        n--;
+    return n;
+}
+
+//  --------------------------------------------------------------------------
+//  Checkpoints: little-endian
+//      u32 magic "FGUC", u32 version, u64 seed, u32 round, u32 shard,
+//      u32 shard size, u32 epochs done, f64 loss [done], f64 accuracy [done],
+//      u64 weights blob size, blob, u64 optimiser blob size, blob, u32 CRC-32
+
+static void
+s_put (uint8_t **p, const void *data, size_t size)
+{
+    memcpy (*p, data, size);
+    *p += size;
+}
+
+int
+fg_unit_checkpoint (const fg_unit_t *self, uint8_t **bytes, size_t *size, fg_error_t *err)
+{
+    *bytes = NULL;
+    *size = 0;
+    if (self->step != 0)
+        return fg_error_set (err, FG_ESTATE, "work unit: checkpoint only at an epoch boundary");
+    uint8_t *weights = NULL, *optim = NULL;
+    size_t weights_size = 0, optim_size = 0;
+    int rc = fg_blob_encode (fg_model_state (self->model), NULL, &weights, &weights_size, err);
+    if (rc == 0)
+        rc = fg_blob_encode (fg_optim_state (self->optim), NULL, &optim, &optim_size, err);
+    if (rc) {
+        free (weights);
+        return rc;
+    }
+    uint32_t done = self->epoch;
+    size_t total = 4 * 2 + 8 + 4 * 4 + (size_t) done * 16 + 8 + weights_size + 8 + optim_size + 4;
+    uint8_t *out = malloc (total);
+    if (!out) {
+        free (weights);
+        free (optim);
+        return fg_error_set (err, FG_ENOMEM, "work unit checkpoint: out of memory");
+    }
+    uint8_t *p = out;
+    uint32_t magic = S_CKPT_MAGIC, version = S_CKPT_VERSION;
+    uint32_t count = (uint32_t) self->spec.count;
+    uint64_t ws = weights_size, os = optim_size;
+    s_put (&p, &magic, 4);
+    s_put (&p, &version, 4);
+    s_put (&p, &self->spec.seed, 8);
+    s_put (&p, &self->spec.round, 4);
+    s_put (&p, &self->spec.shard, 4);
+    s_put (&p, &count, 4);
+    s_put (&p, &done, 4);
+    s_put (&p, self->losses, (size_t) done * 8);
+    s_put (&p, self->accuracies, (size_t) done * 8);
+    s_put (&p, &ws, 8);
+    s_put (&p, weights, weights_size);
+    s_put (&p, &os, 8);
+    s_put (&p, optim, optim_size);
+    uint32_t crc = (uint32_t) crc32 (0L, out, (uInt) (p - out));
+    s_put (&p, &crc, 4);
+    free (weights);
+    free (optim);
+    *bytes = out;
+    *size = total;
+    return 0;
+}
+
+//  Bounded little-endian reader.
+typedef struct { const uint8_t *p, *end; } s_reader_t;
+
+static bool
+s_get (s_reader_t *r, void *out, size_t size)
+{
+    if ((size_t) (r->end - r->p) < size)
+        return false;
+    memcpy (out, r->p, size);
+    r->p += size;
+    return true;
+}
+
+int
+fg_unit_restore (fg_unit_t *self, const uint8_t *bytes, size_t size, fg_error_t *err)
+{
+    if (size < 4 + 4 || size > ((size_t) 1 << 40))
+        return fg_error_set (err, FG_EFORMAT, "work unit checkpoint: %zu bytes is too short", size);
+    uint32_t stored_crc;
+    memcpy (&stored_crc, bytes + size - 4, 4);
+    if ((uint32_t) crc32 (0L, bytes, (uInt) (size - 4)) != stored_crc)
+        return fg_error_set (err, FG_ECHECKSUM, "work unit checkpoint: CRC-32 mismatch");
+    s_reader_t r = { bytes, bytes + size - 4 };
+    uint32_t magic, version, round, shard, count, done;
+    uint64_t seed, ws, os;
+    if (!s_get (&r, &magic, 4) || !s_get (&r, &version, 4) || magic != S_CKPT_MAGIC)
+        return fg_error_set (err, FG_EFORMAT, "work unit checkpoint: bad magic");
+    if (version != S_CKPT_VERSION)
+        return fg_error_set (err, FG_EVERSION, "work unit checkpoint: version %u, not %u",
+                             version, S_CKPT_VERSION);
+    if (!s_get (&r, &seed, 8) || !s_get (&r, &round, 4) || !s_get (&r, &shard, 4)
+    ||  !s_get (&r, &count, 4) || !s_get (&r, &done, 4))
+        return fg_error_set (err, FG_EFORMAT, "work unit checkpoint: truncated header");
+    if (seed != self->spec.seed || round != self->spec.round || shard != self->spec.shard
+    ||  count != self->spec.count)
+        return fg_error_set (err, FG_EMISMATCH, "work unit checkpoint is of unit (round %u, "
+                             "shard %u, %u samples), not (round %u, shard %u, %zu samples)",
+                             round, shard, count, self->spec.round, self->spec.shard,
+                             self->spec.count);
+    if (done > self->spec.epochs)
+        return fg_error_set (err, FG_EFORMAT, "work unit checkpoint: %u epochs done of %u",
+                             done, self->spec.epochs);
+    double *losses = malloc (((size_t) done + 1) * 8), *accuracies = malloc (((size_t) done + 1) * 8);
+    fg_state_t *weights = NULL, *optim = NULL;
+    int rc = 0;
+    if (!losses || !accuracies) {
+        rc = fg_error_set (err, FG_ENOMEM, "work unit checkpoint: out of memory");
+        goto done;
+    }
+    if (!s_get (&r, losses, (size_t) done * 8) || !s_get (&r, accuracies, (size_t) done * 8)
+    ||  !s_get (&r, &ws, 8) || ws > (uint64_t) (r.end - r.p)) {
+        rc = fg_error_set (err, FG_EFORMAT, "work unit checkpoint: truncated");
+        goto done;
+    }
+    rc = fg_blob_decode (r.p, (size_t) ws, NULL, &weights, err);
+    r.p += ws;
+    if (rc == 0 && (!s_get (&r, &os, 8) || os != (uint64_t) (r.end - r.p)))
+        rc = fg_error_set (err, FG_EFORMAT, "work unit checkpoint: optimiser state size");
+    if (rc == 0)
+        rc = fg_blob_decode (r.p, (size_t) os, NULL, &optim, err);
+    if (rc == 0 && !fg_state_same_layout (fg_model_state (self->model), weights, err))
+        rc = FG_EMISMATCH;
+    if (rc == 0 && !fg_state_same_layout (fg_optim_state (self->optim), optim, err))
+        rc = FG_EMISMATCH;
+    if (rc) {
+        fg_error_prefix (err, "work unit checkpoint");
+        goto done;
+    }
+    fg_state_copy_data (fg_model_state (self->model), weights, NULL);
+    fg_state_copy_data (fg_optim_state (self->optim), optim, NULL);
+    memcpy (self->losses, losses, (size_t) done * 8);
+    memcpy (self->accuracies, accuracies, (size_t) done * 8);
+    self->epoch = done;
+    self->step = 0;
+    self->epoch_loss = 0;
+    self->epoch_correct = 0;
+    self->epoch_seen = 0;
+    if (!fg_unit_done (self))
+        s_draw_order (self);
+done:
+    free (losses);
+    free (accuracies);
+    fg_state_destroy (&weights);
+    fg_state_destroy (&optim);
+    return rc;
+}
+
+int
+fg_unit_evaluate (const fg_model_spec_t *spec, const fg_state_t *weights,
+                  const fg_dataset_t *data, size_t count, uint32_t batch, int threads,
+                  fg_train_result_t *result, fg_error_t *err)
+{
+    memset (result, 0, sizeof *result);
+    size_t total = fg_dataset_count (data);
+    if (count == 0 || count > total)
+        count = total;
+    if (batch == 0)
+        batch = 32;
+    fg_model_t *model = fg_model_new (spec, err);
+    if (!model)
+        return err? err->code: FG_EINVAL;
+    int rc = fg_state_copy_data (fg_model_state (model), weights, err);
+    fg_train_t *train = rc? NULL: fg_train_new (model, NULL, batch, threads, err);
+    uint32_t h, w, c;
+    fg_dataset_shape (data, &h, &w, &c);
+    float *images = malloc ((size_t) batch * h * w * c * sizeof (float));
+    uint16_t *labels = malloc ((size_t) batch * sizeof (uint16_t));
+    uint32_t *indices = malloc ((size_t) batch * sizeof (uint32_t));
+    if (rc == 0 && !train)
+        rc = err? err->code: FG_ENOMEM;
+    if (rc == 0 && (!images || !labels || !indices))
+        rc = fg_error_set (err, FG_ENOMEM, "evaluation: out of memory");
+    double loss = 0;
+    for (size_t start = 0; rc == 0 && start < count; start += batch) {
+        size_t n = count - start < batch? count - start: batch;
+        for (size_t i = 0; i < n; i++)
+            indices [i] = (uint32_t) (start + i);
+        rc = fg_dataset_batch (data, indices, n, false, NULL, images, labels, err);
+        fg_train_result_t part;
+        if (rc == 0)
+            rc = fg_train_evaluate (train, images, labels, n, (uint32_t) n, &part, err);
+        if (rc == 0) {
+            loss += part.loss * (double) part.count;
+            result->correct += part.correct;
+            result->count += part.count;
+        }
+    }
+    if (rc == 0)
+        result->loss = result->count? loss / (double) result->count: 0;
+    free (images);
+    free (labels);
+    free (indices);
+    fg_train_destroy (&train);
+    fg_model_destroy (&model);
+    return rc;
+}

@@ -1,0 +1,197 @@
+/*  test_unit.c — a work unit: learns, is bit-identical with 1 and 2
+    threads, resumes from a checkpoint bit for bit, refuses bad
+    checkpoints.                                                          */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fg_unit.h"
+
+static fg_dataset_t *s_train, *s_test;
+static uint32_t s_indices [300];
+
+static int
+s_setup (void **state)
+{
+    if (fg_dataset_synthetic (5, FG_SPLIT_TRAIN, 600, 10, 28, 28, 1, &s_train, NULL)
+    ||  fg_dataset_synthetic (5, FG_SPLIT_TEST, 200, 10, 28, 28, 1, &s_test, NULL))
+        return -1;
+    for (uint32_t i = 0; i < 300; i++)
+        s_indices [i] = 2 * i + 1;                  //  every other sample
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    fg_dataset_destroy (&s_train);
+    fg_dataset_destroy (&s_test);
+    return 0;
+}
+
+//  A unit of cnn-small on the shard above; weights initialised from seed 3.
+static fg_unit_t *
+s_unit (uint32_t epochs, int threads, uint32_t shard)
+{
+    fg_unit_spec_t spec;
+    memset (&spec, 0, sizeof spec);
+    spec.data = s_train;
+    spec.indices = s_indices;
+    spec.count = 300;
+    fg_unit_model_spec (FG_MODEL_CNN_SMALL, s_train, &spec.model);
+    fg_config_t cfg;
+    fg_config_defaults (&cfg);
+    fg_optim_config_from (&spec.optim, &cfg, 10);
+    spec.lr = 0.05;
+    spec.seed = 3;
+    spec.round = 2;
+    spec.shard = shard;
+    spec.epochs = epochs;
+    spec.batch = 32;
+    spec.augment = true;
+    spec.threads = threads;
+    fg_error_t err;
+    fg_model_t *init = fg_model_new (&spec.model, &err);
+    assert_non_null (init);
+    fg_model_init (init, 3);
+    fg_unit_t *unit = fg_unit_new (&spec, fg_model_state (init), &err);
+    fg_model_destroy (&init);
+    assert_non_null (unit);
+    return unit;
+}
+
+static const fg_state_t *
+s_weights (fg_unit_t *unit)
+{
+    return fg_model_state (fg_unit_model (unit));
+}
+
+static void
+test_unit_learns (void **state)
+{
+    fg_unit_t *unit = s_unit (3, 1, 0);
+    fg_error_t err;
+    assert_int_equal (fg_unit_steps_per_epoch (unit), 10);        //  300 = 9 x 32 + 12
+    assert_int_equal (fg_unit_run (unit, &err), 0);
+    assert_true (fg_unit_done (unit));
+    uint32_t n;
+    const double *losses = fg_unit_losses (unit, &n);
+    assert_int_equal (n, 3);
+    assert_true (losses [2] < losses [0]);
+    fg_train_result_t result;
+    fg_model_spec_t spec;
+    fg_unit_model_spec (FG_MODEL_CNN_SMALL, s_test, &spec);
+    assert_int_equal (fg_unit_evaluate (&spec, s_weights (unit), s_test, 0, 50, 1, &result, &err), 0);
+    assert_int_equal (result.count, 200);
+    assert_true (result.correct > 40);                  //  chance is 20 of 200
+    assert_int_equal (fg_unit_step (unit, NULL, &err), FG_ESTATE);
+    fg_unit_destroy (&unit);
+}
+
+static void
+test_thread_count_does_not_change_bits (void **state)
+{
+    fg_unit_t *one = s_unit (2, 1, 0), *two = s_unit (2, 2, 0);
+    fg_error_t err;
+    assert_int_equal (fg_unit_run (one, &err), 0);
+    assert_int_equal (fg_unit_run (two, &err), 0);
+    const fg_state_t *a = s_weights (one), *b = s_weights (two);
+    assert_int_equal (a->size, b->size);
+    assert_memory_equal (a->data, b->data, a->size * sizeof (float));
+    //  and another shard number gives other weights (its own batch order)
+    fg_unit_t *other = s_unit (2, 1, 1);
+    assert_int_equal (fg_unit_run (other, &err), 0);
+    assert_true (memcmp (a->data, s_weights (other)->data, a->size * sizeof (float)) != 0);
+    fg_unit_destroy (&one);
+    fg_unit_destroy (&two);
+    fg_unit_destroy (&other);
+}
+
+static void
+test_checkpoint_resumes_bit_for_bit (void **state)
+{
+    fg_error_t err;
+    fg_unit_t *straight = s_unit (3, 1, 0);
+    assert_int_equal (fg_unit_run (straight, &err), 0);
+
+    fg_unit_t *first = s_unit (3, 1, 0);
+    bool epoch_done = false;
+    while (!epoch_done)
+        assert_int_equal (fg_unit_step (first, &epoch_done, &err), 0);
+    uint8_t *bytes;
+    size_t size;
+    assert_int_equal (fg_unit_checkpoint (first, &bytes, &size, &err), 0);
+    //  mid-epoch checkpoints are refused
+    assert_int_equal (fg_unit_step (first, NULL, &err), 0);
+    uint8_t *mid;
+    size_t mid_size;
+    assert_int_equal (fg_unit_checkpoint (first, &mid, &mid_size, &err), FG_ESTATE);
+    fg_unit_destroy (&first);
+
+    fg_unit_t *resumed = s_unit (3, 2, 0);
+    assert_int_equal (fg_unit_restore (resumed, bytes, size, &err), 0);
+    assert_int_equal (fg_unit_epoch (resumed), 1);
+    assert_int_equal (fg_unit_run (resumed, &err), 0);
+    const fg_state_t *a = s_weights (straight), *b = s_weights (resumed);
+    assert_memory_equal (a->data, b->data, a->size * sizeof (float));
+    uint32_t n1, n2;
+    const double *l1 = fg_unit_losses (straight, &n1), *l2 = fg_unit_losses (resumed, &n2);
+    assert_int_equal (n1, n2);
+    assert_memory_equal (l1, l2, n1 * sizeof (double));
+
+    //  bad checkpoints leave a unit unchanged and say why
+    fg_unit_t *fresh = s_unit (3, 1, 0);
+    bytes [size / 2] ^= 0x10;
+    assert_int_equal (fg_unit_restore (fresh, bytes, size, &err), FG_ECHECKSUM);
+    bytes [size / 2] ^= 0x10;
+    assert_int_equal (fg_unit_restore (fresh, bytes, size - 9, &err), FG_ECHECKSUM);
+    assert_int_equal (fg_unit_restore (fresh, bytes, 3, &err), FG_EFORMAT);
+    assert_int_equal (fg_unit_epoch (fresh), 0);
+    fg_unit_t *other = s_unit (3, 1, 7);
+    assert_int_equal (fg_unit_restore (other, bytes, size, &err), FG_EMISMATCH);
+    assert_non_null (strstr (err.msg, "shard 0"));
+    fg_unit_destroy (&other);
+    fg_unit_destroy (&fresh);
+    free (bytes);
+    fg_unit_destroy (&straight);
+    fg_unit_destroy (&resumed);
+}
+
+static void
+test_bad_specs_are_refused (void **state)
+{
+    fg_unit_spec_t spec;
+    memset (&spec, 0, sizeof spec);
+    uint32_t bad [2] = { 0, 600 };
+    spec.data = s_train;
+    spec.indices = bad;
+    spec.count = 2;
+    fg_unit_model_spec (FG_MODEL_CNN_SMALL, s_train, &spec.model);
+    spec.epochs = 1;
+    spec.batch = 2;
+    fg_error_t err;
+    fg_model_t *init = fg_model_new (&spec.model, &err);
+    assert_null (fg_unit_new (&spec, fg_model_state (init), &err));
+    assert_int_equal (err.code, FG_EINVAL);
+    assert_non_null (strstr (err.msg, "sample index 600"));
+    spec.count = 0;
+    assert_null (fg_unit_new (&spec, fg_model_state (init), &err));
+    fg_model_destroy (&init);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test (test_unit_learns),
+        cmocka_unit_test (test_thread_count_does_not_change_bits),
+        cmocka_unit_test (test_checkpoint_resumes_bit_for_bit),
+        cmocka_unit_test (test_bad_specs_are_refused),
+    };
+    return cmocka_run_group_tests (tests, s_setup, s_teardown);
+}
