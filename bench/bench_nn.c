@@ -5,8 +5,9 @@
 
         bench/bench_nn [-m model[,model...]] [-b batch[,batch...]]
                        [-t threads[,threads...]] [-r reps] [-s seconds]
-                       [-w warmup] [-q max_wait] [-p] [-L]
+                       [-w warmup] [-q max_wait] [-p] [-P gf1,gf2] [-L]
     defaults: every model, -b 10,32, -t 1,2, -r 5, -s 0.3, -w 2.
+    -P: use these 1- and 2-thread peaks (GFLOPS) instead of measuring.
     -p: the sgemm peak only.  Quick run: bench/bench_nn -m cnn-small -r 3
     -q: before each configuration wait (at most max_wait s) until other
         processes leave the machine >= 90% idle for a second.
@@ -577,7 +578,7 @@ static void
 s_usage (void)
 {
     fprintf (stderr, "usage: bench_nn [-m model[,model...]] [-b batch[,...]] [-t threads[,...]]\n"
-                     "                [-r reps] [-s seconds] [-w warmup] [-q max_wait] [-p] [-L]\n"
+                     "                [-r reps] [-s seconds] [-w warmup] [-q max_wait] [-p] [-P gf1,gf2] [-L]\n"
                      "models: cnn-small vgg16-bn mobilenetv3-small mobilenetv3-large\n");
 }
 
@@ -590,9 +591,9 @@ main (int argc, char **argv)
     int reps = 5, warmup = 2;
     double seconds = 0.3;
     bool peak_only = false, profile = false;
-    double quiet = 0;
+    double quiet = 0, given_peak [3] = { 0, 0, 0 };
     int opt;
-    while ((opt = getopt (argc, argv, "m:b:t:r:s:w:q:pLh")) != -1) {
+    while ((opt = getopt (argc, argv, "m:b:t:r:s:w:q:P:pLh")) != -1) {
         switch (opt) {
             case 'm': {
                 memset (use, 0, sizeof use);
@@ -619,6 +620,12 @@ main (int argc, char **argv)
             case 'w': warmup = atoi (optarg); break;
             case 's': seconds = atof (optarg); break;
             case 'q': quiet = atof (optarg); break;
+            case 'P':
+                if (sscanf (optarg, "%lf,%lf", &given_peak [1], &given_peak [2]) != 2) {
+                    s_usage ();
+                    return 2;
+                }
+                break;
             case 'p': peak_only = true; break;
             case 'L': profile = true; break;
             default: s_usage (); return 2;
@@ -648,9 +655,11 @@ main (int argc, char **argv)
 
     //  peak, in a child too (keeps the parent small before the forks)
     double peak [3] = { 0, 0, 0 };         //  by thread count 1, 2
-    if (quiet > 0)
+    if (quiet > 0 && given_peak [1] <= 0)
         s_wait_quiet (quiet);
-    {
+    if (given_peak [1] > 0)
+        memcpy (peak, given_peak, sizeof peak);
+    else {
         int fds [2];
         if (pipe (fds) == 0) {
             fflush (stdout);
@@ -670,8 +679,8 @@ main (int argc, char **argv)
             close (fds [0]);
         }
     }
-    printf ("# sgemm 2000x2000x2000 peak: 1 thread %.1f GFLOPS, 2 threads %.1f GFLOPS\n",
-            peak [1], peak [2]);
+    printf ("# sgemm 2000x2000x2000 peak: 1 thread %.1f GFLOPS, 2 threads %.1f GFLOPS%s\n",
+            peak [1], peak [2], given_peak [1] > 0? " (given with -P)": "");
     if (peak_only)
         return 0;
     printf ("# reps %d (median), >= %.2f s each, warm-up %d steps; training = fg_train_step"

@@ -5,6 +5,7 @@ models, batches, thread counts and method, the same table.
     /usr/bin/python3 bench/bench_torch.py [-m model[,model...]] [-b 10,32]
         [-t 1,2] [-r reps] [-s seconds] [-w warmup]
         [-f best|contiguous|channels_last] [--peak GF1,GF2] [-q max_wait] [-L]
+        [--no-onednn-peak | --onednn-peak-only]
 -L prints torch.profiler's table of `reps` training steps instead.
 
 Needs Debian's python3-torch (1.13) and, for MobileNetV3,
@@ -276,6 +277,9 @@ def main():
     ap.add_argument("-f", dest="fmt", default="best", choices=["best", "contiguous", "channels_last"])
     ap.add_argument("--peak", default="", metavar="GF1,GF2",
                     help="sgemm peak GFLOPS at 1 and 2 threads (from bench_nn -p) for %%peak")
+    ap.add_argument("--no-onednn-peak", action="store_true",
+                    help="skip the oneDNN 1x1-conv peak measurement")
+    ap.add_argument("--onednn-peak-only", action="store_true")
     ap.add_argument("-L", dest="profile", action="store_true",
                     help="torch.profiler table of training steps instead (first -b/-t, -f)")
     ap.add_argument("--one", nargs=4, metavar=("MODEL", "BATCH", "THREADS", "FMT"))
@@ -307,11 +311,14 @@ def main():
     print("# reps %d (median), >= %.2f s each, warm-up %d steps; training = SGD step "
           "(momentum 0.9, wd 5e-4), inference = eval forward + loss; memory format %s"
           % (args.reps, args.seconds, args.warmup, args.fmt))
-    pk1 = run_child(args, "peak", 0, 1, "nchw")
-    pk2 = run_child(args, "peak", 0, 2, "nchw")
-    print("# oneDNN 1x1 conv 2048^3 peak: 1 thread %.1f GFLOPS, 2 threads %.1f GFLOPS"
-          " (%%peak below is against bench_nn's BLIS sgemm peak)" %
-          (pk1["train"] if pk1 else 0, pk2["train"] if pk2 else 0))
+    if not args.no_onednn_peak:
+        pk1 = run_child(args, "peak", 0, 1, "nchw")
+        pk2 = run_child(args, "peak", 0, 2, "nchw")
+        print("# oneDNN 1x1 conv 2048^3 peak: 1 thread %.1f GFLOPS, 2 threads %.1f GFLOPS"
+              " (%%peak below is against bench_nn's BLIS sgemm peak)" %
+              (pk1["train"] if pk1 else 0, pk2["train"] if pk2 else 0))
+        if args.onednn_peak_only:
+            return 0
     print("# %-17s %5s %3s %11s %11s %9s %8s %8s %6s %8s %7s %s" % (
         "model", "batch", "thr", "train_img/s", "infer_img/s", "fwd_MFLOP", "train_GF",
         "infer_GF", "%peak", "rss_MB", "others%", "fmt"))

@@ -2,16 +2,18 @@
 #   compare.sh — fedgrid's bench_nn and the PyTorch reference bench_torch.py
 #   on the same configurations, side by side (docs/benchmarks.md).
 #
-#       bench/compare.sh [options for both: -m models -b batches -t threads
-#                         -r reps -s seconds -w warmup]
+#       bench/compare.sh [-m models] [-b batches] [-t threads] [other options
+#                         for both: -r reps -s seconds -w warmup -q max_wait]
 #
-#   bench_nn is taken from $BENCH_NN, else ./bench/bench_nn (run from the
-#   build directory after `make check` or `make bench/bench_nn`). Python is
-#   $PYTHON, else /usr/bin/python3 (Debian's, with python3-torch). Both raw
-#   tables are kept in $OUT (default: a mkdtemp folder, printed at the end).
-#   Ratios are fedgrid / torch (> 1: fedgrid faster). oth% = CPU share
-#   other processes took during that row's run (noise indicator); pass -q
-#   max_wait to make both wait for an idle machine before each run.
+#   Defaults as bench_nn (every model, -b 10,32, -t 1,2). The two programs
+#   run alternately, one configuration at a time, so both meet about the
+#   same machine load. bench_nn is $BENCH_NN, else ./bench/bench_nn (run
+#   from the build directory after `make check` or `make bench/bench_nn`);
+#   Python is $PYTHON, else /usr/bin/python3 (Debian's, with python3-torch).
+#   Raw tables go to $OUT (default: a mkdtemp folder, printed at the end).
+#   Ratios are fedgrid / torch (> 1: fedgrid faster). oth% = CPU share other
+#   processes took during that row's run (noise indicator); -q max_wait
+#   makes both wait for an idle machine before each run.
 
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -21,26 +23,58 @@ if [ ! -x "$bench_nn" ]; then
     echo "compare.sh: $bench_nn not found (run from the build directory or set BENCH_NN)" >&2
     exit 2
 fi
+models=cnn-small,vgg16-bn,mobilenetv3-small,mobilenetv3-large
+batches=10,32
+threads=1,2
+rest=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -m) models=$2; shift 2 ;;
+        -b) batches=$2; shift 2 ;;
+        -t) threads=$2; shift 2 ;;
+        -r|-s|-w|-q) rest="$rest $1 $2"; shift 2 ;;
+        *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+done
 out=${OUT:-$(mktemp -d /tmp/fedgrid-compare.XXXXXX)}
 mkdir -p "$out"
+: > "$out/fedgrid.txt"
+: > "$out/torch.txt"
 
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -m), $(nproc) cpus, load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-"$bench_nn" "$@" > "$out/fedgrid.txt"
-peak=$(sed -n 's/^# sgemm.*1 thread \([0-9.]*\) GFLOPS, 2 threads \([0-9.]*\) GFLOPS.*/\1,\2/p' "$out/fedgrid.txt")
-"$python" "$here/bench_torch.py" --peak "${peak:-0,0}" "$@" > "$out/torch.txt"
-grep '^#' "$out/fedgrid.txt" | sed 's/^# /# fedgrid: /'
-grep '^#' "$out/torch.txt" | grep -v '^# model' | sed 's/^# /# torch:   /'
-echo "# end of load: $(cut -d' ' -f1-3 /proc/loadavg)"
+# shellcheck disable=SC2086
+"$bench_nn" -p $rest > "$out/peak.txt"
+peak=$(sed -n 's/^# sgemm.*1 thread \([0-9.]*\) GFLOPS, 2 threads \([0-9.]*\) GFLOPS.*/\1,\2/p' "$out/peak.txt")
+# shellcheck disable=SC2086
+"$python" "$here/bench_torch.py" --onednn-peak-only $rest > "$out/torch-peak.txt"
+for m in $(echo "$models" | tr , ' '); do
+    for b in $(echo "$batches" | tr , ' '); do
+        for t in $(echo "$threads" | tr , ' '); do
+            # shellcheck disable=SC2086
+            "$bench_nn" -P "${peak:-0,0}" -m "$m" -b "$b" -t "$t" $rest >> "$out/fedgrid.txt" ||
+                echo "compare.sh: bench_nn failed on $m batch $b threads $t" >&2
+            # shellcheck disable=SC2086
+            "$python" "$here/bench_torch.py" --no-onednn-peak --peak "${peak:-0,0}" \
+                -m "$m" -b "$b" -t "$t" $rest \
+                >> "$out/torch.txt" ||
+                echo "compare.sh: bench_torch.py failed on $m batch $b threads $t" >&2
+        done
+    done
+done
+sed 's/^# /# fedgrid: /' "$out/peak.txt"
+grep '^# oneDNN' "$out/torch-peak.txt" | sed 's/^# /# torch:   /'
+grep '^# torch\|^# reps' "$out/torch.txt" | sort -u | sed 's/^# /# torch:   /'
+echo "# end: $(date -u '+%H:%M UTC'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 awk '
     FNR == 1 { file++ }
     /^#/ { next }
     file == 1 { key = $1 " " $2 " " $3; order [++n] = key
-                f_train [key] = $4; f_infer [key] = $5; flop [key] = $6
-                f_gf [key] = $7; f_pk [key] = $9; f_rss [key] = $10; f_oth [key] = $11 }
+                f_train [key] = $4; f_infer [key] = $5
+                f_pk [key] = $9; f_rss [key] = $10; f_oth [key] = $11 }
     file == 2 { key = $1 " " $2 " " $3
-                t_train [key] = $4; t_infer [key] = $5; t_gf [key] = $7
+                t_train [key] = $4; t_infer [key] = $5
                 t_pk [key] = $9; t_rss [key] = $10; t_oth [key] = $11; t_fmt [key] = $12 }
     function ratio (a, b) { return b > 0? sprintf ("%.2f", a / b): "-" }
     END {
