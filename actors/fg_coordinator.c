@@ -780,6 +780,27 @@ s_assign (s_self_t *self)
 //  --------------------------------------------------------------------------
 //  Results
 
+//  A unit is done: trainers still running other copies of it drop them
+//  (REJECT of their TASK, reason stale) and are free for the next unit.
+static void
+s_cancel_copies (s_self_t *self, uint32_t shard)
+{
+    for (size_t i = 0; i < self->nnodes; i++) {
+        s_node_t *other = self->nodes [i];
+        if (!other->busy || other->shard != shard || other->r_round != self->round)
+            continue;
+        fg_wire_msg_t about;
+        memset (&about, 0, sizeof about);
+        about.type = FG_WIRE_TASK;
+        about.round = self->round;
+        about.shard = shard;
+        about.attempt = other->attempt;
+        s_send_reject (self, other->routing, &about, FG_WIRE_REASON_STALE,
+                       "another copy of this unit finished first");
+        s_unit_copy_ends (self, other);
+    }
+}
+
 static void
 s_reject_result (s_self_t *self, s_node_t *node, int reason, const char *why)
 {
@@ -862,6 +883,7 @@ s_complete_update (s_self_t *self, s_node_t *node, fg_error_t *fatal)
     fg_crash_point ("journal.update.after");
     s_unit_done (self, shard, digest, node->number, node->r_attempt, node->samples,
                  node->nloss? (double) node->loss [node->nloss - 1]: 0);
+    s_cancel_copies (self, shard);
     node->accepted++;
     if (node->elapsed_ms && node->samples)
         node->speed = (double) node->samples * (double) self->cfg.training.local_epochs

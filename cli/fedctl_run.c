@@ -95,6 +95,30 @@ s_parse_run (int argc, char **argv, s_run_opts_t *opts, const char **dir)
     return 0;
 }
 
+//  "round 3/10: 4/10 units done, 2 in flight, 2 nodes" from DIR/status.json
+static void
+s_live_line (const char *dir)
+{
+    char path [4200], *text;
+    size_t size;
+    snprintf (path, sizeof path, "%s/status.json", dir);
+    if (fg_file_read (path, 4096, &text, &size, NULL))
+        return;
+    long round = 0, rounds = 0, done = 0, shards = 0, flight = 0, nodes = 0;
+    const char *p;
+    if ((p = strstr (text, "\"round\": ")))           round = strtol (p + 9, NULL, 10);
+    if ((p = strstr (text, "\"rounds\": ")))          rounds = strtol (p + 10, NULL, 10);
+    if ((p = strstr (text, "\"units_done\": ")))      done = strtol (p + 14, NULL, 10);
+    if ((p = strstr (text, "\"shards\": ")))          shards = strtol (p + 10, NULL, 10);
+    if ((p = strstr (text, "\"units_in_flight\": "))) flight = strtol (p + 19, NULL, 10);
+    if ((p = strstr (text, "\"nodes_alive\": ")))     nodes = strtol (p + 15, NULL, 10);
+    printf ("\r\033[Kround %ld/%ld: %ld/%ld units done, %ld in flight, %ld node%s%s",
+            round, rounds, done, shards, flight, nodes, nodes == 1? "": "s",
+            nodes? "": " (waiting for trainers)");
+    fflush (stdout);
+    free (text);
+}
+
 static int
 s_run (const char *dir, const s_run_opts_t *opts)
 {
@@ -163,15 +187,23 @@ s_run (const char *dir, const s_run_opts_t *opts)
         }
     }
     zpoller_t *poller = zpoller_new (fg_coordinator_actor (coordinator), NULL);
+    //  on a terminal, a live status line under the round lines
+    bool live = isatty (STDOUT_FILENO) == 1;
     while (true) {
         void *which = zpoller_wait (poller, 250);
         if (zsys_interrupted) {
-            fprintf (stderr, "fedctl: interrupted; stopping (fedctl resume %s continues)\n", dir);
+            fprintf (stderr, "%sfedctl: interrupted; stopping (fedctl resume %s continues)\n",
+                     live? "\r\033[K": "", dir);
             status = EX_TEMPFAIL;
             break;
         }
-        if (!which)
+        if (!which) {
+            if (live)
+                s_live_line (dir);
             continue;
+        }
+        if (live)
+            printf ("\r\033[K");
         char *kind, *text;
         if (fg_coordinator_event (coordinator, &kind, &text))
             continue;

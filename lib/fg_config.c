@@ -101,7 +101,7 @@ static const s_key_t s_keys [] = {
       "Nesterov momentum" },
     { "training", "weight_decay", T_FLOAT, F(training.weight_decay), "0.0", 0, 1, NULL, true,
       "L2 weight decay" },
-    { "training", "schedule", T_CHOICE, F(training.schedule), "\"constant\"", 0, 0,
+    { "training", "schedule", T_CHOICE, F(training.schedule), "\"cosine\"", 0, 0,
       "constant|step|cosine", true,
       "learning-rate schedule over epochs (federated: over rounds)" },
     { "training", "warmup_epochs", T_INT, F(training.warmup_epochs), "0", 0, 100000, NULL, true,
