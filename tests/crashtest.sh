@@ -65,15 +65,18 @@ d="$work/three"; new_exp "$d"
 "$FEDCTL" start "$d" --local 3 --set grid.threads=1 >/dev/null 2>&1
 check "$d" "three trainers: same final weights"
 
+start_coordinator () {   # start_coordinator DIR ARGS...: background, sets coord and port
+    dir=$1; shift
+    "$FEDCTL" start "$dir" "$@" >"$dir.out" 2>&1 &
+    coord=$!; pids="$pids $coord"; port=""
+    for t in $(seq 1 100); do
+        port=$(sed -n 's/.*"port": \([0-9]*\).*/\1/p' "$dir/status.json" 2>/dev/null)
+        [ -n "$port" ] && [ "$port" != 0 ] && break; sleep 0.05
+    done
+}
 #   separate worker processes over tcp, one of them killed mid-run
 d="$work/workers"; new_exp "$d"
-"$FEDCTL" start "$d" --local 0 --listen 'tcp://127.0.0.1:*' >"$d.out" 2>&1 &
-coord=$!; pids="$pids $coord"
-port=""
-for i in $(seq 1 50); do
-    port=$(sed -n 's/.*"port": \([0-9]*\).*/\1/p' "$d/status.json" 2>/dev/null)
-    [ -n "$port" ] && [ "$port" != 0 ] && break; sleep 0.1
-done
+start_coordinator "$d" --local 0 --listen 'tcp://127.0.0.1:*'
 for w in 1 2 3; do
     "$FEDCTL" worker --connect "tcp://127.0.0.1:$port" --cache "$work/cache-$w" \
         --dataset synthetic --train-limit 800 --threads 1 >"$work/worker-$w.out" 2>&1 &
@@ -98,17 +101,30 @@ for p in $points; do
     done
 done
 
-#   kill -9 at random instants (coordinator process)
+#   kill -9 at random instants: odd runs kill the coordinator process (with
+#   its in-process trainers) and resume; even runs kill a `fedctl worker`
+#   process (the coordinator re-issues its unit and finishes on its own)
 i=0
 while [ $i -lt "$RANDOM_KILLS" ]; do
     i=$((i + 1))
     d="$work/kill-$i"; new_exp "$d"
     delay=$(awk -v s="$i" 'BEGIN { srand (s * 7919); printf "%.2f", 0.2 + rand () * 1.6 }')
-    "$FEDCTL" start "$d" --local 2 >/dev/null 2>&1 &
-    victim=$!
-    sleep "$delay"; kill -9 "$victim" 2>/dev/null; wait "$victim" 2>/dev/null
-    finish "$d"
-    check "$d" "kill -9 after $delay s, resumed: same final weights"
+    if [ $((i % 2)) -eq 1 ]; then
+        "$FEDCTL" start "$d" --local 2 >/dev/null 2>&1 &
+        victim=$!
+        sleep "$delay"; kill -9 "$victim" 2>/dev/null; wait "$victim" 2>/dev/null
+        finish "$d"
+        check "$d" "coordinator process killed -9 after $delay s, resumed: same final weights"
+    else
+        start_coordinator "$d" --local 1 --listen 'tcp://127.0.0.1:*'
+        "$FEDCTL" worker --connect "tcp://127.0.0.1:$port" --cache "$work/kcache-$i" \
+            --dataset synthetic --train-limit 800 --threads 1 >/dev/null 2>&1 &
+        victim=$!; pids="$pids $victim"
+        sleep "$delay"; kill -9 "$victim" 2>/dev/null; wait "$victim" 2>/dev/null
+        for t in $(seq 1 600); do kill -0 "$coord" 2>/dev/null || break; sleep 0.1; done
+        wait "$coord" 2>/dev/null
+        check "$d" "worker process killed -9 after $delay s: same final weights"
+    fi
 done
 
 #   refusals
