@@ -11,8 +11,10 @@
     socket and reconnect with back-off (250 ms doubling to 8 s), then
     announce itself again; a unit in progress carries on, and a finished
     result is sent again until acknowledged. With a cache directory, the
-    unit is checkpointed at every epoch boundary and a restarted trainer
-    given the same unit continues from there.                             */
+    trainer keeps its own small LMDB journal (fg_trainer_journal): the unit
+    is checkpointed at every epoch boundary, so a restarted trainer given
+    the same unit continues from there, and a finished result is kept until
+    acknowledged, so a restarted trainer sends it again.                  */
 
 #include "fg_actors.h"
 #include "fg_blob.h"
@@ -23,11 +25,13 @@
 #include "fg_sha256.h"
 #include "fg_unit.h"
 #include "fg_wire.h"
+#include "fg_trainer_journal.h"
 
 #include <czmq.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define S_CREDIT        8           //  chunks asked for at a time
 #define S_BACKOFF_MIN   250         //  ms
@@ -40,6 +44,7 @@ typedef struct {
     char      endpoint [256];
     char      node_id [FG_WIRE_NAME_MAX + 1];
     char      cache_dir [1024];
+    fg_tjournal_t *journal;         //  NULL without a cache directory
     const fg_dataset_t *train;
     uint8_t   dataset_hash [FG_SHA256_SIZE];
     int       threads;
@@ -135,12 +140,6 @@ s_send_hello (s_self_t *self)
 }
 
 static void
-s_checkpoint_path (const s_self_t *self, char *path, size_t size)
-{
-    snprintf (path, size, "%s/unit.ckpt", self->cache_dir);
-}
-
-static void
 s_drop_unit (s_self_t *self)
 {
     fg_unit_destroy (&self->unit);
@@ -157,20 +156,110 @@ s_drop_unit (s_self_t *self)
     self->have_task = false;
 }
 
-//  The coordinator has the unit's result: its checkpoint is of no more use.
+//  The coordinator has the unit's result: checkpoint and result are of
+//  no more use.
 static void
-s_forget_checkpoint (s_self_t *self)
+s_forget_unit (s_self_t *self)
 {
-    if (self->cache_dir [0]) {
-        char path [1100];
-        s_checkpoint_path (self, path, sizeof path);
-        unlink (path);
+    if (self->journal) {
+        fg_tjournal_del (self->journal, "unit", NULL);
+        fg_tjournal_del (self->journal, "result", NULL);
     }
+}
+
+//  Result record: u32 magic "FGTR", u32 version 1, u32 round, shard,
+//  attempt, u64 weights version, u64 samples, u32 elapsed ms, u32 nloss,
+//  f32 loss [nloss], u64 update size, u8 hash [32], update bytes, u32 CRC-32.
+#define S_RESULT_MAGIC 0x52544746u
+
+static void
+s_save_result (s_self_t *self)
+{
+    if (!self->journal)
+        return;
+    size_t size = 4 * 5 + 8 * 2 + 4 * 2 + (size_t) self->nloss * 4 + 8 + 32 + self->update_size + 4;
+    uint8_t *record = malloc (size), *p = record;
+    if (!record)
+        return;
+    uint32_t head [5] = { S_RESULT_MAGIC, 1, self->round, self->shard, self->attempt };
+    uint64_t version = self->task.weights_version, update_size = self->update_size;
+    memcpy (p, head, sizeof head);                      p += sizeof head;
+    memcpy (p, &version, 8);                            p += 8;
+    memcpy (p, &self->samples, 8);                      p += 8;
+    memcpy (p, &self->elapsed_ms, 4);                   p += 4;
+    memcpy (p, &self->nloss, 4);                        p += 4;
+    memcpy (p, self->loss, (size_t) self->nloss * 4);   p += (size_t) self->nloss * 4;
+    memcpy (p, &update_size, 8);                        p += 8;
+    memcpy (p, self->update_hash, 32);                  p += 32;
+    memcpy (p, self->update, self->update_size);        p += self->update_size;
+    uint32_t crc = (uint32_t) crc32 (0L, record, (uInt) (p - record));
+    memcpy (p, &crc, 4);
+    fg_error_t err;
+    if (fg_tjournal_put (self->journal, "result", record, size, &err))
+        fg_warn ("trainer %s: %s", self->node_id, err.msg);
+    fg_tjournal_del (self->journal, "unit", NULL);
+    free (record);
+}
+
+//  Loads an unacknowledged result kept by a previous run; true when found.
+static bool
+s_load_result (s_self_t *self)
+{
+    uint8_t *record;
+    size_t size;
+    if (!self->journal || fg_tjournal_get (self->journal, "result", &record, &size, NULL))
+        return false;
+    bool ok = false;
+    uint32_t head [5], crc, nloss;
+    uint64_t version, samples, update_size;
+    uint32_t elapsed;
+    const size_t fixed = 4 * 5 + 8 * 2 + 4 * 2 + 8 + 32 + 4;
+    if (size >= fixed) {
+        memcpy (&crc, record + size - 4, 4);
+        const uint8_t *p = record;
+        memcpy (head, p, sizeof head);                  p += sizeof head;
+        memcpy (&version, p, 8);                        p += 8;
+        memcpy (&samples, p, 8);                        p += 8;
+        memcpy (&elapsed, p, 4);                        p += 4;
+        memcpy (&nloss, p, 4);                          p += 4;
+        if (crc == (uint32_t) crc32 (0L, record, (uInt) (size - 4))
+        &&  head [0] == S_RESULT_MAGIC && head [1] == 1 && nloss <= FG_WIRE_LOSS_MAX
+        &&  (size_t) nloss * 4 <= size - fixed) {
+            const uint8_t *q = p + (size_t) nloss * 4;
+            memcpy (&update_size, q, 8);
+            if (update_size == size - fixed - (size_t) nloss * 4) {
+                self->loss = malloc ((nloss? nloss: 1) * sizeof (float));
+                self->update = malloc (update_size? update_size: 1);
+                if (self->loss && self->update) {
+                    memcpy (self->loss, p, (size_t) nloss * 4);
+                    memcpy (self->update_hash, q + 8, 32);
+                    memcpy (self->update, q + 40, update_size);
+                    self->nloss = nloss;
+                    self->update_size = update_size;
+                    self->samples = samples;
+                    self->elapsed_ms = elapsed;
+                    self->round = head [2];
+                    self->shard = head [3];
+                    self->attempt = head [4];
+                    self->task.weights_version = version;
+                    self->have_task = true;
+                    self->state = S_UPLOADING;
+                    ok = true;
+                }
+            }
+        }
+    }
+    free (record);
+    if (!ok)
+        fg_tjournal_del (self->journal, "result", NULL);     //  damaged: recomputable
+    return ok;
 }
 
 static void
 s_become_idle (s_self_t *self)
 {
+    if (self->state == S_UPLOADING && self->journal)
+        fg_tjournal_del (self->journal, "result", NULL);      //  refused or superseded
     s_drop_unit (self);
     self->state = S_IDLE;
     s_send_simple (self, FG_WIRE_READY);
@@ -251,17 +340,14 @@ s_start_unit (s_self_t *self)
         s_become_idle (self);
         return;
     }
-    if (self->cache_dir [0]) {
-        char path [1100];
-        s_checkpoint_path (self, path, sizeof path);
-        char *bytes;
-        size_t size;
-        if (fg_file_read (path, (size_t) 1 << 34, &bytes, &size, NULL) == 0) {
-            if (fg_unit_restore (self->unit, (uint8_t *) bytes, size, &err) == 0)
-                fg_info ("trainer %s: unit (round %u, shard %u) resumes after epoch %u",
-                         self->node_id, self->round, self->shard, fg_unit_epoch (self->unit));
-            free (bytes);
-        }
+    uint8_t *bytes;
+    size_t size;
+    if (self->journal && fg_tjournal_get (self->journal, "unit", &bytes, &size, NULL) == 0) {
+        //  a checkpoint of another unit is refused by fg_unit_restore
+        if (fg_unit_restore (self->unit, bytes, size, &err) == 0)
+            fg_info ("trainer %s: unit (round %u, shard %u) resumes after epoch %u",
+                     self->node_id, self->round, self->shard, fg_unit_epoch (self->unit));
+        free (bytes);
     }
     self->started_at = zclock_mono ();
     self->state = S_TRAINING;
@@ -442,6 +528,7 @@ s_finish_unit (s_self_t *self)
     self->elapsed_ms = elapsed > UINT32_MAX? UINT32_MAX: (uint32_t) elapsed;
     fg_unit_destroy (&self->unit);
     self->state = S_UPLOADING;
+    s_save_result (self);
     s_send_result (self);
 }
 
@@ -465,13 +552,11 @@ s_train_step (s_self_t *self)
         s_become_idle (self);
         return;
     }
-    if (epoch_done && self->cache_dir [0] && !fg_unit_done (self->unit)) {
+    if (epoch_done && self->journal && !fg_unit_done (self->unit)) {
         uint8_t *bytes;
         size_t size;
-        char path [1100];
-        s_checkpoint_path (self, path, sizeof path);
         if (fg_unit_checkpoint (self->unit, &bytes, &size, &err) == 0) {
-            if (fg_file_write_atomic (path, bytes, size, 0644, 0, &err))
+            if (fg_tjournal_put (self->journal, "unit", bytes, size, &err))
                 fg_warn ("trainer %s: checkpoint: %s", self->node_id, err.msg);
             free (bytes);
             fg_crash_point ("trainer.epoch.checkpoint");
@@ -539,7 +624,7 @@ s_on_peer (s_self_t *self)
             }
             else
             if (msg.ack.of_type == FG_WIRE_RESULT && about_unit && self->state == S_UPLOADING) {
-                s_forget_checkpoint (self);
+                s_forget_unit (self);
                 s_become_idle (self);
             }
             break;
@@ -613,19 +698,26 @@ s_self_new (zsock_t *pipe, const fg_trainer_args_t *a, fg_error_t *err)
         free (self);
         return NULL;
     }
-    if (self->cache_dir [0] && fg_file_mkdirs (self->cache_dir, err)) {
-        free (self);
-        return NULL;
+    if (self->cache_dir [0]) {
+        if (fg_file_mkdirs (self->cache_dir, err)
+        ||  !(self->journal = fg_tjournal_open (self->cache_dir, err))) {
+            free (self);
+            return NULL;
+        }
     }
     self->backoff_ms = S_BACKOFF_MIN;
     self->poller = zpoller_new (pipe, NULL);
     if (!self->poller) {
+        fg_tjournal_close (&self->journal);
         free (self);
         fg_error_set (err, FG_ENOMEM, "trainer: out of memory");
         return NULL;
     }
     zpoller_set_nonstop (self->poller, true);
     self->state = S_CONNECTING;
+    if (s_load_result (self))
+        fg_info ("trainer %s: result of round %u shard %u not yet acknowledged: sending it again",
+                 self->node_id, self->round, self->shard);
     return self;
 }
 
@@ -649,6 +741,7 @@ s_self_destroy (s_self_t **self_p)
     free (self->update);
     free (self->loss);
     fg_state_destroy (&self->weights);
+    fg_tjournal_close (&self->journal);
     zpoller_destroy (&self->poller);
     zsock_destroy (&self->dealer);
     free (self);

@@ -11,6 +11,7 @@
     allocated from an unchecked count); then s_tensor_decode walks a
     tensor's chunks, decompressing each into a bounded buffer.           */
 
+#include "fg_state.h"
 #include "fg_blob.h"
 #include "fg_blob_internal.h"
 #include "fg_file.h"
@@ -610,7 +611,7 @@ fg_blob_decode (const uint8_t *data, size_t size, const fg_state_t *base,
     size_t bytes = ((size_t) h.total_floats * sizeof (float) + 63) & ~(size_t) 63;
     if (state) {
         state->views = calloc (h.ntensors? h.ntensors: 1, sizeof *state->views);
-        state->data = aligned_alloc (64, bytes? bytes: 64);
+        state->data = aligned_alloc (64, bytes + FG_BLIS_TAIL_PAD);
     }
     uint64_t largest = 0;
     for (uint32_t i = 0; i < h.ntensors; i++)

@@ -26,10 +26,10 @@ fg_state_destroy (fg_state_t **self_p)
 static float *
 s_alloc_floats (size_t count)
 {
-    size_t bytes = (count * sizeof (float) + 63) & ~(size_t) 63;
-    void *p = aligned_alloc (64, bytes? bytes: 64);
+    size_t bytes = ((count * sizeof (float) + 63) & ~(size_t) 63) + FG_BLIS_TAIL_PAD;
+    void *p = aligned_alloc (64, bytes);
     if (p)
-        memset (p, 0, bytes? bytes: 64);
+        memset (p, 0, bytes);
     return (float *) p;
 }
 

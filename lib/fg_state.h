@@ -22,6 +22,10 @@ extern "C" {
 #define FG_TENSOR_NAME_MAX 96           //  including the NUL
 #define FG_TENSOR_RANK_MAX 4
 
+//  Bytes allocated past the end of every float block BLIS may touch:
+//  BLIS 0.9.0 reads (never writes) just past the end of C when beta != 0.
+#define FG_BLIS_TAIL_PAD 64
+
 typedef enum {
     FG_TENSOR_PARAM  = 0,               //  trained by SGD (weights, biases)
     FG_TENSOR_BUFFER = 1                //  running statistics (BN mean/var)

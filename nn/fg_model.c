@@ -1,6 +1,7 @@
 /*  fg_model.c — model definitions, initialisation, and the network's
     forward and backward passes over the layer kernels (see fg_model.h).  */
 
+#include "fg_state.h"
 #include "fg_model.h"
 #include "fg_model_internal.h"
 #include "fg_ops.h"
@@ -635,8 +636,8 @@ s_tensor_floats (const fg_mx_tensor_t *t)
 static void *
 s_ws_alloc (fg_model_ws_t *self, size_t bytes)
 {
-    size_t rounded = (bytes + 63) & ~(size_t) 63;
-    void *p = aligned_alloc (64, rounded? rounded: 64);
+    size_t rounded = ((bytes + 63) & ~(size_t) 63) + FG_BLIS_TAIL_PAD;
+    void *p = aligned_alloc (64, rounded);
     if (p)
         self->bytes += rounded;
     return p;

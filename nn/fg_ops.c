@@ -6,6 +6,7 @@
 #include <string.h>
 #include <blis.h>
 #include "fg_ops_internal.h"
+#include "fg_state.h"
 
 fg_ops_ctx_t *
 fg_ops_ctx_new (int threads)
@@ -62,15 +63,15 @@ fg_ops_scratch (fg_ops_ctx_t *ctx, int slot, size_t bytes)
     //  Grow to the request rounded up to 64 bytes (and at least 4 KiB);
     //  contents need not survive, so free first to keep the peak low.
     size_t size = bytes < 4096? 4096: bytes;
-    if (size > SIZE_MAX - 63)
+    if (size > SIZE_MAX - 63 - FG_BLIS_TAIL_PAD)
         return NULL;
-    size = (size + 63) & ~(size_t) 63;
+    size = ((size + 63) & ~(size_t) 63) + FG_BLIS_TAIL_PAD;
     void *block = NULL;
     if (posix_memalign (&block, 64, size) != 0)
         return NULL;
     free (ctx->scratch [slot]);
     ctx->scratch [slot] = block;
-    ctx->scratch_size [slot] = size;
+    ctx->scratch_size [slot] = size - FG_BLIS_TAIL_PAD;    //  usable bytes
     return block;
 }
 

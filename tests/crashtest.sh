@@ -87,6 +87,26 @@ for i in $(seq 1 300); do kill -0 "$coord" 2>/dev/null || break; sleep 0.1; done
 kill "$w2" "$w3" 2>/dev/null; wait "$coord" 2>/dev/null
 check "$d" "three worker processes, one killed -9 mid-run: same final weights"
 
+#   a worker process killed by a crash point and restarted with the same
+#   cache: it resumes its unit from its epoch checkpoint, or sends its
+#   unacknowledged result again
+for case in "trainer.epoch.checkpoint:1 resumes after epoch" "trainer.result.sent:1 sending it again"; do
+    point=${case%% *}; needle=${case#* }
+    d="$work/restart-${point%%:*}"; new_exp "$d"
+    start_coordinator "$d" --local 0 --listen 'tcp://127.0.0.1:*'
+    FEDGRID_LOG=info FEDGRID_CRASH=$point "$FEDCTL" worker --connect "tcp://127.0.0.1:$port" \
+        --cache "$d.cache" --id restarted --dataset synthetic --train-limit 800 --threads 1 \
+        >"$d.w1" 2>&1
+    FEDGRID_LOG=info "$FEDCTL" worker --connect "tcp://127.0.0.1:$port" --cache "$d.cache" \
+        --id restarted --dataset synthetic --train-limit 800 --threads 1 >"$d.w2" 2>&1 &
+    w=$!; pids="$pids $w"
+    for t in $(seq 1 600); do kill -0 "$coord" 2>/dev/null || break; sleep 0.1; done
+    kill "$w" 2>/dev/null; wait "$coord" 2>/dev/null
+    if grep -q "$needle" "$d.w2"; then ok "worker killed at $point, restarted: '$needle'"
+    else bad "worker killed at $point, restarted: '$needle' (log: $(tail -c 300 "$d.w2"))"; fi
+    check "$d" "worker killed at $point, restarted: same final weights"
+done
+
 #   every crash point, at several passes
 points=$("$FEDCTL" debug crashpoints | awk '{ print $1 }' | grep -v '^test\.')
 for p in $points; do

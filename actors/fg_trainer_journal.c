@@ -1,0 +1,159 @@
+/*  fg_trainer_journal.c — a trainer's own small LMDB journal.             */
+
+#include "fg_trainer_journal.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_MAP_INITIAL ((size_t) 64 << 20)
+#define S_GROW_MAX    8
+
+struct _fg_tjournal_t {
+    MDB_env *env;
+    MDB_dbi  dbi;
+    char     path [1100];
+};
+
+fg_tjournal_t *
+fg_tjournal_open (const char *dir, fg_error_t *err)
+{
+    fg_tjournal_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        fg_error_set (err, FG_ENOMEM, "trainer journal: out of memory");
+        return NULL;
+    }
+    snprintf (self->path, sizeof self->path, "%s/trainer.lmdb", dir);
+    const char *step = "mdb_env_create";
+    int rc = mdb_env_create (&self->env);
+    if (rc == 0) {
+        step = "mdb_env_set_mapsize";
+        rc = mdb_env_set_mapsize (self->env, S_MAP_INITIAL);
+    }
+    if (rc == 0) {
+        step = "mdb_env_open";
+        rc = mdb_env_open (self->env, self->path, MDB_NOSUBDIR | MDB_NOTLS | MDB_NOMETASYNC, 0644);
+    }
+    MDB_txn *txn = NULL;
+    if (rc == 0) {
+        int dead = 0;
+        mdb_reader_check (self->env, &dead);
+        step = "mdb_txn_begin";
+        rc = mdb_txn_begin (self->env, NULL, 0, &txn);
+    }
+    if (rc == 0) {
+        step = "mdb_dbi_open";
+        rc = mdb_dbi_open (txn, NULL, 0, &self->dbi);
+    }
+    if (rc == 0) {
+        step = "mdb_txn_commit";
+        rc = mdb_txn_commit (txn);
+        txn = NULL;
+    }
+    if (rc) {
+        if (txn)
+            mdb_txn_abort (txn);
+        fg_error_set (err, FG_EIO, "%s: %s: %s", self->path, step, mdb_strerror (rc));
+        fg_tjournal_close (&self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+fg_tjournal_close (fg_tjournal_t **self_p)
+{
+    if (self_p && *self_p) {
+        if ((*self_p)->env)
+            mdb_env_close ((*self_p)->env);
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
+//  One write: put (data) or delete (data NULL), growing the map on MDB_MAP_FULL.
+static int
+s_write (fg_tjournal_t *self, const char *key, const void *data, size_t size, fg_error_t *err)
+{
+    MDB_val k = { strlen (key), (void *) key };
+    for (int attempt = 0; attempt < S_GROW_MAX; attempt++) {
+        MDB_txn *txn;
+        int rc = mdb_txn_begin (self->env, NULL, 0, &txn);
+        if (rc == 0) {
+            if (data) {
+                MDB_val v = { size, (void *) data };
+                rc = mdb_put (txn, self->dbi, &k, &v, 0);
+            }
+            else {
+                rc = mdb_del (txn, self->dbi, &k, NULL);
+                if (rc == MDB_NOTFOUND)
+                    rc = 0;
+            }
+            if (rc == 0)
+                rc = mdb_txn_commit (txn);
+            else
+                mdb_txn_abort (txn);
+        }
+        if (rc == 0)
+            return 0;
+        if (rc != MDB_MAP_FULL)
+            return fg_error_set (err, rc == ENOSPC? FG_EFULL: FG_EIO, "%s: %s", self->path,
+                                 mdb_strerror (rc));
+        MDB_envinfo info;
+        mdb_env_info (self->env, &info);
+        size_t grown = info.me_mapsize * 2;
+        if (grown < info.me_mapsize + size * 2)
+            grown = info.me_mapsize + size * 2;
+        rc = mdb_env_set_mapsize (self->env, grown);
+        if (rc)
+            return fg_error_set (err, FG_EIO, "%s: cannot grow the map: %s", self->path,
+                                 mdb_strerror (rc));
+    }
+    return fg_error_set (err, FG_EFULL, "%s: map still full after growing", self->path);
+}
+
+int
+fg_tjournal_put (fg_tjournal_t *self, const char *key, const void *data, size_t size,
+                 fg_error_t *err)
+{
+    return s_write (self, key, data? data: "", size, err);
+}
+
+int
+fg_tjournal_del (fg_tjournal_t *self, const char *key, fg_error_t *err)
+{
+    return s_write (self, key, NULL, 0, err);
+}
+
+int
+fg_tjournal_get (fg_tjournal_t *self, const char *key, uint8_t **data, size_t *size,
+                 fg_error_t *err)
+{
+    *data = NULL;
+    *size = 0;
+    MDB_txn *txn;
+    int rc = mdb_txn_begin (self->env, NULL, MDB_RDONLY, &txn);
+    if (rc == MDB_MAP_RESIZED) {
+        mdb_env_set_mapsize (self->env, 0);
+        rc = mdb_txn_begin (self->env, NULL, MDB_RDONLY, &txn);
+    }
+    if (rc)
+        return fg_error_set (err, FG_EIO, "%s: %s", self->path, mdb_strerror (rc));
+    MDB_val k = { strlen (key), (void *) key }, v;
+    rc = mdb_get (txn, self->dbi, &k, &v);
+    if (rc == 0) {
+        *data = malloc (v.mv_size? v.mv_size: 1);
+        if (*data) {
+            memcpy (*data, v.mv_data, v.mv_size);
+            *size = v.mv_size;
+        }
+    }
+    mdb_txn_abort (txn);
+    if (rc == MDB_NOTFOUND)
+        return fg_error_set (err, FG_ENOENT, "%s: no %s", self->path, key);
+    if (rc)
+        return fg_error_set (err, FG_EIO, "%s: %s", self->path, mdb_strerror (rc));
+    return *data? 0: fg_error_set (err, FG_ENOMEM, "%s: out of memory", self->path);
+}
