@@ -424,34 +424,57 @@ s_journal_weights (const char *dir, uint32_t round, uint32_t *found, fg_state_t 
     return rc;
 }
 
+//  FG_EMISMATCH when DIR's journal was written by another configuration.
+static int
+s_journal_meta_matches (const char *dir, const fg_config_t *cfg, fg_error_t *err)
+{
+    fg_journal_t *journal = NULL;
+    int rc = fg_journal_open_readonly (dir, &journal, err);
+    char stored [65], hash [FG_SHA256_HEX_SIZE];
+    if (rc == 0)
+        rc = fg_journal_meta (journal, stored, NULL, NULL, err);
+    fg_journal_close (&journal);
+    if (rc)
+        return rc;
+    fg_config_hash (cfg, hash);
+    if (strcmp (stored, hash))
+        return fg_error_set (err, FG_EMISMATCH, "the journal in %s was written by another "
+                             "configuration (experiment %.12s, this one %.12s)", dir, stored, hash);
+    return 0;
+}
+
 int
 fedctl_cmd_status (int argc, char **argv)
 {
+    static const struct option options [] = {
+        { "json", no_argument,       NULL, 'J' },
+        { "set",  required_argument, NULL, 's' },
+        { "help", no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
     bool json = false;
-    const char *dir = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp (argv [i], "--json") == 0)
-            json = true;
-        else
-        if (strcmp (argv [i], "--help") == 0 || strcmp (argv [i], "-h") == 0) {
-            printf ("usage: fedctl status DIR [--json]\n\nRound, last accuracy, nodes alive, "
-                    "units in flight, ETA and the SHA-256 of the last committed weights.\n");
-            return EX_OK;
-        }
-        else
-        if (!dir && argv [i][0] != '-')
-            dir = argv [i];
-        else {
-            fedctl_fail ("usage: fedctl status DIR [--json]");
-            return EX_USAGE;
+    fedctl_sets_t sets = { .count = 0 };
+    int c;
+    while ((c = getopt_long (argc, argv, "Js:h", options, NULL)) != -1) {
+        switch (c) {
+            case 'J': json = true; break;
+            case 's': if (fedctl_sets_add (&sets, optarg)) return EX_USAGE; break;
+            case 'h':
+                printf ("usage: fedctl status DIR [--json] [--set section.key=value ...]\n\n"
+                        "Round, last accuracy, nodes alive, units in flight, ETA and the SHA-256 "
+                        "of the last committed weights.\n");
+                return EX_OK;
+            default:
+                return EX_USAGE;
         }
     }
-    if (!dir) {
+    if (optind != argc - 1) {
         fedctl_fail ("usage: fedctl status DIR [--json]");
         return EX_USAGE;
     }
+    const char *dir = argv [optind];
     fg_config_t cfg;
-    int status = fedctl_load_config (dir, NULL, &cfg);
+    int status = fedctl_load_config (dir, &sets, &cfg);
     if (status)
         return status;
     fg_error_t err;
@@ -535,13 +558,15 @@ fedctl_cmd_export (int argc, char **argv)
     static const struct option options [] = {
         { "round",  required_argument, NULL, 'r' },
         { "output", required_argument, NULL, 'o' },
+        { "set",    required_argument, NULL, 's' },
         { "help",   no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     uint32_t round = FG_JOURNAL_LATEST;
     const char *output = NULL;
+    fedctl_sets_t sets = { .count = 0 };
     int c;
-    while ((c = getopt_long (argc, argv, "r:o:h", options, NULL)) != -1) {
+    while ((c = getopt_long (argc, argv, "r:o:s:h", options, NULL)) != -1) {
         char *end;
         switch (c) {
             case 'r':
@@ -555,6 +580,7 @@ fedctl_cmd_export (int argc, char **argv)
                 }
                 break;
             case 'o': output = optarg; break;
+            case 's': if (fedctl_sets_add (&sets, optarg)) return EX_USAGE; break;
             case 'h':
                 printf ("usage: fedctl export DIR [--round N|last] -o FILE\n\nWrites committed "
                         "global weights: a fedgrid blob, or safetensors when FILE ends in "
@@ -568,10 +594,20 @@ fedctl_cmd_export (int argc, char **argv)
         fedctl_fail ("usage: fedctl export DIR [--round N|last] -o FILE");
         return EX_USAGE;
     }
+    //  the journal must be this experiment's (with the same --set as the run)
+    fg_config_t cfg;
+    int status = fedctl_load_config (argv [optind], &sets, &cfg);
+    if (status)
+        return status;
     fg_error_t err;
     fg_state_t *weights = NULL;
     uint32_t found = 0;
-    int rc = s_journal_weights (argv [optind], round, &found, &weights, &err);
+    int rc = s_journal_meta_matches (argv [optind], &cfg, &err);
+    if (rc) {
+        fedctl_fail ("%s", err.msg);
+        return EX_DATAERR;
+    }
+    rc = s_journal_weights (argv [optind], round, &found, &weights, &err);
     if (rc) {
         fedctl_fail ("%s%s", err.msg, rc == FG_ENOENT? " (fedctl journal dump lists the retained rounds)": "");
         return rc == FG_ENOENT? EX_NOINPUT: EX_DATAERR;
