@@ -1002,27 +1002,17 @@ s_on_weights_request (s_self_t *self, s_node_t *node, const fg_wire_msg_t *msg)
                        "unknown weights version");
         return;
     }
-    size_t chunk = r->chunk_size < self->limits.max_chunk? r->chunk_size: self->limits.max_chunk;
-    uint64_t offset = r->offset;
-    for (uint32_t i = 0; i < r->credit && offset < self->base_size; i++) {
-        fg_wire_msg_t reply;
-        memset (&reply, 0, sizeof reply);
-        reply.type = FG_WIRE_WEIGHTS_CHUNK;
-        reply.round = msg->round;
-        reply.shard = msg->shard;
-        reply.attempt = msg->attempt;
-        reply.weights_chunk.blob = FG_WIRE_BLOB_GLOBAL;
-        reply.weights_chunk.version = r->version;
-        reply.weights_chunk.offset = offset;
-        reply.weights_chunk.total = self->base_size;
-        memcpy (reply.weights_chunk.hash, self->base_hash, FG_SHA256_SIZE);
-        reply.weights_chunk.size = self->base_size - offset < chunk
-                                 ? (size_t) (self->base_size - offset): chunk;
-        reply.weights_chunk.data = self->base_blob + offset;
-        if (s_send (self, node, &reply))
-            return;
-        offset += reply.weights_chunk.size;
-    }
+    fg_wire_msg_t header;
+    memset (&header, 0, sizeof header);
+    header.experiment = self->experiment;
+    header.round = msg->round;
+    header.shard = msg->shard;
+    header.attempt = msg->attempt;
+    fg_error_t err;
+    if (fg_wire_send_chunks (self->router, node->routing, &header, FG_WIRE_BLOB_GLOBAL,
+                             r->version, self->base_blob, self->base_size, self->base_hash,
+                             r->offset, r->credit, r->chunk_size, &self->limits, &err))
+        fg_warn ("coordinator: weights to %s: %s", node->id, err.msg);
 }
 
 static void

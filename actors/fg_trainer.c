@@ -108,15 +108,23 @@ s_send (s_self_t *self, fg_wire_msg_t *msg)
     return rc;
 }
 
+//  A message of `type` about the current unit (round, shard, attempt).
+static void
+s_unit_msg (const s_self_t *self, fg_wire_msg_t *msg, int type)
+{
+    memset (msg, 0, sizeof *msg);
+    msg->type = type;
+    msg->experiment = self->experiment;
+    msg->round = self->round;
+    msg->shard = self->shard;
+    msg->attempt = self->attempt;
+}
+
 static void
 s_send_simple (s_self_t *self, int type)
 {
     fg_wire_msg_t msg;
-    memset (&msg, 0, sizeof msg);
-    msg.type = type;
-    msg.round = self->round;
-    msg.shard = self->shard;
-    msg.attempt = self->attempt;
+    s_unit_msg (self, &msg, type);
     if (type == FG_WIRE_READY)
         msg.ready.slots = 1;
     s_send (self, &msg);
@@ -329,11 +337,7 @@ s_start_unit (s_self_t *self)
         fg_warn ("trainer %s: unit (round %u, shard %u): %s", self->node_id, self->round,
                  self->shard, err.msg);
         fg_wire_msg_t msg;
-        memset (&msg, 0, sizeof msg);
-        msg.type = FG_WIRE_ERROR;
-        msg.round = self->round;
-        msg.shard = self->shard;
-        msg.attempt = self->attempt;
+        s_unit_msg (self, &msg, FG_WIRE_ERROR);
         msg.error.code = err.code;
         snprintf (msg.error.text, sizeof msg.error.text, "%.200s", err.msg);
         s_send (self, &msg);
@@ -357,11 +361,7 @@ static void
 s_request_chunks (s_self_t *self)
 {
     fg_wire_msg_t msg;
-    memset (&msg, 0, sizeof msg);
-    msg.type = FG_WIRE_WEIGHTS_REQUEST;
-    msg.round = self->round;
-    msg.shard = self->shard;
-    msg.attempt = self->attempt;
+    s_unit_msg (self, &msg, FG_WIRE_WEIGHTS_REQUEST);
     msg.weights_request.blob = FG_WIRE_BLOB_GLOBAL;
     msg.weights_request.version = self->task.weights_version;
     msg.weights_request.offset = self->fetch_have;
@@ -482,11 +482,7 @@ static void
 s_send_result (s_self_t *self)
 {
     fg_wire_msg_t msg;
-    memset (&msg, 0, sizeof msg);
-    msg.type = FG_WIRE_RESULT;
-    msg.round = self->round;
-    msg.shard = self->shard;
-    msg.attempt = self->attempt;
+    s_unit_msg (self, &msg, FG_WIRE_RESULT);
     msg.result.weights_version = self->task.weights_version;
     msg.result.sample_count = self->samples;
     msg.result.elapsed_ms = self->elapsed_ms;
@@ -541,11 +537,7 @@ s_train_step (s_self_t *self)
     if (rc) {
         fg_warn ("trainer %s: %s", self->node_id, err.msg);
         fg_wire_msg_t msg;
-        memset (&msg, 0, sizeof msg);
-        msg.type = FG_WIRE_ERROR;
-        msg.round = self->round;
-        msg.shard = self->shard;
-        msg.attempt = self->attempt;
+        s_unit_msg (self, &msg, FG_WIRE_ERROR);
         msg.error.code = rc;
         snprintf (msg.error.text, sizeof msg.error.text, "%.200s", err.msg);
         s_send (self, &msg);
@@ -573,27 +565,14 @@ s_on_update_request (s_self_t *self, const fg_wire_msg_t *msg)
     if (self->state != S_UPLOADING || r->blob != FG_WIRE_BLOB_UPDATE
     ||  msg->round != self->round || msg->shard != self->shard)
         return;
-    uint64_t offset = r->offset;
-    size_t chunk = r->chunk_size < self->limits.max_chunk? r->chunk_size: self->limits.max_chunk;
-    for (uint32_t i = 0; i < r->credit && offset < self->update_size; i++) {
-        fg_wire_msg_t reply;
-        memset (&reply, 0, sizeof reply);
-        reply.type = FG_WIRE_WEIGHTS_CHUNK;
-        reply.round = self->round;
-        reply.shard = self->shard;
-        reply.attempt = self->attempt;
-        reply.weights_chunk.blob = FG_WIRE_BLOB_UPDATE;
-        reply.weights_chunk.version = self->task.weights_version;
-        reply.weights_chunk.offset = offset;
-        reply.weights_chunk.total = self->update_size;
-        memcpy (reply.weights_chunk.hash, self->update_hash, FG_SHA256_SIZE);
-        reply.weights_chunk.size = self->update_size - offset < chunk
-                                 ? (size_t) (self->update_size - offset): chunk;
-        reply.weights_chunk.data = self->update + offset;
-        if (s_send (self, &reply))
-            return;
-        offset += reply.weights_chunk.size;
-    }
+    fg_wire_msg_t header;
+    s_unit_msg (self, &header, FG_WIRE_WEIGHTS_CHUNK);
+    fg_error_t err;
+    if (fg_wire_send_chunks (self->dealer, NULL, &header, FG_WIRE_BLOB_UPDATE,
+                             self->task.weights_version, self->update, self->update_size,
+                             self->update_hash, r->offset, r->credit, r->chunk_size,
+                             &self->limits, &err))
+        fg_warn ("trainer %s: update chunks: %s", self->node_id, err.msg);
 }
 
 static void

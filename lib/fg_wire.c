@@ -1330,3 +1330,41 @@ fg_wire_recv (void *sock, zframe_t **routing_id_p, const fg_wire_limits_t *limit
     zmsg_destroy (&zmsg);
     return rc;
 }
+
+int
+fg_wire_send_chunks (void *sock, struct _zframe_t *routing_id,
+                     const fg_wire_msg_t *header, uint8_t blob_kind, uint64_t version,
+                     const uint8_t *blob, uint64_t size,
+                     const uint8_t hash [FG_WIRE_HASH_SIZE], uint64_t offset,
+                     uint32_t credit, size_t chunk, const fg_wire_limits_t *limits,
+                     fg_error_t *err)
+{
+    fg_wire_limits_t defaults;
+    if (!limits) {
+        fg_wire_limits_default (&defaults);
+        limits = &defaults;
+    }
+    if (chunk == 0 || chunk > limits->max_chunk)
+        chunk = limits->max_chunk;
+    for (uint32_t i = 0; i < credit && offset < size; i++) {
+        fg_wire_msg_t msg;
+        memset (&msg, 0, sizeof msg);
+        msg.type = FG_WIRE_WEIGHTS_CHUNK;
+        msg.experiment = header->experiment;
+        msg.round = header->round;
+        msg.shard = header->shard;
+        msg.attempt = header->attempt;
+        msg.weights_chunk.blob = blob_kind;
+        msg.weights_chunk.version = version;
+        msg.weights_chunk.offset = offset;
+        msg.weights_chunk.total = size;
+        memcpy (msg.weights_chunk.hash, hash, FG_WIRE_HASH_SIZE);
+        msg.weights_chunk.size = size - offset < chunk? (size_t) (size - offset): chunk;
+        msg.weights_chunk.data = blob + offset;
+        int rc = fg_wire_send (sock, routing_id, &msg, limits, err);
+        if (rc)
+            return rc;
+        offset += msg.weights_chunk.size;
+    }
+    return 0;
+}

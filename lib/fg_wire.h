@@ -337,6 +337,19 @@ int
                   const fg_wire_msg_t *msg, const fg_wire_limits_t *limits,
                   fg_error_t *err);
 
+//  Answers a WEIGHTS-REQUEST: sends up to `credit` WEIGHTS-CHUNK messages
+//  carrying blob [offset, size) in chunks of at most `chunk` bytes (capped
+//  at limits->max_chunk), with the experiment, round, shard and attempt of
+//  `header` and the blob's kind, version and SHA-256. Stops at the end of
+//  the blob. Returns 0 or an fg_wire_send code.
+int
+    fg_wire_send_chunks (void *sock, struct _zframe_t *routing_id,
+                         const fg_wire_msg_t *header, uint8_t blob_kind, uint64_t version,
+                         const uint8_t *blob, uint64_t size,
+                         const uint8_t hash [FG_WIRE_HASH_SIZE], uint64_t offset,
+                         uint32_t credit, size_t chunk, const fg_wire_limits_t *limits,
+                         fg_error_t *err);
+
 //  Receives one message (blocks as the socket's receive timeout says).
 //  routing_id_p: for a ROUTER socket, receives the sender's identity
 //  frame, which the caller owns (zframe_destroy) — also when decoding
