@@ -571,6 +571,27 @@ s_start_folding (s_self_t *self)
     zpoller_add (self->poller, self->aggregator);
 }
 
+//  A unit is done: trainers still running other copies of it drop them
+//  (REJECT of their TASK, reason stale) and are free for the next unit.
+static void
+s_cancel_copies (s_self_t *self, uint32_t shard)
+{
+    for (size_t i = 0; i < self->nnodes; i++) {
+        s_node_t *other = self->nodes [i];
+        if (!other->busy || other->shard != shard || other->r_round != self->round)
+            continue;
+        fg_wire_msg_t about;
+        memset (&about, 0, sizeof about);
+        about.type = FG_WIRE_TASK;
+        about.round = self->round;
+        about.shard = shard;
+        about.attempt = other->attempt;
+        s_send_reject (self, other->routing, &about, FG_WIRE_REASON_STALE,
+                       "another copy of this unit finished first");
+        s_unit_copy_ends (self, other);
+    }
+}
+
 //  The aggregator answered FINISH: commit the round.
 static int
 s_commit_round (s_self_t *self, fg_error_t *err)
@@ -626,6 +647,10 @@ s_commit_round (s_self_t *self, fg_error_t *err)
         return rc;
     }
     fg_crash_point ("journal.round.after");
+    //  deadline policy: units left out of the round are of no more use
+    for (uint32_t s = 0; s < self->nshards; s++)
+        if (self->units [s].state != U_DONE)
+            s_cancel_copies (self, s);
     double cpu = s_thread_cpu () - self->round_cpu;
     char hash [65];
     fg_state_hash (result->weights, hash);
@@ -779,27 +804,6 @@ s_assign (s_self_t *self)
 
 //  --------------------------------------------------------------------------
 //  Results
-
-//  A unit is done: trainers still running other copies of it drop them
-//  (REJECT of their TASK, reason stale) and are free for the next unit.
-static void
-s_cancel_copies (s_self_t *self, uint32_t shard)
-{
-    for (size_t i = 0; i < self->nnodes; i++) {
-        s_node_t *other = self->nodes [i];
-        if (!other->busy || other->shard != shard || other->r_round != self->round)
-            continue;
-        fg_wire_msg_t about;
-        memset (&about, 0, sizeof about);
-        about.type = FG_WIRE_TASK;
-        about.round = self->round;
-        about.shard = shard;
-        about.attempt = other->attempt;
-        s_send_reject (self, other->routing, &about, FG_WIRE_REASON_STALE,
-                       "another copy of this unit finished first");
-        s_unit_copy_ends (self, other);
-    }
-}
 
 static void
 s_reject_result (s_self_t *self, s_node_t *node, int reason, const char *why)
@@ -1159,8 +1163,11 @@ s_on_timer (s_self_t *self)
         self->beat_at = now + self->cfg.grid.heartbeat_ms;
     }
     if (self->nnodes == 0 && !self->finished && now >= self->waiting_logged_at) {
-        fg_warn ("coordinator: round %u waits: no live trainer (listening%s%s)", self->round,
-                 self->port? " on port ": "", self->port? "": "");
+        if (self->port)
+            fg_warn ("coordinator: round %u waits: no live trainer (listening on port %d)",
+                     self->round, self->port);
+        else
+            fg_warn ("coordinator: round %u waits: no live trainer", self->round);
         self->waiting_logged_at = now + S_WAIT_LOG_MS;
     }
     if (!self->folding && self->units && !self->finished && s_round_complete (self))

@@ -74,6 +74,20 @@ start_coordinator () {   # start_coordinator DIR ARGS...: background, sets coord
         [ -n "$port" ] && [ "$port" != 0 ] && break; sleep 0.05
     done
 }
+#   the deadline policy: rounds commit with a quorum once their deadline
+#   passed; the included shards are journaled (timing decides which, so
+#   there is no reference hash to compare)
+d="$work/deadline"; new_exp "$d"
+"$FEDCTL" start "$d" --local 1 --set experiment.policy=deadline --set experiment.quorum=0.5 \
+    --set grid.deadline_floor_s=1 >/dev/null 2>&1
+included=$("$FEDCTL" journal dump "$d" 2>/dev/null | grep -c 'included (')
+if [ "$(state_of "$d")" = finished ] && "$FEDCTL" journal verify "$d" >/dev/null 2>&1 \
+   && [ "$included" -eq 3 ]; then
+    ok "deadline policy: every round commits with its included set"
+else
+    bad "deadline policy: every round commits with its included set (state $(state_of "$d"), $included rounds with an included set)"
+fi
+
 #   separate worker processes over tcp, one of them killed mid-run
 d="$work/workers"; new_exp "$d"
 start_coordinator "$d" --local 0 --listen 'tcp://127.0.0.1:*'

@@ -75,6 +75,33 @@ else
     ok "init into a read-only folder # SKIP root ignores permissions"
 fi
 
+#   fedctl train: the centralised baseline, resumable bit for bit
+t="$work/train"
+"$FEDCTL" init "$t" --preset synthetic-tiny --set training.epochs=3 --set grid.threads=1 >/dev/null 2>&1
+if "$FEDCTL" train "$t" >"$work/train.out" 2>"$work/err" && grep -q "^epoch 3/3 " "$work/train.out" \
+   && [ -s "$t/train/model.fgb" ] && [ -s "$t/train/model.safetensors" ] && [ "$(wc -l < "$t/train/epochs.csv")" -eq 4 ]; then
+    ok "train runs every epoch and writes the model files"
+else
+    bad "train runs every epoch and writes the model files ($(head -c 300 "$work/err"))"
+fi
+h_train=$(sed -n 's/^final weights .* sha256 //p' "$work/train.out")
+expect 0 "test accuracy" "eval of the trained model" -- "$FEDCTL" eval "$t" --model "$t/train/model.fgb"
+#   killed -9 after its first checkpoint, run again: the same final weights
+t2="$work/train2"
+"$FEDCTL" init "$t2" --preset synthetic-tiny --set training.epochs=3 --set grid.threads=1 >/dev/null 2>&1
+"$FEDCTL" train "$t2" >/dev/null 2>&1 &
+victim=$!
+for i in $(seq 1 200); do ls "$t2"/train/*.ckpt >/dev/null 2>&1 && break; sleep 0.05; done
+kill -9 "$victim" 2>/dev/null; wait "$victim" 2>/dev/null
+"$FEDCTL" train "$t2" >"$work/train2.out" 2>"$work/err"
+h_resumed=$(sed -n 's/^final weights .* sha256 //p' "$work/train2.out")
+if [ -n "$h_train" ] && [ "$h_train" = "$h_resumed" ]; then ok "train killed -9 and run again: same final weights"
+else bad "train killed -9 and run again: same final weights ($h_train vs $h_resumed)"; fi
+expect 0 "sha256 $h_train" "train on a finished run only rewrites the model" -- "$FEDCTL" train "$t"
+expect 66 "cannot open" "eval of a missing model file" -- "$FEDCTL" eval "$t" --model "$work/none.fgb"
+printf 'not a blob' > "$work/bad.fgb"
+expect 65 "bad.fgb" "eval of a corrupt model file" -- "$FEDCTL" eval "$t" --model "$work/bad.fgb"
+
 expect 0 "journal.round.before" "debug crashpoints lists the points" -- "$FEDCTL" debug crashpoints
 expect 64 "usage: fedctl debug" "debug without a subcommand" -- "$FEDCTL" debug
 
