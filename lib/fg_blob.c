@@ -11,6 +11,7 @@
     allocated from an unchecked count); then s_tensor_decode walks a
     tensor's chunks, decompressing each into a bounded buffer.           */
 
+#include "fg_le.h"
 #include "fg_state.h"
 #include "fg_blob.h"
 #include "fg_blob_internal.h"
@@ -63,46 +64,6 @@ typedef struct {
 
 //  --------------------------------------------------------------------------
 //  Little-endian integers
-
-static uint16_t
-s_get16 (const uint8_t *p)
-{
-    return (uint16_t) (p [0] | (p [1] << 8));
-}
-
-static uint32_t
-s_get32 (const uint8_t *p)
-{
-    return (uint32_t) p [0] | ((uint32_t) p [1] << 8)
-         | ((uint32_t) p [2] << 16) | ((uint32_t) p [3] << 24);
-}
-
-static uint64_t
-s_get64 (const uint8_t *p)
-{
-    return (uint64_t) s_get32 (p) | ((uint64_t) s_get32 (p + 4) << 32);
-}
-
-static void
-s_put16 (uint8_t *p, uint16_t v)
-{
-    p [0] = (uint8_t) v;
-    p [1] = (uint8_t) (v >> 8);
-}
-
-static void
-s_put32 (uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p [i] = (uint8_t) (v >> (8 * i));
-}
-
-static void
-s_put64 (uint8_t *p, uint64_t v)
-{
-    s_put32 (p, (uint32_t) v);
-    s_put32 (p + 4, (uint32_t) (v >> 32));
-}
 
 
 //  --------------------------------------------------------------------------
@@ -277,15 +238,15 @@ s_parse (const uint8_t *data, size_t size, s_header_t *h, s_desc_t **descs_p,
     if (size < FG_BLOB_MIN_SIZE)
         return fg_error_set (err, FG_EFORMAT, "blob: truncated: %zu bytes, a blob has at least %d",
                              size, FG_BLOB_MIN_SIZE);
-    h->version      = s_get32 (data + 8);
-    h->flags        = s_get32 (data + 12);
-    h->ntensors     = s_get32 (data + 16);
-    h->chunk_floats = s_get32 (data + 20);
-    h->total_floats = s_get64 (data + 24);
-    h->header_size  = s_get64 (data + 32);
-    h->blob_size    = s_get64 (data + 40);
-    h->base_crc     = s_get32 (data + 48);
-    h->data_crc     = s_get32 (data + 52);
+    h->version      = fg_le_get32 (data + 8);
+    h->flags        = fg_le_get32 (data + 12);
+    h->ntensors     = fg_le_get32 (data + 16);
+    h->chunk_floats = fg_le_get32 (data + 20);
+    h->total_floats = fg_le_get64 (data + 24);
+    h->header_size  = fg_le_get64 (data + 32);
+    h->blob_size    = fg_le_get64 (data + 40);
+    h->base_crc     = fg_le_get32 (data + 48);
+    h->data_crc     = fg_le_get32 (data + 52);
 
     if (h->version != FG_BLOB_VERSION)
         return fg_error_set (err, FG_EVERSION, "blob: format version %u, this build reads version %d",
@@ -326,7 +287,7 @@ s_parse (const uint8_t *data, size_t size, s_header_t *h, s_desc_t **descs_p,
         }
         d->kind = data [off];
         d->rank = data [off + 1];
-        d->name_len = s_get16 (data + off + 2);
+        d->name_len = fg_le_get16 (data + off + 2);
         off += 4;
         if (d->name_len < 1 || d->name_len >= FG_TENSOR_NAME_MAX) {
             rc = fg_error_set (err, FG_EFORMAT, "blob: tensor %u: name length %u (byte %zu) not in 1..%d",
@@ -368,11 +329,11 @@ s_parse (const uint8_t *data, size_t size, s_header_t *h, s_desc_t **descs_p,
             goto fail;
         }
         for (uint32_t k = 0; k < FG_TENSOR_RANK_MAX; k++)
-            d->shape [k] = k < d->rank? s_get64 (data + off + 8 * k): 1;
+            d->shape [k] = k < d->rank? fg_le_get64 (data + off + 8 * k): 1;
         off += 8 * (size_t) d->rank;
-        d->count  = s_get64 (data + off);
-        d->stored = s_get64 (data + off + 8);
-        d->crc    = s_get32 (data + off + 16);
+        d->count  = fg_le_get64 (data + off);
+        d->stored = fg_le_get64 (data + off + 8);
+        d->crc    = fg_le_get32 (data + off + 16);
         off += 20;
         uint32_t bad_dim = 0;
         uint64_t count = s_shape_count (d->shape, d->rank, &bad_dim);
@@ -431,7 +392,7 @@ s_parse (const uint8_t *data, size_t size, s_header_t *h, s_desc_t **descs_p,
     rc = s_names_unique (descs, h->ntensors, FG_EFORMAT, err);
     if (rc)
         goto fail;
-    uint32_t want = s_get32 (data + desc_end);
+    uint32_t want = fg_le_get32 (data + desc_end);
     uint32_t have = s_crc (0, data, desc_end);
     if (want != have) {
         rc = fg_error_set (err, FG_ECHECKSUM, "blob: header CRC-32 0x%08x (byte %zu), the header's bytes give 0x%08x",
@@ -468,7 +429,7 @@ s_tensor_decode (const uint8_t *data, uint32_t index, const s_desc_t *d,
         if (left < 4)
             return fg_error_set (err, FG_EFORMAT, "blob: tensor %u '%s': chunk %llu: length truncated",
                                  index, d->name, (unsigned long long) chunk);
-        uint32_t clen = s_get32 (p);
+        uint32_t clen = fg_le_get32 (p);
         p += 4;
         left -= 4;
         if (clen > left || clen > raw || clen == 0)
@@ -796,7 +757,7 @@ fg_blob_encode_chunked (const fg_state_t *state, const fg_state_t *base,
                 memcpy (p + 4, planes, raw);
                 clen = (int) raw;
             }
-            s_put32 (p, (uint32_t) clen);
+            fg_le_put32 (p, (uint32_t) clen);
             p += 4 + (size_t) clen;
             done += cn;
         }
@@ -807,32 +768,32 @@ fg_blob_encode_chunked (const fg_state_t *state, const fg_state_t *base,
 
     //  header
     memcpy (blob, FG_BLOB_MAGIC, FG_BLOB_MAGIC_SIZE);
-    s_put32 (blob + 8, FG_BLOB_VERSION);
-    s_put32 (blob + 12, base? FG_BLOB_FLAG_DELTA: 0);
-    s_put32 (blob + 16, n);
-    s_put32 (blob + 20, chunk_floats);
-    s_put64 (blob + 24, state->size);
-    s_put64 (blob + 32, header_size);
-    s_put64 (blob + 40, size);
-    s_put32 (blob + 48, base? fg_blob_state_crc (base): 0);
-    s_put32 (blob + 52, data_crc);
+    fg_le_put32 (blob + 8, FG_BLOB_VERSION);
+    fg_le_put32 (blob + 12, base? FG_BLOB_FLAG_DELTA: 0);
+    fg_le_put32 (blob + 16, n);
+    fg_le_put32 (blob + 20, chunk_floats);
+    fg_le_put64 (blob + 24, state->size);
+    fg_le_put64 (blob + 32, header_size);
+    fg_le_put64 (blob + 40, size);
+    fg_le_put32 (blob + 48, base? fg_blob_state_crc (base): 0);
+    fg_le_put32 (blob + 52, data_crc);
     uint8_t *h = blob + FG_BLOB_FIXED_SIZE;
     for (uint32_t i = 0; i < n; i++) {
         const s_desc_t *d = &descs [i];
         h [0] = (uint8_t) d->kind;
         h [1] = (uint8_t) d->rank;
-        s_put16 (h + 2, (uint16_t) d->name_len);
+        fg_le_put16 (h + 2, (uint16_t) d->name_len);
         memcpy (h + 4, d->name, d->name_len);
         h += 4 + d->name_len;
         for (uint32_t k = 0; k < d->rank; k++, h += 8)
-            s_put64 (h, d->shape [k]);
-        s_put64 (h, d->count);
-        s_put64 (h + 8, d->stored);
-        s_put32 (h + 16, d->crc);
+            fg_le_put64 (h, d->shape [k]);
+        fg_le_put64 (h, d->count);
+        fg_le_put64 (h + 8, d->stored);
+        fg_le_put32 (h + 16, d->crc);
         h += 20;
     }
     assert (h + 4 == blob + header_size);
-    s_put32 (h, s_crc (0, blob, (size_t) header_size - 4));
+    fg_le_put32 (h, s_crc (0, blob, (size_t) header_size - 4));
 
     uint8_t *shrunk = realloc (blob, size);
     *out = shrunk? shrunk: blob;
@@ -991,7 +952,7 @@ fg_blob_export_safetensors (const char *path, const fg_state_t *state, fg_error_
         rc = fg_error_set (err, FG_ENOMEM, "%s: out of memory for a %zu-byte safetensors file",
                            path, file_size);
     else {
-        s_put64 (file, t.len);
+        fg_le_put64 (file, t.len);
         memcpy (file + 8, t.text, t.len);
         if (data_bytes)
             memcpy (file + 8 + t.len, state->data, data_bytes);

@@ -7,6 +7,7 @@
 #ifdef HAVE_CONFIG_H
 #   include "config.h"
 #endif
+#include "fg_le.h"
 #include "fg_journal_internal.h"
 
 #include <assert.h>
@@ -16,50 +17,6 @@
 #include <zlib.h>
 
 //  ---- little-endian helpers ------------------------------------------------
-
-static void
-s_put32 (uint8_t *p, uint32_t v)
-{
-    p [0] = (uint8_t) v; p [1] = (uint8_t) (v >> 8);
-    p [2] = (uint8_t) (v >> 16); p [3] = (uint8_t) (v >> 24);
-}
-
-static void
-s_put64 (uint8_t *p, uint64_t v)
-{
-    s_put32 (p, (uint32_t) v);
-    s_put32 (p + 4, (uint32_t) (v >> 32));
-}
-
-static void
-s_putf64 (uint8_t *p, double d)
-{
-    uint64_t v;
-    memcpy (&v, &d, 8);
-    s_put64 (p, v);
-}
-
-static uint32_t
-s_get32 (const uint8_t *p)
-{
-    return (uint32_t) p [0] | (uint32_t) p [1] << 8
-         | (uint32_t) p [2] << 16 | (uint32_t) p [3] << 24;
-}
-
-static uint64_t
-s_get64 (const uint8_t *p)
-{
-    return (uint64_t) s_get32 (p) | (uint64_t) s_get32 (p + 4) << 32;
-}
-
-static double
-s_getf64 (const uint8_t *p)
-{
-    uint64_t v = s_get64 (p);
-    double d;
-    memcpy (&d, &v, 8);
-    return d;
-}
 
 uint32_t
 fg_jrec_crc (const void *data, size_t size)
@@ -105,8 +62,8 @@ s_seal (uint8_t *buf, int kind, size_t n)
     buf [1] = FG_JREC_VERSION;
     buf [2] = 0;
     buf [3] = 0;
-    s_put32 (buf + 4, (uint32_t) n);
-    s_put32 (buf + FG_JREC_HEAD + n, fg_jrec_crc (buf, FG_JREC_HEAD + n));
+    fg_le_put32 (buf + 4, (uint32_t) n);
+    fg_le_put32 (buf + FG_JREC_HEAD + n, fg_jrec_crc (buf, FG_JREC_HEAD + n));
     return FG_JREC_OVERHEAD + n;
 }
 
@@ -123,12 +80,12 @@ s_open (const void *value, size_t size, int kind,
         return fg_error_set (err, FG_EFORMAT,
             "%s record: %zu bytes, shorter than the %d-byte record frame", name,
             v? size: (size_t) 0, FG_JREC_OVERHEAD);
-    uint32_t length = s_get32 (v + 4);
+    uint32_t length = fg_le_get32 (v + 4);
     if (length > size - FG_JREC_OVERHEAD)
         return fg_error_set (err, FG_EFORMAT,
             "%s record: body length %u exceeds the %zu bytes present", name,
             length, size - FG_JREC_OVERHEAD);
-    uint32_t stored = s_get32 (v + FG_JREC_HEAD + length);
+    uint32_t stored = fg_le_get32 (v + FG_JREC_HEAD + length);
     uint32_t actual = fg_jrec_crc (v, FG_JREC_HEAD + (size_t) length);
     if (stored != actual)
         return fg_error_set (err, FG_ECHECKSUM,
@@ -182,7 +139,7 @@ fg_jrec_encode_schema (uint8_t *buf, size_t cap, uint32_t version)
 {
     if (cap < FG_JREC_SIZE_SCHEMA)
         return 0;
-    s_put32 (buf + 8, version);
+    fg_le_put32 (buf + 8, version);
     return s_seal (buf, FG_JREC_SCHEMA, 4);
 }
 
@@ -196,7 +153,7 @@ fg_jrec_decode_schema (const void *value, size_t size, fg_jrec_schema_t *out, fg
         rc = s_exact (FG_JREC_SCHEMA, n, 4, nrest, err);
     if (rc)
         return rc;
-    out->version = s_get32 (b);
+    out->version = fg_le_get32 (b);
     if (out->version == 0)
         return fg_error_set (err, FG_EFORMAT, "schema record: version 0 is not a version");
     return 0;
@@ -218,7 +175,7 @@ fg_jrec_encode_config (uint8_t *buf, size_t cap, const char *hash,
     ||  strlen (hash) != FG_JREC_HASH_HEX)
         return 0;
     memcpy (buf + 8, hash, FG_JREC_HASH_HEX);
-    s_put32 (buf + 8 + 64, (uint32_t) length);
+    fg_le_put32 (buf + 8 + 64, (uint32_t) length);
     if (length)
         memcpy (buf + 8 + 68, text, length);
     return s_seal (buf, FG_JREC_CONFIG, 68 + length);
@@ -234,7 +191,7 @@ fg_jrec_decode_config (const void *value, size_t size, fg_jrec_config_t *out, fg
         return rc;
     if (n < 68)
         return fg_error_set (err, FG_EFORMAT, "config record: body is %zu bytes, at least 68 needed", n);
-    uint32_t length = s_get32 (b + 64);
+    uint32_t length = fg_le_get32 (b + 64);
     if (length > FG_JREC_CONFIG_MAX)
         return fg_error_set (err, FG_EFORMAT, "config record: text length %u exceeds %u",
                              length, FG_JREC_CONFIG_MAX);
@@ -270,8 +227,8 @@ fg_jrec_encode_experiment (uint8_t *buf, size_t cap, const uint8_t id [FG_JREC_I
     if (label_length > FG_JREC_LABEL_MAX || cap < fg_jrec_size_experiment (label_length))
         return 0;
     memcpy (buf + 8, id, FG_JREC_ID_SIZE);
-    s_put64 (buf + 8 + 16, created_ns);
-    s_put32 (buf + 8 + 24, (uint32_t) label_length);
+    fg_le_put64 (buf + 8 + 16, created_ns);
+    fg_le_put32 (buf + 8 + 24, (uint32_t) label_length);
     if (label_length)
         memcpy (buf + 8 + 28, label, label_length);
     return s_seal (buf, FG_JREC_EXPERIMENT, 28 + label_length);
@@ -288,7 +245,7 @@ fg_jrec_decode_experiment (const void *value, size_t size, fg_jrec_experiment_t 
         return rc;
     if (n < 28)
         return fg_error_set (err, FG_EFORMAT, "experiment record: body is %zu bytes, at least 28 needed", n);
-    uint32_t length = s_get32 (b + 24);
+    uint32_t length = fg_le_get32 (b + 24);
     if (length > FG_JREC_LABEL_MAX)
         return fg_error_set (err, FG_EFORMAT, "experiment record: label length %u exceeds %d",
                              length, FG_JREC_LABEL_MAX);
@@ -296,7 +253,7 @@ fg_jrec_decode_experiment (const void *value, size_t size, fg_jrec_experiment_t 
     ||  (rc = s_check_text (FG_JREC_EXPERIMENT, "label", b + 28, length, err)))
         return rc;
     memcpy (out->id, b, FG_JREC_ID_SIZE);
-    out->created_ns = s_get64 (b + 16);
+    out->created_ns = fg_le_get64 (b + 16);
     out->label = (const char *) b + 28;
     out->label_length = length;
     return 0;
@@ -319,23 +276,23 @@ fg_jrec_encode_round (uint8_t *buf, size_t cap, const fg_journal_round_t *r)
     if (need == 0 || cap < need)
         return 0;
     uint8_t *p = buf + 8;
-    s_put32 (p, r->round);
+    fg_le_put32 (p, r->round);
     p [4] = (uint8_t) r->state;
     p [5] = p [6] = p [7] = 0;
-    s_put64 (p + 8, r->opened_ns);
-    s_put64 (p + 16, r->committed_ns);
-    s_put64 (p + 24, r->weights_size);
-    s_put32 (p + 32, r->weights_crc);
-    s_put32 (p + 36, r->nassignments);
-    s_put32 (p + 40, r->nincluded);
+    fg_le_put64 (p + 8, r->opened_ns);
+    fg_le_put64 (p + 16, r->committed_ns);
+    fg_le_put64 (p + 24, r->weights_size);
+    fg_le_put32 (p + 32, r->weights_crc);
+    fg_le_put32 (p + 36, r->nassignments);
+    fg_le_put32 (p + 40, r->nincluded);
     p += 44;
     for (uint32_t i = 0; i < r->nassignments; i++, p += 12) {
-        s_put32 (p, r->assignments [i].shard);
-        s_put32 (p + 4, r->assignments [i].node);
-        s_put32 (p + 8, r->assignments [i].attempt);
+        fg_le_put32 (p, r->assignments [i].shard);
+        fg_le_put32 (p + 4, r->assignments [i].node);
+        fg_le_put32 (p + 8, r->assignments [i].attempt);
     }
     for (uint32_t i = 0; i < r->nincluded; i++, p += 4)
-        s_put32 (p, r->included [i]);
+        fg_le_put32 (p, r->included [i]);
     return s_seal (buf, FG_JREC_ROUND, need - FG_JREC_OVERHEAD);
 }
 
@@ -351,14 +308,14 @@ fg_jrec_decode_round (const void *value, size_t size, fg_jrec_round_t *out, fg_e
         return fg_error_set (err, FG_EFORMAT, "round record: body is %zu bytes, at least 44 needed", n);
     memset (out, 0, sizeof *out);
     fg_journal_round_t *r = &out->head;
-    r->round = s_get32 (b);
+    r->round = fg_le_get32 (b);
     r->state = b [4];
-    r->opened_ns = s_get64 (b + 8);
-    r->committed_ns = s_get64 (b + 16);
-    r->weights_size = s_get64 (b + 24);
-    r->weights_crc = s_get32 (b + 32);
-    r->nassignments = s_get32 (b + 36);
-    r->nincluded = s_get32 (b + 40);
+    r->opened_ns = fg_le_get64 (b + 8);
+    r->committed_ns = fg_le_get64 (b + 16);
+    r->weights_size = fg_le_get64 (b + 24);
+    r->weights_crc = fg_le_get32 (b + 32);
+    r->nassignments = fg_le_get32 (b + 36);
+    r->nincluded = fg_le_get32 (b + 40);
     if (r->nassignments > FG_JREC_ASSIGN_MAX || r->nincluded > FG_JREC_SHARDS_MAX)
         return fg_error_set (err, FG_EFORMAT,
             "round record: %u assignments and %u included shards exceed the limits (%u, %u)",
@@ -383,13 +340,13 @@ fg_jrec_decode_round (const void *value, size_t size, fg_jrec_round_t *out, fg_e
     out->assignments = b + 44;
     out->included = b + 44 + 12 * (size_t) r->nassignments;
     for (uint32_t i = 0; i < r->nassignments; i++) {
-        uint32_t attempt = s_get32 (out->assignments + 12 * (size_t) i + 8);
+        uint32_t attempt = fg_le_get32 (out->assignments + 12 * (size_t) i + 8);
         if (attempt == 0)
             return fg_error_set (err, FG_EFORMAT, "round record: assignment %u has attempt 0", i);
     }
     for (uint32_t i = 1; i < r->nincluded; i++) {
-        uint32_t a = s_get32 (out->included + 4 * (size_t) (i - 1));
-        uint32_t c = s_get32 (out->included + 4 * (size_t) i);
+        uint32_t a = fg_le_get32 (out->included + 4 * (size_t) (i - 1));
+        uint32_t c = fg_le_get32 (out->included + 4 * (size_t) i);
         if (c <= a)
             return fg_error_set (err, FG_EFORMAT,
                 "round record: included shards not strictly increasing at index %u (%u after %u)",
@@ -406,14 +363,14 @@ fg_jrec_encode_update (uint8_t *buf, size_t cap, const fg_journal_update_t *u)
     if (cap < FG_JREC_SIZE_UPDATE)
         return 0;
     uint8_t *p = buf + 8;
-    s_put32 (p, u->round);
-    s_put32 (p + 4, u->shard);
-    s_put32 (p + 8, u->attempt);
-    s_put32 (p + 12, u->node);
-    s_put64 (p + 16, u->samples);
-    s_put64 (p + 24, u->received_ns);
-    s_put64 (p + 32, u->blob_size);
-    s_put32 (p + 40, u->blob_crc);
+    fg_le_put32 (p, u->round);
+    fg_le_put32 (p + 4, u->shard);
+    fg_le_put32 (p + 8, u->attempt);
+    fg_le_put32 (p + 12, u->node);
+    fg_le_put64 (p + 16, u->samples);
+    fg_le_put64 (p + 24, u->received_ns);
+    fg_le_put64 (p + 32, u->blob_size);
+    fg_le_put32 (p + 40, u->blob_crc);
     return s_seal (buf, FG_JREC_UPDATE, 44);
 }
 
@@ -448,14 +405,14 @@ fg_jrec_decode_update (const void *value, size_t size, bool check_blob, fg_jrec_
     if (n != 44)
         return fg_error_set (err, FG_EFORMAT, "update record: body is %zu bytes, expected 44", n);
     fg_journal_update_t *u = &out->head;
-    u->round = s_get32 (b);
-    u->shard = s_get32 (b + 4);
-    u->attempt = s_get32 (b + 8);
-    u->node = s_get32 (b + 12);
-    u->samples = s_get64 (b + 16);
-    u->received_ns = s_get64 (b + 24);
-    u->blob_size = s_get64 (b + 32);
-    u->blob_crc = s_get32 (b + 40);
+    u->round = fg_le_get32 (b);
+    u->shard = fg_le_get32 (b + 4);
+    u->attempt = fg_le_get32 (b + 8);
+    u->node = fg_le_get32 (b + 12);
+    u->samples = fg_le_get64 (b + 16);
+    u->received_ns = fg_le_get64 (b + 24);
+    u->blob_size = fg_le_get64 (b + 32);
+    u->blob_crc = fg_le_get32 (b + 40);
     if (u->round == 0 || u->round == FG_JOURNAL_LATEST)
         return fg_error_set (err, FG_EFORMAT, "update record: round number %u is not allowed", u->round);
     if (u->attempt == 0)
@@ -474,9 +431,9 @@ fg_jrec_encode_weights (uint8_t *buf, size_t cap, uint32_t round, uint64_t blob_
 {
     if (cap < FG_JREC_SIZE_WEIGHTS)
         return 0;
-    s_put32 (buf + 8, round);
-    s_put64 (buf + 12, blob_size);
-    s_put32 (buf + 20, blob_crc);
+    fg_le_put32 (buf + 8, round);
+    fg_le_put64 (buf + 12, blob_size);
+    fg_le_put32 (buf + 20, blob_crc);
     return s_seal (buf, FG_JREC_WEIGHTS, 16);
 }
 
@@ -491,9 +448,9 @@ fg_jrec_decode_weights (const void *value, size_t size, bool check_blob, fg_jrec
         return rc;
     if (n != 16)
         return fg_error_set (err, FG_EFORMAT, "weights record: body is %zu bytes, expected 16", n);
-    out->round = s_get32 (b);
-    out->blob_size = s_get64 (b + 4);
-    out->blob_crc = s_get32 (b + 12);
+    out->round = fg_le_get32 (b);
+    out->blob_size = fg_le_get64 (b + 4);
+    out->blob_crc = fg_le_get32 (b + 12);
     if (out->round == 0 || out->round == FG_JOURNAL_LATEST)
         return fg_error_set (err, FG_EFORMAT, "weights record: round number %u is not allowed", out->round);
     if ((rc = s_blob (FG_JREC_WEIGHTS, rest, nrest, out->blob_size, out->blob_crc, check_blob, err)))
@@ -510,13 +467,13 @@ fg_jrec_encode_metrics (uint8_t *buf, size_t cap, uint32_t round, const fg_journ
     if (cap < FG_JREC_SIZE_METRICS)
         return 0;
     uint8_t *p = buf + 8;
-    s_put32 (p, round);
-    s_put32 (p + 4, m->updates);
-    s_put64 (p + 8, m->samples);
-    s_putf64 (p + 16, m->train_loss);
-    s_putf64 (p + 24, m->test_loss);
-    s_putf64 (p + 32, m->test_accuracy);
-    s_put64 (p + 40, m->duration_ms);
+    fg_le_put32 (p, round);
+    fg_le_put32 (p + 4, m->updates);
+    fg_le_put64 (p + 8, m->samples);
+    fg_le_putf64 (p + 16, m->train_loss);
+    fg_le_putf64 (p + 24, m->test_loss);
+    fg_le_putf64 (p + 32, m->test_accuracy);
+    fg_le_put64 (p + 40, m->duration_ms);
     return s_seal (buf, FG_JREC_METRICS, 48);
 }
 
@@ -530,13 +487,13 @@ fg_jrec_decode_metrics (const void *value, size_t size, fg_jrec_metrics_t *out, 
         rc = s_exact (FG_JREC_METRICS, n, 48, nrest, err);
     if (rc)
         return rc;
-    out->round = s_get32 (b);
-    out->m.updates = s_get32 (b + 4);
-    out->m.samples = s_get64 (b + 8);
-    out->m.train_loss = s_getf64 (b + 16);
-    out->m.test_loss = s_getf64 (b + 24);
-    out->m.test_accuracy = s_getf64 (b + 32);
-    out->m.duration_ms = s_get64 (b + 40);
+    out->round = fg_le_get32 (b);
+    out->m.updates = fg_le_get32 (b + 4);
+    out->m.samples = fg_le_get64 (b + 8);
+    out->m.train_loss = fg_le_getf64 (b + 16);
+    out->m.test_loss = fg_le_getf64 (b + 24);
+    out->m.test_accuracy = fg_le_getf64 (b + 32);
+    out->m.duration_ms = fg_le_get64 (b + 40);
     if (out->round == 0 || out->round == FG_JOURNAL_LATEST)
         return fg_error_set (err, FG_EFORMAT, "metrics record: round number %u is not allowed", out->round);
     double acc = out->m.test_accuracy;
@@ -562,13 +519,13 @@ fg_jrec_encode_loss (uint8_t *buf, size_t cap, uint32_t round, uint32_t shard,
     size_t need = fg_jrec_size_loss (count);
     if (need == 0 || cap < need)
         return 0;
-    s_put32 (buf + 8, round);
-    s_put32 (buf + 12, shard);
-    s_put32 (buf + 16, (uint32_t) count);
+    fg_le_put32 (buf + 8, round);
+    fg_le_put32 (buf + 12, shard);
+    fg_le_put32 (buf + 16, (uint32_t) count);
     for (size_t i = 0; i < count; i++) {
         uint32_t bits;
         memcpy (&bits, &points [i], 4);
-        s_put32 (buf + 20 + 4 * i, bits);
+        fg_le_put32 (buf + 20 + 4 * i, bits);
     }
     return s_seal (buf, FG_JREC_LOSS, need - FG_JREC_OVERHEAD);
 }
@@ -583,9 +540,9 @@ fg_jrec_decode_loss (const void *value, size_t size, fg_jrec_loss_t *out, fg_err
         return rc;
     if (n < 12)
         return fg_error_set (err, FG_EFORMAT, "loss record: body is %zu bytes, at least 12 needed", n);
-    out->round = s_get32 (b);
-    out->shard = s_get32 (b + 4);
-    out->count = s_get32 (b + 8);
+    out->round = fg_le_get32 (b);
+    out->shard = fg_le_get32 (b + 4);
+    out->count = fg_le_get32 (b + 8);
     if (out->count > FG_JOURNAL_LOSS_MAX)
         return fg_error_set (err, FG_EFORMAT, "loss record: %u points exceed %d", out->count,
                              FG_JOURNAL_LOSS_MAX);
@@ -612,14 +569,14 @@ fg_jrec_encode_node (uint8_t *buf, size_t cap, const fg_journal_node_t *node)
     if (length >= FG_JOURNAL_IDENTITY_MAX || cap < fg_jrec_size_node (length))
         return 0;
     uint8_t *p = buf + 8;
-    s_put32 (p, node->node);
-    s_put32 (p + 4, (uint32_t) length);
-    s_put64 (p + 8, node->accepted);
-    s_put64 (p + 16, node->rejected);
-    s_put64 (p + 24, node->first_seen_ns);
-    s_put64 (p + 32, node->last_seen_ns);
-    s_putf64 (p + 40, node->speed);
-    s_putf64 (p + 48, node->trust);
+    fg_le_put32 (p, node->node);
+    fg_le_put32 (p + 4, (uint32_t) length);
+    fg_le_put64 (p + 8, node->accepted);
+    fg_le_put64 (p + 16, node->rejected);
+    fg_le_put64 (p + 24, node->first_seen_ns);
+    fg_le_put64 (p + 32, node->last_seen_ns);
+    fg_le_putf64 (p + 40, node->speed);
+    fg_le_putf64 (p + 48, node->trust);
     memcpy (p + 56, node->identity, length);
     return s_seal (buf, FG_JREC_NODE, 56 + length);
 }
@@ -634,7 +591,7 @@ fg_jrec_decode_node (const void *value, size_t size, fg_jrec_node_t *out, fg_err
         return rc;
     if (n < 56)
         return fg_error_set (err, FG_EFORMAT, "node record: body is %zu bytes, at least 56 needed", n);
-    uint32_t length = s_get32 (b + 4);
+    uint32_t length = fg_le_get32 (b + 4);
     if (length == 0 || length >= FG_JOURNAL_IDENTITY_MAX)
         return fg_error_set (err, FG_EFORMAT, "node record: identity length %u outside 1..%d",
                              length, FG_JOURNAL_IDENTITY_MAX - 1);
@@ -643,13 +600,13 @@ fg_jrec_decode_node (const void *value, size_t size, fg_jrec_node_t *out, fg_err
         return rc;
     fg_journal_node_t *node = &out->node;
     memset (node, 0, sizeof *node);
-    node->node = s_get32 (b);
-    node->accepted = s_get64 (b + 8);
-    node->rejected = s_get64 (b + 16);
-    node->first_seen_ns = s_get64 (b + 24);
-    node->last_seen_ns = s_get64 (b + 32);
-    node->speed = s_getf64 (b + 40);
-    node->trust = s_getf64 (b + 48);
+    node->node = fg_le_get32 (b);
+    node->accepted = fg_le_get64 (b + 8);
+    node->rejected = fg_le_get64 (b + 16);
+    node->first_seen_ns = fg_le_get64 (b + 24);
+    node->last_seen_ns = fg_le_get64 (b + 32);
+    node->speed = fg_le_getf64 (b + 40);
+    node->trust = fg_le_getf64 (b + 48);
     memcpy (node->identity, b + 56, length);
     node->identity [length] = 0;
     if (!(isfinite (node->speed) && node->speed >= 0.0))
@@ -674,10 +631,10 @@ fg_jrec_encode_event (uint8_t *buf, size_t cap, uint64_t seq, uint64_t time_ns, 
 {
     if (length > FG_JOURNAL_EVENT_MAX || cap < fg_jrec_size_event (length))
         return 0;
-    s_put64 (buf + 8, seq);
-    s_put64 (buf + 16, time_ns);
-    s_put32 (buf + 24, round);
-    s_put32 (buf + 28, (uint32_t) length);
+    fg_le_put64 (buf + 8, seq);
+    fg_le_put64 (buf + 16, time_ns);
+    fg_le_put32 (buf + 24, round);
+    fg_le_put32 (buf + 28, (uint32_t) length);
     if (length)
         memcpy (buf + 32, text, length);
     return s_seal (buf, FG_JREC_EVENT, 24 + length);
@@ -693,10 +650,10 @@ fg_jrec_decode_event (const void *value, size_t size, fg_jrec_event_t *out, fg_e
         return rc;
     if (n < 24)
         return fg_error_set (err, FG_EFORMAT, "event record: body is %zu bytes, at least 24 needed", n);
-    out->seq = s_get64 (b);
-    out->time_ns = s_get64 (b + 8);
-    out->round = s_get32 (b + 16);
-    out->length = s_get32 (b + 20);
+    out->seq = fg_le_get64 (b);
+    out->time_ns = fg_le_get64 (b + 8);
+    out->round = fg_le_get32 (b + 16);
+    out->length = fg_le_get32 (b + 20);
     if (out->length > FG_JOURNAL_EVENT_MAX)
         return fg_error_set (err, FG_EFORMAT, "event record: text length %u exceeds %d",
                              out->length, FG_JOURNAL_EVENT_MAX);

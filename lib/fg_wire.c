@@ -11,6 +11,7 @@
     sorted, sums, chunk bounds). The encoder runs s_validate first, so
     what it emits always decodes to the same message.                   */
 
+#include "fg_le.h"
 #include "fg_wire.h"
 
 #include <assert.h>
@@ -106,63 +107,6 @@ fg_wire_reason_name (int reason)
 
 //  --------------------------------------------------------------------------
 //  Little-endian fixed-width access (no alignment assumed)
-
-static uint16_t
-s_get16 (const uint8_t *p)
-{
-    return (uint16_t) (p [0] | (unsigned) p [1] << 8);
-}
-
-static uint32_t
-s_get32 (const uint8_t *p)
-{
-    return (uint32_t) p [0] | (uint32_t) p [1] << 8
-         | (uint32_t) p [2] << 16 | (uint32_t) p [3] << 24;
-}
-
-static uint64_t
-s_get64 (const uint8_t *p)
-{
-    return (uint64_t) s_get32 (p) | (uint64_t) s_get32 (p + 4) << 32;
-}
-
-static double
-s_getf64 (const uint8_t *p)
-{
-    uint64_t bits = s_get64 (p);
-    double value;
-    memcpy (&value, &bits, sizeof value);
-    return value;
-}
-
-static void
-s_put16 (uint8_t *p, uint16_t v)
-{
-    p [0] = (uint8_t) v;
-    p [1] = (uint8_t) (v >> 8);
-}
-
-static void
-s_put32 (uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p [i] = (uint8_t) (v >> (8 * i));
-}
-
-static void
-s_put64 (uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p [i] = (uint8_t) (v >> (8 * i));
-}
-
-static void
-s_putf64 (uint8_t *p, double value)
-{
-    uint64_t bits;
-    memcpy (&bits, &value, sizeof bits);
-    s_put64 (p, bits);
-}
 
 
 //  --------------------------------------------------------------------------
@@ -540,8 +484,8 @@ static void
 s_write_ranges (uint8_t *p, const fg_wire_range_t *ranges, uint32_t count)
 {
     for (uint32_t i = 0; i < count; i++, p += RANGE_SIZE) {
-        s_put32 (p, ranges [i].start);
-        s_put32 (p + 4, ranges [i].count);
+        fg_le_put32 (p, ranges [i].start);
+        fg_le_put32 (p + 4, ranges [i].count);
     }
 }
 
@@ -619,13 +563,13 @@ fg_wire_encode (const fg_wire_msg_t *msg, const fg_wire_limits_t *limits,
         case FG_WIRE_HELLO: {
             const fg_wire_hello_t *m = &msg->hello;
             size_t nl = strlen (m->node_id), kl = strlen (m->kernel);
-            s_put16 (b + 0, m->proto_min);
-            s_put16 (b + 2, m->proto_max);
-            s_put32 (b + 4, m->cores);
-            s_putf64 (b + 8, m->speed);
+            fg_le_put16 (b + 0, m->proto_min);
+            fg_le_put16 (b + 2, m->proto_max);
+            fg_le_put32 (b + 4, m->cores);
+            fg_le_putf64 (b + 8, m->speed);
             b [16] = (uint8_t) nl;
             b [17] = (uint8_t) kl;
-            s_put16 (b + 18, (uint16_t) m->dataset_count);
+            fg_le_put16 (b + 18, (uint16_t) m->dataset_count);
             memcpy (b + HELLO_FIXED, m->node_id, nl);
             memcpy (b + HELLO_FIXED + nl, m->kernel, kl);
             if (m->dataset_count)
@@ -634,46 +578,46 @@ fg_wire_encode (const fg_wire_msg_t *msg, const fg_wire_limits_t *limits,
             break;
         }
         case FG_WIRE_READY:
-            s_put32 (b, msg->ready.slots);
+            fg_le_put32 (b, msg->ready.slots);
             break;
         case FG_WIRE_TASK: {
             const fg_wire_task_t *m = &msg->task;
-            s_put64 (b + 0, m->weights_version);
-            s_put64 (b + 8, m->weights_size);
+            fg_le_put64 (b + 0, m->weights_version);
+            fg_le_put64 (b + 8, m->weights_size);
             memcpy (b + 16, m->weights_hash, FG_WIRE_HASH_SIZE);
-            s_put64 (b + 48, m->seed);
-            s_put32 (b + 56, m->local_epochs);
-            s_put32 (b + 60, m->batch_size);
-            s_putf64 (b + 64, m->lr);
-            s_putf64 (b + 72, m->momentum);
-            s_putf64 (b + 80, m->weight_decay);
+            fg_le_put64 (b + 48, m->seed);
+            fg_le_put32 (b + 56, m->local_epochs);
+            fg_le_put32 (b + 60, m->batch_size);
+            fg_le_putf64 (b + 64, m->lr);
+            fg_le_putf64 (b + 72, m->momentum);
+            fg_le_putf64 (b + 80, m->weight_decay);
             b [88] = (uint8_t) ((m->nesterov? TASK_FLAG_NESTEROV: 0)
                               | (m->augment? TASK_FLAG_AUGMENT: 0));
             b [89] = m->model;
             b [90] = m->dataset;
             b [91] = 0;
             memcpy (b + 92, m->dataset_hash, FG_WIRE_HASH_SIZE);
-            s_put32 (b + 124, m->deadline_ms);
-            s_put64 (b + 128, m->sample_count);
-            s_put32 (b + 136, m->range_count);
+            fg_le_put32 (b + 124, m->deadline_ms);
+            fg_le_put64 (b + 128, m->sample_count);
+            fg_le_put32 (b + 136, m->range_count);
             s_write_ranges (k, m->ranges, m->range_count);
             frames->frame [n++] = (fg_wire_frame_t) { k, bulk };
             break;
         }
         case FG_WIRE_WEIGHTS_REQUEST: {
             const fg_wire_weights_request_t *m = &msg->weights_request;
-            s_put64 (b + 0, m->version);
-            s_put64 (b + 8, m->offset);
-            s_put32 (b + 16, m->credit);
-            s_put32 (b + 20, m->chunk_size);
+            fg_le_put64 (b + 0, m->version);
+            fg_le_put64 (b + 8, m->offset);
+            fg_le_put32 (b + 16, m->credit);
+            fg_le_put32 (b + 20, m->chunk_size);
             b [24] = m->blob;
             break;
         }
         case FG_WIRE_WEIGHTS_CHUNK: {
             const fg_wire_weights_chunk_t *m = &msg->weights_chunk;
-            s_put64 (b + 0, m->version);
-            s_put64 (b + 8, m->offset);
-            s_put64 (b + 16, m->total);
+            fg_le_put64 (b + 0, m->version);
+            fg_le_put64 (b + 8, m->offset);
+            fg_le_put64 (b + 16, m->total);
             memcpy (b + 24, m->hash, FG_WIRE_HASH_SIZE);
             b [56] = m->blob;
             frames->frame [n++] = (fg_wire_frame_t) { m->data, m->size };
@@ -682,8 +626,8 @@ fg_wire_encode (const fg_wire_msg_t *msg, const fg_wire_limits_t *limits,
         case FG_WIRE_DATA_REQUEST: {
             const fg_wire_data_request_t *m = &msg->data_request;
             memcpy (b, m->dataset_hash, FG_WIRE_HASH_SIZE);
-            s_put64 (b + 32, m->sample_count);
-            s_put32 (b + 40, m->range_count);
+            fg_le_put64 (b + 32, m->sample_count);
+            fg_le_put32 (b + 40, m->range_count);
             s_write_ranges (k, m->ranges, m->range_count);
             frames->frame [n++] = (fg_wire_frame_t) { k, bulk };
             break;
@@ -691,25 +635,25 @@ fg_wire_encode (const fg_wire_msg_t *msg, const fg_wire_limits_t *limits,
         case FG_WIRE_DATA_CHUNK: {
             const fg_wire_data_chunk_t *m = &msg->data_chunk;
             memcpy (b, m->dataset_hash, FG_WIRE_HASH_SIZE);
-            s_put32 (b + 32, m->start);
-            s_put32 (b + 36, m->count);
-            s_put32 (b + 40, m->record_size);
-            s_put64 (b + 44, m->raw_size);
+            fg_le_put32 (b + 32, m->start);
+            fg_le_put32 (b + 36, m->count);
+            fg_le_put32 (b + 40, m->record_size);
+            fg_le_put64 (b + 44, m->raw_size);
             frames->frame [n++] = (fg_wire_frame_t) { m->lz4, m->lz4_size };
             break;
         }
         case FG_WIRE_RESULT: {
             const fg_wire_result_t *m = &msg->result;
-            s_put64 (b + 0, m->weights_version);
-            s_put64 (b + 8, m->sample_count);
-            s_put32 (b + 16, m->elapsed_ms);
-            s_put32 (b + 20, m->loss_count);
-            s_put64 (b + 24, m->update_size);
+            fg_le_put64 (b + 0, m->weights_version);
+            fg_le_put64 (b + 8, m->sample_count);
+            fg_le_put32 (b + 16, m->elapsed_ms);
+            fg_le_put32 (b + 20, m->loss_count);
+            fg_le_put64 (b + 24, m->update_size);
             memcpy (b + 32, m->update_hash, FG_WIRE_HASH_SIZE);
             for (uint32_t i = 0; i < m->loss_count; i++) {
                 uint32_t bits;
                 memcpy (&bits, &m->loss [i], sizeof bits);
-                s_put32 (k + 4 * (size_t) i, bits);
+                fg_le_put32 (k + 4 * (size_t) i, bits);
             }
             frames->frame [n++] = (fg_wire_frame_t) { k, bulk };
             frames->frame [n++] = (fg_wire_frame_t) { m->prefix, m->prefix_size };
@@ -721,14 +665,14 @@ fg_wire_encode (const fg_wire_msg_t *msg, const fg_wire_limits_t *limits,
         case FG_WIRE_REJECT: {
             size_t len = body - REJECT_FIXED;
             b [0] = msg->reject.of_type;
-            s_put16 (b + 1, msg->reject.reason);
+            fg_le_put16 (b + 1, msg->reject.reason);
             b [3] = (uint8_t) len;
             memcpy (b + REJECT_FIXED, msg->reject.text, len);
             break;
         }
         case FG_WIRE_ERROR: {
             size_t len = body - ERROR_FIXED;
-            s_put32 (b, (uint32_t) msg->error.code);
+            fg_le_put32 (b, (uint32_t) msg->error.code);
             b [4] = (uint8_t) len;
             memcpy (b + ERROR_FIXED, msg->error.text, len);
             break;
@@ -751,19 +695,19 @@ fg_wire_encode (const fg_wire_msg_t *msg, const fg_wire_limits_t *limits,
         payload += frames->frame [i].size;
     }
     memcpy (h + H_MAGIC, FG_WIRE_MAGIC, 4);
-    s_put16 (h + H_VERSION, FG_WIRE_VERSION);
+    fg_le_put16 (h + H_VERSION, FG_WIRE_VERSION);
     h [H_TYPE] = (uint8_t) msg->type;
     h [H_FLAGS] = 0;
-    s_put64 (h + H_EXPERIMENT, msg->experiment);
-    s_put32 (h + H_ROUND, msg->round);
-    s_put32 (h + H_SHARD, msg->shard);
-    s_put32 (h + H_ATTEMPT, msg->attempt);
-    s_put64 (h + H_PAYLOAD, payload);
+    fg_le_put64 (h + H_EXPERIMENT, msg->experiment);
+    fg_le_put32 (h + H_ROUND, msg->round);
+    fg_le_put32 (h + H_SHARD, msg->shard);
+    fg_le_put32 (h + H_ATTEMPT, msg->attempt);
+    fg_le_put64 (h + H_PAYLOAD, payload);
     uLong crc = crc32_z (0L, h, H_CRC_SPAN);
     for (size_t i = 1; i < n; i++)
         if (frames->frame [i].size)
             crc = crc32_z (crc, frames->frame [i].data, frames->frame [i].size);
-    s_put32 (h + H_CHECKSUM, (uint32_t) crc);
+    fg_le_put32 (h + H_CHECKSUM, (uint32_t) crc);
     return 0;
 }
 
@@ -784,8 +728,8 @@ static void
 s_read_ranges (fg_wire_range_t *ranges, const uint8_t *p, uint32_t count)
 {
     for (uint32_t i = 0; i < count; i++, p += RANGE_SIZE) {
-        ranges [i].start = s_get32 (p);
-        ranges [i].count = s_get32 (p + 4);
+        ranges [i].start = fg_le_get32 (p);
+        ranges [i].count = fg_le_get32 (p + 4);
     }
 }
 
@@ -833,12 +777,12 @@ s_parse (const fg_wire_frame_t *f, const fg_wire_limits_t *lim,
             fg_wire_hello_t *m = &msg->hello;
             if (f [1].size < HELLO_FIXED)
                 return s_body_size (ctx, &f [1], 1, HELLO_FIXED, "body", err);
-            m->proto_min = s_get16 (b + 0);
-            m->proto_max = s_get16 (b + 2);
-            m->cores = s_get32 (b + 4);
-            m->speed = s_getf64 (b + 8);
+            m->proto_min = fg_le_get16 (b + 0);
+            m->proto_max = fg_le_get16 (b + 2);
+            m->cores = fg_le_get32 (b + 4);
+            m->speed = fg_le_getf64 (b + 8);
             size_t nl = b [16], kl = b [17];
-            m->dataset_count = s_get16 (b + 18);
+            m->dataset_count = fg_le_get16 (b + 18);
             if (nl < 1 || nl > FG_WIRE_NAME_MAX)
                 return s_fail (err, FG_ERANGE, ctx, 1, 16, "node_id_len",
                                "%zu outside [1, %u]", nl, FG_WIRE_NAME_MAX);
@@ -869,21 +813,21 @@ s_parse (const fg_wire_frame_t *f, const fg_wire_limits_t *lim,
         case FG_WIRE_READY:
             if ((rc = s_body_size (ctx, &f [1], 1, READY_SIZE, "body", err)))
                 return rc;
-            msg->ready.slots = s_get32 (b);
+            msg->ready.slots = fg_le_get32 (b);
             return 0;
         case FG_WIRE_TASK: {
             fg_wire_task_t *m = &msg->task;
             if ((rc = s_body_size (ctx, &f [1], 1, TASK_SIZE, "body", err)))
                 return rc;
-            m->weights_version = s_get64 (b + 0);
-            m->weights_size = s_get64 (b + 8);
+            m->weights_version = fg_le_get64 (b + 0);
+            m->weights_size = fg_le_get64 (b + 8);
             memcpy (m->weights_hash, b + 16, FG_WIRE_HASH_SIZE);
-            m->seed = s_get64 (b + 48);
-            m->local_epochs = s_get32 (b + 56);
-            m->batch_size = s_get32 (b + 60);
-            m->lr = s_getf64 (b + 64);
-            m->momentum = s_getf64 (b + 72);
-            m->weight_decay = s_getf64 (b + 80);
+            m->seed = fg_le_get64 (b + 48);
+            m->local_epochs = fg_le_get32 (b + 56);
+            m->batch_size = fg_le_get32 (b + 60);
+            m->lr = fg_le_getf64 (b + 64);
+            m->momentum = fg_le_getf64 (b + 72);
+            m->weight_decay = fg_le_getf64 (b + 80);
             if (b [88] & ~TASK_FLAGS_KNOWN)
                 return s_fail (err, FG_EFORMAT, ctx, 1, 88, "flags",
                                "unknown bits 0x%02x", b [88] & ~TASK_FLAGS_KNOWN);
@@ -895,9 +839,9 @@ s_parse (const fg_wire_frame_t *f, const fg_wire_limits_t *lim,
                 return s_fail (err, FG_EFORMAT, ctx, 1, 91, "reserved",
                                "0x%02x, must be 0", b [91]);
             memcpy (m->dataset_hash, b + 92, FG_WIRE_HASH_SIZE);
-            m->deadline_ms = s_get32 (b + 124);
-            m->sample_count = s_get64 (b + 128);
-            m->range_count = s_get32 (b + 136);
+            m->deadline_ms = fg_le_get32 (b + 124);
+            m->sample_count = fg_le_get64 (b + 128);
+            m->range_count = fg_le_get32 (b + 136);
             if (m->range_count < 1)
                 return s_fail (err, FG_ERANGE, ctx, 1, 136, "range_count", "0");
             if ((rc = s_bulk_size (ctx, &f [2], 2, m->range_count, FG_WIRE_RANGES_MAX,
@@ -915,10 +859,10 @@ s_parse (const fg_wire_frame_t *f, const fg_wire_limits_t *lim,
             fg_wire_weights_request_t *m = &msg->weights_request;
             if ((rc = s_body_size (ctx, &f [1], 1, WREQ_SIZE, "body", err)))
                 return rc;
-            m->version = s_get64 (b + 0);
-            m->offset = s_get64 (b + 8);
-            m->credit = s_get32 (b + 16);
-            m->chunk_size = s_get32 (b + 20);
+            m->version = fg_le_get64 (b + 0);
+            m->offset = fg_le_get64 (b + 8);
+            m->credit = fg_le_get32 (b + 16);
+            m->chunk_size = fg_le_get32 (b + 20);
             m->blob = b [24];
             return 0;
         }
@@ -926,9 +870,9 @@ s_parse (const fg_wire_frame_t *f, const fg_wire_limits_t *lim,
             fg_wire_weights_chunk_t *m = &msg->weights_chunk;
             if ((rc = s_body_size (ctx, &f [1], 1, WCHUNK_SIZE, "body", err)))
                 return rc;
-            m->version = s_get64 (b + 0);
-            m->offset = s_get64 (b + 8);
-            m->total = s_get64 (b + 16);
+            m->version = fg_le_get64 (b + 0);
+            m->offset = fg_le_get64 (b + 8);
+            m->total = fg_le_get64 (b + 16);
             memcpy (m->hash, b + 24, FG_WIRE_HASH_SIZE);
             m->blob = b [56];
             m->size = f [2].size;
@@ -951,8 +895,8 @@ s_parse (const fg_wire_frame_t *f, const fg_wire_limits_t *lim,
             if ((rc = s_body_size (ctx, &f [1], 1, DREQ_SIZE, "body", err)))
                 return rc;
             memcpy (m->dataset_hash, b, FG_WIRE_HASH_SIZE);
-            m->sample_count = s_get64 (b + 32);
-            m->range_count = s_get32 (b + 40);
+            m->sample_count = fg_le_get64 (b + 32);
+            m->range_count = fg_le_get32 (b + 40);
             if (m->range_count < 1)
                 return s_fail (err, FG_ERANGE, ctx, 1, 40, "range_count", "0");
             if ((rc = s_bulk_size (ctx, &f [2], 2, m->range_count, FG_WIRE_RANGES_MAX,
@@ -971,10 +915,10 @@ s_parse (const fg_wire_frame_t *f, const fg_wire_limits_t *lim,
             if ((rc = s_body_size (ctx, &f [1], 1, DCHUNK_SIZE, "body", err)))
                 return rc;
             memcpy (m->dataset_hash, b, FG_WIRE_HASH_SIZE);
-            m->start = s_get32 (b + 32);
-            m->count = s_get32 (b + 36);
-            m->record_size = s_get32 (b + 40);
-            m->raw_size = s_get64 (b + 44);
+            m->start = fg_le_get32 (b + 32);
+            m->count = fg_le_get32 (b + 36);
+            m->record_size = fg_le_get32 (b + 40);
+            m->raw_size = fg_le_get64 (b + 44);
             m->lz4_size = f [2].size;
             //  every size check of s_validate before the allocation
             m->lz4 = f [2].data;
@@ -1007,11 +951,11 @@ s_parse (const fg_wire_frame_t *f, const fg_wire_limits_t *lim,
             fg_wire_result_t *m = &msg->result;
             if ((rc = s_body_size (ctx, &f [1], 1, RESULT_SIZE, "body", err)))
                 return rc;
-            m->weights_version = s_get64 (b + 0);
-            m->sample_count = s_get64 (b + 8);
-            m->elapsed_ms = s_get32 (b + 16);
-            m->loss_count = s_get32 (b + 20);
-            m->update_size = s_get64 (b + 24);
+            m->weights_version = fg_le_get64 (b + 0);
+            m->sample_count = fg_le_get64 (b + 8);
+            m->elapsed_ms = fg_le_get32 (b + 16);
+            m->loss_count = fg_le_get32 (b + 20);
+            m->update_size = fg_le_get64 (b + 24);
             memcpy (m->update_hash, b + 32, FG_WIRE_HASH_SIZE);
             if ((rc = s_bulk_size (ctx, &f [2], 2, m->loss_count, FG_WIRE_LOSS_MAX,
                                    20, "loss_count", 4, "loss", err)))
@@ -1029,7 +973,7 @@ s_parse (const fg_wire_frame_t *f, const fg_wire_limits_t *lim,
             msg->storage_ = store;
             float *loss = (float *) store;
             for (uint32_t i = 0; i < m->loss_count; i++) {
-                uint32_t bits = s_get32 (f [2].data + 4 * (size_t) i);
+                uint32_t bits = fg_le_get32 (f [2].data + 4 * (size_t) i);
                 memcpy (&loss [i], &bits, sizeof bits);
             }
             m->loss = m->loss_count? loss: NULL;
@@ -1049,7 +993,7 @@ s_parse (const fg_wire_frame_t *f, const fg_wire_limits_t *lim,
             if (f [1].size < REJECT_FIXED)
                 return s_body_size (ctx, &f [1], 1, REJECT_FIXED, "body", err);
             m->of_type = b [0];
-            m->reason = s_get16 (b + 1);
+            m->reason = fg_le_get16 (b + 1);
             size_t len = b [3];             //  <= 255 = FG_WIRE_TEXT_MAX
             if ((rc = s_body_size (ctx, &f [1], 1, REJECT_FIXED + len, "body", err))
             ||  (rc = s_check_text (ctx, REJECT_FIXED, "text", b + REJECT_FIXED, len,
@@ -1062,7 +1006,7 @@ s_parse (const fg_wire_frame_t *f, const fg_wire_limits_t *lim,
             fg_wire_error_t *m = &msg->error;
             if (f [1].size < ERROR_FIXED)
                 return s_body_size (ctx, &f [1], 1, ERROR_FIXED, "body", err);
-            m->code = (int32_t) s_get32 (b);
+            m->code = (int32_t) fg_le_get32 (b);
             size_t len = b [4];
             if ((rc = s_body_size (ctx, &f [1], 1, ERROR_FIXED + len, "body", err))
             ||  (rc = s_check_text (ctx, ERROR_FIXED, "text", b + ERROR_FIXED, len,
@@ -1106,7 +1050,7 @@ fg_wire_decode (const fg_wire_frame_t *frames, size_t count,
         return s_fail (err, FG_EFORMAT, &ctx, 0, H_MAGIC, "magic",
                        "%02x %02x %02x %02x is not \"" FG_WIRE_MAGIC "\"",
                        h [0], h [1], h [2], h [3]);
-    unsigned version = s_get16 (h + H_VERSION);
+    unsigned version = fg_le_get16 (h + H_VERSION);
     if (version != FG_WIRE_VERSION)
         return s_fail (err, FG_EVERSION, &ctx, 0, H_VERSION, "version",
                        "protocol version %u, this node speaks %d",
@@ -1134,7 +1078,7 @@ fg_wire_decode (const fg_wire_frame_t *frames, size_t count,
                            "%zu bytes > max_frame %zu", frames [i].size, lim.max_frame);
         payload += frames [i].size;     //  <= 3 x 2^30: no overflow
     }
-    uint64_t said = s_get64 (h + H_PAYLOAD);
+    uint64_t said = fg_le_get64 (h + H_PAYLOAD);
     if (said != payload)
         return s_fail (err, FG_EFORMAT, &ctx, 0, H_PAYLOAD, "payload_length",
                        "header says %" PRIu64 " bytes, frames hold %" PRIu64,
@@ -1143,15 +1087,15 @@ fg_wire_decode (const fg_wire_frame_t *frames, size_t count,
     for (size_t i = 1; i < count; i++)
         if (frames [i].size)
             crc = crc32_z (crc, frames [i].data, frames [i].size);
-    uint32_t sum = s_get32 (h + H_CHECKSUM);
+    uint32_t sum = fg_le_get32 (h + H_CHECKSUM);
     if ((uint32_t) crc != sum)
         return s_fail (err, FG_ECHECKSUM, &ctx, 0, H_CHECKSUM, "checksum",
                        "header says %08x, content gives %08x", sum, (uint32_t) crc);
     msg->type = type;
-    msg->experiment = s_get64 (h + H_EXPERIMENT);
-    msg->round = s_get32 (h + H_ROUND);
-    msg->shard = s_get32 (h + H_SHARD);
-    msg->attempt = s_get32 (h + H_ATTEMPT);
+    msg->experiment = fg_le_get64 (h + H_EXPERIMENT);
+    msg->round = fg_le_get32 (h + H_ROUND);
+    msg->shard = fg_le_get32 (h + H_SHARD);
+    msg->attempt = fg_le_get32 (h + H_ATTEMPT);
 
     //  (2) body, (3) shared rules
     rc = s_parse (frames, &lim, &ctx, msg, err);
