@@ -156,6 +156,10 @@ static const s_key_t s_keys [] = {
 
 #define S_NKEYS (sizeof s_keys / sizeof s_keys [0])
 
+//  Longest line the parser takes: Debian's libinih reads lines into a
+//  200-byte buffer (INI_MAX_LINE), newline and NUL included.
+#define S_LINE_MAX 198
+
 static const char *s_sections [] = {
     "experiment", "data", "model", "training", "aggregation", "grid", "journal"
 };
@@ -438,6 +442,16 @@ s_assign (fg_config_t *cfg, const s_key_t *key, const char *text, const char *wh
                                          text, why, rc == -2? " (at most 191 bytes)": "");
             }
             if (key->type == T_STRING) {
+                //  the canonical form escapes " \ and control characters:
+                //  it must still fit on one line (S_LINE_MAX), or it would
+                //  not read back
+                size_t escaped = strlen (value) + 2;
+                for (const char *q = value; *q; q++)
+                    escaped += *q == '"' || *q == '\\' || *q == '\n' || *q == '\t' || *q == '\r';
+                if (strlen (key->name) + 3 + escaped > S_LINE_MAX)
+                    return fg_error_set (err, FG_ERANGE, "%s: %s.%s: value too long: once written "
+                                         "as a \"string\" with escapes its line exceeds %d characters",
+                                         where, key->section, key->name, S_LINE_MAX);
                 strcpy (field, value);
                 return 0;
             }

@@ -142,6 +142,31 @@ test_overlong_line_and_nul_are_refused (void **state)
     assert_non_null (strstr (err.msg, "nul.toml:2: NUL byte"));
 }
 
+//  A string that fits when read but whose escaped form would not fit on
+//  one line is refused: the canonical text must always read back.
+static void
+test_escaped_string_must_fit_on_a_line (void **state)
+{
+    fg_config_t cfg;
+    fg_error_t err;
+    char text [256] = "[grid]\nlisten = '";
+    size_t n = strlen (text);
+    for (int i = 0; i < 120; i++)
+        text [n++] = '\\';                 //  120 bytes, 240 once escaped
+    text [n++] = '\'';
+    text [n++] = '\n';
+    text [n] = '\0';
+    assert_int_equal (s_parse (&cfg, text, &err), FG_ERANGE);
+    assert_non_null (strstr (err.msg, "once written"));
+    //  a few backslashes fit: the canonical text reads back
+    assert_int_equal (s_parse (&cfg, "[grid]\nlisten = '\\\\\\'\n", &err), 0);
+    char *canonical = fg_config_canonical (&cfg, false);
+    fg_config_t again;
+    assert_int_equal (s_parse (&again, canonical, &err), 0);
+    assert_string_equal (again.grid.listen, cfg.grid.listen);
+    free (canonical);
+}
+
 static void
 test_overrides (void **state)
 {
@@ -305,6 +330,7 @@ main (void)
         cmocka_unit_test (test_every_type_parses),
         cmocka_unit_test (test_bad_input_is_named),
         cmocka_unit_test (test_overlong_line_and_nul_are_refused),
+        cmocka_unit_test (test_escaped_string_must_fit_on_a_line),
         cmocka_unit_test (test_overrides),
         cmocka_unit_test (test_cross_key_rules),
         cmocka_unit_test (test_canonical_round_trip_and_hash),
