@@ -95,23 +95,39 @@ s_parse_run (int argc, char **argv, s_run_opts_t *opts, const char **dir)
     return 0;
 }
 
-//  "round 3/10: 4/10 units done, 2 in flight, 2 nodes" from DIR/status.json
-static void
-s_live_line (const char *dir)
+//  DIR/status.json, the coordinator's live state (caller frees), or NULL.
+static char *
+s_read_status (const char *dir)
 {
     char path [4200], *text;
     size_t size;
     snprintf (path, sizeof path, "%s/status.json", dir);
-    if (fg_file_read (path, 4096, &text, &size, NULL))
+    return fg_file_read (path, 4096, &text, &size, NULL) == 0? text: NULL;
+}
+
+//  The number after "name": in status.json text, or fallback.
+static double
+s_status_number (const char *text, const char *name, double fallback)
+{
+    char key [64];
+    snprintf (key, sizeof key, "\"%s\": ", name);
+    const char *p = strstr (text, key);
+    return p? strtod (p + strlen (key), NULL): fallback;
+}
+
+//  "round 3/10: 4/10 units done, 2 in flight, 2 nodes" from DIR/status.json
+static void
+s_live_line (const char *dir)
+{
+    char *text = s_read_status (dir);
+    if (!text)
         return;
-    long round = 0, rounds = 0, done = 0, shards = 0, flight = 0, nodes = 0;
-    const char *p;
-    if ((p = strstr (text, "\"round\": ")))           round = strtol (p + 9, NULL, 10);
-    if ((p = strstr (text, "\"rounds\": ")))          rounds = strtol (p + 10, NULL, 10);
-    if ((p = strstr (text, "\"units_done\": ")))      done = strtol (p + 14, NULL, 10);
-    if ((p = strstr (text, "\"shards\": ")))          shards = strtol (p + 10, NULL, 10);
-    if ((p = strstr (text, "\"units_in_flight\": "))) flight = strtol (p + 19, NULL, 10);
-    if ((p = strstr (text, "\"nodes_alive\": ")))     nodes = strtol (p + 15, NULL, 10);
+    long round = (long) s_status_number (text, "round", 0);
+    long rounds = (long) s_status_number (text, "rounds", 0);
+    long done = (long) s_status_number (text, "units_done", 0);
+    long shards = (long) s_status_number (text, "shards", 0);
+    long flight = (long) s_status_number (text, "units_in_flight", 0);
+    long nodes = (long) s_status_number (text, "nodes_alive", 0);
     printf ("\r\033[Kround %ld/%ld: %ld/%ld units done, %ld in flight, %ld node%s%s",
             round, rounds, done, shards, flight, nodes, nodes == 1? "": "s",
             nodes? "": " (waiting for trainers)");
@@ -503,28 +519,17 @@ fedctl_cmd_status (int argc, char **argv)
         fg_state_destroy (&weights);
     }
     //  live figures from the coordinator, when one runs
-    char path [4200], *live = NULL;
-    size_t size;
-    snprintf (path, sizeof path, "%s/status.json", dir);
-    bool running = false;
-    long pid = 0;
-    if (fg_file_read (path, 4096, &live, &size, NULL) == 0) {
-        const char *p = strstr (live, "\"pid\": ");
-        pid = p? strtol (p + 7, NULL, 10): 0;
-        running = pid > 0 && kill ((pid_t) pid, 0) == 0 && !strstr (live, "\"finished\"");
-    }
+    char *live = s_read_status (dir);
+    long pid = live? (long) s_status_number (live, "pid", 0): 0;
+    bool running = pid > 0 && kill ((pid_t) pid, 0) == 0 && !strstr (live, "\"finished\"");
     const char *state = last >= (uint32_t) cfg.experiment.rounds? "finished"
                       : running? "running": last || fg_journal_exists (dir)? "stopped": "not started";
     long nodes = 0, in_flight = 0;
     double eta = -1;
-    if (running && live) {
-        const char *p;
-        if ((p = strstr (live, "\"nodes_alive\": ")))
-            nodes = strtol (p + 15, NULL, 10);
-        if ((p = strstr (live, "\"units_in_flight\": ")))
-            in_flight = strtol (p + 19, NULL, 10);
-        if ((p = strstr (live, "\"eta_s\": ")))
-            eta = strtod (p + 9, NULL);
+    if (running) {
+        nodes = (long) s_status_number (live, "nodes_alive", 0);
+        in_flight = (long) s_status_number (live, "units_in_flight", 0);
+        eta = s_status_number (live, "eta_s", -1);
         if (strstr (live, "waiting for trainers"))
             state = "waiting for trainers";
     }
