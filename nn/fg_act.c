@@ -20,7 +20,7 @@ fg_act_name (fg_act_t act)
     return "unknown";
 }
 
-int
+FG_OPS_WIDE int
 fg_act_forward (fg_act_t act, size_t n, const float *x, float *y,
                 fg_error_t *err)
 {
@@ -68,7 +68,7 @@ fg_act_forward (fg_act_t act, size_t n, const float *x, float *y,
     return fg_error_set (err, FG_EINVAL, "activation: unknown kind %d", (int) act);
 }
 
-int
+FG_OPS_WIDE int
 fg_act_backward (fg_act_t act, size_t n, const float *x, const float *dy,
                  float *dx, fg_error_t *err)
 {

@@ -180,7 +180,7 @@ s_depthwise_weights (const fg_conv_shape_t *s, const s_dims_t *d,
             wt [q * C + c] = w [c * d->khkw + q];
 }
 
-static int
+FG_OPS_WIDE static int
 s_depthwise_forward (fg_ops_ctx_t *ctx, const fg_conv_shape_t *s,
                      const s_dims_t *d, const float *x, const float *w,
                      const float *b, float *y, fg_error_t *err)
@@ -219,7 +219,7 @@ s_depthwise_forward (fg_ops_ctx_t *ctx, const fg_conv_shape_t *s,
     return 0;
 }
 
-static int
+FG_OPS_WIDE static int
 s_depthwise_backward (fg_ops_ctx_t *ctx, const fg_conv_shape_t *s,
                       const s_dims_t *d, const float *x, const float *w,
                       const float *dy, float *dx, float *dw, fg_error_t *err)

@@ -87,14 +87,14 @@ fg_flatten_backward (size_t n, size_t h, size_t w, size_t c,
     }
 }
 
-void
+FG_OPS_WIDE void
 fg_add_forward (size_t n, const float *a, const float *b, float *y)
 {
     for (size_t i = 0; i < n; i++)
         y [i] = a [i] + b [i];
 }
 
-void
+FG_OPS_WIDE void
 fg_acc (size_t n, const float *src, float *dst)
 {
     for (size_t i = 0; i < n; i++)
@@ -104,7 +104,7 @@ fg_acc (size_t n, const float *src, float *dst)
 //  ---------------------------------------------------------------------------
 //  Channel scaling and squeeze-and-excitation
 
-void
+FG_OPS_WIDE void
 fg_scale_forward (size_t n, size_t hw, size_t c, const float *x,
                   const float *s, float *y)
 {
@@ -118,7 +118,7 @@ fg_scale_forward (size_t n, size_t hw, size_t c, const float *x,
     }
 }
 
-void
+FG_OPS_WIDE void
 fg_scale_backward (size_t n, size_t hw, size_t c, const float *x,
                    const float *s, const float *dy, float *dx, float *ds)
 {

@@ -20,7 +20,7 @@ s_check (const char *what, size_t m, int c, fg_error_t *err)
     return 0;
 }
 
-int
+FG_OPS_WIDE int
 fg_bn_forward (size_t m, int c, const float *x,
                const float *gamma, const float *beta,
                float *running_mean, float *running_var,
@@ -97,7 +97,7 @@ fg_bn_forward (size_t m, int c, const float *x,
     return 0;
 }
 
-int
+FG_OPS_WIDE int
 fg_bn_backward (size_t m, int c, const float *x, const float *gamma,
                 const float *save_mean, const float *save_invstd,
                 bool training, const float *dy,

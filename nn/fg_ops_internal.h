@@ -24,6 +24,22 @@
 #   pragma GCC optimize ("vect-cost-model=dynamic", "no-trapping-math")
 #endif
 
+//  FG_OPS_WIDE marks the hot element-wise kernels: gcc compiles each one
+//  for AVX-512F, AVX2 and the x86-64 baseline, and the loader picks the
+//  widest the CPU has (an ifunc). Same argument as above: each output keeps
+//  its own sequence of IEEE operations, only more of them run side by side
+//  (AVX2 alone enables no FMA, and -ffp-contract=off forbids contraction
+//  in the AVX-512 clone), so every clone gives the same bits; the library's
+//  baseline flags stay those of any x86-64 PC. Checked: `fedctl train` of
+//  mobilenetv3-small (BN, depthwise, hard-swish, SE, pooling) for 20 steps
+//  writes the same model SHA-256 built with and without FG_OPS_NO_CLONES.
+#if defined (__GNUC__) && !defined (__clang__) && !defined (FG_OPS_NO_PRAGMA) \
+    && !defined (FG_OPS_NO_CLONES) && defined (__x86_64__)
+#   define FG_OPS_WIDE __attribute__ ((target_clones ("avx512f", "avx2", "default")))
+#else
+#   define FG_OPS_WIDE
+#endif
+
 //  Scratch slots: independent grow-only buffers of the context.
 enum {
     FG_SCRATCH_COL  = 0,        //  im2col chunk / depthwise weights

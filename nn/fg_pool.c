@@ -74,7 +74,7 @@ s_beats (float v, float m)
     return v > m || v != v;
 }
 
-int
+FG_OPS_WIDE int
 fg_maxpool_forward (const fg_pool_shape_t *s, const float *x, float *y,
                     fg_error_t *err)
 {
@@ -108,7 +108,7 @@ fg_maxpool_forward (const fg_pool_shape_t *s, const float *x, float *y,
 //  Channel counts up to this keep the running maxima on the stack.
 #define S_STACK_C 1024
 
-int
+FG_OPS_WIDE int
 fg_maxpool_backward (const fg_pool_shape_t *s, const float *x,
                      const float *dy, float *dx, fg_error_t *err)
 {
@@ -233,7 +233,7 @@ fg_avgpool_backward (const fg_pool_shape_t *s, const float *dy, float *dx,
     return 0;
 }
 
-void
+FG_OPS_WIDE void
 fg_gap_forward (size_t n, size_t hw, size_t c, const float *x, float *y)
 {
     for (size_t img = 0; img < n; img++) {
@@ -249,7 +249,7 @@ fg_gap_forward (size_t n, size_t hw, size_t c, const float *x, float *y)
     }
 }
 
-void
+FG_OPS_WIDE void
 fg_gap_backward (size_t n, size_t hw, size_t c, const float *dy, float *dx)
 {
     for (size_t img = 0; img < n; img++) {
