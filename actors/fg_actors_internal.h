@@ -14,7 +14,11 @@
                         by the aggregator from now on, whatever the outcome)
                                        -> i rc, s message
                   "FINISH"             -> p fg_aggregator_result_t* (owned
-                                          by the caller)                    */
+                                          by the caller: new weights, and
+                                          with server momentum a copy of
+                                          the buffer to journal with them)
+    A resumed momentum run passes the journaled buffer in the aggregator's
+    start arguments (fg_aggregator_args_t.momentum).                       */
 
 #ifndef FG_ACTORS_INTERNAL_H_INCLUDED
 #define FG_ACTORS_INTERNAL_H_INCLUDED
@@ -43,6 +47,8 @@ typedef struct {
     fg_model_spec_t model;
     uint32_t eval_batch;
     int threads;
+    const fg_state_t *momentum;         //  resume: momentum buffer of the last committed
+                                        //  round (copied at start), or NULL
     int status;                         //  out
     fg_error_t err;                     //  out
 } fg_aggregator_args_t;
@@ -51,6 +57,8 @@ typedef struct {
     int rc;                             //  0 or an FG_E* code
     fg_error_t err;
     fg_state_t *weights;                //  the new global state (owned)
+    fg_state_t *momentum;               //  the momentum buffer after this round (owned;
+                                        //  NULL without server momentum): journal it
     fg_train_result_t eval;             //  test loss and accuracy
     double fold_seconds;                //  time to fold (audit)
     double eval_seconds;                //  time to evaluate (audit)

@@ -24,6 +24,7 @@ fg_aggregator_result_destroy (fg_aggregator_result_t **self_p)
 {
     if (self_p && *self_p) {
         fg_state_destroy (&(*self_p)->weights);
+        fg_state_destroy (&(*self_p)->momentum);
         free (*self_p);
         *self_p = NULL;
     }
@@ -48,6 +49,14 @@ s_finish (fg_aggregator_t *aggregator, const fg_aggregator_args_t *a)
     fg_crash_point ("aggregator.fold");
     result->rc = fg_aggregator_finish (aggregator, &result->weights, &result->err);
     result->fold_seconds = s_now () - start;
+    const fg_state_t *momentum = fg_aggregator_momentum (aggregator);
+    if (result->rc == 0 && momentum) {
+        //  a copy: the coordinator journals it with the round's weights
+        result->momentum = fg_state_dup (momentum);
+        if (!result->momentum)
+            result->rc = fg_error_set (&result->err, FG_ENOMEM,
+                                       "aggregator: out of memory (momentum buffer)");
+    }
     if (result->rc == 0) {
         start = s_now ();
         result->rc = fg_unit_evaluate (&a->model, result->weights, a->test, a->test_count,
@@ -63,6 +72,9 @@ fg_aggregator_actor (zsock_t *pipe, void *args)
     fg_aggregator_args_t *a = (fg_aggregator_args_t *) args;
     fg_aggregator_args_t self = *a;     //  args live only until the signal
     fg_aggregator_t *aggregator = fg_aggregator_new (&self.params, &a->err);
+    if (aggregator && a->momentum
+    &&  fg_aggregator_set_momentum (aggregator, a->momentum, &a->err))
+        fg_aggregator_destroy (&aggregator);    //  resume: the journaled buffer
     a->status = aggregator? 0: (a->err.code? a->err.code: FG_ENOMEM);
     zsock_signal (pipe, 0);
     while (aggregator) {

@@ -619,8 +619,8 @@ s_commit_round (s_self_t *self, fg_error_t *err)
     metrics.duration_ms = (uint64_t) wall_ms;
     uint32_t *included = malloc ((self->done? self->done: 1) * sizeof (uint32_t));
     fg_journal_assignment_t *assigned = malloc ((self->done? self->done: 1) * sizeof *assigned);
-    uint8_t *blob = NULL;
-    size_t size = 0;
+    uint8_t *blob = NULL, *mblob = NULL;
+    size_t size = 0, msize = 0;
     if (!included || !assigned)
         rc = fg_error_set (err, FG_ENOMEM, "coordinator: out of memory");
     size_t n = 0;
@@ -634,14 +634,18 @@ s_commit_round (s_self_t *self, fg_error_t *err)
         }
     if (rc == 0)
         rc = fg_blob_encode (result->weights, NULL, &blob, &size, err);
+    if (rc == 0 && result->momentum)    //  FedAvgM: the buffer commits with the weights
+        rc = fg_blob_encode (result->momentum, NULL, &mblob, &msize, err);
     if (rc == 0) {
         fg_crash_point ("journal.round.before");
-        rc = fg_journal_commit_round (self->journal, self->round, blob, size, &metrics,
-                                      included, n, assigned, n, err);
+        rc = fg_journal_commit_round_with_optimizer (self->journal, self->round, blob, size,
+                                                     mblob, msize, &metrics, included, n,
+                                                     assigned, n, err);
     }
     free (included);
     free (assigned);
     free (blob);
+    free (mblob);
     if (rc) {
         fg_aggregator_result_destroy (&result);
         return rc;
@@ -1180,6 +1184,24 @@ s_on_timer (s_self_t *self)
 //  --------------------------------------------------------------------------
 //  Construction
 
+//  FedAvgM: the momentum buffer journaled with round `last`, for the
+//  aggregator to continue exactly where the uninterrupted run would be.
+static int
+s_load_momentum (s_self_t *self, uint32_t last, fg_state_t **buffer, fg_error_t *err)
+{
+    void *blob = NULL;
+    size_t size = 0;
+    int rc = fg_journal_get_optimizer (self->journal, last, &blob, &size, err);
+    if (rc == 0)
+        rc = fg_blob_decode (blob, size, NULL, buffer, err);
+    free (blob);
+    if (rc)
+        fg_error_prefix (err, "cannot resume the server momentum (aggregation.server_momentum "
+                         "= %g) from round %u of the journal in %s",
+                         self->cfg.aggregation.server_momentum, last, self->dir);
+    return rc;
+}
+
 typedef struct {
     const fg_coordinator_args_t *args;
     int status;
@@ -1211,9 +1233,6 @@ s_self_new (zsock_t *pipe, const fg_coordinator_args_t *a, int *port, fg_error_t
     int rc = fg_wire_limits_check (&self->limits, err);
     if (rc == 0)
         rc = fg_optim_config_check (&self->optim, err);
-    if (rc == 0 && self->cfg.aggregation.server_momentum > 0)
-        rc = fg_error_set (err, FG_EUNSUPPORTED, "aggregation.server_momentum > 0 is not yet "
-                           "supported by the coordinator (its buffer is not journaled yet)");
     //  journal: create or resume
     char *canonical = rc? NULL: fg_config_canonical (&self->cfg, false);
     char hash [FG_SHA256_HEX_SIZE];
@@ -1256,8 +1275,12 @@ s_self_new (zsock_t *pipe, const fg_coordinator_args_t *a, int *port, fg_error_t
     }
     fg_aggregator_args_t aargs;
     memset (&aargs, 0, sizeof aargs);
+    fg_state_t *momentum = NULL;        //  FedAvgM: the buffer of round `last`
+    if (rc == 0 && last && self->cfg.aggregation.server_momentum > 0)
+        rc = s_load_momentum (self, last, &momentum, err);
     if (rc == 0) {
         fg_aggregate_params_from_config (&aargs.params, &self->cfg);
+        aargs.momentum = momentum;
         aargs.test = a->test;
         aargs.test_count = 0;
         aargs.model = self->model;
@@ -1268,6 +1291,7 @@ s_self_new (zsock_t *pipe, const fg_coordinator_args_t *a, int *port, fg_error_t
             rc = aargs.status? (*err = aargs.err, aargs.status)
                              : fg_error_set (err, FG_ENOMEM, "aggregator: cannot start");
     }
+    fg_state_destroy (&momentum);       //  the aggregator keeps its own copy
     //  sockets
     if (rc == 0) {
         self->router = zsock_new (ZMQ_ROUTER);

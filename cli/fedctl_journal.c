@@ -82,7 +82,14 @@ fedctl_journal_verify (const char *dir, FILE *out)
         fprintf (out, ", %zu weights checkpoint%s retained", nrounds, nrounds == 1? "": "s");
         for (size_t i = 0; i < nrounds; i++)
             fprintf (out, "%s%" PRIu32, i? ",": " (", rounds [i]);
-        fprintf (out, "%s\n", nrounds? ")": "");
+        fprintf (out, "%s", nrounds? ")": "");
+        //  FedAvgM: verify checked there is one beside every checkpoint
+        uint32_t *buffers = NULL;
+        size_t nbuffers = 0;
+        if (fg_journal_optimizer_rounds (j, &buffers, &nbuffers, NULL) == 0 && nbuffers)
+            fprintf (out, ", each with its server momentum buffer");
+        free (buffers);
+        fprintf (out, "\n");
     }
     else
         fedctl_fail ("%s", err.msg);

@@ -96,6 +96,20 @@ s_decode_all (const uint8_t *data, size_t size)
         else
             s_refused (rc, &err);
     }
+    for (int check = 0; check < 2; check++) {
+        fg_jrec_optimizer_t r;
+        if ((rc = fg_jrec_decode_optimizer (data, size, check, &r, &err)) == 0) {
+            assert (r.blob == data + FG_JREC_SIZE_OPTIMIZER);
+            assert (r.blob_size == size - FG_JREC_SIZE_OPTIMIZER);
+            assert (r.what >= 1 && r.what <= FG_JREC_OPT_MAX);
+            s_same (data, FG_JREC_SIZE_OPTIMIZER, fg_jrec_encode_optimizer (s_out, sizeof s_out,
+                                                      r.round, r.what, r.blob_size, r.blob_crc));
+            if (check)
+                assert (fg_jrec_crc (r.blob, (size_t) r.blob_size) == r.blob_crc);
+        }
+        else
+            s_refused (rc, &err);
+    }
     {
         fg_jrec_metrics_t r;
         if ((rc = fg_jrec_decode_metrics (data, size, &r, &err)) == 0)

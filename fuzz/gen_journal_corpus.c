@@ -76,6 +76,10 @@ main (int argc, char **argv)
     n = fg_jrec_encode_weights (buf, sizeof buf, 7, 64, fg_jrec_crc (blob, 64));
     memcpy (buf + n, blob, 64);
     s_write (dir, "weights", buf, n + 64);
+    n = fg_jrec_encode_optimizer (buf, sizeof buf, 7, FG_JREC_OPT_MOMENTUM, 64,
+                                  fg_jrec_crc (blob, 64));
+    memcpy (buf + n, blob, 64);
+    s_write (dir, "optimizer", buf, n + 64);
 
     fg_journal_metrics_t m = { 3, 18000, 0.6931, 0.7012, 0.8125, 61234 };
     s_write (dir, "metrics", buf, fg_jrec_encode_metrics (buf, sizeof buf, 7, &m));

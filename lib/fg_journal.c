@@ -13,6 +13,8 @@
 #   include "config.h"
 #endif
 #include "fg_journal_internal.h"
+#include "fg_blob.h"
+#include "fg_config.h"
 #include "fg_log.h"
 #include "fg_sha256.h"
 
@@ -41,15 +43,22 @@
 #define S_PATH_MAX          4096
 #define S_REPORT_MAX        1000                //  verify stops reporting here
 
-enum { DB_META, DB_ROUNDS, DB_UPDATES, DB_WEIGHTS, DB_METRICS, DB_NODES, DB_EVENTS, S_NDB };
+//  DB_OPTIMIZER came last (no schema change): a journal written before it
+//  has no such database until a writer opens it; read-only handles then
+//  see it as empty (have_optimizer false).
+enum { DB_META, DB_ROUNDS, DB_UPDATES, DB_WEIGHTS, DB_METRICS, DB_NODES, DB_EVENTS,
+       DB_OPTIMIZER, S_NDB };
 static const char *s_db_names [S_NDB] = {
-    "meta", "rounds", "updates", "weights", "metrics", "nodes", "events"
+    "meta", "rounds", "updates", "weights", "metrics", "nodes", "events", "optimizer"
 };
 
 struct _fg_journal_t {
     MDB_env *env;
     MDB_dbi  db [S_NDB];
     bool     readonly;
+    bool     have_optimizer;            //  the optimizer database exists
+    bool     momentum;                  //  writer: the configuration has server momentum
+    double   beta;                      //  writer: its aggregation.server_momentum
     char     dir [S_PATH_MAX];
     char     path [S_PATH_MAX];
     bool     have_last;                 //  writer: a committed round exists
@@ -254,11 +263,20 @@ s_del (fg_journal_t *self, MDB_txn *txn, int db, const char *label,
     return 0;
 }
 
+//  Whether db exists in this environment (see DB_OPTIMIZER).
+static bool
+s_have (const fg_journal_t *self, int db)
+{
+    return db != DB_OPTIMIZER || self->have_optimizer;
+}
+
 //  Gets a value; FG_ENOENT (no message) when absent.
 static int
 s_get (fg_journal_t *self, MDB_txn *txn, int db, const void *key, size_t ksize,
        MDB_val *value, fg_error_t *err)
 {
+    if (!s_have (self, db))
+        return FG_ENOENT;
     MDB_val k = { ksize, (void *) key };
     int rc = mdb_get (txn, self->db [db], &k, value);
     if (rc == MDB_NOTFOUND)
@@ -502,6 +520,7 @@ typedef struct {
     uint32_t weights_crc;
     bool     has_metrics;
     bool     has_weights;
+    bool     has_optimizer;
 } s_round_info_t;
 
 static s_round_info_t *
@@ -528,6 +547,8 @@ typedef void (s_walk_fn) (fg_journal_t *self, MDB_txn *txn, const MDB_val *k, co
 static int
 s_walk (fg_journal_t *self, MDB_txn *txn, int db, s_walk_fn *fn, void *ctx, fg_error_t *err)
 {
+    if (!s_have (self, db))
+        return 0;                       //  an absent database is an empty one
     MDB_cursor *cursor;
     int rc = mdb_cursor_open (txn, self->db [db], &cursor);
     if (rc)
@@ -555,7 +576,24 @@ typedef struct {
     uint32_t        open_round;         //  0: none
     uint64_t        last_seq;
     bool            meta_seen [3];
+    bool            config_read;        //  beta is the configuration's
+    double          beta;               //  aggregation.server_momentum
 } s_check_t;
+
+//  aggregation.server_momentum of a stored canonical configuration text.
+//  Returns 0, FG_EFORMAT, FG_ERANGE or FG_ENOMEM.
+static int
+s_config_momentum (const char *text, size_t length, double *beta, fg_error_t *err)
+{
+    fg_config_t *cfg = malloc (sizeof *cfg);
+    if (!cfg)
+        return fg_error_set (err, FG_ENOMEM, "journal: out of memory");
+    fg_config_defaults (cfg);
+    int rc = fg_config_parse (cfg, text, length, "meta/config", err);
+    *beta = rc? 0: cfg->aggregation.server_momentum;
+    free (cfg);
+    return rc;
+}
 
 static void
 s_check_meta (fg_journal_t *self, MDB_txn *txn, const MDB_val *k, const MDB_val *v, void *ctx)
@@ -581,6 +619,12 @@ s_check_meta (fg_journal_t *self, MDB_txn *txn, const MDB_val *k, const MDB_val 
         fg_jrec_config_t cfg;
         if (fg_jrec_decode_config (v->mv_data, v->mv_size, &cfg, &e))
             s_problem (c->rep, key, e.code, "%s", e.msg);
+        else
+        if (s_config_momentum (cfg.text, cfg.length, &c->beta, &e))
+            s_problem (c->rep, key, FG_EFORMAT, "canonical configuration text does not "
+                       "parse (%s)", e.msg);
+        else
+            c->config_read = true;
     }
     else
     if (k->mv_size == 10 && memcmp (k->mv_data, "experiment", 10) == 0) {
@@ -698,6 +742,89 @@ s_check_weights (fg_journal_t *self, MDB_txn *txn, const MDB_val *k, const MDB_v
         s_problem (c->rep, key, FG_ECHECKSUM, "blob is %" PRIu64 " bytes CRC %08x, the round "
                    "record says %" PRIu64 " bytes CRC %08x", w.blob_size, w.blob_crc,
                    info->weights_size, info->weights_crc);
+}
+
+//  The momentum buffer of round `round` has the layout of that round's
+//  weights and finite values (verify only: both blobs are decoded).
+static void
+s_check_buffer_layout (fg_journal_t *self, MDB_txn *txn, s_check_t *c, const char *key,
+                       uint32_t round, const fg_jrec_optimizer_t *o)
+{
+    fg_error_t e = { 0, "" };
+    fg_state_t *buffer = NULL, *weights = NULL;
+    uint8_t wkey [4];
+    s_be32 (wkey, round);
+    MDB_val wv;
+    fg_jrec_weights_t w;
+    if (fg_blob_decode (o->blob, (size_t) o->blob_size, NULL, &buffer, &e))
+        s_problem (c->rep, key, FG_EFORMAT, "momentum buffer is not a full weights blob: %s",
+                   e.msg);
+    else
+    if (s_get (self, txn, DB_WEIGHTS, wkey, 4, &wv, NULL)
+    ||  fg_jrec_decode_weights (wv.mv_data, wv.mv_size, false, &w, &e))
+        ;                               //  reported by the weights walk
+    else
+    if (fg_blob_decode (w.blob, (size_t) w.blob_size, NULL, &weights, &e))
+        s_problem (c->rep, key, FG_EFORMAT, "cannot compare the momentum buffer with "
+                   "weights/%u: the weights blob does not decode: %s", round, e.msg);
+    else
+    if (!fg_state_same_layout (weights, buffer, &e))
+        s_problem (c->rep, key, FG_EFORMAT, "momentum buffer's layout differs from "
+                   "weights/%u: %s", round, e.msg);
+    else
+        for (size_t i = 0; i < buffer->size; i++)
+            if (!isfinite (buffer->data [i])) {
+                s_problem (c->rep, key, FG_EFORMAT, "momentum buffer holds %s at float %zu",
+                           isnan (buffer->data [i])? "NaN": "an infinity", i);
+                break;
+            }
+    fg_state_destroy (&buffer);
+    fg_state_destroy (&weights);
+}
+
+static void
+s_check_optimizer (fg_journal_t *self, MDB_txn *txn, const MDB_val *k, const MDB_val *v,
+                   void *ctx)
+{
+    s_check_t *c = (s_check_t *) ctx;
+    char key [64];
+    s_key_name (DB_OPTIMIZER, k->mv_data, k->mv_size, key, sizeof key);
+    if (k->mv_size != 4) {
+        s_problem (c->rep, key, FG_EFORMAT, "key is %zu bytes, not 4", k->mv_size);
+        return;
+    }
+    uint32_t kround = s_rd_be32 (k->mv_data);
+    bool blob = c->blobs == S_BLOBS_ALL || kround == c->last_committed;
+    s_round_info_t *info = s_find_round (c->rounds, c->nrounds, kround);
+    if (info)
+        info->has_optimizer = true;     //  present, damaged or not
+    fg_error_t e = { 0, "" };
+    fg_jrec_optimizer_t o;
+    if (fg_jrec_decode_optimizer (v->mv_data, v->mv_size, blob, &o, &e)) {
+        s_problem (c->rep, key, e.code, "%s", e.msg);
+        return;
+    }
+    if (o.round != kround) {
+        s_problem (c->rep, key, FG_EFORMAT, "record is of round %u", o.round);
+        return;
+    }
+    if (!info || info->state != FG_ROUND_COMMITTED) {
+        s_problem (c->rep, key, FG_ESTATE, "optimizer state of round %u, which is not committed",
+                   kround);
+        return;
+    }
+    if (!info->has_weights) {
+        s_problem (c->rep, key, FG_ESTATE, "optimizer state without its weights checkpoint "
+                   "(weights/%u missing): retention keeps or drops both", kround);
+        return;
+    }
+    if (c->config_read && !(c->beta > 0)) {
+        s_problem (c->rep, key, FG_ESTATE, "a momentum buffer, but the configuration has no "
+                   "server momentum (aggregation.server_momentum = 0)");
+        return;
+    }
+    if (c->blobs == S_BLOBS_ALL)
+        s_check_buffer_layout (self, txn, c, key, kround, &o);
 }
 
 static void
@@ -841,6 +968,7 @@ s_check (fg_journal_t *self, s_blobs_t blobs, s_report_t *rep, fg_error_t *err)
             s_problem (rep, meta_keys [i], FG_EFORMAT, "missing");
     if ((rc = s_walk (self, txn, DB_ROUNDS, s_check_round, &c, err))
     ||  (rc = s_walk (self, txn, DB_WEIGHTS, s_check_weights, &c, err))
+    ||  (rc = s_walk (self, txn, DB_OPTIMIZER, s_check_optimizer, &c, err))
     ||  (rc = s_walk (self, txn, DB_UPDATES, s_check_update, &c, err))
     ||  (rc = s_walk (self, txn, DB_METRICS, s_check_metrics, &c, err))
     ||  (rc = s_walk (self, txn, DB_NODES, s_check_node, &c, err))
@@ -862,6 +990,16 @@ s_check (fg_journal_t *self, s_blobs_t blobs, s_report_t *rep, fg_error_t *err)
         if (info->round == c.last_committed && !info->has_weights)
             s_problem (rep, key, FG_ESTATE, "newest committed round has no weights checkpoint "
                        "(weights/%u missing)", info->round);
+        if (c.config_read && c.beta > 0 && info->has_weights && !info->has_optimizer) {
+            snprintf (key, sizeof key, "optimizer/%u", info->round);
+            s_problem (rep, key, FG_ESTATE, "missing: the configuration has server momentum "
+                       "(aggregation.server_momentum = %g), so every weights checkpoint needs "
+                       "its momentum buffer (weights/%u has none)", c.beta, info->round);
+        }
+    }
+    if (c.config_read) {
+        self->momentum = c.beta > 0;
+        self->beta = c.beta;
     }
 done:
     free (c.rounds);
@@ -1033,6 +1171,7 @@ s_init_txn (fg_journal_t *self, MDB_txn *txn, void *ctx, fg_error_t *err)
         if (rc)
             return s_fail (self, rc, err, "open database %s", s_db_names [i]);
     }
+    self->have_optimizer = true;        //  created here in a journal older than it
     MDB_val v;
     int rc = s_get (self, txn, DB_META, "schema", 6, &v, err);
     if (rc == FG_ENOENT) {
@@ -1210,8 +1349,13 @@ s_open_readonly (const char *dir, bool check_schema, fg_journal_t **out, fg_erro
     MDB_txn *txn;
     if ((rc = s_read_begin (self, &txn, err)))
         goto fail;
+    self->have_optimizer = true;
     for (int i = 0; i < S_NDB; i++) {
         int mrc = mdb_dbi_open (txn, s_db_names [i], 0, &self->db [i]);
+        if (mrc == MDB_NOTFOUND && i == DB_OPTIMIZER) {
+            self->have_optimizer = false;   //  written before it existed: empty
+            continue;
+        }
         if (mrc == MDB_NOTFOUND) {
             mdb_txn_abort (txn);
             rc = fg_error_set (err, FG_ENOENT, "journal %s was never initialised (database %s "
@@ -1526,6 +1670,9 @@ typedef struct {
     const void *blob;
     size_t size;
     uint32_t crc;
+    const void *opt;                    //  optimizer state blob, or NULL
+    size_t opt_size;
+    uint32_t opt_crc;
     const fg_journal_metrics_t *metrics;
     const uint32_t *included;
     size_t nincluded;
@@ -1569,6 +1716,16 @@ s_commit_txn (fg_journal_t *self, MDB_txn *txn, void *ctx, fg_error_t *err)
     uint8_t *w = space.mv_data;
     fg_jrec_encode_weights (w, FG_JREC_SIZE_WEIGHTS, c->round, c->size, c->crc);
     memcpy (w + FG_JREC_SIZE_WEIGHTS, c->blob, c->size);
+    //  1b. the server optimizer state beside them (FedAvgM momentum buffer)
+    if (c->opt) {
+        if ((rc = s_put (self, txn, DB_OPTIMIZER, "commit_round:optimizer", key, 4, NULL,
+                         FG_JREC_SIZE_OPTIMIZER + c->opt_size, MDB_RESERVE, &space, err)))
+            return rc;
+        uint8_t *o = space.mv_data;
+        fg_jrec_encode_optimizer (o, FG_JREC_SIZE_OPTIMIZER, c->round, FG_JREC_OPT_MOMENTUM,
+                                  c->opt_size, c->opt_crc);
+        memcpy (o + FG_JREC_SIZE_OPTIMIZER, c->opt, c->opt_size);
+    }
     //  2. metrics
     uint8_t mrec [FG_JREC_SIZE_METRICS];
     fg_jrec_encode_metrics (mrec, sizeof mrec, c->round, c->metrics);
@@ -1624,12 +1781,24 @@ s_commit_txn (fg_journal_t *self, MDB_txn *txn, void *ctx, fg_error_t *err)
         s_be32 (dkey, drop [i]);
         if ((rc = s_del (self, txn, DB_WEIGHTS, "commit_round:retention", dkey, 4, err)))
             return rc;
+        //  the optimizer state goes with its checkpoint
+        MDB_val ov;
+        rc = s_get (self, txn, DB_OPTIMIZER, dkey, 4, &ov, err);
+        if (rc == 0)
+            rc = s_del (self, txn, DB_OPTIMIZER, "commit_round:retention-optimizer", dkey, 4,
+                        err);
+        if (rc && rc != FG_ENOENT)
+            return rc;
     }
     //  5. audit
+    char extra [64] = "";
+    if (c->opt)
+        snprintf (extra, sizeof extra, ", momentum buffer %zu bytes CRC %08x", c->opt_size,
+                  c->opt_crc);
     return s_eventf (self, txn, "commit_round:event", c->round, err,
-                     "round %u committed: %zu updates, weights %zu bytes CRC %08x, %zu "
-                     "checkpoint%s dropped", c->round, c->nincluded, c->size, c->crc, ndrop,
-                     ndrop == 1? "": "s");
+                     "round %u committed: %zu updates, weights %zu bytes CRC %08x%s, %zu "
+                     "checkpoint%s dropped", c->round, c->nincluded, c->size, c->crc, extra,
+                     ndrop, ndrop == 1? "": "s");
 }
 
 int
@@ -1639,6 +1808,20 @@ fg_journal_commit_round (fg_journal_t *self, uint32_t round, const void *blob, s
                          const fg_journal_assignment_t *assignments, size_t nassignments,
                          fg_error_t *err)
 {
+    return fg_journal_commit_round_with_optimizer (self, round, blob, size, NULL, 0, metrics,
+                                                   included, nincluded, assignments,
+                                                   nassignments, err);
+}
+
+int
+fg_journal_commit_round_with_optimizer (fg_journal_t *self, uint32_t round,
+                                        const void *blob, size_t size,
+                                        const void *optimizer, size_t optimizer_size,
+                                        const fg_journal_metrics_t *metrics,
+                                        const uint32_t *included, size_t nincluded,
+                                        const fg_journal_assignment_t *assignments,
+                                        size_t nassignments, fg_error_t *err)
+{
     assert (self);
     S_WRITABLE (self, "commit_round");
     if (!blob || size == 0 || !metrics)
@@ -1646,6 +1829,15 @@ fg_journal_commit_round (fg_journal_t *self, uint32_t round, const void *blob, s
                              "metrics are required", round);
     if (size > SIZE_MAX - FG_JREC_SIZE_WEIGHTS)
         return fg_error_set (err, FG_EINVAL, "journal: commit round %u: blob too large", round);
+    if (optimizer && (optimizer_size == 0 || optimizer_size > SIZE_MAX - FG_JREC_SIZE_OPTIMIZER))
+        return fg_error_set (err, FG_EINVAL, "journal: commit round %u: optimizer state of %zu "
+                             "bytes", round, optimizer_size);
+    //  The invariant "a momentum buffer iff server momentum", at the source.
+    if (!optimizer != !self->momentum)
+        return fg_error_set (err, FG_EINVAL, "journal %s: commit round %u: the configuration "
+                             "has aggregation.server_momentum = %g, so the round's momentum "
+                             "buffer %s", self->path, round, self->beta,
+                             self->momentum? "is required": "must not be given");
     if (nincluded > FG_JREC_SHARDS_MAX || (nincluded && !included))
         return fg_error_set (err, FG_EINVAL, "journal: commit round %u: %zu included shards "
                              "(at most %u, array required)", round, nincluded, FG_JREC_SHARDS_MAX);
@@ -1663,8 +1855,10 @@ fg_journal_commit_round (fg_journal_t *self, uint32_t round, const void *blob, s
     if (round != s_next_round (self))
         return fg_error_set (err, FG_ESTATE, "journal %s: cannot commit round %u: the next "
                              "round is %u", self->path, round, s_next_round (self));
-    s_commit_t c = { round, blob, size, fg_jrec_crc (blob, size), metrics, included, nincluded,
-                     assignments, nassignments };
+    s_commit_t c = { round, blob, size, fg_jrec_crc (blob, size),
+                     optimizer, optimizer? optimizer_size: 0,
+                     optimizer? fg_jrec_crc (optimizer, optimizer_size): 0,
+                     metrics, included, nincluded, assignments, nassignments };
     if ((rc = s_write (self, "commit_round", s_commit_txn, &c, err)))
         return rc;
     self->have_last = true;
@@ -2080,6 +2274,65 @@ done:
     return rc;
 }
 
+//  ---- optimizer state ------------------------------------------------------------
+
+int
+fg_journal_optimizer_rounds (fg_journal_t *self, uint32_t **rounds, size_t *count,
+                             fg_error_t *err)
+{
+    assert (self && rounds && count);
+    if (!s_have (self, DB_OPTIMIZER)) {
+        *rounds = NULL;
+        *count = 0;
+        return 0;
+    }
+    return s_collect (self, DB_OPTIMIZER, 4, NULL, 0, 0, rounds, count, err);
+}
+
+int
+fg_journal_get_optimizer (fg_journal_t *self, uint32_t round, void **blob, size_t *size,
+                          fg_error_t *err)
+{
+    assert (self && blob && size);
+    *blob = NULL;
+    *size = 0;
+    MDB_txn *txn;
+    int rc = s_read_begin (self, &txn, err);
+    if (rc)
+        return rc;
+    uint8_t key [4];
+    s_be32 (key, round);
+    MDB_val v;
+    fg_jrec_optimizer_t o;
+    rc = s_get (self, txn, DB_OPTIMIZER, key, 4, &v, err);
+    if (rc == FG_ENOENT)
+        rc = fg_error_set (err, FG_ENOENT, "journal %s: no optimizer state (momentum buffer) "
+                           "of round %u", self->path, round);
+    if (rc)
+        goto done;
+    if ((rc = fg_jrec_decode_optimizer (v.mv_data, v.mv_size, true, &o, err))) {
+        fg_error_prefix (err, "journal %s: optimizer/%u", self->path, round);
+        goto done;
+    }
+    if (o.round != round) {
+        rc = fg_error_set (err, FG_EFORMAT, "journal %s: optimizer/%u: record is of round %u",
+                           self->path, round, o.round);
+        goto done;
+    }
+    void *copy = malloc (o.blob_size? (size_t) o.blob_size: 1);
+    if (!copy) {
+        rc = fg_error_set (err, FG_ENOMEM, "journal: out of memory (%" PRIu64 " bytes)",
+                           o.blob_size);
+        goto done;
+    }
+    memcpy (copy, o.blob, (size_t) o.blob_size);
+    *blob = copy;
+    *size = (size_t) o.blob_size;
+done:
+    mdb_txn_abort (txn);
+    return rc;
+}
+
 //  ---- nodes --------------------------------------------------------------------
 
 static int
@@ -2412,6 +2665,14 @@ s_dump_record (fg_journal_t *self, MDB_txn *txn, const MDB_val *k, const MDB_val
             fprintf (out, "blob %" PRIu64 " bytes CRC %08x\n", w.blob_size, w.blob_crc);
     }
     else
+    if (kind == FG_JREC_OPTIMIZER) {
+        fg_jrec_optimizer_t o;
+        if ((rc = fg_jrec_decode_optimizer (v->mv_data, v->mv_size, true, &o, &e)) == 0)
+            fprintf (out, "%s, blob %" PRIu64 " bytes CRC %08x\n",
+                     o.what == FG_JREC_OPT_MOMENTUM? "momentum buffer": "?", o.blob_size,
+                     o.blob_crc);
+    }
+    else
     if (kind == FG_JREC_METRICS) {
         fg_jrec_metrics_t m;
         if ((rc = fg_jrec_decode_metrics (v->mv_data, v->mv_size, &m, &e)) == 0)
@@ -2486,6 +2747,10 @@ fg_journal_dump (fg_journal_t *self, FILE *out, fg_error_t *err)
              (size_t) info.me_last_pgno + 1, st.ms_psize);
     for (int db = 0; db < S_NDB && rc == 0; db++) {
         MDB_stat dst;
+        if (!s_have (self, db))
+            fprintf (out, "%s (0 records: written before this database existed)\n",
+                     s_db_names [db]);
+        else
         if (mdb_stat (txn, self->db [db], &dst) == 0)
             fprintf (out, "%s (%zu records)\n", s_db_names [db], (size_t) dst.ms_entries);
         void *ctx [2] = { out, &db };

@@ -2,7 +2,7 @@
     experiment directory (DIR/journal.lmdb, lock file DIR/journal.lmdb-lock).
 
     Everything the coordinator knows that cannot be recomputed lives here,
-    in seven named databases (docs/journal.md gives every key and value
+    in eight named databases (docs/journal.md gives every key and value
     layout and the crash-safety argument):
         meta      schema version, canonical configuration text + hash,
                   experiment id
@@ -11,17 +11,20 @@
         updates   per (round, shard): the accepted update and its blob
         weights   per round: the global weights checkpoint (retention:
                   the last K committed rounds and every N-th round)
+        optimizer per round: the server optimizer state (FedAvgM momentum
+                  buffer) beside each weights checkpoint, same retention;
+                  only when aggregation.server_momentum > 0
         metrics   per round: global metrics; per (round, shard): the
                   local loss curve
         nodes     per node number: identity, speed, trust, counters
         events    append-only audit log, key = sequence number from 1
 
     Every value is a small self-describing record (kind, version, length,
-    fields in little-endian, CRC-32); weights and updates carry their blob
-    after the record, with its own length and CRC-32. Every state change
-    is one write transaction, so a crash at any instant leaves the last
-    committed state: a round commits its weights, state, metrics and the
-    retention deletions together.
+    fields in little-endian, CRC-32); weights, updates and optimizer state
+    carry their blob after the record, with its own length and CRC-32.
+    Every state change is one write transaction, so a crash at any instant
+    leaves the last committed state: a round commits its weights, its
+    momentum buffer, state, metrics and the retention deletions together.
 
     One writer per journal: fg_journal_open takes an exclusive lock on the
     data file; read-only handles (fedctl status, journal dump/verify) may
@@ -29,9 +32,9 @@
     never carry a handle across fork () (LMDB's rules). A handle belongs to
     one thread at a time.
 
-    Blobs are opaque to the journal: the coordinator stores the encoded
-    weights (fg_blob) it wants back on resume — including any server-side
-    optimiser state (FedAvgM momentum) it needs to continue exactly.       */
+    Blobs are opaque to the journal when it stores and returns them (the
+    coordinator stores fg_blob bytes); only verify decodes a momentum
+    buffer and its weights to check that their layouts agree.            */
 
 #ifndef FG_JOURNAL_H_INCLUDED
 #define FG_JOURNAL_H_INCLUDED
@@ -140,8 +143,8 @@ typedef struct {
 //  without, it must exist. An existing journal must have this fedgrid's
 //  schema version and the same configuration hash; its small records and
 //  invariants are checked in full and the blobs a resume needs (newest
-//  weights, updates of the open round) by CRC: a damaged journal is
-//  refused, never guessed around.
+//  weights and momentum buffer, updates of the open round) by CRC: a
+//  damaged journal is refused, never guessed around.
 //  Caller owns *out: fg_journal_close.
 //  Returns 0, FG_EINVAL (arguments), FG_ENOENT (no journal and !create),
 //  FG_EMISMATCH (another configuration), FG_EVERSION (another schema),
@@ -234,6 +237,23 @@ int
                              const fg_journal_assignment_t *assignments, size_t nassignments,
                              fg_error_t *err);
 
+//  As fg_journal_commit_round, and stores the server optimizer state of
+//  the round (FedAvgM: the momentum buffer after this round, an fg_blob of
+//  the weights' layout) in the same transaction, beside the weights
+//  checkpoint and under its retention. optimizer must be given (size > 0)
+//  exactly when the journal's configuration has aggregation.server_momentum
+//  > 0, and NULL otherwise (fg_journal_commit_round passes NULL).
+//  Returns as fg_journal_commit_round; FG_EINVAL also for an optimizer
+//  state given or missing against the configuration.
+int
+    fg_journal_commit_round_with_optimizer (fg_journal_t *self, uint32_t round,
+                                            const void *blob, size_t size,
+                                            const void *optimizer, size_t optimizer_size,
+                                            const fg_journal_metrics_t *metrics,
+                                            const uint32_t *included, size_t nincluded,
+                                            const fg_journal_assignment_t *assignments,
+                                            size_t nassignments, fg_error_t *err);
+
 //  Global metrics of a committed round.
 //  Returns 0, FG_ENOENT, FG_EFORMAT, FG_ECHECKSUM, FG_EIO.
 int
@@ -287,6 +307,23 @@ int
     fg_journal_weights_rounds (fg_journal_t *self, uint32_t **rounds, size_t *count,
                                fg_error_t *err);
 
+//  ---- server optimizer state ------------------------------------------------
+
+//  Reads the optimizer state (momentum buffer blob) stored with round's
+//  weights checkpoint; its CRC is checked. Caller owns *blob (free ()).
+//  Returns 0, FG_ENOENT (none: no momentum, not committed or not
+//  retained, or a journal written before it was stored), FG_EFORMAT,
+//  FG_ECHECKSUM, FG_EIO, FG_ENOMEM.
+int
+    fg_journal_get_optimizer (fg_journal_t *self, uint32_t round, void **blob, size_t *size,
+                              fg_error_t *err);
+
+//  Rounds with a stored optimizer state, increasing. Caller owns *rounds.
+//  Returns 0, FG_EFORMAT, FG_EIO, FG_ENOMEM.
+int
+    fg_journal_optimizer_rounds (fg_journal_t *self, uint32_t **rounds, size_t *count,
+                                 fg_error_t *err);
+
 //  ---- nodes --------------------------------------------------------------
 
 //  Inserts or replaces node->node's record. identity must be non-empty.
@@ -337,7 +374,9 @@ typedef void (fg_journal_report_fn) (const char *key, int code, const char *mess
 //  at most one open round and it follows the last committed one, every
 //  committed round has its metrics and an update for every included
 //  shard, weights only for committed rounds and always for the newest,
-//  loss curves beside their updates, events numbered 1..n.
+//  a momentum buffer beside every weights checkpoint when the configuration
+//  has server momentum and none otherwise, of the weights' layout (both
+//  blobs decoded), loss curves beside their updates, events numbered 1..n.
 //  report (may be NULL) is called for each problem; *problems (if given)
 //  counts them. Returns 0 when the journal is sound, the code of the first
 //  problem when not, or the code of a failure to read it at all.

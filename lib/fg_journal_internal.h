@@ -7,7 +7,7 @@
         4  u32  body length   n
         8  n    body          per kind
       8+n  u32  CRC-32        (zlib) of bytes [0, 8+n)
-     12+n  ...  blob          weights and updates only: the body gives
+     12+n  ...  blob          weights, updates and optimizer state only: the body gives
                               its length and CRC-32; nothing else may follow
 
     One decoder per kind checks the whole value: lengths against the bytes
@@ -44,8 +44,15 @@ typedef enum {
     FG_JREC_LOSS       = 8,
     FG_JREC_NODE       = 9,
     FG_JREC_EVENT      = 10,
-    FG_JREC_KIND_MAX   = 10
+    FG_JREC_OPTIMIZER  = 11,
+    FG_JREC_KIND_MAX   = 11
 } fg_jrec_kind_t;
+
+//  What an OPTIMIZER record holds (its `what` field).
+typedef enum {
+    FG_JREC_OPT_MOMENTUM = 1,           //  FedAvgM momentum buffer: a full fg_blob
+    FG_JREC_OPT_MAX      = 1            //  of the round's weights layout
+} fg_jrec_opt_t;
 
 typedef struct {
     uint32_t version;
@@ -84,6 +91,14 @@ typedef struct {
 
 typedef struct {
     uint32_t round;
+    uint32_t what;                      //  fg_jrec_opt_t
+    uint64_t blob_size;
+    uint32_t blob_crc;
+    const uint8_t *blob;
+} fg_jrec_optimizer_t;
+
+typedef struct {
+    uint32_t round;
     fg_journal_metrics_t m;
 } fg_jrec_metrics_t;
 
@@ -115,7 +130,7 @@ int
     fg_jrec_kind (const void *value, size_t size);
 
 //  Decoders: value is a whole stored value. check_blob also checks the
-//  blob CRC (weights, updates). Return 0, FG_EFORMAT (truncated, bad
+//  blob CRC (weights, updates, optimizer state). Return 0, FG_EFORMAT (truncated, bad
 //  length, wrong kind, bad field), FG_EVERSION (record version) or
 //  FG_ECHECKSUM (record or blob CRC).
 int fg_jrec_decode_schema     (const void *value, size_t size, fg_jrec_schema_t *out, fg_error_t *err);
@@ -124,6 +139,7 @@ int fg_jrec_decode_experiment (const void *value, size_t size, fg_jrec_experimen
 int fg_jrec_decode_round      (const void *value, size_t size, fg_jrec_round_t *out, fg_error_t *err);
 int fg_jrec_decode_update     (const void *value, size_t size, bool check_blob, fg_jrec_update_t *out, fg_error_t *err);
 int fg_jrec_decode_weights    (const void *value, size_t size, bool check_blob, fg_jrec_weights_t *out, fg_error_t *err);
+int fg_jrec_decode_optimizer  (const void *value, size_t size, bool check_blob, fg_jrec_optimizer_t *out, fg_error_t *err);
 int fg_jrec_decode_metrics    (const void *value, size_t size, fg_jrec_metrics_t *out, fg_error_t *err);
 int fg_jrec_decode_loss       (const void *value, size_t size, fg_jrec_loss_t *out, fg_error_t *err);
 int fg_jrec_decode_node       (const void *value, size_t size, fg_jrec_node_t *out, fg_error_t *err);
@@ -131,7 +147,7 @@ int fg_jrec_decode_event      (const void *value, size_t size, fg_jrec_event_t *
 
 //  Encoders write into buf (capacity cap) and return the bytes written,
 //  or 0 when cap is too small; fg_jrec_size_* give the exact size first.
-//  Blob records (update, weights) encode the record only: the caller
+//  Blob records (update, weights, optimizer) encode the record only: the caller
 //  appends the blob bytes (whose length and CRC are in the record).
 size_t fg_jrec_size_config     (size_t text_length);
 size_t fg_jrec_size_experiment (size_t label_length);
@@ -143,6 +159,7 @@ size_t fg_jrec_size_event      (size_t text_length);
 #define FG_JREC_SIZE_UPDATE   (FG_JREC_OVERHEAD + 44)
 #define FG_JREC_SIZE_WEIGHTS  (FG_JREC_OVERHEAD + 16)
 #define FG_JREC_SIZE_METRICS  (FG_JREC_OVERHEAD + 48)
+#define FG_JREC_SIZE_OPTIMIZER (FG_JREC_OVERHEAD + 20)
 
 size_t fg_jrec_encode_schema     (uint8_t *buf, size_t cap, uint32_t version);
 size_t fg_jrec_encode_config     (uint8_t *buf, size_t cap, const char *hash,
@@ -152,6 +169,8 @@ size_t fg_jrec_encode_experiment (uint8_t *buf, size_t cap, const uint8_t id [FG
 size_t fg_jrec_encode_round      (uint8_t *buf, size_t cap, const fg_journal_round_t *r);
 size_t fg_jrec_encode_update     (uint8_t *buf, size_t cap, const fg_journal_update_t *u);
 size_t fg_jrec_encode_weights    (uint8_t *buf, size_t cap, uint32_t round,
+                                  uint64_t blob_size, uint32_t blob_crc);
+size_t fg_jrec_encode_optimizer  (uint8_t *buf, size_t cap, uint32_t round, uint32_t what,
                                   uint64_t blob_size, uint32_t blob_crc);
 size_t fg_jrec_encode_metrics    (uint8_t *buf, size_t cap, uint32_t round,
                                   const fg_journal_metrics_t *m);

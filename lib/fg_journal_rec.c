@@ -36,7 +36,7 @@ fg_jrec_crc (const void *data, size_t size)
 
 static const char *s_kind_names [] = {
     "?", "schema", "config", "experiment", "round", "update", "weights",
-    "metrics", "loss", "node", "event"
+    "metrics", "loss", "node", "event", "optimizer"
 };
 
 static const char *
@@ -454,6 +454,52 @@ fg_jrec_decode_weights (const void *value, size_t size, bool check_blob, fg_jrec
     if (out->round == 0 || out->round == FG_JOURNAL_LATEST)
         return fg_error_set (err, FG_EFORMAT, "weights record: round number %u is not allowed", out->round);
     if ((rc = s_blob (FG_JREC_WEIGHTS, rest, nrest, out->blob_size, out->blob_crc, check_blob, err)))
+        return rc;
+    out->blob = rest;
+    return 0;
+}
+
+//  ---- optimizer state ------------------------------------------------------
+//
+//  The server optimizer's state after a committed round (FedAvgM: the
+//  momentum buffer), stored beside that round's weights checkpoint.
+
+size_t
+fg_jrec_encode_optimizer (uint8_t *buf, size_t cap, uint32_t round, uint32_t what,
+                          uint64_t blob_size, uint32_t blob_crc)
+{
+    if (cap < FG_JREC_SIZE_OPTIMIZER)
+        return 0;
+    fg_le_put32 (buf + 8, round);
+    fg_le_put32 (buf + 12, what);
+    fg_le_put64 (buf + 16, blob_size);
+    fg_le_put32 (buf + 24, blob_crc);
+    return s_seal (buf, FG_JREC_OPTIMIZER, 20);
+}
+
+int
+fg_jrec_decode_optimizer (const void *value, size_t size, bool check_blob,
+                          fg_jrec_optimizer_t *out, fg_error_t *err)
+{
+    const uint8_t *b, *rest;
+    size_t n, nrest;
+    int rc = s_open (value, size, FG_JREC_OPTIMIZER, &b, &n, &rest, &nrest, err);
+    if (rc)
+        return rc;
+    if (n != 20)
+        return fg_error_set (err, FG_EFORMAT, "optimizer record: body is %zu bytes, expected 20", n);
+    out->round = fg_le_get32 (b);
+    out->what = fg_le_get32 (b + 4);
+    out->blob_size = fg_le_get64 (b + 8);
+    out->blob_crc = fg_le_get32 (b + 16);
+    if (out->round == 0 || out->round == FG_JOURNAL_LATEST)
+        return fg_error_set (err, FG_EFORMAT, "optimizer record: round number %u is not allowed",
+                             out->round);
+    if (out->what == 0 || out->what > FG_JREC_OPT_MAX)
+        return fg_error_set (err, FG_EFORMAT, "optimizer record: state kind %u is not one this "
+                             "fedgrid knows (1: momentum buffer)", out->what);
+    if ((rc = s_blob (FG_JREC_OPTIMIZER, rest, nrest, out->blob_size, out->blob_crc, check_blob,
+                      err)))
         return rc;
     out->blob = rest;
     return 0;

@@ -30,6 +30,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fg_blob.h"
 #include "fg_file.h"
 #include "fg_journal.h"
 #include "fg_journal_internal.h"
@@ -1202,6 +1203,463 @@ test_readonly_dump (void **state)
 }
 
 //  --------------------------------------------------------------------------
+//  Server momentum: the optimizer state (FedAvgM momentum buffer) beside
+//  each weights checkpoint
+
+#define HASH_M   "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+#define CONFIG_M "[aggregation]\nserver_momentum = 0.9\n"
+
+static fg_journal_t *
+s_open_m (void)
+{
+    fg_journal_t *j = NULL;
+    fg_error_t err;
+    if (fg_journal_open (s_dir, CONFIG_M, HASH_M, true, &j, &err))
+        fail_msg ("open: %s", err.msg);
+    return j;
+}
+
+//  A small state: "w" (PARAM, 2x3, or 3x2 when `other`) and "bn.var"
+//  (BUFFER, 3), values a function of tag; poison puts a NaN in it.
+static fg_state_t *
+s_state (uint32_t tag, bool other, bool poison)
+{
+    fg_state_t *s = fg_state_new ();
+    assert_non_null (s);
+    uint64_t shape_w [2] = { other? 3: 2, other? 2: 3 };
+    uint64_t shape_b [1] = { 3 };
+    assert_int_equal (fg_state_add (s, "w", FG_TENSOR_PARAM, 2, shape_w, NULL), 0);
+    assert_int_equal (fg_state_add (s, "bn.var", FG_TENSOR_BUFFER, 1, shape_b, NULL), 0);
+    for (size_t i = 0; i < s->size; i++)
+        s->data [i] = (float) tag + 0.125f * (float) i;
+    if (poison)
+        s->data [4] = NAN;
+    return s;
+}
+
+static uint8_t *
+s_state_blob (uint32_t tag, bool other, bool poison, size_t *size)
+{
+    fg_state_t *s = s_state (tag, other, poison);
+    uint8_t *blob;
+    fg_error_t err;
+    if (fg_blob_encode (s, NULL, &blob, size, &err))
+        fail_msg ("blob: %s", err.msg);
+    fg_state_destroy (&s);
+    return blob;
+}
+
+//  Round with weights s_state (round) and buffer s_state (100 + round).
+static int
+s_mround_rc (fg_journal_t *j, uint32_t round, bool with_buffer, fg_error_t *err)
+{
+    fg_journal_assignment_t a [3] = { { 0, 10, 1 }, { 1, 11, 1 }, { 2, 12, 1 } };
+    uint32_t included [3] = { 0, 1, 2 };
+    if (fg_journal_round_open (j, round, a, 3, err))
+        fail_msg ("round_open %u: %s", round, err->msg);
+    for (uint32_t s = 0; s < 3; s++)
+        s_put_update (j, round, s, 100 + s);
+    size_t wsize, osize;
+    uint8_t *w = s_state_blob (round, false, false, &wsize);
+    uint8_t *o = s_state_blob (100 + round, false, false, &osize);
+    fg_journal_metrics_t m = s_metrics (round);
+    int rc = fg_journal_commit_round_with_optimizer (j, round, w, wsize, with_buffer? o: NULL,
+                                                     osize, &m, included, 3, a, 3, err);
+    free (w);
+    free (o);
+    return rc;
+}
+
+static void
+s_mround (fg_journal_t *j, uint32_t round)
+{
+    fg_error_t err;
+    if (s_mround_rc (j, round, true, &err))
+        fail_msg ("commit %u: %s", round, err.msg);
+}
+
+//  The buffer of round is stored with exactly the bytes committed.
+static void
+s_check_buffer (fg_journal_t *j, uint32_t round)
+{
+    void *blob;
+    size_t size, want_size;
+    fg_error_t err;
+    if (fg_journal_get_optimizer (j, round, &blob, &size, &err))
+        fail_msg ("get_optimizer %u: %s", round, err.msg);
+    uint8_t *want = s_state_blob (100 + round, false, false, &want_size);
+    assert_int_equal (size, want_size);
+    assert_memory_equal (blob, want, size);
+    free (want);
+    free (blob);
+}
+
+static void
+s_expect_buffers (fg_journal_t *j, const uint32_t *want, size_t n)
+{
+    uint32_t *rounds;
+    size_t count;
+    fg_error_t err;
+    assert_int_equal (fg_journal_optimizer_rounds (j, &rounds, &count, &err), 0);
+    assert_int_equal (count, n);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal (rounds [i], want [i]);
+        s_check_buffer (j, want [i]);
+    }
+    free (rounds);
+}
+
+static char *
+s_dump_text (void)
+{
+    fg_journal_t *j;
+    fg_error_t err;
+    assert_int_equal (fg_journal_open_readonly (s_dir, &j, &err), 0);
+    char *text = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream (&text, &size);
+    assert_int_equal (fg_journal_dump (j, out, &err), 0);
+    fclose (out);
+    fg_journal_close (&j);
+    return text;
+}
+
+static void
+test_momentum_round_trip (void **state)
+{
+    (void) state;
+    fg_journal_t *j = s_open_m ();
+    fg_error_t err;
+    for (uint32_t r = 1; r <= 3; r++)
+        s_mround (j, r);
+    uint32_t want [] = { 1, 2, 3 };
+    s_expect_buffers (j, want, 3);
+    void *blob;
+    size_t size;
+    assert_int_equal (fg_journal_get_optimizer (j, 4, &blob, &size, &err), FG_ENOENT);
+    assert_non_null (strstr (err.msg, "round 4"));
+    assert_null (blob);
+    //  the configuration has momentum: a round without its buffer is refused
+    assert_int_equal (s_mround_rc (j, 4, false, &err), FG_EINVAL);
+    assert_non_null (strstr (err.msg, "server_momentum = 0.9"));
+    assert_non_null (strstr (err.msg, "is required"));
+    uint32_t last;
+    assert_int_equal (fg_journal_last_round (j, &last, &err), 0);
+    assert_int_equal (last, 3);
+    fg_journal_close (&j);
+    s_verify_ok ();
+    //  a reopened writer and a reader see the same
+    j = s_open_m ();
+    s_expect_buffers (j, want, 3);
+    s_mround (j, 4);
+    fg_journal_close (&j);
+    assert_int_equal (fg_journal_open_readonly (s_dir, &j, &err), 0);
+    uint32_t want4 [] = { 2, 3, 4 };    //  default retention: the last 3
+    s_expect_buffers (j, want4, 3);
+    s_expect_retained (j, want4, 3);
+    fg_journal_close (&j);
+    char *text = s_dump_text ();
+    const char *expect [] = { "optimizer (3 records)", "momentum buffer, blob",
+                              "server_momentum = 0.9", "momentum buffer", NULL };
+    for (int i = 0; expect [i]; i++)
+        if (!strstr (text, expect [i]))
+            fail_msg ("dump lacks \"%s\":\n%s", expect [i], text);
+    free (text);
+    s_verify_ok ();
+}
+
+static void
+test_momentum_refused_without (void **state)
+{
+    (void) state;
+    //  no momentum in the configuration: a buffer is refused, none stored
+    fg_journal_t *j = s_open ();
+    fg_error_t err;
+    assert_int_equal (s_mround_rc (j, 1, true, &err), FG_EINVAL);
+    assert_non_null (strstr (err.msg, "must not be given"));
+    assert_int_equal (s_mround_rc (j, 1, false, &err), 0);
+    uint32_t *rounds;
+    size_t count = 9;
+    assert_int_equal (fg_journal_optimizer_rounds (j, &rounds, &count, &err), 0);
+    assert_int_equal (count, 0);
+    fg_journal_close (&j);
+    s_verify_ok ();
+}
+
+static void
+test_momentum_retention (void **state)
+{
+    (void) state;
+    fg_journal_t *j = s_open_m ();
+    fg_error_t err;
+    assert_int_equal (fg_journal_set_retention (j, 2, 5, &err), 0);
+    for (uint32_t r = 1; r <= 12; r++)
+        s_mround (j, r);
+    uint32_t want [] = { 5, 10, 11, 12 };
+    s_expect_retained (j, want, 4);
+    s_expect_buffers (j, want, 4);
+    void *blob;
+    size_t size;
+    assert_int_equal (fg_journal_get_optimizer (j, 7, &blob, &size, &err), FG_ENOENT);
+    assert_int_equal (fg_journal_set_retention (j, 1, 0, &err), 0);
+    s_mround (j, 13);
+    uint32_t want2 [] = { 13 };
+    s_expect_retained (j, want2, 1);
+    s_expect_buffers (j, want2, 1);
+    fg_journal_close (&j);
+    s_verify_ok ();
+}
+
+//  A crash at every write of a commit with a momentum buffer: nothing of
+//  the round is stored, the previous buffer stays; then it succeeds.
+static void
+test_momentum_crash_between_writes (void **state)
+{
+    (void) state;
+    fg_journal_t *j = s_open_m ();
+    fg_error_t err;
+    assert_int_equal (fg_journal_set_retention (j, 1, 0, &err), 0);   //  commit 2 drops 1
+    s_mround (j, 1);
+    fg_journal_assignment_t a [3] = { { 0, 10, 1 }, { 1, 11, 1 }, { 2, 12, 1 } };
+    assert_int_equal (fg_journal_round_open (j, 2, a, 3, &err), 0);
+    for (uint32_t s = 0; s < 3; s++)
+        s_put_update (j, 2, s, 100 + s);
+    hook_t hook = { 0 };
+    fg_journal_set_write_hook (j, s_hook, &hook);
+    uint32_t included [3] = { 0, 1, 2 };
+    size_t wsize, osize;
+    uint8_t *w = s_state_blob (2, false, false, &wsize);
+    uint8_t *o = s_state_blob (102, false, false, &osize);
+    fg_journal_metrics_t m = s_metrics (2);
+    bool seen_buffer = false, seen_drop = false;
+    uint64_t k;
+    for (k = 1; ; k++) {
+        hook.armed = false;
+        hook.fail_at = k;
+        hook.label [0] = 0;
+        err.code = fg_journal_commit_round_with_optimizer (j, 2, w, wsize, o, osize, &m,
+                                                           included, 3, a, 3, &err);
+        if (err.code == 0)
+            break;
+        assert_int_equal (err.code, FG_EIO);
+        assert_true (k <= 10);
+        seen_buffer |= strcmp (hook.label, "commit_round:optimizer") == 0;
+        seen_drop |= strcmp (hook.label, "commit_round:retention-optimizer") == 0;
+        for (int pass = 0; pass < 2; pass++) {
+            uint32_t last;
+            assert_int_equal (fg_journal_last_round (j, &last, &err), 0);
+            assert_int_equal (last, 1);
+            void *blob;
+            size_t size;
+            assert_int_equal (fg_journal_get_optimizer (j, 2, &blob, &size, &err), FG_ENOENT);
+            uint32_t want [] = { 1 };
+            s_expect_buffers (j, want, 1);
+            s_expect_retained (j, want, 1);
+            if (pass == 0) {
+                fg_journal_close (&j);
+                s_verify_ok ();
+                j = s_open_m ();
+                assert_int_equal (fg_journal_set_retention (j, 1, 0, &err), 0);
+                fg_journal_set_write_hook (j, s_hook, &hook);
+            }
+        }
+    }
+    //  weights, optimizer, metrics, round, retention of weights and of
+    //  the buffer, event
+    assert_int_equal (k - 1, 7);
+    assert_true (seen_buffer && seen_drop);
+    fg_journal_set_write_hook (j, NULL, NULL);
+    uint32_t want2 [] = { 2 };
+    s_expect_buffers (j, want2, 1);
+    s_expect_retained (j, want2, 1);
+    fg_journal_close (&j);
+    s_verify_ok ();
+    free (w);
+    free (o);
+}
+
+static void
+s_raw_put_buffer (const char *db, uint32_t round, const uint8_t *blob, size_t size)
+{
+    uint8_t *v = malloc (FG_JREC_SIZE_OPTIMIZER + size);
+    assert_non_null (v);
+    fg_jrec_encode_optimizer (v, FG_JREC_SIZE_OPTIMIZER, round, FG_JREC_OPT_MOMENTUM, size,
+                              fg_jrec_crc (blob, size));
+    memcpy (v + FG_JREC_SIZE_OPTIMIZER, blob, size);
+    uint8_t k [4];
+    s_key32 (k, round);
+    s_raw (db, k, 4, v, FG_JREC_SIZE_OPTIMIZER + size);
+    free (v);
+}
+
+static void
+test_momentum_corruption (void **state)
+{
+    (void) state;
+    fg_journal_t *j = s_open_m ();
+    for (uint32_t r = 1; r <= 3; r++)
+        s_mround (j, r);
+    fg_journal_close (&j);
+    s_verify_ok ();
+    reports_t r = { .n = 0 };
+    size_t problems;
+    fg_error_t err;
+
+    //  A byte of an old buffer: verify finds it, resume does not need it,
+    //  reading it is refused.
+    size_t osize;
+    uint8_t *o1 = s_state_blob (101, false, false, &osize);
+    assert_true (s_flip (o1 + osize - 24, 16, 3) >= 1);
+    free (o1);
+    assert_int_equal (fg_journal_verify (s_dir, s_collect, &r, &problems, &err), FG_ECHECKSUM);
+    assert_int_equal (problems, 1);
+    assert_true (s_reported (&r, "optimizer/1", FG_ECHECKSUM));
+    j = s_open_m ();
+    void *blob;
+    size_t size;
+    assert_int_equal (fg_journal_get_optimizer (j, 1, &blob, &size, &err), FG_ECHECKSUM);
+    assert_non_null (strstr (err.msg, "optimizer/1"));
+    fg_journal_close (&j);
+
+    //  The newest buffer: open (resume) refuses.
+    uint8_t *o3 = s_state_blob (103, false, false, &osize);
+    assert_true (s_flip (o3 + osize - 24, 16, 3) >= 1);
+    free (o3);
+    assert_int_equal (fg_journal_open (s_dir, CONFIG_M, HASH_M, false, &j, &err), FG_ECHECKSUM);
+    assert_non_null (strstr (err.msg, "optimizer/3"));
+    char *text = s_dump_text ();
+    assert_non_null (strstr (text, "DAMAGED: optimizer blob: CRC-32"));
+    free (text);
+    //  Good buffers again, then one missing: verify and open refuse.
+    uint8_t *good = s_state_blob (101, false, false, &osize);
+    s_raw_put_buffer ("optimizer", 1, good, osize);
+    free (good);
+    good = s_state_blob (103, false, false, &osize);
+    s_raw_put_buffer ("optimizer", 3, good, osize);
+    free (good);
+    s_verify_ok ();
+    uint8_t k [4];
+    s_key32 (k, 2);
+    s_raw ("optimizer", k, 4, NULL, 0);
+    r.n = 0;
+    assert_int_equal (fg_journal_verify (s_dir, s_collect, &r, &problems, &err), FG_ESTATE);
+    assert_int_equal (problems, 1);
+    assert_true (s_reported_as (&r, "optimizer/2", "missing"));
+    assert_true (s_reported_as (&r, "optimizer/2", "server_momentum = 0.9"));
+    assert_int_equal (fg_journal_open (s_dir, CONFIG_M, HASH_M, false, &j, &err), FG_ESTATE);
+    assert_non_null (strstr (err.msg, "optimizer/2"));
+    //  A buffer of another layout, one with a NaN, one that is no blob,
+    //  one beside no checkpoint, one of a round never committed.
+    uint8_t *other = s_state_blob (102, true, false, &osize);
+    s_raw_put_buffer ("optimizer", 2, other, osize);
+    free (other);
+    uint8_t *nan = s_state_blob (101, false, true, &osize);
+    s_raw_put_buffer ("optimizer", 1, nan, osize);
+    free (nan);
+    uint8_t junk [40];
+    memset (junk, 0x5a, sizeof junk);
+    s_raw_put_buffer ("optimizer", 3, junk, sizeof junk);
+    s_key32 (k, 1);
+    uint8_t *w1 = s_state_blob (1, false, false, &osize);
+    s_raw ("weights", k, 4, NULL, 0);
+    free (w1);
+    s_raw_put_buffer ("optimizer", 9, junk, sizeof junk);
+    r.n = 0;
+    assert_int_not_equal (fg_journal_verify (s_dir, s_collect, &r, &problems, &err), 0);
+    assert_true (s_reported_as (&r, "optimizer/2", "layout differs from weights/2"));
+    assert_true (s_reported_as (&r, "optimizer/1", "without its weights checkpoint"));
+    assert_true (s_reported_as (&r, "optimizer/3", "not a full weights blob"));
+    assert_true (s_reported_as (&r, "optimizer/9", "not committed"));
+    assert_int_equal (problems, 4);
+    //  the NaN, once its checkpoint is back
+    s_key32 (k, 1);
+    uint8_t *wrec = malloc (FG_JREC_SIZE_WEIGHTS + 4096);
+    w1 = s_state_blob (1, false, false, &osize);
+    fg_jrec_encode_weights (wrec, FG_JREC_SIZE_WEIGHTS, 1, osize, fg_jrec_crc (w1, osize));
+    memcpy (wrec + FG_JREC_SIZE_WEIGHTS, w1, osize);
+    s_raw ("weights", k, 4, wrec, FG_JREC_SIZE_WEIGHTS + osize);
+    free (wrec);
+    free (w1);
+    r.n = 0;
+    assert_int_not_equal (fg_journal_verify (s_dir, s_collect, &r, &problems, &err), 0);
+    assert_true (s_reported_as (&r, "optimizer/1", "holds NaN at float 4"));
+}
+
+static void
+test_momentum_unexpected_buffer (void **state)
+{
+    (void) state;
+    //  A buffer in a journal whose configuration has no momentum.
+    fg_journal_t *j = s_open ();
+    s_round (j, 1, 300);
+    fg_journal_close (&j);
+    size_t osize;
+    uint8_t *o = s_state_blob (101, false, false, &osize);
+    s_raw_put_buffer ("optimizer", 1, o, osize);
+    free (o);
+    reports_t r = { .n = 0 };
+    size_t problems;
+    fg_error_t err;
+    assert_int_equal (fg_journal_verify (s_dir, s_collect, &r, &problems, &err), FG_ESTATE);
+    assert_int_equal (problems, 1);
+    assert_true (s_reported_as (&r, "optimizer/1", "no server momentum"));
+    assert_int_equal (fg_journal_open (s_dir, CONFIG_A, HASH_A, false, &j, &err), FG_ESTATE);
+}
+
+//  A journal written before the optimizer database existed (simulated by
+//  dropping it): it opens read-only and verifies as it did; a writer
+//  adds the database and carries on.
+static void
+test_momentum_old_journal (void **state)
+{
+    (void) state;
+    fg_journal_t *j = s_open ();
+    s_round (j, 1, 300);
+    s_round (j, 2, 300);
+    fg_journal_close (&j);
+    char path [512];
+    snprintf (path, sizeof path, "%s/%s", s_dir, FG_JOURNAL_FILE);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal (mdb_env_create (&env), 0);
+    assert_int_equal (mdb_env_set_maxdbs (env, 8), 0);
+    assert_int_equal (mdb_env_open (env, path, MDB_NOSUBDIR, 0644), 0);
+    assert_int_equal (mdb_txn_begin (env, NULL, 0, &txn), 0);
+    assert_int_equal (mdb_dbi_open (txn, "optimizer", 0, &dbi), 0);
+    assert_int_equal (mdb_drop (txn, dbi, 1), 0);
+    assert_int_equal (mdb_txn_commit (txn), 0);
+    assert_int_equal (mdb_txn_begin (env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal (mdb_dbi_open (txn, "optimizer", 0, &dbi), MDB_NOTFOUND);
+    mdb_txn_abort (txn);
+    mdb_env_close (env);
+
+    s_verify_ok ();
+    fg_error_t err;
+    assert_int_equal (fg_journal_open_readonly (s_dir, &j, &err), 0);
+    uint32_t *rounds;
+    size_t count = 9;
+    assert_int_equal (fg_journal_optimizer_rounds (j, &rounds, &count, &err), 0);
+    assert_int_equal (count, 0);
+    void *blob;
+    size_t size;
+    assert_int_equal (fg_journal_get_optimizer (j, 2, &blob, &size, &err), FG_ENOENT);
+    s_check_weights (j, 2, 300);
+    fg_journal_close (&j);
+    char *text = s_dump_text ();
+    assert_non_null (strstr (text, "optimizer (0 records: written before"));
+    assert_non_null (strstr (text, "round 2 committed"));
+    free (text);
+    j = s_open ();
+    s_round (j, 3, 300);
+    fg_journal_close (&j);
+    s_verify_ok ();
+    text = s_dump_text ();
+    assert_non_null (strstr (text, "optimizer (0 records)"));
+    free (text);
+}
+
+//  --------------------------------------------------------------------------
 //  Record decoders
 
 typedef int (decode_fn) (const uint8_t *v, size_t n, fg_error_t *err);
@@ -1212,6 +1670,7 @@ static int d_experiment (const uint8_t *v, size_t n, fg_error_t *e) { fg_jrec_ex
 static int d_round (const uint8_t *v, size_t n, fg_error_t *e) { fg_jrec_round_t o; return fg_jrec_decode_round (v, n, &o, e); }
 static int d_update (const uint8_t *v, size_t n, fg_error_t *e) { fg_jrec_update_t o; return fg_jrec_decode_update (v, n, true, &o, e); }
 static int d_weights (const uint8_t *v, size_t n, fg_error_t *e) { fg_jrec_weights_t o; return fg_jrec_decode_weights (v, n, true, &o, e); }
+static int d_optimizer (const uint8_t *v, size_t n, fg_error_t *e) { fg_jrec_optimizer_t o; return fg_jrec_decode_optimizer (v, n, true, &o, e); }
 static int d_metrics (const uint8_t *v, size_t n, fg_error_t *e) { fg_jrec_metrics_t o; return fg_jrec_decode_metrics (v, n, &o, e); }
 static int d_loss (const uint8_t *v, size_t n, fg_error_t *e) { fg_jrec_loss_t o; return fg_jrec_decode_loss (v, n, &o, e); }
 static int d_node (const uint8_t *v, size_t n, fg_error_t *e) { fg_jrec_node_t o; return fg_jrec_decode_node (v, n, &o, e); }
@@ -1440,6 +1899,34 @@ test_decoders (void **state)
     n = fg_jrec_encode_weights (buf, sizeof buf, 9, 0, 0);
     s_generic (d_weights, buf, n, n, FG_JREC_WEIGHTS);
 
+    //  optimizer state (momentum buffer)
+    n = fg_jrec_encode_optimizer (buf, sizeof buf, 9, FG_JREC_OPT_MOMENTUM, 50,
+                                  fg_jrec_crc (blob, 50));
+    assert_int_equal (n, FG_JREC_SIZE_OPTIMIZER);
+    assert_int_equal (fg_jrec_encode_optimizer (buf, n - 1, 9, 1, 50, 0), 0);
+    memcpy (buf + n, blob, 50);
+    fg_jrec_optimizer_t opt;
+    assert_int_equal (fg_jrec_decode_optimizer (buf, n + 50, true, &opt, &err), 0);
+    assert_int_equal (opt.round, 9);
+    assert_int_equal (opt.what, FG_JREC_OPT_MOMENTUM);
+    assert_int_equal (opt.blob_size, 50);
+    assert_ptr_equal (opt.blob, buf + n);
+    buf [n + 49] ^= 0x80;
+    assert_int_equal (fg_jrec_decode_optimizer (buf, n + 50, true, &opt, &err), FG_ECHECKSUM);
+    assert_non_null (strstr (err.msg, "optimizer blob"));
+    assert_int_equal (fg_jrec_decode_optimizer (buf, n + 50, false, &opt, &err), 0);
+    buf [n + 49] ^= 0x80;
+    assert_int_equal (fg_jrec_decode_weights (buf, n + 50, true, &w, &err), FG_EFORMAT);
+    s_field (d_optimizer, buf, n + 50, 0, 0, FG_EFORMAT, "round number 0");
+    s_field (d_optimizer, buf, n + 50, 0, UINT32_MAX, FG_EFORMAT, "round number");
+    s_field (d_optimizer, buf, n + 50, 4, 0, FG_EFORMAT, "state kind 0");
+    s_field (d_optimizer, buf, n + 50, 4, 2, FG_EFORMAT, "state kind 2");
+    s_field (d_optimizer, buf, n + 50, 8, 49, FG_EFORMAT, "blob length");
+    s_field (d_optimizer, buf, n + 50, 12, 1, FG_EFORMAT, "blob length");
+    s_field (d_optimizer, buf, n + 50, 16, 0, FG_ECHECKSUM, "optimizer blob");
+    n = fg_jrec_encode_optimizer (buf, sizeof buf, 9, FG_JREC_OPT_MOMENTUM, 0, 0);
+    s_generic (d_optimizer, buf, n, n, FG_JREC_OPTIMIZER);
+
     //  metrics
     fg_journal_metrics_t m = { 4, 400, 0.25, 0.5, 0.875, 1234 };
     n = fg_jrec_encode_metrics (buf, sizeof buf, 2, &m);
@@ -1531,6 +2018,13 @@ main (void)
         cmocka_unit_test_setup_teardown (test_missing_meta, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_nodes_events, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_readonly_dump, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_momentum_round_trip, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_momentum_refused_without, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_momentum_retention, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_momentum_crash_between_writes, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_momentum_corruption, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_momentum_unexpected_buffer, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_momentum_old_journal, s_setup, s_teardown),
         cmocka_unit_test (test_decoders),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
