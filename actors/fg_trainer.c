@@ -805,7 +805,7 @@ s_trainer_actor (zsock_t *pipe, void *arg)
             fg_info ("trainer %s: coordinator silent, reconnecting in %d ms",
                      self->node_id, self->backoff_ms);
             const char *problem = fg_handshake_problem (self->handshake);
-            if (!self->heard && (problem || now >= self->hint_at)) {
+            if (!self->heard && now >= self->hint_at) {
                 //  never answered since the connect: say what to check
                 fg_warn ("trainer %s: no answer from %s: %s", self->node_id, self->endpoint,
                          problem? problem: self->server_key [0]
@@ -813,7 +813,7 @@ s_trainer_actor (zsock_t *pipe, void *arg)
                            "public key, is this worker's key in its grid.allow_keys?"
                          : "is the coordinator running and reachable (and without CURVE: "
                            "grid.curve = false)?");
-                self->hint_at = now + 60000;
+                self->hint_at = now + (problem? 60000: 30000);
             }
             zpoller_remove (self->poller, self->dealer);
             zsock_destroy (&self->dealer);

@@ -40,7 +40,13 @@ s_run_usage (FILE *out, const char *command)
         "Runs the coordinator and N in-process trainers (default grid.local_trainers);\n"
         "--listen also accepts remote `fedctl worker`s. One line per committed round\n"
         "goes to stdout; DIR/rounds.csv, DIR/clients.csv and DIR/status.json follow\n"
-        "the run. Ctrl-C stops cleanly; `fedctl resume DIR` continues exactly.\n",
+        "the run. Ctrl-C stops cleanly; `fedctl resume DIR` continues exactly.\n"
+        "\n"
+        "On tcp the coordinator uses CURVE (grid.curve, default true): its key pair\n"
+        "is DIR/coordinator.key[_secret] (made when missing, or by fedctl keygen DIR)\n"
+        "and workers need --server-key DIR/coordinator.key; grid.allow_keys = FOLDER\n"
+        "admits only the workers whose worker.key is in FOLDER, grid.allow_ip only\n"
+        "the listed addresses.\n",
         command, strcmp (command, "start") == 0
         ? "Starts a new experiment in DIR (refused when DIR already holds a journal)."
         : "Continues the experiment in DIR after the last committed round, whatever\n"
