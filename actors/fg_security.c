@@ -508,6 +508,7 @@ typedef struct {
     char allow_ip [FG_CONFIG_STR_MAX];
     char ips [S_IPS_MAX * (INET6_ADDRSTRLEN + 1) + 1];
     char own_key [FG_SECURITY_KEY_TEXT];
+    char key_file [4200];           //  DIR/coordinator.key, for messages
     int status;
     fg_error_t err;
 } s_guard_args_t;
@@ -757,17 +758,22 @@ s_guard_on_monitor (s_guard_t *self)
     else
     if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
         self->failed++;
-        if (value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC)
-            s_guard_report (self, 1, "a peer failed the CURVE handshake: it does not hold "
-                            "this coordinator's public key (fedctl worker --server-key "
-                            "DIR/" FG_SECURITY_SERVER_NAME ")");
+        if (value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC) {
+            snprintf (line, sizeof line, "a peer failed the CURVE handshake: it does not hold "
+                      "this coordinator's public key (fedctl worker --server-key %.1000s)",
+                      self->a->key_file);
+            s_guard_report (self, 1, line);
+        }
         else
-        if (value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
-            s_guard_report (self, 2, self->a->curve
-                            ? "a peer connected without CURVE: start workers with "
-                              "--server-key DIR/" FG_SECURITY_SERVER_NAME
-                            : "a peer connected with CURVE but grid.curve is false here: "
-                              "start the worker without --server-key");
+        if (value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
+            if (self->a->curve)
+                snprintf (line, sizeof line, "a peer connected without CURVE: start workers "
+                          "with --server-key %.1000s", self->a->key_file);
+            else
+                snprintf (line, sizeof line, "a peer connected with CURVE but grid.curve is "
+                          "false here: start the worker without --server-key");
+            s_guard_report (self, 2, line);
+        }
         else {
             snprintf (line, sizeof line, "a peer broke the handshake (ZeroMQ protocol "
                       "error 0x%08x)", (unsigned) value);
@@ -861,6 +867,7 @@ s_guard_prepare (const fg_config_t *cfg, const char *dir, const char *listen,
         return 0;
     a->curve = cfg->grid.curve;
     snprintf (a->allow_ip, sizeof a->allow_ip, "%s", cfg->grid.allow_ip);
+    snprintf (a->key_file, sizeof a->key_file, "%.4000s/%s", dir, FG_SECURITY_SERVER_NAME);
     int rc = fg_security_parse_ips (cfg->grid.allow_ip, a->ips, sizeof a->ips, err);
     const char *allow = cfg->grid.allow_keys;
     if (rc == 0 && a->curve && *allow) {
