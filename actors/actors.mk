@@ -3,3 +3,12 @@ pkginclude_HEADERS += actors/fg_actors.h
 noinst_HEADERS += actors/fg_actors_internal.h actors/fg_trainer_journal.h
 lib_libfedgrid_core_la_SOURCES += actors/fg_coordinator.c actors/fg_partitioner.c \
     actors/fg_aggregator.c actors/fg_trainer.c actors/fg_trainer_journal.c
+##  CURVE keys, allow-lists and the coordinator's authentication guard
+pkginclude_HEADERS += actors/fg_security.h
+lib_libfedgrid_core_la_SOURCES += actors/fg_security.c
+UNIT_TESTS += tests/test_security
+FUZZ_HARNESSES += cert
+check_PROGRAMS += fuzz/replay_cert
+TESTS += fuzz/replay_cert
+fuzz_replay_cert_SOURCES = fuzz/fuzz_cert.c fuzz/replay_main.c
+fuzz_replay_cert_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_NAME='"cert"'

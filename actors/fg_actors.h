@@ -86,10 +86,16 @@ typedef struct {
     int liveness;                   //  silent beats before reconnecting
     size_t max_frame;               //  ZMQ_MAXMSGSIZE and wire limits
     size_t chunk_size;
+    //  CURVE (docs/actors.md, Security): the coordinator's public key and
+    //  this trainer's pair, as 40-character Z85 text; NULL: no CURVE
+    const char *server_key;
+    const char *public_key;
+    const char *secret_key;
 } fg_trainer_args_t;
 
 //  Starts a trainer that connects, announces itself and takes units.
-//  Returns NULL and fills err (FG_EINVAL bad arguments, FG_ENOMEM).
+//  Returns NULL and fills err (FG_EINVAL bad arguments, a CURVE key that
+//  is not 40 characters, FG_ENOMEM).
 fg_trainer_t *
     fg_trainer_new (const fg_trainer_args_t *args, fg_error_t *err);
 

@@ -31,6 +31,7 @@
 #include "fg_journal.h"
 #include "fg_log.h"
 #include "fg_optim.h"
+#include "fg_security.h"
 #include "fg_sha256.h"
 #include "fg_unit.h"
 #include "fg_wire.h"
@@ -89,6 +90,7 @@ typedef struct {
 typedef struct {
     zsock_t  *pipe;
     zsock_t  *router;
+    fg_guard_t *guard;              //  CURVE and allow-lists on tcp, or NULL
     zpoller_t *poller;
     zactor_t *partitioner;
     zactor_t *aggregator;
@@ -1305,6 +1307,11 @@ s_self_new (zsock_t *pipe, const fg_coordinator_args_t *a, int *port, fg_error_t
         zsock_set_handshake_ivl (self->router, 10000);
         zsock_set_linger (self->router, 0);
         zsock_set_sndtimeo (self->router, 1000);
+        //  before any bind: CURVE server and zauth (inproc peers skip both)
+        rc = fg_guard_open (&self->guard, self->router, &self->cfg, self->dir, a->listen,
+                            NULL, err);
+    }
+    if (rc == 0) {
         if (a->inproc && *a->inproc && zsock_bind (self->router, "inproc://%s", a->inproc) != 0)
             rc = fg_error_set (err, FG_EINVAL, "cannot bind inproc://%s", a->inproc);
     }
@@ -1413,6 +1420,7 @@ s_self_destroy (s_self_t **self_p)
     s_free_round (self);
     zpoller_destroy (&self->poller);
     zsock_destroy (&self->router);
+    fg_guard_destroy (&self->guard);
     if (self->clients_csv)
         fclose (self->clients_csv);
     fg_journal_close (&self->journal);

@@ -22,6 +22,7 @@
 #include "fg_file.h"
 #include "fg_log.h"
 #include "fg_ops.h"
+#include "fg_security.h"
 #include "fg_sha256.h"
 #include "fg_unit.h"
 #include "fg_wire.h"
@@ -61,6 +62,13 @@ typedef struct {
     int64_t   expires_at;           //  coordinator declared silent after this
     int64_t   reconnect_at;         //  0: connected
     int       backoff_ms;
+    //  CURVE: Z85 keys, server_key "" when the transport is plain
+    char      server_key [FG_SECURITY_KEY_TEXT];
+    char      public_key [FG_SECURITY_KEY_TEXT];
+    char      secret_key [FG_SECURITY_KEY_TEXT];
+    fg_handshake_t *handshake;      //  the DEALER's handshake failures (tcp)
+    bool      heard;                //  a message since the last connect
+    int64_t   hint_at;              //  next "no answer" warning
 
     //  global weights cache: the last version fetched
     uint64_t  weights_version;
@@ -281,6 +289,8 @@ s_connect (s_self_t *self)
         zpoller_remove (self->poller, self->dealer);
         zsock_destroy (&self->dealer);
     }
+    fg_handshake_destroy (&self->handshake);
+    self->heard = false;
     self->dealer = zsock_new (ZMQ_DEALER);
     if (!self->dealer) {
         self->reconnect_at = zclock_mono () + self->backoff_ms;
@@ -290,6 +300,14 @@ s_connect (s_self_t *self)
     zsock_set_maxmsgsize (self->dealer, (int) self->limits.max_frame);
     zsock_set_linger (self->dealer, 0);
     zsock_set_sndhwm (self->dealer, 1000);
+    zsock_set_sndtimeo (self->dealer, 1000);    //  never wait for a peer forever
+    if (self->server_key [0]) {
+        zsock_set_curve_serverkey (self->dealer, self->server_key);
+        zsock_set_curve_publickey (self->dealer, self->public_key);
+        zsock_set_curve_secretkey (self->dealer, self->secret_key);
+    }
+    if (strncmp (self->endpoint, "inproc://", 9) != 0)
+        self->handshake = fg_handshake_new (self->dealer);
     if (zsock_connect (self->dealer, "%s", self->endpoint)) {
         fg_warn ("trainer %s: cannot connect to %s", self->node_id, self->endpoint);
         zsock_destroy (&self->dealer);
@@ -587,6 +605,7 @@ s_on_peer (s_self_t *self)
     }
     self->expires_at = zclock_mono () + (int64_t) self->heartbeat_ms * self->liveness;
     self->backoff_ms = S_BACKOFF_MIN;
+    self->heard = true;
     bool about_unit = self->have_task && msg.round == self->round && msg.shard == self->shard;
     switch (msg.type) {
         case FG_WIRE_ACK:
@@ -668,6 +687,17 @@ s_self_new (zsock_t *pipe, const fg_trainer_args_t *a, fg_error_t *err)
     self->threads = a->threads > 0? a->threads: 1;
     self->heartbeat_ms = a->heartbeat_ms;
     self->liveness = a->liveness;
+    if (a->server_key && *a->server_key) {
+        if (strlen (a->server_key) != 40 || !a->public_key || strlen (a->public_key) != 40
+        ||  !a->secret_key || strlen (a->secret_key) != 40) {
+            free (self);
+            fg_error_set (err, FG_EINVAL, "trainer: CURVE keys must be 40 Z85 characters");
+            return NULL;
+        }
+        memcpy (self->server_key, a->server_key, 41);
+        memcpy (self->public_key, a->public_key, 41);
+        memcpy (self->secret_key, a->secret_key, 41);
+    }
     fg_wire_limits_default (&self->limits);
     if (a->max_frame)
         self->limits.max_frame = a->max_frame;
@@ -723,6 +753,8 @@ s_self_destroy (s_self_t **self_p)
     fg_tjournal_close (&self->journal);
     zpoller_destroy (&self->poller);
     zsock_destroy (&self->dealer);
+    fg_handshake_destroy (&self->handshake);
+    memset (self->secret_key, 0, sizeof self->secret_key);
     free (self);
     *self_p = NULL;
 }
@@ -772,12 +804,26 @@ s_trainer_actor (zsock_t *pipe, void *arg)
         if (!self->reconnect_at && now >= self->expires_at) {
             fg_info ("trainer %s: coordinator silent, reconnecting in %d ms",
                      self->node_id, self->backoff_ms);
+            const char *problem = fg_handshake_problem (self->handshake);
+            if (!self->heard && now >= self->hint_at) {
+                //  never answered since the connect: say what to check
+                fg_warn ("trainer %s: no answer from %s: %s", self->node_id, self->endpoint,
+                         problem? problem: self->server_key [0]
+                         ? "is the coordinator running and reachable, is --server-key its "
+                           "public key, is this worker's key in its grid.allow_keys?"
+                         : "is the coordinator running and reachable (and without CURVE: "
+                           "grid.curve = false)?");
+                self->hint_at = now + (problem? 60000: 30000);
+            }
             zpoller_remove (self->poller, self->dealer);
             zsock_destroy (&self->dealer);
             self->reconnect_at = now + self->backoff_ms;
             self->backoff_ms = self->backoff_ms * 2 > S_BACKOFF_MAX? S_BACKOFF_MAX: self->backoff_ms * 2;
         }
-        if (self->dealer && now >= self->beat_at) {
+        //  heartbeats only on a connection that answered: after a refused
+        //  CURVE handshake ZeroMQ drops the DEALER's only pipe, and a send
+        //  would wait for a peer that never comes
+        if (self->dealer && self->heard && now >= self->beat_at) {
             s_send_simple (self, FG_WIRE_HEARTBEAT);
             self->beat_at = now + self->heartbeat_ms;
         }

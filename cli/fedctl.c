@@ -23,6 +23,7 @@ static const s_command_t s_commands [] = {
     { "start",  fedctl_cmd_start,  "start a federated experiment: coordinator + local trainers" },
     { "resume", fedctl_cmd_resume, "continue an experiment exactly after any stop or crash" },
     { "worker", fedctl_cmd_worker, "serve a coordinator as a remote trainer" },
+    { "keygen", fedctl_cmd_keygen, "make a CURVE key pair: DIR/coordinator.key (or --name NAME)" },
     { "status", fedctl_cmd_status, "round, accuracy, nodes, ETA and weights hash of an experiment" },
     { "export", fedctl_cmd_export, "write committed weights as a blob or safetensors" },
     { "train",  fedctl_cmd_train,  "centralised baseline: train the model on the whole training set" },

@@ -52,6 +52,7 @@ int fedctl_cmd_train (int argc, char **argv);
 int fedctl_cmd_start (int argc, char **argv);
 int fedctl_cmd_resume (int argc, char **argv);
 int fedctl_cmd_worker (int argc, char **argv);
+int fedctl_cmd_keygen (int argc, char **argv);
 int fedctl_cmd_status (int argc, char **argv);
 int fedctl_cmd_export (int argc, char **argv);
 int fedctl_cmd_journal (int argc, char **argv);

@@ -12,6 +12,7 @@
 #include "fg_blob.h"
 #include "fg_file.h"
 #include "fg_journal.h"
+#include "fg_security.h"
 #include "fg_wire.h"
 
 #include <czmq.h>
@@ -39,7 +40,13 @@ s_run_usage (FILE *out, const char *command)
         "Runs the coordinator and N in-process trainers (default grid.local_trainers);\n"
         "--listen also accepts remote `fedctl worker`s. One line per committed round\n"
         "goes to stdout; DIR/rounds.csv, DIR/clients.csv and DIR/status.json follow\n"
-        "the run. Ctrl-C stops cleanly; `fedctl resume DIR` continues exactly.\n",
+        "the run. Ctrl-C stops cleanly; `fedctl resume DIR` continues exactly.\n"
+        "\n"
+        "On tcp the coordinator uses CURVE (grid.curve, default true): its key pair\n"
+        "is DIR/coordinator.key[_secret] (made when missing, or by fedctl keygen DIR)\n"
+        "and workers need --server-key DIR/coordinator.key; grid.allow_keys = FOLDER\n"
+        "admits only the workers whose worker.key is in FOLDER, grid.allow_ip only\n"
+        "the listed addresses.\n",
         command, strcmp (command, "start") == 0
         ? "Starts a new experiment in DIR (refused when DIR already holds a journal)."
         : "Continues the experiment in DIR after the last committed round, whatever\n"
@@ -160,13 +167,21 @@ s_run (const char *dir, const s_run_opts_t *opts)
     }
     zsys_init ();
     zsys_set_max_sockets (0);
+    //  keys and allow-lists checked before anything is written
+    fg_keypair_t keys;
+    fg_error_t err;
+    if (fg_security_preflight (&cfg, dir, listen, &keys, &err)) {
+        fedctl_fail ("%s", err.msg);
+        fg_dataset_destroy (&train);
+        fg_dataset_destroy (&test);
+        return fedctl_exit_code (err.code);
+    }
     char inproc [64];
     snprintf (inproc, sizeof inproc, "fedgrid-%ld", (long) getpid ());
     fg_coordinator_args_t args = {
         .dir = dir, .cfg = &cfg, .train = train, .test = test, .inproc = inproc,
         .listen = listen, .eval_threads = fedctl_threads (&cfg, 1)
     };
-    fg_error_t err;
     fg_coordinator_t *coordinator = fg_coordinator_new (&args, &err);
     fg_trainer_t **trainers = calloc ((size_t) local + 1, sizeof *trainers);
     if (!coordinator) {
@@ -178,6 +193,17 @@ s_run (const char *dir, const s_run_opts_t *opts)
     int port = fg_coordinator_port (coordinator);
     if (port)
         fprintf (stderr, "fedctl: coordinator listening on port %d\n", port);
+    //  CURVE on tcp: workers need the public key; local tcp trainers use
+    //  the coordinator's own pair (always allowed)
+    if (port && keys.public_txt [0])
+        fprintf (stderr, "fedctl: CURVE on: workers need --server-key %s/%s (public key %s)\n",
+                 dir, FG_SECURITY_SERVER_NAME, keys.public_txt);
+    else
+    if (port && !cfg.grid.curve)
+    if (port)
+        fprintf (stderr, "fedctl: grid.curve = false: traffic on port %d is neither encrypted "
+                 "nor authenticated\n", port);
+    bool curve_local = opts->local_tcp && keys.secret_txt [0];
     char endpoint [128];
     if (opts->local_tcp)
         snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
@@ -193,7 +219,10 @@ s_run (const char *dir, const s_run_opts_t *opts)
             .endpoint = endpoint, .node_id = node_id, .train = train, .cache_dir = cache,
             .threads = fedctl_threads (&cfg, local), .heartbeat_ms = (int) cfg.grid.heartbeat_ms,
             .liveness = (int) cfg.grid.liveness, .max_frame = (size_t) cfg.grid.max_frame,
-            .chunk_size = (size_t) cfg.grid.chunk_size
+            .chunk_size = (size_t) cfg.grid.chunk_size,
+            .server_key = curve_local? keys.public_txt: NULL,
+            .public_key = curve_local? keys.public_txt: NULL,
+            .secret_key = curve_local? keys.secret_txt: NULL
         };
         trainers [i] = fg_trainer_new (&targs, &err);
         if (!trainers [i]) {
@@ -250,6 +279,7 @@ s_run (const char *dir, const s_run_opts_t *opts)
     zpoller_destroy (&poller);
 
 done:
+    memset (&keys, 0, sizeof keys);
     for (int i = 0; i < local; i++)
         fg_trainer_destroy (&trainers [i]);
     free (trainers);
@@ -293,13 +323,22 @@ s_worker_usage (FILE *out)
 {
     fprintf (out,
         "usage: fedctl worker --connect tcp://HOST:PORT --cache DIR --dataset KIND\n"
-        "                     [--data PATH] [--train-limit N] [--threads N] [--id NAME]\n"
+        "                     [--server-key FILE|Z85] [--data PATH] [--train-limit N]\n"
+        "                     [--threads N] [--id NAME]\n"
         "\n"
         "Hosts one trainer for a coordinator started with --listen. It trains on\n"
         "its own copy of the experiment's training set (KIND as data.dataset, PATH\n"
         "its folder, N as data.train_limit or synthetic_train); a worker whose\n"
         "copy differs from the coordinator's is given no units. --cache keeps its\n"
-        "identity and unit checkpoints. Ctrl-C stops it.\n");
+        "identity and unit checkpoints. Ctrl-C stops it.\n"
+        "\n"
+        "--server-key is the coordinator's public key (its DIR/coordinator.key, or\n"
+        "the 40 characters fedctl start prints): the connection is then encrypted\n"
+        "and authenticated with CURVE, the coordinator's default (grid.curve). The\n"
+        "worker's own key pair is made once in DIR/worker.key[_secret] (mode 0600)\n"
+        "and kept, so its identity is stable; when the coordinator has an allow\n"
+        "list (grid.allow_keys), copy DIR/worker.key into that folder. Without\n"
+        "--server-key the connection is plain (for grid.curve = false).\n");
 }
 
 int
@@ -313,15 +352,18 @@ fedctl_cmd_worker (int argc, char **argv)
         { "train-limit", required_argument, NULL, 'n' },
         { "threads",     required_argument, NULL, 'j' },
         { "id",          required_argument, NULL, 'i' },
+        { "server-key",  required_argument, NULL, 'K' },
         { "help",        no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     const char *connect = NULL, *cache = NULL, *kind = NULL, *data = "", *id = NULL;
+    const char *server_key = NULL;
     long limit = 0, threads = 0;
     int c;
     char *end;
-    while ((c = getopt_long (argc, argv, "c:C:k:d:n:j:i:h", options, NULL)) != -1) {
+    while ((c = getopt_long (argc, argv, "c:C:k:d:n:j:i:K:h", options, NULL)) != -1) {
         switch (c) {
+            case 'K': server_key = optarg; break;
             case 'c': connect = optarg; break;
             case 'C': cache = optarg; break;
             case 'k': kind = optarg; break;
@@ -398,25 +440,93 @@ fedctl_cmd_worker (int argc, char **argv)
             fg_file_write_atomic (path, node_id, strlen (node_id), 0644, 0, NULL);
         }
     }
+    //  CURVE: the coordinator's public key, and this worker's pair, made
+    //  once in the cache folder and kept (a stable identity)
+    char server [FG_SECURITY_KEY_TEXT] = "";
+    fg_keypair_t keys;
+    memset (&keys, 0, sizeof keys);
+    if (server_key) {
+        bool created = false;
+        if (fg_security_read_public (server_key, server, &err)
+        ||  fg_security_ensure_pair (cache, FG_SECURITY_WORKER_NAME, &keys, &created, &err)) {
+            fedctl_fail ("%s", err.msg);
+            fg_dataset_destroy (&train);
+            return fedctl_exit_code (err.code);
+        }
+        fprintf (stderr, "fedctl: worker key %s/%s%s (public key %s): a coordinator with "
+                 "grid.allow_keys needs a copy of that file\n", cache, FG_SECURITY_WORKER_NAME,
+                 created? ", made now": "", keys.public_txt);
+    }
     fg_trainer_args_t targs = {
         .endpoint = connect, .node_id = node_id, .train = train, .cache_dir = cache,
         .threads = fedctl_threads (&cfg, 1), .heartbeat_ms = (int) cfg.grid.heartbeat_ms,
         .liveness = (int) cfg.grid.liveness, .max_frame = (size_t) cfg.grid.max_frame,
-        .chunk_size = (size_t) cfg.grid.chunk_size
+        .chunk_size = (size_t) cfg.grid.chunk_size,
+        .server_key = server_key? server: NULL,
+        .public_key = server_key? keys.public_txt: NULL,
+        .secret_key = server_key? keys.secret_txt: NULL
     };
     zsys_init ();
     fg_trainer_t *trainer = fg_trainer_new (&targs, &err);
+    memset (&keys, 0, sizeof keys);             //  the trainer keeps its copy
     if (!trainer) {
         fedctl_fail ("%s", err.msg);
         fg_dataset_destroy (&train);
         return EX_SOFTWARE;
     }
-    fprintf (stderr, "fedctl: worker %s serving %s\n", node_id, connect);
+    fprintf (stderr, "fedctl: worker %s serving %s%s\n", node_id, connect,
+             server_key? " (CURVE)": "");
     while (!zsys_interrupted)
         zclock_sleep (200);
     fprintf (stderr, "fedctl: worker %s stopping\n", node_id);
     fg_trainer_destroy (&trainer);
     fg_dataset_destroy (&train);
+    return EX_OK;
+}
+
+//  --------------------------------------------------------------------------
+
+int
+fedctl_cmd_keygen (int argc, char **argv)
+{
+    static const struct option options [] = {
+        { "name", required_argument, NULL, 'n' },
+        { "help", no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    const char *name = FG_SECURITY_SERVER_NAME;
+    int c;
+    while ((c = getopt_long (argc, argv, "n:h", options, NULL)) != -1) {
+        switch (c) {
+            case 'n': name = optarg; break;
+            case 'h':
+            default:
+                fprintf (c == 'h'? stdout: stderr,
+                    "usage: fedctl keygen DIR [--name NAME]\n"
+                    "\n"
+                    "Makes a CURVE key pair (CZMQ certificate format): DIR/NAME, the public\n"
+                    "key to hand out, and DIR/NAME_secret (mode 0600). NAME defaults to\n"
+                    "%s, the coordinator's pair in an experiment folder (fedctl\n"
+                    "start makes it when missing); fedctl worker makes its own %s\n"
+                    "in its --cache folder. Never overwrites a pair. Prints the public key.\n",
+                    FG_SECURITY_SERVER_NAME, FG_SECURITY_WORKER_NAME);
+                return c == 'h'? EX_OK: EX_USAGE;
+        }
+    }
+    if (optind != argc - 1 || !*name || strchr (name, '/')) {
+        fedctl_fail ("usage: fedctl keygen DIR [--name NAME] (NAME without '/')");
+        return EX_USAGE;
+    }
+    fg_keypair_t keys;
+    fg_error_t err;
+    if (fg_security_keygen (argv [optind], name, &keys, &err)) {
+        fedctl_fail ("%s", err.msg);
+        return fedctl_exit_code (err.code);
+    }
+    printf ("%s\n", keys.public_txt);
+    fprintf (stderr, "fedctl: wrote %s/%s (public) and %s/%s_secret (secret, mode 0600)\n",
+             argv [optind], name, argv [optind], name);
+    memset (&keys, 0, sizeof keys);
     return EX_OK;
 }
 

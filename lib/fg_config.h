@@ -99,6 +99,9 @@ typedef struct {
         int64_t local_trainers;     //  trainers fedctl start runs in-process
         int64_t threads;            //  BLIS threads per trainer; 0: auto
         char    listen [FG_CONFIG_STR_MAX];
+        bool    curve;              //  CURVE on a tcp listen endpoint
+        char    allow_keys [FG_CONFIG_STR_MAX]; //  folder of allowed worker keys
+        char    allow_ip [FG_CONFIG_STR_MAX];   //  allowed worker addresses
         int64_t heartbeat_ms;
         int64_t liveness;           //  missed beats before a peer is dead
         double  deadline_factor;    //  unit deadline = factor x expected time

@@ -62,7 +62,11 @@ check () {     # check DIR WHAT: the final hash equals the reference
 #   deployment does not change results
 d="$work/tcp"; new_exp "$d"
 "$FEDCTL" start "$d" --local 2 --listen 'tcp://127.0.0.1:*' --local-transport tcp >/dev/null 2>&1
-check "$d" "over tcp: same final weights"
+check "$d" "over tcp with CURVE (grid.curve's default): same final weights"
+d="$work/tcp-plain"; new_exp "$d"
+"$FEDCTL" start "$d" --local 2 --listen 'tcp://127.0.0.1:*' --local-transport tcp \
+    --set grid.curve=false >/dev/null 2>&1
+check "$d" "over plain tcp (grid.curve = false): same final weights"
 d="$work/one"; new_exp "$d"
 "$FEDCTL" start "$d" --local 1 >/dev/null 2>&1
 check "$d" "one trainer: same final weights"
@@ -97,7 +101,7 @@ fi
 d="$work/workers"; new_exp "$d"
 start_coordinator "$d" --local 0 --listen 'tcp://127.0.0.1:*'
 for w in 1 2 3; do
-    "$FEDCTL" worker --connect "tcp://127.0.0.1:$port" --cache "$work/cache-$w" \
+    "$FEDCTL" worker --connect "tcp://127.0.0.1:$port" --server-key "$d/coordinator.key" --cache "$work/cache-$w" \
         --dataset synthetic --train-limit 800 --threads 1 >"$work/worker-$w.out" 2>&1 &
     eval "w$w=\$!"; pids="$pids $!"
 done
@@ -106,6 +110,43 @@ for i in $(seq 1 300); do kill -0 "$coord" 2>/dev/null || break; sleep 0.1; done
 kill "$w2" "$w3" 2>/dev/null; wait "$coord" 2>/dev/null
 check "$d" "three worker processes, one killed -9 mid-run: same final weights"
 
+#   CURVE with an allow list (grid.allow_keys): the allowed worker trains
+#   the whole run to the reference weights; a worker with a wrong server key
+#   and one whose key is not in the list get no unit, and both sides say why
+d="$work/curve"; new_exp "$d"
+"$FEDCTL" keygen "$work/ok-cache" --name worker.key >/dev/null 2>&1
+mkdir -p "$d/allowed" && cp "$work/ok-cache/worker.key" "$d/allowed/ok.key"
+"$FEDCTL" keygen "$work/other-coordinator" >/dev/null 2>&1
+start_coordinator "$d" --local 0 --listen 'tcp://127.0.0.1:*' --set grid.allow_keys=allowed
+for who in stranger wrongkey allowed; do
+    case $who in
+        stranger) cache="$work/stranger-cache"; key="$d/coordinator.key" ;;
+        wrongkey) cache="$work/wrongkey-cache"; key="$work/other-coordinator/coordinator.key" ;;
+        allowed)  cache="$work/ok-cache"; key="$d/coordinator.key" ;;
+    esac
+    "$FEDCTL" worker --connect "tcp://127.0.0.1:$port" --server-key "$key" --cache "$cache" \
+        --id "$who" --dataset synthetic --train-limit 800 --threads 1 >"$work/$who.out" 2>&1 &
+    pids="$pids $!"; eval "pid_$who=\$!"
+done
+for t in $(seq 1 600); do kill -0 "$coord" 2>/dev/null || break; sleep 0.1; done
+wait "$coord" 2>/dev/null
+sleep 0.2     # (workers report a silent coordinator after 5 s; the run takes longer)
+kill "$pid_stranger" "$pid_wrongkey" "$pid_allowed" 2>/dev/null
+check "$d" "CURVE + allow list: the allowed worker runs the experiment to the same final weights"
+if [ -s "$d/clients.csv" ] && ! cut -d, -f3 "$d/clients.csv" | grep -q 'stranger\|wrongkey'; then
+    ok "CURVE + allow list: a key not in the list and a wrong server key get no unit"
+else
+    bad "CURVE + allow list: a key not in the list and a wrong server key get no unit ($(cut -d, -f3 "$d/clients.csv" | sort -u | tr '\n' ' '))"
+fi
+if grep -q "refused a worker.*not in grid.allow_keys" "$d.out" \
+   && grep -q "does not hold this coordinator's public key" "$d.out" \
+   && grep -q "not in the coordinator's grid.allow_keys" "$work/stranger.out" \
+   && grep -q "no answer from.*--server-key" "$work/wrongkey.out"; then
+    ok "CURVE + allow list: coordinator and refused workers say what to check"
+else
+    bad "CURVE + allow list: coordinator and refused workers say what to check ($(tail -c 300 "$d.out"; tail -c 200 "$work/stranger.out"; tail -c 200 "$work/wrongkey.out"))"
+fi
+
 #   a worker process killed by a crash point and restarted with the same
 #   cache: it resumes its unit from its epoch checkpoint, or sends its
 #   unacknowledged result again
@@ -113,10 +154,10 @@ for case in "trainer.epoch.checkpoint:1 resumes after epoch" "trainer.result.sen
     point=${case%% *}; needle=${case#* }
     d="$work/restart-${point%%:*}"; new_exp "$d"
     start_coordinator "$d" --local 0 --listen 'tcp://127.0.0.1:*'
-    FEDGRID_LOG=info FEDGRID_CRASH=$point "$FEDCTL" worker --connect "tcp://127.0.0.1:$port" \
+    FEDGRID_LOG=info FEDGRID_CRASH=$point "$FEDCTL" worker --connect "tcp://127.0.0.1:$port" --server-key "$d/coordinator.key" \
         --cache "$d.cache" --id restarted --dataset synthetic --train-limit 800 --threads 1 \
         >"$d.w1" 2>&1
-    FEDGRID_LOG=info "$FEDCTL" worker --connect "tcp://127.0.0.1:$port" --cache "$d.cache" \
+    FEDGRID_LOG=info "$FEDCTL" worker --connect "tcp://127.0.0.1:$port" --server-key "$d/coordinator.key" --cache "$d.cache" \
         --id restarted --dataset synthetic --train-limit 800 --threads 1 >"$d.w2" 2>&1 &
     w=$!; pids="$pids $w"
     for t in $(seq 1 600); do kill -0 "$coord" 2>/dev/null || break; sleep 0.1; done
@@ -156,7 +197,7 @@ while [ $i -lt "$RANDOM_KILLS" ]; do
         check "$d" "coordinator process killed -9 after $delay s, resumed: same final weights"
     else
         start_coordinator "$d" --local 1 --listen 'tcp://127.0.0.1:*'
-        "$FEDCTL" worker --connect "tcp://127.0.0.1:$port" --cache "$work/kcache-$i" \
+        "$FEDCTL" worker --connect "tcp://127.0.0.1:$port" --server-key "$d/coordinator.key" --cache "$work/kcache-$i" \
             --dataset synthetic --train-limit 800 --threads 1 >/dev/null 2>&1 &
         victim=$!; pids="$pids $victim"
         sleep "$delay"; kill -9 "$victim" 2>/dev/null; wait "$victim" 2>/dev/null

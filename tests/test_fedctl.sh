@@ -102,6 +102,34 @@ expect 66 "cannot open" "eval of a missing model file" -- "$FEDCTL" eval "$t" --
 printf 'not a blob' > "$work/bad.fgb"
 expect 65 "bad.fgb" "eval of a corrupt model file" -- "$FEDCTL" eval "$t" --model "$work/bad.fgb"
 
+#   CURVE keys: keygen, and every bad key file refused with its name
+k="$work/keys"
+expect 0 "$k/coordinator.key_secret (secret, mode 0600)" "keygen writes a key pair" -- "$FEDCTL" keygen "$k"
+if [ "$(stat -c %a "$k/coordinator.key_secret")" = 600 ] && grep -q 'public-key = "' "$k/coordinator.key" \
+   && ! grep -q secret-key "$k/coordinator.key"; then ok "keygen: secret file mode 600, public file without the secret"
+else bad "keygen: secret file mode 600, public file without the secret"; fi
+expect 73 "a key pair exists already" "keygen never overwrites a pair" -- "$FEDCTL" keygen "$k"
+expect 64 "usage: fedctl keygen" "keygen without DIR" -- "$FEDCTL" keygen
+w="$work/worker-cache"; printf 'curve\n    public-key = "short"\n' > "$work/bad.key"
+expect 78 "$work/bad.key:2: public-key must be 40" "worker: a malformed --server-key file is named" -- \
+    "$FEDCTL" worker --connect tcp://127.0.0.1:1 --cache "$w" --dataset synthetic --train-limit 100 --server-key "$work/bad.key"
+expect 66 "neither a file nor a 40-character" "worker: a --server-key that is neither file nor key" -- \
+    "$FEDCTL" worker --connect tcp://127.0.0.1:1 --cache "$w" --dataset synthetic --train-limit 100 --server-key nope
+"$FEDCTL" keygen "$w" --name worker.key >/dev/null 2>&1; chmod 644 "$w/worker.key_secret"
+expect 78 "$w/worker.key_secret: secret key readable" "worker: its secret key readable by others is refused" -- \
+    "$FEDCTL" worker --connect tcp://127.0.0.1:1 --cache "$w" --dataset synthetic --train-limit 100 --server-key "$k/coordinator.key"
+e="$work/secure"; "$FEDCTL" init "$e" --preset synthetic-tiny >/dev/null 2>&1
+"$FEDCTL" keygen "$e" >/dev/null 2>&1; chmod 640 "$e/coordinator.key_secret"
+expect 78 "$e/coordinator.key_secret: secret key readable" "start: the coordinator's secret key readable by others is refused" -- \
+    "$FEDCTL" start "$e" --local 0 --listen 'tcp://127.0.0.1:*'
+chmod 600 "$e/coordinator.key_secret"; mkdir -p "$e/allowed"; printf 'junk\n' > "$e/allowed/w1.key"
+expect 78 "$e/allowed/w1.key: not a certificate" "start: a malformed file in grid.allow_keys is named" -- \
+    "$FEDCTL" start "$e" --local 0 --listen 'tcp://127.0.0.1:*' --set grid.allow_keys=allowed
+expect 78 "grid.allow_ip: '10.0.0.0/8'" "start: a bad grid.allow_ip is refused" -- \
+    "$FEDCTL" start "$e" --local 0 --listen 'tcp://127.0.0.1:*' --set grid.allow_ip=10.0.0.0/8
+if [ ! -e "$e/journal.lmdb" ]; then ok "start refused for its keys writes no journal"
+else bad "start refused for its keys writes no journal"; fi
+
 expect 0 "journal.round.before" "debug crashpoints lists the points" -- "$FEDCTL" debug crashpoints
 expect 64 "usage: fedctl debug" "debug without a subcommand" -- "$FEDCTL" debug
 
