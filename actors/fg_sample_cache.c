@@ -167,13 +167,17 @@ s_add_missing (fg_wire_range_t **out, uint32_t *n, size_t *cap, uint32_t start, 
     return 0;
 }
 
-//  One write transaction: deletes the keys of indices [0 .. n) (damaged
-//  records), or puts count records from start. Grows the map when full.
+//  One write transaction: deletes the keys of indices drop [0 .. ndrop)
+//  (damaged records), then puts the records of ranges. Grows the map
+//  when full.
 static int
 s_write (fg_sample_cache_t *self, const uint8_t hash [FG_SHA256_SIZE], const uint32_t *drop,
-         size_t ndrop, uint32_t start, uint32_t count, size_t record_size,
+         size_t ndrop, const fg_wire_range_t *ranges, uint32_t nranges, size_t record_size,
          const uint8_t *records, fg_error_t *err)
 {
+    size_t total = 0;
+    for (uint32_t r = 0; r < nranges; r++)
+        total += ranges [r].count;
     for (int attempt = 0; attempt < S_GROW_MAX; attempt++) {
         MDB_txn *txn = NULL;
         int rc = mdb_txn_begin (self->env, NULL, 0, &txn);
@@ -185,21 +189,22 @@ s_write (fg_sample_cache_t *self, const uint8_t hash [FG_SHA256_SIZE], const uin
             if (rc == MDB_NOTFOUND)
                 rc = 0;
         }
-        for (uint32_t i = 0; rc == 0 && records && i < count; i++) {
-            s_key (key, hash, start + i);
-            MDB_val k = { S_KEY_SIZE, key }, v = { record_size + 4, NULL };
-            rc = mdb_put (txn, self->dbi, &k, &v, MDB_RESERVE);
-            if (rc == 0) {
-                const uint8_t *record = records + (size_t) i * record_size;
-                uint8_t *p = v.mv_data;
-                memcpy (p, record, record_size);
-                uint32_t crc = s_crc (key, record, record_size);
-                p [record_size + 0] = (uint8_t) crc;
-                p [record_size + 1] = (uint8_t) (crc >> 8);
-                p [record_size + 2] = (uint8_t) (crc >> 16);
-                p [record_size + 3] = (uint8_t) (crc >> 24);
+        const uint8_t *record = records;
+        for (uint32_t r = 0; rc == 0 && r < nranges; r++)
+            for (uint32_t i = 0; rc == 0 && i < ranges [r].count; i++, record += record_size) {
+                s_key (key, hash, ranges [r].start + i);
+                MDB_val k = { S_KEY_SIZE, key }, v = { record_size + 4, NULL };
+                rc = mdb_put (txn, self->dbi, &k, &v, MDB_RESERVE);
+                if (rc == 0) {
+                    uint8_t *p = v.mv_data;
+                    memcpy (p, record, record_size);
+                    uint32_t crc = s_crc (key, record, record_size);
+                    p [record_size + 0] = (uint8_t) crc;
+                    p [record_size + 1] = (uint8_t) (crc >> 8);
+                    p [record_size + 2] = (uint8_t) (crc >> 16);
+                    p [record_size + 3] = (uint8_t) (crc >> 24);
+                }
             }
-        }
         if (rc == 0)
             rc = mdb_txn_commit (txn);
         else
@@ -212,7 +217,7 @@ s_write (fg_sample_cache_t *self, const uint8_t hash [FG_SHA256_SIZE], const uin
                                  mdb_strerror (rc));
         MDB_envinfo info;
         mdb_env_info (self->env, &info);
-        size_t need = (size_t) count * (record_size + 64) * 2;
+        size_t need = total * (record_size + 64) * 2;
         size_t grown = info.me_mapsize * 2;
         if (grown < info.me_mapsize + need)
             grown = info.me_mapsize + need;
@@ -298,7 +303,7 @@ fg_sample_cache_missing (fg_sample_cache_t *self, const uint8_t hash [FG_SHA256_
         fg_error_set (err, FG_ENOMEM, "%s: out of memory", self->path);
     if (rc == 0 && ndamaged) {
         fg_error_t werr;
-        if (s_write (self, hash, damaged, ndamaged, 0, 0, record_size, NULL, &werr) == 0)
+        if (s_write (self, hash, damaged, ndamaged, NULL, 0, record_size, NULL, &werr) == 0)
             fg_warn ("%s: %zu damaged sample records deleted; fetching them again",
                      self->path, ndamaged);
     }
@@ -315,14 +320,15 @@ fg_sample_cache_missing (fg_sample_cache_t *self, const uint8_t hash [FG_SHA256_
 
 int
 fg_sample_cache_put (fg_sample_cache_t *self, const uint8_t hash [FG_SHA256_SIZE],
-                     uint32_t start, uint32_t count, size_t record_size, const uint8_t *records,
-                     fg_error_t *err)
+                     size_t record_size, const fg_wire_range_t *ranges, uint32_t nranges,
+                     const uint8_t *records, fg_error_t *err)
 {
-    if (count == 0 || (uint64_t) start + count > ((uint64_t) 1 << 32) || record_size == 0
-    ||  record_size > S_RECORD_MAX || !records)
-        return fg_error_set (err, FG_EINVAL, "%s: cannot store %u records of %zu bytes from "
-                             "sample %u", self->path, count, record_size, start);
-    return s_write (self, hash, NULL, 0, start, count, record_size, records, err);
+    int rc = s_check_ranges (self, record_size, ranges, nranges, err);
+    if (rc)
+        return rc;
+    if (nranges == 0 || !records)
+        return fg_error_set (err, FG_EINVAL, "%s: nothing to store", self->path);
+    return s_write (self, hash, NULL, 0, ranges, nranges, record_size, records, err);
 }
 
 int

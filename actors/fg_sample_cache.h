@@ -9,9 +9,9 @@
         key    dataset content hash (32 bytes) | sample index (u32 big-endian)
         value  the sample's record (u16le label | pixels, fg_dataset.h)
                | u32le CRC-32 of key and record
-    A chunk of samples is stored in one write transaction, so a process
-    killed at any instant leaves every chunk either wholly stored or
-    absent (LMDB commits are atomic; kill -9 never loses a committed one).
+    A window of samples (what one DATA-REQUEST asked) is stored in one
+    write transaction, so a process killed at any instant leaves every
+    window either wholly stored or absent (LMDB commits are atomic; kill -9 never loses a committed one).
     Every record is checked when read: a value of another size or whose
     CRC-32 does not match (disk damage, a record under the wrong key) is
     deleted and counted missing, so it is fetched again. The contents can
@@ -55,15 +55,16 @@ int
                              uint32_t nranges, fg_wire_range_t **missing, uint32_t *nmissing,
                              uint64_t *samples, fg_error_t *err);
 
-//  Stores the count records of samples start .. start + count - 1 of
-//  dataset hash (records: count x record_size bytes) in one transaction,
-//  replacing any stored before. The caller has checked them (hash, range,
-//  labels: fg_dataset_check_records). Returns 0, FG_EINVAL (count 0,
-//  start + count above 2^32, record_size 0 or above 2^24), FG_EFULL (disk
+//  Stores the records of every sample of ranges (sorted and disjoint),
+//  in order (records: sample count x record_size bytes), for dataset
+//  hash, in ONE transaction: after a crash all of them are stored or none.
+//  Replaces any stored before. The caller has checked them (hash, range,
+//  labels: fg_dataset_check_records). Returns 0, FG_EINVAL (no ranges,
+//  unsorted or empty ranges, record_size 0 or above 2^24), FG_EFULL (disk
 //  or map full) or FG_EIO.
 int
     fg_sample_cache_put (fg_sample_cache_t *self, const uint8_t hash [FG_SHA256_SIZE],
-                         uint32_t start, uint32_t count, size_t record_size,
+                         size_t record_size, const fg_wire_range_t *ranges, uint32_t nranges,
                          const uint8_t *records, fg_error_t *err);
 
 //  Copies the records of every sample of ranges, in order, to out

@@ -72,7 +72,8 @@ s_put (fg_sample_cache_t *cache, const uint8_t *hash, uint32_t start, uint32_t c
     for (uint32_t i = 0; i < count; i++)
         s_record (start + i, records + (size_t) i * RS);
     fg_error_t err;
-    assert_int_equal (fg_sample_cache_put (cache, hash, start, count, RS, records, &err), 0);
+    fg_wire_range_t range = { start, count };
+    assert_int_equal (fg_sample_cache_put (cache, hash, RS, &range, 1, records, &err), 0);
     free (records);
 }
 
@@ -128,6 +129,18 @@ test_missing_put_get (void **state)
     //  another record size: every stored record fails its check
     assert_int_equal (fg_sample_cache_get (cache, hash, RS + 1, have, 1, out, &err), FG_ECHECKSUM);
 
+    //  several ranges in one put, in order
+    fg_wire_range_t two [2] = { { 5, 2 }, { 10, 5 } };
+    uint8_t seven [7 * RS];
+    uint32_t which [7] = { 5, 6, 10, 11, 12, 13, 14 };
+    for (int i = 0; i < 7; i++)
+        s_record (which [i], seven + i * RS);
+    assert_int_equal (fg_sample_cache_put (cache, hash, RS, two, 2, seven, &err), 0);
+    memset (out, 0, sizeof out);
+    assert_int_equal (fg_sample_cache_get (cache, hash, RS, two, 2, out, &err), 0);
+    assert_memory_equal (out, seven, sizeof seven);
+    assert_int_equal (fg_sample_cache_count (cache, hash), 41);
+
     //  persistence
     fg_sample_cache_close (&cache);
     assert_null (cache);
@@ -159,12 +172,15 @@ test_bad_arguments (void **state)
     fg_sample_cache_t *cache = fg_sample_cache_open (s_dir ("bad"), &err);
     assert_non_null (cache);
     uint8_t hash [FG_SHA256_SIZE] = { 1 }, records [2 * RS] = { 0 };
-    assert_int_equal (fg_sample_cache_put (cache, hash, 0, 0, RS, records, &err), FG_EINVAL);
-    assert_int_equal (fg_sample_cache_put (cache, hash, UINT32_MAX, 2, RS, records, &err), FG_EINVAL);
-    assert_int_equal (fg_sample_cache_put (cache, hash, 0, 1, 0, records, &err), FG_EINVAL);
-    assert_int_equal (fg_sample_cache_put (cache, hash, 0, 1, RS, NULL, &err), FG_EINVAL);
-    assert_int_equal (fg_sample_cache_count (cache, hash), 0);
     fg_wire_range_t unsorted [2] = { { 10, 5 }, { 12, 1 } }, empty [1] = { { 3, 0 } };
+    fg_wire_range_t past [1] = { { UINT32_MAX, 2 } }, one [1] = { { 0, 1 } };
+    assert_int_equal (fg_sample_cache_put (cache, hash, RS, empty, 1, records, &err), FG_EINVAL);
+    assert_int_equal (fg_sample_cache_put (cache, hash, RS, one, 0, records, &err), FG_EINVAL);
+    assert_int_equal (fg_sample_cache_put (cache, hash, RS, past, 1, records, &err), FG_EINVAL);
+    assert_int_equal (fg_sample_cache_put (cache, hash, RS, unsorted, 2, records, &err), FG_EINVAL);
+    assert_int_equal (fg_sample_cache_put (cache, hash, 0, one, 1, records, &err), FG_EINVAL);
+    assert_int_equal (fg_sample_cache_put (cache, hash, RS, one, 1, NULL, &err), FG_EINVAL);
+    assert_int_equal (fg_sample_cache_count (cache, hash), 0);
     fg_wire_range_t *missing;
     uint32_t nmissing;
     uint64_t samples;
@@ -264,8 +280,8 @@ test_damaged_records (void **state)
     fg_sample_cache_close (&cache);
 }
 
-//  A child stores chunks of 50 records in a loop and is killed with
-//  SIGKILL at a random instant; the cache then holds whole chunks only,
+//  A child stores windows of 50 records in a loop and is killed with
+//  SIGKILL at a random instant; the cache then holds whole windows only,
 //  each record sound, and the next writer carries on.
 static void
 test_killed_writer (void **state)
@@ -286,10 +302,13 @@ test_killed_writer (void **state)
             if (!cache)
                 _exit (2);
             for (uint32_t chunk = 0; chunk < 400; chunk++) {
+                //  one window: samples 50c .. 50c + 49 as three ranges
                 uint8_t records [50 * RS];
                 for (uint32_t i = 0; i < 50; i++)
                     s_record (chunk * 50 + i, records + i * RS);
-                if (fg_sample_cache_put (cache, hash, chunk * 50, 50, RS, records, NULL))
+                fg_wire_range_t window [3] = { { chunk * 50, 10 }, { chunk * 50 + 10, 1 },
+                                               { chunk * 50 + 11, 39 } };
+                if (fg_sample_cache_put (cache, hash, RS, window, 3, records, NULL))
                     _exit (3);
             }
             fg_sample_cache_close (&cache);
