@@ -5,3 +5,4 @@ lib_libfedgrid_core_la_SOURCES += actors/fg_coordinator.c actors/fg_partitioner.
     actors/fg_aggregator.c actors/fg_trainer.c actors/fg_trainer_journal.c \
     actors/fg_sample_cache.c
 UNIT_TESTS += tests/test_sample_cache
+UNIT_TESTS += tests/test_fetch
