@@ -479,7 +479,8 @@ s_samples_ready (s_self_t *self)
 }
 
 //  Asks for the next window of missing samples, from sample data_have of
-//  want: at most S_DATA_CREDIT chunks' worth and S_DATA_RANGES ranges.
+//  want: at most S_DATA_CREDIT chunks' worth and S_DATA_RANGES ranges,
+//  each range at most one chunk (fg_wire_data_raw_max of this node).
 //  Also asks a window again from its start (what it brought so far is
 //  dropped: it is stored only whole).
 static void
@@ -491,8 +492,12 @@ s_request_samples (s_self_t *self)
     uint64_t asked = 0;
     uint32_t r = self->cursor_range, offset = self->cursor_offset;
     while (r < self->nwant && nwindow < S_DATA_RANGES && asked < budget) {
+        //  a range of at most one chunk of ours: whatever chunk size the
+        //  coordinator cuts at, its chunks fit this node's limits
         uint64_t left = self->want [r].count - offset;
         uint64_t take = left < budget - asked? left: budget - asked;
+        if (per_chunk && take > per_chunk)
+            take = per_chunk;
         self->window [nwindow].start = self->want [r].start + offset;
         self->window [nwindow].count = (uint32_t) take;
         nwindow++;

@@ -294,7 +294,7 @@ s_worker_usage (FILE *out)
     fprintf (out,
         "usage: fedctl worker --connect tcp://HOST:PORT --cache DIR\n"
         "                     [--dataset KIND [--data PATH] [--train-limit N]]\n"
-        "                     [--threads N] [--id NAME]\n"
+        "                     [--threads N] [--id NAME] [--set grid.KEY=VALUE ...]\n"
         "\n"
         "Hosts one trainer for a coordinator started with --listen. Without\n"
         "--dataset it fetches the samples of each unit's shard from the\n"
@@ -303,7 +303,9 @@ s_worker_usage (FILE *out)
         "training set (KIND as data.dataset, PATH its folder, N as\n"
         "data.train_limit or synthetic_train); a copy that differs from the\n"
         "coordinator's is not used and the samples are fetched. --cache also\n"
-        "keeps its identity and unit checkpoints. Ctrl-C stops it.\n");
+        "keeps its identity and unit checkpoints. --set gives deployment settings\n"
+        "(grid.heartbeat_ms, grid.liveness, grid.max_frame, grid.chunk_size) that\n"
+        "should match the coordinator's. Ctrl-C stops it.\n");
 }
 
 int
@@ -317,6 +319,7 @@ fedctl_cmd_worker (int argc, char **argv)
         { "train-limit", required_argument, NULL, 'n' },
         { "threads",     required_argument, NULL, 'j' },
         { "id",          required_argument, NULL, 'i' },
+        { "set",         required_argument, NULL, 's' },
         { "help",        no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -324,13 +327,15 @@ fedctl_cmd_worker (int argc, char **argv)
     long limit = 0, threads = 0;
     int c;
     char *end;
-    while ((c = getopt_long (argc, argv, "c:C:k:d:n:j:i:h", options, NULL)) != -1) {
+    fedctl_sets_t sets = { .count = 0 };
+    while ((c = getopt_long (argc, argv, "c:C:k:d:n:j:i:s:h", options, NULL)) != -1) {
         switch (c) {
             case 'c': connect = optarg; break;
             case 'C': cache = optarg; break;
             case 'k': kind = optarg; break;
             case 'd': data = optarg; break;
             case 'i': id = optarg; break;
+            case 's': if (fedctl_sets_add (&sets, optarg)) return EX_USAGE; break;
             case 'n':
                 limit = strtol (optarg, &end, 10);
                 if (*end || limit < 0) {
@@ -364,7 +369,9 @@ fedctl_cmd_worker (int argc, char **argv)
     fg_config_defaults (&cfg);
     char set [300];
     int rc = 0;
-    if (kind) {
+    for (int i = 0; rc == 0 && i < sets.count; i++)
+        rc = fg_config_set (&cfg, sets.items [i], "--set", &err);
+    if (rc == 0 && kind) {
         snprintf (set, sizeof set, "data.dataset=%s", kind);
         rc = fg_config_set (&cfg, set, "--dataset", &err);
     }
