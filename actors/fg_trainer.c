@@ -947,6 +947,16 @@ s_on_peer (s_self_t *self)
                 s_send_hello (self);
             }
             else
+            if (about_unit && msg.reject.of_type == FG_WIRE_DATA_REQUEST
+            &&  self->state == S_SAMPLES) {
+                //  asking again would be refused again (another dataset,
+                //  limits that do not match): give this unit up for good
+                char why [FG_WIRE_TEXT_MAX + 1];
+                snprintf (why, sizeof why, "the coordinator refused its samples request: %.180s",
+                          msg.reject.text);
+                s_refuse_task (self, why);
+            }
+            else
             if (about_unit || msg.reject.of_type == FG_WIRE_READY)
                 s_become_idle (self);
             break;

@@ -6,12 +6,13 @@
     (another dataset, another record size, out of order, too many, a bad
     label), stores nothing of them, and once its cache holds the shard a
     second unit fetches nothing and a partly new shard fetches only the
-    new part.
+    new part; a refused request gives the unit up for good.
     Coordinator side, against a scripted trainer (a DEALER): a node that
     announces no dataset is admitted and gets a TASK; DATA-REQUESTs of
     another dataset, outside the training set or too large are refused
     with a reason and change nothing; a good one is answered with the
-    right records.                                                        */
+    right records; a node that refuses a TASK as impossible gets no more
+    units until it says HELLO again.                                                        */
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -353,6 +354,25 @@ test_trainer_fetches (void **state)
     fg_wire_range_t fresh [2] = { { 5, 5 }, { 200, 3 } };
     s_send_task (&c, 2, mixed, 3);
     s_expect_request (&c, fresh, 2);
+    //  a refused DATA-REQUEST would be refused again: the unit is given up
+    //  for good (REJECT of the TASK, reason unknown), then READY
+    memset (&msg, 0, sizeof msg);
+    msg.type = FG_WIRE_REJECT;
+    msg.round = 1;
+    msg.shard = 2;
+    msg.attempt = 1;
+    msg.reject.of_type = FG_WIRE_DATA_REQUEST;
+    msg.reject.reason = FG_WIRE_REASON_OTHER;
+    snprintf (msg.reject.text, sizeof msg.reject.text, "too much at once");
+    s_send_to (&c, &msg);
+    s_expect (c.router, &c.peer, &msg);
+    assert_int_equal (msg.type, FG_WIRE_REJECT);
+    assert_int_equal (msg.reject.of_type, FG_WIRE_TASK);
+    assert_int_equal (msg.reject.reason, FG_WIRE_REASON_UNKNOWN);
+    assert_non_null (strstr (msg.reject.text, "too much at once"));
+    assert_int_equal (msg.shard, 2);
+    fg_wire_msg_clear (&msg);
+    s_expect_type (&c, FG_WIRE_READY);
     fg_trainer_destroy (&trainer);
 
     zframe_destroy (&c.peer);
@@ -496,6 +516,40 @@ test_coordinator_serves (void **state)
     s_expect (dealer, NULL, &msg);
     assert_int_equal (msg.type, FG_WIRE_TASK);
     assert_memory_equal (msg.task.dataset_hash, hash, FG_SHA256_SIZE);
+    uint32_t shard = msg.shard, attempt = msg.attempt;
+    fg_wire_msg_clear (&msg);
+
+    //  a node that refuses a TASK as impossible gets no more units ...
+    memset (&msg, 0, sizeof msg);
+    msg.type = FG_WIRE_REJECT;
+    msg.round = 1;
+    msg.shard = shard;
+    msg.attempt = attempt;
+    msg.reject.of_type = FG_WIRE_TASK;
+    msg.reject.reason = FG_WIRE_REASON_UNKNOWN;
+    snprintf (msg.reject.text, sizeof msg.reject.text, "cannot build this dataset");
+    s_dealer_send (dealer, &msg, experiment);
+    memset (&msg, 0, sizeof msg);
+    msg.type = FG_WIRE_READY;
+    msg.ready.slots = 1;
+    s_dealer_send (dealer, &msg, experiment);
+    s_expect_silence (dealer, 600);
+    //  ... until it announces itself again
+    memset (&msg, 0, sizeof msg);
+    msg.type = FG_WIRE_HELLO;
+    msg.hello.proto_min = msg.hello.proto_max = FG_WIRE_VERSION;
+    msg.hello.cores = 1;
+    snprintf (msg.hello.node_id, sizeof msg.hello.node_id, "scripted");
+    s_dealer_send (dealer, &msg, 0);
+    s_expect (dealer, NULL, &msg);
+    assert_int_equal (msg.type, FG_WIRE_ACK);
+    fg_wire_msg_clear (&msg);
+    memset (&msg, 0, sizeof msg);
+    msg.type = FG_WIRE_READY;
+    msg.ready.slots = 1;
+    s_dealer_send (dealer, &msg, experiment);
+    s_expect (dealer, NULL, &msg);
+    assert_int_equal (msg.type, FG_WIRE_TASK);
     fg_wire_msg_clear (&msg);
 
     zsock_destroy (&dealer);
