@@ -21,7 +21,14 @@
     re-issued; a unit past its deadline is issued again to another trainer
     (the first valid result wins); when every unit is in flight an idle
     trainer gets a backup copy of the oldest; a result that differs from
-    an accepted one for the same unit marks its node faulty.             */
+    an accepted one for the same unit marks its node faulty.
+    Data: every node gets units; one that lacks the dataset fetches its
+    shard's samples with DATA-REQUEST, which the coordinator answers from
+    its training set with DATA-CHUNKs (records of label + pixels, LZ4), at
+    most S_DATA_WINDOW chunks' worth and S_DATA_RANGES ranges per request
+    (the requester asks for the next window when one is in), so neither
+    side buffers more than a window. Bytes served are counted per (node,
+    round, shard) and written to clients.csv (fetched_bytes).             */
 
 #include "fg_actors.h"
 #include "fg_actors_internal.h"
@@ -46,6 +53,10 @@
 #define S_CREDIT        8           //  update chunks asked for at a time
 #define S_STATUS_MS     1000        //  status.json refresh
 #define S_WAIT_LOG_MS   10000       //  "waiting for trainers" reminder
+#define S_DATA_WINDOW   16          //  data chunks' worth one DATA-REQUEST may ask
+#define S_DATA_RANGES   256         //  ranges one DATA-REQUEST may hold
+#define S_CLIENTS_HEADER "round,shard,node,attempt,samples,local_losses,seconds,update_bytes," \
+                         "outcome,fetched_bytes\n"
 
 typedef enum { U_PENDING, U_RUNNING, U_DONE } s_unit_state_t;
 
@@ -68,7 +79,8 @@ typedef struct {
     int64_t   last_seen;
     bool      ready;                //  waits for a unit
     bool      busy;
-    bool      has_dataset;
+    bool      has_dataset;          //  announced it (else it fetches samples)
+    bool      unable;               //  refused a TASK as impossible: no units
     uint32_t  shard, attempt;       //  unit it runs (busy)
     int64_t   assigned_at;
     int64_t   deadline;             //  0: none
@@ -136,6 +148,15 @@ typedef struct {
     double    last_accuracy;
     double    round_seconds_avg;
     FILE     *clients_csv;
+
+    //  sample bytes served (DATA-CHUNK LZ4 bytes) per (node, round, shard)
+    //  of the round in progress, for clients.csv
+    struct s_fetched {
+        char     id [FG_WIRE_NAME_MAX + 1];
+        uint32_t round, shard;
+        uint64_t bytes;
+    } *fetched;
+    size_t    nfetched;
 } s_self_t;
 
 static double
@@ -273,6 +294,40 @@ s_rebuild_rounds_csv (s_self_t *self, uint32_t last, fg_error_t *err)
     return 0;
 }
 
+//  The counter of (node id, round, shard); NULL when none (create: a new
+//  one, or NULL when out of memory).
+static struct s_fetched *
+s_fetched_find (s_self_t *self, const char *id, uint32_t round, uint32_t shard, bool create)
+{
+    for (size_t i = 0; i < self->nfetched; i++)
+        if (self->fetched [i].round == round && self->fetched [i].shard == shard
+        &&  strcmp (self->fetched [i].id, id) == 0)
+            return &self->fetched [i];
+    if (!create)
+        return NULL;
+    struct s_fetched *more = realloc (self->fetched, (self->nfetched + 1) * sizeof *more);
+    if (!more)
+        return NULL;
+    self->fetched = more;
+    struct s_fetched *entry = &self->fetched [self->nfetched++];
+    snprintf (entry->id, sizeof entry->id, "%s", id);
+    entry->round = round;
+    entry->shard = shard;
+    entry->bytes = 0;
+    return entry;
+}
+
+//  Counters of rounds before the one in progress are of no more use.
+static void
+s_fetched_prune (s_self_t *self)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < self->nfetched; i++)
+        if (self->fetched [i].round >= self->round)
+            self->fetched [kept++] = self->fetched [i];
+    self->nfetched = kept;
+}
+
 static void
 s_csv_client (s_self_t *self, const s_node_t *node, uint32_t shard, uint32_t attempt,
               const char *outcome)
@@ -283,8 +338,10 @@ s_csv_client (s_self_t *self, const s_node_t *node, uint32_t shard, uint32_t att
              (unsigned long long) node->samples);
     for (uint32_t i = 0; i < node->nloss; i++)
         fprintf (self->clients_csv, "%s%.6f", i? ";": "", node->loss [i]);
-    fprintf (self->clients_csv, ",%.3f,%llu,%s\n", node->elapsed_ms / 1000.0,
-             (unsigned long long) node->update_size, outcome);
+    const struct s_fetched *fetched = s_fetched_find (self, node->id, self->round, shard, false);
+    fprintf (self->clients_csv, ",%.3f,%llu,%s,%llu\n", node->elapsed_ms / 1000.0,
+             (unsigned long long) node->update_size, outcome,
+             (unsigned long long) (fetched? fetched->bytes: 0));
     fflush (self->clients_csv);
 }
 
@@ -523,6 +580,7 @@ s_begin_round (s_self_t *self, fg_error_t *err)
     self->folding = false;
     self->train_loss_sum = 0;
     self->samples_sum = 0;
+    s_fetched_prune (self);
     zsock_send (self->partitioner, "s4", "SHARDS", self->round);
     int rc = 0;
     char *message = NULL;
@@ -783,7 +841,7 @@ s_assign (s_self_t *self)
         return;
     for (size_t i = 0; i < self->nnodes; i++) {
         s_node_t *node = self->nodes [i];
-        if (!node->ready || node->busy || !node->has_dataset)
+        if (!node->ready || node->busy || node->unable)
             continue;
         uint32_t pick = UINT32_MAX;
         for (uint32_t s = 0; s < self->nshards && pick == UINT32_MAX; s++)
@@ -1025,6 +1083,99 @@ s_on_weights_request (s_self_t *self, s_node_t *node, const fg_wire_msg_t *msg)
         fg_warn ("coordinator: weights to %s: %s", node->id, err.msg);
 }
 
+//  DATA-REQUEST: the samples of the ranges asked, as DATA-CHUNKs of
+//  consecutive records (u16le label | pixels) of one range each, at most
+//  fg_wire_data_raw_max bytes raw. Refused (REJECT, nothing changes): an
+//  unknown dataset, ranges outside the training set, more than a window.
+static void
+s_on_data_request (s_self_t *self, s_node_t *node, const fg_wire_msg_t *msg)
+{
+    const fg_wire_data_request_t *r = &msg->data_request;
+    size_t count = fg_dataset_count (self->train);
+    size_t record = fg_dataset_record_size (self->train);
+    size_t raw_max = fg_wire_data_raw_max (&self->limits);
+    size_t per_chunk = raw_max / record;
+    char why [200];
+    why [0] = 0;
+    int reason = FG_WIRE_REASON_OTHER;
+    const fg_wire_range_t *last = r->range_count? &r->ranges [r->range_count - 1]: NULL;
+    if (memcmp (r->dataset_hash, self->dataset_hash, FG_SHA256_SIZE)) {
+        reason = FG_WIRE_REASON_UNKNOWN;
+        snprintf (why, sizeof why, "unknown dataset: this experiment trains on %.16s...",
+                  fg_dataset_hash_hex (self->train));
+    }
+    else
+    if (!last || (uint64_t) last->start + last->count > count)
+        snprintf (why, sizeof why, "samples up to %llu asked, the training set holds %zu",
+                  last? (unsigned long long) last->start + last->count: 0ull, count);
+    else
+    if (per_chunk == 0)
+        snprintf (why, sizeof why, "a sample (%zu bytes) does not fit in a data chunk", record);
+    else
+    if (r->range_count > S_DATA_RANGES || r->sample_count > (uint64_t) S_DATA_WINDOW * per_chunk)
+        snprintf (why, sizeof why, "%u ranges of %llu samples asked at once; at most %d ranges "
+                  "of %zu samples", r->range_count, (unsigned long long) r->sample_count,
+                  S_DATA_RANGES, (size_t) S_DATA_WINDOW * per_chunk);
+    if (why [0]) {
+        fg_info ("coordinator: DATA-REQUEST from %s refused: %s", node->id, why);
+        s_send_reject (self, node->routing, msg, reason, why);
+        return;
+    }
+    uint8_t *raw = malloc (per_chunk * record);
+    if (!raw) {
+        s_send_reject (self, node->routing, msg, FG_WIRE_REASON_BUSY, "out of memory");
+        return;
+    }
+    uint64_t bytes = 0;
+    fg_error_t err;
+    fg_error_clear (&err);
+    int rc = 0;
+    for (uint32_t i = 0; rc == 0 && i < r->range_count; i++)
+        for (uint32_t done = 0; rc == 0 && done < r->ranges [i].count; ) {
+            uint32_t left = r->ranges [i].count - done;
+            uint32_t n = left < per_chunk? left: (uint32_t) per_chunk;
+            uint32_t start = r->ranges [i].start + done;
+            uint8_t *lz4 = NULL;
+            size_t lz4_size = 0;
+            rc = fg_dataset_records (self->train, start, n, raw, &err);
+            if (rc == 0)
+                rc = fg_wire_data_pack (raw, (size_t) n * record, &lz4, &lz4_size, &err);
+            if (rc == 0) {
+                fg_wire_msg_t chunk;
+                memset (&chunk, 0, sizeof chunk);
+                chunk.type = FG_WIRE_DATA_CHUNK;
+                chunk.round = msg->round;
+                chunk.shard = msg->shard;
+                chunk.attempt = msg->attempt;
+                memcpy (chunk.data_chunk.dataset_hash, self->dataset_hash, FG_SHA256_SIZE);
+                chunk.data_chunk.start = start;
+                chunk.data_chunk.count = n;
+                chunk.data_chunk.record_size = (uint32_t) record;
+                chunk.data_chunk.raw_size = (uint64_t) n * record;
+                chunk.data_chunk.lz4_size = lz4_size;
+                chunk.data_chunk.lz4 = lz4;
+                rc = s_send (self, node, &chunk);
+                if (rc == 0)
+                    bytes += lz4_size;
+            }
+            free (lz4);
+            done += n;
+        }
+    free (raw);
+    if (rc && err.msg [0])              //  (a failed send is logged by s_send)
+        fg_warn ("coordinator: samples to %s: %s", node->id, err.msg);
+    fg_debug ("coordinator: %llu samples (%llu bytes) to %s for round %u shard %u",
+              (unsigned long long) r->sample_count, (unsigned long long) bytes, node->id,
+              msg->round, msg->shard);
+    //  counted for the unit it is about (a request about none is served
+    //  but not counted: the table stays bounded by nodes x shards)
+    if (bytes && msg->round == self->round && msg->shard < self->nshards) {
+        struct s_fetched *entry = s_fetched_find (self, node->id, msg->round, msg->shard, true);
+        if (entry)
+            entry->bytes += bytes;
+    }
+}
+
 static void
 s_on_hello (s_self_t *self, zframe_t *routing, fg_wire_msg_t *msg)
 {
@@ -1058,7 +1209,7 @@ s_on_hello (s_self_t *self, zframe_t *routing, fg_wire_msg_t *msg)
     self->nodes [self->nnodes++] = node;
     s_node_save (self, node);
     s_event (self, "node %s joined (%u cores, kernel %s)%s", node->id, h->cores, h->kernel,
-             node->has_dataset? "": "; it lacks the dataset and gets no units");
+             node->has_dataset? "": "; it lacks the dataset and fetches samples");
     s_send_ack (self, node, FG_WIRE_HELLO, self->round, 0, 0);
 }
 
@@ -1119,6 +1270,15 @@ s_on_router (s_self_t *self, fg_error_t *fatal)
                          fg_wire_type_name (msg.reject.of_type), msg.reject.text);
                 if (msg.reject.of_type == FG_WIRE_TASK && node->busy && node->shard == msg.shard)
                     s_unit_copy_ends (self, node);
+                if (msg.reject.of_type == FG_WIRE_TASK && msg.reject.reason == FG_WIRE_REASON_UNKNOWN
+                &&  !node->unable) {
+                    node->unable = true;        //  until it announces itself again
+                    s_event (self, "node %s cannot run units of this experiment: %s", node->id,
+                             msg.reject.text);
+                }
+                break;
+            case FG_WIRE_DATA_REQUEST:
+                s_on_data_request (self, node, &msg);
                 break;
             case FG_WIRE_BYE:
                 s_node_remove (self, node, "said BYE");
@@ -1327,10 +1487,24 @@ s_self_new (zsock_t *pipe, const fg_coordinator_args_t *a, int *port, fg_error_t
         char path [1100];
         snprintf (path, sizeof path, "%s/clients.csv", self->dir);
         bool fresh = access (path, F_OK) != 0;
+        if (!fresh) {
+            //  a file of an earlier layout (no fetched_bytes) is kept aside
+            char head [256] = "";
+            FILE *old = fopen (path, "r");
+            if (old) {
+                if (!fgets (head, sizeof head, old))
+                    head [0] = 0;
+                fclose (old);
+            }
+            if (strcmp (head, S_CLIENTS_HEADER)) {
+                char aside [1200];
+                snprintf (aside, sizeof aside, "%s/clients-old.csv", self->dir);
+                fresh = rename (path, aside) == 0;
+            }
+        }
         self->clients_csv = fopen (path, "a");
         if (self->clients_csv && fresh)
-            fprintf (self->clients_csv,
-                     "round,shard,node,attempt,samples,local_losses,seconds,update_bytes,outcome\n");
+            fprintf (self->clients_csv, "%s", S_CLIENTS_HEADER);
         self->poller = zpoller_new (pipe, self->router, NULL);
         if (!self->poller)
             rc = fg_error_set (err, FG_ENOMEM, "coordinator: out of memory");
@@ -1423,6 +1597,7 @@ s_self_destroy (s_self_t **self_p)
     fg_guard_destroy (&self->guard);
     if (self->clients_csv)
         fclose (self->clients_csv);
+    free (self->fetched);
     fg_journal_close (&self->journal);
     free (self);
     *self_p = NULL;

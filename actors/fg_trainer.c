@@ -2,6 +2,8 @@
 
     States:  CONNECTING  HELLO sent, waiting for its ACK
              IDLE        READY sent, waiting for a TASK
+             SAMPLES     pulling the shard's samples it lacks (DATA-REQUEST /
+                         DATA-CHUNK) into its sample cache
              FETCHING    pulling the unit's global weights in chunks
              TRAINING    one mini-batch per loop turn (fg_unit_step), then
                          a poll with timeout 0, so $TERM and heartbeats never
@@ -14,7 +16,22 @@
     trainer keeps its own small LMDB journal (fg_trainer_journal): the unit
     is checkpointed at every epoch boundary, so a restarted trainer given
     the same unit continues from there, and a finished result is kept until
-    acknowledged, so a restarted trainer sends it again.                  */
+    acknowledged, so a restarted trainer sends it again.
+
+    Data. A trainer that holds the experiment's dataset (same content hash
+    as the TASK's) reads it locally. One that lacks it (created without a
+    dataset, or with another copy) needs a cache directory: it looks up
+    which of the shard's samples its sample cache (fg_sample_cache) holds,
+    asks the coordinator for the others a window at a time (at most
+    S_DATA_CREDIT chunks' worth and S_DATA_RANGES ranges per DATA-REQUEST;
+    the next window when the current one is in), checks every DATA-CHUNK
+    against what it asked (hash, first index, count, record size, labels)
+    and stores it in one transaction before counting it, then trains on a
+    dataset made of the shard's samples (fg_dataset_from_records), which
+    gives the same bits as the whole set. A chunk that does not fit is
+    dropped with a log line and the window is asked again from the first
+    sample still missing; so is a window that brings nothing for
+    liveness x heartbeat.                                                 */
 
 #include "fg_actors.h"
 #include "fg_blob.h"
@@ -27,6 +44,7 @@
 #include "fg_unit.h"
 #include "fg_wire.h"
 #include "fg_trainer_journal.h"
+#include "fg_sample_cache.h"
 
 #include <czmq.h>
 #include <stdlib.h>
@@ -37,8 +55,10 @@
 #define S_CREDIT        8           //  chunks asked for at a time
 #define S_BACKOFF_MIN   250         //  ms
 #define S_BACKOFF_MAX   8000
+#define S_DATA_CREDIT   8           //  data chunks' worth asked for at a time
+#define S_DATA_RANGES   256         //  ranges in one DATA-REQUEST
 
-typedef enum { S_CONNECTING, S_IDLE, S_FETCHING, S_TRAINING, S_UPLOADING } s_state_t;
+typedef enum { S_CONNECTING, S_IDLE, S_SAMPLES, S_FETCHING, S_TRAINING, S_UPLOADING } s_state_t;
 
 typedef struct {
     //  configuration (copied from the arguments)
@@ -46,7 +66,8 @@ typedef struct {
     char      node_id [FG_WIRE_NAME_MAX + 1];
     char      cache_dir [1024];
     fg_tjournal_t *journal;         //  NULL without a cache directory
-    const fg_dataset_t *train;
+    fg_sample_cache_t *cache;       //  fetched samples; NULL without a cache directory
+    const fg_dataset_t *train;      //  NULL: fetches every sample
     uint8_t   dataset_hash [FG_SHA256_SIZE];
     int       threads;
     int       heartbeat_ms;
@@ -81,10 +102,36 @@ typedef struct {
     uint64_t  experiment;
     fg_wire_task_t task;            //  ranges freed with task_msg
     fg_wire_msg_t task_msg;
-    uint32_t *indices;
+    uint32_t *indices;              //  into data
     size_t    nindices;
+    const fg_dataset_t *data;       //  train, or fetched
+    fg_dataset_t *fetched;          //  the shard's samples from the cache
     fg_unit_t *unit;
     int64_t   started_at;
+
+    //  samples transfer in progress: want = the shard's samples missing
+    //  from the cache (sorted ranges), data_have of them stored; window =
+    //  the ranges of the last DATA-REQUEST, win_have of its win_total
+    //  samples received (in win_records, stored when all are in)
+    fg_wire_range_t *want;
+    uint32_t  nwant;
+    uint64_t  want_total;
+    uint64_t  data_have;
+    uint32_t  cursor_range;         //  want [cursor_range] holds sample data_have
+    uint32_t  cursor_offset;        //  its offset in that range
+    fg_wire_range_t window [S_DATA_RANGES];
+    uint32_t  nwindow;
+    uint64_t  win_total;
+    uint64_t  win_have;
+    uint32_t  win_range;            //  window [win_range] holds the next sample
+    uint32_t  win_offset;
+    uint8_t  *win_records;          //  win_total x record_size
+    size_t    record_size;
+    bool      rerequested;          //  asked again since the last good chunk
+    int64_t   data_expires;         //  ask again when nothing came by then
+    uint64_t  data_bytes;           //  LZ4 bytes received for the unit
+    int64_t   data_started;
+    int       data_loads;           //  cache read-backs of this unit
 
     //  weights transfer in progress
     uint8_t  *fetch;
@@ -150,8 +197,9 @@ s_send_hello (s_self_t *self)
     msg.hello.speed = 0;
     snprintf (msg.hello.node_id, sizeof msg.hello.node_id, "%s", self->node_id);
     fg_ops_blis_info (msg.hello.kernel, sizeof msg.hello.kernel);
-    msg.hello.dataset_count = 1;
-    memcpy (msg.hello.datasets [0], self->dataset_hash, FG_WIRE_HASH_SIZE);
+    msg.hello.dataset_count = self->train? 1: 0;
+    if (self->train)
+        memcpy (msg.hello.datasets [0], self->dataset_hash, FG_WIRE_HASH_SIZE);
     s_send (self, &msg);
 }
 
@@ -163,6 +211,14 @@ s_drop_unit (s_self_t *self)
     free (self->indices);
     self->indices = NULL;
     self->nindices = 0;
+    free (self->want);
+    self->want = NULL;
+    self->nwant = 0;
+    free (self->win_records);
+    self->win_records = NULL;
+    self->data = NULL;
+    self->data_loads = 0;
+    fg_dataset_destroy (&self->fetched);
     free (self->fetch);
     self->fetch = NULL;
     free (self->update);
@@ -330,10 +386,10 @@ s_start_unit (s_self_t *self)
 {
     fg_unit_spec_t spec;
     memset (&spec, 0, sizeof spec);
-    spec.data = self->train;
+    spec.data = self->data;
     spec.indices = self->indices;
     spec.count = self->nindices;
-    fg_unit_model_spec (self->task.model, self->train, &spec.model);
+    fg_unit_model_spec (self->task.model, self->data, &spec.model);
     spec.optim.lr = self->task.lr;
     spec.optim.momentum = self->task.momentum;
     spec.optim.nesterov = self->task.nesterov;
@@ -389,6 +445,288 @@ s_request_chunks (s_self_t *self)
     s_send (self, &msg);
 }
 
+//  Refuses the current TASK for good (reason unknown: the coordinator
+//  gives this node no more units) and becomes idle.
+static void
+s_refuse_task (s_self_t *self, const char *why)
+{
+    fg_warn ("trainer %s: round %u shard %u refused: %s", self->node_id, self->round,
+             self->shard, why);
+    fg_wire_msg_t reply;
+    s_unit_msg (self, &reply, FG_WIRE_REJECT);
+    reply.reject.of_type = FG_WIRE_TASK;
+    reply.reject.reason = FG_WIRE_REASON_UNKNOWN;
+    snprintf (reply.reject.text, sizeof reply.reject.text, "%.250s", why);
+    s_send (self, &reply);
+    s_become_idle (self);
+}
+
+//  The unit cannot go on (I/O error...): ERROR to the coordinator, idle.
+static void
+s_unit_failed (s_self_t *self, const fg_error_t *err)
+{
+    fg_warn ("trainer %s: round %u shard %u: %s", self->node_id, self->round, self->shard,
+             err->msg);
+    fg_wire_msg_t msg;
+    s_unit_msg (self, &msg, FG_WIRE_ERROR);
+    msg.error.code = err->code < 0? err->code: FG_EIO;
+    snprintf (msg.error.text, sizeof msg.error.text, "%.200s", err->msg);
+    s_send (self, &msg);
+    s_become_idle (self);
+}
+
+//  The samples are at hand (self->data, self->indices into it): the
+//  weights next, then training.
+static void
+s_samples_ready (s_self_t *self)
+{
+    if (self->weights && self->weights_version == self->task.weights_version
+    &&  memcmp (self->weights_hash, self->task.weights_hash, FG_SHA256_SIZE) == 0) {
+        s_start_unit (self);
+        return;
+    }
+    self->fetch = malloc (self->task.weights_size? self->task.weights_size: 1);
+    if (!self->fetch) {
+        s_become_idle (self);
+        return;
+    }
+    self->fetch_total = self->task.weights_size;
+    self->fetch_have = 0;
+    self->state = S_FETCHING;
+    s_request_chunks (self);
+}
+
+//  Asks for the next window of missing samples, from sample data_have of
+//  want: at most S_DATA_CREDIT chunks' worth and S_DATA_RANGES ranges,
+//  each range at most one chunk (fg_wire_data_raw_max of this node).
+//  Also asks a window again from its start (what it brought so far is
+//  dropped: it is stored only whole).
+static void
+s_request_samples (s_self_t *self)
+{
+    size_t per_chunk = fg_wire_data_raw_max (&self->limits) / self->record_size;
+    uint64_t budget = (uint64_t) S_DATA_CREDIT * (per_chunk? per_chunk: 1);
+    uint32_t nwindow = 0;
+    uint64_t asked = 0;
+    uint32_t r = self->cursor_range, offset = self->cursor_offset;
+    while (r < self->nwant && nwindow < S_DATA_RANGES && asked < budget) {
+        //  a range of at most one chunk of ours: whatever chunk size the
+        //  coordinator cuts at, its chunks fit this node's limits
+        uint64_t left = self->want [r].count - offset;
+        uint64_t take = left < budget - asked? left: budget - asked;
+        if (per_chunk && take > per_chunk)
+            take = per_chunk;
+        self->window [nwindow].start = self->want [r].start + offset;
+        self->window [nwindow].count = (uint32_t) take;
+        nwindow++;
+        asked += take;
+        offset += (uint32_t) take;
+        if (offset == self->want [r].count) {
+            r++;
+            offset = 0;
+        }
+    }
+    self->nwindow = nwindow;
+    self->win_total = asked;
+    self->win_have = 0;
+    self->win_range = 0;
+    self->win_offset = 0;
+    self->data_expires = zclock_mono () + (int64_t) self->heartbeat_ms * self->liveness;
+    free (self->win_records);
+    self->win_records = nwindow? malloc ((size_t) asked * self->record_size): NULL;
+    if (!self->win_records)
+        return;                         //  nothing left; or asked again at data_expires
+    fg_wire_msg_t msg;
+    s_unit_msg (self, &msg, FG_WIRE_DATA_REQUEST);
+    memcpy (msg.data_request.dataset_hash, self->task.dataset_hash, FG_WIRE_HASH_SIZE);
+    msg.data_request.sample_count = asked;
+    msg.data_request.range_count = nwindow;
+    msg.data_request.ranges = self->window;
+    fg_debug ("trainer %s: asking for samples %u.. (%llu in %u ranges)", self->node_id,
+              self->window [0].start, (unsigned long long) asked, nwindow);
+    s_send (self, &msg);
+}
+
+static void s_samples_begin (s_self_t *self);
+
+//  Every sample of the shard is in the cache: read them back (each record
+//  checked) and make the unit's dataset of them.
+static void
+s_samples_load (s_self_t *self)
+{
+    fg_error_t err;
+    size_t n = self->nindices;
+    if (n > SIZE_MAX / self->record_size) {
+        fg_error_set (&err, FG_ENOMEM, "shard of %zu samples too large", n);
+        s_unit_failed (self, &err);
+        return;
+    }
+    uint8_t *records = malloc (n * self->record_size);
+    if (!records) {
+        fg_error_set (&err, FG_ENOMEM, "out of memory for %zu samples", n);
+        s_unit_failed (self, &err);
+        return;
+    }
+    int rc = fg_sample_cache_get (self->cache, self->task.dataset_hash, self->record_size,
+                                  self->task.ranges, self->task.range_count, records, &err);
+    if (rc == 0)
+        rc = fg_dataset_from_records (self->task.dataset, FG_SPLIT_TRAIN, self->task.dataset_hash,
+                                      n, self->indices, records, self->record_size,
+                                      &self->fetched, &err);
+    free (records);
+    if ((rc == FG_ENOENT || rc == FG_ECHECKSUM) && self->data_loads < 3) {
+        //  damaged (or lost) since it was looked up: fetch what is missing again
+        fg_warn ("trainer %s: %s; fetching again", self->node_id, err.msg);
+        s_samples_begin (self);
+        return;
+    }
+    if (rc) {
+        s_unit_failed (self, &err);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t position;
+        fg_dataset_position (self->fetched, self->indices [i], &position);
+        self->indices [i] = (uint32_t) position;
+    }
+    self->data = self->fetched;
+    s_samples_ready (self);
+}
+
+//  The TASK's dataset is not held: look up the shard's samples in the
+//  cache and fetch the missing ones.
+static void
+s_samples_begin (s_self_t *self)
+{
+    fg_error_t err;
+    self->data_loads++;
+    uint32_t classes, h, w, c;
+    if (fg_dataset_kind_geometry (self->task.dataset, &classes, &h, &w, &c, &err)) {
+        s_refuse_task (self, err.msg);
+        return;
+    }
+    self->record_size = 2 + (size_t) h * w * c;
+    if (self->record_size > fg_wire_data_raw_max (&self->limits)) {
+        s_refuse_task (self, "a sample is larger than a data chunk (grid.chunk_size)");
+        return;
+    }
+    free (self->want);
+    self->want = NULL;
+    uint64_t missing = 0;
+    if (fg_sample_cache_missing (self->cache, self->task.dataset_hash, self->record_size,
+                                 self->task.ranges, self->task.range_count, &self->want,
+                                 &self->nwant, &missing, &err)) {
+        s_unit_failed (self, &err);
+        return;
+    }
+    self->want_total = missing;
+    self->data_have = 0;
+    self->cursor_range = 0;
+    self->cursor_offset = 0;
+    self->rerequested = false;
+    self->data_bytes = 0;
+    self->data_started = zclock_mono ();
+    if (missing == 0) {
+        fg_info ("trainer %s: round %u shard %u: all %zu samples in the cache", self->node_id,
+                 self->round, self->shard, self->nindices);
+        s_samples_load (self);
+        return;
+    }
+    fg_info ("trainer %s: round %u shard %u: fetching %llu of %zu samples", self->node_id,
+             self->round, self->shard, (unsigned long long) missing, self->nindices);
+    self->state = S_SAMPLES;
+    s_request_samples (self);
+}
+
+//  A DATA-CHUNK: kept when it is exactly the next run of samples of the
+//  window and sound; otherwise dropped, logged, and the window asked again.
+//  A window whose samples are all in is stored in one transaction.
+static void
+s_on_data_chunk (s_self_t *self, const fg_wire_msg_t *msg)
+{
+    const fg_wire_data_chunk_t *c = &msg->data_chunk;
+    if (self->state != S_SAMPLES || msg->round != self->round || msg->shard != self->shard) {
+        fg_debug ("trainer %s: DATA-CHUNK of samples %u.. not asked for: dropped",
+                  self->node_id, c->start);
+        return;
+    }
+    fg_error_t err;
+    int rc = 0;
+    const fg_wire_range_t *at = self->win_records && self->win_range < self->nwindow
+                              ? &self->window [self->win_range]: NULL;
+    if (memcmp (c->dataset_hash, self->task.dataset_hash, FG_SHA256_SIZE))
+        rc = fg_error_set (&err, FG_EMISMATCH, "samples of another dataset");
+    else
+    if (c->record_size != self->record_size)
+        rc = fg_error_set (&err, FG_EMISMATCH, "records of %u bytes, expected %zu",
+                           c->record_size, self->record_size);
+    else
+    if (!at || c->start != at->start + self->win_offset
+    ||  c->count > at->count - self->win_offset)
+        rc = fg_error_set (&err, FG_ESTATE, "samples %u..%llu, expected the next run from %llu",
+                           c->start, (unsigned long long) c->start + c->count - 1,
+                           at? (unsigned long long) at->start + self->win_offset: 0ull);
+    else
+    if (c->raw_size != (uint64_t) c->count * self->record_size)
+        rc = fg_error_set (&err, FG_EFORMAT, "%llu bytes for %u records",
+                           (unsigned long long) c->raw_size, c->count);
+    else
+        rc = fg_dataset_check_records (self->task.dataset, c->samples, c->count,
+                                       self->record_size, &err);
+    if (rc) {
+        fg_warn ("trainer %s: DATA-CHUNK of samples %u.. dropped: %s%s", self->node_id,
+                 c->start, err.msg, self->rerequested? "": "; asking again");
+        if (!self->rerequested) {
+            self->rerequested = true;
+            s_request_samples (self);
+        }
+        return;
+    }
+    self->rerequested = false;
+    memcpy (self->win_records + self->win_have * self->record_size, c->samples, c->raw_size);
+    self->win_have += c->count;
+    self->win_offset += c->count;
+    if (self->win_offset == at->count) {
+        self->win_range++;
+        self->win_offset = 0;
+    }
+    self->data_bytes += c->lz4_size;
+    self->data_expires = zclock_mono () + (int64_t) self->heartbeat_ms * self->liveness;
+    if (self->win_have < self->win_total)
+        return;
+    rc = fg_sample_cache_put (self->cache, self->task.dataset_hash, self->record_size,
+                              self->window, self->nwindow, self->win_records, &err);
+    if (rc) {
+        s_unit_failed (self, &err);
+        return;
+    }
+    fg_crash_point ("trainer.data.stored");
+    //  the committed cursor moves past the window
+    uint64_t left = self->win_total;
+    while (left) {
+        uint64_t room = self->want [self->cursor_range].count - self->cursor_offset;
+        uint64_t step = left < room? left: room;
+        self->cursor_offset += (uint32_t) step;
+        left -= step;
+        if (self->cursor_offset == self->want [self->cursor_range].count) {
+            self->cursor_range++;
+            self->cursor_offset = 0;
+        }
+    }
+    self->data_have += self->win_total;
+    free (self->win_records);
+    self->win_records = NULL;
+    if (self->data_have < self->want_total) {
+        s_request_samples (self);
+        return;
+    }
+    fg_info ("trainer %s: round %u shard %u: fetched %llu samples (%llu bytes) in %lld ms",
+             self->node_id, self->round, self->shard, (unsigned long long) self->want_total,
+             (unsigned long long) self->data_bytes,
+             (long long) (zclock_mono () - self->data_started));
+    s_samples_load (self);
+}
+
 static void
 s_on_task (s_self_t *self, fg_wire_msg_t *msg)
 {
@@ -416,19 +754,11 @@ s_on_task (s_self_t *self, fg_wire_msg_t *msg)
     self->shard = self->task_msg.shard;
     self->attempt = self->task_msg.attempt;
     self->have_task = true;
-    if (memcmp (self->task.dataset_hash, self->dataset_hash, FG_SHA256_SIZE)) {
-        fg_wire_msg_t reply;
-        memset (&reply, 0, sizeof reply);
-        reply.type = FG_WIRE_REJECT;
-        reply.round = self->round;
-        reply.shard = self->shard;
-        reply.attempt = self->attempt;
-        reply.reject.of_type = FG_WIRE_TASK;
-        reply.reject.reason = FG_WIRE_REASON_UNKNOWN;
-        snprintf (reply.reject.text, sizeof reply.reject.text,
-                  "this node does not hold the experiment's dataset");
-        s_send (self, &reply);
-        s_become_idle (self);
+    bool local = self->train
+              && memcmp (self->task.dataset_hash, self->dataset_hash, FG_SHA256_SIZE) == 0;
+    if (!local && !self->cache) {
+        s_refuse_task (self, "this node does not hold the experiment's dataset and has no "
+                       "cache directory to fetch it into");
         return;
     }
     self->nindices = (size_t) self->task.sample_count;
@@ -441,20 +771,12 @@ s_on_task (s_self_t *self, fg_wire_msg_t *msg)
     for (uint32_t r = 0; r < self->task.range_count; r++)
         for (uint32_t i = 0; i < self->task.ranges [r].count; i++)
             self->indices [n++] = self->task.ranges [r].start + i;
-    if (self->weights && self->weights_version == self->task.weights_version
-    &&  memcmp (self->weights_hash, self->task.weights_hash, FG_SHA256_SIZE) == 0) {
-        s_start_unit (self);
-        return;
+    if (local) {
+        self->data = self->train;
+        s_samples_ready (self);
     }
-    self->fetch = malloc (self->task.weights_size? self->task.weights_size: 1);
-    if (!self->fetch) {
-        s_become_idle (self);
-        return;
-    }
-    self->fetch_total = self->task.weights_size;
-    self->fetch_have = 0;
-    self->state = S_FETCHING;
-    s_request_chunks (self);
+    else
+        s_samples_begin (self);
 }
 
 static void
@@ -617,6 +939,9 @@ s_on_peer (s_self_t *self)
                 if (self->state == S_FETCHING)
                     s_request_chunks (self);
                 else
+                if (self->state == S_SAMPLES)
+                    s_request_samples (self);   //  from the first sample still missing
+                else
                 if (self->state != S_TRAINING)
                     s_become_idle (self);
             }
@@ -641,6 +966,16 @@ s_on_peer (s_self_t *self)
                 s_send_hello (self);
             }
             else
+            if (about_unit && msg.reject.of_type == FG_WIRE_DATA_REQUEST
+            &&  self->state == S_SAMPLES) {
+                //  asking again would be refused again (another dataset,
+                //  limits that do not match): give this unit up for good
+                char why [FG_WIRE_TEXT_MAX + 1];
+                snprintf (why, sizeof why, "the coordinator refused its samples request: %.180s",
+                          msg.reject.text);
+                s_refuse_task (self, why);
+            }
+            else
             if (about_unit || msg.reject.of_type == FG_WIRE_READY)
                 s_become_idle (self);
             break;
@@ -649,6 +984,9 @@ s_on_peer (s_self_t *self)
             break;
         case FG_WIRE_WEIGHTS_CHUNK:
             s_on_weights_chunk (self, &msg);
+            break;
+        case FG_WIRE_DATA_CHUNK:
+            s_on_data_chunk (self, &msg);
             break;
         case FG_WIRE_WEIGHTS_REQUEST:
             s_on_update_request (self, &msg);
@@ -666,10 +1004,11 @@ static s_self_t *
 s_self_new (zsock_t *pipe, const fg_trainer_args_t *a, fg_error_t *err)
 {
     if (!a->endpoint || !a->node_id || !*a->node_id || strlen (a->node_id) > FG_WIRE_NAME_MAX
-    ||  strlen (a->endpoint) >= 256 || !a->train || a->heartbeat_ms <= 0 || a->liveness <= 0
-    ||  (a->cache_dir && strlen (a->cache_dir) >= 1024)) {
+    ||  strlen (a->endpoint) >= 256 || a->heartbeat_ms <= 0 || a->liveness <= 0
+    ||  (a->cache_dir && strlen (a->cache_dir) >= 1024)
+    ||  (!a->train && (!a->cache_dir || !*a->cache_dir))) {
         fg_error_set (err, FG_EINVAL, "trainer: bad arguments (endpoint, node id 1..64 bytes, "
-                      "dataset, heartbeat, liveness)");
+                      "heartbeat, liveness; a trainer without a dataset needs a cache directory)");
         return NULL;
     }
     s_self_t *self = calloc (1, sizeof *self);
@@ -683,7 +1022,8 @@ s_self_new (zsock_t *pipe, const fg_trainer_args_t *a, fg_error_t *err)
     if (a->cache_dir)
         snprintf (self->cache_dir, sizeof self->cache_dir, "%s", a->cache_dir);
     self->train = a->train;
-    fg_dataset_hash (a->train, self->dataset_hash);
+    if (a->train)
+        fg_dataset_hash (a->train, self->dataset_hash);
     self->threads = a->threads > 0? a->threads: 1;
     self->heartbeat_ms = a->heartbeat_ms;
     self->liveness = a->liveness;
@@ -709,7 +1049,9 @@ s_self_new (zsock_t *pipe, const fg_trainer_args_t *a, fg_error_t *err)
     }
     if (self->cache_dir [0]) {
         if (fg_file_mkdirs (self->cache_dir, err)
-        ||  !(self->journal = fg_tjournal_open (self->cache_dir, err))) {
+        ||  !(self->journal = fg_tjournal_open (self->cache_dir, err))
+        ||  !(self->cache = fg_sample_cache_open (self->cache_dir, err))) {
+            fg_tjournal_close (&self->journal);
             free (self);
             return NULL;
         }
@@ -718,6 +1060,7 @@ s_self_new (zsock_t *pipe, const fg_trainer_args_t *a, fg_error_t *err)
     self->poller = zpoller_new (pipe, NULL);
     if (!self->poller) {
         fg_tjournal_close (&self->journal);
+        fg_sample_cache_close (&self->cache);
         free (self);
         fg_error_set (err, FG_ENOMEM, "trainer: out of memory");
         return NULL;
@@ -746,11 +1089,15 @@ s_self_destroy (s_self_t **self_p)
     fg_unit_destroy (&self->unit);
     fg_wire_msg_clear (&self->task_msg);
     free (self->indices);
+    free (self->want);
+    free (self->win_records);
+    fg_dataset_destroy (&self->fetched);
     free (self->fetch);
     free (self->update);
     free (self->loss);
     fg_state_destroy (&self->weights);
     fg_tjournal_close (&self->journal);
+    fg_sample_cache_close (&self->cache);
     zpoller_destroy (&self->poller);
     zsock_destroy (&self->dealer);
     fg_handshake_destroy (&self->handshake);
@@ -783,6 +1130,8 @@ s_trainer_actor (zsock_t *pipe, void *arg)
             int64_t next = self->reconnect_at? self->reconnect_at: self->beat_at;
             if (!self->reconnect_at && self->expires_at < next)
                 next = self->expires_at;
+            if (!self->reconnect_at && self->state == S_SAMPLES && self->data_expires < next)
+                next = self->data_expires;
             timeout = next <= now? 0: (int) (next - now);
         }
         void *which = zpoller_wait (self->poller, timeout);
@@ -819,6 +1168,13 @@ s_trainer_actor (zsock_t *pipe, void *arg)
             zsock_destroy (&self->dealer);
             self->reconnect_at = now + self->backoff_ms;
             self->backoff_ms = self->backoff_ms * 2 > S_BACKOFF_MAX? S_BACKOFF_MAX: self->backoff_ms * 2;
+        }
+        if (self->dealer && !self->reconnect_at && self->state == S_SAMPLES
+        &&  now >= self->data_expires) {
+            fg_info ("trainer %s: no sample chunk for %d ms: asking again from sample %llu of %llu",
+                     self->node_id, self->heartbeat_ms * self->liveness,
+                     (unsigned long long) self->data_have, (unsigned long long) self->want_total);
+            s_request_samples (self);
         }
         //  heartbeats only on a connection that answered: after a refused
         //  CURVE handshake ZeroMQ drops the DEALER's only pipe, and a send

@@ -322,15 +322,21 @@ static void
 s_worker_usage (FILE *out)
 {
     fprintf (out,
-        "usage: fedctl worker --connect tcp://HOST:PORT --cache DIR --dataset KIND\n"
-        "                     [--server-key FILE|Z85] [--data PATH] [--train-limit N]\n"
-        "                     [--threads N] [--id NAME]\n"
+        "usage: fedctl worker --connect tcp://HOST:PORT --cache DIR\n"
+        "                     [--server-key FILE|Z85]\n"
+        "                     [--dataset KIND [--data PATH] [--train-limit N]]\n"
+        "                     [--threads N] [--id NAME] [--set grid.KEY=VALUE ...]\n"
         "\n"
-        "Hosts one trainer for a coordinator started with --listen. It trains on\n"
-        "its own copy of the experiment's training set (KIND as data.dataset, PATH\n"
-        "its folder, N as data.train_limit or synthetic_train); a worker whose\n"
-        "copy differs from the coordinator's is given no units. --cache keeps its\n"
-        "identity and unit checkpoints. Ctrl-C stops it.\n"
+        "Hosts one trainer for a coordinator started with --listen. Without\n"
+        "--dataset it fetches the samples of each unit's shard from the\n"
+        "coordinator and keeps them in DIR/samples.lmdb, so it fetches only what\n"
+        "it has not seen before. With --dataset it reads its own copy of the\n"
+        "training set (KIND as data.dataset, PATH its folder, N as\n"
+        "data.train_limit or synthetic_train); a copy that differs from the\n"
+        "coordinator's is not used and the samples are fetched. --cache also\n"
+        "keeps its identity and unit checkpoints. --set gives deployment settings\n"
+        "(grid.heartbeat_ms, grid.liveness, grid.max_frame, grid.chunk_size) that\n"
+        "should match the coordinator's. Ctrl-C stops it.\n"
         "\n"
         "--server-key is the coordinator's public key (its DIR/coordinator.key, or\n"
         "the 40 characters fedctl start prints): the connection is then encrypted\n"
@@ -353,6 +359,7 @@ fedctl_cmd_worker (int argc, char **argv)
         { "threads",     required_argument, NULL, 'j' },
         { "id",          required_argument, NULL, 'i' },
         { "server-key",  required_argument, NULL, 'K' },
+        { "set",         required_argument, NULL, 's' },
         { "help",        no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -361,7 +368,8 @@ fedctl_cmd_worker (int argc, char **argv)
     long limit = 0, threads = 0;
     int c;
     char *end;
-    while ((c = getopt_long (argc, argv, "c:C:k:d:n:j:i:K:h", options, NULL)) != -1) {
+    fedctl_sets_t sets = { .count = 0 };
+    while ((c = getopt_long (argc, argv, "c:C:k:d:n:j:i:K:s:h", options, NULL)) != -1) {
         switch (c) {
             case 'K': server_key = optarg; break;
             case 'c': connect = optarg; break;
@@ -369,6 +377,7 @@ fedctl_cmd_worker (int argc, char **argv)
             case 'k': kind = optarg; break;
             case 'd': data = optarg; break;
             case 'i': id = optarg; break;
+            case 's': if (fedctl_sets_add (&sets, optarg)) return EX_USAGE; break;
             case 'n':
                 limit = strtol (optarg, &end, 10);
                 if (*end || limit < 0) {
@@ -387,18 +396,28 @@ fedctl_cmd_worker (int argc, char **argv)
             default:  s_worker_usage (stderr); return EX_USAGE;
         }
     }
-    if (!connect || !cache || !kind || optind != argc) {
-        fedctl_fail ("worker needs --connect, --cache and --dataset");
+    if (!connect || !cache || optind != argc) {
+        fedctl_fail ("worker needs --connect and --cache");
         s_worker_usage (stderr);
+        return EX_USAGE;
+    }
+    if (!kind && (*data || limit)) {
+        fedctl_fail ("--data and --train-limit describe a local copy: give --dataset KIND too "
+                     "(without any of them the worker fetches samples)");
         return EX_USAGE;
     }
     fg_config_t cfg;
     fg_error_t err;
     fg_config_defaults (&cfg);
     char set [300];
-    snprintf (set, sizeof set, "data.dataset=%s", kind);
-    int rc = fg_config_set (&cfg, set, "--dataset", &err);
-    if (rc == 0) {
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < sets.count; i++)
+        rc = fg_config_set (&cfg, sets.items [i], "--set", &err);
+    if (rc == 0 && kind) {
+        snprintf (set, sizeof set, "data.dataset=%s", kind);
+        rc = fg_config_set (&cfg, set, "--dataset", &err);
+    }
+    if (rc == 0 && kind) {
         snprintf (set, sizeof set, "data.path=%s", data);
         rc = fg_config_set (&cfg, set, "--data", &err);
     }
@@ -411,7 +430,7 @@ fedctl_cmd_worker (int argc, char **argv)
         cfg.data.synthetic_train = limit;
     cfg.grid.threads = threads;
     fg_dataset_t *train = NULL;
-    int status = fedctl_open_split (&cfg, FG_SPLIT_TRAIN, &train);
+    int status = kind? fedctl_open_split (&cfg, FG_SPLIT_TRAIN, &train): 0;
     if (status)
         return status;
     //  a persistent identity: the cache folder's, made once
@@ -474,8 +493,9 @@ fedctl_cmd_worker (int argc, char **argv)
         fg_dataset_destroy (&train);
         return EX_SOFTWARE;
     }
-    fprintf (stderr, "fedctl: worker %s serving %s%s\n", node_id, connect,
-             server_key? " (CURVE)": "");
+    fprintf (stderr, "fedctl: worker %s serving %s%s%s\n", node_id, connect,
+             server_key? " (CURVE)": "",
+             train? "": " (fetching samples into its cache)");
     while (!zsys_interrupted)
         zclock_sleep (200);
     fprintf (stderr, "fedctl: worker %s stopping\n", node_id);

@@ -32,6 +32,7 @@ static const s_point_t s_points [] = {
     { "trainer.result.sent",        "trainer, right after sending a RESULT, before its ACK" },
     { "partitioner.shards",         "partitioner, on a request for a round's shards" },
     { "aggregator.fold",            "aggregator, before folding a round's updates" },
+    { "trainer.data.stored",        "trainer without the dataset, after storing a chunk of fetched samples in its cache" },
 };
 #define S_NPOINTS (sizeof s_points / sizeof s_points [0])
 #define S_ARMED_MAX 8

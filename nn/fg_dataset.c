@@ -169,6 +169,8 @@ s_dataset_finish (fg_dataset_t *self)
                       self->count * self->height * self->width * self->channels);
     fg_sha256_final (&sha, self->digest);
     fg_sha256_hex (self->digest, self->hex);
+    if (!self->origin)
+        memcpy (self->source, self->digest, FG_SHA256_SIZE);
 }
 
 //  --------------------------------------------------------------------------
@@ -841,6 +843,7 @@ fg_dataset_destroy (fg_dataset_t **self_p)
     if (self_p && *self_p) {
         free ((*self_p)->labels);
         free ((*self_p)->pixels);
+        free ((*self_p)->origin);
         free (*self_p);
         *self_p = NULL;
     }
@@ -964,4 +967,173 @@ fg_dataset_hash_hex (const fg_dataset_t *self)
 {
     assert (self);
     return self->hex;
+}
+
+//  --------------------------------------------------------------------------
+//  Records, and datasets built from some samples of a set
+
+int
+fg_dataset_kind_geometry (int kind, uint32_t *classes, uint32_t *height, uint32_t *width,
+                          uint32_t *channels, fg_error_t *err)
+{
+    uint32_t k, h, w, c;
+    switch (kind) {
+        case FG_DATASET_FASHION_MNIST:
+        case FG_DATASET_MNIST:
+        case FG_DATASET_SYNTHETIC:
+            k = 10; h = 28; w = 28; c = 1;
+            break;
+        case FG_DATASET_CIFAR10:
+            k = 10; h = 32; w = 32; c = 3;
+            break;
+        case FG_DATASET_CIFAR100:
+            k = 100; h = 32; w = 32; c = 3;
+            break;
+        case FG_DATASET_TINY_IMAGENET:
+        case FG_DATASET_TEXTURE:
+            return fg_error_set (err, FG_EUNSUPPORTED, "%s: not implemented yet",
+                                 s_kind_name (kind));
+        default:
+            return fg_error_set (err, FG_EINVAL, "dataset kind %d is not a kind", kind);
+    }
+    if (classes)
+        *classes = k;
+    if (height)
+        *height = h;
+    if (width)
+        *width = w;
+    if (channels)
+        *channels = c;
+    return 0;
+}
+
+size_t
+fg_dataset_record_size (const fg_dataset_t *self)
+{
+    assert (self);
+    return 2 + (size_t) self->height * self->width * self->channels;
+}
+
+int
+fg_dataset_records (const fg_dataset_t *self, size_t start, size_t count, uint8_t *out,
+                    fg_error_t *err)
+{
+    assert (self);
+    if (start > self->count || count > self->count - start)
+        return fg_error_set (err, FG_ERANGE, "%s: samples %zu..%zu outside 0..%zu", self->name,
+                             start, start + count, self->count);
+    size_t image = (size_t) self->height * self->width * self->channels;
+    for (size_t i = 0; i < count; i++, out += 2 + image) {
+        uint16_t label = self->labels [start + i];
+        out [0] = (uint8_t) label;
+        out [1] = (uint8_t) (label >> 8);
+        memcpy (out + 2, self->pixels + (start + i) * image, image);
+    }
+    return 0;
+}
+
+int
+fg_dataset_check_records (int kind, const uint8_t *records, size_t count, size_t record_size,
+                          fg_error_t *err)
+{
+    uint32_t classes, h, w, c;
+    int rc = fg_dataset_kind_geometry (kind, &classes, &h, &w, &c, err);
+    if (rc)
+        return rc;
+    size_t expected = 2 + (size_t) h * w * c;
+    if (record_size != expected)
+        return fg_error_set (err, FG_EMISMATCH, "%s records: %zu bytes each, expected %zu "
+                             "(label + %ux%ux%u pixels)", s_kind_name (kind), record_size,
+                             expected, h, w, c);
+    for (size_t i = 0; i < count; i++) {
+        const uint8_t *r = records + i * record_size;
+        uint32_t label = (uint32_t) r [0] | (uint32_t) r [1] << 8;
+        if (label >= classes)
+            return fg_error_set (err, FG_ERANGE, "%s records: record %zu: label %u, expected "
+                                 "< %u", s_kind_name (kind), i, label, classes);
+    }
+    return 0;
+}
+
+int
+fg_dataset_from_records (int kind, fg_split_t split, const uint8_t source [FG_SHA256_SIZE],
+                         size_t n, const uint32_t *indices, const uint8_t *records,
+                         size_t record_size, fg_dataset_t **out, fg_error_t *err)
+{
+    *out = NULL;
+    uint32_t classes, h, w, c;
+    int rc = fg_dataset_kind_geometry (kind, &classes, &h, &w, &c, err);
+    if (rc)
+        return rc;
+    if (split != FG_SPLIT_TRAIN && split != FG_SPLIT_TEST)
+        return fg_error_set (err, FG_EINVAL, "%s: bad split %d", s_kind_name (kind), (int) split);
+    if (n == 0 || n > UINT32_MAX || !indices || !records)
+        return fg_error_set (err, FG_EINVAL, "%s subset: %zu samples (expected 1..%u)",
+                             s_kind_name (kind), n, UINT32_MAX);
+    for (size_t i = 1; i < n; i++)
+        if (indices [i] <= indices [i - 1])
+            return fg_error_set (err, FG_EINVAL, "%s subset: index %u at position %zu does "
+                                 "not follow %u (indices must be strictly increasing)",
+                                 s_kind_name (kind), indices [i], i, indices [i - 1]);
+    if ((rc = fg_dataset_check_records (kind, records, n, record_size, err)))
+        return rc;
+    fg_dataset_t *self;
+    if ((rc = s_dataset_new (kind, split, n, classes, h, w, c, &self, err)))
+        return rc;
+    self->origin = malloc (n * sizeof (uint32_t));
+    if (!self->origin) {
+        fg_dataset_destroy (&self);
+        return fg_error_set (err, FG_ENOMEM, "%s subset: out of memory", s_kind_name (kind));
+    }
+    memcpy (self->origin, indices, n * sizeof (uint32_t));
+    size_t image = record_size - 2;
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *r = records + i * record_size;
+        self->labels [i] = (uint16_t) (r [0] | r [1] << 8);
+        memcpy (self->pixels + i * image, r + 2, image);
+    }
+    snprintf (self->name, sizeof self->name, "%s %s subset", s_kind_name (kind),
+              s_split_name (split));
+    memcpy (self->source, source, FG_SHA256_SIZE);
+    s_dataset_finish (self);
+    *out = self;
+    return 0;
+}
+
+int
+fg_dataset_position (const fg_dataset_t *self, uint32_t index, size_t *position)
+{
+    assert (self);
+    if (!self->origin) {
+        if (index >= self->count)
+            return FG_ENOENT;
+        *position = index;
+        return 0;
+    }
+    size_t lo = 0, hi = self->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (self->origin [mid] < index)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == self->count || self->origin [lo] != index)
+        return FG_ENOENT;
+    *position = lo;
+    return 0;
+}
+
+bool
+fg_dataset_is_subset (const fg_dataset_t *self)
+{
+    assert (self);
+    return self->origin != NULL;
+}
+
+void
+fg_dataset_source_hash (const fg_dataset_t *self, uint8_t digest [FG_SHA256_SIZE])
+{
+    assert (self);
+    memcpy (digest, self->source, FG_SHA256_SIZE);
 }

@@ -171,6 +171,74 @@ int
                       bool augment, const fg_dataset_key_t *key,
                       float *out, uint16_t *labels, fg_error_t *err);
 
+//  ---- samples as records, and datasets built from some of them -------------
+//
+//  A trainer that lacks the experiment's dataset fetches the samples of its
+//  shard from the coordinator (DATA-REQUEST / DATA-CHUNK) and trains on a
+//  dataset made of just those samples. A sample travels as a record:
+//      u16le label | H x W x C pixels (HWC, uint8)
+//  so record size = 2 + H x W x C (786 for 28x28x1, 3074 for 32x32x3).
+
+//  Classes and image shape of the sets fg_dataset_open gives for kind (the
+//  synthetic kind: 10 classes of 28x28x1). Any pointer may be NULL.
+//  Returns 0, FG_EINVAL (not a kind) or FG_EUNSUPPORTED (tiny-imagenet,
+//  texture: not implemented).
+int
+    fg_dataset_kind_geometry (int kind, uint32_t *classes, uint32_t *height,
+                              uint32_t *width, uint32_t *channels, fg_error_t *err);
+
+//  Bytes of one record of this dataset: 2 + H x W x C.
+size_t
+    fg_dataset_record_size (const fg_dataset_t *self);
+
+//  Writes the records of samples [start, start + count) to out (count x
+//  record size bytes). Returns 0 or FG_ERANGE (outside the dataset).
+int
+    fg_dataset_records (const fg_dataset_t *self, size_t start, size_t count,
+                        uint8_t *out, fg_error_t *err);
+
+//  Checks count records of a kind's set: record_size must be 2 + H x W x C
+//  of fg_dataset_kind_geometry (FG_EMISMATCH) and every label below its
+//  classes (FG_ERANGE, naming the record). Returns 0, those codes, or a
+//  fg_dataset_kind_geometry code.
+int
+    fg_dataset_check_records (int kind, const uint8_t *records, size_t count,
+                              size_t record_size, fg_error_t *err);
+
+//  A dataset of n samples of the set of kind `kind` whose content hash is
+//  `source` (the whole set's, as fg_dataset_hash gives it): sample i is
+//  sample indices [i] of that set, with the record records [i x
+//  record_size ..]. indices must be strictly increasing. It normalises and
+//  augments exactly as the whole set does (published statistics, the
+//  kind's pad and flip), so a work unit that visits sample indices [i] of
+//  the whole set gives the same bits when it visits position i of this
+//  one (fg_dataset_position maps an index to its position).
+//  fg_dataset_hash gives the hash of the subset's own content;
+//  fg_dataset_source_hash gives `source`. Caller owns *out.
+//  Returns 0, FG_EINVAL (n = 0 or above UINT32_MAX, indices not strictly
+//  increasing), FG_EMISMATCH / FG_ERANGE (fg_dataset_check_records), a
+//  fg_dataset_kind_geometry code, or FG_ENOMEM.
+int
+    fg_dataset_from_records (int kind, fg_split_t split,
+                             const uint8_t source [FG_SHA256_SIZE], size_t n,
+                             const uint32_t *indices, const uint8_t *records,
+                             size_t record_size, fg_dataset_t **out, fg_error_t *err);
+
+//  Position of sample `index` of the source set in this dataset: index
+//  itself for a whole set (when < count), its place in the indices of a
+//  subset. Returns 0 or FG_ENOENT (not held).
+int
+    fg_dataset_position (const fg_dataset_t *self, uint32_t index, size_t *position);
+
+//  True for a dataset made by fg_dataset_from_records.
+bool
+    fg_dataset_is_subset (const fg_dataset_t *self);
+
+//  Content hash of the whole set this dataset holds samples of: the
+//  subset's `source`, or fg_dataset_hash for a whole set.
+void
+    fg_dataset_source_hash (const fg_dataset_t *self, uint8_t digest [FG_SHA256_SIZE]);
+
 //  The usual install location of a kind's files, or NULL when there is
 //  none ("/usr/share/datasets/fashion-mnist" for Fashion-MNIST, from
 //  Debian's dataset-fashion-mnist).

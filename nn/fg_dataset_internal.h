@@ -32,6 +32,11 @@ struct _fg_dataset_t {
     bool       flip;                        //  horizontal flips
     uint8_t    digest [FG_SHA256_SIZE];
     char       hex [FG_SHA256_HEX_SIZE];
+    //  a subset (fg_dataset_from_records): sample i is sample origin [i]
+    //  (strictly increasing) of the set whose content hash is source;
+    //  origin is NULL for a whole set, whose source is its own digest
+    uint32_t  *origin;                      //  count, or NULL
+    uint8_t    source [FG_SHA256_SIZE];
 };
 
 //  A decoded IDX file: its dimensions and its payload (dims[0] items of

@@ -5,7 +5,12 @@
 #   run once without interruption; its final weights hash is the reference.
 #   Then:
 #     - the same experiment over tcp, with other trainer counts, and with
-#       separate `fedctl worker` processes: deployment never changes results;
+#       separate `fedctl worker` processes, with and without their own copy
+#       of the dataset (a worker without it fetches its shards' samples from
+#       the coordinator): deployment never changes results;
+#     - the static strategy fetches a shard's samples once per node
+#       (clients.csv fetched_bytes); a fetching worker killed mid-fetch or
+#       mid-unit and restarted with its cache fetches only what it lacks;
 #     - once per named crash point (fedctl debug crashpoints): the process
 #       kills itself there (FEDGRID_CRASH=point:n), `fedctl resume` finishes
 #       the run, and the final hash must equal the reference;
@@ -147,28 +152,80 @@ else
     bad "CURVE + allow list: coordinator and refused workers say what to check ($(tail -c 300 "$d.out"; tail -c 200 "$work/stranger.out"; tail -c 200 "$work/wrongkey.out"))"
 fi
 
+#   worker processes without the dataset (fresh caches) fetch their shards'
+#   samples: same weights; under the static strategy a node that meets a
+#   shard again fetches nothing (fetched_bytes 0). (Its first row may show
+#   0 too: a backup copy it ran earlier and that lost the race left the
+#   samples in its cache without a row.)
+d="$work/fetchers"; new_exp "$d"
+start_coordinator "$d" --local 0 --listen 'tcp://127.0.0.1:*'
+for w in 1 2; do
+    "$FEDCTL" worker --connect "tcp://127.0.0.1:$port" --server-key "$d/coordinator.key" --cache "$work/fcache-$w" --threads 1 \
+        >"$work/fetcher-$w.out" 2>&1 &
+    eval "f$w=\$!"; pids="$pids $!"
+done
+for i in $(seq 1 600); do kill -0 "$coord" 2>/dev/null || break; sleep 0.1; done
+kill "$f1" "$f2" 2>/dev/null; wait "$coord" 2>/dev/null
+check "$d" "two worker processes without the dataset (fresh caches): same final weights"
+#   columns: round,shard,node,...,outcome,fetched_bytes (the last)
+verdict=$(awk -F, 'NR > 1 { key = $3 "/" $2; b = $NF + 0; total += b
+                           if (key in seen) { again++; if (b != 0) bad = bad " round " $1 " shard " $2 " node " $3 " fetched " b }
+                           seen [key] = 1 }
+                   END { if (bad == "" && again > 0 && total > 0) print "ok " total " bytes, " again; else print "bad" bad " (" total " bytes, " again " again)" }' "$d/clients.csv")
+case "$verdict" in
+    ok*) ok "static strategy: a node fetches a shard once, then nothing (${verdict#ok } units fetched nothing)" ;;
+    *)   bad "static strategy: a node fetches a shard once, then nothing: $verdict" ;;
+esac
+
+#   a fetching worker killed by a crash point mid-fetch (after its first
+#   window of samples is stored: small chunks make a shard three windows)
+#   and restarted with the same cache fetches only the rest
+d="$work/refetch"; new_exp "$d"
+start_coordinator "$d" --local 0 --listen 'tcp://127.0.0.1:*' --set grid.chunk_size=8192
+FEDGRID_LOG=info FEDGRID_CRASH=trainer.data.stored:1 "$FEDCTL" worker --connect "tcp://127.0.0.1:$port" --server-key "$d/coordinator.key" \
+    --cache "$d.cache" --id refetcher --threads 1 --set grid.chunk_size=8192 >"$d.w1" 2>&1
+FEDGRID_LOG=info "$FEDCTL" worker --connect "tcp://127.0.0.1:$port" --server-key "$d/coordinator.key" --cache "$d.cache" \
+    --id refetcher --threads 1 --set grid.chunk_size=8192 >"$d.w2" 2>&1 &
+w=$!; pids="$pids $w"
+for t in $(seq 1 600); do kill -0 "$coord" 2>/dev/null || break; sleep 0.1; done
+kill "$w" 2>/dev/null; wait "$coord" 2>/dev/null
+if grep -q "crash point reached" "$d.w1" && grep -q "round 1 shard 0: fetching 120 of 200 samples" "$d.w2"; then
+    ok "fetching worker killed mid-fetch, restarted: fetches only the 120 samples it lacks"
+else
+    bad "fetching worker killed mid-fetch, restarted: fetches only the 120 samples it lacks (log: $(head -c 300 "$d.w2"))"
+fi
+check "$d" "fetching worker killed mid-fetch, restarted: same final weights"
+
 #   a worker process killed by a crash point and restarted with the same
 #   cache: it resumes its unit from its epoch checkpoint, or sends its
-#   unacknowledged result again
-for case in "trainer.epoch.checkpoint:1 resumes after epoch" "trainer.result.sent:1 sending it again"; do
-    point=${case%% *}; needle=${case#* }
-    d="$work/restart-${point%%:*}"; new_exp "$d"
+#   unacknowledged result again (a worker without the dataset too: it
+#   trains on the samples its cache kept)
+cases="trainer.epoch.checkpoint:1:local resumes after epoch|trainer.result.sent:1:local sending it again"
+$quick || cases="$cases|trainer.epoch.checkpoint:1:fetch resumes after epoch"
+IFS='|'; set -- $cases; unset IFS
+for case in "$@"; do
+    spec=${case%% *}; needle=${case#* }
+    point=${spec%:*}; how=${spec##*:}
+    data="--dataset synthetic --train-limit 800"; [ "$how" = fetch ] && data=""
+    d="$work/restart-${point%%:*}-$how"; new_exp "$d"
     start_coordinator "$d" --local 0 --listen 'tcp://127.0.0.1:*'
     FEDGRID_LOG=info FEDGRID_CRASH=$point "$FEDCTL" worker --connect "tcp://127.0.0.1:$port" --server-key "$d/coordinator.key" \
-        --cache "$d.cache" --id restarted --dataset synthetic --train-limit 800 --threads 1 \
-        >"$d.w1" 2>&1
+        --cache "$d.cache" --id restarted $data --threads 1 >"$d.w1" 2>&1
     FEDGRID_LOG=info "$FEDCTL" worker --connect "tcp://127.0.0.1:$port" --server-key "$d/coordinator.key" --cache "$d.cache" \
-        --id restarted --dataset synthetic --train-limit 800 --threads 1 >"$d.w2" 2>&1 &
+        --id restarted $data --threads 1 >"$d.w2" 2>&1 &
     w=$!; pids="$pids $w"
     for t in $(seq 1 600); do kill -0 "$coord" 2>/dev/null || break; sleep 0.1; done
     kill "$w" 2>/dev/null; wait "$coord" 2>/dev/null
-    if grep -q "$needle" "$d.w2"; then ok "worker killed at $point, restarted: '$needle'"
-    else bad "worker killed at $point, restarted: '$needle' (log: $(tail -c 300 "$d.w2"))"; fi
-    check "$d" "worker killed at $point, restarted: same final weights"
+    what="worker"; [ "$how" = fetch ] && what="fetching worker"
+    if grep -q "$needle" "$d.w2"; then ok "$what killed at $point, restarted: '$needle'"
+    else bad "$what killed at $point, restarted: '$needle' (log: $(tail -c 300 "$d.w2"))"; fi
+    check "$d" "$what killed at $point, restarted: same final weights"
 done
 
 #   every crash point, at several passes
-points=$("$FEDCTL" debug crashpoints | awk '{ print $1 }' | grep -v '^test\.')
+#   (trainer.data.stored is reached only by a worker without the dataset:
+#   tested above, never by the local trainers of this sweep)
+points=$("$FEDCTL" debug crashpoints | awk '{ print $1 }' | grep -v '^test\.' | grep -v '^trainer\.data\.')
 for p in $points; do
     for pass in $PASSES; do
         d="$work/cp-$p-$pass"; new_exp "$d"
@@ -183,7 +240,8 @@ done
 
 #   kill -9 at random instants: odd runs kill the coordinator process (with
 #   its in-process trainers) and resume; even runs kill a `fedctl worker`
-#   process (the coordinator re-issues its unit and finishes on its own)
+#   process (the coordinator re-issues its unit and finishes on its own),
+#   every other one a worker without the dataset (mid-fetch or mid-unit)
 i=0
 while [ $i -lt "$RANDOM_KILLS" ]; do
     i=$((i + 1))
@@ -197,13 +255,15 @@ while [ $i -lt "$RANDOM_KILLS" ]; do
         check "$d" "coordinator process killed -9 after $delay s, resumed: same final weights"
     else
         start_coordinator "$d" --local 1 --listen 'tcp://127.0.0.1:*'
+        data="--dataset synthetic --train-limit 800"; what="worker"
+        [ $((i % 4)) -eq 2 ] && { data=""; what="fetching worker"; }
         "$FEDCTL" worker --connect "tcp://127.0.0.1:$port" --server-key "$d/coordinator.key" --cache "$work/kcache-$i" \
-            --dataset synthetic --train-limit 800 --threads 1 >/dev/null 2>&1 &
+            $data --threads 1 >/dev/null 2>&1 &
         victim=$!; pids="$pids $victim"
         sleep "$delay"; kill -9 "$victim" 2>/dev/null; wait "$victim" 2>/dev/null
         for t in $(seq 1 600); do kill -0 "$coord" 2>/dev/null || break; sleep 0.1; done
         wait "$coord" 2>/dev/null
-        check "$d" "worker process killed -9 after $delay s: same final weights"
+        check "$d" "$what process killed -9 after $delay s: same final weights"
     fi
 done
 

@@ -1279,6 +1279,120 @@ s_corpus_file (const char *dir, const char *name, uint8_t mode, const uint8_t *a
     free (buf);
 }
 
+//  Records and subsets: a dataset made of some samples' records batches
+//  exactly like the whole set at those samples; every bad input is refused.
+static void
+test_records_subset (void **state)
+{
+    (void) state;
+    fg_dataset_t *full = NULL, *sub = NULL;
+    fg_error_t err;
+    assert_int_equal (fg_dataset_open (FG_DATASET_SYNTHETIC, "", FG_SPLIT_TRAIN, 500, &full, &err), 0);
+    size_t rs = fg_dataset_record_size (full);
+    assert_int_equal (rs, 2 + 28 * 28);
+    uint32_t classes, h, w, c;
+    assert_int_equal (fg_dataset_kind_geometry (FG_DATASET_CIFAR100, &classes, &h, &w, &c, &err), 0);
+    assert_true (classes == 100 && h == 32 && w == 32 && c == 3);
+    assert_int_equal (fg_dataset_kind_geometry (FG_DATASET_TEXTURE, NULL, NULL, NULL, NULL, &err),
+                      FG_EUNSUPPORTED);
+    assert_int_equal (fg_dataset_kind_geometry (99, NULL, NULL, NULL, NULL, &err), FG_EINVAL);
+
+    //  indices 3, 10..19, 499: records from the whole set
+    uint32_t idx [12];
+    idx [0] = 3;
+    for (int i = 0; i < 10; i++)
+        idx [1 + i] = 10 + (uint32_t) i;
+    idx [11] = 499;
+    uint8_t *rec = malloc (12 * rs);
+    assert_non_null (rec);
+    for (int i = 0; i < 12; i++)
+        assert_int_equal (fg_dataset_records (full, idx [i], 1, rec + i * rs, &err), 0);
+    uint8_t block [10 * (2 + 28 * 28)];
+    assert_int_equal (fg_dataset_records (full, 10, 10, block, &err), 0);
+    assert_memory_equal (block, rec + rs, 10 * rs);
+    assert_int_equal (fg_dataset_records (full, 495, 6, block, &err), FG_ERANGE);
+    assert_int_equal (fg_dataset_records (full, 501, 0, block, &err), FG_ERANGE);
+
+    uint8_t source [FG_SHA256_SIZE], got [FG_SHA256_SIZE];
+    fg_dataset_hash (full, source);
+    fg_dataset_source_hash (full, got);
+    assert_memory_equal (source, got, FG_SHA256_SIZE);
+    assert_false (fg_dataset_is_subset (full));
+    assert_int_equal (fg_dataset_from_records (FG_DATASET_SYNTHETIC, FG_SPLIT_TRAIN, source, 12,
+                                               idx, rec, rs, &sub, &err), 0);
+    assert_true (fg_dataset_is_subset (sub));
+    assert_int_equal (fg_dataset_count (sub), 12);
+    assert_int_equal (fg_dataset_classes (sub), 10);
+    fg_dataset_source_hash (sub, got);
+    assert_memory_equal (source, got, FG_SHA256_SIZE);
+    fg_dataset_hash (sub, got);
+    assert_memory_not_equal (source, got, FG_SHA256_SIZE);     //  its own content
+    size_t pos;
+    assert_int_equal (fg_dataset_position (sub, 499, &pos), 0);
+    assert_int_equal (pos, 11);
+    assert_int_equal (fg_dataset_position (sub, 12, &pos), 0);
+    assert_int_equal (pos, 3);
+    assert_int_equal (fg_dataset_position (sub, 4, &pos), FG_ENOENT);
+    assert_int_equal (fg_dataset_position (sub, 500, &pos), FG_ENOENT);
+    assert_int_equal (fg_dataset_position (full, 499, &pos), 0);
+    assert_int_equal (pos, 499);
+    assert_int_equal (fg_dataset_position (full, 500, &pos), FG_ENOENT);
+    uint32_t pad_a, pad_b;
+    bool flip_a, flip_b;
+    fg_dataset_augment_policy (full, &pad_a, &flip_a);
+    fg_dataset_augment_policy (sub, &pad_b, &flip_b);
+    assert_true (pad_a == pad_b && flip_a == flip_b);
+    assert_memory_equal (fg_dataset_mean (full), fg_dataset_mean (sub), sizeof (double));
+    assert_memory_equal (fg_dataset_std (full), fg_dataset_std (sub), sizeof (double));
+
+    //  the same batch, augmented, from either
+    uint32_t bf [5] = { 499, 3, 15, 10, 19 }, bs [5];
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal (fg_dataset_position (sub, bf [i], &pos), 0);
+        bs [i] = (uint32_t) pos;
+    }
+    fg_dataset_key_t key = { 7, 2, 1, 0, 4 };
+    float *xa = malloc (5 * 784 * sizeof (float)), *xb = malloc (5 * 784 * sizeof (float));
+    uint16_t la [5], lb [5];
+    assert_int_equal (fg_dataset_batch (full, bf, 5, true, &key, xa, la, &err), 0);
+    assert_int_equal (fg_dataset_batch (sub, bs, 5, true, &key, xb, lb, &err), 0);
+    assert_memory_equal (xa, xb, 5 * 784 * sizeof (float));
+    assert_memory_equal (la, lb, sizeof la);
+    free (xa);
+    free (xb);
+    fg_dataset_destroy (&sub);
+
+    //  rejections: nothing is made
+    assert_int_equal (fg_dataset_from_records (FG_DATASET_SYNTHETIC, FG_SPLIT_TRAIN, source, 12,
+                                               idx, rec, rs - 1, &sub, &err), FG_EMISMATCH);
+    assert_null (sub);
+    assert_non_null (strstr (err.msg, "expected 786"));
+    assert_int_equal (fg_dataset_from_records (FG_DATASET_CIFAR10, FG_SPLIT_TRAIN, source, 12,
+                                               idx, rec, rs, &sub, &err), FG_EMISMATCH);
+    assert_int_equal (fg_dataset_from_records (FG_DATASET_SYNTHETIC, FG_SPLIT_TRAIN, source, 0,
+                                               idx, rec, rs, &sub, &err), FG_EINVAL);
+    assert_int_equal (fg_dataset_from_records (FG_DATASET_TEXTURE, FG_SPLIT_TRAIN, source, 12,
+                                               idx, rec, rs, &sub, &err), FG_EUNSUPPORTED);
+    uint32_t unsorted [12];
+    memcpy (unsorted, idx, sizeof unsorted);
+    unsorted [5] = unsorted [4];                            //  a duplicate
+    assert_int_equal (fg_dataset_from_records (FG_DATASET_SYNTHETIC, FG_SPLIT_TRAIN, source, 12,
+                                               unsorted, rec, rs, &sub, &err), FG_EINVAL);
+    assert_non_null (strstr (err.msg, "strictly increasing"));
+    rec [7 * rs] = 10;                                      //  label 10 of 10 classes
+    rec [7 * rs + 1] = 0;
+    assert_int_equal (fg_dataset_check_records (FG_DATASET_SYNTHETIC, rec, 12, rs, &err), FG_ERANGE);
+    assert_non_null (strstr (err.msg, "record 7"));
+    assert_int_equal (fg_dataset_from_records (FG_DATASET_SYNTHETIC, FG_SPLIT_TRAIN, source, 12,
+                                               idx, rec, rs, &sub, &err), FG_ERANGE);
+    rec [7 * rs] = 0;
+    rec [7 * rs + 1] = 1;                                   //  label 256
+    assert_int_equal (fg_dataset_check_records (FG_DATASET_SYNTHETIC, rec, 12, rs, &err), FG_ERANGE);
+    assert_null (sub);
+    free (rec);
+    fg_dataset_destroy (&full);
+}
+
 static void
 test_write_corpus (void **state)
 {
@@ -1334,6 +1448,7 @@ s_run (void)
         cmocka_unit_test (test_batch_plain),
         cmocka_unit_test (test_augment),
         cmocka_unit_test (test_augment_mnist_never_flips),
+        cmocka_unit_test (test_records_subset),
         cmocka_unit_test (test_augment_known_answer),
         cmocka_unit_test (test_shared_threads),
     };

@@ -162,6 +162,70 @@ test_checkpoint_resumes_bit_for_bit (void **state)
     fg_unit_destroy (&resumed);
 }
 
+//  A unit over a dataset made of only the shard's samples (what a trainer
+//  that fetched them holds) gives the same bits as over the whole set.
+static void
+test_subset_dataset_same_bits (void **state)
+{
+    (void) state;
+    fg_error_t err;
+    size_t rs = fg_dataset_record_size (s_train);
+    uint8_t *records = malloc (300 * rs);
+    assert_non_null (records);
+    for (uint32_t i = 0; i < 300; i++)
+        assert_int_equal (fg_dataset_records (s_train, s_indices [i], 1, records + i * rs, &err), 0);
+    uint8_t source [FG_SHA256_SIZE];
+    fg_dataset_hash (s_train, source);
+    fg_dataset_t *sub = NULL;
+    assert_int_equal (fg_dataset_from_records (FG_DATASET_SYNTHETIC, FG_SPLIT_TRAIN, source, 300,
+                                               s_indices, records, rs, &sub, &err), 0);
+    free (records);
+    uint32_t positions [300];
+    for (uint32_t i = 0; i < 300; i++) {
+        size_t pos;
+        assert_int_equal (fg_dataset_position (sub, s_indices [i], &pos), 0);
+        positions [i] = (uint32_t) pos;
+    }
+    fg_unit_t *whole = s_unit (2, 1, 4);
+    assert_int_equal (fg_unit_run (whole, &err), 0);
+
+    fg_unit_spec_t spec;
+    memset (&spec, 0, sizeof spec);
+    spec.data = sub;
+    spec.indices = positions;
+    spec.count = 300;
+    fg_unit_model_spec (FG_MODEL_CNN_SMALL, sub, &spec.model);
+    fg_config_t cfg;
+    fg_config_defaults (&cfg);
+    fg_optim_config_from (&spec.optim, &cfg, 10);
+    spec.lr = 0.05;
+    spec.seed = 3;
+    spec.round = 2;
+    spec.shard = 4;
+    spec.epochs = 2;
+    spec.batch = 32;
+    spec.augment = true;
+    spec.threads = 1;
+    fg_model_t *init = fg_model_new (&spec.model, &err);
+    assert_non_null (init);
+    fg_model_init (init, 3);
+    fg_unit_t *part = fg_unit_new (&spec, fg_model_state (init), &err);
+    fg_model_destroy (&init);
+    assert_non_null (part);
+    assert_int_equal (fg_unit_run (part, &err), 0);
+    char a [65], b [65];
+    fg_state_hash (s_weights (whole), a);
+    fg_state_hash (s_weights (part), b);
+    assert_string_equal (a, b);
+    uint32_t na, nb;
+    const double *la = fg_unit_losses (whole, &na), *lb = fg_unit_losses (part, &nb);
+    assert_int_equal (na, nb);
+    assert_memory_equal (la, lb, na * sizeof (double));
+    fg_unit_destroy (&whole);
+    fg_unit_destroy (&part);
+    fg_dataset_destroy (&sub);
+}
+
 static void
 test_bad_specs_are_refused (void **state)
 {
@@ -191,6 +255,7 @@ main (void)
         cmocka_unit_test (test_unit_learns),
         cmocka_unit_test (test_thread_count_does_not_change_bits),
         cmocka_unit_test (test_checkpoint_resumes_bit_for_bit),
+        cmocka_unit_test (test_subset_dataset_same_bits),
         cmocka_unit_test (test_bad_specs_are_refused),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);

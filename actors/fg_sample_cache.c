@@ -1,0 +1,392 @@
+/*  fg_sample_cache.c — a trainer's cache of fetched samples (LMDB).      */
+
+#include "fg_sample_cache.h"
+#include "fg_log.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#define S_MAP_INITIAL   ((size_t) 64 << 20)
+#define S_GROW_MAX      12
+#define S_KEY_SIZE      (FG_SHA256_SIZE + 4)
+#define S_RECORD_MAX    ((size_t) 1 << 24)
+
+struct _fg_sample_cache_t {
+    MDB_env *env;
+    MDB_dbi  dbi;
+    char     path [1100];
+};
+
+static void
+s_key (uint8_t key [S_KEY_SIZE], const uint8_t hash [FG_SHA256_SIZE], uint32_t index)
+{
+    memcpy (key, hash, FG_SHA256_SIZE);
+    key [FG_SHA256_SIZE + 0] = (uint8_t) (index >> 24);
+    key [FG_SHA256_SIZE + 1] = (uint8_t) (index >> 16);
+    key [FG_SHA256_SIZE + 2] = (uint8_t) (index >> 8);
+    key [FG_SHA256_SIZE + 3] = (uint8_t) index;
+}
+
+static uint32_t
+s_key_index (const uint8_t *key)
+{
+    return (uint32_t) key [FG_SHA256_SIZE] << 24 | (uint32_t) key [FG_SHA256_SIZE + 1] << 16
+         | (uint32_t) key [FG_SHA256_SIZE + 2] << 8 | key [FG_SHA256_SIZE + 3];
+}
+
+static uint32_t
+s_crc (const uint8_t key [S_KEY_SIZE], const uint8_t *record, size_t size)
+{
+    uLong crc = crc32 (0L, key, S_KEY_SIZE);
+    return (uint32_t) crc32_z (crc, record, size);
+}
+
+//  True when value v is a sound record of record_size bytes for key.
+static bool
+s_sound (const uint8_t key [S_KEY_SIZE], const MDB_val *v, size_t record_size)
+{
+    if (v->mv_size != record_size + 4)
+        return false;
+    const uint8_t *p = (const uint8_t *) v->mv_data + record_size;
+    uint32_t stored = (uint32_t) p [0] | (uint32_t) p [1] << 8 | (uint32_t) p [2] << 16
+                    | (uint32_t) p [3] << 24;
+    return stored == s_crc (key, v->mv_data, record_size);
+}
+
+fg_sample_cache_t *
+fg_sample_cache_open (const char *dir, fg_error_t *err)
+{
+    fg_sample_cache_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        fg_error_set (err, FG_ENOMEM, "sample cache: out of memory");
+        return NULL;
+    }
+    snprintf (self->path, sizeof self->path, "%s/samples.lmdb", dir);
+    const char *step = "mdb_env_create";
+    int rc = mdb_env_create (&self->env);
+    if (rc == 0) {
+        step = "mdb_env_set_mapsize";
+        rc = mdb_env_set_mapsize (self->env, S_MAP_INITIAL);
+    }
+    if (rc == 0) {
+        step = "mdb_env_open";
+        rc = mdb_env_open (self->env, self->path, MDB_NOSUBDIR | MDB_NOTLS | MDB_NOMETASYNC, 0644);
+    }
+    MDB_txn *txn = NULL;
+    if (rc == 0) {
+        int dead = 0;
+        mdb_reader_check (self->env, &dead);
+        step = "mdb_txn_begin";
+        rc = mdb_txn_begin (self->env, NULL, 0, &txn);
+    }
+    if (rc == 0) {
+        step = "mdb_dbi_open";
+        rc = mdb_dbi_open (txn, NULL, 0, &self->dbi);
+    }
+    if (rc == 0) {
+        step = "mdb_txn_commit";
+        rc = mdb_txn_commit (txn);
+        txn = NULL;
+    }
+    if (rc) {
+        if (txn)
+            mdb_txn_abort (txn);
+        fg_error_set (err, FG_EIO, "%s: %s: %s", self->path, step, mdb_strerror (rc));
+        fg_sample_cache_close (&self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+fg_sample_cache_close (fg_sample_cache_t **self_p)
+{
+    if (self_p && *self_p) {
+        if ((*self_p)->env)
+            mdb_env_close ((*self_p)->env);
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
+static int
+s_read_txn (fg_sample_cache_t *self, MDB_txn **txn, fg_error_t *err)
+{
+    int rc = mdb_txn_begin (self->env, NULL, MDB_RDONLY, txn);
+    if (rc == MDB_MAP_RESIZED) {
+        mdb_env_set_mapsize (self->env, 0);
+        rc = mdb_txn_begin (self->env, NULL, MDB_RDONLY, txn);
+    }
+    if (rc)
+        return fg_error_set (err, FG_EIO, "%s: %s", self->path, mdb_strerror (rc));
+    return 0;
+}
+
+static int
+s_check_ranges (const fg_sample_cache_t *self, size_t record_size, const fg_wire_range_t *ranges,
+                uint32_t nranges, fg_error_t *err)
+{
+    if (record_size == 0 || record_size > S_RECORD_MAX)
+        return fg_error_set (err, FG_EINVAL, "%s: record size %zu outside 1..%zu", self->path,
+                             record_size, S_RECORD_MAX);
+    uint64_t end = 0;
+    for (uint32_t r = 0; r < nranges; r++) {
+        if (ranges [r].count == 0 || ranges [r].start < end
+        ||  (uint64_t) ranges [r].start + ranges [r].count > ((uint64_t) 1 << 32))
+            return fg_error_set (err, FG_EINVAL, "%s: range %u (%u, %u) empty, unsorted or past "
+                                 "2^32", self->path, r, ranges [r].start, ranges [r].count);
+        end = (uint64_t) ranges [r].start + ranges [r].count;
+    }
+    return 0;
+}
+
+//  Appends index to the ranges being built in *out.
+static int
+s_add_missing (fg_wire_range_t **out, uint32_t *n, size_t *cap, uint32_t start, uint32_t count)
+{
+    if (*n && (uint64_t) (*out) [*n - 1].start + (*out) [*n - 1].count == start) {
+        (*out) [*n - 1].count += count;
+        return 0;
+    }
+    if (*n == *cap) {
+        size_t grown = *cap? *cap * 2: 16;
+        fg_wire_range_t *more = realloc (*out, grown * sizeof *more);
+        if (!more)
+            return FG_ENOMEM;
+        *out = more;
+        *cap = grown;
+    }
+    (*out) [*n].start = start;
+    (*out) [*n].count = count;
+    (*n)++;
+    return 0;
+}
+
+//  One write transaction: deletes the keys of indices drop [0 .. ndrop)
+//  (damaged records), then puts the records of ranges. Grows the map
+//  when full.
+static int
+s_write (fg_sample_cache_t *self, const uint8_t hash [FG_SHA256_SIZE], const uint32_t *drop,
+         size_t ndrop, const fg_wire_range_t *ranges, uint32_t nranges, size_t record_size,
+         const uint8_t *records, fg_error_t *err)
+{
+    size_t total = 0;
+    for (uint32_t r = 0; r < nranges; r++)
+        total += ranges [r].count;
+    for (int attempt = 0; attempt < S_GROW_MAX; attempt++) {
+        MDB_txn *txn = NULL;
+        int rc = mdb_txn_begin (self->env, NULL, 0, &txn);
+        uint8_t key [S_KEY_SIZE];
+        for (size_t i = 0; rc == 0 && i < ndrop; i++) {
+            s_key (key, hash, drop [i]);
+            MDB_val k = { S_KEY_SIZE, key };
+            rc = mdb_del (txn, self->dbi, &k, NULL);
+            if (rc == MDB_NOTFOUND)
+                rc = 0;
+        }
+        const uint8_t *record = records;
+        for (uint32_t r = 0; rc == 0 && r < nranges; r++)
+            for (uint32_t i = 0; rc == 0 && i < ranges [r].count; i++, record += record_size) {
+                s_key (key, hash, ranges [r].start + i);
+                MDB_val k = { S_KEY_SIZE, key }, v = { record_size + 4, NULL };
+                rc = mdb_put (txn, self->dbi, &k, &v, MDB_RESERVE);
+                if (rc == 0) {
+                    uint8_t *p = v.mv_data;
+                    memcpy (p, record, record_size);
+                    uint32_t crc = s_crc (key, record, record_size);
+                    p [record_size + 0] = (uint8_t) crc;
+                    p [record_size + 1] = (uint8_t) (crc >> 8);
+                    p [record_size + 2] = (uint8_t) (crc >> 16);
+                    p [record_size + 3] = (uint8_t) (crc >> 24);
+                }
+            }
+        if (rc == 0)
+            rc = mdb_txn_commit (txn);
+        else
+        if (txn)
+            mdb_txn_abort (txn);
+        if (rc == 0)
+            return 0;
+        if (rc != MDB_MAP_FULL)
+            return fg_error_set (err, rc == ENOSPC? FG_EFULL: FG_EIO, "%s: %s", self->path,
+                                 mdb_strerror (rc));
+        MDB_envinfo info;
+        mdb_env_info (self->env, &info);
+        size_t need = total * (record_size + 64) * 2;
+        size_t grown = info.me_mapsize * 2;
+        if (grown < info.me_mapsize + need)
+            grown = info.me_mapsize + need;
+        rc = mdb_env_set_mapsize (self->env, grown);
+        if (rc)
+            return fg_error_set (err, FG_EIO, "%s: cannot grow the map: %s", self->path,
+                                 mdb_strerror (rc));
+    }
+    return fg_error_set (err, FG_EFULL, "%s: map still full after growing", self->path);
+}
+
+int
+fg_sample_cache_missing (fg_sample_cache_t *self, const uint8_t hash [FG_SHA256_SIZE],
+                         size_t record_size, const fg_wire_range_t *ranges, uint32_t nranges,
+                         fg_wire_range_t **missing, uint32_t *nmissing, uint64_t *samples,
+                         fg_error_t *err)
+{
+    *missing = NULL;
+    *nmissing = 0;
+    *samples = 0;
+    int rc = s_check_ranges (self, record_size, ranges, nranges, err);
+    if (rc)
+        return rc;
+    MDB_txn *txn;
+    if ((rc = s_read_txn (self, &txn, err)))
+        return rc;
+    MDB_cursor *cursor;
+    int mrc = mdb_cursor_open (txn, self->dbi, &cursor);
+    if (mrc) {
+        mdb_txn_abort (txn);
+        return fg_error_set (err, FG_EIO, "%s: %s", self->path, mdb_strerror (mrc));
+    }
+    fg_wire_range_t *out = NULL;
+    uint32_t n = 0;
+    size_t cap = 0;
+    uint32_t *damaged = NULL;
+    size_t ndamaged = 0, damaged_cap = 0;
+    uint64_t count = 0;
+    for (uint32_t r = 0; rc == 0 && r < nranges; r++) {
+        uint64_t next = ranges [r].start;          //  first index not yet accounted for
+        uint64_t end = next + ranges [r].count;
+        uint8_t key [S_KEY_SIZE];
+        s_key (key, hash, ranges [r].start);
+        MDB_val k = { S_KEY_SIZE, key }, v;
+        mrc = mdb_cursor_get (cursor, &k, &v, MDB_SET_RANGE);
+        while (rc == 0 && mrc == 0 && next < end) {
+            if (k.mv_size != S_KEY_SIZE || memcmp (k.mv_data, hash, FG_SHA256_SIZE))
+                break;                              //  past this dataset's keys
+            uint32_t index = s_key_index (k.mv_data);
+            if (index >= end)
+                break;
+            if (index > next) {
+                rc = s_add_missing (&out, &n, &cap, (uint32_t) next, (uint32_t) (index - next));
+                count += index - next;
+            }
+            if (rc == 0 && !s_sound (k.mv_data, &v, record_size)) {
+                rc = s_add_missing (&out, &n, &cap, index, 1);
+                count++;
+                if (rc == 0 && ndamaged == damaged_cap) {
+                    damaged_cap = damaged_cap? damaged_cap * 2: 16;
+                    uint32_t *more = realloc (damaged, damaged_cap * sizeof *more);
+                    if (more)
+                        damaged = more;
+                    else
+                        rc = FG_ENOMEM;
+                }
+                if (rc == 0)
+                    damaged [ndamaged++] = index;
+            }
+            next = (uint64_t) index + 1;
+            mrc = mdb_cursor_get (cursor, &k, &v, MDB_NEXT);
+        }
+        if (mrc && mrc != MDB_NOTFOUND && rc == 0)
+            rc = fg_error_set (err, FG_EIO, "%s: %s", self->path, mdb_strerror (mrc));
+        if (rc == 0 && next < end) {
+            rc = s_add_missing (&out, &n, &cap, (uint32_t) next, (uint32_t) (end - next));
+            count += end - next;
+        }
+    }
+    mdb_cursor_close (cursor);
+    mdb_txn_abort (txn);
+    if (rc == FG_ENOMEM)
+        fg_error_set (err, FG_ENOMEM, "%s: out of memory", self->path);
+    if (rc == 0 && ndamaged) {
+        fg_error_t werr;
+        if (s_write (self, hash, damaged, ndamaged, NULL, 0, record_size, NULL, &werr) == 0)
+            fg_warn ("%s: %zu damaged sample records deleted; fetching them again",
+                     self->path, ndamaged);
+    }
+    free (damaged);
+    if (rc) {
+        free (out);
+        return rc;
+    }
+    *missing = out;
+    *nmissing = n;
+    *samples = count;
+    return 0;
+}
+
+int
+fg_sample_cache_put (fg_sample_cache_t *self, const uint8_t hash [FG_SHA256_SIZE],
+                     size_t record_size, const fg_wire_range_t *ranges, uint32_t nranges,
+                     const uint8_t *records, fg_error_t *err)
+{
+    int rc = s_check_ranges (self, record_size, ranges, nranges, err);
+    if (rc)
+        return rc;
+    if (nranges == 0 || !records)
+        return fg_error_set (err, FG_EINVAL, "%s: nothing to store", self->path);
+    return s_write (self, hash, NULL, 0, ranges, nranges, record_size, records, err);
+}
+
+int
+fg_sample_cache_get (fg_sample_cache_t *self, const uint8_t hash [FG_SHA256_SIZE],
+                     size_t record_size, const fg_wire_range_t *ranges, uint32_t nranges,
+                     uint8_t *out, fg_error_t *err)
+{
+    int rc = s_check_ranges (self, record_size, ranges, nranges, err);
+    if (rc)
+        return rc;
+    MDB_txn *txn;
+    if ((rc = s_read_txn (self, &txn, err)))
+        return rc;
+    for (uint32_t r = 0; rc == 0 && r < nranges; r++)
+        for (uint32_t i = 0; rc == 0 && i < ranges [r].count; i++) {
+            uint32_t index = ranges [r].start + i;
+            uint8_t key [S_KEY_SIZE];
+            s_key (key, hash, index);
+            MDB_val k = { S_KEY_SIZE, key }, v;
+            int mrc = mdb_get (txn, self->dbi, &k, &v);
+            if (mrc == MDB_NOTFOUND)
+                rc = fg_error_set (err, FG_ENOENT, "%s: sample %u is not in the cache",
+                                   self->path, index);
+            else
+            if (mrc)
+                rc = fg_error_set (err, FG_EIO, "%s: %s", self->path, mdb_strerror (mrc));
+            else
+            if (!s_sound (key, &v, record_size))
+                rc = fg_error_set (err, FG_ECHECKSUM, "%s: the record of sample %u is damaged "
+                                   "(%zu bytes, CRC-32)", self->path, index, v.mv_size);
+            else {
+                memcpy (out, v.mv_data, record_size);
+                out += record_size;
+            }
+        }
+    mdb_txn_abort (txn);
+    return rc;
+}
+
+uint64_t
+fg_sample_cache_count (fg_sample_cache_t *self, const uint8_t hash [FG_SHA256_SIZE])
+{
+    MDB_txn *txn;
+    if (s_read_txn (self, &txn, NULL))
+        return 0;
+    MDB_cursor *cursor;
+    uint64_t n = 0;
+    if (mdb_cursor_open (txn, self->dbi, &cursor) == 0) {
+        uint8_t key [S_KEY_SIZE];
+        s_key (key, hash, 0);
+        MDB_val k = { S_KEY_SIZE, key }, v;
+        int mrc = mdb_cursor_get (cursor, &k, &v, MDB_SET_RANGE);
+        while (mrc == 0 && k.mv_size == S_KEY_SIZE && memcmp (k.mv_data, hash, FG_SHA256_SIZE) == 0) {
+            n++;
+            mrc = mdb_cursor_get (cursor, &k, &v, MDB_NEXT);
+        }
+        mdb_cursor_close (cursor);
+    }
+    mdb_txn_abort (txn);
+    return n;
+}
