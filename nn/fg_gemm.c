@@ -238,10 +238,13 @@ fg_gemm (fg_gemm_variant_t variant, int threads, const char *what,
     bli_rntm_set_num_threads (threads < 1? 1: threads, &rntm);
     bli_rntm_disable_l3_sup (&rntm);
     float alpha_v = alpha, beta_v = beta;
+    //  A private copy per call (5 KB): BLIS takes a non-const cntx_t, and
+    //  trainers call concurrently; the shared ones stay untouched.
+    cntx_t cntx = s_cntx [variant];
     bli_sgemm_ex (BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE,
                   (dim_t) m, (dim_t) n, (dim_t) k, &alpha_v,
                   (float *) a, (inc_t) rsa, (inc_t) csa,
                   (float *) b, (inc_t) rsb, (inc_t) csb, &beta_v,
-                  c, (inc_t) rsc, (inc_t) csc, &s_cntx [variant], &rntm);
+                  c, (inc_t) rsc, (inc_t) csc, &cntx, &rntm);
     return 0;
 }
