@@ -91,9 +91,24 @@ s_pack (dim_t mnr, dim_t cdim, dim_t n, dim_t n_max, const float *kappa,
         for (; j0 + 8 <= n; j0 += 8)
             for (dim_t i0 = 0; i0 < mnr; i0 += 8) {
                 __m256 r [8];
-                for (int q = 0; q < 8; q++)
-                    r [q] = i0 + q < cdim? _mm256_loadu_ps (a + (i0 + q) * inca + j0)
-                                         : _mm256_setzero_ps ();
+                const float *ai = a + i0 * inca + j0;
+                if (i0 + 8 <= cdim) {
+                    //  the common case, unrolled so r stays in registers;
+                    //  prefetch the same rows 64 columns (256 bytes) ahead.
+                    //  On the 7168x64x576 conv forward GEMM packing had been
+                    //  ~50% of the time: 106 -> 147 GFLOPS (a prefetch never
+                    //  faults, past the end of a row or buffer included)
+#define S_ROW(q) \
+                    r [q] = _mm256_loadu_ps (ai + q * inca); \
+                    _mm_prefetch ((const char *) (ai + q * inca + 64), _MM_HINT_T0);
+                    S_ROW (0) S_ROW (1) S_ROW (2) S_ROW (3)
+                    S_ROW (4) S_ROW (5) S_ROW (6) S_ROW (7)
+#undef S_ROW
+                }
+                else
+                    for (int q = 0; q < 8; q++)
+                        r [q] = i0 + q < cdim? _mm256_loadu_ps (ai + q * inca)
+                                             : _mm256_setzero_ps ();
                 s_transpose8 (r);
                 dim_t rows = mnr - i0 < 8? mnr - i0: 8;
                 if (rows == 8)
