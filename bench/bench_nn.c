@@ -1,6 +1,6 @@
 /*  bench_nn.c — training and inference throughput of the fedgrid models
     (nn/fg_model.h, nn/fg_train.h) on this machine, with the GFLOPS they
-    reach against the peak of a big square BLIS sgemm, and each
+    reach against the peak of a big square sgemm (fg_gemm), and each
     configuration's peak resident memory.
 
         bench/bench_nn [-m model[,model...]] [-b batch[,batch...]]
@@ -29,7 +29,7 @@
     the figure printed is the median over `reps` repetitions of images/s.
     Forward FLOPs are counted from the model's layer list: 2 * MACs of the
     convolutions and linear layers (BN, activations, pooling not counted);
-    training is taken as 3x forward. Peak: bli_sgemm 2000^3 (rows and
+    training is taken as 3x forward. Peak: fg_gemm 2000^3 (rows and
     columns unit-stride, the conv GEMMs' form), median of 3 after one
     warm-up, at 1 and at 2 threads.
 
@@ -53,6 +53,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <blis.h>
+#include "fg_gemm.h"
 
 #include "fg_model.h"
 #include "fg_model_internal.h"
@@ -185,14 +186,12 @@ s_sgemm_gflops (int threads, dim_t n)
         b [i] = (float) ((i * 5) % 11) * 0.01f;
         c [i] = 0;
     }
-    rntm_t rntm = BLIS_RNTM_INITIALIZER;
-    bli_rntm_set_num_threads (threads, &rntm);
-    float one = 1.0f, zero = 0.0f;
     double times [3];
     for (int rep = -1; rep < 3; rep++) {
         double t0 = s_now ();
-        bli_sgemm_ex (BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, n, n, n, &one, a, n, 1, b, n, 1,
-                      &zero, c, n, 1, NULL, &rntm);
+        //  the GEMM the models run (nn/fg_gemm.h, the process's variant)
+        fg_gemm (FG_GEMM_AUTO, threads, "peak", (size_t) n, (size_t) n, (size_t) n, 1.0f,
+                 a, (size_t) n, 1, b, (size_t) n, 1, 0.0f, c, (size_t) n, 1, NULL);
         double t = s_now () - t0;
         if (rep >= 0)
             times [rep] = t;
@@ -650,7 +649,7 @@ main (int argc, char **argv)
     gethostname (host, sizeof host - 1);
     double loadavg [3] = { 0, 0, 0 };
     getloadavg (loadavg, 3);
-    printf ("# fedgrid bench_nn: BLIS %s, host %s, %ld cpus online, load %.2f %.2f %.2f\n",
+    printf ("# fedgrid bench_nn: gemm %s, host %s, %ld cpus online, load %.2f %.2f %.2f\n",
             info, host, sysconf (_SC_NPROCESSORS_ONLN), loadavg [0], loadavg [1], loadavg [2]);
 
     //  peak, in a child too (keeps the parent small before the forks)
@@ -679,7 +678,7 @@ main (int argc, char **argv)
             close (fds [0]);
         }
     }
-    printf ("# sgemm 2000x2000x2000 peak: 1 thread %.1f GFLOPS, 2 threads %.1f GFLOPS%s\n",
+    printf ("# sgemm 2000x2000x2000 peak (fg_gemm): 1 thread %.1f GFLOPS, 2 threads %.1f GFLOPS%s\n",
             peak [1], peak [2], given_peak [1] > 0? " (given with -P)": "");
     if (peak_only)
         return 0;

@@ -1,10 +1,10 @@
-/*  fg_ops.c — kernel context, scratch, the checked BLIS door.            */
+/*  fg_ops.c — kernel context, scratch, the door to fg_gemm (BLIS).        */
 
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <blis.h>
+#include "fg_gemm.h"
 #include "fg_ops_internal.h"
 #include "fg_state.h"
 
@@ -78,27 +78,13 @@ fg_ops_scratch (fg_ops_ctx_t *ctx, int slot, size_t bytes)
 char *
 fg_ops_blis_info (char *buf, size_t size)
 {
-    assert (buf || size == 0);
-    if (size > 0)
-        snprintf (buf, size, "%s %s", bli_info_get_version_str (),
-                  bli_arch_string (bli_arch_query_id ()));
-    return buf;
+    return fg_gemm_info (buf, size);
 }
 
-//  A (rows x cols) view with strides (rs, cs) is acceptable to BLIS when
-//  one stride is 1 and the other covers the opposite dimension.
-static bool
-s_view_ok (size_t rows, size_t cols, size_t rs, size_t cs)
+const char *
+fg_ops_kernel_identity (void)
 {
-    if (rs < 1 || cs < 1 || rs > FG_OPS_MAX_ELEMS || cs > FG_OPS_MAX_ELEMS)
-        return false;
-    if (rs == 1 && cs == 1)
-        return rows == 1 || cols == 1;
-    if (rs == 1)
-        return cs >= rows;
-    if (cs == 1)
-        return rs >= cols;
-    return false;
+    return fg_gemm_identity ();
 }
 
 int
@@ -109,35 +95,8 @@ fg_ops_gemm (fg_ops_ctx_t *ctx, const char *what,
              float *c, size_t rsc, size_t csc, fg_error_t *err)
 {
     assert (ctx);
-    if (m > FG_OPS_MAX_ELEMS || n > FG_OPS_MAX_ELEMS || k > FG_OPS_MAX_ELEMS)
-        return fg_error_set (err, FG_EINVAL, "%s: gemm: dimension too large "
-                             "(m %zu, n %zu, k %zu)", what, m, n, k);
-    if (m == 0 || n == 0)
-        return 0;
-    if (!c || !s_view_ok (m, n, rsc, csc))
-        return fg_error_set (err, FG_EINVAL, "%s: gemm: bad C view %zux%zu "
-                             "strides (%zu,%zu)", what, m, n, rsc, csc);
-    if (k == 0) {
-        for (size_t i = 0; i < m; i++)
-            for (size_t j = 0; j < n; j++)
-                c [i * rsc + j * csc] = beta == 0.0f? 0.0f: beta * c [i * rsc + j * csc];
-        return 0;
-    }
-    if (!a || !s_view_ok (m, k, rsa, csa))
-        return fg_error_set (err, FG_EINVAL, "%s: gemm: bad A view %zux%zu "
-                             "strides (%zu,%zu)", what, m, k, rsa, csa);
-    if (!b || !s_view_ok (k, n, rsb, csb))
-        return fg_error_set (err, FG_EINVAL, "%s: gemm: bad B view %zux%zu "
-                             "strides (%zu,%zu)", what, k, n, rsb, csb);
-    rntm_t rntm = BLIS_RNTM_INITIALIZER;
-    bli_rntm_set_num_threads (ctx->threads, &rntm);
-    float alpha_v = alpha, beta_v = beta;
-    bli_sgemm_ex (BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE,
-                  (dim_t) m, (dim_t) n, (dim_t) k, &alpha_v,
-                  (float *) a, (inc_t) rsa, (inc_t) csa,
-                  (float *) b, (inc_t) rsb, (inc_t) csb, &beta_v,
-                  c, (inc_t) rsc, (inc_t) csc, NULL, &rntm);
-    return 0;
+    return fg_gemm (FG_GEMM_AUTO, ctx->threads, what, m, n, k, alpha,
+                    a, rsa, csa, b, rsb, csb, beta, c, rsc, csc, err);
 }
 
 void

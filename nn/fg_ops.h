@@ -28,7 +28,8 @@
     the forward saved where stated.
 
     Exactness (DESIGN §3). Results are bit-identical whatever the thread
-    count of the context: BLIS never splits the k loop, and our own loops run
+    count of the context and of the machine: every GEMM is fg_gemm (our
+    micro-kernels in BLIS, fixed k blocks, nn/fg_gemm.h), and our own loops run
     in a fixed order with sums per output (double accumulators where a
     reduction is long). Weight gradients of convolution are accumulated over
     fixed chunks of images (a function of the layer's shape only, see
@@ -84,11 +85,20 @@ int
 size_t
     fg_ops_ctx_scratch_bytes (const fg_ops_ctx_t *self);
 
-//  The BLIS kernel set results depend on, for the journal (STYLE §5):
-//  writes "<version> <arch>" (e.g. "0.9.0 zen3") into buf, NUL-terminated
-//  and truncated to size. Returns buf.
+//  The GEMM kernel in use, for logs, the journal and HELLO: writes
+//  "<identity> <variant> <MR>x<NR> blis-<version>", e.g. "fg-sgemm-fma
+//  kc=256 v1 avx512 24x16 blis-0.9.0" (< 64 bytes) into buf, NUL-terminated
+//  and truncated to size. Returns buf. See fg_ops_kernel_identity ().
 char *
     fg_ops_blis_info (char *buf, size_t size);
+
+//  The arithmetic identity of the GEMM ("fg-sgemm-fma kc=256 v1", static;
+//  nn/fg_gemm.h): two nodes compute the same bits for the same work iff
+//  their identities are equal (same fedgrid version assumed). It is the
+//  first three words of fg_ops_blis_info (); the rest names which of the
+//  equivalent kernels (portable, avx2, avx512) runs and may differ.
+const char *
+    fg_ops_kernel_identity (void);
 
 //  ---------------------------------------------------------------------------
 //  Convolution (PyTorch Conv2d: zero padding, no dilation).

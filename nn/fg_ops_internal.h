@@ -65,10 +65,11 @@ void *
 
 //  C = alpha * A * B + beta * C, all row/column strided views:
 //    A (m x k) at a with strides (rsa, csa), B (k x n), C (m x n).
-//  Checks dimensions and strides the way BLIS would (a unit stride on one
-//  side and a leading stride covering the other dimension) and returns
-//  FG_EINVAL naming `what` instead of letting BLIS abort. m, n or k == 0 is
-//  handled without BLIS (C = beta * C).
+//  fg_gemm (nn/fg_gemm.h) with the context's thread count and the process's
+//  kernel variant: checks dimensions and strides the way BLIS would (a unit
+//  stride on one side and a leading stride covering the other dimension)
+//  and returns FG_EINVAL naming `what` instead of letting BLIS abort. m, n
+//  or k == 0 is handled without BLIS (C = beta * C).
 int
     fg_ops_gemm (fg_ops_ctx_t *ctx, const char *what,
                  size_t m, size_t n, size_t k, float alpha,

@@ -5,6 +5,13 @@ lib_libfedgrid_core_la_SOURCES += nn/fg_ops.c nn/fg_conv.c nn/fg_norm.c \
     nn/fg_act.c nn/fg_pool.c nn/fg_linear.c nn/fg_misc.c
 UNIT_TESTS += tests/test_ops
 
+##  fg_gemm: BLIS with our context, micro-kernels and packm kernels; the
+##  SIMD files build their functions with target attributes (no -m flags)
+noinst_HEADERS += nn/fg_gemm.h nn/fg_gemm_kernels.h
+lib_libfedgrid_core_la_SOURCES += nn/fg_gemm.c nn/fg_gemm_portable.c \
+    nn/fg_gemm_avx2.c nn/fg_gemm_avx512.c nn/fg_gemm_pack.c
+UNIT_TESTS += tests/test_gemm
+
 ##  built by make check so it keeps compiling, never run by it:
 ##  bench/bench_ops [threads [reps]] times the conv kernels on model shapes
 check_PROGRAMS += bench/bench_ops
