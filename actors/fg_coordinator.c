@@ -37,6 +37,7 @@
 #include "fg_file.h"
 #include "fg_journal.h"
 #include "fg_log.h"
+#include "fg_ops.h"
 #include "fg_optim.h"
 #include "fg_security.h"
 #include "fg_sha256.h"
@@ -1182,6 +1183,19 @@ s_on_hello (s_self_t *self, zframe_t *routing, fg_wire_msg_t *msg)
     const fg_wire_hello_t *h = &msg->hello;
     if (h->proto_min > FG_WIRE_VERSION || h->proto_max < FG_WIRE_VERSION) {
         s_send_reject (self, routing, msg, FG_WIRE_REASON_VERSION, "protocol version not spoken");
+        return;
+    }
+    //  a node whose GEMM computes other bits would make a unit's result
+    //  depend on where it ran: only the arithmetic identity (the first
+    //  words of its kernel string) must match, not the SIMD variant
+    const char *identity = fg_ops_kernel_identity ();
+    size_t idlen = strlen (identity);
+    if (strncmp (h->kernel, identity, idlen) || (h->kernel [idlen] && h->kernel [idlen] != ' ')) {
+        char text [FG_WIRE_TEXT_MAX + 1];
+        snprintf (text, sizeof text, "its GEMM arithmetic \"%.64s\" is not this grid's \"%s\": "
+                  "run the same fedgrid release", h->kernel, identity);
+        fg_warn ("coordinator: refused node %s: %s", h->node_id, text);
+        s_send_reject (self, routing, msg, FG_WIRE_REASON_NOT_ALLOWED, text);
         return;
     }
     s_node_t *node = s_node_find (self, routing);

@@ -30,6 +30,7 @@
 #include "fg_actors.h"
 #include "fg_blob.h"
 #include "fg_model.h"
+#include "fg_ops.h"
 #include "fg_sample_cache.h"
 #include "fg_unit.h"
 #include "fg_wire.h"
@@ -454,11 +455,32 @@ test_coordinator_serves (void **state)
     zsock_set_identity (dealer, "scripted");
     assert_int_equal (zsock_connect (dealer, "inproc://test-fetch-coord"), 0);
     fg_wire_msg_t msg;
+    //  a node whose GEMM arithmetic differs is refused: BLIS's own kernels,
+    //  and an identity that only starts like ours
+    const char *foreign [] = { "0.9.0 generic", "fg-sgemm-fma kc=256 v10 avx2 6x16", "" };
+    for (size_t i = 0; i < sizeof foreign / sizeof foreign [0]; i++) {
+        memset (&msg, 0, sizeof msg);
+        msg.type = FG_WIRE_HELLO;
+        msg.hello.proto_min = msg.hello.proto_max = FG_WIRE_VERSION;
+        msg.hello.cores = 1;
+        snprintf (msg.hello.node_id, sizeof msg.hello.node_id, "scripted");
+        snprintf (msg.hello.kernel, sizeof msg.hello.kernel, "%s", foreign [i]);
+        s_dealer_send (dealer, &msg, 0);
+        s_expect (dealer, NULL, &msg);
+        assert_int_equal (msg.type, FG_WIRE_REJECT);
+        assert_int_equal (msg.reject.of_type, FG_WIRE_HELLO);
+        assert_int_equal (msg.reject.reason, FG_WIRE_REASON_NOT_ALLOWED);
+        assert_non_null (strstr (msg.reject.text, "GEMM arithmetic"));
+        fg_wire_msg_clear (&msg);
+    }
     memset (&msg, 0, sizeof msg);
     msg.type = FG_WIRE_HELLO;
     msg.hello.proto_min = msg.hello.proto_max = FG_WIRE_VERSION;
     msg.hello.cores = 1;
     snprintf (msg.hello.node_id, sizeof msg.hello.node_id, "scripted");
+    //  another SIMD variant of the same arithmetic is welcome
+    snprintf (msg.hello.kernel, sizeof msg.hello.kernel, "%s portable 4x16 blis-0.9.0",
+              fg_ops_kernel_identity ());
     msg.hello.dataset_count = 0;                //  lacks the dataset
     s_dealer_send (dealer, &msg, 0);
     s_expect (dealer, NULL, &msg);
@@ -540,6 +562,7 @@ test_coordinator_serves (void **state)
     msg.hello.proto_min = msg.hello.proto_max = FG_WIRE_VERSION;
     msg.hello.cores = 1;
     snprintf (msg.hello.node_id, sizeof msg.hello.node_id, "scripted");
+    fg_ops_blis_info (msg.hello.kernel, sizeof msg.hello.kernel);
     s_dealer_send (dealer, &msg, 0);
     s_expect (dealer, NULL, &msg);
     assert_int_equal (msg.type, FG_WIRE_ACK);
