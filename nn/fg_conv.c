@@ -111,62 +111,72 @@ s_is_direct (const fg_conv_shape_t *s)
 
 //  x (N,H,W,C) images [n0, n0+nimg), group g
 //  -> col (nimg*OH*OW, Kq), row p = (img, oy, ox), column (c, i, j).
+//  Split over threads by output row (img, oy): each col row is written by
+//  one iteration, so the split never changes a value.
 static void
 s_im2col (const fg_conv_shape_t *s, const s_dims_t *d, const float *x,
-          size_t n0, size_t nimg, size_t g, float *col)
+          size_t n0, size_t nimg, size_t g, float *col, int threads)
 {
     const size_t H = (size_t) s->h, W = (size_t) s->w, C = (size_t) s->c;
     const size_t kh = (size_t) s->kh, kw = (size_t) s->kw, khkw = d->khkw;
-    float *row = col;
-    for (size_t img = n0; img < n0 + nimg; img++)
-        for (size_t oy = 0; oy < d->oh; oy++)
-            for (size_t ox = 0; ox < d->ow; ox++, row += d->kq)
-                for (size_t i = 0; i < kh; i++) {
-                    long iy = (long) (oy * (size_t) s->sh + i) - s->ph;
-                    for (size_t j = 0; j < kw; j++) {
-                        long ix = (long) (ox * (size_t) s->sw + j) - s->pw;
-                        float *dst = row + i * kw + j;
-                        if (iy < 0 || iy >= (long) H || ix < 0 || ix >= (long) W) {
-                            for (size_t c = 0; c < d->cg; c++)
-                                dst [c * khkw] = 0.0f;
-                        }
-                        else {
-                            const float *src = x + ((img * H + (size_t) iy) * W
-                                                    + (size_t) ix) * C + g * d->cg;
-                            for (size_t c = 0; c < d->cg; c++)
-                                dst [c * khkw] = src [c];
-                        }
+    const long nrows = (long) (nimg * d->oh);
+    FG_PARALLEL_FOR (threads)
+    for (long r = 0; r < nrows; r++) {
+        const size_t img = n0 + (size_t) r / d->oh, oy = (size_t) r % d->oh;
+        float *row = col + (size_t) r * d->ow * d->kq;
+        for (size_t ox = 0; ox < d->ow; ox++, row += d->kq)
+            for (size_t i = 0; i < kh; i++) {
+                long iy = (long) (oy * (size_t) s->sh + i) - s->ph;
+                for (size_t j = 0; j < kw; j++) {
+                    long ix = (long) (ox * (size_t) s->sw + j) - s->pw;
+                    float *dst = row + i * kw + j;
+                    if (iy < 0 || iy >= (long) H || ix < 0 || ix >= (long) W) {
+                        for (size_t c = 0; c < d->cg; c++)
+                            dst [c * khkw] = 0.0f;
+                    }
+                    else {
+                        const float *src = x + ((img * H + (size_t) iy) * W
+                                                + (size_t) ix) * C + g * d->cg;
+                        for (size_t c = 0; c < d->cg; c++)
+                            dst [c * khkw] = src [c];
                     }
                 }
+            }
+    }
 }
 
-//  dcol (nimg*OH*OW, Kq) of group g -> dx images [n0, n0+nimg) +=, rows in
-//  order (a fixed summation order for overlapping windows).
+//  dcol (nimg*OH*OW, Kq) of group g -> dx images [n0, n0+nimg) +=. A
+//  gather: each input row (img, iy) sums what the output pixels that see
+//  it contribute, in increasing (oy, ox) order, so every dx element gets
+//  the same sequence of additions whatever the split over threads (by
+//  input row; no two iterations write the same element).
 static void
 s_col2im (const fg_conv_shape_t *s, const s_dims_t *d, const float *dcol,
-          size_t n0, size_t nimg, size_t g, float *dx)
+          size_t n0, size_t nimg, size_t g, float *dx, int threads)
 {
     const size_t H = (size_t) s->h, W = (size_t) s->w, C = (size_t) s->c;
     const size_t kh = (size_t) s->kh, kw = (size_t) s->kw, khkw = d->khkw;
-    const float *row = dcol;
-    for (size_t img = n0; img < n0 + nimg; img++)
-        for (size_t oy = 0; oy < d->oh; oy++)
+    const long nrows = (long) (nimg * H);
+    FG_PARALLEL_FOR (threads)
+    for (long r = 0; r < nrows; r++) {
+        const size_t img = n0 + (size_t) r / H, iy = (size_t) r % H;
+        for (size_t oy = 0; oy < d->oh; oy++) {
+            long i = (long) iy + s->ph - (long) (oy * (size_t) s->sh);
+            if (i < 0 || i >= (long) kh)
+                continue;
+            const float *row = dcol + ((img - n0) * d->oh + oy) * d->ow * d->kq;
             for (size_t ox = 0; ox < d->ow; ox++, row += d->kq)
-                for (size_t i = 0; i < kh; i++) {
-                    long iy = (long) (oy * (size_t) s->sh + i) - s->ph;
-                    if (iy < 0 || iy >= (long) H)
+                for (size_t j = 0; j < kw; j++) {
+                    long ix = (long) (ox * (size_t) s->sw + j) - s->pw;
+                    if (ix < 0 || ix >= (long) W)
                         continue;
-                    for (size_t j = 0; j < kw; j++) {
-                        long ix = (long) (ox * (size_t) s->sw + j) - s->pw;
-                        if (ix < 0 || ix >= (long) W)
-                            continue;
-                        const float *src = row + i * kw + j;
-                        float *dst = dx + ((img * H + (size_t) iy) * W
-                                           + (size_t) ix) * C + g * d->cg;
-                        for (size_t c = 0; c < d->cg; c++)
-                            dst [c] += src [c * khkw];
-                    }
+                    const float *src = row + (size_t) i * kw + j;
+                    float *dst = dx + ((img * H + iy) * W + (size_t) ix) * C + g * d->cg;
+                    for (size_t c = 0; c < d->cg; c++)
+                        dst [c] += src [c * khkw];
                 }
+        }
+    }
 }
 
 //  w (C,1,KH,KW) -> wt (KH*KW, C)
@@ -308,7 +318,7 @@ fg_conv_forward (fg_ops_ctx_t *ctx, const fg_conv_shape_t *s,
             size_t nimg = N - n0 < d.chunk? N - n0: d.chunk;
             size_t rows = nimg * d.pix;
             for (size_t g = 0; g < G && !rc; g++) {
-                s_im2col (s, &d, x, n0, nimg, g, col);
+                s_im2col (s, &d, x, n0, nimg, g, col, ctx->threads);
                 rc = fg_ops_gemm (ctx, "conv forward", rows, d.kg, d.kq, 1.0f,
                                   col, d.kq, 1,
                                   w + g * d.kg * d.kq, 1, d.kq, 0.0f,
@@ -384,7 +394,7 @@ fg_conv_backward (fg_ops_ctx_t *ctx, const fg_conv_shape_t *s,
         for (size_t g = 0; g < G && !rc; g++) {
             const float *w_g = w + g * d.kg * d.kq;
             if (dw) {
-                s_im2col (s, &d, x, n0, nimg, g, col);
+                s_im2col (s, &d, x, n0, nimg, g, col, ctx->threads);
                 rc = fg_ops_gemm (ctx, "conv backward dw", d.kg, d.kq, rows, 1.0f,
                                   dy_c + g * d.kg, 1, K, col, d.kq, 1, 1.0f,
                                   dw + g * d.kg * d.kq, d.kq, 1, err);
@@ -394,7 +404,7 @@ fg_conv_backward (fg_ops_ctx_t *ctx, const fg_conv_shape_t *s,
                                   dy_c + g * d.kg, K, 1, w_g, d.kq, 1, 0.0f,
                                   dcol, d.kq, 1, err);
                 if (!rc)
-                    s_col2im (s, &d, dcol, n0, nimg, g, dx);
+                    s_col2im (s, &d, dcol, n0, nimg, g, dx, ctx->threads);
             }
         }
     }

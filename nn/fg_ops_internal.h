@@ -40,6 +40,20 @@
 #   define FG_OPS_WIDE
 #endif
 
+//  FG_PARALLEL_FOR (threads) splits the next for loop's iterations over
+//  `threads` OpenMP threads (static schedule; none when threads is 1 or the
+//  library is built without OpenMP). Only for loops whose iterations write
+//  disjoint outputs, each with the operation sequence it has in the serial
+//  loop: then no value depends on the thread count (tests/test_model checks
+//  1 and 2 threads give the same bits).
+#ifdef _OPENMP
+#   define FG_PRAGMA(x) _Pragma (#x)
+#   define FG_PARALLEL_FOR(threads) \
+        FG_PRAGMA (omp parallel for if ((threads) > 1) num_threads (threads) schedule (static))
+#else
+#   define FG_PARALLEL_FOR(threads)
+#endif
+
 //  Scratch slots: independent grow-only buffers of the context.
 enum {
     FG_SCRATCH_COL  = 0,        //  im2col chunk / depthwise weights
