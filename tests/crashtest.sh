@@ -135,7 +135,13 @@ for who in stranger wrongkey allowed; do
 done
 for t in $(seq 1 600); do kill -0 "$coord" 2>/dev/null || break; sleep 0.1; done
 wait "$coord" 2>/dev/null
-sleep 0.2     # (workers report a silent coordinator after 5 s; the run takes longer)
+#   a refused worker says what to check after its liveness period without
+#   an answer (5 s by default), which a quick run may not last: wait for it
+for t in $(seq 1 300); do
+    grep -q "not in the coordinator's grid.allow_keys" "$work/stranger.out" \
+        && grep -q "no answer from.*--server-key" "$work/wrongkey.out" && break
+    sleep 0.1
+done
 kill "$pid_stranger" "$pid_wrongkey" "$pid_allowed" 2>/dev/null
 check "$d" "CURVE + allow list: the allowed worker runs the experiment to the same final weights"
 if [ -s "$d/clients.csv" ] && ! cut -d, -f3 "$d/clients.csv" | grep -q 'stranger\|wrongkey'; then
