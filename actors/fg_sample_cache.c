@@ -2,6 +2,7 @@
 
 #include "fg_sample_cache.h"
 #include "fg_log.h"
+#include "fg_trainer_journal.h"
 
 #include <errno.h>
 #include <lmdb.h>
@@ -11,7 +12,6 @@
 #include <string.h>
 #include <zlib.h>
 
-#define S_MAP_INITIAL   ((size_t) 64 << 20)
 #define S_GROW_MAX      12
 #define S_KEY_SIZE      (FG_SHA256_SIZE + 4)
 #define S_RECORD_MAX    ((size_t) 1 << 24)
@@ -67,36 +67,7 @@ fg_sample_cache_open (const char *dir, fg_error_t *err)
         return NULL;
     }
     snprintf (self->path, sizeof self->path, "%s/samples.lmdb", dir);
-    const char *step = "mdb_env_create";
-    int rc = mdb_env_create (&self->env);
-    if (rc == 0) {
-        step = "mdb_env_set_mapsize";
-        rc = mdb_env_set_mapsize (self->env, S_MAP_INITIAL);
-    }
-    if (rc == 0) {
-        step = "mdb_env_open";
-        rc = mdb_env_open (self->env, self->path, MDB_NOSUBDIR | MDB_NOTLS | MDB_NOMETASYNC, 0644);
-    }
-    MDB_txn *txn = NULL;
-    if (rc == 0) {
-        int dead = 0;
-        mdb_reader_check (self->env, &dead);
-        step = "mdb_txn_begin";
-        rc = mdb_txn_begin (self->env, NULL, 0, &txn);
-    }
-    if (rc == 0) {
-        step = "mdb_dbi_open";
-        rc = mdb_dbi_open (txn, NULL, 0, &self->dbi);
-    }
-    if (rc == 0) {
-        step = "mdb_txn_commit";
-        rc = mdb_txn_commit (txn);
-        txn = NULL;
-    }
-    if (rc) {
-        if (txn)
-            mdb_txn_abort (txn);
-        fg_error_set (err, FG_EIO, "%s: %s: %s", self->path, step, mdb_strerror (rc));
+    if (fg_tjournal_lmdb_open (self->path, &self->env, &self->dbi, err)) {
         fg_sample_cache_close (&self);
         return NULL;
     }

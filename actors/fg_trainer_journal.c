@@ -17,35 +17,34 @@ struct _fg_tjournal_t {
     char     path [1100];
 };
 
-fg_tjournal_t *
-fg_tjournal_open (const char *dir, fg_error_t *err)
+//  The small LMDB stores of a trainer (this journal, the sample cache):
+//  one unnamed database in one file, no subdirectory, readers' slots of
+//  dead processes freed, metadata not synced on every commit (a kill
+//  cannot lose a commit; only a power cut can lose the last one).
+int
+fg_tjournal_lmdb_open (const char *path, MDB_env **env_p, MDB_dbi *dbi, fg_error_t *err)
 {
-    fg_tjournal_t *self = calloc (1, sizeof *self);
-    if (!self) {
-        fg_error_set (err, FG_ENOMEM, "trainer journal: out of memory");
-        return NULL;
-    }
-    snprintf (self->path, sizeof self->path, "%s/trainer.lmdb", dir);
+    MDB_env *env = NULL;
     const char *step = "mdb_env_create";
-    int rc = mdb_env_create (&self->env);
+    int rc = mdb_env_create (&env);
     if (rc == 0) {
         step = "mdb_env_set_mapsize";
-        rc = mdb_env_set_mapsize (self->env, S_MAP_INITIAL);
+        rc = mdb_env_set_mapsize (env, S_MAP_INITIAL);
     }
     if (rc == 0) {
         step = "mdb_env_open";
-        rc = mdb_env_open (self->env, self->path, MDB_NOSUBDIR | MDB_NOTLS | MDB_NOMETASYNC, 0644);
+        rc = mdb_env_open (env, path, MDB_NOSUBDIR | MDB_NOTLS | MDB_NOMETASYNC, 0644);
     }
     MDB_txn *txn = NULL;
     if (rc == 0) {
         int dead = 0;
-        mdb_reader_check (self->env, &dead);
+        mdb_reader_check (env, &dead);
         step = "mdb_txn_begin";
-        rc = mdb_txn_begin (self->env, NULL, 0, &txn);
+        rc = mdb_txn_begin (env, NULL, 0, &txn);
     }
     if (rc == 0) {
         step = "mdb_dbi_open";
-        rc = mdb_dbi_open (txn, NULL, 0, &self->dbi);
+        rc = mdb_dbi_open (txn, NULL, 0, dbi);
     }
     if (rc == 0) {
         step = "mdb_txn_commit";
@@ -55,7 +54,24 @@ fg_tjournal_open (const char *dir, fg_error_t *err)
     if (rc) {
         if (txn)
             mdb_txn_abort (txn);
-        fg_error_set (err, FG_EIO, "%s: %s: %s", self->path, step, mdb_strerror (rc));
+        if (env)
+            mdb_env_close (env);
+        return fg_error_set (err, FG_EIO, "%s: %s: %s", path, step, mdb_strerror (rc));
+    }
+    *env_p = env;
+    return 0;
+}
+
+fg_tjournal_t *
+fg_tjournal_open (const char *dir, fg_error_t *err)
+{
+    fg_tjournal_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        fg_error_set (err, FG_ENOMEM, "trainer journal: out of memory");
+        return NULL;
+    }
+    snprintf (self->path, sizeof self->path, "%s/trainer.lmdb", dir);
+    if (fg_tjournal_lmdb_open (self->path, &self->env, &self->dbi, err)) {
         fg_tjournal_close (&self);
         return NULL;
     }

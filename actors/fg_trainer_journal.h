@@ -13,11 +13,18 @@
 #ifndef FG_TRAINER_JOURNAL_H_INCLUDED
 #define FG_TRAINER_JOURNAL_H_INCLUDED
 
+#include <lmdb.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "fg_error.h"
 
 typedef struct _fg_tjournal_t fg_tjournal_t;
+
+//  Opens (creating) the one-database LMDB file `path` (no subdirectory)
+//  with a 64 MiB initial map, as the trainer's own stores use it. Returns
+//  0 or FG_EIO naming the file, the step and LMDB's reason.
+int
+    fg_tjournal_lmdb_open (const char *path, MDB_env **env, MDB_dbi *dbi, fg_error_t *err);
 
 //  Opens (creating) dir/trainer.lmdb. Returns NULL and fills err
 //  (FG_EIO naming the file and LMDB's reason, FG_ENOMEM).
