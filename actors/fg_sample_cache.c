@@ -4,7 +4,6 @@
 #include "fg_log.h"
 #include "fg_trainer_journal.h"
 
-#include <errno.h>
 #include <lmdb.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -88,14 +87,7 @@ fg_sample_cache_close (fg_sample_cache_t **self_p)
 static int
 s_read_txn (fg_sample_cache_t *self, MDB_txn **txn, fg_error_t *err)
 {
-    int rc = mdb_txn_begin (self->env, NULL, MDB_RDONLY, txn);
-    if (rc == MDB_MAP_RESIZED) {
-        mdb_env_set_mapsize (self->env, 0);
-        rc = mdb_txn_begin (self->env, NULL, MDB_RDONLY, txn);
-    }
-    if (rc)
-        return fg_error_set (err, FG_EIO, "%s: %s", self->path, mdb_strerror (rc));
-    return 0;
+    return fg_tjournal_lmdb_read_txn (self->env, self->path, txn, err);
 }
 
 static int
@@ -183,19 +175,9 @@ s_write (fg_sample_cache_t *self, const uint8_t hash [FG_SHA256_SIZE], const uin
             mdb_txn_abort (txn);
         if (rc == 0)
             return 0;
-        if (rc != MDB_MAP_FULL)
-            return fg_error_set (err, rc == ENOSPC? FG_EFULL: FG_EIO, "%s: %s", self->path,
-                                 mdb_strerror (rc));
-        MDB_envinfo info;
-        mdb_env_info (self->env, &info);
         size_t need = total * (record_size + 64) * 2;
-        size_t grown = info.me_mapsize * 2;
-        if (grown < info.me_mapsize + need)
-            grown = info.me_mapsize + need;
-        rc = mdb_env_set_mapsize (self->env, grown);
-        if (rc)
-            return fg_error_set (err, FG_EIO, "%s: cannot grow the map: %s", self->path,
-                                 mdb_strerror (rc));
+        if ((rc = fg_tjournal_lmdb_recover (self->env, self->path, rc, need, err)))
+            return rc;
     }
     return fg_error_set (err, FG_EFULL, "%s: map still full after growing", self->path);
 }

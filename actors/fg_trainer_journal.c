@@ -2,6 +2,7 @@
 
 #include "fg_trainer_journal.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <lmdb.h>
 #include <stdio.h>
@@ -62,6 +63,38 @@ fg_tjournal_lmdb_open (const char *path, MDB_env **env_p, MDB_dbi *dbi, fg_error
     return 0;
 }
 
+int
+fg_tjournal_lmdb_recover (MDB_env *env, const char *path, int rc, size_t need, fg_error_t *err)
+{
+    assert (rc != 0);
+    if (rc != MDB_MAP_FULL)
+        return fg_error_set (err, rc == ENOSPC? FG_EFULL: FG_EIO, "%s: %s", path,
+                             mdb_strerror (rc));
+    MDB_envinfo info;
+    mdb_env_info (env, &info);
+    size_t grown = info.me_mapsize * 2;
+    if (grown < info.me_mapsize + need)
+        grown = info.me_mapsize + need;
+    rc = mdb_env_set_mapsize (env, grown);
+    if (rc)
+        return fg_error_set (err, FG_EIO, "%s: cannot grow the map: %s", path,
+                             mdb_strerror (rc));
+    return 0;
+}
+
+int
+fg_tjournal_lmdb_read_txn (MDB_env *env, const char *path, MDB_txn **txn, fg_error_t *err)
+{
+    int rc = mdb_txn_begin (env, NULL, MDB_RDONLY, txn);
+    if (rc == MDB_MAP_RESIZED) {                //  another process grew the map
+        mdb_env_set_mapsize (env, 0);
+        rc = mdb_txn_begin (env, NULL, MDB_RDONLY, txn);
+    }
+    if (rc)
+        return fg_error_set (err, FG_EIO, "%s: %s", path, mdb_strerror (rc));
+    return 0;
+}
+
 fg_tjournal_t *
 fg_tjournal_open (const char *dir, fg_error_t *err)
 {
@@ -114,18 +147,8 @@ s_write (fg_tjournal_t *self, const char *key, const void *data, size_t size, fg
         }
         if (rc == 0)
             return 0;
-        if (rc != MDB_MAP_FULL)
-            return fg_error_set (err, rc == ENOSPC? FG_EFULL: FG_EIO, "%s: %s", self->path,
-                                 mdb_strerror (rc));
-        MDB_envinfo info;
-        mdb_env_info (self->env, &info);
-        size_t grown = info.me_mapsize * 2;
-        if (grown < info.me_mapsize + size * 2)
-            grown = info.me_mapsize + size * 2;
-        rc = mdb_env_set_mapsize (self->env, grown);
-        if (rc)
-            return fg_error_set (err, FG_EIO, "%s: cannot grow the map: %s", self->path,
-                                 mdb_strerror (rc));
+        if ((rc = fg_tjournal_lmdb_recover (self->env, self->path, rc, size * 2, err)))
+            return rc;
     }
     return fg_error_set (err, FG_EFULL, "%s: map still full after growing", self->path);
 }
@@ -150,13 +173,9 @@ fg_tjournal_get (fg_tjournal_t *self, const char *key, uint8_t **data, size_t *s
     *data = NULL;
     *size = 0;
     MDB_txn *txn;
-    int rc = mdb_txn_begin (self->env, NULL, MDB_RDONLY, &txn);
-    if (rc == MDB_MAP_RESIZED) {
-        mdb_env_set_mapsize (self->env, 0);
-        rc = mdb_txn_begin (self->env, NULL, MDB_RDONLY, &txn);
-    }
+    int rc = fg_tjournal_lmdb_read_txn (self->env, self->path, &txn, err);
     if (rc)
-        return fg_error_set (err, FG_EIO, "%s: %s", self->path, mdb_strerror (rc));
+        return rc;
     MDB_val k = { strlen (key), (void *) key }, v;
     rc = mdb_get (txn, self->dbi, &k, &v);
     if (rc == 0) {

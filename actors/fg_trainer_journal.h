@@ -26,6 +26,20 @@ typedef struct _fg_tjournal_t fg_tjournal_t;
 int
     fg_tjournal_lmdb_open (const char *path, MDB_env **env, MDB_dbi *dbi, fg_error_t *err);
 
+//  After a write transaction of such a store failed with rc (!= 0):
+//  MDB_MAP_FULL grows the map (doubling, by at least `need` bytes) and
+//  returns 0 so the caller tries again; anything else becomes FG_EFULL
+//  (ENOSPC) or FG_EIO naming the file, as does a failure to grow.
+int
+    fg_tjournal_lmdb_recover (MDB_env *env, const char *path, int rc, size_t need,
+                              fg_error_t *err);
+
+//  A read transaction of such a store, taking up a map another process
+//  grew. Returns 0 or FG_EIO naming the file.
+int
+    fg_tjournal_lmdb_read_txn (MDB_env *env, const char *path, MDB_txn **txn,
+                               fg_error_t *err);
+
 //  Opens (creating) dir/trainer.lmdb. Returns NULL and fills err
 //  (FG_EIO naming the file and LMDB's reason, FG_ENOMEM).
 fg_tjournal_t *
