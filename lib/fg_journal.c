@@ -595,6 +595,22 @@ s_config_momentum (const char *text, size_t length, double *beta, fg_error_t *er
     return rc;
 }
 
+//  A key that must be one big-endian u32 (a round, a node number): its
+//  name in key, its value in *value (unless NULL); false after reporting a
+//  key of another size.
+static bool
+s_key_u32 (s_check_t *c, int db, const MDB_val *k, char *key, size_t size, uint32_t *value)
+{
+    s_key_name (db, k->mv_data, k->mv_size, key, size);
+    if (k->mv_size != 4) {
+        s_problem (c->rep, key, FG_EFORMAT, "key is %zu bytes, not 4", k->mv_size);
+        return false;
+    }
+    if (value)
+        *value = s_rd_be32 (k->mv_data);
+    return true;
+}
+
 static void
 s_check_meta (fg_journal_t *self, MDB_txn *txn, const MDB_val *k, const MDB_val *v, void *ctx)
 {
@@ -643,12 +659,9 @@ s_check_round (fg_journal_t *self, MDB_txn *txn, const MDB_val *k, const MDB_val
 {
     s_check_t *c = (s_check_t *) ctx;
     char key [64];
-    s_key_name (DB_ROUNDS, k->mv_data, k->mv_size, key, sizeof key);
-    if (k->mv_size != 4) {
-        s_problem (c->rep, key, FG_EFORMAT, "key is %zu bytes, not 4", k->mv_size);
+    uint32_t kround;
+    if (!s_key_u32 (c, DB_ROUNDS, k, key, sizeof key, &kround))
         return;
-    }
-    uint32_t kround = s_rd_be32 (k->mv_data);
     fg_error_t e = { 0, "" };
     fg_jrec_round_t r;
     if (fg_jrec_decode_round (v->mv_data, v->mv_size, &r, &e)) {
@@ -714,12 +727,9 @@ s_check_weights (fg_journal_t *self, MDB_txn *txn, const MDB_val *k, const MDB_v
     (void) self; (void) txn;
     s_check_t *c = (s_check_t *) ctx;
     char key [64];
-    s_key_name (DB_WEIGHTS, k->mv_data, k->mv_size, key, sizeof key);
-    if (k->mv_size != 4) {
-        s_problem (c->rep, key, FG_EFORMAT, "key is %zu bytes, not 4", k->mv_size);
+    uint32_t kround;
+    if (!s_key_u32 (c, DB_WEIGHTS, k, key, sizeof key, &kround))
         return;
-    }
-    uint32_t kround = s_rd_be32 (k->mv_data);
     bool blob = c->blobs == S_BLOBS_ALL || kround == c->last_committed;
     s_round_info_t *info = s_find_round (c->rounds, c->nrounds, kround);
     if (info)
@@ -788,12 +798,9 @@ s_check_optimizer (fg_journal_t *self, MDB_txn *txn, const MDB_val *k, const MDB
 {
     s_check_t *c = (s_check_t *) ctx;
     char key [64];
-    s_key_name (DB_OPTIMIZER, k->mv_data, k->mv_size, key, sizeof key);
-    if (k->mv_size != 4) {
-        s_problem (c->rep, key, FG_EFORMAT, "key is %zu bytes, not 4", k->mv_size);
+    uint32_t kround;
+    if (!s_key_u32 (c, DB_OPTIMIZER, k, key, sizeof key, &kround))
         return;
-    }
-    uint32_t kround = s_rd_be32 (k->mv_data);
     bool blob = c->blobs == S_BLOBS_ALL || kround == c->last_committed;
     s_round_info_t *info = s_find_round (c->rounds, c->nrounds, kround);
     if (info)
@@ -910,11 +917,8 @@ s_check_node (fg_journal_t *self, MDB_txn *txn, const MDB_val *k, const MDB_val 
     (void) self; (void) txn;
     s_check_t *c = (s_check_t *) ctx;
     char key [64];
-    s_key_name (DB_NODES, k->mv_data, k->mv_size, key, sizeof key);
-    if (k->mv_size != 4) {
-        s_problem (c->rep, key, FG_EFORMAT, "key is %zu bytes, not 4", k->mv_size);
+    if (!s_key_u32 (c, DB_NODES, k, key, sizeof key, NULL))
         return;
-    }
     fg_error_t e = { 0, "" };
     fg_jrec_node_t n;
     if (fg_jrec_decode_node (v->mv_data, v->mv_size, &n, &e))
