@@ -1,10 +1,16 @@
 /*  fg_conv.c — 2-D convolution, NHWC, forward and backward.
 
-    Three paths, chosen by shape only (so by the experiment, never by the
+    Four paths, chosen by shape only (so by the experiment, never by the
     deployment):
       depthwise   groups == C == K: own loops, weights transposed to
                   (KH*KW, C) in scratch so the channel loop is contiguous;
-      direct      1x1, stride 1, no padding: x (N*H*W, C) is the GEMM's A;
+      pointwise   1x1, stride 1, no padding: x (N*H*W, C) is the GEMM's A;
+      direct      stride 1, one group, wide output, channel counts the
+                  kernel knows (s_direct_shape): from the zero-padded input
+                  with no im2col matrix (fg_conv_direct.c, and its
+                  arithmetic); the input gradient too, as the direct form
+                  of the transposed convolution: dy padded by KH-1-PH,
+                  KW-1-PW, weights flipped and transposed;
       im2col      everything else, per chunk of images and per group:
                   col (rows, C/G*KH*KW) with column order (c, i, j), which
                   is the order of a torchvision weight row, so W^T is a
@@ -103,10 +109,197 @@ s_is_depthwise (const fg_conv_shape_t *s)
 }
 
 static bool
-s_is_direct (const fg_conv_shape_t *s)
+s_is_pointwise (const fg_conv_shape_t *s)
 {
     return s->kh == 1 && s->kw == 1 && s->sh == 1 && s->sw == 1
         && s->ph == 0 && s->pw == 0;
+}
+
+//  ---------------------------------------------------------------------------
+//  Direct form (fg_ops_internal.h, fg_direct_t)
+
+//  The form computes and throws away KW-1 columns of every padded row, so it
+//  is kept for outputs at least this wide (VGG's 32x32 and 16x16 layers;
+//  narrower ones go through im2col, where the GEMM is at its best anyway).
+#define S_DIRECT_MIN_OW 16
+
+static bool
+s_direct_shape (const fg_conv_shape_t *s, size_t cin, size_t cout, size_t ow)
+{
+    bool known = cin == 16 || cin == 32 || cin == 64 || cin == 128
+              || cin == 256 || cin == 512;
+    return s->groups == 1 && s->sh == 1 && s->sw == 1 && !s_is_pointwise (s)
+        && known && cout % FG_DIRECT_COUT_STEP == 0 && ow >= S_DIRECT_MIN_OW;
+}
+
+//  The direct form's weight matrix wt (KQ x cout), q = (ky*KW + kx)*cin + c:
+//    forward (flip false):        wt [q][k] = w [k][c][ky][kx],  cin = C
+//    input gradient (flip true):  wt [q][c] = w [k][c][KH-1-ky][KW-1-kx],
+//                                 cin = K, q = (ky*KW + kx)*K + k
+//  written as the kernel's panels (panel [o/16][q][o%16]) or row-major.
+static void
+s_direct_weights (const fg_conv_shape_t *s, const float *w, bool flip,
+                  bool panels, float *out)
+{
+    const size_t C = (size_t) s->c, K = (size_t) s->k;
+    const size_t kh = (size_t) s->kh, kw = (size_t) s->kw;
+    const size_t cin = flip? K: C, cout = flip? C: K, kq = kh * kw * cin;
+    for (size_t k = 0; k < K; k++)
+        for (size_t c = 0; c < C; c++)
+            for (size_t i = 0; i < kh; i++)
+                for (size_t j = 0; j < kw; j++) {
+                    float v = w [((k * C + c) * kh + i) * kw + j];
+                    size_t q = flip? ((kh - 1 - i) * kw + (kw - 1 - j)) * cin + k
+                                   : (i * kw + j) * cin + c;
+                    size_t o = flip? c: k;
+                    if (panels)
+                        out [(o / FG_DIRECT_COUT_STEP) * kq * FG_DIRECT_COUT_STEP
+                             + q * FG_DIRECT_COUT_STEP + o % FG_DIRECT_COUT_STEP] = v;
+                    else
+                        out [q * cout + o] = v;
+                }
+}
+
+//  in (n, ih, iw, cin) -> xp (n, ih+2*ph, iw+2*pw, cin), zero border, then
+//  FG_DIRECT_SLACK (cin) zeros. By padded row over threads (disjoint rows).
+static void
+s_pad (const float *in, const fg_direct_t *d, size_t ph, size_t pw, float *xp,
+       int threads)
+{
+    const size_t ih = d->hp - 2 * ph, iw = d->wp - 2 * pw, cin = d->cin;
+    const long rows = (long) (d->n * d->hp);
+    FG_PARALLEL_FOR (threads)
+    for (long r = 0; r < rows; r++) {
+        size_t img = (size_t) r / d->hp, y = (size_t) r % d->hp;
+        float *dst = xp + (size_t) r * d->wp * cin;
+        if (y < ph || y >= ph + ih) {
+            memset (dst, 0, d->wp * cin * sizeof (float));
+            continue;
+        }
+        memset (dst, 0, pw * cin * sizeof (float));
+        memcpy (dst + pw * cin, in + ((img * ih + y - ph) * iw) * cin,
+                iw * cin * sizeof (float));
+        memset (dst + (pw + iw) * cin, 0, pw * cin * sizeof (float));
+    }
+    memset (xp + d->n * d->hp * d->wp * cin, 0, FG_DIRECT_SLACK (cin) * sizeof (float));
+}
+
+//  The direct form through fg_gemm, the same arithmetic as the kernel: per
+//  chunk of images, col (rows x KQ) with columns (ky, kx, c) — KW*cin
+//  contiguous floats of x_pad per (row, ky) — times wt (KQ x cout).
+static int
+s_direct_gemm (fg_ops_ctx_t *ctx, const fg_direct_t *d, const float *xp,
+               const float *wt, float *y, fg_error_t *err)
+{
+    const size_t kq = d->kh * d->kw * d->cin, pix = d->oh * d->ow;
+    const size_t run = d->kw * d->cin;
+    size_t chunk = pix * kq >= FG_CONV_CHUNK_FLOATS? 1: FG_CONV_CHUNK_FLOATS / (pix * kq);
+    if (chunk > d->n)
+        chunk = d->n;
+    float *col = fg_ops_scratch (ctx, FG_SCRATCH_DCOL, chunk * pix * kq * sizeof (float));
+    if (!col)
+        return fg_error_set (err, FG_ENOMEM, "conv: direct: no memory for %zu x %zu "
+                             "x %zu floats", chunk, pix, kq);
+    int rc = 0;
+    for (size_t n0 = 0; n0 < d->n && !rc; n0 += chunk) {
+        size_t nimg = d->n - n0 < chunk? d->n - n0: chunk;
+        const long nrows = (long) (nimg * d->oh);
+        FG_PARALLEL_FOR (ctx->threads)
+        for (long r = 0; r < nrows; r++) {
+            size_t img = n0 + (size_t) r / d->oh, oy = (size_t) r % d->oh;
+            float *row = col + (size_t) r * d->ow * kq;
+            for (size_t ox = 0; ox < d->ow; ox++, row += kq)
+                for (size_t i = 0; i < d->kh; i++)
+                    memcpy (row + i * run,
+                            xp + ((img * d->hp + oy + i) * d->wp + ox) * d->cin,
+                            run * sizeof (float));
+        }
+        rc = fg_ops_gemm (ctx, "conv direct", nimg * pix, d->cout, kq, 1.0f,
+                          col, kq, 1, wt, d->cout, 1, 0.0f,
+                          y + n0 * pix * d->cout, d->cout, 1, err);
+    }
+    return rc;
+}
+
+//  The direct form's sizes and zero-padded input (FG_SCRATCH_PAD) for the
+//  forward convolution (flip false: in = x) or for the input gradient (flip
+//  true: in = dy), and its weight buffer of KQ x cout floats (FG_SCRATCH_PANEL).
+static int
+s_direct_prepare (fg_ops_ctx_t *ctx, const fg_conv_shape_t *s, const s_dims_t *sd,
+                  bool flip, const float *in, fg_direct_t *d, float **xp, float **wt,
+                  fg_error_t *err)
+{
+    const size_t kh = (size_t) s->kh, kw = (size_t) s->kw;
+    const size_t ph = flip? kh - 1 - (size_t) s->ph: (size_t) s->ph;
+    const size_t pw = flip? kw - 1 - (size_t) s->pw: (size_t) s->pw;
+    const size_t ih = flip? sd->oh: (size_t) s->h, iw = flip? sd->ow: (size_t) s->w;
+    *d = (fg_direct_t) {
+        .n = (size_t) s->n, .hp = ih + 2 * ph, .wp = iw + 2 * pw,
+        .cin = flip? (size_t) s->k: (size_t) s->c,
+        .cout = flip? (size_t) s->c: (size_t) s->k, .kh = kh, .kw = kw
+    };
+    d->oh = d->hp - kh + 1;
+    d->ow = d->wp - kw + 1;
+    size_t npad, nw;
+    if (!fg_ops_mul (d->n * d->hp, d->wp * d->cin, &npad)
+    ||  !fg_ops_mul (kh * kw * d->cin, d->cout, &nw))
+        return fg_error_set (err, FG_EINVAL, "conv: direct: padded input too large");
+    npad += FG_DIRECT_SLACK (d->cin);
+    *xp = fg_ops_scratch (ctx, FG_SCRATCH_PAD, npad * sizeof (float));
+    *wt = fg_ops_scratch (ctx, FG_SCRATCH_PANEL, nw * sizeof (float));
+    if (!*xp || !*wt)
+        return fg_error_set (err, FG_ENOMEM, "conv: direct: no memory for the padded "
+                             "input (%zu floats) and weights (%zu)", npad, nw);
+    s_pad (in, d, ph, pw, *xp, ctx->threads);
+    return 0;
+}
+
+//  True when the AVX-512F kernels run (else the same arithmetic by fg_gemm)
+static bool
+s_direct_kernel (const fg_ops_ctx_t *ctx)
+{
+    return !ctx->direct_by_gemm && fg_conv_direct_kernel_available ();
+}
+
+//  out = the direct form of the forward convolution (flip false: in = x,
+//  out = y) or of the input gradient (flip true: in = dy, out = dx).
+static int
+s_direct (fg_ops_ctx_t *ctx, const fg_conv_shape_t *s, const s_dims_t *sd,
+          bool flip, const float *in, const float *w, float *out, fg_error_t *err)
+{
+    fg_direct_t d;
+    float *xp, *wt;
+    int rc = s_direct_prepare (ctx, s, sd, flip, in, &d, &xp, &wt, err);
+    if (rc)
+        return rc;
+    bool kernel = s_direct_kernel (ctx);
+    s_direct_weights (s, w, flip, kernel, wt);
+    if (!kernel)
+        return s_direct_gemm (ctx, &d, xp, wt, out, err);
+    fg_conv_direct_run (&d, xp, wt, out, ctx->threads);
+    return 0;
+}
+
+//  dw += the weight gradient by the AVX-512F kernel (the im2col path's bits):
+//  dw (K, C, KH, KW) is copied to the kernel's (KQ x K) layout and back.
+static int
+s_direct_dw (fg_ops_ctx_t *ctx, const fg_conv_shape_t *s, const s_dims_t *sd,
+             const float *x, const float *dy, float *dw, fg_error_t *err)
+{
+    fg_direct_t d;
+    float *xp, *dwt;
+    int rc = s_direct_prepare (ctx, s, sd, false, x, &d, &xp, &dwt, err);
+    if (rc)
+        return rc;
+    s_direct_weights (s, dw, false, false, dwt);
+    fg_conv_direct_dw (&d, sd->chunk, xp, dy, dwt, ctx->threads);
+    const size_t C = d.cin, K = d.cout, kh = d.kh, kw = d.kw;
+    for (size_t k = 0; k < K; k++)
+        for (size_t c = 0; c < C; c++)
+            for (size_t i = 0; i < kh; i++)
+                for (size_t j = 0; j < kw; j++)
+                    dw [((k * C + c) * kh + i) * kw + j] = dwt [((i * kw + j) * C + c) * K + k];
+    return 0;
 }
 
 //  x (N,H,W,C) images [n0, n0+nimg), group g
@@ -299,7 +492,10 @@ fg_conv_forward (fg_ops_ctx_t *ctx, const fg_conv_shape_t *s,
 
     const size_t N = (size_t) s->n, C = (size_t) s->c, K = (size_t) s->k;
     const size_t G = (size_t) s->groups;
-    if (s_is_direct (s)) {
+    if (s_direct_shape (s, C, K, d.ow))
+        rc = s_direct (ctx, s, &d, false, x, w, y, err);
+    else
+    if (s_is_pointwise (s)) {
         size_t rows = N * d.pix;
         for (size_t g = 0; g < G && !rc; g++)
             rc = fg_ops_gemm (ctx, "conv 1x1 forward", rows, d.kg, d.kq, 1.0f,
@@ -361,7 +557,7 @@ fg_conv_backward (fg_ops_ctx_t *ctx, const fg_conv_shape_t *s,
     if (s_is_depthwise (s))
         return s_depthwise_backward (ctx, s, &d, x, w, dy, dx, dw, err);
 
-    if (s_is_direct (s)) {
+    if (s_is_pointwise (s)) {
         size_t rows = N * d.pix;
         for (size_t g = 0; g < G && !rc; g++) {
             const float *dy_g = dy + g * d.kg;
@@ -377,6 +573,20 @@ fg_conv_backward (fg_ops_ctx_t *ctx, const fg_conv_shape_t *s,
         return rc;
     }
 
+    //  weight gradient first: the input gradient's direct form reuses the
+    //  padded-input and weight buffers
+    if (dw && s_direct_shape (s, C, K, d.ow) && s_direct_kernel (ctx)) {
+        rc = s_direct_dw (ctx, s, &d, x, dy, dw, err);
+        dw = NULL;
+        if (rc || !dx)
+            return rc;
+    }
+    if (dx && s->ph < s->kh && s->pw < s->kw && s_direct_shape (s, K, C, (size_t) s->w)) {
+        rc = s_direct (ctx, s, &d, true, dy, w, dx, err);
+        dx = NULL;
+        if (rc || !dw)
+            return rc;
+    }
     size_t ncol = d.chunk * d.pix * d.kq;
     float *col = dw? fg_ops_scratch (ctx, FG_SCRATCH_COL, ncol * sizeof (float)): NULL;
     float *dcol = dx? fg_ops_scratch (ctx, FG_SCRATCH_DCOL, ncol * sizeof (float)): NULL;

@@ -59,11 +59,14 @@ enum {
     FG_SCRATCH_COL  = 0,        //  im2col chunk / depthwise weights
     FG_SCRATCH_DCOL = 1,        //  gradient of the im2col chunk
     FG_SCRATCH_AUX  = 2,        //  small temporaries (SE backward, sums)
-    FG_SCRATCH_SLOTS = 3
+    FG_SCRATCH_PAD  = 3,        //  zero-padded input of the direct form
+    FG_SCRATCH_PANEL = 4,       //  weights of the direct form
+    FG_SCRATCH_SLOTS = 5
 };
 
 struct _fg_ops_ctx_t {
     int     threads;                        //  BLIS threads per call
+    bool    direct_by_gemm;                 //  tests: direct form through fg_gemm
     void   *scratch [FG_SCRATCH_SLOTS];     //  64-byte aligned
     size_t  scratch_size [FG_SCRATCH_SLOTS];//  bytes
 };
@@ -96,6 +99,45 @@ int
 void
     fg_ops_colsum_acc (size_t rows, size_t cols, const float *x, size_t ld,
                        double *acc, float *out);
+
+//  ---------------------------------------------------------------------------
+//  The direct form of a stride-1 convolution (fg_conv.c decides, by shape
+//  only; fg_conv_direct.c has the AVX-512F kernel and its arithmetic):
+//      y (n, oh, ow, cout) from x_pad (n, hp, wp, cin), already zero-padded,
+//      oh = hp - kh + 1, ow = wp - kw + 1,
+//      panels: cout / 16 panels of (KQ x 16) floats, KQ = kh*kw*cin,
+//      panel [kb][q][j] = weight of output channel kb*16+j at
+//      q = (ky * kw + kx) * cin + c.
+//  x_pad needs FG_DIRECT_SLACK (cin) zero floats after its last image.
+typedef struct {
+    size_t n, hp, wp, cin;      //  padded input
+    size_t cout;                //  multiple of FG_DIRECT_COUT_STEP
+    size_t kh, kw, oh, ow;
+} fg_direct_t;
+
+#define FG_DIRECT_COUT_STEP 16
+#define FG_DIRECT_SLACK(cin) (25 * (size_t) (cin))
+
+//  True if the AVX-512F kernel runs in this process (fg_gemm's default
+//  variant is AVX-512: FEDGRID_GEMM can turn it off).
+bool
+    fg_conv_direct_kernel_available (void);
+
+//  The kernel (only when available, and cin one of 16, 32, 64, 128, 256,
+//  512: fg_conv.c checks). Overwrites y.
+void
+    fg_conv_direct_run (const fg_direct_t *d, const float *xpad,
+                        const float *panels, float *y, int threads);
+
+//  The weight gradient from the same padded input (same conditions):
+//      dwt (KQ x cout, row q = (ky*kw + kx)*cin + c) += col^T * dy
+//  with exactly fg_gemm's arithmetic for the im2col path's
+//  dW += dy^T * col (beta 1) over chunks of `chunk` images: per chunk, per
+//  block of FG_GEMM_KC pixels, an fma chain from +0, then dwt + ab. Since
+//  the k order of that GEMM is the pixels', the bits are the im2col path's.
+void
+    fg_conv_direct_dw (const fg_direct_t *d, size_t chunk, const float *xpad,
+                       const float *dy, float *dwt, int threads);
 
 //  a * b into *out with overflow and FG_OPS_MAX_ELEMS checks; true if ok.
 static inline bool

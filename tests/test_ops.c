@@ -350,6 +350,81 @@ test_conv_chunks (void **state)
     fg_ops_ctx_destroy (&ctx);
 }
 
+//  The direct form (stride 1, wide output, known channel counts): forward,
+//  input and weight gradients from the AVX-512F kernels (threads 1 or 2)
+//  and from the same arithmetic through fg_gemm (ctx->direct_by_gemm; for
+//  the weight gradient that is the im2col path) must be memcmp-equal.
+static void
+s_direct_bits (fg_conv_shape_t s, int threads)
+{
+    int oh, ow;
+    assert_int_equal (fg_conv_check (&s, &oh, &ow, NULL), 0);
+    size_t nx = (size_t) s.n * s.h * s.w * s.c, nw = fg_conv_weight_count (&s);
+    size_t ny = (size_t) s.n * oh * ow * s.k;
+    float *x = s_random (nx, -1, 1), *w = s_random (nw, -1, 1), *dy = s_random (ny, -1, 1);
+    float *dw0 = s_random (nw, -1, 1);
+    float *y [2], *dx [2], *dw [2];
+    for (int v = 0; v < 2; v++) {
+        fg_ops_ctx_t *ctx = fg_ops_ctx_new (v == 0? threads: 1);
+        assert_non_null (ctx);
+        ctx->direct_by_gemm = v == 1;
+        y [v] = s_alloc (ny);
+        dx [v] = s_alloc (nx);
+        dw [v] = s_copy (dw0, nw);
+        assert_int_equal (fg_conv_forward (ctx, &s, x, w, NULL, y [v], NULL), 0);
+        assert_int_equal (fg_conv_backward (ctx, &s, x, w, dy, dx [v], dw [v], NULL, NULL), 0);
+        fg_ops_ctx_destroy (&ctx);
+    }
+    assert_memory_equal (y [0], y [1], ny * sizeof (float));
+    assert_memory_equal (dx [0], dx [1], nx * sizeof (float));
+    assert_memory_equal (dw [0], dw [1], nw * sizeof (float));
+    //  and they are right (dw accumulated onto dw0)
+    double *ref = s_conv_ref (&s, x, w, NULL, oh, ow);
+    s_expect_close ("direct forward", y [0], ref, ny, 1e-5, 1e-4);
+    free (ref);
+    double *rdx = calloc (nx, sizeof (double)), *rdw = calloc (nw, sizeof (double));
+    double *rdb = calloc ((size_t) s.k, sizeof (double));
+    s_conv_ref_backward (&s, x, w, dy, oh, ow, rdx, rdw, rdb);
+    for (size_t i = 0; i < nw; i++)
+        rdw [i] += dw0 [i];
+    s_expect_close ("direct dx", dx [0], rdx, nx, 1e-5, 1e-4);
+    s_expect_close ("direct dw", dw [0], rdw, nw, 1e-4, 1e-3);
+    free (rdx); free (rdw); free (rdb);
+    for (int v = 0; v < 2; v++) {
+        free (y [v]); free (dx [v]); free (dw [v]);
+    }
+    free (x); free (w); free (dy); free (dw0);
+}
+
+static void
+test_conv_direct (void **state)
+{
+    if (!fg_conv_direct_kernel_available ())
+        print_message ("note: no AVX-512F here: the direct form runs through fg_gemm\n");
+    fg_ops_ctx_t *ctx = fg_ops_ctx_new (1);
+    assert_non_null (ctx);
+    s_seed (7);
+    //  n, h, w, c, k, kh, kw, sh, sw, ph, pw, groups: one k block (KQ 144),
+    //  two (480, a 3x5 kernel with its transposed padding 1x2), three with no
+    //  padding (576: the input gradient pads by 2)
+    fg_conv_shape_t shapes [] = {
+        { 2, 4, 18, 16, 32, 3, 3, 1, 1, 1, 1, 1 },
+        { 1, 5, 20, 32, 16, 3, 5, 1, 1, 1, 2, 1 },
+        { 2, 6, 19, 64, 16, 3, 3, 1, 1, 0, 0, 1 },
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes [0]; i++) {
+        s_conv_case (ctx, shapes [i], i != 1, 300);
+        s_direct_bits (shapes [i], 1);
+        s_direct_bits (shapes [i], 2);
+    }
+    //  several im2col chunks (one image each): the weight gradient's pixel
+    //  blocks restart at every chunk, in both forms
+    fg_conv_shape_t big = { 3, 64, 64, 64, 16, 3, 3, 1, 1, 1, 1, 1 };
+    assert_true ((size_t) 64 * 64 * 576 >= FG_CONV_CHUNK_FLOATS / 2);
+    s_direct_bits (big, 2);
+    fg_ops_ctx_destroy (&ctx);
+}
+
 //  The same forward/backward with 1 and with 2 BLIS threads: memcmp-equal.
 static void
 s_determinism_case (fg_conv_shape_t s)
@@ -1693,6 +1768,7 @@ main (void)
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_conv_paths),
         cmocka_unit_test (test_conv_chunks),
+        cmocka_unit_test (test_conv_direct),
         cmocka_unit_test (test_determinism_threads),
         cmocka_unit_test (test_conv_rejects),
         cmocka_unit_test (test_gemm_views),

@@ -1,0 +1,331 @@
+/*  fg_conv_direct.c — the AVX-512F kernel of the direct convolution form
+    (fg_ops_internal.h, fg_direct_t): a stride-1 convolution computed
+    straight from the zero-padded NHWC input, with no im2col matrix.
+
+    Tile: 24 consecutive "virtual" output pixels of one image x 16 output
+    channels, 24 zmm accumulators. A virtual pixel v = oy * WP + ox runs over
+    the PADDED width WP, so the input of tile row i, tap (ky, kx), channel c
+    is at  x + (v0 + i + ky * WP + kx) * CIN + c: one constant stride (CIN)
+    down the tile, whatever the row breaks. Columns ox >= OW are computed
+    and thrown away (WP - OW of every WP: why the form is kept for wide
+    outputs). CIN is a compile-time constant of each instance, so every
+    broadcast is one instruction with an immediate offset.
+
+    Arithmetic: exactly fg_gemm's (nn/fg_gemm.h) for the GEMM
+        y (pixels x COUT) = col (pixels x KQ) * wt (KQ x COUT),
+        col [p][q] = x_pad [pixel p shifted by tap (ky, kx)][c],
+        q = (ky * KW + kx) * CIN + c,  KQ = KH * KW * CIN,
+    alpha 1, beta 0: per block of FG_GEMM_KC q's, an fma chain from +0, then
+    y = ab (first block) or y + ab (= fmaf (1, y, ab)). fg_conv.c computes
+    that GEMM through fg_gemm when this kernel cannot run (no AVX-512F, or
+    FEDGRID_GEMM forces another variant): the same bits on every machine.
+    The split over threads is by tile: each output element is computed by
+    one thread with the same operations.                                  */
+
+#include <assert.h>
+#include <stdbool.h>
+#include "fg_ops_internal.h"
+#include "fg_gemm.h"
+
+#if defined (__x86_64__)
+#include <immintrin.h>
+
+#define S_MR    24                  //  virtual pixels per tile
+#define S_NR    16                  //  output channels per tile
+#define FG_TARGET __attribute__ ((target ("avx512f,fma")))
+
+_Static_assert (FG_DIRECT_COUT_STEP == S_NR, "panels are S_NR channels wide");
+
+//  One tile. x: padded input at the tile's first virtual pixel; w: the
+//  tile's weight panel (KQ x 16, q-major); out [i]: where row i's 16
+//  outputs go, NULL for a thrown-away row.
+#define S_TILE(CIN) \
+FG_TARGET static void \
+s_tile_##CIN (const float *x, size_t wp, size_t kw, size_t kq, \
+              const float *w, float *const *out) \
+{ \
+    for (size_t q0 = 0; q0 < kq; q0 += FG_GEMM_KC) { \
+        size_t q1 = q0 + FG_GEMM_KC < kq? q0 + FG_GEMM_KC: kq; \
+        __m512 c0 = _mm512_setzero_ps (), c1 = c0, c2 = c0, c3 = c0, c4 = c0, \
+               c5 = c0, c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0, \
+               c12 = c0, c13 = c0, c14 = c0, c15 = c0, c16 = c0, c17 = c0, \
+               c18 = c0, c19 = c0, c20 = c0, c21 = c0, c22 = c0, c23 = c0; \
+        for (size_t q = q0; q < q1; ) { \
+            size_t tap = q / CIN, ch = q % CIN; \
+            size_t len = CIN - ch < q1 - q? CIN - ch: q1 - q; \
+            const float *a = x + ((tap / kw) * wp + tap % kw) * CIN + ch; \
+            const float *b = w + q * S_NR; \
+            for (size_t p = 0; p < len; p++, a++, b += S_NR) { \
+                __m512 bv = _mm512_loadu_ps (b); \
+                c0 = _mm512_fmadd_ps (_mm512_set1_ps (a [0 * CIN]), bv, c0); \
+                c1 = _mm512_fmadd_ps (_mm512_set1_ps (a [1 * CIN]), bv, c1); \
+                c2 = _mm512_fmadd_ps (_mm512_set1_ps (a [2 * CIN]), bv, c2); \
+                c3 = _mm512_fmadd_ps (_mm512_set1_ps (a [3 * CIN]), bv, c3); \
+                c4 = _mm512_fmadd_ps (_mm512_set1_ps (a [4 * CIN]), bv, c4); \
+                c5 = _mm512_fmadd_ps (_mm512_set1_ps (a [5 * CIN]), bv, c5); \
+                c6 = _mm512_fmadd_ps (_mm512_set1_ps (a [6 * CIN]), bv, c6); \
+                c7 = _mm512_fmadd_ps (_mm512_set1_ps (a [7 * CIN]), bv, c7); \
+                c8 = _mm512_fmadd_ps (_mm512_set1_ps (a [8 * CIN]), bv, c8); \
+                c9 = _mm512_fmadd_ps (_mm512_set1_ps (a [9 * CIN]), bv, c9); \
+                c10 = _mm512_fmadd_ps (_mm512_set1_ps (a [10 * CIN]), bv, c10); \
+                c11 = _mm512_fmadd_ps (_mm512_set1_ps (a [11 * CIN]), bv, c11); \
+                c12 = _mm512_fmadd_ps (_mm512_set1_ps (a [12 * CIN]), bv, c12); \
+                c13 = _mm512_fmadd_ps (_mm512_set1_ps (a [13 * CIN]), bv, c13); \
+                c14 = _mm512_fmadd_ps (_mm512_set1_ps (a [14 * CIN]), bv, c14); \
+                c15 = _mm512_fmadd_ps (_mm512_set1_ps (a [15 * CIN]), bv, c15); \
+                c16 = _mm512_fmadd_ps (_mm512_set1_ps (a [16 * CIN]), bv, c16); \
+                c17 = _mm512_fmadd_ps (_mm512_set1_ps (a [17 * CIN]), bv, c17); \
+                c18 = _mm512_fmadd_ps (_mm512_set1_ps (a [18 * CIN]), bv, c18); \
+                c19 = _mm512_fmadd_ps (_mm512_set1_ps (a [19 * CIN]), bv, c19); \
+                c20 = _mm512_fmadd_ps (_mm512_set1_ps (a [20 * CIN]), bv, c20); \
+                c21 = _mm512_fmadd_ps (_mm512_set1_ps (a [21 * CIN]), bv, c21); \
+                c22 = _mm512_fmadd_ps (_mm512_set1_ps (a [22 * CIN]), bv, c22); \
+                c23 = _mm512_fmadd_ps (_mm512_set1_ps (a [23 * CIN]), bv, c23); \
+            } \
+            q += len; \
+        } \
+        bool first = q0 == 0; \
+        s_put (out [0], c0, first);   s_put (out [1], c1, first); \
+        s_put (out [2], c2, first);   s_put (out [3], c3, first); \
+        s_put (out [4], c4, first);   s_put (out [5], c5, first); \
+        s_put (out [6], c6, first);   s_put (out [7], c7, first); \
+        s_put (out [8], c8, first);   s_put (out [9], c9, first); \
+        s_put (out [10], c10, first); s_put (out [11], c11, first); \
+        s_put (out [12], c12, first); s_put (out [13], c13, first); \
+        s_put (out [14], c14, first); s_put (out [15], c15, first); \
+        s_put (out [16], c16, first); s_put (out [17], c17, first); \
+        s_put (out [18], c18, first); s_put (out [19], c19, first); \
+        s_put (out [20], c20, first); s_put (out [21], c21, first); \
+        s_put (out [22], c22, first); s_put (out [23], c23, first); \
+    } \
+    s_clean (); \
+}
+
+//  y = ab on the first k block, y + ab on the others (fmaf (1, y, ab): one
+//  rounding of the exact sum, which is what the add does)
+FG_TARGET static inline void
+s_put (float *y, __m512 ab, bool first)
+{
+    if (y)
+        _mm512_storeu_ps (y, first? ab: _mm512_add_ps (_mm512_loadu_ps (y), ab));
+}
+
+//  Leave zmm16-31 clean (see fg_gemm_avx512.c: a dirty upper state slows
+//  every later SSE instruction on this machine)
+FG_TARGET static inline void
+s_clean (void)
+{
+    __asm__ volatile (
+        "vpxord %%xmm16, %%xmm16, %%xmm16\n\t" "vpxord %%xmm17, %%xmm17, %%xmm17\n\t"
+        "vpxord %%xmm18, %%xmm18, %%xmm18\n\t" "vpxord %%xmm19, %%xmm19, %%xmm19\n\t"
+        "vpxord %%xmm20, %%xmm20, %%xmm20\n\t" "vpxord %%xmm21, %%xmm21, %%xmm21\n\t"
+        "vpxord %%xmm22, %%xmm22, %%xmm22\n\t" "vpxord %%xmm23, %%xmm23, %%xmm23\n\t"
+        "vpxord %%xmm24, %%xmm24, %%xmm24\n\t" "vpxord %%xmm25, %%xmm25, %%xmm25\n\t"
+        "vpxord %%xmm26, %%xmm26, %%xmm26\n\t" "vpxord %%xmm27, %%xmm27, %%xmm27\n\t"
+        "vpxord %%xmm28, %%xmm28, %%xmm28\n\t" "vpxord %%xmm29, %%xmm29, %%xmm29\n\t"
+        "vpxord %%xmm30, %%xmm30, %%xmm30\n\t" "vpxord %%xmm31, %%xmm31, %%xmm31\n\t"
+        "vzeroupper\n\t"
+        ::: "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23",
+            "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31");
+}
+
+S_TILE (16)
+S_TILE (32)
+S_TILE (64)
+S_TILE (128)
+S_TILE (256)
+S_TILE (512)
+
+typedef void (*s_tile_fn) (const float *, size_t, size_t, size_t, const float *,
+                           float *const *);
+
+static s_tile_fn
+s_tile_for (size_t cin)
+{
+    switch (cin) {
+        case 16:  return s_tile_16;
+        case 32:  return s_tile_32;
+        case 64:  return s_tile_64;
+        case 128: return s_tile_128;
+        case 256: return s_tile_256;
+        case 512: return s_tile_512;
+        default:  return NULL;
+    }
+}
+
+bool
+fg_conv_direct_kernel_available (void)
+{
+    return fg_gemm_default () == FG_GEMM_AVX512;
+}
+
+void
+fg_conv_direct_run (const fg_direct_t *d, const float *xpad, const float *panels,
+                    float *y, int threads)
+{
+    s_tile_fn tile = s_tile_for (d->cin);
+    assert (tile && d->cout % S_NR == 0 && fg_conv_direct_kernel_available ());
+    const size_t kq = d->kh * d->kw * d->cin;
+    const size_t nv = (d->oh - 1) * d->wp + d->ow;     //  virtual pixels per image
+    const size_t tiles = (nv + S_MR - 1) / S_MR;
+    const long total = (long) (d->n * tiles);
+    FG_PARALLEL_FOR (threads)
+    for (long t = 0; t < total; t++) {
+        const size_t img = (size_t) t / tiles, v0 = ((size_t) t % tiles) * S_MR;
+        const float *x = xpad + (img * d->hp * d->wp + v0) * d->cin;
+        float *out [S_MR];
+        for (size_t i = 0; i < S_MR; i++) {
+            size_t v = v0 + i, oy = v / d->wp, ox = v % d->wp;
+            out [i] = v < nv && ox < d->ow
+                    ? y + ((img * d->oh + oy) * d->ow + ox) * d->cout: NULL;
+        }
+        for (size_t kb = 0; kb < d->cout; kb += S_NR) {
+            tile (x, d->wp, d->kw, kq, panels + kb * kq, out);
+            for (size_t i = 0; i < S_MR; i++)
+                if (out [i])
+                    out [i] += S_NR;
+        }
+    }
+}
+
+//  ---------------------------------------------------------------------------
+//  Weight gradient: dwt (KQ x K, q-major) += col^T * dy with col's rows taken
+//  straight from x_pad. Tile: 16 input channels of one tap x 16 output
+//  channels, 16 accumulators, over one block of FG_GEMM_KC pixels.
+
+//  One block's pixels as runs along an output row: offsets of the run's
+//  first pixel in x_pad (tap (0, 0), channel 0) and in dy, and its length.
+typedef struct {
+    size_t x, g, len;
+} s_run_t;
+
+#define S_DW_TILE(CIN) \
+FG_TARGET static void \
+s_dw_tile_##CIN (const float *x, const float *g, size_t k, const s_run_t *runs, \
+                 size_t nruns, float *dwt) \
+{ \
+    __m512 c0 = _mm512_setzero_ps (), c1 = c0, c2 = c0, c3 = c0, c4 = c0, \
+           c5 = c0, c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0, \
+           c12 = c0, c13 = c0, c14 = c0, c15 = c0; \
+    for (size_t r = 0; r < nruns; r++) { \
+        const float *a = x + runs [r].x, *b = g + runs [r].g; \
+        for (size_t p = 0; p < runs [r].len; p++, a += CIN, b += k) { \
+            __m512 bv = _mm512_loadu_ps (b); \
+            c0 = _mm512_fmadd_ps (_mm512_set1_ps (a [0]), bv, c0); \
+            c1 = _mm512_fmadd_ps (_mm512_set1_ps (a [1]), bv, c1); \
+            c2 = _mm512_fmadd_ps (_mm512_set1_ps (a [2]), bv, c2); \
+            c3 = _mm512_fmadd_ps (_mm512_set1_ps (a [3]), bv, c3); \
+            c4 = _mm512_fmadd_ps (_mm512_set1_ps (a [4]), bv, c4); \
+            c5 = _mm512_fmadd_ps (_mm512_set1_ps (a [5]), bv, c5); \
+            c6 = _mm512_fmadd_ps (_mm512_set1_ps (a [6]), bv, c6); \
+            c7 = _mm512_fmadd_ps (_mm512_set1_ps (a [7]), bv, c7); \
+            c8 = _mm512_fmadd_ps (_mm512_set1_ps (a [8]), bv, c8); \
+            c9 = _mm512_fmadd_ps (_mm512_set1_ps (a [9]), bv, c9); \
+            c10 = _mm512_fmadd_ps (_mm512_set1_ps (a [10]), bv, c10); \
+            c11 = _mm512_fmadd_ps (_mm512_set1_ps (a [11]), bv, c11); \
+            c12 = _mm512_fmadd_ps (_mm512_set1_ps (a [12]), bv, c12); \
+            c13 = _mm512_fmadd_ps (_mm512_set1_ps (a [13]), bv, c13); \
+            c14 = _mm512_fmadd_ps (_mm512_set1_ps (a [14]), bv, c14); \
+            c15 = _mm512_fmadd_ps (_mm512_set1_ps (a [15]), bv, c15); \
+        } \
+    } \
+    s_put (dwt + 0 * k, c0, false);   s_put (dwt + 1 * k, c1, false); \
+    s_put (dwt + 2 * k, c2, false);   s_put (dwt + 3 * k, c3, false); \
+    s_put (dwt + 4 * k, c4, false);   s_put (dwt + 5 * k, c5, false); \
+    s_put (dwt + 6 * k, c6, false);   s_put (dwt + 7 * k, c7, false); \
+    s_put (dwt + 8 * k, c8, false);   s_put (dwt + 9 * k, c9, false); \
+    s_put (dwt + 10 * k, c10, false); s_put (dwt + 11 * k, c11, false); \
+    s_put (dwt + 12 * k, c12, false); s_put (dwt + 13 * k, c13, false); \
+    s_put (dwt + 14 * k, c14, false); s_put (dwt + 15 * k, c15, false); \
+    s_clean (); \
+}
+
+S_DW_TILE (16)
+S_DW_TILE (32)
+S_DW_TILE (64)
+S_DW_TILE (128)
+S_DW_TILE (256)
+S_DW_TILE (512)
+
+typedef void (*s_dw_tile_fn) (const float *, const float *, size_t, const s_run_t *,
+                              size_t, float *);
+
+static s_dw_tile_fn
+s_dw_tile_for (size_t cin)
+{
+    switch (cin) {
+        case 16:  return s_dw_tile_16;
+        case 32:  return s_dw_tile_32;
+        case 64:  return s_dw_tile_64;
+        case 128: return s_dw_tile_128;
+        case 256: return s_dw_tile_256;
+        case 512: return s_dw_tile_512;
+        default:  return NULL;
+    }
+}
+
+void
+fg_conv_direct_dw (const fg_direct_t *d, size_t chunk, const float *xpad,
+                   const float *dy, float *dwt, int threads)
+{
+    s_dw_tile_fn tile = s_dw_tile_for (d->cin);
+    assert (tile && d->cout % S_NR == 0 && chunk >= 1
+            && fg_conv_direct_kernel_available ());
+    const size_t pix = d->oh * d->ow, taps = d->kh * d->kw;
+    const size_t ctiles = d->cin / 16, ktiles = d->cout / S_NR;
+    const long ntiles = (long) (taps * ctiles * ktiles);
+    s_run_t runs [FG_GEMM_KC];
+    for (size_t n0 = 0; n0 < d->n; n0 += chunk) {
+        size_t rows = (d->n - n0 < chunk? d->n - n0: chunk) * pix;
+        for (size_t r0 = 0; r0 < rows; r0 += FG_GEMM_KC) {
+            //  this block's pixels, in GEMM row order, as runs
+            size_t r1 = r0 + FG_GEMM_KC < rows? r0 + FG_GEMM_KC: rows, nruns = 0;
+            for (size_t r = r0; r < r1; ) {
+                size_t p = n0 * pix + r, img = p / pix;
+                size_t oy = (p % pix) / d->ow, ox = p % d->ow;
+                size_t len = d->ow - ox < r1 - r? d->ow - ox: r1 - r;
+                runs [nruns].x = ((img * d->hp + oy) * d->wp + ox) * d->cin;
+                runs [nruns].g = p * d->cout;
+                runs [nruns].len = len;
+                nruns++;
+                r += len;
+            }
+            FG_PARALLEL_FOR (threads)
+            for (long t = 0; t < ntiles; t++) {
+                size_t kt = (size_t) t % ktiles, rest = (size_t) t / ktiles;
+                size_t ct = rest % ctiles, tap = rest / ctiles;
+                size_t q0 = tap * d->cin + ct * 16;
+                const float *x = xpad + ((tap / d->kw) * d->wp + tap % d->kw) * d->cin
+                               + ct * 16;
+                tile (x, dy + kt * S_NR, d->cout, runs, nruns,
+                      dwt + q0 * d->cout + kt * S_NR);
+            }
+        }
+    }
+}
+
+#else
+
+void
+fg_conv_direct_dw (const fg_direct_t *d, size_t chunk, const float *xpad,
+                   const float *dy, float *dwt, int threads)
+{
+    (void) d; (void) chunk; (void) xpad; (void) dy; (void) dwt; (void) threads;
+    assert (!"fg_conv_direct_dw: no AVX-512F kernel in this build");
+}
+
+bool
+fg_conv_direct_kernel_available (void)
+{
+    return false;
+}
+
+void
+fg_conv_direct_run (const fg_direct_t *d, const float *xpad, const float *panels,
+                    float *y, int threads)
+{
+    (void) d; (void) xpad; (void) panels; (void) y; (void) threads;
+    assert (!"fg_conv_direct_run: no AVX-512F kernel in this build");
+}
+
+#endif
