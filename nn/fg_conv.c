@@ -6,7 +6,7 @@
                   (KH*KW, C) in scratch so the channel loop is contiguous;
       pointwise   1x1, stride 1, no padding: x (N*H*W, C) is the GEMM's A;
       direct      stride 1, one group, wide output, channel counts the
-                  kernel knows (s_direct_shape): from the zero-padded input
+                  kernel knows (s_direct_dims): from the zero-padded input
                   with no im2col matrix (fg_conv_direct.c, and its
                   arithmetic); the input gradient too, as the direct form
                   of the transposed convolution: dy padded by KH-1-PH,
@@ -118,18 +118,35 @@ s_is_pointwise (const fg_conv_shape_t *s)
 //  ---------------------------------------------------------------------------
 //  Direct form (fg_ops_internal.h, fg_direct_t)
 
-//  The form computes and throws away KW-1 columns of every padded row, so it
-//  is kept for outputs at least this wide (VGG's 32x32 and 16x16 layers;
-//  narrower ones go through im2col, where the GEMM is at its best anyway).
-#define S_DIRECT_MIN_OW 16
-
+//  The direct form's sizes for the forward convolution (flip false: input
+//  x, padding PH, PW) or for the input gradient (flip true: input dy,
+//  padding KH-1-PH, KW-1-PW, channels swapped). True if this shape takes
+//  the direct form: stride 1, one group, not 1x1-unpadded, and a geometry
+//  fg_conv_direct_form accepts (shape only, the same on every machine).
 static bool
-s_direct_shape (const fg_conv_shape_t *s, size_t cin, size_t cout, size_t ow)
+s_direct_dims (const fg_conv_shape_t *s, const s_dims_t *sd, bool flip,
+               fg_direct_t *d)
 {
-    bool known = cin == 16 || cin == 32 || cin == 64 || cin == 128
-              || cin == 256 || cin == 512;
-    return s->groups == 1 && s->sh == 1 && s->sw == 1 && !s_is_pointwise (s)
-        && known && cout % FG_DIRECT_COUT_STEP == 0 && ow >= S_DIRECT_MIN_OW;
+    if (s->groups != 1 || s->sh != 1 || s->sw != 1 || s_is_pointwise (s)
+    ||  (flip && (s->ph >= s->kh || s->pw >= s->kw)))
+        return false;
+    const size_t kh = (size_t) s->kh, kw = (size_t) s->kw;
+    const size_t ph = flip? kh - 1 - (size_t) s->ph: (size_t) s->ph;
+    const size_t pw = flip? kw - 1 - (size_t) s->pw: (size_t) s->pw;
+    const size_t ih = flip? sd->oh: (size_t) s->h, iw = flip? sd->ow: (size_t) s->w;
+    *d = (fg_direct_t) {
+        .n = (size_t) s->n, .hp = ih + 2 * ph, .wp = iw + 2 * pw,
+        .cin = flip? (size_t) s->k: (size_t) s->c,
+        .cout = flip? (size_t) s->c: (size_t) s->k, .kh = kh, .kw = kw,
+        .ph = ph, .pw = pw
+    };
+    d->oh = d->hp - kh + 1;
+    d->ow = d->wp - kw + 1;
+    d->ps = d->cin;
+    if (!fg_conv_direct_form (d))
+        return false;
+    d->ps = fg_conv_direct_pixel_stride (d);
+    return true;
 }
 
 //  The direct form's weight matrix wt (KQ x cout), q = (ky*KW + kx)*cin + c:
@@ -139,60 +156,68 @@ s_direct_shape (const fg_conv_shape_t *s, size_t cin, size_t cout, size_t ow)
 //  written as the kernel's panels (panel [o/16][q][o%16]) or row-major.
 static void
 s_direct_weights (const fg_conv_shape_t *s, const float *w, bool flip,
-                  bool panels, float *out)
+                  bool panels, float *out, int threads)
 {
     const size_t C = (size_t) s->c, K = (size_t) s->k;
     const size_t kh = (size_t) s->kh, kw = (size_t) s->kw;
     const size_t cin = flip? K: C, cout = flip? C: K, kq = kh * kw * cin;
-    for (size_t k = 0; k < K; k++)
-        for (size_t c = 0; c < C; c++)
-            for (size_t i = 0; i < kh; i++)
-                for (size_t j = 0; j < kw; j++) {
-                    float v = w [((k * C + c) * kh + i) * kw + j];
-                    size_t q = flip? ((kh - 1 - i) * kw + (kw - 1 - j)) * cin + k
-                                   : (i * kw + j) * cin + c;
-                    size_t o = flip? c: k;
-                    if (panels)
-                        out [(o / FG_DIRECT_COUT_STEP) * kq * FG_DIRECT_COUT_STEP
-                             + q * FG_DIRECT_COUT_STEP + o % FG_DIRECT_COUT_STEP] = v;
-                    else
-                        out [q * cout + o] = v;
+    //  by block of 16 output columns (each written by one iteration); the
+    //  block's 16 weight rows stay in cache while the writes run in order
+    const size_t step = FG_DIRECT_COUT_STEP, taps = kh * kw;
+    const long blocks = (long) (cout / step);
+    FG_PARALLEL_FOR (threads)
+    for (long bl = 0; bl < blocks; bl++)
+        for (size_t b = (size_t) bl, tap = 0; tap < taps; tap++)
+            for (size_t r = 0; r < cin; r++) {
+                size_t q = tap * cin + r;
+                float *dst = panels? out + (b * kq + q) * step: out + q * cout + b * step;
+                for (size_t j = 0; j < step; j++) {
+                    size_t o = b * step + j;
+                    size_t k = flip? r: o, c = flip? o: r, t = flip? taps - 1 - tap: tap;
+                    dst [j] = w [(k * C + c) * taps + t];
                 }
+            }
 }
 
-//  in (n, ih, iw, cin) -> xp (n, ih+2*ph, iw+2*pw, cin), zero border, then
-//  FG_DIRECT_SLACK (cin) zeros. By padded row over threads (disjoint rows).
+//  in (n, ih, iw, cin) -> xp (n, ih+2*ph, iw+2*pw) pixels of d->ps floats
+//  (cin values, then zeros), zero border, then FG_DIRECT_SLACK (ps) zeros.
+//  By padded row over threads (disjoint rows).
 static void
-s_pad (const float *in, const fg_direct_t *d, size_t ph, size_t pw, float *xp,
-       int threads)
+s_pad (const float *in, const fg_direct_t *d, float *xp, int threads)
 {
+    const size_t ph = d->ph, pw = d->pw, ps = d->ps;
     const size_t ih = d->hp - 2 * ph, iw = d->wp - 2 * pw, cin = d->cin;
     const long rows = (long) (d->n * d->hp);
     FG_PARALLEL_FOR (threads)
     for (long r = 0; r < rows; r++) {
         size_t img = (size_t) r / d->hp, y = (size_t) r % d->hp;
-        float *dst = xp + (size_t) r * d->wp * cin;
+        float *dst = xp + (size_t) r * d->wp * ps;
         if (y < ph || y >= ph + ih) {
-            memset (dst, 0, d->wp * cin * sizeof (float));
+            memset (dst, 0, d->wp * ps * sizeof (float));
             continue;
         }
-        memset (dst, 0, pw * cin * sizeof (float));
-        memcpy (dst + pw * cin, in + ((img * ih + y - ph) * iw) * cin,
-                iw * cin * sizeof (float));
-        memset (dst + (pw + iw) * cin, 0, pw * cin * sizeof (float));
+        memset (dst, 0, pw * ps * sizeof (float));
+        const float *src = in + ((img * ih + y - ph) * iw) * cin;
+        if (ps == cin)
+            memcpy (dst + pw * ps, src, iw * cin * sizeof (float));
+        else
+            for (size_t x = 0; x < iw; x++) {
+                memcpy (dst + (pw + x) * ps, src + x * cin, cin * sizeof (float));
+                memset (dst + (pw + x) * ps + cin, 0, (ps - cin) * sizeof (float));
+            }
+        memset (dst + (pw + iw) * ps, 0, pw * ps * sizeof (float));
     }
-    memset (xp + d->n * d->hp * d->wp * cin, 0, FG_DIRECT_SLACK (cin) * sizeof (float));
+    memset (xp + d->n * d->hp * d->wp * ps, 0, FG_DIRECT_SLACK (ps) * sizeof (float));
 }
 
 //  The direct form through fg_gemm, the same arithmetic as the kernel: per
-//  chunk of images, col (rows x KQ) with columns (ky, kx, c) — KW*cin
-//  contiguous floats of x_pad per (row, ky) — times wt (KQ x cout).
+//  chunk of images, col (rows x KQ) with columns (ky, kx, c) — cin floats
+//  of x_pad per (row, tap) — times wt (KQ x cout).
 static int
 s_direct_gemm (fg_ops_ctx_t *ctx, const fg_direct_t *d, const float *xp,
                const float *wt, float *y, fg_error_t *err)
 {
     const size_t kq = d->kh * d->kw * d->cin, pix = d->oh * d->ow;
-    const size_t run = d->kw * d->cin;
     size_t chunk = pix * kq >= FG_CONV_CHUNK_FLOATS? 1: FG_CONV_CHUNK_FLOATS / (pix * kq);
     if (chunk > d->n)
         chunk = d->n;
@@ -210,9 +235,10 @@ s_direct_gemm (fg_ops_ctx_t *ctx, const fg_direct_t *d, const float *xp,
             float *row = col + (size_t) r * d->ow * kq;
             for (size_t ox = 0; ox < d->ow; ox++, row += kq)
                 for (size_t i = 0; i < d->kh; i++)
-                    memcpy (row + i * run,
-                            xp + ((img * d->hp + oy + i) * d->wp + ox) * d->cin,
-                            run * sizeof (float));
+                    for (size_t j = 0; j < d->kw; j++)
+                        memcpy (row + (i * d->kw + j) * d->cin,
+                                xp + ((img * d->hp + oy + i) * d->wp + ox + j) * d->ps,
+                                d->cin * sizeof (float));
         }
         rc = fg_ops_gemm (ctx, "conv direct", nimg * pix, d->cout, kq, 1.0f,
                           col, kq, 1, wt, d->cout, 1, 0.0f,
@@ -221,36 +247,23 @@ s_direct_gemm (fg_ops_ctx_t *ctx, const fg_direct_t *d, const float *xp,
     return rc;
 }
 
-//  The direct form's sizes and zero-padded input (FG_SCRATCH_PAD) for the
-//  forward convolution (flip false: in = x) or for the input gradient (flip
-//  true: in = dy), and its weight buffer of KQ x cout floats (FG_SCRATCH_PANEL).
+//  The direct form's zero-padded input (FG_SCRATCH_PAD) and a weight
+//  buffer of KQ x cout floats (FG_SCRATCH_PANEL).
 static int
-s_direct_prepare (fg_ops_ctx_t *ctx, const fg_conv_shape_t *s, const s_dims_t *sd,
-                  bool flip, const float *in, fg_direct_t *d, float **xp, float **wt,
-                  fg_error_t *err)
+s_direct_prepare (fg_ops_ctx_t *ctx, const fg_direct_t *d, const float *in,
+                  float **xp, float **wt, fg_error_t *err)
 {
-    const size_t kh = (size_t) s->kh, kw = (size_t) s->kw;
-    const size_t ph = flip? kh - 1 - (size_t) s->ph: (size_t) s->ph;
-    const size_t pw = flip? kw - 1 - (size_t) s->pw: (size_t) s->pw;
-    const size_t ih = flip? sd->oh: (size_t) s->h, iw = flip? sd->ow: (size_t) s->w;
-    *d = (fg_direct_t) {
-        .n = (size_t) s->n, .hp = ih + 2 * ph, .wp = iw + 2 * pw,
-        .cin = flip? (size_t) s->k: (size_t) s->c,
-        .cout = flip? (size_t) s->c: (size_t) s->k, .kh = kh, .kw = kw
-    };
-    d->oh = d->hp - kh + 1;
-    d->ow = d->wp - kw + 1;
     size_t npad, nw;
-    if (!fg_ops_mul (d->n * d->hp, d->wp * d->cin, &npad)
-    ||  !fg_ops_mul (kh * kw * d->cin, d->cout, &nw))
+    if (!fg_ops_mul (d->n * d->hp, d->wp * d->ps, &npad)
+    ||  !fg_ops_mul (d->kh * d->kw * d->cin, d->cout, &nw))
         return fg_error_set (err, FG_EINVAL, "conv: direct: padded input too large");
-    npad += FG_DIRECT_SLACK (d->cin);
+    npad += FG_DIRECT_SLACK (d->ps);
     *xp = fg_ops_scratch (ctx, FG_SCRATCH_PAD, npad * sizeof (float));
     *wt = fg_ops_scratch (ctx, FG_SCRATCH_PANEL, nw * sizeof (float));
     if (!*xp || !*wt)
         return fg_error_set (err, FG_ENOMEM, "conv: direct: no memory for the padded "
                              "input (%zu floats) and weights (%zu)", npad, nw);
-    s_pad (in, d, ph, pw, *xp, ctx->threads);
+    s_pad (in, d, *xp, ctx->threads);
     return 0;
 }
 
@@ -264,38 +277,39 @@ s_direct_kernel (const fg_ops_ctx_t *ctx)
 //  out = the direct form of the forward convolution (flip false: in = x,
 //  out = y) or of the input gradient (flip true: in = dy, out = dx).
 static int
-s_direct (fg_ops_ctx_t *ctx, const fg_conv_shape_t *s, const s_dims_t *sd,
+s_direct (fg_ops_ctx_t *ctx, const fg_conv_shape_t *s, const fg_direct_t *d,
           bool flip, const float *in, const float *w, float *out, fg_error_t *err)
 {
-    fg_direct_t d;
     float *xp, *wt;
-    int rc = s_direct_prepare (ctx, s, sd, flip, in, &d, &xp, &wt, err);
+    int rc = s_direct_prepare (ctx, d, in, &xp, &wt, err);
     if (rc)
         return rc;
     bool kernel = s_direct_kernel (ctx);
-    s_direct_weights (s, w, flip, kernel, wt);
+    s_direct_weights (s, w, flip, kernel, wt, ctx->threads);
     if (!kernel)
-        return s_direct_gemm (ctx, &d, xp, wt, out, err);
-    fg_conv_direct_run (&d, xp, wt, out, ctx->threads);
+        return s_direct_gemm (ctx, d, xp, wt, out, err);
+    fg_conv_direct_run (d, xp, wt, out, ctx->threads);
     return 0;
 }
 
 //  dw += the weight gradient by the AVX-512F kernel (the im2col path's bits):
 //  dw (K, C, KH, KW) is copied to the kernel's (KQ x K) layout and back.
 static int
-s_direct_dw (fg_ops_ctx_t *ctx, const fg_conv_shape_t *s, const s_dims_t *sd,
-             const float *x, const float *dy, float *dw, fg_error_t *err)
+s_direct_dw (fg_ops_ctx_t *ctx, const fg_direct_t *d, size_t chunk,
+             const fg_conv_shape_t *s, const float *x, const float *dy, float *dw,
+             fg_error_t *err)
 {
-    fg_direct_t d;
     float *xp, *dwt;
-    int rc = s_direct_prepare (ctx, s, sd, false, x, &d, &xp, &dwt, err);
+    int rc = s_direct_prepare (ctx, d, x, &xp, &dwt, err);
     if (rc)
         return rc;
-    s_direct_weights (s, dw, false, false, dwt);
-    fg_conv_direct_dw (&d, sd->chunk, xp, dy, dwt, ctx->threads);
-    const size_t C = d.cin, K = d.cout, kh = d.kh, kw = d.kw;
-    for (size_t k = 0; k < K; k++)
-        for (size_t c = 0; c < C; c++)
+    s_direct_weights (s, dw, false, false, dwt, ctx->threads);
+    fg_conv_direct_dw (d, chunk, xp, dy, dwt, ctx->threads);
+    const size_t C = d->cin, K = d->cout, kh = d->kh, kw = d->kw;
+    const long nk = (long) K;
+    FG_PARALLEL_FOR (ctx->threads)
+    for (long kl = 0; kl < nk; kl++)
+        for (size_t k = (size_t) kl, c = 0; c < C; c++)
             for (size_t i = 0; i < kh; i++)
                 for (size_t j = 0; j < kw; j++)
                     dw [((k * C + c) * kh + i) * kw + j] = dwt [((i * kw + j) * C + c) * K + k];
@@ -492,8 +506,9 @@ fg_conv_forward (fg_ops_ctx_t *ctx, const fg_conv_shape_t *s,
 
     const size_t N = (size_t) s->n, C = (size_t) s->c, K = (size_t) s->k;
     const size_t G = (size_t) s->groups;
-    if (s_direct_shape (s, C, K, d.ow))
-        rc = s_direct (ctx, s, &d, false, x, w, y, err);
+    fg_direct_t form;
+    if (s_direct_dims (s, &d, false, &form))
+        rc = s_direct (ctx, s, &form, false, x, w, y, err);
     else
     if (s_is_pointwise (s)) {
         size_t rows = N * d.pix;
@@ -575,14 +590,16 @@ fg_conv_backward (fg_ops_ctx_t *ctx, const fg_conv_shape_t *s,
 
     //  weight gradient first: the input gradient's direct form reuses the
     //  padded-input and weight buffers
-    if (dw && s_direct_shape (s, C, K, d.ow) && s_direct_kernel (ctx)) {
-        rc = s_direct_dw (ctx, s, &d, x, dy, dw, err);
+    fg_direct_t form;
+    if (dw && s_direct_dims (s, &d, false, &form) && fg_conv_direct_dw_form (&form)
+    &&  s_direct_kernel (ctx)) {
+        rc = s_direct_dw (ctx, &form, d.chunk, s, x, dy, dw, err);
         dw = NULL;
         if (rc || !dx)
             return rc;
     }
-    if (dx && s->ph < s->kh && s->pw < s->kw && s_direct_shape (s, K, C, (size_t) s->w)) {
-        rc = s_direct (ctx, s, &d, true, dy, w, dx, err);
+    if (dx && s_direct_dims (s, &d, true, &form)) {
+        rc = s_direct (ctx, s, &form, true, dy, w, dx, err);
         dx = NULL;
         if (rc || !dw)
             return rc;

@@ -101,30 +101,51 @@ void
                        double *acc, float *out);
 
 //  ---------------------------------------------------------------------------
-//  The direct form of a stride-1 convolution (fg_conv.c decides, by shape
-//  only; fg_conv_direct.c has the AVX-512F kernel and its arithmetic):
-//      y (n, oh, ow, cout) from x_pad (n, hp, wp, cin), already zero-padded,
-//      oh = hp - kh + 1, ow = wp - kw + 1,
+//  The direct form of a stride-1 convolution (fg_conv.c builds it, by shape
+//  only; fg_conv_direct.c has the AVX-512F kernels and their arithmetic):
+//      y (n, oh, ow, cout) from x_pad (n, hp, wp, ps), the input zero-padded
+//      by ph, pw on each side, each pixel's cin values then ps - cin zeros
+//      (fg_conv_direct_pixel_stride), oh = hp - kh + 1, ow = wp - kw + 1;
 //      panels: cout / 16 panels of (KQ x 16) floats, KQ = kh*kw*cin,
 //      panel [kb][q][j] = weight of output channel kb*16+j at
 //      q = (ky * kw + kx) * cin + c.
-//  x_pad needs FG_DIRECT_SLACK (cin) zero floats after its last image.
+//  x_pad needs FG_DIRECT_SLACK (ps) zero floats after its last image.
 typedef struct {
     size_t n, hp, wp, cin;      //  padded input
+    size_t ps;                  //  its pixel stride in floats (>= cin)
+    size_t ph, pw;              //  its padding
     size_t cout;                //  multiple of FG_DIRECT_COUT_STEP
     size_t kh, kw, oh, ow;
 } fg_direct_t;
 
 #define FG_DIRECT_COUT_STEP 16
-#define FG_DIRECT_SLACK(cin) (25 * (size_t) (cin))
+#define FG_DIRECT_SLACK(ps) (64 * (size_t) (ps))
+
+//  True if d's geometry has a kernel (shape only, the same answer on every
+//  machine, so it may choose the arithmetic): cout a multiple of 16, cin one
+//  of 16..512 (powers of two) with an output at least 16 wide, or a 3x3
+//  kernel on a square 8x8 or 4x4 output with padding 1 and cin one of
+//  64..512.
+bool
+    fg_conv_direct_form (const fg_direct_t *d);
+
+//  The pixel stride the kernel for d's geometry reads x_pad with (d->cin or
+//  a little more: a stride of a multiple of 4 KiB would put the tile's
+//  pixels in the same few L1 sets).
+size_t
+    fg_conv_direct_pixel_stride (const fg_direct_t *d);
+
+//  True if the weight-gradient kernel pays off for d (a direct form with an
+//  output at least 16 wide). Its bits equal the im2col path's anyway.
+bool
+    fg_conv_direct_dw_form (const fg_direct_t *d);
 
 //  True if the AVX-512F kernel runs in this process (fg_gemm's default
 //  variant is AVX-512: FEDGRID_GEMM can turn it off).
 bool
     fg_conv_direct_kernel_available (void);
 
-//  The kernel (only when available, and cin one of 16, 32, 64, 128, 256,
-//  512: fg_conv.c checks). Overwrites y.
+//  The kernel (only when available, for a direct form). Overwrites y.
 void
     fg_conv_direct_run (const fg_direct_t *d, const float *xpad,
                         const float *panels, float *y, int threads);
