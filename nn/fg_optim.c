@@ -10,6 +10,7 @@
 struct _fg_optim_t {
     fg_optim_config_t config;
     fg_state_t *momentum;           //  model layout; NULL data use if momentum 0
+    int threads;                    //  for the update loop
 };
 
 void
@@ -121,6 +122,7 @@ fg_optim_new (const fg_optim_config_t *oc, const fg_state_t *params, fg_error_t 
     fg_optim_t *self = (fg_optim_t *) calloc (1, sizeof *self);
     if (self) {
         self->config = *oc;
+        self->threads = 1;
         self->momentum = fg_state_dup (params);
     }
     if (!self || !self->momentum) {
@@ -148,6 +150,13 @@ fg_optim_config (const fg_optim_t *self)
 {
     assert (self);
     return &self->config;
+}
+
+void
+fg_optim_set_threads (fg_optim_t *self, int threads)
+{
+    assert (self);
+    self->threads = threads < 1? 1: threads;
 }
 
 fg_state_t *
@@ -197,13 +206,27 @@ fg_optim_step (fg_optim_t *self, fg_state_t *params, const fg_state_t *grads,
         return FG_EMISMATCH;
     }
     const fg_optim_config_t *oc = &self->config;
+    //  Memory-bound (five streams of the model's size): split every view
+    //  into blocks of S_BLOCK floats over the threads. No float's sequence
+    //  of operations depends on the split.
+    const size_t S_BLOCK = 1 << 16;
     for (size_t v = 0; v < params->nviews; v++) {
         const fg_tensor_view_t *view = &params->views [v];
         if (view->kind != FG_TENSOR_PARAM)
             continue;
-        s_sgd (params->data + view->offset, grads->data + view->offset,
-               self->momentum->data + view->offset, view->count,
-               (float) lr, (float) oc->momentum, (float) oc->weight_decay, oc->nesterov);
+        const long blocks = (long) ((view->count + S_BLOCK - 1) / S_BLOCK);
+        const int threads = blocks > 1? self->threads: 1;
+#ifdef _OPENMP
+#       pragma omp parallel for if (threads > 1) num_threads (threads) schedule (static)
+#endif
+        for (long b = 0; b < blocks; b++) {
+            size_t at = view->offset + (size_t) b * S_BLOCK;
+            size_t n = view->count - (size_t) b * S_BLOCK;
+            s_sgd (params->data + at, grads->data + at, self->momentum->data + at,
+                   n < S_BLOCK? n: S_BLOCK, (float) lr, (float) oc->momentum,
+                   (float) oc->weight_decay, oc->nesterov);
+        }
+        (void) threads;
     }
     return 0;
 }

@@ -97,6 +97,11 @@ int
     fg_optim_step (fg_optim_t *self, fg_state_t *params, const fg_state_t *grads,
                    double lr, fg_error_t *err);
 
+//  Threads for the following steps (< 1 is taken as 1; default 1). Each
+//  float's update is independent, so the count never changes results.
+void
+    fg_optim_set_threads (fg_optim_t *self, int threads);
+
 //  The momentum buffers (the optimiser's whole state), owned by self:
 //  save its data with the weights; restore with fg_state_copy_data or by
 //  writing into ->data. Never NULL.

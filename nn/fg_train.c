@@ -5,6 +5,7 @@
 
 #include <assert.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +15,7 @@ struct _fg_train_t {
     fg_model_ws_t *ws;
     uint32_t batch;
     uint32_t classes;
+    int threads;
     int32_t *labels;            //  [batch] the labels as int32
     float *dlogits;             //  [batch * classes]
 };
@@ -35,6 +37,9 @@ fg_train_new (fg_model_t *model, fg_optim_t *optim, uint32_t batch, int threads,
     self->optim = optim;
     self->batch = batch;
     self->classes = fg_model_spec (model)->classes;
+    self->threads = threads < 1? 1: threads;
+    if (optim)
+        fg_optim_set_threads (optim, threads);
     self->ws = fg_model_ws_new (model, batch, threads, err);
     if (!self->ws) {
         fg_train_destroy (&self);
@@ -68,6 +73,9 @@ fg_train_set_threads (fg_train_t *self, int threads)
 {
     assert (self);
     fg_model_ws_set_threads (self->ws, threads);
+    self->threads = threads < 1? 1: threads;
+    if (self->optim)
+        fg_optim_set_threads (self->optim, threads);
 }
 
 fg_model_ws_t *
@@ -96,15 +104,22 @@ s_labels (fg_train_t *self, const uint16_t *labels, uint32_t n, size_t first, fg
 static size_t
 s_first_non_finite (const float *x, size_t n)
 {
-    //  x * 0 is 0 for finite x and NaN otherwise: a cheap, vectorisable scan
+    //  A float is non-finite iff its exponent bits are all ones: adding one
+    //  to the exponent field then carries into bit 31. Integer ORs over a
+    //  fixed-size block vectorise (a float sum would be a serial chain):
+    //  ~1.9 ms instead of ~6.8 ms for vgg16-bn's 15 M gradients.
     const size_t block = 4096;
+    const uint32_t *u = (const uint32_t *) (const void *) x;
     for (size_t start = 0; start < n; start += block) {
-        size_t end = n - start < block? n: start + block;
-        float z = 0;
-        for (size_t i = start; i < end; i++)
-            z += x [i] * 0.0f;
-        if (z != 0)
-            for (size_t i = start; i < end; i++)
+        uint32_t bad = 0;
+        if (n - start >= block)
+            for (size_t i = 0; i < block; i++)
+                bad |= ((u [start + i] & 0x7f800000u) + 0x00800000u) & 0x80000000u;
+        else
+            for (size_t i = start; i < n; i++)
+                bad |= ((u [i] & 0x7f800000u) + 0x00800000u) & 0x80000000u;
+        if (bad)
+            for (size_t i = start; i < n; i++)
                 if (!isfinite (x [i]))
                     return i;
     }
