@@ -85,18 +85,21 @@ int
 size_t
     fg_ops_ctx_scratch_bytes (const fg_ops_ctx_t *self);
 
-//  The GEMM kernel in use, for logs, the journal and HELLO: writes
+//  The kernels in use, for logs, the journal and HELLO: writes
 //  "<identity> <variant> <MR>x<NR> blis-<version>", e.g. "fg-sgemm-fma
-//  kc=256 v1 avx512 24x16 blis-0.9.0" (< 64 bytes) into buf, NUL-terminated
-//  and truncated to size. Returns buf. See fg_ops_kernel_identity ().
+//  kc=256 v1 conv-direct v1 avx512 24x16 blis-0.9.0" (< 64 bytes) into buf,
+//  NUL-terminated and truncated to size. Returns buf. See
+//  fg_ops_kernel_identity ().
 char *
     fg_ops_blis_info (char *buf, size_t size);
 
-//  The arithmetic identity of the GEMM ("fg-sgemm-fma kc=256 v1", static;
-//  nn/fg_gemm.h): two nodes compute the same bits for the same work iff
-//  their identities are equal (same fedgrid version assumed). It is the
-//  first three words of fg_ops_blis_info (); the rest names which of the
+//  The arithmetic identity of the kernels (FG_OPS_IDENTITY, static): the
+//  GEMM's (nn/fg_gemm.h) and the version of the convolution forms (the
+//  direct form of fg_conv.c sums in its own order). Two nodes compute the
+//  same bits for the same work iff their identities are equal. It is the
+//  first five words of fg_ops_blis_info (); the rest names which of the
 //  equivalent kernels (portable, avx2, avx512) runs and may differ.
+#define FG_OPS_IDENTITY "fg-sgemm-fma kc=256 v1 conv-direct v1"
 const char *
     fg_ops_kernel_identity (void);
 

@@ -455,9 +455,11 @@ test_coordinator_serves (void **state)
     zsock_set_identity (dealer, "scripted");
     assert_int_equal (zsock_connect (dealer, "inproc://test-fetch-coord"), 0);
     fg_wire_msg_t msg;
-    //  a node whose GEMM arithmetic differs is refused: BLIS's own kernels,
-    //  and an identity that only starts like ours
-    const char *foreign [] = { "0.9.0 generic", "fg-sgemm-fma kc=256 v10 avx2 6x16", "" };
+    //  a node whose arithmetic differs is refused: BLIS's own kernels, an
+    //  identity that only starts like ours, and the release before the
+    //  direct convolution form (same GEMM, other convolution sums)
+    const char *foreign [] = { "0.9.0 generic", "fg-sgemm-fma kc=256 v10 avx2 6x16", "",
+                               "fg-sgemm-fma kc=256 v1 avx512 24x16 blis-0.9.0" };
     for (size_t i = 0; i < sizeof foreign / sizeof foreign [0]; i++) {
         memset (&msg, 0, sizeof msg);
         msg.type = FG_WIRE_HELLO;

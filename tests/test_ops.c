@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "fg_ops.h"
+#include "fg_gemm.h"
 #include "fg_ops_internal.h"
 
 //  ---------------------------------------------------------------------------
@@ -605,6 +606,11 @@ test_gemm_views (void **state)
     fg_ops_blis_info (info, sizeof info);
     assert_true (strlen (info) > 2);
     assert_non_null (strchr (info, ' '));
+    //  ... starting with the kernels' identity, which extends the GEMM's
+    const char *id = fg_ops_kernel_identity ();
+    assert_memory_equal (id, FG_GEMM_IDENTITY " ", strlen (FG_GEMM_IDENTITY) + 1);
+    assert_memory_equal (info, id, strlen (id));
+    assert_int_equal (info [strlen (id)], ' ');
     assert_true (fg_ops_ctx_scratch_bytes (ctx) == 0);
     assert_non_null (fg_ops_scratch (ctx, FG_SCRATCH_COL, 10000));
     assert_true (fg_ops_ctx_scratch_bytes (ctx) >= 10000);
