@@ -5,8 +5,9 @@
       depthwise   groups == C == K: own loops, weights transposed to
                   (KH*KW, C) in scratch so the channel loop is contiguous;
       pointwise   1x1, stride 1, no padding: x (N*H*W, C) is the GEMM's A;
-      direct      stride 1, one group, wide output, channel counts the
-                  kernel knows (s_direct_dims): from the zero-padded input
+      direct      stride 1, one group, an output geometry and channel
+                  counts the kernels know (s_direct_dims: outputs >= 16
+                  wide, 3x3 on 8x8 and 4x4): from the zero-padded input
                   with no im2col matrix (fg_conv_direct.c, and its
                   arithmetic); the input gradient too, as the direct form
                   of the transposed convolution: dy padded by KH-1-PH,
