@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include "fg_ops_internal.h"
 #include "fg_gemm.h"
+#include "fg_gemm_kernels.h"
 
 //  The geometries of the 16-pixel tile kernels: 3x3, padding 1, a square
 //  S x S output (S = 8: two rows a tile; S = 4: one image). 2x2 outputs
@@ -78,14 +79,18 @@ fg_conv_direct_dw_form (const fg_direct_t *d)
 
 _Static_assert (FG_DIRECT_COUT_STEP == S_NR, "panels are S_NR channels wide");
 
+//  acc_i += x [pixel i's offset][channel] * the panel's 16 weights
+#define S_FMA(i) c##i = _mm512_fmadd_ps (_mm512_set1_ps (a [(i) * CIN]), bv, c##i)
+
 //  One tile. x: padded input at the tile's first virtual pixel; w: the
 //  tile's weight panel (KQ x 16, q-major); out [i]: where row i's 16
 //  outputs go, NULL for a thrown-away row.
-#define S_TILE(CIN) \
+#define S_TILE(CIN_) \
 FG_TARGET static void \
-s_tile_##CIN (const float *x, size_t wp, size_t kw, size_t kq, \
-              const float *w, float *const *out) \
+s_tile_##CIN_ (const float *x, size_t wp, size_t kw, size_t kq, \
+               const float *w, float *const *out) \
 { \
+    enum { CIN = CIN_ }; \
     for (size_t q0 = 0; q0 < kq; q0 += FG_GEMM_KC) { \
         size_t q1 = q0 + FG_GEMM_KC < kq? q0 + FG_GEMM_KC: kq; \
         __m512 c0 = _mm512_setzero_ps (), c1 = c0, c2 = c0, c3 = c0, c4 = c0, \
@@ -99,46 +104,18 @@ s_tile_##CIN (const float *x, size_t wp, size_t kw, size_t kq, \
             const float *b = w + q * S_NR; \
             for (size_t p = 0; p < len; p++, a++, b += S_NR) { \
                 __m512 bv = _mm512_loadu_ps (b); \
-                c0 = _mm512_fmadd_ps (_mm512_set1_ps (a [0 * CIN]), bv, c0); \
-                c1 = _mm512_fmadd_ps (_mm512_set1_ps (a [1 * CIN]), bv, c1); \
-                c2 = _mm512_fmadd_ps (_mm512_set1_ps (a [2 * CIN]), bv, c2); \
-                c3 = _mm512_fmadd_ps (_mm512_set1_ps (a [3 * CIN]), bv, c3); \
-                c4 = _mm512_fmadd_ps (_mm512_set1_ps (a [4 * CIN]), bv, c4); \
-                c5 = _mm512_fmadd_ps (_mm512_set1_ps (a [5 * CIN]), bv, c5); \
-                c6 = _mm512_fmadd_ps (_mm512_set1_ps (a [6 * CIN]), bv, c6); \
-                c7 = _mm512_fmadd_ps (_mm512_set1_ps (a [7 * CIN]), bv, c7); \
-                c8 = _mm512_fmadd_ps (_mm512_set1_ps (a [8 * CIN]), bv, c8); \
-                c9 = _mm512_fmadd_ps (_mm512_set1_ps (a [9 * CIN]), bv, c9); \
-                c10 = _mm512_fmadd_ps (_mm512_set1_ps (a [10 * CIN]), bv, c10); \
-                c11 = _mm512_fmadd_ps (_mm512_set1_ps (a [11 * CIN]), bv, c11); \
-                c12 = _mm512_fmadd_ps (_mm512_set1_ps (a [12 * CIN]), bv, c12); \
-                c13 = _mm512_fmadd_ps (_mm512_set1_ps (a [13 * CIN]), bv, c13); \
-                c14 = _mm512_fmadd_ps (_mm512_set1_ps (a [14 * CIN]), bv, c14); \
-                c15 = _mm512_fmadd_ps (_mm512_set1_ps (a [15 * CIN]), bv, c15); \
-                c16 = _mm512_fmadd_ps (_mm512_set1_ps (a [16 * CIN]), bv, c16); \
-                c17 = _mm512_fmadd_ps (_mm512_set1_ps (a [17 * CIN]), bv, c17); \
-                c18 = _mm512_fmadd_ps (_mm512_set1_ps (a [18 * CIN]), bv, c18); \
-                c19 = _mm512_fmadd_ps (_mm512_set1_ps (a [19 * CIN]), bv, c19); \
-                c20 = _mm512_fmadd_ps (_mm512_set1_ps (a [20 * CIN]), bv, c20); \
-                c21 = _mm512_fmadd_ps (_mm512_set1_ps (a [21 * CIN]), bv, c21); \
-                c22 = _mm512_fmadd_ps (_mm512_set1_ps (a [22 * CIN]), bv, c22); \
-                c23 = _mm512_fmadd_ps (_mm512_set1_ps (a [23 * CIN]), bv, c23); \
+                S_FMA (0);  S_FMA (1);  S_FMA (2);  S_FMA (3);  S_FMA (4);  S_FMA (5); \
+                S_FMA (6);  S_FMA (7);  S_FMA (8);  S_FMA (9);  S_FMA (10); S_FMA (11); \
+                S_FMA (12); S_FMA (13); S_FMA (14); S_FMA (15); S_FMA (16); S_FMA (17); \
+                S_FMA (18); S_FMA (19); S_FMA (20); S_FMA (21); S_FMA (22); S_FMA (23); \
             } \
             q += len; \
         } \
-        bool first = q0 == 0; \
-        s_put (out [0], c0, first);   s_put (out [1], c1, first); \
-        s_put (out [2], c2, first);   s_put (out [3], c3, first); \
-        s_put (out [4], c4, first);   s_put (out [5], c5, first); \
-        s_put (out [6], c6, first);   s_put (out [7], c7, first); \
-        s_put (out [8], c8, first);   s_put (out [9], c9, first); \
-        s_put (out [10], c10, first); s_put (out [11], c11, first); \
-        s_put (out [12], c12, first); s_put (out [13], c13, first); \
-        s_put (out [14], c14, first); s_put (out [15], c15, first); \
-        s_put (out [16], c16, first); s_put (out [17], c17, first); \
-        s_put (out [18], c18, first); s_put (out [19], c19, first); \
-        s_put (out [20], c20, first); s_put (out [21], c21, first); \
-        s_put (out [22], c22, first); s_put (out [23], c23, first); \
+        __m512 acc [S_MR] = { c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, \
+                              c12, c13, c14, c15, c16, c17, c18, c19, c20, c21, \
+                              c22, c23 }; \
+        for (size_t i = 0; i < S_MR; i++) \
+            s_put (out [i], acc [i], q0 == 0); \
     } \
     s_clean (); \
 }
@@ -152,23 +129,11 @@ s_put (float *y, __m512 ab, bool first)
         _mm512_storeu_ps (y, first? ab: _mm512_add_ps (_mm512_loadu_ps (y), ab));
 }
 
-//  Leave zmm16-31 clean (see fg_gemm_avx512.c: a dirty upper state slows
-//  every later SSE instruction on this machine)
+//  Leave zmm16-31 clean (fg_gemm_kernels.h)
 FG_TARGET static inline void
 s_clean (void)
 {
-    __asm__ volatile (
-        "vpxord %%xmm16, %%xmm16, %%xmm16\n\t" "vpxord %%xmm17, %%xmm17, %%xmm17\n\t"
-        "vpxord %%xmm18, %%xmm18, %%xmm18\n\t" "vpxord %%xmm19, %%xmm19, %%xmm19\n\t"
-        "vpxord %%xmm20, %%xmm20, %%xmm20\n\t" "vpxord %%xmm21, %%xmm21, %%xmm21\n\t"
-        "vpxord %%xmm22, %%xmm22, %%xmm22\n\t" "vpxord %%xmm23, %%xmm23, %%xmm23\n\t"
-        "vpxord %%xmm24, %%xmm24, %%xmm24\n\t" "vpxord %%xmm25, %%xmm25, %%xmm25\n\t"
-        "vpxord %%xmm26, %%xmm26, %%xmm26\n\t" "vpxord %%xmm27, %%xmm27, %%xmm27\n\t"
-        "vpxord %%xmm28, %%xmm28, %%xmm28\n\t" "vpxord %%xmm29, %%xmm29, %%xmm29\n\t"
-        "vpxord %%xmm30, %%xmm30, %%xmm30\n\t" "vpxord %%xmm31, %%xmm31, %%xmm31\n\t"
-        "vzeroupper\n\t"
-        ::: "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23",
-            "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31");
+    FG_AVX512_CLEAN_UPPER ();
 }
 
 S_TILE (16)
@@ -281,24 +246,84 @@ s_run_small (const fg_direct_t *d, const float *xpad, const float *panels,
     }
 }
 
-static s_tile_fn
-s_tile_for (size_t cin)
-{
-    switch (cin) {
-        case 16:  return s_tile_16;
-        case 32:  return s_tile_32;
-        case 64:  return s_tile_64;
-        case 128: return s_tile_128;
-        case 256: return s_tile_256;
-        case 512: return s_tile_512;
-        default:  return NULL;
-    }
-}
 
 bool
 fg_conv_direct_kernel_available (void)
 {
     return fg_gemm_default () == FG_GEMM_AVX512;
+}
+
+
+//  ---------------------------------------------------------------------------
+//  Weight gradient: dwt (KQ x K, q-major) += col^T * dy with col's rows taken
+//  straight from x_pad. Tile: 16 input channels of one tap x 16 output
+//  channels, 16 accumulators, over one block of FG_GEMM_KC pixels.
+
+//  One block's pixels as runs along an output row: offsets of the run's
+//  first pixel in x_pad (tap (0, 0), channel 0) and in dy, and its length.
+typedef struct {
+    size_t x, g, len;
+} s_run_t;
+
+//  acc_i += x [pixel][channel c0 + i] * dy [pixel][16 output channels]
+#define S_FMA_C(i) c##i = _mm512_fmadd_ps (_mm512_set1_ps (a [i]), bv, c##i)
+
+#define S_DW_TILE(CIN) \
+FG_TARGET static void \
+s_dw_tile_##CIN (const float *x, const float *g, size_t k, const s_run_t *runs, \
+                 size_t nruns, float *dwt) \
+{ \
+    __m512 c0 = _mm512_setzero_ps (), c1 = c0, c2 = c0, c3 = c0, c4 = c0, \
+           c5 = c0, c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0, \
+           c12 = c0, c13 = c0, c14 = c0, c15 = c0; \
+    for (size_t r = 0; r < nruns; r++) { \
+        const float *a = x + runs [r].x, *b = g + runs [r].g; \
+        for (size_t p = 0; p < runs [r].len; p++, a += CIN, b += k) { \
+            __m512 bv = _mm512_loadu_ps (b); \
+            S_FMA_C (0);  S_FMA_C (1);  S_FMA_C (2);  S_FMA_C (3); \
+            S_FMA_C (4);  S_FMA_C (5);  S_FMA_C (6);  S_FMA_C (7); \
+            S_FMA_C (8);  S_FMA_C (9);  S_FMA_C (10); S_FMA_C (11); \
+            S_FMA_C (12); S_FMA_C (13); S_FMA_C (14); S_FMA_C (15); \
+        } \
+    } \
+    __m512 acc [16] = { c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, \
+                        c12, c13, c14, c15 }; \
+    for (size_t i = 0; i < 16; i++) \
+        s_put (dwt + i * k, acc [i], false); \
+    s_clean (); \
+}
+
+S_DW_TILE (16)
+S_DW_TILE (32)
+S_DW_TILE (64)
+S_DW_TILE (128)
+S_DW_TILE (256)
+S_DW_TILE (512)
+
+typedef void (*s_dw_tile_fn) (const float *, const float *, size_t, const s_run_t *,
+                              size_t, float *);
+
+//  The wide-output kernels by input channel count: forward tile and weight
+//  gradient tile (both NULL: none)
+static void
+s_wide_for (size_t cin, s_tile_fn *tile, s_dw_tile_fn *dw_tile)
+{
+    static const struct {
+        size_t cin;
+        s_tile_fn tile;
+        s_dw_tile_fn dw_tile;
+    } table [] = {
+        { 16, s_tile_16, s_dw_tile_16 },    { 32, s_tile_32, s_dw_tile_32 },
+        { 64, s_tile_64, s_dw_tile_64 },    { 128, s_tile_128, s_dw_tile_128 },
+        { 256, s_tile_256, s_dw_tile_256 }, { 512, s_tile_512, s_dw_tile_512 },
+    };
+    *tile = NULL;
+    *dw_tile = NULL;
+    for (size_t i = 0; i < sizeof table / sizeof table [0]; i++)
+        if (table [i].cin == cin) {
+            *tile = table [i].tile;
+            *dw_tile = table [i].dw_tile;
+        }
 }
 
 void
@@ -310,7 +335,9 @@ fg_conv_direct_run (const fg_direct_t *d, const float *xpad, const float *panels
         s_run_small (d, xpad, panels, y, threads);
         return;
     }
-    s_tile_fn tile = s_tile_for (d->cin);
+    s_tile_fn tile;
+    s_dw_tile_fn unused;
+    s_wide_for (d->cin, &tile, &unused);
     assert (d->ps == d->cin);
     const size_t kq = d->kh * d->kw * d->cin;
     const size_t nv = (d->oh - 1) * d->wp + d->ow;     //  virtual pixels per image
@@ -335,87 +362,13 @@ fg_conv_direct_run (const fg_direct_t *d, const float *xpad, const float *panels
     }
 }
 
-//  ---------------------------------------------------------------------------
-//  Weight gradient: dwt (KQ x K, q-major) += col^T * dy with col's rows taken
-//  straight from x_pad. Tile: 16 input channels of one tap x 16 output
-//  channels, 16 accumulators, over one block of FG_GEMM_KC pixels.
-
-//  One block's pixels as runs along an output row: offsets of the run's
-//  first pixel in x_pad (tap (0, 0), channel 0) and in dy, and its length.
-typedef struct {
-    size_t x, g, len;
-} s_run_t;
-
-#define S_DW_TILE(CIN) \
-FG_TARGET static void \
-s_dw_tile_##CIN (const float *x, const float *g, size_t k, const s_run_t *runs, \
-                 size_t nruns, float *dwt) \
-{ \
-    __m512 c0 = _mm512_setzero_ps (), c1 = c0, c2 = c0, c3 = c0, c4 = c0, \
-           c5 = c0, c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0, \
-           c12 = c0, c13 = c0, c14 = c0, c15 = c0; \
-    for (size_t r = 0; r < nruns; r++) { \
-        const float *a = x + runs [r].x, *b = g + runs [r].g; \
-        for (size_t p = 0; p < runs [r].len; p++, a += CIN, b += k) { \
-            __m512 bv = _mm512_loadu_ps (b); \
-            c0 = _mm512_fmadd_ps (_mm512_set1_ps (a [0]), bv, c0); \
-            c1 = _mm512_fmadd_ps (_mm512_set1_ps (a [1]), bv, c1); \
-            c2 = _mm512_fmadd_ps (_mm512_set1_ps (a [2]), bv, c2); \
-            c3 = _mm512_fmadd_ps (_mm512_set1_ps (a [3]), bv, c3); \
-            c4 = _mm512_fmadd_ps (_mm512_set1_ps (a [4]), bv, c4); \
-            c5 = _mm512_fmadd_ps (_mm512_set1_ps (a [5]), bv, c5); \
-            c6 = _mm512_fmadd_ps (_mm512_set1_ps (a [6]), bv, c6); \
-            c7 = _mm512_fmadd_ps (_mm512_set1_ps (a [7]), bv, c7); \
-            c8 = _mm512_fmadd_ps (_mm512_set1_ps (a [8]), bv, c8); \
-            c9 = _mm512_fmadd_ps (_mm512_set1_ps (a [9]), bv, c9); \
-            c10 = _mm512_fmadd_ps (_mm512_set1_ps (a [10]), bv, c10); \
-            c11 = _mm512_fmadd_ps (_mm512_set1_ps (a [11]), bv, c11); \
-            c12 = _mm512_fmadd_ps (_mm512_set1_ps (a [12]), bv, c12); \
-            c13 = _mm512_fmadd_ps (_mm512_set1_ps (a [13]), bv, c13); \
-            c14 = _mm512_fmadd_ps (_mm512_set1_ps (a [14]), bv, c14); \
-            c15 = _mm512_fmadd_ps (_mm512_set1_ps (a [15]), bv, c15); \
-        } \
-    } \
-    s_put (dwt + 0 * k, c0, false);   s_put (dwt + 1 * k, c1, false); \
-    s_put (dwt + 2 * k, c2, false);   s_put (dwt + 3 * k, c3, false); \
-    s_put (dwt + 4 * k, c4, false);   s_put (dwt + 5 * k, c5, false); \
-    s_put (dwt + 6 * k, c6, false);   s_put (dwt + 7 * k, c7, false); \
-    s_put (dwt + 8 * k, c8, false);   s_put (dwt + 9 * k, c9, false); \
-    s_put (dwt + 10 * k, c10, false); s_put (dwt + 11 * k, c11, false); \
-    s_put (dwt + 12 * k, c12, false); s_put (dwt + 13 * k, c13, false); \
-    s_put (dwt + 14 * k, c14, false); s_put (dwt + 15 * k, c15, false); \
-    s_clean (); \
-}
-
-S_DW_TILE (16)
-S_DW_TILE (32)
-S_DW_TILE (64)
-S_DW_TILE (128)
-S_DW_TILE (256)
-S_DW_TILE (512)
-
-typedef void (*s_dw_tile_fn) (const float *, const float *, size_t, const s_run_t *,
-                              size_t, float *);
-
-static s_dw_tile_fn
-s_dw_tile_for (size_t cin)
-{
-    switch (cin) {
-        case 16:  return s_dw_tile_16;
-        case 32:  return s_dw_tile_32;
-        case 64:  return s_dw_tile_64;
-        case 128: return s_dw_tile_128;
-        case 256: return s_dw_tile_256;
-        case 512: return s_dw_tile_512;
-        default:  return NULL;
-    }
-}
-
 void
 fg_conv_direct_dw (const fg_direct_t *d, size_t chunk, const float *xpad,
                    const float *dy, float *dwt, int threads)
 {
-    s_dw_tile_fn tile = s_dw_tile_for (d->cin);
+    s_tile_fn unused;
+    s_dw_tile_fn tile;
+    s_wide_for (d->cin, &unused, &tile);
     assert (tile && fg_conv_direct_dw_form (d) && d->ps == d->cin && chunk >= 1
             && fg_conv_direct_kernel_available ());
     const size_t pix = d->oh * d->ow, taps = d->kh * d->kw;

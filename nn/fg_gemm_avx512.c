@@ -159,24 +159,7 @@ FG_TARGET FG_GEMM_KERNEL_PROTO (fg_gemm_kernel_avx512)
     if (MR > 25 && m > 25) s_row (n, c25_0, c25_1, al, be, beta0, c + 25 * rs_c, cs_c);
     if (MR > 26 && m > 26) s_row (n, c26_0, c26_1, al, be, beta0, c + 26 * rs_c, cs_c);
     if (MR > 27 && m > 27) s_row (n, c27_0, c27_1, al, be, beta0, c + 27 * rs_c, cs_c);
-    //  Zero zmm16-31, THEN vzeroupper (the compiler's own vzeroupper on
-    //  return comes too late and covers registers 0-15 only). Without this,
-    //  the upper state stays dirty after the call and every legacy-SSE
-    //  instruction that runs later (all our -O2 x86-64 code, libc, BLIS's
-    //  own kernels) is penalised: BLIS's generic sgemm ran at 7.7 instead of
-    //  40 GFLOPS after one call of this kernel, on this Zen 5.
-    __asm__ volatile (
-        "vpxord %%xmm16, %%xmm16, %%xmm16\n\t" "vpxord %%xmm17, %%xmm17, %%xmm17\n\t"
-        "vpxord %%xmm18, %%xmm18, %%xmm18\n\t" "vpxord %%xmm19, %%xmm19, %%xmm19\n\t"
-        "vpxord %%xmm20, %%xmm20, %%xmm20\n\t" "vpxord %%xmm21, %%xmm21, %%xmm21\n\t"
-        "vpxord %%xmm22, %%xmm22, %%xmm22\n\t" "vpxord %%xmm23, %%xmm23, %%xmm23\n\t"
-        "vpxord %%xmm24, %%xmm24, %%xmm24\n\t" "vpxord %%xmm25, %%xmm25, %%xmm25\n\t"
-        "vpxord %%xmm26, %%xmm26, %%xmm26\n\t" "vpxord %%xmm27, %%xmm27, %%xmm27\n\t"
-        "vpxord %%xmm28, %%xmm28, %%xmm28\n\t" "vpxord %%xmm29, %%xmm29, %%xmm29\n\t"
-        "vpxord %%xmm30, %%xmm30, %%xmm30\n\t" "vpxord %%xmm31, %%xmm31, %%xmm31\n\t"
-        "vzeroupper\n\t"
-        ::: "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23",
-            "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31");
+    FG_AVX512_CLEAN_UPPER ();
 }
 
 #else
