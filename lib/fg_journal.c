@@ -721,6 +721,26 @@ s_check_round (fg_journal_t *self, MDB_txn *txn, const MDB_val *k, const MDB_val
     info->weights_crc = r.head.weights_crc;
 }
 
+//  A per-round record (weights/R, optimizer/R, metrics/R) that decoded:
+//  its round must be its key's, and a committed one. info: that round's
+//  (NULL: no round record). Returns info, or NULL after reporting the
+//  problem; `what` names the record in the message.
+static s_round_info_t *
+s_committed_record (s_check_t *c, const char *key, uint32_t kround, uint32_t rec_round,
+                    s_round_info_t *info, const char *what)
+{
+    if (rec_round != kround) {
+        s_problem (c->rep, key, FG_EFORMAT, "record is of round %u", rec_round);
+        return NULL;
+    }
+    if (!info || info->state != FG_ROUND_COMMITTED) {
+        s_problem (c->rep, key, FG_ESTATE, "%s of round %u, which is not committed", what,
+                   kround);
+        return NULL;
+    }
+    return info;
+}
+
 static void
 s_check_weights (fg_journal_t *self, MDB_txn *txn, const MDB_val *k, const MDB_val *v, void *ctx)
 {
@@ -740,14 +760,8 @@ s_check_weights (fg_journal_t *self, MDB_txn *txn, const MDB_val *k, const MDB_v
         s_problem (c->rep, key, e.code, "%s", e.msg);
         return;
     }
-    if (w.round != kround) {
-        s_problem (c->rep, key, FG_EFORMAT, "record is of round %u", w.round);
+    if (!s_committed_record (c, key, kround, w.round, info, "checkpoint"))
         return;
-    }
-    if (!info || info->state != FG_ROUND_COMMITTED) {
-        s_problem (c->rep, key, FG_ESTATE, "checkpoint of round %u, which is not committed", kround);
-        return;
-    }
     if (info->weights_size != w.blob_size || info->weights_crc != w.blob_crc)
         s_problem (c->rep, key, FG_ECHECKSUM, "blob is %" PRIu64 " bytes CRC %08x, the round "
                    "record says %" PRIu64 " bytes CRC %08x", w.blob_size, w.blob_crc,
@@ -811,15 +825,8 @@ s_check_optimizer (fg_journal_t *self, MDB_txn *txn, const MDB_val *k, const MDB
         s_problem (c->rep, key, e.code, "%s", e.msg);
         return;
     }
-    if (o.round != kround) {
-        s_problem (c->rep, key, FG_EFORMAT, "record is of round %u", o.round);
+    if (!s_committed_record (c, key, kround, o.round, info, "optimizer state"))
         return;
-    }
-    if (!info || info->state != FG_ROUND_COMMITTED) {
-        s_problem (c->rep, key, FG_ESTATE, "optimizer state of round %u, which is not committed",
-                   kround);
-        return;
-    }
     if (!info->has_weights) {
         s_problem (c->rep, key, FG_ESTATE, "optimizer state without its weights checkpoint "
                    "(weights/%u missing): retention keeps or drops both", kround);
@@ -878,15 +885,11 @@ s_check_metrics (fg_journal_t *self, MDB_txn *txn, const MDB_val *k, const MDB_v
         fg_jrec_metrics_t m;
         if (fg_jrec_decode_metrics (v->mv_data, v->mv_size, &m, &e))
             s_problem (c->rep, key, e.code, "%s", e.msg);
-        else
-        if (m.round != kround)
-            s_problem (c->rep, key, FG_EFORMAT, "record is of round %u", m.round);
         else {
-            s_round_info_t *info = s_find_round (c->rounds, c->nrounds, kround);
-            if (!info || info->state != FG_ROUND_COMMITTED)
-                s_problem (c->rep, key, FG_ESTATE, "metrics of round %u, which is not committed",
-                           kround);
-            else
+            s_round_info_t *info = s_committed_record (c, key, kround, m.round,
+                                                       s_find_round (c->rounds, c->nrounds,
+                                                                     kround), "metrics");
+            if (info)
                 info->has_metrics = true;
         }
     }
