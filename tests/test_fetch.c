@@ -390,6 +390,31 @@ s_dealer_send (zsock_t *dealer, fg_wire_msg_t *msg, uint64_t experiment)
     assert_int_equal (fg_wire_send (dealer, NULL, msg, NULL, NULL), 0);
 }
 
+//  A HELLO from node "scripted" (one core, no dataset) with this kernel string
+static void
+s_hello (zsock_t *dealer, const char *kernel)
+{
+    fg_wire_msg_t msg;
+    memset (&msg, 0, sizeof msg);
+    msg.type = FG_WIRE_HELLO;
+    msg.hello.proto_min = msg.hello.proto_max = FG_WIRE_VERSION;
+    msg.hello.cores = 1;
+    snprintf (msg.hello.node_id, sizeof msg.hello.node_id, "scripted");
+    snprintf (msg.hello.kernel, sizeof msg.hello.kernel, "%s", kernel);
+    s_dealer_send (dealer, &msg, 0);
+}
+
+//  READY for one unit
+static void
+s_ready (zsock_t *dealer, uint64_t experiment)
+{
+    fg_wire_msg_t msg;
+    memset (&msg, 0, sizeof msg);
+    msg.type = FG_WIRE_READY;
+    msg.ready.slots = 1;
+    s_dealer_send (dealer, &msg, experiment);
+}
+
 static void
 s_data_request (zsock_t *dealer, uint64_t experiment, const uint8_t *hash,
                 const fg_wire_range_t *ranges, uint32_t n)
@@ -461,13 +486,7 @@ test_coordinator_serves (void **state)
     const char *foreign [] = { "0.9.0 generic", "fg-sgemm-fma kc=256 v10 avx2 6x16", "",
                                "fg-sgemm-fma kc=256 v1 avx512 24x16 blis-0.9.0" };
     for (size_t i = 0; i < sizeof foreign / sizeof foreign [0]; i++) {
-        memset (&msg, 0, sizeof msg);
-        msg.type = FG_WIRE_HELLO;
-        msg.hello.proto_min = msg.hello.proto_max = FG_WIRE_VERSION;
-        msg.hello.cores = 1;
-        snprintf (msg.hello.node_id, sizeof msg.hello.node_id, "scripted");
-        snprintf (msg.hello.kernel, sizeof msg.hello.kernel, "%s", foreign [i]);
-        s_dealer_send (dealer, &msg, 0);
+        s_hello (dealer, foreign [i]);
         s_expect (dealer, NULL, &msg);
         assert_int_equal (msg.type, FG_WIRE_REJECT);
         assert_int_equal (msg.reject.of_type, FG_WIRE_HELLO);
@@ -475,16 +494,11 @@ test_coordinator_serves (void **state)
         assert_non_null (strstr (msg.reject.text, "GEMM arithmetic"));
         fg_wire_msg_clear (&msg);
     }
-    memset (&msg, 0, sizeof msg);
-    msg.type = FG_WIRE_HELLO;
-    msg.hello.proto_min = msg.hello.proto_max = FG_WIRE_VERSION;
-    msg.hello.cores = 1;
-    snprintf (msg.hello.node_id, sizeof msg.hello.node_id, "scripted");
-    //  another SIMD variant of the same arithmetic is welcome
-    snprintf (msg.hello.kernel, sizeof msg.hello.kernel, "%s portable 4x16 blis-0.9.0",
-              fg_ops_kernel_identity ());
-    msg.hello.dataset_count = 0;                //  lacks the dataset
-    s_dealer_send (dealer, &msg, 0);
+    //  another SIMD variant of the same arithmetic is welcome (the node
+    //  lacks the dataset)
+    char kernel [FG_WIRE_NAME_MAX + 1];
+    snprintf (kernel, sizeof kernel, "%s portable 4x16 blis-0.9.0", fg_ops_kernel_identity ());
+    s_hello (dealer, kernel);
     s_expect (dealer, NULL, &msg);
     assert_int_equal (msg.type, FG_WIRE_ACK);
     uint64_t experiment = msg.experiment;
@@ -533,10 +547,7 @@ test_coordinator_serves (void **state)
     }
 
     //  a node without the dataset gets a unit
-    memset (&msg, 0, sizeof msg);
-    msg.type = FG_WIRE_READY;
-    msg.ready.slots = 1;
-    s_dealer_send (dealer, &msg, experiment);
+    s_ready (dealer, experiment);
     s_expect (dealer, NULL, &msg);
     assert_int_equal (msg.type, FG_WIRE_TASK);
     assert_memory_equal (msg.task.dataset_hash, hash, FG_SHA256_SIZE);
@@ -553,26 +564,14 @@ test_coordinator_serves (void **state)
     msg.reject.reason = FG_WIRE_REASON_UNKNOWN;
     snprintf (msg.reject.text, sizeof msg.reject.text, "cannot build this dataset");
     s_dealer_send (dealer, &msg, experiment);
-    memset (&msg, 0, sizeof msg);
-    msg.type = FG_WIRE_READY;
-    msg.ready.slots = 1;
-    s_dealer_send (dealer, &msg, experiment);
+    s_ready (dealer, experiment);
     s_expect_silence (dealer, 600);
     //  ... until it announces itself again
-    memset (&msg, 0, sizeof msg);
-    msg.type = FG_WIRE_HELLO;
-    msg.hello.proto_min = msg.hello.proto_max = FG_WIRE_VERSION;
-    msg.hello.cores = 1;
-    snprintf (msg.hello.node_id, sizeof msg.hello.node_id, "scripted");
-    fg_ops_blis_info (msg.hello.kernel, sizeof msg.hello.kernel);
-    s_dealer_send (dealer, &msg, 0);
+    s_hello (dealer, fg_ops_blis_info (kernel, sizeof kernel));
     s_expect (dealer, NULL, &msg);
     assert_int_equal (msg.type, FG_WIRE_ACK);
     fg_wire_msg_clear (&msg);
-    memset (&msg, 0, sizeof msg);
-    msg.type = FG_WIRE_READY;
-    msg.ready.slots = 1;
-    s_dealer_send (dealer, &msg, experiment);
+    s_ready (dealer, experiment);
     s_expect (dealer, NULL, &msg);
     assert_int_equal (msg.type, FG_WIRE_TASK);
     fg_wire_msg_clear (&msg);
