@@ -45,6 +45,7 @@ state_of () { "$FEDCTL" status "$1" --json 2>/dev/null | sed -n 's/.*"state": "\
 accuracy_of () { "$FEDCTL" status "$1" --json 2>/dev/null | sed -n 's/.*"test_accuracy": \([0-9.]*\).*/\1/p'; }
 #   resume until finished (a crash point armed again would kill again: not armed here)
 finish () { "$FEDCTL" resume "$1" --local 2 >"$1.resume.out" 2>&1; }
+kill_after () { sleep "$1"; kill -9 "$2" 2>/dev/null; wait "$2" 2>/dev/null; }   # kill_after SECONDS PID
 
 ref="$work/ref"
 new_exp "$ref"
@@ -256,7 +257,7 @@ while [ $i -lt "$RANDOM_KILLS" ]; do
     if [ $((i % 2)) -eq 1 ]; then
         "$FEDCTL" start "$d" --local 2 >/dev/null 2>&1 &
         victim=$!
-        sleep "$delay"; kill -9 "$victim" 2>/dev/null; wait "$victim" 2>/dev/null
+        kill_after "$delay" "$victim"
         finish "$d"
         check "$d" "coordinator process killed -9 after $delay s, resumed: same final weights"
     else
@@ -266,7 +267,7 @@ while [ $i -lt "$RANDOM_KILLS" ]; do
         "$FEDCTL" worker --connect "tcp://127.0.0.1:$port" --server-key "$d/coordinator.key" --cache "$work/kcache-$i" \
             $data --threads 1 >/dev/null 2>&1 &
         victim=$!; pids="$pids $victim"
-        sleep "$delay"; kill -9 "$victim" 2>/dev/null; wait "$victim" 2>/dev/null
+        kill_after "$delay" "$victim"
         for t in $(seq 1 600); do kill -0 "$coord" 2>/dev/null || break; sleep 0.1; done
         wait "$coord" 2>/dev/null
         check "$d" "$what process killed -9 after $delay s: same final weights"
@@ -314,7 +315,7 @@ while [ $i -lt "$MKILLS" ]; do
     delay=$(awk -v s="$i" 'BEGIN { srand (s * 104729); printf "%.2f", 0.5 + rand () * 3.5 }')
     "$FEDCTL" start "$d" --local 2 >/dev/null 2>&1 &
     victim=$!
-    sleep "$delay"; kill -9 "$victim" 2>/dev/null; wait "$victim" 2>/dev/null
+    kill_after "$delay" "$victim"
     finish "$d"
     mcheck "$d" "momentum: coordinator process killed -9 after $delay s, resumed: same final weights"
 done
