@@ -303,27 +303,26 @@ S_DW_TILE (512)
 typedef void (*s_dw_tile_fn) (const float *, const float *, size_t, const s_run_t *,
                               size_t, float *);
 
-//  The wide-output kernels by input channel count: forward tile and weight
-//  gradient tile (both NULL: none)
-static void
-s_wide_for (size_t cin, s_tile_fn *tile, s_dw_tile_fn *dw_tile)
+//  The wide-output kernels of one input channel count
+typedef struct {
+    size_t cin;
+    s_tile_fn tile;             //  forward / input gradient
+    s_dw_tile_fn dw_tile;       //  weight gradient
+} s_wide_t;
+
+//  The kernels for cin (NULL: none)
+static const s_wide_t *
+s_wide_for (size_t cin)
 {
-    static const struct {
-        size_t cin;
-        s_tile_fn tile;
-        s_dw_tile_fn dw_tile;
-    } table [] = {
+    static const s_wide_t table [] = {
         { 16, s_tile_16, s_dw_tile_16 },    { 32, s_tile_32, s_dw_tile_32 },
         { 64, s_tile_64, s_dw_tile_64 },    { 128, s_tile_128, s_dw_tile_128 },
         { 256, s_tile_256, s_dw_tile_256 }, { 512, s_tile_512, s_dw_tile_512 },
     };
-    *tile = NULL;
-    *dw_tile = NULL;
     for (size_t i = 0; i < sizeof table / sizeof table [0]; i++)
-        if (table [i].cin == cin) {
-            *tile = table [i].tile;
-            *dw_tile = table [i].dw_tile;
-        }
+        if (table [i].cin == cin)
+            return &table [i];
+    return NULL;
 }
 
 void
@@ -335,9 +334,7 @@ fg_conv_direct_run (const fg_direct_t *d, const float *xpad, const float *panels
         s_run_small (d, xpad, panels, y, threads);
         return;
     }
-    s_tile_fn tile;
-    s_dw_tile_fn unused;
-    s_wide_for (d->cin, &tile, &unused);
+    s_tile_fn tile = s_wide_for (d->cin)->tile;
     assert (d->ps == d->cin);
     const size_t kq = d->kh * d->kw * d->cin;
     const size_t nv = (d->oh - 1) * d->wp + d->ow;     //  virtual pixels per image
@@ -366,11 +363,9 @@ void
 fg_conv_direct_dw (const fg_direct_t *d, size_t chunk, const float *xpad,
                    const float *dy, float *dwt, int threads)
 {
-    s_tile_fn unused;
-    s_dw_tile_fn tile;
-    s_wide_for (d->cin, &unused, &tile);
-    assert (tile && fg_conv_direct_dw_form (d) && d->ps == d->cin && chunk >= 1
+    assert (fg_conv_direct_dw_form (d) && d->ps == d->cin && chunk >= 1
             && fg_conv_direct_kernel_available ());
+    s_dw_tile_fn tile = s_wide_for (d->cin)->dw_tile;
     const size_t pix = d->oh * d->ow, taps = d->kh * d->kw;
     const size_t ctiles = d->cin / 16, ktiles = d->cout / S_NR;
     const long ntiles = (long) (taps * ctiles * ktiles);
