@@ -1,10 +1,8 @@
 ##  actors/actors.mk — coordinator, partitioner, aggregator, trainer (CZMQ actors)
 pkginclude_HEADERS += actors/fg_actors.h
-noinst_HEADERS += actors/fg_actors_internal.h actors/fg_trainer_journal.h actors/fg_sample_cache.h
+noinst_HEADERS += actors/fg_actors_internal.h
 lib_libfedgrid_core_la_SOURCES += actors/fg_coordinator.c actors/fg_partitioner.c \
-    actors/fg_aggregator.c actors/fg_trainer.c actors/fg_trainer_journal.c \
-    actors/fg_sample_cache.c
-UNIT_TESTS += tests/test_sample_cache
+    actors/fg_aggregator.c actors/fg_trainer.c
 UNIT_TESTS += tests/test_fetch
 ##  CURVE keys, allow-lists and the coordinator's authentication guard
 pkginclude_HEADERS += actors/fg_security.h
