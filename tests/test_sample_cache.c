@@ -197,8 +197,9 @@ test_bad_arguments (void **state)
     char path [512];
     snprintf (path, sizeof path, "%s/no/such/folder", s_tmp);
     assert_null (fg_sample_cache_open (path, &err));
-    assert_int_equal (err.code, FG_EIO);
+    assert_int_equal (err.code, FG_ENOENT);
     assert_non_null (strstr (err.msg, "samples.lmdb"));
+    assert_non_null (strstr (err.msg, "does not exist"));
 }
 
 //  Damage a stored record behind the module's back (wrong bytes, wrong
