@@ -241,6 +241,33 @@ s_committed_record (s_check_t *c, const char *key, uint32_t kround, uint32_t rec
     return info;
 }
 
+//  A checkpoint record (weights/R, optimizer/R): key, presence, record and
+//  its round. Returns the round's info with the decoded record in *r (key:
+//  its name, *kround: R), or NULL after reporting the problem.
+static s_round_info_t *
+s_checkpoint (s_check_t *c, int db, const MDB_val *k, const MDB_val *v, char *key,
+              size_t size, uint32_t *kround, fg_jrec_any_t *r)
+{
+    if (!s_key_u32 (c, db, k, key, size, kround))
+        return NULL;
+    bool blob = c->blobs == FG_JDB_BLOBS_ALL || *kround == c->last_committed;
+    s_round_info_t *info = s_find_round (c->rounds, c->nrounds, *kround);
+    bool weights = db == FG_JDB_WEIGHTS;
+    if (info && weights)
+        info->has_weights = true;       //  present, damaged or not
+    else
+    if (info)
+        info->has_optimizer = true;
+    fg_error_t e = { 0, "" };
+    int kind = weights? FG_JREC_WEIGHTS: FG_JREC_OPTIMIZER;
+    if (fg_jrec_decode_kind (kind, blob, v->mv_data, v->mv_size, r, &e)) {
+        s_problem (c->rep, key, e.code, "%s", e.msg);
+        return NULL;
+    }
+    return s_committed_record (c, key, *kround, weights? r->weights.round: r->optimizer.round,
+                               info, weights? "checkpoint": "optimizer state");
+}
+
 static void
 s_check_weights (fg_journal_t *self, MDB_txn *txn, const MDB_val *k, const MDB_val *v, void *ctx)
 {
@@ -248,23 +275,12 @@ s_check_weights (fg_journal_t *self, MDB_txn *txn, const MDB_val *k, const MDB_v
     s_check_t *c = (s_check_t *) ctx;
     char key [64];
     uint32_t kround;
-    if (!s_key_u32 (c, FG_JDB_WEIGHTS, k, key, sizeof key, &kround))
-        return;
-    bool blob = c->blobs == FG_JDB_BLOBS_ALL || kround == c->last_committed;
-    s_round_info_t *info = s_find_round (c->rounds, c->nrounds, kround);
-    if (info)
-        info->has_weights = true;       //  present, damaged or not
-    fg_error_t e = { 0, "" };
-    fg_jrec_weights_t w;
-    if (fg_jrec_decode_weights (v->mv_data, v->mv_size, blob, &w, &e)) {
-        s_problem (c->rep, key, e.code, "%s", e.msg);
-        return;
-    }
-    if (!s_committed_record (c, key, kround, w.round, info, "checkpoint"))
-        return;
-    if (info->weights_size != w.blob_size || info->weights_crc != w.blob_crc)
+    fg_jrec_any_t r;
+    s_round_info_t *info = s_checkpoint (c, FG_JDB_WEIGHTS, k, v, key, sizeof key, &kround, &r);
+    const fg_jrec_weights_t *w = &r.weights;
+    if (info && (info->weights_size != w->blob_size || info->weights_crc != w->blob_crc))
         s_problem (c->rep, key, FG_ECHECKSUM, "blob is %" PRIu64 " bytes CRC %08x, the round "
-                   "record says %" PRIu64 " bytes CRC %08x", w.blob_size, w.blob_crc,
+                   "record says %" PRIu64 " bytes CRC %08x", w->blob_size, w->blob_crc,
                    info->weights_size, info->weights_crc);
 }
 
@@ -311,19 +327,10 @@ s_check_optimizer (fg_journal_t *self, MDB_txn *txn, const MDB_val *k, const MDB
     s_check_t *c = (s_check_t *) ctx;
     char key [64];
     uint32_t kround;
-    if (!s_key_u32 (c, FG_JDB_OPTIMIZER, k, key, sizeof key, &kround))
-        return;
-    bool blob = c->blobs == FG_JDB_BLOBS_ALL || kround == c->last_committed;
-    s_round_info_t *info = s_find_round (c->rounds, c->nrounds, kround);
-    if (info)
-        info->has_optimizer = true;     //  present, damaged or not
-    fg_error_t e = { 0, "" };
-    fg_jrec_optimizer_t o;
-    if (fg_jrec_decode_optimizer (v->mv_data, v->mv_size, blob, &o, &e)) {
-        s_problem (c->rep, key, e.code, "%s", e.msg);
-        return;
-    }
-    if (!s_committed_record (c, key, kround, o.round, info, "optimizer state"))
+    fg_jrec_any_t r;
+    s_round_info_t *info = s_checkpoint (c, FG_JDB_OPTIMIZER, k, v, key, sizeof key, &kround,
+                                         &r);
+    if (!info)
         return;
     if (!info->has_weights) {
         s_problem (c->rep, key, FG_ESTATE, "optimizer state without its weights checkpoint "
@@ -336,7 +343,7 @@ s_check_optimizer (fg_journal_t *self, MDB_txn *txn, const MDB_val *k, const MDB
         return;
     }
     if (c->blobs == FG_JDB_BLOBS_ALL)
-        s_check_buffer_layout (self, txn, c, key, kround, &o);
+        s_check_buffer_layout (self, txn, c, key, kround, &r.optimizer);
 }
 
 static void
