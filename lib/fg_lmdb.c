@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #define S_GROW_MAX_DEFAULT  8
+#define S_MAP_RECOMPUTABLE  ((size_t) 64 << 20)
 #define S_META_MAGIC        0xBEEFC0DEu
 #define S_DATA_VERSION      1
 #define S_PAGE_META         0x08        //  the page header's flag of a meta page
@@ -530,4 +531,20 @@ fg_lmdb_open_db (fg_lmdb_t *self, const char *name, MDB_dbi *dbi, fg_error_t *er
 {
     s_open_db_t o = { self, name, dbi };
     return fg_lmdb_write (self, "open", 0, s_open_db, &o, err);
+}
+
+int
+fg_lmdb_open_recomputable (const char *dir, const char *file, size_t mapsize, int grow_max,
+                           fg_lmdb_t **out, MDB_dbi *dbi, fg_error_t *err)
+{
+    char path [FG_LMDB_PATH_MAX];
+    snprintf (path, sizeof path, "%s/%s", dir, file);
+    fg_lmdb_opts_t opts = {
+        .mapsize = mapsize? mapsize: S_MAP_RECOMPUTABLE, .flags = MDB_NOMETASYNC,
+        .empty_is_new = true, .dir_name = "cache folder", .grow_max = grow_max
+    };
+    int rc = fg_lmdb_open (path, &opts, out, err);
+    if (rc == 0 && (rc = fg_lmdb_open_db (*out, NULL, dbi, err)))
+        fg_lmdb_close (out);
+    return rc;
 }

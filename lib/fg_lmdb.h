@@ -60,6 +60,15 @@ int
     fg_lmdb_open (const char *path, const fg_lmdb_opts_t *opts, fg_lmdb_t **out,
                   fg_error_t *err);
 
+//  A store of recomputable contents (a trainer's journal, its sample
+//  cache): file in folder dir, one unnamed database (*dbi), metadata not
+//  synced on every commit (MDB_NOMETASYNC: a kill loses no commit, a power
+//  cut at most the last), an empty file taken as a new store; mapsize 0:
+//  64 MiB; grow_max as in fg_lmdb_opts_t. Returns as fg_lmdb_open.
+int
+    fg_lmdb_open_recomputable (const char *dir, const char *file, size_t mapsize, int grow_max,
+                               fg_lmdb_t **out, MDB_dbi *dbi, fg_error_t *err);
+
 //  Closes the environment (dropping the lock); NULL-safe, nulls *self_p.
 void
     fg_lmdb_close (fg_lmdb_t **self_p);

@@ -14,8 +14,6 @@
 #define S_KEY_SIZE      (FG_SHA256_SIZE + 4)
 #define S_RECORD_MAX    ((size_t) 1 << 24)
 
-#define S_MAP_INITIAL   ((size_t) 64 << 20)
-
 struct _fg_sample_cache_t {
     fg_lmdb_t *lmdb;
     MDB_dbi    dbi;
@@ -66,15 +64,8 @@ fg_sample_cache_open (const char *dir, fg_error_t *err)
         fg_error_set (err, FG_ENOMEM, "sample cache: out of memory");
         return NULL;
     }
-    char path [FG_LMDB_PATH_MAX];
-    snprintf (path, sizeof path, "%s/samples.lmdb", dir);
-    //  Contents that can be fetched again: as the trainer's journal.
-    fg_lmdb_opts_t opts = {
-        .mapsize = S_MAP_INITIAL, .flags = MDB_NOMETASYNC, .empty_is_new = true,
-        .dir_name = "cache folder", .grow_max = S_GROW_MAX
-    };
-    if (fg_lmdb_open (path, &opts, &self->lmdb, err)
-    ||  fg_lmdb_open_db (self->lmdb, NULL, &self->dbi, err)) {
+    if (fg_lmdb_open_recomputable (dir, "samples.lmdb", 0, S_GROW_MAX, &self->lmdb, &self->dbi,
+                                   err)) {
         fg_sample_cache_close (&self);
         return NULL;
     }

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_MAP_INITIAL ((size_t) 64 << 20)
 #define S_GROW_MAX    8
 
 struct _fg_tjournal_t {
@@ -24,17 +23,8 @@ fg_tjournal_open_ex (const char *dir, size_t mapsize, fg_error_t *err)
         fg_error_set (err, FG_ENOMEM, "trainer journal: out of memory");
         return NULL;
     }
-    char path [FG_LMDB_PATH_MAX];
-    snprintf (path, sizeof path, "%s/trainer.lmdb", dir);
-    //  Recomputable contents: metadata not synced on every commit (a kill
-    //  cannot lose a commit; only a power cut can lose the last one), and
-    //  an empty file is a new journal.
-    fg_lmdb_opts_t opts = {
-        .mapsize = mapsize? mapsize: S_MAP_INITIAL, .flags = MDB_NOMETASYNC,
-        .empty_is_new = true, .dir_name = "cache folder", .grow_max = S_GROW_MAX
-    };
-    if (fg_lmdb_open (path, &opts, &self->lmdb, err)
-    ||  fg_lmdb_open_db (self->lmdb, NULL, &self->dbi, err)) {
+    if (fg_lmdb_open_recomputable (dir, "trainer.lmdb", mapsize, S_GROW_MAX, &self->lmdb,
+                                   &self->dbi, err)) {
         fg_tjournal_close (&self);
         return NULL;
     }
