@@ -1,10 +1,11 @@
 /*  test_wire.c — tests of the wire codec (lib/fg_wire.c).
 
-    Round trip of every message type with every field set; every rejection
-    path of the decoder and the encoder, with the error code and the
-    field/offset named in the message; truncation of every frame at every
-    byte (decoded under ASan from exact-size copies: an over-read is a
-    crash); range normalisation; LZ4 data chunks; send/recv through real
+    Known answers (a frozen SHA-256 of the frames of one message of every
+    type: the wire bytes do not change); round trip of every message type
+    with every field set; every rejection path of the decoder and the
+    encoder, with the error code and the field/offset named in the
+    message; truncation of every frame at every byte (decoded under ASan
+    from exact-size copies: an over-read is a crash); range normalisation; LZ4 data chunks; send/recv through real
     inproc PAIR and ROUTER/DEALER sockets.
 
     `test_wire --corpus DIR` writes the fuzz seed corpus (one file per
@@ -24,6 +25,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "fg_sha256.h"
 #include "fg_wire.h"
 
 //  --------------------------------------------------------------------------
@@ -452,6 +454,97 @@ test_round_trip (void **state)
         assert_int_equal (out.type, 0);
         assert_null (out.storage_);
     }
+}
+
+//  Known answers: one message of every type with the fixed values of
+//  s_sample, hashed with SHA-256 over (u32le frame count, then per frame
+//  u32le size and bytes). The digests were computed on the codec before
+//  it was rewritten as one table (issue 10): a failure here is a change
+//  of the bytes on the wire. DATA-CHUNK carries a hand-made LZ4 block
+//  (one literal run of 20 bytes), not the compressor's output, so the
+//  answer does not depend on the LZ4 library's version.
+static const uint8_t s_kat_lz4 [] = {
+    0xf0, 0x05,                         //  15 + 5 literals, no match
+    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20
+};
+
+static const char *s_kat_digest [FG_WIRE_TYPE_MAX + 1] = {
+    NULL,
+    "c6b3f66a07716386b2eb64f3fe9f8129e9404f09e234f42620eff454163141ef",    //  HELLO
+    "fa78c4fbedd70b91860baa4683446aadc7b74a7ba98120fdb94e64bc4f5b8f74",    //  READY
+    "2641e90825d208fe5cc2fea08905c3b2d78db5583568338f41d84e4cbf95c6fd",    //  HEARTBEAT
+    "a6d78e57cc34cfcd3ec5249c6f8d8d38577c3a9bcd7c0b9e612b2c47a70cb039",    //  TASK
+    "12ebfd6b5821ee2e80d3d75c0b80b30164055d18c4cfea7bc32795f4ab5be4b8",    //  WEIGHTS-REQUEST
+    "a706ff440397f622b10644e9c44660e3e63fe46df9d473d7c5e5737e12adcdbf",    //  WEIGHTS-CHUNK
+    "625deee0e24e38d0ebc4dd9fc623509506a33f494e2ffaa6ec0cdb519ec4c529",    //  DATA-REQUEST
+    "449173615e854bc269bfd3937fef70e92c206aeb5f6f99111c7086fa39362e7a",    //  DATA-CHUNK
+    "f455d9098434f464168c6ac6f1c96bc224492975d5ca748f37e6369d1aa02307",    //  RESULT
+    "aa828e685a350195d28d70235e7fb7bed46545adb0c9cec64852f3e1fe6dfc02",    //  ACK
+    "c412b2205735a57080f8e122285a7813736467d38bc2bad5ecd50f00a503d430",    //  REJECT
+    "4c5ce44d86fc5765921d3ee70c810a054be17b73e541850a562804c1d9c0f616",    //  ERROR
+    "b79133ec5f2360ba1e077e0da64e64c105352c141d29ce4f5e9566c537bdf1ec"     //  BYE
+};
+
+static void
+s_kat_sample (int type, fg_wire_msg_t *m)
+{
+    s_sample (type, m);
+    if (type == FG_WIRE_DATA_CHUNK) {
+        m->data_chunk.count = 4;
+        m->data_chunk.record_size = 5;
+        m->data_chunk.raw_size = 20;
+        m->data_chunk.lz4 = s_kat_lz4;
+        m->data_chunk.lz4_size = sizeof s_kat_lz4;
+    }
+}
+
+static void
+s_frames_digest (const fg_wire_frames_t *f, char hex [FG_SHA256_HEX_SIZE])
+{
+    fg_sha256_t sha;
+    fg_sha256_init (&sha);
+    uint8_t word [4];
+    s_put32 (word, (uint32_t) f->count);
+    fg_sha256_update (&sha, word, 4);
+    for (size_t i = 0; i < f->count; i++) {
+        s_put32 (word, (uint32_t) f->frame [i].size);
+        fg_sha256_update (&sha, word, 4);
+        if (f->frame [i].size)
+            fg_sha256_update (&sha, f->frame [i].data, f->frame [i].size);
+    }
+    uint8_t digest [FG_SHA256_SIZE];
+    fg_sha256_final (&sha, digest);
+    fg_sha256_hex (digest, hex);
+}
+
+static void
+test_known_answers (void **state)
+{
+    int wrong = 0;
+    for (int type = 1; type <= FG_WIRE_TYPE_MAX; type++) {
+        fg_wire_msg_t in, out;
+        fg_wire_frames_t f;
+        fg_error_t err;
+        s_kat_sample (type, &in);
+        if (fg_wire_encode (&in, NULL, &f, &err))
+            fail_msg ("%s: %s", fg_wire_type_name (type), err.msg);
+        char hex [FG_SHA256_HEX_SIZE];
+        s_frames_digest (&f, hex);
+        if (strcmp (hex, s_kat_digest [type]) != 0) {
+            print_error ("%s: frames hash to %s, expected %s\n",
+                         fg_wire_type_name (type), hex, s_kat_digest [type]);
+            wrong++;
+        }
+        //  and they decode to the message they came from
+        if (fg_wire_decode (f.frame, f.count, NULL, &out, &err))
+            fail_msg ("%s: %s", fg_wire_type_name (type), err.msg);
+        s_assert_equal (&in, &out);
+        if (type == FG_WIRE_DATA_CHUNK)
+            assert_memory_equal (out.data_chunk.samples, s_kat_lz4 + 2, 20);
+        fg_wire_msg_clear (&out);
+        fg_wire_frames_clear (&f);
+    }
+    assert_int_equal (wrong, 0);
 }
 
 static void
@@ -1253,6 +1346,7 @@ main (int argc, char *argv [])
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_type_names),
         cmocka_unit_test (test_round_trip),
+        cmocka_unit_test (test_known_answers),
         cmocka_unit_test (test_round_trip_edges),
         cmocka_unit_test (test_reject_header),
         cmocka_unit_test (test_reject_body),
