@@ -26,7 +26,7 @@
 #include <zlib.h>
 
 #include "fg_sha256.h"
-#include "fg_wire.h"
+#include "fg_wire_socket.h"
 
 //  --------------------------------------------------------------------------
 //  A sample of every type, every field set to something non-default
