@@ -114,12 +114,7 @@ fg_wire_send_chunks (void *sock, struct _zframe_t *routing_id,
         chunk = limits->max_chunk;
     for (uint32_t i = 0; i < credit && offset < size; i++) {
         fg_wire_msg_t msg;
-        memset (&msg, 0, sizeof msg);
-        msg.type = FG_WIRE_WEIGHTS_CHUNK;
-        msg.experiment = header->experiment;
-        msg.round = header->round;
-        msg.shard = header->shard;
-        msg.attempt = header->attempt;
+        fg_wire_msg_reply (&msg, FG_WIRE_WEIGHTS_CHUNK, header);
         msg.weights_chunk.blob = blob_kind;
         msg.weights_chunk.version = version;
         msg.weights_chunk.offset = offset;

@@ -874,3 +874,22 @@ fg_wire_decode (const fg_wire_frame_t *frames, size_t count,
         fg_wire_msg_clear (msg);
     return rc;
 }
+
+
+//  --------------------------------------------------------------------------
+//  Helpers
+
+void
+fg_wire_msg_reply (fg_wire_msg_t *reply, int type, const fg_wire_msg_t *to)
+{
+    assert (reply);
+    memset (reply, 0, sizeof *reply);
+    reply->type = type;
+    if (to) {
+        reply->experiment = to->experiment;
+        reply->round = to->round;
+        reply->shard = to->shard;
+        reply->attempt = to->attempt;
+    }
+}
+

@@ -99,8 +99,8 @@ typedef enum {
     FG_WIRE_REASON_MAX          = 11
 } fg_wire_reason_t;
 
-//  A shard is a list of index ranges [start, start + count), sorted,
-//  disjoint and not adjacent (fg_wire_ranges_normalize makes them so).
+//  A shard is a list of index ranges [start, start + count), sorted and
+//  disjoint (fg_wire_ranges_from_indices makes them from a shard's indices).
 typedef struct {
     uint32_t start;
     uint32_t count;                 //  >= 1; start + count <= 2^32
@@ -313,12 +313,31 @@ int
 void
     fg_wire_msg_clear (fg_wire_msg_t *msg);
 
-//  Sorts ranges by start and merges overlapping or adjacent ones, in
-//  place; *count becomes the number left. Returns the number of distinct
-//  indices covered (so a caller can see whether duplicates were merged).
-//  Ranges with count 0 are dropped.
-uint64_t
-    fg_wire_ranges_normalize (fg_wire_range_t *ranges, uint32_t *count);
+//  Makes reply the header of an answer to `to`: zeroed, of `type`, with
+//  to's experiment, round, shard and attempt (all 0 when to is NULL).
+void
+    fg_wire_msg_reply (fg_wire_msg_t *reply, int type, const fg_wire_msg_t *to);
+
+//  The ranges of a TASK's shard from its sample indices (any order; a
+//  sorted array, as fg_partition gives, is not copied): consecutive
+//  indices merged, sorted. *ranges_p receives an array the caller owns
+//  (free ()), *range_count its length; the TASK's sample_count is count.
+//  Returns 0, FG_ERANGE (count 0 or over UINT32_MAX, more than
+//  FG_WIRE_RANGES_MAX ranges), FG_EFORMAT (an index given twice) or
+//  FG_ENOMEM.
+int
+    fg_wire_ranges_from_indices (const uint32_t *indices, size_t count,
+                                 fg_wire_range_t **ranges_p, uint32_t *range_count,
+                                 fg_error_t *err);
+
+//  The reverse, for the node: the sample indices of ranges as a decoded
+//  TASK holds them (validated: sorted, disjoint), in order. *indices_p
+//  receives an array the caller owns (free ()), *count its length (the
+//  TASK's sample_count). Returns 0, FG_ERANGE (no index at all, or more
+//  than fit in memory) or FG_ENOMEM.
+int
+    fg_wire_ranges_to_indices (const fg_wire_range_t *ranges, uint32_t range_count,
+                               uint32_t **indices_p, size_t *count, fg_error_t *err);
 
 //  LZ4-compresses raw_size bytes for a DATA-CHUNK. *lz4_p receives a
 //  buffer the caller owns (free ()), *lz4_size its length. Returns 0,

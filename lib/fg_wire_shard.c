@@ -1,5 +1,6 @@
 /*  fg_wire_shard.c — a shard and its samples as the wire carries them:
-    index ranges sorted and merged (fg_wire_ranges_normalize), and sample
+    the index ranges of a TASK from the shard's sample indices and back
+    (fg_wire_ranges_from_indices, fg_wire_ranges_to_indices), and sample
     records LZ4-packed for a DATA-CHUNK (fg_wire_data_pack). See
     fg_wire.h.                                                           */
 
@@ -13,45 +14,94 @@
 #include <string.h>
 
 static int
-s_range_cmp (const void *a, const void *b)
+s_index_cmp (const void *a, const void *b)
 {
-    uint32_t x = ((const fg_wire_range_t *) a)->start;
-    uint32_t y = ((const fg_wire_range_t *) b)->start;
+    uint32_t x = *(const uint32_t *) a;
+    uint32_t y = *(const uint32_t *) b;
     return (x > y) - (x < y);
 }
 
-uint64_t
-fg_wire_ranges_normalize (fg_wire_range_t *ranges, uint32_t *count)
+int
+fg_wire_ranges_from_indices (const uint32_t *indices, size_t count,
+                             fg_wire_range_t **ranges_p, uint32_t *range_count,
+                             fg_error_t *err)
 {
-    assert (count);
-    assert (ranges || *count == 0);
-    uint32_t n = 0;
-    for (uint32_t i = 0; i < *count; i++)
-        if (ranges [i].count > 0)
-            ranges [n++] = ranges [i];
-    if (n > 1)
-        qsort (ranges, n, sizeof *ranges, s_range_cmp);
-    uint32_t out = 0;
-    uint64_t covered = 0;
-    uint32_t i = 0;
-    while (i < n) {
-        uint64_t start = ranges [i].start;
-        uint64_t end = start + ranges [i].count;
-        for (i++; i < n && ranges [i].start <= end; i++) {
-            uint64_t e = (uint64_t) ranges [i].start + ranges [i].count;
-            if (e > end)
-                end = e;
+    assert (indices || count == 0);
+    assert (ranges_p);
+    assert (range_count);
+    *ranges_p = NULL;
+    *range_count = 0;
+    if (count < 1 || count > UINT32_MAX)
+        return fg_error_set (err, FG_ERANGE, "wire ranges: %zu indices, a shard "
+                             "holds 1 .. %" PRIu32, count, UINT32_MAX);
+    //  a partition's shard is sorted already: used as it is, else a sorted copy
+    uint32_t *sorted = NULL;
+    const uint32_t *index = indices;
+    for (size_t i = 1; i < count && !sorted; i++)
+        if (indices [i] <= indices [i - 1]) {
+            sorted = (uint32_t *) malloc (count * sizeof *sorted);
+            if (!sorted)
+                return fg_error_set (err, FG_ENOMEM, "wire ranges: out of memory "
+                                     "for %zu indices", count);
+            memcpy (sorted, indices, count * sizeof *sorted);
+            qsort (sorted, count, sizeof *sorted, s_index_cmp);
+            index = sorted;
         }
-        covered += end - start;
-        //  a merged run may exceed a uint32_t count: split it
-        while (end - start > UINT32_MAX) {
-            ranges [out++] = (fg_wire_range_t) { (uint32_t) start, UINT32_MAX };
-            start += UINT32_MAX;
-        }
-        ranges [out++] = (fg_wire_range_t) { (uint32_t) start, (uint32_t) (end - start) };
+    uint32_t runs = 1;
+    int rc = 0;
+    for (size_t i = 1; i < count && rc == 0; i++) {
+        if (index [i] == index [i - 1])
+            rc = fg_error_set (err, FG_EFORMAT, "wire ranges: index %" PRIu32
+                               " appears twice", index [i]);
+        runs += index [i] != index [i - 1] + 1;
     }
-    *count = out;
-    return covered;
+    if (rc == 0 && runs > FG_WIRE_RANGES_MAX)
+        rc = fg_error_set (err, FG_ERANGE, "wire ranges: %" PRIu32 " ranges > %u",
+                           runs, FG_WIRE_RANGES_MAX);
+    fg_wire_range_t *ranges = rc? NULL: (fg_wire_range_t *) malloc (runs * sizeof *ranges);
+    if (rc == 0 && !ranges)
+        rc = fg_error_set (err, FG_ENOMEM, "wire ranges: out of memory for %" PRIu32
+                           " ranges", runs);
+    for (size_t i = 0, n = 0; rc == 0 && i < count; i++) {
+        if (i > 0 && index [i] == index [i - 1] + 1)
+            ranges [n - 1].count++;
+        else
+            ranges [n++] = (fg_wire_range_t) { index [i], 1 };
+    }
+    free (sorted);
+    if (rc == 0) {
+        *ranges_p = ranges;
+        *range_count = runs;
+    }
+    return rc;
+}
+
+int
+fg_wire_ranges_to_indices (const fg_wire_range_t *ranges, uint32_t range_count,
+                           uint32_t **indices_p, size_t *count, fg_error_t *err)
+{
+    assert (ranges || range_count == 0);
+    assert (indices_p);
+    assert (count);
+    *indices_p = NULL;
+    *count = 0;
+    uint64_t total = 0;
+    for (uint32_t r = 0; r < range_count; r++)
+        total += ranges [r].count;
+    if (total < 1 || total > SIZE_MAX / sizeof (uint32_t))
+        return fg_error_set (err, FG_ERANGE, "wire ranges: %" PRIu64 " indices, "
+                             "expected 1 .. %zu", total, SIZE_MAX / sizeof (uint32_t));
+    uint32_t *indices = (uint32_t *) malloc ((size_t) total * sizeof *indices);
+    if (!indices)
+        return fg_error_set (err, FG_ENOMEM, "wire ranges: out of memory for %"
+                             PRIu64 " indices", total);
+    size_t n = 0;
+    for (uint32_t r = 0; r < range_count; r++)
+        for (uint32_t i = 0; i < ranges [r].count; i++)
+            indices [n++] = ranges [r].start + i;
+    *indices_p = indices;
+    *count = n;
+    return 0;
 }
 
 int

@@ -5,7 +5,7 @@
     with every field set; every rejection path of the decoder and the
     encoder, with the error code and the field/offset named in the
     message; truncation of every frame at every byte (decoded under ASan
-    from exact-size copies: an over-read is a crash); range normalisation; LZ4 data chunks; send/recv through real
+    from exact-size copies: an over-read is a crash); ranges from and to a shard's indices; LZ4 data chunks; send/recv through real
     inproc PAIR and ROUTER/DEALER sockets.
 
     `test_wire --corpus DIR` writes the fuzz seed corpus (one file per
@@ -1097,47 +1097,90 @@ test_truncation (void **state)
 }
 
 static void
-test_ranges_normalize (void **state)
+test_ranges_indices (void **state)
 {
-    fg_wire_range_t r [] = {
-        { 50, 10 }, { 0, 5 }, { 5, 3 }, { 55, 10 }, { 30, 0 }, { 100, 1 },
-        { 0, 2 }, { 99, 1 }
-    };
-    uint32_t n = 8;
-    uint64_t covered = fg_wire_ranges_normalize (r, &n);
-    assert_int_equal (n, 3);
-    assert_int_equal (covered, 8 + 15 + 2);
-    assert_int_equal (r [0].start, 0);   assert_int_equal (r [0].count, 8);
-    assert_int_equal (r [1].start, 50);  assert_int_equal (r [1].count, 15);
-    assert_int_equal (r [2].start, 99);  assert_int_equal (r [2].count, 2);
-
-    //  a run longer than a uint32_t count is split (adjacent ranges are valid)
-    fg_wire_range_t big [] = { { 0, UINT32_MAX }, { 100, UINT32_MAX - 99 }, { 7, 1 } };
-    n = 3;
-    covered = fg_wire_ranges_normalize (big, &n);
-    assert_true (covered == (uint64_t) 1 << 32);
+    fg_error_t err;
+    fg_wire_range_t *r;
+    uint32_t n;
+    uint32_t *back;
+    size_t count;
+    //  a sorted shard, as fg_partition gives it
+    const uint32_t sorted [] = { 0, 1, 2, 7, 100, 101, 4000000000u, UINT32_MAX };
+    assert_int_equal (fg_wire_ranges_from_indices (sorted, 8, &r, &n, &err), 0);
+    assert_int_equal (n, 5);
+    assert_int_equal (r [0].start, 0);              assert_int_equal (r [0].count, 3);
+    assert_int_equal (r [1].start, 7);              assert_int_equal (r [1].count, 1);
+    assert_int_equal (r [2].start, 100);            assert_int_equal (r [2].count, 2);
+    assert_int_equal (r [3].start, 4000000000u);    assert_int_equal (r [3].count, 1);
+    assert_int_equal (r [4].start, UINT32_MAX);     assert_int_equal (r [4].count, 1);
+    free (r);
+    //  a run that ends at the last index
+    const uint32_t tail [] = { 5, UINT32_MAX - 1, UINT32_MAX };
+    assert_int_equal (fg_wire_ranges_from_indices (tail, 3, &r, &n, &err), 0);
     assert_int_equal (n, 2);
-    assert_int_equal (big [0].count, UINT32_MAX);
-    assert_int_equal (big [1].start, UINT32_MAX);
-    assert_int_equal (big [1].count, 1);
-    //  and the result is accepted by the codec
+    assert_int_equal (r [1].start, UINT32_MAX - 1);
+    assert_int_equal (r [1].count, 2);
+
+    //  the ranges go into a TASK, which decodes, and back to the indices
     fg_wire_msg_t m, out;
-    s_sample (FG_WIRE_DATA_REQUEST, &m);
-    m.data_request.ranges = big;
-    m.data_request.range_count = n;
-    m.data_request.sample_count = covered;
+    s_sample (FG_WIRE_TASK, &m);
+    m.task.ranges = r;
+    m.task.range_count = n;
+    m.task.sample_count = 3;
     fg_wire_frames_t f;
-    assert_int_equal (fg_wire_encode (&m, NULL, &f, NULL), 0);
-    assert_int_equal (fg_wire_decode (f.frame, f.count, NULL, &out, NULL), 0);
+    assert_int_equal (fg_wire_encode (&m, NULL, &f, &err), 0);
+    assert_int_equal (fg_wire_decode (f.frame, f.count, NULL, &out, &err), 0);
+    assert_int_equal (fg_wire_ranges_to_indices (out.task.ranges, out.task.range_count,
+                                                 &back, &count, &err), 0);
+    assert_int_equal (count, 3);
+    assert_memory_equal (back, tail, sizeof tail);
+    free (back);
     fg_wire_frames_clear (&f);
     fg_wire_msg_clear (&out);
+    free (r);
 
-    n = 0;
-    assert_int_equal (fg_wire_ranges_normalize (NULL, &n), 0);
-    fg_wire_range_t zero [] = { { 3, 0 } };
-    n = 1;
-    assert_int_equal (fg_wire_ranges_normalize (zero, &n), 0);
+    //  any order: sorted, merged
+    const uint32_t shuffled [] = { 9, 3, 4, 10, 2, 50 };
+    const uint32_t in_order [] = { 2, 3, 4, 9, 10, 50 };
+    assert_int_equal (fg_wire_ranges_from_indices (shuffled, 6, &r, &n, &err), 0);
+    assert_int_equal (n, 3);
+    assert_int_equal (fg_wire_ranges_to_indices (r, n, &back, &count, &err), 0);
+    assert_int_equal (count, 6);
+    assert_memory_equal (back, in_order, sizeof in_order);
+    free (back);
+    free (r);
+
+    //  refused: nothing, an index twice (the TASK's sum would lie)
+    assert_int_equal (fg_wire_ranges_from_indices (NULL, 0, &r, &n, &err), FG_ERANGE);
+    assert_null (r);
     assert_int_equal (n, 0);
+    const uint32_t twice [] = { 4, 8, 4 };
+    assert_int_equal (fg_wire_ranges_from_indices (twice, 3, &r, &n, &err), FG_EFORMAT);
+    assert_non_null (strstr (err.msg, "index 4 appears twice"));
+    assert_null (r);
+    assert_int_equal (fg_wire_ranges_to_indices (NULL, 0, &back, &count, &err), FG_ERANGE);
+    assert_null (back);
+    assert_int_equal (count, 0);
+}
+
+static void
+test_reply (void **state)
+{
+    fg_wire_msg_t about, reply;
+    s_sample (FG_WIRE_WEIGHTS_REQUEST, &about);
+    memset (&reply, 0xff, sizeof reply);
+    fg_wire_msg_reply (&reply, FG_WIRE_WEIGHTS_CHUNK, &about);
+    assert_int_equal (reply.type, FG_WIRE_WEIGHTS_CHUNK);
+    assert_true (reply.experiment == about.experiment);
+    assert_int_equal (reply.round, about.round);
+    assert_int_equal (reply.shard, about.shard);
+    assert_int_equal (reply.attempt, about.attempt);
+    assert_int_equal (reply.weights_chunk.size, 0);
+    assert_null (reply.storage_);
+    fg_wire_msg_reply (&reply, FG_WIRE_REJECT, NULL);
+    assert_int_equal (reply.type, FG_WIRE_REJECT);
+    assert_true (reply.experiment == 0);
+    assert_int_equal (reply.round, 0);
 }
 
 static void
@@ -1352,7 +1395,8 @@ main (int argc, char *argv [])
         cmocka_unit_test (test_reject_body),
         cmocka_unit_test (test_reject_encode),
         cmocka_unit_test (test_truncation),
-        cmocka_unit_test (test_ranges_normalize),
+        cmocka_unit_test (test_ranges_indices),
+        cmocka_unit_test (test_reply),
         cmocka_unit_test (test_data_pack),
         cmocka_unit_test (test_inproc_pair),
         cmocka_unit_test (test_router_dealer),
