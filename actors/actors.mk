@@ -13,3 +13,6 @@ check_PROGRAMS += fuzz/replay_cert
 TESTS += fuzz/replay_cert
 fuzz_replay_cert_SOURCES = fuzz/fuzz_cert.c fuzz/replay_main.c
 fuzz_replay_cert_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_NAME='"cert"'
+##  The wire codec over CZMQ sockets (lib/fg_wire.c is the codec, socket-free)
+pkginclude_HEADERS += actors/fg_wire_socket.h
+lib_libfedgrid_core_la_SOURCES += actors/fg_wire_socket.c

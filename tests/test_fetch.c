@@ -33,7 +33,7 @@
 #include "fg_ops.h"
 #include "fg_sample_cache.h"
 #include "fg_unit.h"
-#include "fg_wire.h"
+#include "fg_wire_socket.h"
 
 static char s_tmp [256];
 static fg_dataset_t *s_train;           //  synthetic, 300 samples
