@@ -2,7 +2,8 @@
 pkginclude_HEADERS += nn/fg_ops.h
 noinst_HEADERS += nn/fg_ops_internal.h
 lib_libfedgrid_core_la_SOURCES += nn/fg_ops.c nn/fg_conv.c nn/fg_conv_direct.c nn/fg_norm.c \
-    nn/fg_act.c nn/fg_pool.c nn/fg_linear.c nn/fg_misc.c
+    nn/fg_act.c nn/fg_pool.c nn/fg_linear.c nn/fg_elementwise.c \
+    nn/fg_se.c nn/fg_loss.c
 UNIT_TESTS += tests/test_ops
 
 ##  fg_gemm: BLIS with our context, micro-kernels and packm kernels; the

@@ -19,7 +19,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
-#include <ftw.h>
 #include <lmdb.h>
 #include <math.h>
 #include <signal.h>
@@ -35,6 +34,7 @@
 #include "fg_file.h"
 #include "fg_journal.h"
 #include "fg_journal_internal.h"
+#include "fg_test_util.h"
 
 #define HASH_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define HASH_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
@@ -46,18 +46,10 @@
 static char s_dir [256];
 
 static int
-s_rm (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void) st; (void) flag; (void) ftw;
-    return remove (path);
-}
-
-static int
 s_setup (void **state)
 {
     (void) state;
-    snprintf (s_dir, sizeof s_dir, "/tmp/fg_test_journal_XXXXXX");
-    assert_non_null (mkdtemp (s_dir));
+    assert_int_equal (fg_test_tmpdir ("fg-test-journal", s_dir, sizeof s_dir), 0);
     return 0;
 }
 
@@ -65,7 +57,7 @@ static int
 s_teardown (void **state)
 {
     (void) state;
-    nftw (s_dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    fg_test_rmtree (s_dir);
     return 0;
 }
 

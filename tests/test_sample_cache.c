@@ -8,42 +8,35 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <ftw.h>
 #include <lmdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "fg_sample_cache.h"
+#include "fg_test_util.h"
 
 #define RS 10                           //  record size used here
 
 static char s_tmp [256];
 
 static int
-s_rm (const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void) sb; (void) flag; (void) ftw;
-    return remove (path);
-}
-
-static int
 s_setup (void **state)
 {
     (void) state;
-    snprintf (s_tmp, sizeof s_tmp, "/tmp/fg-test-cache-XXXXXX");
-    return mkdtemp (s_tmp)? 0: -1;
+    return fg_test_tmpdir ("fg-test-cache", s_tmp, sizeof s_tmp);
 }
 
 static int
 s_teardown (void **state)
 {
     (void) state;
-    return nftw (s_tmp, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    return fg_test_rmtree (s_tmp);
 }
 
 //  A fresh cache folder under s_tmp.
