@@ -9,7 +9,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,30 +18,23 @@
 #include <unistd.h>
 
 #include "fg_file.h"
+#include "fg_test_util.h"
 #include "fg_trainer_journal.h"
 
 static char s_tmp [256];
 
 static int
-s_rm (const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void) sb; (void) flag; (void) ftw;
-    return remove (path);
-}
-
-static int
 s_setup (void **state)
 {
     (void) state;
-    snprintf (s_tmp, sizeof s_tmp, "/tmp/fg-test-tjournal-XXXXXX");
-    return mkdtemp (s_tmp)? 0: -1;
+    return fg_test_tmpdir ("fg-test-tjournal", s_tmp, sizeof s_tmp);
 }
 
 static int
 s_teardown (void **state)
 {
     (void) state;
-    return nftw (s_tmp, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    return fg_test_rmtree (s_tmp);
 }
 
 //  A fresh folder under s_tmp.
