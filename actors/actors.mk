@@ -1,12 +1,12 @@
 ##  actors/actors.mk — coordinator, partitioner, aggregator, trainer (CZMQ actors)
 pkginclude_HEADERS += actors/fg_actors.h
 noinst_HEADERS += actors/fg_actors_internal.h
-lib_libfedgrid_core_la_SOURCES += actors/fg_coordinator.c actors/fg_partitioner.c \
+actors_libfgactors_la_SOURCES += actors/fg_coordinator.c actors/fg_partitioner.c \
     actors/fg_aggregator.c actors/fg_trainer.c
 UNIT_TESTS += tests/test_fetch
 ##  CURVE keys, allow-lists and the coordinator's authentication guard
 pkginclude_HEADERS += actors/fg_security.h
-lib_libfedgrid_core_la_SOURCES += actors/fg_security.c
+actors_libfgactors_la_SOURCES += actors/fg_security.c
 UNIT_TESTS += tests/test_security
 FUZZ_HARNESSES += cert
 check_PROGRAMS += fuzz/replay_cert
@@ -15,4 +15,4 @@ fuzz_replay_cert_SOURCES = fuzz/fuzz_cert.c fuzz/replay_main.c
 fuzz_replay_cert_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_NAME='"cert"'
 ##  The wire codec over CZMQ sockets (lib/fg_wire.c is the codec, socket-free)
 pkginclude_HEADERS += actors/fg_wire_socket.h
-lib_libfedgrid_core_la_SOURCES += actors/fg_wire_socket.c
+actors_libfgactors_la_SOURCES += actors/fg_wire_socket.c

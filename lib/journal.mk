@@ -2,8 +2,8 @@
 pkginclude_HEADERS += lib/fg_journal.h
 noinst_HEADERS += lib/fg_journal_internal.h lib/fg_lmdb.h
 ##  fg_lmdb: the LMDB mechanics of every store (this journal, lib/store.mk's)
-lib_libfedgrid_core_la_SOURCES += lib/fg_lmdb.c
-lib_libfedgrid_core_la_SOURCES += lib/fg_journal.c lib/fg_journal_rounds.c \
+lib_libfglib_la_SOURCES += lib/fg_lmdb.c
+lib_libfglib_la_SOURCES += lib/fg_journal.c lib/fg_journal_rounds.c \
     lib/fg_journal_tables.c lib/fg_journal_verify.c lib/fg_journal_dump.c lib/fg_journal_rec.c
 UNIT_TESTS += tests/test_journal tests/test_lmdb
 FUZZ_HARNESSES += journal
