@@ -13,6 +13,7 @@
 #ifdef HAVE_CONFIG_H
 #   include "config.h"
 #endif
+#include "fg_clock.h"
 #include "fg_journal_internal.h"
 #include "fg_sha256.h"
 
@@ -37,14 +38,6 @@ const char *const fg_jdb_names [FG_JDB_COUNT] = {
 };
 
 //  ---- small helpers ----------------------------------------------------------
-
-uint64_t
-fg_jdb_now_ns (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_REALTIME, &ts);
-    return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
-}
 
 int
 fg_jdb_fail (fg_journal_t *self, int rc, fg_error_t *err, const char *fmt, ...)
@@ -236,7 +229,7 @@ fg_jdb_event_put (fg_journal_t *self, MDB_txn *txn, const char *label, uint32_t 
                      MDB_APPEND | MDB_RESERVE, &space, err);
     if (rc)
         return rc;
-    fg_jrec_encode_event (space.mv_data, size, seq, fg_jdb_now_ns (), round, text, length);
+    fg_jrec_encode_event (space.mv_data, size, seq, fg_clock_wall_ns (), round, text, length);
     if (seq_out)
         *seq_out = seq;
     return 0;
@@ -554,7 +547,7 @@ s_init_new (fg_journal_t *self, MDB_txn *txn, const s_init_t *init, fg_error_t *
     //  The experiment id names this run of this configuration: a digest
     //  of the hash, the creation time, the host and the folder. It
     //  never feeds a computation (results depend on the hash alone).
-    uint64_t created = fg_jdb_now_ns ();
+    uint64_t created = fg_clock_wall_ns ();
     char host [256] = "";
     gethostname (host, sizeof host - 1);
     fg_sha256_t sha;

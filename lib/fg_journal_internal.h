@@ -282,10 +282,6 @@ fg_jdb_get_be64 (const void *key)
     return (uint64_t) fg_jdb_get_be32 (key) << 32 | fg_jdb_get_be32 ((const uint8_t *) key + 4);
 }
 
-//  Wall clock in nanoseconds (audit fields only).
-uint64_t
-    fg_jdb_now_ns (void);
-
 //  The name of a key in messages and reports: "rounds/7", "updates/7/3",
 //  "meta/config", "events/12"; a key of the wrong shape in hex.
 void

@@ -3,6 +3,7 @@
     weights checkpoint, the momentum buffer, the metrics, the round's state,
     the retention deletions and an event), read rounds and metrics back.  */
 
+#include "fg_clock.h"
 #include "fg_journal_internal.h"
 #include "fg_le.h"
 #include "fg_log.h"
@@ -77,7 +78,7 @@ s_round_before (fg_journal_t *self, MDB_txn *txn, uint32_t round, bool *exists,
         return rc;
     *exists = rc == 0;
     *state = *exists? old.head.state: 0;
-    *opened_ns = *exists? old.head.opened_ns: fg_jdb_now_ns ();
+    *opened_ns = *exists? old.head.opened_ns: fg_clock_wall_ns ();
     return 0;
 }
 
@@ -306,7 +307,7 @@ s_commit_records (fg_journal_t *self, MDB_txn *txn, const s_commit_t *c, uint64_
     r.round = c->round;
     r.state = FG_ROUND_COMMITTED;
     r.opened_ns = opened_ns;
-    r.committed_ns = fg_jdb_now_ns ();
+    r.committed_ns = fg_clock_wall_ns ();
     r.weights_size = c->size;
     r.weights_crc = c->crc;
     r.nassignments = (uint32_t) c->nassignments;

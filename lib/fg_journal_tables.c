@@ -3,6 +3,7 @@
     checkpoints, optimizer state, nodes and events. Every read goes through
     the one record reader (fg_jdb_read / fg_jdb_lookup / fg_jdb_decode).  */
 
+#include "fg_clock.h"
 #include "fg_journal_internal.h"
 #include "fg_le.h"
 
@@ -212,7 +213,7 @@ s_update_txn (fg_journal_t *self, MDB_txn *txn, void *ctx, fg_error_t *err)
     if (rc)
         return rc;
     fg_journal_update_t head = *u;
-    head.received_ns = fg_jdb_now_ns ();
+    head.received_ns = fg_clock_wall_ns ();
     head.blob_size = c->size;
     head.blob_crc = c->crc;
     MDB_val space;

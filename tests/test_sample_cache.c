@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fg_clock.h"
 #include "fg_sample_cache.h"
 #include "fg_test_util.h"
 
@@ -284,9 +285,7 @@ test_killed_writer (void **state)
     const char *dir = s_dir ("killed");
     uint8_t hash [FG_SHA256_SIZE];
     memset (hash, 9, sizeof hash);
-    struct timespec now;
-    clock_gettime (CLOCK_MONOTONIC, &now);
-    unsigned seed = (unsigned) now.tv_nsec;
+    unsigned seed = (unsigned) fg_clock_ns (CLOCK_MONOTONIC);
     for (int run = 0; run < 6; run++) {
         fflush (NULL);
         pid_t pid = fork ();
