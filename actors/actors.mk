@@ -1,7 +1,10 @@
 ##  actors/actors.mk — coordinator, partitioner, aggregator, trainer (CZMQ actors)
 pkginclude_HEADERS += actors/fg_actors.h
 noinst_HEADERS += actors/fg_actors_internal.h actors/fg_trainer_journal.h actors/fg_sample_cache.h
-lib_libfedgrid_core_la_SOURCES += actors/fg_coordinator.c actors/fg_partitioner.c \
+noinst_HEADERS += actors/fg_coordinator_internal.h
+lib_libfedgrid_core_la_SOURCES += actors/fg_coordinator.c actors/fg_coord_nodes.c \
+    actors/fg_coord_serve.c actors/fg_coord_files.c actors/fg_coord_start.c
+lib_libfedgrid_core_la_SOURCES += actors/fg_partitioner.c \
     actors/fg_aggregator.c actors/fg_trainer.c actors/fg_trainer_journal.c \
     actors/fg_sample_cache.c
 UNIT_TESTS += tests/test_sample_cache
