@@ -119,7 +119,6 @@ fedctl_cmd_train (int argc, char **argv)
     spec.indices = indices;
     spec.count = count;
     fg_optim_config_from (&spec.optim, &cfg, (double) cfg.training.epochs);
-    spec.schedule_per_epoch = true;
     spec.seed = (uint64_t) cfg.experiment.seed;
     spec.epochs = (uint32_t) cfg.training.epochs;
     spec.batch = (uint32_t) cfg.training.batch_size;
