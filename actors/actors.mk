@@ -1,20 +1,20 @@
 ##  actors/actors.mk — coordinator, partitioner, aggregator, trainer (CZMQ actors)
 pkginclude_HEADERS += actors/fg_actors.h
-noinst_HEADERS += actors/fg_actors_internal.h actors/fg_trainer_journal.h actors/fg_sample_cache.h
-noinst_HEADERS += actors/fg_coordinator_internal.h
-lib_libfedgrid_core_la_SOURCES += actors/fg_coordinator.c actors/fg_coord_nodes.c \
+noinst_HEADERS += actors/fg_actors_internal.h actors/fg_coordinator_internal.h
+actors_libfgactors_la_SOURCES += actors/fg_coordinator.c actors/fg_coord_nodes.c \
     actors/fg_coord_serve.c actors/fg_coord_files.c actors/fg_coord_start.c
-lib_libfedgrid_core_la_SOURCES += actors/fg_partitioner.c \
-    actors/fg_aggregator.c actors/fg_trainer.c actors/fg_trainer_journal.c \
-    actors/fg_sample_cache.c
-UNIT_TESTS += tests/test_sample_cache
+actors_libfgactors_la_SOURCES += actors/fg_partitioner.c actors/fg_aggregator.c \
+    actors/fg_trainer.c
 UNIT_TESTS += tests/test_fetch
 ##  CURVE keys, allow-lists and the coordinator's authentication guard
 pkginclude_HEADERS += actors/fg_security.h
-lib_libfedgrid_core_la_SOURCES += actors/fg_security.c
+actors_libfgactors_la_SOURCES += actors/fg_security.c
 UNIT_TESTS += tests/test_security
 FUZZ_HARNESSES += cert
 check_PROGRAMS += fuzz/replay_cert
 TESTS += fuzz/replay_cert
 fuzz_replay_cert_SOURCES = fuzz/fuzz_cert.c fuzz/replay_main.c
 fuzz_replay_cert_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_NAME='"cert"'
+##  The wire codec over CZMQ sockets (lib/fg_wire.c is the codec, socket-free)
+pkginclude_HEADERS += actors/fg_wire_socket.h
+actors_libfgactors_la_SOURCES += actors/fg_wire_socket.c

@@ -4,20 +4,12 @@
     the coordinator keeps answering heartbeats meanwhile.                 */
 
 #include "fg_actors_internal.h"
+#include "fg_clock.h"
 #include "fg_crash.h"
 #include "fg_unit.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static double
-s_now (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
-}
 
 void
 fg_aggregator_result_destroy (fg_aggregator_result_t **self_p)
@@ -40,16 +32,16 @@ s_pop_u32 (zmsg_t *msg)
 }
 
 static fg_aggregator_result_t *
-s_finish (fg_aggregator_t *aggregator, const fg_aggregator_args_t *a)
+s_finish (fg_aggregate_t *aggregator, const fg_aggregator_args_t *a)
 {
     fg_aggregator_result_t *result = calloc (1, sizeof *result);
     if (!result)
         return NULL;
-    double start = s_now ();
+    double start = fg_clock_mono_s ();
     fg_crash_point ("aggregator.fold");
-    result->rc = fg_aggregator_finish (aggregator, &result->weights, &result->err);
-    result->fold_seconds = s_now () - start;
-    const fg_state_t *momentum = fg_aggregator_momentum (aggregator);
+    result->rc = fg_aggregate_finish (aggregator, &result->weights, &result->err);
+    result->fold_seconds = fg_clock_mono_s () - start;
+    const fg_state_t *momentum = fg_aggregate_momentum (aggregator);
     if (result->rc == 0 && momentum) {
         //  a copy: the coordinator journals it with the round's weights
         result->momentum = fg_state_dup (momentum);
@@ -58,10 +50,10 @@ s_finish (fg_aggregator_t *aggregator, const fg_aggregator_args_t *a)
                                        "aggregator: out of memory (momentum buffer)");
     }
     if (result->rc == 0) {
-        start = s_now ();
+        start = fg_clock_mono_s ();
         result->rc = fg_unit_evaluate (&a->model, result->weights, a->test, a->test_count,
                                        a->eval_batch, a->threads, &result->eval, &result->err);
-        result->eval_seconds = s_now () - start;
+        result->eval_seconds = fg_clock_mono_s () - start;
     }
     return result;
 }
@@ -71,10 +63,10 @@ fg_aggregator_actor (zsock_t *pipe, void *args)
 {
     fg_aggregator_args_t *a = (fg_aggregator_args_t *) args;
     fg_aggregator_args_t self = *a;     //  args live only until the signal
-    fg_aggregator_t *aggregator = fg_aggregator_new (&self.params, &a->err);
+    fg_aggregate_t *aggregator = fg_aggregate_new (&self.params, &a->err);
     if (aggregator && a->momentum
-    &&  fg_aggregator_set_momentum (aggregator, a->momentum, &a->err))
-        fg_aggregator_destroy (&aggregator);    //  resume: the journaled buffer
+    &&  fg_aggregate_set_momentum (aggregator, a->momentum, &a->err))
+        fg_aggregate_destroy (&aggregator);    //  resume: the journaled buffer
     a->status = aggregator? 0: (a->err.code? a->err.code: FG_ENOMEM);
     zsock_signal (pipe, 0);
     while (aggregator) {
@@ -91,7 +83,7 @@ fg_aggregator_actor (zsock_t *pipe, void *args)
             const fg_state_t *global = frame && zframe_size (frame) == sizeof (void *)
                                      ? *(const fg_state_t **) zframe_data (frame): NULL;
             zframe_destroy (&frame);
-            int rc = global? fg_aggregator_begin (aggregator, global, nshards, &err)
+            int rc = global? fg_aggregate_begin (aggregator, global, nshards, &err)
                            : fg_error_set (&err, FG_EINVAL, "aggregator: BEGIN without state");
             zsock_send (pipe, "is", rc, err.msg);
         }
@@ -105,7 +97,7 @@ fg_aggregator_actor (zsock_t *pipe, void *args)
             fg_state_t *update = frame && zframe_size (frame) == sizeof (void *)
                                ? *(fg_state_t **) zframe_data (frame): NULL;
             zframe_destroy (&frame);
-            int rc = update? fg_aggregator_add (aggregator, shard, samples, &update, &err)
+            int rc = update? fg_aggregate_add (aggregator, shard, samples, &update, &err)
                            : fg_error_set (&err, FG_EINVAL, "aggregator: ADD without update");
             fg_state_destroy (&update);
             zsock_send (pipe, "is", rc, err.msg);
@@ -118,5 +110,5 @@ fg_aggregator_actor (zsock_t *pipe, void *args)
         if (term)
             break;
     }
-    fg_aggregator_destroy (&aggregator);
+    fg_aggregate_destroy (&aggregator);
 }

@@ -13,27 +13,19 @@
     or the new one. clients.csv is an append-only log, flushed per row.    */
 
 #include "fg_coordinator_internal.h"
+#include "fg_clock.h"
 #include "fg_file.h"
 #include "fg_log.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define S_STATUS_MS     1000        //  status.json refresh
 #define S_ROUNDS_HEADER "round,test_accuracy,test_loss,train_loss,updates,samples,seconds\n"
 #define S_CLIENTS_HEADER "round,shard,node,attempt,samples,local_losses,seconds,update_bytes," \
                          "outcome,fetched_bytes\n"
-
-uint64_t
-fg_coord_wall_ns (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_REALTIME, &ts);
-    return (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
-}
 
 //  --------------------------------------------------------------------------
 //  status.json
@@ -63,7 +55,7 @@ fg_coord_write_status (fg_coord_t *self)
         self->finished? "finished": self->nnodes? "running": "waiting for trainers",
         self->round, (long long) self->cfg.experiment.rounds, self->nnodes,
         s_in_flight (self), self->done, self->nshards, self->last_accuracy, eta,
-        (long) getpid (), self->port, (unsigned long long) fg_coord_wall_ns ());
+        (long) getpid (), self->port, (unsigned long long) fg_clock_wall_ns ());
     snprintf (path, sizeof path, "%s/status.json", self->dir);
     fg_file_write_atomic (path, text, (size_t) n, 0644, 0, NULL);
     self->status_at = zclock_mono () + S_STATUS_MS;

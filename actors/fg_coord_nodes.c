@@ -9,6 +9,7 @@
     earlier self.                                                         */
 
 #include "fg_coordinator_internal.h"
+#include "fg_clock.h"
 #include "fg_log.h"
 #include "fg_ops.h"
 
@@ -95,7 +96,7 @@ fg_coord_node_save (fg_coord_t *self, const fg_coord_node_t *node)
     snprintf (record.identity, sizeof record.identity, "%s", node->id);
     record.accepted = node->accepted;
     record.rejected = node->rejected;
-    record.last_seen_ns = fg_coord_wall_ns ();
+    record.last_seen_ns = fg_clock_wall_ns ();
     record.first_seen_ns = record.last_seen_ns;
     fg_journal_node_put (self->journal, &record, NULL);
 }

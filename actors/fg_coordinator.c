@@ -31,6 +31,7 @@
 
 #include "fg_coordinator_internal.h"
 #include "fg_blob.h"
+#include "fg_clock.h"
 #include "fg_crash.h"
 #include "fg_log.h"
 
@@ -38,17 +39,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define S_CREDIT        8           //  update chunks asked for at a time
-
-static double
-s_thread_cpu (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
-}
 
 void
 fg_coord_event (fg_coord_t *self, const char *fmt, ...)
@@ -225,7 +217,7 @@ fg_coord_begin_round (fg_coord_t *self, fg_error_t *err)
         rc = s_load_stored_updates (self, err);
     self->round_started = zclock_mono ();
     self->round_deadline = self->round_started + self->cfg.grid.deadline_floor_s * 1000;
-    self->round_cpu = s_thread_cpu ();
+    self->round_cpu = fg_clock_s (CLOCK_THREAD_CPUTIME_ID);
     return rc;
 }
 
@@ -337,7 +329,7 @@ static void
 s_report_round (fg_coord_t *self, const fg_journal_metrics_t *metrics, int64_t wall_ms,
                 const char *hash)
 {
-    double cpu = s_thread_cpu () - self->round_cpu;
+    double cpu = fg_clock_s (CLOCK_THREAD_CPUTIME_ID) - self->round_cpu;
     char line [512];
     snprintf (line, sizeof line,
               "round %u/%lld  test %.2f%%  test loss %.4f  train loss %.4f  %u updates  "

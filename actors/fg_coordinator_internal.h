@@ -26,7 +26,7 @@
 #include "fg_optim.h"
 #include "fg_security.h"
 #include "fg_sha256.h"
-#include "fg_wire.h"
+#include "fg_wire_socket.h"
 
 typedef enum {
     FG_COORD_UNIT_PENDING,
@@ -232,10 +232,6 @@ void
     fg_coord_fetched_prune (fg_coord_t *self);
 
 //  ---- fg_coord_files.c: status.json, rounds.csv, clients.csv --------------
-
-//  Wall-clock time in nanoseconds since the epoch.
-uint64_t
-    fg_coord_wall_ns (void);
 
 //  Replaces status.json and schedules the next refresh.
 void

@@ -42,7 +42,7 @@
 #include "fg_security.h"
 #include "fg_sha256.h"
 #include "fg_unit.h"
-#include "fg_wire.h"
+#include "fg_wire_socket.h"
 #include "fg_trainer_journal.h"
 #include "fg_sample_cache.h"
 

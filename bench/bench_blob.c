@@ -14,21 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <lz4.h>
 
 #include "fg_blob.h"
+#include "fg_clock.h"
 #include "fg_rng.h"
 #include "fg_state.h"
-
-static double
-s_now (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + 1e-9 * (double) ts.tv_nsec;
-}
 
 static void
 s_add (fg_state_t *s, const char *name, fg_tensor_kind_t kind, uint32_t rank,
@@ -113,18 +105,18 @@ s_measure (const char *what, const fg_state_t *s, const fg_state_t *base, int re
     for (int r = 0; r < repeats; r++) {
         uint8_t *blob;
         fg_error_t err;
-        double t0 = s_now ();
+        double t0 = fg_clock_mono_s ();
         if (fg_blob_encode (s, base, &blob, &size, &err)) {
             fprintf (stderr, "bench_blob: %s\n", err.msg);
             exit (1);
         }
-        double t1 = s_now ();
+        double t1 = fg_clock_mono_s ();
         fg_state_t *back;
         if (fg_blob_decode (blob, size, base, &back, &err)) {
             fprintf (stderr, "bench_blob: %s\n", err.msg);
             exit (1);
         }
-        double t2 = s_now ();
+        double t2 = fg_clock_mono_s ();
         if (memcmp (back->data, s->data, s->size * 4)) {
             fprintf (stderr, "bench_blob: %s: round trip differs\n", what);
             exit (1);

@@ -15,18 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <ftw.h>
 
+#include "fg_clock.h"
 #include "fg_journal.h"
-
-static double
-s_now (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + 1e-9 * (double) ts.tv_nsec;
-}
 
 static int
 s_cmp (const void *a, const void *b)
@@ -91,7 +83,7 @@ main (int argc, char **argv)
             fprintf (stderr, "bench_journal: %s\n", err.msg);
             return 70;
         }
-        double t0 = s_now ();
+        double t0 = fg_clock_mono_s ();
         //  the buffer: the same bytes from offset 1 (as large, not equal)
         if (fg_journal_commit_round_with_optimizer (j, (uint32_t) r, blob, size,
                                                     momentum? blob + 1: NULL, size - 1,
@@ -99,7 +91,7 @@ main (int argc, char **argv)
             fprintf (stderr, "bench_journal: %s\n", err.msg);
             return 70;
         }
-        t [r - 1] = s_now () - t0;
+        t [r - 1] = fg_clock_mono_s () - t0;
         printf ("commit round %d: %zu MB in %.3f s\n", r, mb, t [r - 1]);
     }
     fg_journal_close (&j);

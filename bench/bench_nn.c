@@ -50,9 +50,9 @@
 #include <sys/time.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include <blis.h>
+#include "fg_clock.h"
 #include "fg_gemm.h"
 
 #include "fg_model.h"
@@ -86,14 +86,6 @@ typedef struct {
     int train_steps, infer_steps;   //  steps per repetition
     char msg [FG_ERROR_MSG_MAX];
 } s_result_t;
-
-static double
-s_now (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
-}
 
 static int
 s_cmp_double (const void *a, const void *b)
@@ -134,7 +126,7 @@ s_cpu_seconds (double *busy, double *total)
 static double
 s_wait_quiet (double max_wait)
 {
-    double start = s_now (), share = 0;
+    double start = fg_clock_mono_s (), share = 0;
     do {
         double b0, t0, b1, t1;
         if (s_cpu_seconds (&b0, &t0))
@@ -145,7 +137,7 @@ s_wait_quiet (double max_wait)
         share = (b1 - b0) / (t1 - t0);
         if (share < 0.1)
             break;
-    } while (s_now () - start < max_wait);
+    } while (fg_clock_mono_s () - start < max_wait);
     return share;
 }
 
@@ -188,11 +180,11 @@ s_sgemm_gflops (int threads, dim_t n)
     }
     double times [3];
     for (int rep = -1; rep < 3; rep++) {
-        double t0 = s_now ();
+        double t0 = fg_clock_mono_s ();
         //  the GEMM the models run (nn/fg_gemm.h, the process's variant)
         fg_gemm (FG_GEMM_AUTO, threads, "peak", (size_t) n, (size_t) n, (size_t) n, 1.0f,
                  a, (size_t) n, 1, b, (size_t) n, 1, 0.0f, c, (size_t) n, 1, NULL);
-        double t = s_now () - t0;
+        double t = fg_clock_mono_s () - t0;
         if (rep >= 0)
             times [rep] = t;
     }
@@ -258,23 +250,23 @@ s_run (const s_model_t *m, uint32_t batch, int threads, int reps, int warmup, do
         if (fg_train_step (trainer, images, labels, batch, 0.01, &keys, NULL, &err))
             goto fail;
     }
-    double t0 = s_now ();
+    double t0 = fg_clock_mono_s ();
     keys.step++;
     if (fg_train_step (trainer, images, labels, batch, 0.01, &keys, NULL, &err))
         goto fail;
-    double one = s_now () - t0;
+    double one = fg_clock_mono_s () - t0;
     int steps = (int) (seconds / one) + 1;
     double rate [64];
     if (reps > 64)
         reps = 64;
     for (int r = 0; r < reps; r++) {
-        t0 = s_now ();
+        t0 = fg_clock_mono_s ();
         for (int s = 0; s < steps; s++) {
             keys.step++;
             if (fg_train_step (trainer, images, labels, batch, 0.01, &keys, NULL, &err))
                 goto fail;
         }
-        rate [r] = (double) steps * batch / (s_now () - t0);
+        rate [r] = (double) steps * batch / (fg_clock_mono_s () - t0);
     }
     res->train_img_s = s_median (rate, reps);
     res->train_steps = steps;
@@ -284,17 +276,17 @@ s_run (const s_model_t *m, uint32_t batch, int threads, int reps, int warmup, do
     for (int i = 0; i < warmup; i++)
         if (fg_train_evaluate (trainer, images, labels, batch, batch, &out, &err))
             goto fail;
-    t0 = s_now ();
+    t0 = fg_clock_mono_s ();
     if (fg_train_evaluate (trainer, images, labels, batch, batch, &out, &err))
         goto fail;
-    one = s_now () - t0;
+    one = fg_clock_mono_s () - t0;
     steps = (int) (seconds / one) + 1;
     for (int r = 0; r < reps; r++) {
-        t0 = s_now ();
+        t0 = fg_clock_mono_s ();
         for (int s = 0; s < steps; s++)
             if (fg_train_evaluate (trainer, images, labels, batch, batch, &out, &err))
                 goto fail;
-        rate [r] = (double) steps * batch / (s_now () - t0);
+        rate [r] = (double) steps * batch / (fg_clock_mono_s () - t0);
     }
     res->infer_img_s = s_median (rate, reps);
     res->infer_steps = steps;
@@ -517,14 +509,14 @@ s_profile (const s_model_t *m, uint32_t batch, int threads, int reps)
             flop [kind] += 2.0 * batch * l->cin * (double) l->cout;
         for (int dir = 0; dir < 2; dir++) {
             for (int r = -1; r < reps; r++) {
-                double t0 = s_now ();
+                double t0 = fg_clock_mono_s ();
                 if (s_layer_call (ctx, model, l, batch, dir == 0, buf [0], buf [1], buf [2], buf [3],
                                   buf [4], buf [5], buf [6], mask, &err)) {
                     fprintf (stderr, "bench_nn: layer %zu: %s\n", li, err.msg);
                     return -1;
                 }
                 if (r >= 0)
-                    times [r] = s_now () - t0;
+                    times [r] = fg_clock_mono_s () - t0;
             }
             (dir == 0? fwd_ms: bwd_ms) [kind] += 1e3 * s_median (times, reps);
         }

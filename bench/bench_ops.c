@@ -23,28 +23,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <blis.h>
+#include "fg_clock.h"
 #include "fg_gemm.h"
 #include "fg_ops.h"
-
-static double
-s_now (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
-}
-
-//  CPU time of the process: with one thread, the GEMM's own time even
-//  when other processes take the core (the machine is shared)
-static double
-s_cpu (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
-}
 
 static float *
 s_fill (size_t n)
@@ -72,7 +54,9 @@ s_gemm_rate (int variant, int threads, int reps, size_t m, size_t n, size_t k,
 {
     float *a = s_fill (m * k), *b = s_fill (k * n), *c = s_fill (m * n + 16);
     double best = 1e9;
-    double (*clock) (void) = threads == 1? s_cpu: s_now;
+    //  with one thread, the process's CPU time: the GEMM's own time even
+    //  when other processes take the core (the machine is shared)
+    double (*clock) (void) = threads == 1? fg_clock_cpu_s: fg_clock_mono_s;
     for (int r = 0; r < reps; r++) {
         double t = clock ();
         if (variant < 0) {
@@ -181,15 +165,15 @@ main (int argc, char **argv)
         double flops = 2.0 * (double) ny * (double) nw / (double) s->k;     //  one GEMM
         double fwd = 1e9, bwd = 1e9;
         for (int r = 0; r < reps; r++) {
-            double t = s_now ();
+            double t = fg_clock_mono_s ();
             if (fg_conv_forward (ctx, s, x, w, b, y, NULL))
                 return 1;
-            t = s_now () - t;
+            t = fg_clock_mono_s () - t;
             fwd = t < fwd? t: fwd;
-            t = s_now ();
+            t = fg_clock_mono_s ();
             if (fg_conv_backward (ctx, s, x, w, y, dx, dw, db, NULL))
                 return 1;
-            t = s_now () - t;
+            t = fg_clock_mono_s () - t;
             bwd = t < bwd? t: bwd;
         }
         printf ("%-28s %10.2f %8.1f %10.2f %8.1f\n", layers [l].name, fwd * 1e3,
@@ -213,23 +197,23 @@ main (int argc, char **argv)
         float *y = s_fill ((size_t) rows * k);
         double best [3] = { 1e9, 1e9, 1e9 };
         for (int r = 0; r < reps; r++) {
-            double t = s_now ();
+            double t = fg_clock_mono_s ();
             fg_gemm (FG_GEMM_AUTO, threads, "b", (size_t) rows, (size_t) k, (size_t) kq,
                      one, col, (size_t) kq, 1, w, 1, (size_t) kq, zero, y, (size_t) k, 1, NULL);
-            t = s_now () - t;
+            t = fg_clock_mono_s () - t;
             best [0] = t < best [0]? t: best [0];
-            t = s_now ();
+            t = fg_clock_mono_s ();
             fg_gemm (FG_GEMM_AUTO, threads, "b", (size_t) k, (size_t) rows, (size_t) kq,
                      one, w, (size_t) kq, 1, col, 1, (size_t) kq, zero, y, (size_t) rows, 1,
                      NULL);
-            t = s_now () - t;
+            t = fg_clock_mono_s () - t;
             best [1] = t < best [1]? t: best [1];
-            t = s_now ();
+            t = fg_clock_mono_s ();
             for (int n = 0; n < s->n; n++)
                 fg_gemm (FG_GEMM_AUTO, threads, "b", (size_t) k, (size_t) pix, (size_t) kq,
                          one, w, (size_t) kq, 1, col + (size_t) n * pix * kq, 1, (size_t) kq,
                          zero, y + (size_t) n * pix * k, (size_t) pix, 1, NULL);
-            t = s_now () - t;
+            t = fg_clock_mono_s () - t;
             best [2] = t < best [2]? t: best [2];
         }
         printf ("  %-42s %12.2f %12.2f %12.2f\n", layers [l].name, best [0] * 1e3,

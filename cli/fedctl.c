@@ -1,15 +1,17 @@
 /*  fedctl — start, watch and resume fedgrid experiments.
     Results go to stdout; logs, progress and errors to stderr. Exit codes
     follow sysexits.h (64 usage, 65 bad data, 66 missing input, 73 cannot
-    create, 74 I/O error, 78 configuration error).                         */
+    create, 74 I/O error, 78 configuration error).
+
+    This file holds main and the command table only. Each command family
+    has its own file (fedctl_<family>.c); what several of them need is in
+    fedctl_common.c. Command files call fedctl_common.c, never each other. */
 
 #include "fedctl.h"
 
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 typedef struct {
     const char *name;
@@ -32,120 +34,6 @@ static const s_command_t s_commands [] = {
     { "debug",  fedctl_cmd_debug,  "debug crashpoints: list the named crash points" },
 };
 #define S_NCOMMANDS (sizeof s_commands / sizeof s_commands [0])
-
-void
-fedctl_fail (const char *fmt, ...)
-{
-    va_list args;
-    va_start (args, fmt);
-    fputs ("fedctl: ", stderr);
-    vfprintf (stderr, fmt, args);
-    fputc ('\n', stderr);
-    va_end (args);
-}
-
-int
-fedctl_exit_code (int code)
-{
-    switch (code) {
-        case FG_OK:        return EX_OK;
-        case FG_ENOENT:    return EX_NOINPUT;
-        case FG_EIO:       return EX_IOERR;
-        case FG_EFULL:     return EX_IOERR;
-        case FG_EEXIST:    return EX_CANTCREAT;
-        case FG_EFORMAT:
-        case FG_ERANGE:
-        case FG_EINVAL:    return EX_CONFIG;
-        case FG_ECHECKSUM:
-        case FG_EVERSION:
-        case FG_EMISMATCH: return EX_DATAERR;
-        case FG_ENOMEM:    return EX_OSERR;
-        default:           return EX_SOFTWARE;
-    }
-}
-
-int
-fedctl_sets_add (fedctl_sets_t *sets, const char *assignment)
-{
-    if (sets->count == FEDCTL_MAX_SETS) {
-        fedctl_fail ("more than %d --set options", FEDCTL_MAX_SETS);
-        return EX_USAGE;
-    }
-    sets->items [sets->count++] = assignment;
-    return 0;
-}
-
-int
-fedctl_load_config (const char *dir_or_file, const fedctl_sets_t *sets, fg_config_t *cfg)
-{
-    char path [4200];
-    size_t len = strlen (dir_or_file);
-    bool is_file = len >= 5 && strcmp (dir_or_file + len - 5, ".toml") == 0;
-    if (is_file)
-        snprintf (path, sizeof path, "%s", dir_or_file);
-    else
-        snprintf (path, sizeof path, "%s/%s", dir_or_file, FG_CONFIG_FILE);
-    fg_error_t err;
-    int rc = fg_config_load (cfg, path, &err);
-    for (int i = 0; rc == 0 && sets && i < sets->count; i++)
-        rc = fg_config_set (cfg, sets->items [i], "--set", &err);
-    if (rc == 0 && sets && sets->count)
-        rc = fg_config_validate (cfg, &err);
-    if (rc) {
-        fedctl_fail ("%s", err.msg);
-        if (rc == FG_ENOENT && !is_file)
-            fprintf (stderr, "fedctl: create it with: fedctl init %s --preset fmnist-cnn-iid\n",
-                     dir_or_file);
-        return fedctl_exit_code (rc);
-    }
-    return 0;
-}
-
-int
-fedctl_threads (const fg_config_t *cfg, int sharers)
-{
-    if (cfg->grid.threads > 0)
-        return (int) cfg->grid.threads;
-    long cores = sysconf (_SC_NPROCESSORS_ONLN);
-    int threads = cores > 0? (int) cores / (sharers > 0? sharers: 1): 1;
-    return threads > 0? threads: 1;
-}
-
-int
-fedctl_open_split (const fg_config_t *cfg, fg_split_t split, fg_dataset_t **out)
-{
-    char path [4096];
-    fg_error_t err;
-    if (fg_config_data_path (cfg, path, sizeof path)) {
-        fedctl_fail ("data.path is too long");
-        return EX_CONFIG;
-    }
-    size_t limit = (size_t) (split == FG_SPLIT_TRAIN? cfg->data.train_limit: cfg->data.test_limit);
-    if (cfg->data.dataset == FG_DATASET_SYNTHETIC && limit == 0)
-        limit = (size_t) (split == FG_SPLIT_TRAIN? cfg->data.synthetic_train: cfg->data.synthetic_test);
-    int rc = fg_dataset_open (cfg->data.dataset, path, split, limit, out, &err);
-    if (rc) {
-        fedctl_fail ("%s", err.msg);
-        return rc == FG_ENOENT? EX_NOINPUT: rc == FG_EUNSUPPORTED? EX_UNAVAILABLE: EX_DATAERR;
-    }
-    return 0;
-}
-
-int
-fedctl_cmd_journal (int argc, char **argv)
-{
-    if (argc == 3 && strcmp (argv [1], "verify") == 0)
-        return fedctl_journal_verify (argv [2], stdout);
-    if (argc == 3 && strcmp (argv [1], "dump") == 0)
-        return fedctl_journal_dump (argv [2], stdout);
-    bool help = argc == 2 && (strcmp (argv [1], "--help") == 0 || strcmp (argv [1], "-h") == 0);
-    fprintf (help? stdout: stderr,
-        "usage: fedctl journal verify DIR   check every record, checksum and invariant\n"
-        "       fedctl journal dump DIR     print every record readably\n"
-        "Both open the journal read-only: safe beside a running coordinator.\n"
-        "verify exits 0 when sound, 65 when damaged, 66 when there is no journal.\n");
-    return help? EX_OK: EX_USAGE;
-}
 
 static void
 s_usage (FILE *out)

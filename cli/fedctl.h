@@ -1,9 +1,11 @@
-/*  fedctl.h — shared pieces of the fedctl commands (cli/ only).           */
+/*  fedctl.h — shared pieces of the fedctl commands (cli/ only): the
+    helpers of fedctl_common.c and each command's entry point.            */
 
 #ifndef FEDCTL_H_INCLUDED
 #define FEDCTL_H_INCLUDED
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sysexits.h>
 #include "fedgrid.h"
@@ -44,22 +46,37 @@ int
 void
     fedctl_fail (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 
-//  Commands: argc/argv start at the command name. Return a sysexits code.
-int fedctl_cmd_init (int argc, char **argv);
-int fedctl_cmd_config (int argc, char **argv);
-int fedctl_cmd_debug (int argc, char **argv);
-int fedctl_cmd_train (int argc, char **argv);
-int fedctl_cmd_start (int argc, char **argv);
-int fedctl_cmd_resume (int argc, char **argv);
-int fedctl_cmd_worker (int argc, char **argv);
-int fedctl_cmd_keygen (int argc, char **argv);
-int fedctl_cmd_status (int argc, char **argv);
-int fedctl_cmd_export (int argc, char **argv);
-int fedctl_cmd_journal (int argc, char **argv);
+//  DIR/status.json, the coordinator's live state (caller frees), or NULL
+//  when there is none or it cannot be read.
+char *
+    fedctl_status_read (const char *dir);
 
-//  cli/fedctl_journal.c
-int fedctl_journal_verify (const char *dir, FILE *out);
-int fedctl_journal_dump (const char *dir, FILE *out);
-int fedctl_cmd_eval (int argc, char **argv);
+//  The number after "name": in status.json text, or fallback.
+double
+    fedctl_status_number (const char *text, const char *name, double fallback);
+
+//  Decodes the weights of round (FG_JOURNAL_LATEST: the newest retained)
+//  from DIR's journal, opened read-only; *found (may be NULL) gets the
+//  round. Caller owns *state. Returns 0, or the code of fg_journal_open_
+//  readonly, fg_journal_get_weights (FG_ENOENT: no such round) or
+//  fg_blob_decode, with err set.
+int
+    fedctl_journal_weights (const char *dir, uint32_t round, uint32_t *found,
+                            fg_state_t **state, fg_error_t *err);
+
+//  Commands (one file per family): argc/argv start at the command name.
+//  Return a sysexits code.
+int fedctl_cmd_init (int argc, char **argv);        //  fedctl_config.c
+int fedctl_cmd_config (int argc, char **argv);      //  fedctl_config.c
+int fedctl_cmd_start (int argc, char **argv);       //  fedctl_start.c
+int fedctl_cmd_resume (int argc, char **argv);      //  fedctl_start.c
+int fedctl_cmd_worker (int argc, char **argv);      //  fedctl_worker.c
+int fedctl_cmd_keygen (int argc, char **argv);      //  fedctl_keygen.c
+int fedctl_cmd_status (int argc, char **argv);      //  fedctl_status.c
+int fedctl_cmd_export (int argc, char **argv);      //  fedctl_export.c
+int fedctl_cmd_train (int argc, char **argv);       //  fedctl_train.c
+int fedctl_cmd_eval (int argc, char **argv);        //  fedctl_train.c
+int fedctl_cmd_journal (int argc, char **argv);     //  fedctl_journal.c
+int fedctl_cmd_debug (int argc, char **argv);       //  fedctl_debug.c
 
 #endif

@@ -7,6 +7,7 @@
 
 #include <inttypes.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct {
     FILE  *out;
@@ -37,8 +38,8 @@ s_exit_code (int code)
 //  prints one line per problem ("KEY: what (kind)") and a summary to out.
 //  Returns EX_OK when sound, EX_DATAERR when damaged, EX_NOINPUT when
 //  there is no journal, EX_IOERR etc. when it cannot be read.
-int
-fedctl_journal_verify (const char *dir, FILE *out)
+static int
+s_verify (const char *dir, FILE *out)
 {
     s_verify_t v = { out };
     size_t problems = 0;
@@ -101,8 +102,8 @@ fedctl_journal_verify (const char *dir, FILE *out)
 //  Prints every database of DIR's journal readably to out (blobs as size
 //  and CRC, a damaged record as "DAMAGED: why"). Returns EX_OK,
 //  EX_NOINPUT, EX_DATAERR (another schema, unreadable meta) or EX_IOERR.
-int
-fedctl_journal_dump (const char *dir, FILE *out)
+static int
+s_dump (const char *dir, FILE *out)
 {
     fg_journal_t *j;
     fg_error_t err;
@@ -115,4 +116,20 @@ fedctl_journal_dump (const char *dir, FILE *out)
         return s_exit_code (rc);
     }
     return EX_OK;
+}
+
+int
+fedctl_cmd_journal (int argc, char **argv)
+{
+    if (argc == 3 && strcmp (argv [1], "verify") == 0)
+        return s_verify (argv [2], stdout);
+    if (argc == 3 && strcmp (argv [1], "dump") == 0)
+        return s_dump (argv [2], stdout);
+    bool help = argc == 2 && (strcmp (argv [1], "--help") == 0 || strcmp (argv [1], "-h") == 0);
+    fprintf (help? stdout: stderr,
+        "usage: fedctl journal verify DIR   check every record, checksum and invariant\n"
+        "       fedctl journal dump DIR     print every record readably\n"
+        "Both open the journal read-only: safe beside a running coordinator.\n"
+        "verify exits 0 when sound, 65 when damaged, 66 when there is no journal.\n");
+    return help? EX_OK: EX_USAGE;
 }

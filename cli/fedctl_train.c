@@ -14,6 +14,7 @@
 
 #include "fedctl.h"
 #include "fg_blob.h"
+#include "fg_clock.h"
 #include "fg_dataset.h"
 #include "fg_file.h"
 #include "fg_unit.h"
@@ -21,16 +22,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-
-static double
-s_now (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
-}
 
 static void
 s_train_usage (FILE *out)
@@ -45,8 +37,23 @@ s_train_usage (FILE *out)
         "(--restart starts over). Writes DIR/train/model.fgb and model.safetensors.\n");
 }
 
-int
-fedctl_cmd_train (int argc, char **argv)
+//  One baseline training, from s_train_open to s_train_close.
+typedef struct {
+    fg_config_t cfg;
+    fg_dataset_t *train, *test;
+    fg_model_t *init;               //  the initial weights
+    uint32_t *indices;              //  0..count-1: the whole training set
+    fg_unit_spec_t spec;
+    fg_unit_t *unit;
+    FILE *csv;                      //  DIR/train/epochs.csv
+    char folder [4200];             //  DIR/train
+    char ckpt [4300];               //  DIR/train/<hash12>.ckpt
+} s_train_t;
+
+//  Parses the command line: 0 with *dir set, -1 after --help, or
+//  EX_USAGE (printed).
+static int
+s_train_parse (int argc, char **argv, fedctl_sets_t *sets, bool *restart, const char **dir)
 {
     static const struct option options [] = {
         { "set",     required_argument, NULL, 's' },
@@ -54,14 +61,12 @@ fedctl_cmd_train (int argc, char **argv)
         { "help",    no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
-    fedctl_sets_t sets = { .count = 0 };
-    bool restart = false;
     int c;
     while ((c = getopt_long (argc, argv, "s:rh", options, NULL)) != -1) {
         switch (c) {
-            case 's': if (fedctl_sets_add (&sets, optarg)) return EX_USAGE; break;
-            case 'r': restart = true; break;
-            case 'h': s_train_usage (stdout); return EX_OK;
+            case 's': if (fedctl_sets_add (sets, optarg)) return EX_USAGE; break;
+            case 'r': *restart = true; break;
+            case 'h': s_train_usage (stdout); return -1;
             default:  s_train_usage (stderr); return EX_USAGE;
         }
     }
@@ -70,166 +75,208 @@ fedctl_cmd_train (int argc, char **argv)
         s_train_usage (stderr);
         return EX_USAGE;
     }
-    const char *dir = argv [optind];
-    fg_config_t cfg;
-    int rc = fedctl_load_config (dir, &sets, &cfg);
-    if (rc)
-        return rc;
-    fg_dataset_t *train = NULL, *test = NULL;
-    fg_unit_t *unit = NULL;
-    fg_model_t *init = NULL;
-    uint32_t *indices = NULL;
-    FILE *csv = NULL;
+    *dir = argv [optind];
+    return 0;
+}
+
+//  The work unit: the model at its initial weights, the whole training
+//  set as one shard, training.epochs epochs with the schedule per epoch.
+//  Returns 0 or the exit code (printed).
+static int
+s_train_unit (s_train_t *t)
+{
+    const fg_config_t *cfg = &t->cfg;
+    fg_unit_spec_t *spec = &t->spec;
     fg_error_t err;
-    int status = EX_OK;
-    if ((status = fedctl_open_split (&cfg, FG_SPLIT_TRAIN, &train))
-    ||  (status = fedctl_open_split (&cfg, FG_SPLIT_TEST, &test)))
-        goto done;
-
-    char hash [FG_SHA256_HEX_SIZE], folder [4200], ckpt [4300], path [4300];
-    fg_config_hash (&cfg, hash);
-    snprintf (folder, sizeof folder, "%s/train", dir);
-    snprintf (ckpt, sizeof ckpt, "%s/%.12s.ckpt", folder, hash);
-    if (fg_file_mkdirs (folder, &err)) {
+    fg_unit_model_spec (cfg->model.name, t->train, &spec->model);
+    t->init = fg_model_new (&spec->model, &err);
+    if (!t->init) {
         fedctl_fail ("%s", err.msg);
-        status = EX_CANTCREAT;
-        goto done;
+        return EX_CONFIG;
     }
-
-    fg_unit_spec_t spec;
-    memset (&spec, 0, sizeof spec);
-    fg_unit_model_spec (cfg.model.name, train, &spec.model);
-    init = fg_model_new (&spec.model, &err);
-    if (!init) {
-        fedctl_fail ("%s", err.msg);
-        status = EX_CONFIG;
-        goto done;
-    }
-    fg_model_init (init, (uint64_t) cfg.experiment.seed);
-    size_t count = fg_dataset_count (train);
-    indices = malloc (count * sizeof (uint32_t));
-    if (!indices) {
+    fg_model_init (t->init, (uint64_t) cfg->experiment.seed);
+    size_t count = fg_dataset_count (t->train);
+    t->indices = malloc (count * sizeof (uint32_t));
+    if (!t->indices) {
         fedctl_fail ("out of memory");
-        status = EX_OSERR;
-        goto done;
+        return EX_OSERR;
     }
     for (size_t i = 0; i < count; i++)
-        indices [i] = (uint32_t) i;
-    spec.data = train;
-    spec.indices = indices;
-    spec.count = count;
-    fg_optim_config_from (&spec.optim, &cfg, (double) cfg.training.epochs);
-    spec.seed = (uint64_t) cfg.experiment.seed;
-    spec.epochs = (uint32_t) cfg.training.epochs;
-    spec.batch = (uint32_t) cfg.training.batch_size;
-    spec.augment = cfg.data.augment;
-    spec.threads = fedctl_threads (&cfg, 1);
-    if (fg_optim_config_check (&spec.optim, &err)) {
+        t->indices [i] = (uint32_t) i;
+    spec->data = t->train;
+    spec->indices = t->indices;
+    spec->count = count;
+    fg_optim_config_from (&spec->optim, cfg, (double) cfg->training.epochs);
+    spec->seed = (uint64_t) cfg->experiment.seed;
+    spec->epochs = (uint32_t) cfg->training.epochs;
+    spec->batch = (uint32_t) cfg->training.batch_size;
+    spec->augment = cfg->data.augment;
+    spec->threads = fedctl_threads (cfg, 1);
+    if (fg_optim_config_check (&spec->optim, &err)) {
         fedctl_fail ("%s", err.msg);
-        status = EX_CONFIG;
-        goto done;
+        return EX_CONFIG;
     }
-    unit = fg_unit_new (&spec, fg_model_state (init), &err);
-    if (!unit) {
+    t->unit = fg_unit_new (spec, fg_model_state (t->init), &err);
+    if (!t->unit) {
         fedctl_fail ("%s", err.msg);
-        status = EX_SOFTWARE;
-        goto done;
+        return EX_SOFTWARE;
     }
+    return 0;
+}
+
+//  Datasets, DIR/train/, the unit, the checkpoint to resume from (unless
+//  restart) and epochs.csv. Returns 0 or the exit code (printed).
+static int
+s_train_open (s_train_t *t, const char *dir, bool restart)
+{
+    fg_error_t err;
+    int rc;
+    if ((rc = fedctl_open_split (&t->cfg, FG_SPLIT_TRAIN, &t->train))
+    ||  (rc = fedctl_open_split (&t->cfg, FG_SPLIT_TEST, &t->test)))
+        return rc;
+    char hash [FG_SHA256_HEX_SIZE], path [4300];
+    fg_config_hash (&t->cfg, hash);
+    snprintf (t->folder, sizeof t->folder, "%s/train", dir);
+    snprintf (t->ckpt, sizeof t->ckpt, "%s/%.12s.ckpt", t->folder, hash);
+    if (fg_file_mkdirs (t->folder, &err)) {
+        fedctl_fail ("%s", err.msg);
+        return EX_CANTCREAT;
+    }
+    if ((rc = s_train_unit (t)))
+        return rc;
     fprintf (stderr, "fedctl: %s (%llu parameters) on %s: %zu training, %zu test images, "
-             "batch %u, %d threads\n", fg_model_kind_name (cfg.model.name),
-             (unsigned long long) fg_model_param_count (init), fg_dataset_name (train),
-             count, fg_dataset_count (test), spec.batch, spec.threads);
-    if (!restart && access (ckpt, F_OK) == 0) {
+             "batch %u, %d threads\n", fg_model_kind_name (t->cfg.model.name),
+             (unsigned long long) fg_model_param_count (t->init), fg_dataset_name (t->train),
+             t->spec.count, fg_dataset_count (t->test), t->spec.batch, t->spec.threads);
+    if (!restart && access (t->ckpt, F_OK) == 0) {
         uint8_t *bytes;
         size_t size;
-        rc = fg_file_read (ckpt, (size_t) 1 << 34, (char **) &bytes, &size, &err);
+        rc = fg_file_read (t->ckpt, (size_t) 1 << 34, (char **) &bytes, &size, &err);
         if (rc == 0) {
-            rc = fg_unit_restore (unit, bytes, size, &err);
+            rc = fg_unit_restore (t->unit, bytes, size, &err);
             free (bytes);
         }
         if (rc) {
-            fedctl_fail ("cannot resume from %s: %s (run with --restart to start over)", ckpt, err.msg);
-            status = EX_DATAERR;
-            goto done;
+            fedctl_fail ("cannot resume from %s: %s (run with --restart to start over)",
+                         t->ckpt, err.msg);
+            return EX_DATAERR;
         }
-        fprintf (stderr, "fedctl: resuming after epoch %u from %s\n", fg_unit_epoch (unit), ckpt);
+        fprintf (stderr, "fedctl: resuming after epoch %u from %s\n",
+                 fg_unit_epoch (t->unit), t->ckpt);
     }
-    snprintf (path, sizeof path, "%s/epochs.csv", folder);
-    csv = fopen (path, fg_unit_epoch (unit) && !restart? "a": "w");
-    if (!csv) {
+    snprintf (path, sizeof path, "%s/epochs.csv", t->folder);
+    t->csv = fopen (path, fg_unit_epoch (t->unit) && !restart? "a": "w");
+    if (!t->csv) {
         fedctl_fail ("%s: cannot open for writing", path);
-        status = EX_CANTCREAT;
-        goto done;
+        return EX_CANTCREAT;
     }
-    if (fg_unit_epoch (unit) == 0)
-        fprintf (csv, "epoch,train_loss,train_accuracy,test_loss,test_accuracy,images_per_s\n");
-    while (!fg_unit_done (unit)) {
-        double start = s_now ();
-        bool epoch_done = false;
-        while (!epoch_done) {
-            if (fg_unit_step (unit, &epoch_done, &err)) {
-                fedctl_fail ("%s", err.msg);
-                status = EX_SOFTWARE;
-                goto done;
-            }
+    if (fg_unit_epoch (t->unit) == 0)
+        fprintf (t->csv, "epoch,train_loss,train_accuracy,test_loss,test_accuracy,images_per_s\n");
+    return 0;
+}
+
+//  One epoch: its steps, the test-set evaluation, a line on stdout and in
+//  epochs.csv, and the checkpoint. Returns 0 or the exit code (printed).
+static int
+s_train_epoch (s_train_t *t)
+{
+    fg_error_t err;
+    double start = fg_clock_mono_s ();
+    bool epoch_done = false;
+    while (!epoch_done)
+        if (fg_unit_step (t->unit, &epoch_done, &err)) {
+            fedctl_fail ("%s", err.msg);
+            return EX_SOFTWARE;
         }
-        double seconds = s_now () - start;
-        uint64_t trained = fg_unit_samples (unit);
-        fg_train_result_t result;
-        if (fg_unit_evaluate (&spec.model, fg_model_state (fg_unit_model (unit)), test, 0,
-                              (uint32_t) cfg.training.test_batch_size, spec.threads, &result, &err)) {
-            fedctl_fail ("evaluation: %s", err.msg);
-            status = EX_SOFTWARE;
-            goto done;
-        }
-        uint32_t n;
-        const double *losses = fg_unit_losses (unit, &n);
-        const double *accuracies = fg_unit_accuracies (unit, &n);
-        double test_acc = result.count? (double) result.correct / (double) result.count: 0;
-        printf ("epoch %u/%u  loss %.4f  train %.2f%%  test loss %.4f  test %.2f%%  %.0f img/s\n",
-                n, spec.epochs, losses [n - 1], 100 * accuracies [n - 1], result.loss,
-                100 * test_acc, (double) trained / seconds);
-        fflush (stdout);
-        fprintf (csv, "%u,%.6f,%.6f,%.6f,%.6f,%.1f\n", n, losses [n - 1], accuracies [n - 1],
-                 result.loss, test_acc, (double) trained / seconds);
-        fflush (csv);
-        uint8_t *bytes;
-        size_t size;
-        rc = fg_unit_checkpoint (unit, &bytes, &size, &err);
-        if (rc == 0) {
-            rc = fg_file_write_atomic (ckpt, bytes, size, 0644, 0, &err);
-            free (bytes);
-        }
-        if (rc) {
-            fedctl_fail ("checkpoint: %s", err.msg);
-            status = fedctl_exit_code (rc);
-            goto done;
-        }
+    double seconds = fg_clock_mono_s () - start;
+    uint64_t trained = fg_unit_samples (t->unit);
+    fg_train_result_t result;
+    if (fg_unit_evaluate (&t->spec.model, fg_model_state (fg_unit_model (t->unit)), t->test, 0,
+                          (uint32_t) t->cfg.training.test_batch_size, t->spec.threads,
+                          &result, &err)) {
+        fedctl_fail ("evaluation: %s", err.msg);
+        return EX_SOFTWARE;
     }
-    const fg_state_t *final = fg_model_state (fg_unit_model (unit));
-    snprintf (path, sizeof path, "%s/model.fgb", folder);
-    rc = fg_blob_save (path, final, &err);
+    uint32_t n;
+    const double *losses = fg_unit_losses (t->unit, &n);
+    const double *accuracies = fg_unit_accuracies (t->unit, &n);
+    double test_acc = result.count? (double) result.correct / (double) result.count: 0;
+    printf ("epoch %u/%u  loss %.4f  train %.2f%%  test loss %.4f  test %.2f%%  %.0f img/s\n",
+            n, t->spec.epochs, losses [n - 1], 100 * accuracies [n - 1], result.loss,
+            100 * test_acc, (double) trained / seconds);
+    fflush (stdout);
+    fprintf (t->csv, "%u,%.6f,%.6f,%.6f,%.6f,%.1f\n", n, losses [n - 1], accuracies [n - 1],
+             result.loss, test_acc, (double) trained / seconds);
+    fflush (t->csv);
+    uint8_t *bytes;
+    size_t size;
+    int rc = fg_unit_checkpoint (t->unit, &bytes, &size, &err);
     if (rc == 0) {
-        snprintf (path, sizeof path, "%s/model.safetensors", folder);
+        rc = fg_file_write_atomic (t->ckpt, bytes, size, 0644, 0, &err);
+        free (bytes);
+    }
+    if (rc) {
+        fedctl_fail ("checkpoint: %s", err.msg);
+        return fedctl_exit_code (rc);
+    }
+    return 0;
+}
+
+//  DIR/train/model.fgb and model.safetensors, and the final line.
+//  Returns 0 or the exit code (printed).
+static int
+s_train_save (s_train_t *t)
+{
+    fg_error_t err;
+    char path [4300];
+    const fg_state_t *final = fg_model_state (fg_unit_model (t->unit));
+    snprintf (path, sizeof path, "%s/model.fgb", t->folder);
+    int rc = fg_blob_save (path, final, &err);
+    if (rc == 0) {
+        snprintf (path, sizeof path, "%s/model.safetensors", t->folder);
         rc = fg_blob_export_safetensors (path, final, &err);
     }
     if (rc) {
         fedctl_fail ("%s", err.msg);
-        status = fedctl_exit_code (rc);
-        goto done;
+        return fedctl_exit_code (rc);
     }
     char weights_hash [65];
     fg_state_hash (final, weights_hash);
-    printf ("final weights %s/model.fgb sha256 %s\n", folder, weights_hash);
+    printf ("final weights %s/model.fgb sha256 %s\n", t->folder, weights_hash);
+    return 0;
+}
 
-done:
-    if (csv)
-        fclose (csv);
-    free (indices);
-    fg_unit_destroy (&unit);
-    fg_model_destroy (&init);
-    fg_dataset_destroy (&train);
-    fg_dataset_destroy (&test);
+static void
+s_train_close (s_train_t *t)
+{
+    if (t->csv)
+        fclose (t->csv);
+    free (t->indices);
+    fg_unit_destroy (&t->unit);
+    fg_model_destroy (&t->init);
+    fg_dataset_destroy (&t->train);
+    fg_dataset_destroy (&t->test);
+}
+
+int
+fedctl_cmd_train (int argc, char **argv)
+{
+    fedctl_sets_t sets = { .count = 0 };
+    bool restart = false;
+    const char *dir;
+    int status = s_train_parse (argc, argv, &sets, &restart, &dir);
+    if (status)
+        return status < 0? EX_OK: status;
+    s_train_t t;
+    memset (&t, 0, sizeof t);
+    status = fedctl_load_config (dir, &sets, &t.cfg);
+    if (status == 0)
+        status = s_train_open (&t, dir, restart);
+    while (status == 0 && !fg_unit_done (t.unit))
+        status = s_train_epoch (&t);
+    if (status == 0)
+        status = s_train_save (&t);
+    s_train_close (&t);
     return status;
 }
 

@@ -1,5 +1,5 @@
 ##  lib/blob.mk — the weights blob codec (DESIGN §4, docs/blob.md)
-lib_libfedgrid_core_la_SOURCES += lib/fg_blob.c
+lib_libfglib_la_SOURCES += lib/fg_blob.c
 pkginclude_HEADERS += lib/fg_blob.h
 noinst_HEADERS += lib/fg_blob_internal.h fuzz/blob_seed.h
 UNIT_TESTS += tests/test_blob

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct fg_aggregator_s {
+struct fg_aggregate_s {
     fg_aggregate_params_t p;
     fg_state_t  *momentum;              //  v; NULL without momentum / before round 1
     //  the open round
@@ -98,8 +98,8 @@ fg_aggregate_validate (const fg_state_t *global, const fg_state_t *update, uint3
     return 0;
 }
 
-fg_aggregator_t *
-fg_aggregator_new (const fg_aggregate_params_t *params, fg_error_t *err)
+fg_aggregate_t *
+fg_aggregate_new (const fg_aggregate_params_t *params, fg_error_t *err)
 {
     assert (params);
     const fg_aggregate_params_t *p = params;
@@ -132,7 +132,7 @@ fg_aggregator_new (const fg_aggregate_params_t *params, fg_error_t *err)
                       p->server_momentum);
         return NULL;
     }
-    fg_aggregator_t *self = calloc (1, sizeof *self);
+    fg_aggregate_t *self = calloc (1, sizeof *self);
     if (!self) {
         fg_error_set (err, FG_ENOMEM, "aggregator: out of memory");
         return NULL;
@@ -143,7 +143,7 @@ fg_aggregator_new (const fg_aggregate_params_t *params, fg_error_t *err)
 
 //  Drops everything of the open round.
 static void
-s_close_round (fg_aggregator_t *self)
+s_close_round (fg_aggregate_t *self)
 {
     if (self->held)
         for (uint32_t s = 0; s < self->nshards; s++)
@@ -167,10 +167,10 @@ s_close_round (fg_aggregator_t *self)
 }
 
 void
-fg_aggregator_destroy (fg_aggregator_t **self_p)
+fg_aggregate_destroy (fg_aggregate_t **self_p)
 {
     if (self_p && *self_p) {
-        fg_aggregator_t *self = *self_p;
+        fg_aggregate_t *self = *self_p;
         s_close_round (self);
         fg_state_destroy (&self->momentum);
         free (self);
@@ -179,8 +179,8 @@ fg_aggregator_destroy (fg_aggregator_t **self_p)
 }
 
 int
-fg_aggregator_begin (fg_aggregator_t *self, const fg_state_t *global, uint32_t nshards,
-                     fg_error_t *err)
+fg_aggregate_begin (fg_aggregate_t *self, const fg_state_t *global, uint32_t nshards,
+                    fg_error_t *err)
 {
     assert (self && global);
     s_close_round (self);
@@ -224,7 +224,7 @@ fg_aggregator_begin (fg_aggregator_t *self, const fg_state_t *global, uint32_t n
 
 //  FedAvg: acc += n_s * delta_s, coordinates in order.
 static void
-s_fold (fg_aggregator_t *self, uint32_t s)
+s_fold (fg_aggregate_t *self, uint32_t s)
 {
     const float *u = self->held [s]->data, *g = self->global->data;
     double n = (double) self->samples [s], scale = self->scale [s];
@@ -235,8 +235,8 @@ s_fold (fg_aggregator_t *self, uint32_t s)
 }
 
 int
-fg_aggregator_add (fg_aggregator_t *self, uint32_t shard, uint64_t samples,
-                   fg_state_t **update_p, fg_error_t *err)
+fg_aggregate_add (fg_aggregate_t *self, uint32_t shard, uint64_t samples,
+                  fg_state_t **update_p, fg_error_t *err)
 {
     assert (self && update_p);
     fg_state_t *update = *update_p;
@@ -282,14 +282,14 @@ fg_aggregator_add (fg_aggregator_t *self, uint32_t shard, uint64_t samples,
 }
 
 size_t
-fg_aggregator_count (const fg_aggregator_t *self)
+fg_aggregate_count (const fg_aggregate_t *self)
 {
     assert (self);
     return self->count;
 }
 
 bool
-fg_aggregator_has (const fg_aggregator_t *self, uint32_t shard)
+fg_aggregate_has (const fg_aggregate_t *self, uint32_t shard)
 {
     assert (self);
     return self->open && shard < self->nshards && self->accepted [shard];
@@ -323,7 +323,7 @@ s_sort (double *x, size_t n)
 }
 
 int
-fg_aggregator_finish (fg_aggregator_t *self, fg_state_t **result_p, fg_error_t *err)
+fg_aggregate_finish (fg_aggregate_t *self, fg_state_t **result_p, fg_error_t *err)
 {
     assert (self && result_p);
     *result_p = NULL;
@@ -421,14 +421,14 @@ fg_aggregator_finish (fg_aggregator_t *self, fg_state_t **result_p, fg_error_t *
 }
 
 const fg_state_t *
-fg_aggregator_momentum (const fg_aggregator_t *self)
+fg_aggregate_momentum (const fg_aggregate_t *self)
 {
     assert (self);
     return self->momentum;
 }
 
 int
-fg_aggregator_set_momentum (fg_aggregator_t *self, const fg_state_t *buffer, fg_error_t *err)
+fg_aggregate_set_momentum (fg_aggregate_t *self, const fg_state_t *buffer, fg_error_t *err)
 {
     assert (self && buffer);
     if (!(self->p.server_momentum > 0))

@@ -1,10 +1,10 @@
 /*  fg_aggregate.h — folding a round's updates into new global weights.
 
-    An fg_aggregator_t lives as long as an experiment (it holds the server
+    An fg_aggregate_t lives as long as an experiment (it holds the server
     momentum buffer). Each round:
-        fg_aggregator_begin  (global weights, shard count)
-        fg_aggregator_add    (shard, sample count, update)   any order, any time
-        fg_aggregator_finish (-> new global weights)
+        fg_aggregate_begin  (global weights, shard count)
+        fg_aggregate_add    (shard, sample count, update)   any order, any time
+        fg_aggregate_finish (-> new global weights)
     Whatever the arrival order, the arithmetic runs in shard order in
     double precision and rounds to float once, so the result is the same
     bits for the same set of accepted updates (DESIGN §3).
@@ -49,7 +49,7 @@ typedef struct {
     double server_momentum;     //  beta in [0, 1); 0 = no momentum buffer
 } fg_aggregate_params_t;
 
-typedef struct fg_aggregator_s fg_aggregator_t;
+typedef struct fg_aggregate_s fg_aggregate_t;
 
 //  Fills params from cfg->aggregation. Returns 0.
 int
@@ -69,13 +69,13 @@ int
 
 //  Creates an aggregator. Returns NULL and fills err with FG_EINVAL (an
 //  unknown rule or a parameter out of range, named) or FG_ENOMEM.
-//  Caller owns the result: fg_aggregator_destroy.
-fg_aggregator_t *
-    fg_aggregator_new (const fg_aggregate_params_t *params, fg_error_t *err);
+//  Caller owns the result: fg_aggregate_destroy.
+fg_aggregate_t *
+    fg_aggregate_new (const fg_aggregate_params_t *params, fg_error_t *err);
 
 //  NULL-safe; nulls *self_p.
 void
-    fg_aggregator_destroy (fg_aggregator_t **self_p);
+    fg_aggregate_destroy (fg_aggregate_t **self_p);
 
 //  Starts a round over `nshards` shards from the global state (copied).
 //  Drops what an unfinished previous round had collected. With momentum,
@@ -84,8 +84,8 @@ void
 //  (a NaN or Inf in the global state), FG_EMISMATCH (momentum buffer of
 //  another layout) or FG_ENOMEM.
 int
-    fg_aggregator_begin (fg_aggregator_t *self, const fg_state_t *global, uint32_t nshards,
-                         fg_error_t *err);
+    fg_aggregate_begin (fg_aggregate_t *self, const fg_state_t *global, uint32_t nshards,
+                        fg_error_t *err);
 
 //  Offers shard's update, trained on `samples` samples. Takes ownership of
 //  *update_p and sets it to NULL, whatever the outcome. The update is
@@ -97,36 +97,36 @@ int
 //  nshards, samples 0), FG_EEXIST (shard already accepted this round),
 //  FG_EMISMATCH, FG_ENUMERIC, FG_ERANGE (see validate) or FG_ENOMEM.
 int
-    fg_aggregator_add (fg_aggregator_t *self, uint32_t shard, uint64_t samples,
-                       fg_state_t **update_p, fg_error_t *err);
+    fg_aggregate_add (fg_aggregate_t *self, uint32_t shard, uint64_t samples,
+                      fg_state_t **update_p, fg_error_t *err);
 
 //  Number of updates accepted this round; whether shard's was.
 size_t
-    fg_aggregator_count (const fg_aggregator_t *self);
+    fg_aggregate_count (const fg_aggregate_t *self);
 bool
-    fg_aggregator_has (const fg_aggregator_t *self, uint32_t shard);
+    fg_aggregate_has (const fg_aggregate_t *self, uint32_t shard);
 
 //  Ends the round: folds the accepted updates (in shard order) and writes
 //  the new global state to *result_p (caller owns it). Updates the
 //  momentum buffer. Returns 0, FG_ESTATE (no round begun, or no update
 //  accepted: the round stays open) or FG_ENOMEM (the round stays open).
 int
-    fg_aggregator_finish (fg_aggregator_t *self, fg_state_t **result_p, fg_error_t *err);
+    fg_aggregate_finish (fg_aggregate_t *self, fg_state_t **result_p, fg_error_t *err);
 
 //  The server momentum buffer v (layout of the global state), or NULL
 //  without momentum or before the first round. Owned by the aggregator;
 //  journal it with the global weights to resume exactly.
 const fg_state_t *
-    fg_aggregator_momentum (const fg_aggregator_t *self);
+    fg_aggregate_momentum (const fg_aggregate_t *self);
 
 //  Restores the momentum buffer from a checkpoint (copied). Returns 0,
 //  FG_ESTATE (aggregator without momentum), FG_EMISMATCH (layout differs
 //  from the current round's global state, when a round is begun; else
-//  checked by the next fg_aggregator_begin), FG_ENUMERIC (NaN or Inf) or
+//  checked by the next fg_aggregate_begin), FG_ENUMERIC (NaN or Inf) or
 //  FG_ENOMEM.
 int
-    fg_aggregator_set_momentum (fg_aggregator_t *self, const fg_state_t *buffer,
-                                fg_error_t *err);
+    fg_aggregate_set_momentum (fg_aggregate_t *self, const fg_state_t *buffer,
+                               fg_error_t *err);
 
 #ifdef __cplusplus
 }

@@ -17,7 +17,9 @@
 #ifndef FG_JOURNAL_INTERNAL_H_INCLUDED
 #define FG_JOURNAL_INTERNAL_H_INCLUDED
 
+#include <lmdb.h>
 #include "fg_journal.h"
+#include "fg_lmdb.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -209,9 +211,236 @@ size_t
     fg_journal_mapsize (fg_journal_t *self);
 
 //  Name of a network filesystem type (statfs f_type) the journal refuses,
-//  or NULL for a local one.
+//  or NULL for a local one (fg_lmdb_remote_fs_name).
 const char *
     fg_journal_remote_fs_name (unsigned long f_type);
+
+//  ---- the journal's own internals, shared by its files -------------------
+//
+//  fg_journal.c         opening and resuming, the write path (every put and
+//                       delete, the test hook, events inside a transaction),
+//                       the one record reader
+//  fg_journal_rounds.c  rounds: open, commit (weights, momentum, metrics,
+//                       retention), read back
+//  fg_journal_tables.c  meta, updates, weights, optimizer state, nodes, events
+//  fg_journal_verify.c  the invariants (verify, and the check at resume)
+//  fg_journal_dump.c    the readable dump
+//  fg_journal_rec.c     the record codecs above
+
+#define FG_JDB_PATH_MAX 4096
+
+//  The databases. FG_JDB_OPTIMIZER came last (no schema change): a journal
+//  written before it has no such database until a writer opens it;
+//  read-only handles then see it as empty (have_optimizer false).
+enum { FG_JDB_META, FG_JDB_ROUNDS, FG_JDB_UPDATES, FG_JDB_WEIGHTS, FG_JDB_METRICS,
+       FG_JDB_NODES, FG_JDB_EVENTS, FG_JDB_OPTIMIZER, FG_JDB_COUNT };
+extern const char *const fg_jdb_names [FG_JDB_COUNT];
+
+struct _fg_journal_t {
+    fg_lmdb_t *lmdb;
+    MDB_dbi  db [FG_JDB_COUNT];
+    bool     readonly;
+    bool     have_optimizer;            //  the optimizer database exists
+    bool     momentum;                  //  writer: the configuration has server momentum
+    double   beta;                      //  writer: its aggregation.server_momentum
+    char     dir [FG_JDB_PATH_MAX];
+    char     path [FG_JDB_PATH_MAX];
+    bool     have_last;                 //  writer: a committed round exists
+    uint32_t last;                      //  writer: last committed round
+    uint64_t keep_last;
+    uint64_t keep_every;
+    fg_journal_write_hook_fn *hook;
+    void    *hook_arg;
+    uint64_t writes;
+};
+
+//  Keys are big-endian, so LMDB's byte order is number order.
+static inline void
+fg_jdb_put_be32 (uint8_t *p, uint32_t v)
+{
+    p [0] = (uint8_t) (v >> 24); p [1] = (uint8_t) (v >> 16);
+    p [2] = (uint8_t) (v >> 8); p [3] = (uint8_t) v;
+}
+
+static inline void
+fg_jdb_put_be64 (uint8_t *p, uint64_t v)
+{
+    fg_jdb_put_be32 (p, (uint32_t) (v >> 32));
+    fg_jdb_put_be32 (p + 4, (uint32_t) v);
+}
+
+static inline uint32_t
+fg_jdb_get_be32 (const void *key)
+{
+    const uint8_t *p = (const uint8_t *) key;
+    return (uint32_t) p [0] << 24 | (uint32_t) p [1] << 16 | (uint32_t) p [2] << 8 | p [3];
+}
+
+static inline uint64_t
+fg_jdb_get_be64 (const void *key)
+{
+    return (uint64_t) fg_jdb_get_be32 (key) << 32 | fg_jdb_get_be32 ((const uint8_t *) key + 4);
+}
+
+//  The name of a key in messages and reports: "rounds/7", "updates/7/3",
+//  "meta/config", "events/12"; a key of the wrong shape in hex.
+void
+    fg_jdb_key_name (int db, const void *key, size_t size, char *out, size_t cap);
+
+//  Whether db exists in this environment (see FG_JDB_OPTIMIZER).
+bool
+    fg_jdb_have (const fg_journal_t *self, int db);
+
+//  An LMDB/errno failure: "journal PATH: what: why" (fg_lmdb_fail).
+int
+    fg_jdb_fail (fg_journal_t *self, int rc, fg_error_t *err, const char *fmt, ...)
+    __attribute__ ((format (printf, 4, 5)));
+
+//  A read transaction that takes up a map another process grew.
+int
+    fg_jdb_read_begin (fg_journal_t *self, MDB_txn **txn, fg_error_t *err);
+
+//  The one place every write goes through: the test hook runs first (its
+//  label names the write), then the put or delete. With MDB_RESERVE,
+//  *reserved receives the space to fill; with MDB_NOOVERWRITE an existing
+//  key gives FG_EEXIST (no message) and *reserved the stored value.
+int
+    fg_jdb_put (fg_journal_t *self, MDB_txn *txn, int db, const char *label,
+                const void *key, size_t ksize, const void *value, size_t vsize,
+                unsigned flags, MDB_val *reserved, fg_error_t *err);
+int
+    fg_jdb_del (fg_journal_t *self, MDB_txn *txn, int db, const char *label,
+                const void *key, size_t ksize, fg_error_t *err);
+
+//  Gets a value; FG_ENOENT (no message) when absent.
+int
+    fg_jdb_get (fg_journal_t *self, MDB_txn *txn, int db, const void *key, size_t ksize,
+                MDB_val *value, fg_error_t *err);
+
+//  The body of one write transaction (repeatable: it may run again after
+//  the map grew).
+typedef int (fg_jdb_txn_fn) (fg_journal_t *self, MDB_txn *txn, void *ctx, fg_error_t *err);
+
+//  Runs fn in one write transaction (fg_lmdb_write); a read-only handle
+//  gives FG_EINVAL.
+int
+    fg_jdb_write (fg_journal_t *self, const char *what, fg_jdb_txn_fn *fn, void *ctx,
+                  fg_error_t *err);
+
+//  Refuses writes on a read-only handle before anything else is checked
+//  (in a function with an `err` argument).
+#define FG_JDB_WRITABLE(self, what) do { \
+    if ((self)->readonly) \
+        return fg_error_set (err, FG_EINVAL, "journal %s: %s: the journal is open read-only", \
+                             (self)->path, what); \
+} while (0)
+
+//  Appends an event inside txn; *seq_out (if given) is its number.
+int
+    fg_jdb_event_put (fg_journal_t *self, MDB_txn *txn, const char *label, uint32_t round,
+                      const char *text, size_t length, uint64_t *seq_out, fg_error_t *err);
+int
+    fg_jdb_eventf (fg_journal_t *self, MDB_txn *txn, const char *label, uint32_t round,
+                   fg_error_t *err, const char *fmt, ...)
+    __attribute__ ((format (printf, 6, 7)));
+
+//  Any decoded record (the view fg_jdb_read fills: pointers into the
+//  transaction's pages, valid while it lives).
+typedef union {
+    fg_jrec_schema_t     schema;
+    fg_jrec_config_t     config;
+    fg_jrec_experiment_t experiment;
+    fg_jrec_round_t      round;
+    fg_jrec_update_t     update;
+    fg_jrec_weights_t    weights;
+    fg_jrec_optimizer_t  optimizer;
+    fg_jrec_metrics_t    metrics;
+    fg_jrec_loss_t       loss;
+    fg_jrec_node_t       node;
+    fg_jrec_event_t      event;
+} fg_jrec_any_t;
+
+//  Decodes a value as a record of kind (check_blob: the blob CRC too, for
+//  the blob kinds). Returns as the fg_jrec_decode_* functions.
+int
+    fg_jrec_decode_kind (int kind, bool check_blob, const void *value, size_t size,
+                         fg_jrec_any_t *out, fg_error_t *err);
+
+//  fg_jdb_read's flags.
+#define FG_JDB_BLOB  1                  //  check the blob's CRC
+#define FG_JDB_KEY   2                  //  the record's round/shard/node must be its key's
+
+//  Decodes the value v of key k in db as a record of kind: a failure is
+//  prefixed "journal PATH: KEY"; with FG_JDB_KEY a record of another key
+//  gives FG_EFORMAT "journal PATH: KEY: record is of round R".
+//  Returns 0, FG_EFORMAT, FG_EVERSION, FG_ECHECKSUM.
+int
+    fg_jdb_decode (fg_journal_t *self, int db, const MDB_val *k, const MDB_val *v, int kind,
+                   unsigned flags, fg_jrec_any_t *out, fg_error_t *err);
+
+//  Gets db/key in txn and decodes it (fg_jdb_decode). FG_ENOENT (no
+//  message) when absent.
+int
+    fg_jdb_read (fg_journal_t *self, MDB_txn *txn, int db, const void *key, size_t ksize,
+                 int kind, unsigned flags, fg_jrec_any_t *out, fg_error_t *err);
+
+//  As fg_jdb_read in a read transaction of its own, left open in *txn on
+//  success (the caller copies from *out, then aborts it); on failure no
+//  transaction is left.
+int
+    fg_jdb_lookup (fg_journal_t *self, int db, const void *key, size_t ksize, int kind,
+                   unsigned flags, MDB_txn **txn, fg_jrec_any_t *out, fg_error_t *err);
+
+//  meta/NAME decoded as kind; a missing one is FG_EFORMAT (damaged).
+int
+    fg_jdb_meta_read (fg_journal_t *self, MDB_txn *txn, const char *name, int kind,
+                      fg_jrec_any_t *out, fg_error_t *err);
+
+//  rounds/round decoded and of that round; FG_ENOENT (no message) if absent.
+int
+    fg_jdb_round_read (fg_journal_t *self, MDB_txn *txn, uint32_t round, fg_jrec_round_t *r,
+                       fg_error_t *err);
+
+//  The last committed round, read from the rounds database.
+int
+    fg_jdb_scan_last (fg_journal_t *self, MDB_txn *txn, bool *have, uint32_t *last,
+                      fg_error_t *err);
+
+//  Walks db calling fn (key, value) for each record; an absent database is
+//  an empty one. Returns 0 or an FG code when the walk itself fails.
+typedef void (fg_jdb_walk_fn) (fg_journal_t *self, MDB_txn *txn, const MDB_val *k,
+                               const MDB_val *v, void *ctx);
+int
+    fg_jdb_walk (fg_journal_t *self, MDB_txn *txn, int db, fg_jdb_walk_fn *fn, void *ctx,
+                 fg_error_t *err);
+
+//  Read-only open; check_schema false lets verify look at a damaged meta.
+int
+    fg_jdb_open_readonly (const char *dir, bool check_schema, fg_journal_t **out,
+                          fg_error_t *err);
+
+//  The problems a check found: the first one's code, key and message, and
+//  how many (report, if set, hears each of the first FG_JDB_REPORT_MAX).
+#define FG_JDB_REPORT_MAX 1000
+typedef struct {
+    fg_journal_report_fn *fn;
+    void    *arg;
+    size_t   count;
+    int      first;
+    char     first_key [64];
+    char     first_msg [FG_ERROR_MSG_MAX];
+} fg_jdb_report_t;
+
+//  Which blobs a check reads: all (verify) or those a resume needs (the
+//  newest weights and momentum buffer, the open round's updates).
+typedef enum { FG_JDB_BLOBS_ALL, FG_JDB_BLOBS_RESUME } fg_jdb_blobs_t;
+
+//  Checks every record and invariant (fg_journal_check) into rep; on a
+//  readable configuration sets self->momentum and self->beta.
+//  Returns 0 (problems or not) or the FG code of a failure to read.
+int
+    fg_jdb_check (fg_journal_t *self, fg_jdb_blobs_t blobs, fg_jdb_report_t *rep,
+                  fg_error_t *err);
 
 #ifdef __cplusplus
 }

@@ -11,7 +11,8 @@
     The codec knows nothing of sockets: fg_wire_encode turns a message into
     frames, fg_wire_decode turns any array of (pointer, length) frames into
     a message or a typed error naming the message type, frame, offset and
-    field. fg_wire_send / fg_wire_recv wrap frames into a zmsg_t and back.
+    field. Sockets are actors/fg_wire_socket.h's business (fg_wire_send,
+    fg_wire_recv, fg_wire_send_chunks).
 
     Decoding checks, in this order: frame count >= 1, header size, magic
     (FG_EFORMAT), version (FG_EVERSION), type and flags, the payload frame
@@ -98,8 +99,8 @@ typedef enum {
     FG_WIRE_REASON_MAX          = 11
 } fg_wire_reason_t;
 
-//  A shard is a list of index ranges [start, start + count), sorted,
-//  disjoint and not adjacent (fg_wire_ranges_normalize makes them so).
+//  A shard is a list of index ranges [start, start + count), sorted and
+//  disjoint (fg_wire_ranges_from_indices makes them from a shard's indices).
 typedef struct {
     uint32_t start;
     uint32_t count;                 //  >= 1; start + count <= 2^32
@@ -312,12 +313,31 @@ int
 void
     fg_wire_msg_clear (fg_wire_msg_t *msg);
 
-//  Sorts ranges by start and merges overlapping or adjacent ones, in
-//  place; *count becomes the number left. Returns the number of distinct
-//  indices covered (so a caller can see whether duplicates were merged).
-//  Ranges with count 0 are dropped.
-uint64_t
-    fg_wire_ranges_normalize (fg_wire_range_t *ranges, uint32_t *count);
+//  Makes reply the header of an answer to `to`: zeroed, of `type`, with
+//  to's experiment, round, shard and attempt (all 0 when to is NULL).
+void
+    fg_wire_msg_reply (fg_wire_msg_t *reply, int type, const fg_wire_msg_t *to);
+
+//  The ranges of a TASK's shard from its sample indices (any order; a
+//  sorted array, as fg_partition gives, is not copied): consecutive
+//  indices merged, sorted. *ranges_p receives an array the caller owns
+//  (free ()), *range_count its length; the TASK's sample_count is count.
+//  Returns 0, FG_ERANGE (count 0 or over UINT32_MAX, more than
+//  FG_WIRE_RANGES_MAX ranges), FG_EFORMAT (an index given twice) or
+//  FG_ENOMEM.
+int
+    fg_wire_ranges_from_indices (const uint32_t *indices, size_t count,
+                                 fg_wire_range_t **ranges_p, uint32_t *range_count,
+                                 fg_error_t *err);
+
+//  The reverse, for the node: the sample indices of ranges as a decoded
+//  TASK holds them (validated: sorted, disjoint), in order. *indices_p
+//  receives an array the caller owns (free ()), *count its length (the
+//  TASK's sample_count). Returns 0, FG_ERANGE (no index at all, or more
+//  than fit in memory) or FG_ENOMEM.
+int
+    fg_wire_ranges_to_indices (const fg_wire_range_t *ranges, uint32_t range_count,
+                               uint32_t **indices_p, size_t *count, fg_error_t *err);
 
 //  LZ4-compresses raw_size bytes for a DATA-CHUNK. *lz4_p receives a
 //  buffer the caller owns (free ()), *lz4_size its length. Returns 0,
@@ -325,50 +345,6 @@ uint64_t
 int
     fg_wire_data_pack (const void *raw, size_t raw_size, uint8_t **lz4_p,
                        size_t *lz4_size, fg_error_t *err);
-
-//  ZeroMQ helpers. sock is a zsock_t * (or anything zmsg_send accepts).
-//  routing_id: for a ROUTER socket, the peer's identity frame, sent first
-//  (not consumed); NULL for DEALER / PAIR. Returns 0, an fg_wire_encode
-//  code, FG_ENOMEM, FG_ENOENT (ROUTER-mandatory: peer unknown or gone),
-//  FG_ETIMEOUT (would block past the send timeout), FG_EINTR or FG_EIO.
-struct _zframe_t;
-int
-    fg_wire_send (void *sock, struct _zframe_t *routing_id,
-                  const fg_wire_msg_t *msg, const fg_wire_limits_t *limits,
-                  fg_error_t *err);
-
-//  Answers a WEIGHTS-REQUEST: sends up to `credit` WEIGHTS-CHUNK messages
-//  carrying blob [offset, size) in chunks of at most `chunk` bytes (capped
-//  at limits->max_chunk), with the experiment, round, shard and attempt of
-//  `header` and the blob's kind, version and SHA-256. Stops at the end of
-//  the blob. Returns 0 or an fg_wire_send code.
-int
-    fg_wire_send_chunks (void *sock, struct _zframe_t *routing_id,
-                         const fg_wire_msg_t *header, uint8_t blob_kind, uint64_t version,
-                         const uint8_t *blob, uint64_t size,
-                         const uint8_t hash [FG_WIRE_HASH_SIZE], uint64_t offset,
-                         uint32_t credit, size_t chunk, const fg_wire_limits_t *limits,
-                         fg_error_t *err);
-
-//  Receives one message (blocks as the socket's receive timeout says).
-//  routing_id_p: for a ROUTER socket, receives the sender's identity
-//  frame, which the caller owns (zframe_destroy) — also when decoding
-//  fails, so the peer can be told; NULL for DEALER / PAIR. msg as in
-//  fg_wire_decode. Returns 0, an fg_wire_decode code, FG_EFORMAT (no
-//  identity frame), FG_ETIMEOUT (receive timeout), FG_EINTR (interrupted)
-//  or FG_EIO.
-int
-    fg_wire_recv (void *sock, struct _zframe_t **routing_id_p,
-                  const fg_wire_limits_t *limits, fg_wire_msg_t *msg,
-                  fg_error_t *err);
-
-//  Decodes the frames of a zmsg_t received by the caller (for instance in
-//  a zloop reader), after any identity frame the caller popped. zmsg is
-//  not modified. Returns as fg_wire_decode.
-struct _zmsg_t;
-int
-    fg_wire_decode_zmsg (struct _zmsg_t *zmsg, const fg_wire_limits_t *limits,
-                         fg_wire_msg_t *msg, fg_error_t *err);
 
 #ifdef __cplusplus
 }

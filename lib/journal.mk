@@ -1,8 +1,11 @@
 ##  lib/journal.mk — the coordinator's LMDB journal (docs/journal.md)
 pkginclude_HEADERS += lib/fg_journal.h
-noinst_HEADERS += lib/fg_journal_internal.h
-lib_libfedgrid_core_la_SOURCES += lib/fg_journal.c lib/fg_journal_rec.c
-UNIT_TESTS += tests/test_journal
+noinst_HEADERS += lib/fg_journal_internal.h lib/fg_lmdb.h
+##  fg_lmdb: the LMDB mechanics of every store (this journal, lib/store.mk's)
+lib_libfglib_la_SOURCES += lib/fg_lmdb.c
+lib_libfglib_la_SOURCES += lib/fg_journal.c lib/fg_journal_rounds.c \
+    lib/fg_journal_tables.c lib/fg_journal_verify.c lib/fg_journal_dump.c lib/fg_journal_rec.c
+UNIT_TESTS += tests/test_journal tests/test_lmdb
 FUZZ_HARNESSES += journal
 check_PROGRAMS += fuzz/replay_journal
 TESTS += fuzz/replay_journal

@@ -1,6 +1,7 @@
 ##  lib/wire.mk — the wire codec of the coordinator-trainer protocol
 pkginclude_HEADERS += lib/fg_wire.h
-lib_libfedgrid_core_la_SOURCES += lib/fg_wire.c
+noinst_HEADERS += lib/fg_wire_internal.h
+lib_libfglib_la_SOURCES += lib/fg_wire.c lib/fg_wire_types.c lib/fg_wire_shard.c
 UNIT_TESTS += tests/test_wire
 FUZZ_HARNESSES += wire
 check_PROGRAMS += fuzz/replay_wire

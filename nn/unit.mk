@@ -1,4 +1,4 @@
 ##  nn/unit.mk — work units (training a shard in slices, checkpoints, evaluation)
 pkginclude_HEADERS += nn/fg_unit.h
-lib_libfedgrid_core_la_SOURCES += nn/fg_unit.c
+nn_libfgnn_la_SOURCES += nn/fg_unit.c
 UNIT_TESTS += tests/test_unit

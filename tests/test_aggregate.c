@@ -53,38 +53,38 @@ s_params (int rule)
     return p;
 }
 
-static fg_aggregator_t *
+static fg_aggregate_t *
 s_new (const fg_aggregate_params_t *p)
 {
     fg_error_t err = { 0 };
-    fg_aggregator_t *agg = fg_aggregator_new (p, &err);
+    fg_aggregate_t *agg = fg_aggregate_new (p, &err);
     if (!agg)
-        fprintf (stderr, "fg_aggregator_new: %s\n", err.msg);
+        fprintf (stderr, "fg_aggregate_new: %s\n", err.msg);
     assert_non_null (agg);
     return agg;
 }
 
 static void
-s_add (fg_aggregator_t *agg, uint32_t shard, uint64_t samples, const fg_state_t *update)
+s_add (fg_aggregate_t *agg, uint32_t shard, uint64_t samples, const fg_state_t *update)
 {
     fg_state_t *copy = fg_state_dup (update);
     assert_non_null (copy);
     fg_error_t err = { 0 };
-    int rc = fg_aggregator_add (agg, shard, samples, &copy, &err);
+    int rc = fg_aggregate_add (agg, shard, samples, &copy, &err);
     if (rc)
-        fprintf (stderr, "fg_aggregator_add: %s\n", err.msg);
+        fprintf (stderr, "fg_aggregate_add: %s\n", err.msg);
     assert_int_equal (rc, 0);
     assert_null (copy);
 }
 
 static fg_state_t *
-s_finish (fg_aggregator_t *agg)
+s_finish (fg_aggregate_t *agg)
 {
     fg_state_t *out = NULL;
     fg_error_t err = { 0 };
-    int rc = fg_aggregator_finish (agg, &out, &err);
+    int rc = fg_aggregate_finish (agg, &out, &err);
     if (rc)
-        fprintf (stderr, "fg_aggregator_finish: %s\n", err.msg);
+        fprintf (stderr, "fg_aggregate_finish: %s\n", err.msg);
     assert_int_equal (rc, 0);
     assert_non_null (out);
     return out;
@@ -156,10 +156,10 @@ static fg_state_t *
 s_run (const fg_aggregate_params_t *p, s_round_t *rounds, const uint32_t *order,
        const bool *skip)
 {
-    fg_aggregator_t *agg = s_new (p);
+    fg_aggregate_t *agg = s_new (p);
     fg_state_t *global = fg_state_dup (rounds [0].global);
     for (int r = 0; r < 2; r++) {
-        assert_int_equal (fg_aggregator_begin (agg, global, NSHARDS, NULL), 0);
+        assert_int_equal (fg_aggregate_begin (agg, global, NSHARDS, NULL), 0);
         for (uint32_t k = 0; k < NSHARDS; k++) {
             uint32_t s = order [k];
             if (!skip [s])
@@ -168,7 +168,7 @@ s_run (const fg_aggregate_params_t *p, s_round_t *rounds, const uint32_t *order,
         fg_state_destroy (&global);
         global = s_finish (agg);
     }
-    fg_aggregator_destroy (&agg);
+    fg_aggregate_destroy (&agg);
     return global;
 }
 
@@ -250,13 +250,13 @@ test_fedavg_hand (void **state)
 {
     (void) state;
     fg_aggregate_params_t p = s_params (FG_AGG_FEDAVG);
-    fg_aggregator_t *agg = s_new (&p);
+    fg_aggregate_t *agg = s_new (&p);
     fg_state_t *g = s_filled (false, 1), *u0 = s_filled (false, 2), *u1 = s_filled (false, 4);
-    assert_int_equal (fg_aggregator_begin (agg, g, 2, NULL), 0);
+    assert_int_equal (fg_aggregate_begin (agg, g, 2, NULL), 0);
     s_add (agg, 1, 3, u1);
-    assert_int_equal (fg_aggregator_count (agg), 1);
-    assert_true (fg_aggregator_has (agg, 1));
-    assert_false (fg_aggregator_has (agg, 0));
+    assert_int_equal (fg_aggregate_count (agg), 1);
+    assert_true (fg_aggregate_has (agg, 1));
+    assert_false (fg_aggregate_has (agg, 0));
     s_add (agg, 0, 1, u0);
     fg_state_t *out = s_finish (agg);
     float want [6] = { 3.5f, 3.5f, 3.5f, 3.5f, 3.5f, 3.5f };
@@ -264,42 +264,42 @@ test_fedavg_hand (void **state)
     s_expect_values (out, "conv.bias", want);
     s_expect_values (out, "bn.running_mean", want);
     s_expect_values (out, "bn.running_var", want);
-    assert_int_equal (fg_aggregator_count (agg), 0);
-    assert_null (fg_aggregator_momentum (agg));
+    assert_int_equal (fg_aggregate_count (agg), 0);
+    assert_null (fg_aggregate_momentum (agg));
     fg_state_destroy (&out);
 
     //  one update alone gives exactly that update; server_lr 0.5 halves
     //  the step of PARAM views only
-    assert_int_equal (fg_aggregator_begin (agg, g, 5, NULL), 0);
+    assert_int_equal (fg_aggregate_begin (agg, g, 5, NULL), 0);
     s_add (agg, 4, 17, u1);
     out = s_finish (agg);
     assert_memory_equal (out->data, u1->data, u1->size * sizeof (float));
     fg_state_destroy (&out);
-    fg_aggregator_destroy (&agg);
+    fg_aggregate_destroy (&agg);
     p.server_lr = 0.5;
     agg = s_new (&p);
-    assert_int_equal (fg_aggregator_begin (agg, g, 1, NULL), 0);
+    assert_int_equal (fg_aggregate_begin (agg, g, 1, NULL), 0);
     s_add (agg, 0, 1, u1);
     out = s_finish (agg);
     float half [6] = { 2.5f, 2.5f, 2.5f, 2.5f, 2.5f, 2.5f }, full [2] = { 4, 4 };
     s_expect_values (out, "conv.weight", half);
     s_expect_values (out, "bn.running_var", full);
     fg_state_destroy (&out);
-    fg_aggregator_destroy (&agg);
+    fg_aggregate_destroy (&agg);
     fg_state_destroy (&g);
     fg_state_destroy (&u0);
     fg_state_destroy (&u1);
 }
 
 //  Per-coordinate values v [k] for update k at every float of the state.
-static fg_aggregator_t *
+static fg_aggregate_t *
 s_coordinate_round (int rule, double trim, const float *v, size_t n, const uint64_t *samples)
 {
     fg_aggregate_params_t p = s_params (rule);
     p.trim_fraction = trim;
-    fg_aggregator_t *agg = s_new (&p);
+    fg_aggregate_t *agg = s_new (&p);
     fg_state_t *g = s_filled (false, 0);
-    assert_int_equal (fg_aggregator_begin (agg, g, (uint32_t) n, NULL), 0);
+    assert_int_equal (fg_aggregate_begin (agg, g, (uint32_t) n, NULL), 0);
     for (size_t k = 0; k < n; k++) {
         fg_state_t *u = s_filled (false, v [k]);
         s_add (agg, (uint32_t) (n - 1 - k), samples [k], u);
@@ -310,7 +310,7 @@ s_coordinate_round (int rule, double trim, const float *v, size_t n, const uint6
 }
 
 static float
-s_first (fg_aggregator_t *agg)
+s_first (fg_aggregate_t *agg)
 {
     fg_state_t *out = s_finish (agg);
     float x = out->data [0];
@@ -326,16 +326,16 @@ test_median_hand (void **state)
     (void) state;
     uint64_t ones [5] = { 1, 1, 1, 1, 1 }, skewed [5] = { 1000, 1, 1, 1, 1 };
     float odd [3] = { 1, -2, 7 }, even [4] = { 1, 100, 3, 2 };
-    fg_aggregator_t *agg = s_coordinate_round (FG_AGG_MEDIAN, 0, odd, 3, ones);
+    fg_aggregate_t *agg = s_coordinate_round (FG_AGG_MEDIAN, 0, odd, 3, ones);
     assert_true (s_first (agg) == 1.0f);
-    fg_aggregator_destroy (&agg);
+    fg_aggregate_destroy (&agg);
     agg = s_coordinate_round (FG_AGG_MEDIAN, 0, even, 4, ones);
     assert_true (s_first (agg) == 2.5f);
-    fg_aggregator_destroy (&agg);
+    fg_aggregate_destroy (&agg);
     //  unweighted: a huge sample count does not move the median
     agg = s_coordinate_round (FG_AGG_MEDIAN, 0, even, 4, skewed);
     assert_true (s_first (agg) == 2.5f);
-    fg_aggregator_destroy (&agg);
+    fg_aggregate_destroy (&agg);
 }
 
 static void
@@ -345,17 +345,17 @@ test_trimmed_mean_hand (void **state)
     uint64_t ones [5] = { 1, 1, 1, 1, 1 };
     float v [5] = { 1000, 1, -100, 3, 2 };
     //  trim 0.2 of 5: one from each end -> mean (1, 2, 3) = 2
-    fg_aggregator_t *agg = s_coordinate_round (FG_AGG_TRIMMED_MEAN, 0.2, v, 5, ones);
+    fg_aggregate_t *agg = s_coordinate_round (FG_AGG_TRIMMED_MEAN, 0.2, v, 5, ones);
     assert_true (s_first (agg) == 2.0f);
-    fg_aggregator_destroy (&agg);
+    fg_aggregate_destroy (&agg);
     //  trim 0.1 of 5: floor (0.5) = 0 -> plain mean 906 / 5
     agg = s_coordinate_round (FG_AGG_TRIMMED_MEAN, 0.1, v, 5, ones);
     assert_true (s_first (agg) == (float) (906.0 / 5));
-    fg_aggregator_destroy (&agg);
+    fg_aggregate_destroy (&agg);
     //  trim 0.49 of 5: two from each end -> the median
     agg = s_coordinate_round (FG_AGG_TRIMMED_MEAN, 0.49, v, 5, ones);
     assert_true (s_first (agg) == 2.0f);
-    fg_aggregator_destroy (&agg);
+    fg_aggregate_destroy (&agg);
 }
 
 //  clip_norm 1; delta over PARAM views = (3, 4, 0, ...), norm 5: the
@@ -368,7 +368,7 @@ test_clipping_hand (void **state)
     (void) state;
     fg_aggregate_params_t p = s_params (FG_AGG_FEDAVG);
     p.clip_norm = 1;
-    fg_aggregator_t *agg = s_new (&p);
+    fg_aggregate_t *agg = s_new (&p);
     fg_state_t *g = s_filled (false, 0), *u = s_filled (false, 0);
     u->data [0] = 3;
     u->data [1] = 4;
@@ -377,7 +377,7 @@ test_clipping_hand (void **state)
     double norm = 0;
     assert_int_equal (fg_aggregate_validate (g, u, 0, 0, &norm, NULL), 0);
     assert_true (norm == 5.0);                      //  the buffer's 10 is not in it
-    assert_int_equal (fg_aggregator_begin (agg, g, 1, NULL), 0);
+    assert_int_equal (fg_aggregate_begin (agg, g, 1, NULL), 0);
     s_add (agg, 0, 1, u);
     fg_state_t *out = s_finish (agg);
     float w [6] = { 0.6f, 0.8f, 0, 0, 0, 0 }, var [2] = { 2, 0 };
@@ -385,14 +385,14 @@ test_clipping_hand (void **state)
     s_expect_values (out, "bn.running_var", var);
     fg_state_destroy (&out);
     //  below the bound: untouched
-    assert_int_equal (fg_aggregator_begin (agg, g, 1, NULL), 0);
+    assert_int_equal (fg_aggregate_begin (agg, g, 1, NULL), 0);
     u->data [0] = 0.3f;
     u->data [1] = 0.4f;
     s_add (agg, 0, 1, u);
     out = s_finish (agg);
     assert_memory_equal (out->data, u->data, u->size * sizeof (float));
     fg_state_destroy (&out);
-    fg_aggregator_destroy (&agg);
+    fg_aggregate_destroy (&agg);
     fg_state_destroy (&g);
     fg_state_destroy (&u);
 }
@@ -408,70 +408,70 @@ test_fedavgm_hand (void **state)
     (void) state;
     fg_aggregate_params_t p = s_params (FG_AGG_FEDAVG);
     p.server_momentum = 0.9;
-    fg_aggregator_t *agg = s_new (&p);
-    assert_null (fg_aggregator_momentum (agg));
+    fg_aggregate_t *agg = s_new (&p);
+    assert_null (fg_aggregate_momentum (agg));
     fg_state_t *g0 = s_filled (false, 0), *u1 = s_filled (false, 1), *u2 = s_filled (false, 1.5f);
-    assert_int_equal (fg_aggregator_begin (agg, g0, 1, NULL), 0);
+    assert_int_equal (fg_aggregate_begin (agg, g0, 1, NULL), 0);
     s_add (agg, 0, 10, u1);
     fg_state_t *g1 = s_finish (agg);
     float one [6] = { 1, 1, 1, 1, 1, 1 }, minus1 [6] = { -1, -1, -1, -1, -1, -1 }, zero [2] = { 0, 0 };
     s_expect_values (g1, "conv.weight", one);
     s_expect_values (g1, "bn.running_mean", one);
-    s_expect_values (fg_aggregator_momentum (agg), "conv.weight", minus1);
-    s_expect_values (fg_aggregator_momentum (agg), "bn.running_mean", zero);
-    fg_state_t *saved = fg_state_dup (fg_aggregator_momentum (agg));
+    s_expect_values (fg_aggregate_momentum (agg), "conv.weight", minus1);
+    s_expect_values (fg_aggregate_momentum (agg), "bn.running_mean", zero);
+    fg_state_t *saved = fg_state_dup (fg_aggregate_momentum (agg));
 
-    assert_int_equal (fg_aggregator_begin (agg, g1, 1, NULL), 0);
+    assert_int_equal (fg_aggregate_begin (agg, g1, 1, NULL), 0);
     s_add (agg, 0, 10, u2);
     fg_state_t *g2 = s_finish (agg);
     float v2 = (float) (0.9 * -1.0 - 0.5);
     float n2 = (float) (1.0 - (double) v2);
     float wv [6] = { v2, v2, v2, v2, v2, v2 }, wn [6] = { n2, n2, n2, n2, n2, n2 };
     float buf [2] = { 1.5f, 1.5f };
-    s_expect_values (fg_aggregator_momentum (agg), "conv.weight", wv);
+    s_expect_values (fg_aggregate_momentum (agg), "conv.weight", wv);
     s_expect_values (g2, "conv.weight", wn);
     s_expect_values (g2, "bn.running_var", buf);
     assert_true (fabsf (n2 - 2.4f) < 1e-6f);
 
     //  resume from the checkpoint: same round 2, same bits
-    fg_aggregator_t *again = s_new (&p);
-    assert_int_equal (fg_aggregator_set_momentum (again, saved, NULL), 0);
-    assert_int_equal (fg_aggregator_begin (again, g1, 1, NULL), 0);
+    fg_aggregate_t *again = s_new (&p);
+    assert_int_equal (fg_aggregate_set_momentum (again, saved, NULL), 0);
+    assert_int_equal (fg_aggregate_begin (again, g1, 1, NULL), 0);
     s_add (again, 0, 10, u2);
     fg_state_t *g2b = s_finish (again);
     assert_memory_equal (g2->data, g2b->data, g2->size * sizeof (float));
-    assert_memory_equal (fg_aggregator_momentum (agg)->data, fg_aggregator_momentum (again)->data,
+    assert_memory_equal (fg_aggregate_momentum (agg)->data, fg_aggregate_momentum (again)->data,
                          g2->size * sizeof (float));
     //  ... and without the restored buffer the result differs
-    fg_aggregator_t *fresh = s_new (&p);
-    assert_int_equal (fg_aggregator_begin (fresh, g1, 1, NULL), 0);
+    fg_aggregate_t *fresh = s_new (&p);
+    assert_int_equal (fg_aggregate_begin (fresh, g1, 1, NULL), 0);
     s_add (fresh, 0, 10, u2);
     fg_state_t *g2c = s_finish (fresh);
     assert_memory_not_equal (g2->data, g2c->data, g2->size * sizeof (float));
 
     fg_state_destroy (&g2c);
     fg_state_destroy (&g2b);
-    fg_aggregator_destroy (&fresh);
-    fg_aggregator_destroy (&again);
+    fg_aggregate_destroy (&fresh);
+    fg_aggregate_destroy (&again);
     fg_state_destroy (&saved);
     fg_state_destroy (&g0);
     fg_state_destroy (&g1);
     fg_state_destroy (&g2);
     fg_state_destroy (&u1);
     fg_state_destroy (&u2);
-    fg_aggregator_destroy (&agg);
+    fg_aggregate_destroy (&agg);
 }
 
 //  --------------------------------------------------------------------
 //  Rejections
 
 static void
-s_expect_add_fails (fg_aggregator_t *agg, uint32_t shard, uint64_t samples, fg_state_t *update,
+s_expect_add_fails (fg_aggregate_t *agg, uint32_t shard, uint64_t samples, fg_state_t *update,
                     int code, const char *needle1, const char *needle2)
 {
     fg_error_t err = { 0 };
     fg_state_t *u = update;
-    assert_int_equal (fg_aggregator_add (agg, shard, samples, &u, &err), code);
+    assert_int_equal (fg_aggregate_add (agg, shard, samples, &u, &err), code);
     assert_null (u);                                //  consumed even when refused
     if (!strstr (err.msg, needle1) || (needle2 && !strstr (err.msg, needle2)))
         fprintf (stderr, "message '%s' lacks '%s' or '%s'\n", err.msg, needle1,
@@ -487,19 +487,19 @@ test_rejections (void **state)
     (void) state;
     fg_aggregate_params_t p = s_params (FG_AGG_FEDAVG);
     p.max_update_norm = 10;
-    fg_aggregator_t *agg = s_new (&p);
+    fg_aggregate_t *agg = s_new (&p);
     fg_state_t *g = s_filled (false, 0), *good = s_filled (false, 1), *bad;
     fg_error_t err = { 0 };
 
     //  outside a round
     s_expect_add_fails (agg, 0, 1, fg_state_dup (good), FG_ESTATE, "outside a round", NULL);
     fg_state_t *out = NULL;
-    assert_int_equal (fg_aggregator_finish (agg, &out, &err), FG_ESTATE);
+    assert_int_equal (fg_aggregate_finish (agg, &out, &err), FG_ESTATE);
     assert_null (out);
-    assert_int_equal (fg_aggregator_begin (agg, g, 0, &err), FG_EINVAL);
+    assert_int_equal (fg_aggregate_begin (agg, g, 0, &err), FG_EINVAL);
 
-    assert_int_equal (fg_aggregator_begin (agg, g, 4, NULL), 0);
-    assert_int_equal (fg_aggregator_finish (agg, &out, &err), FG_ESTATE);
+    assert_int_equal (fg_aggregate_begin (agg, g, 4, NULL), 0);
+    assert_int_equal (fg_aggregate_finish (agg, &out, &err), FG_ESTATE);
     assert_non_null (strstr (err.msg, "no update"));
     s_expect_add_fails (agg, 4, 1, fg_state_dup (good), FG_EINVAL, "shard 4", "only 4 shards");
     s_expect_add_fails (agg, 1, 0, fg_state_dup (good), FG_EINVAL, "shard 1", "sample count 0");
@@ -544,7 +544,7 @@ test_rejections (void **state)
     fg_state_destroy (&bad);
 
     //  none of that touched the round: accept one, a duplicate is refused
-    assert_int_equal (fg_aggregator_count (agg), 0);
+    assert_int_equal (fg_aggregate_count (agg), 0);
     s_add (agg, 2, 3, good);
     s_expect_add_fails (agg, 2, 3, fg_state_dup (good), FG_EEXIST, "shard 2", "already");
     out = s_finish (agg);
@@ -554,13 +554,13 @@ test_rejections (void **state)
     //  a global state with a NaN is refused
     fg_state_t *gnan = fg_state_dup (g);
     gnan->data [3] = NAN;
-    assert_int_equal (fg_aggregator_begin (agg, gnan, 2, &err), FG_ENUMERIC);
+    assert_int_equal (fg_aggregate_begin (agg, gnan, 2, &err), FG_ENUMERIC);
     fg_state_destroy (&gnan);
 
     //  momentum: not configured here
-    assert_int_equal (fg_aggregator_set_momentum (agg, g, &err), FG_ESTATE);
-    fg_aggregator_destroy (&agg);
-    fg_aggregator_destroy (&agg);                   //  NULL-safe
+    assert_int_equal (fg_aggregate_set_momentum (agg, g, &err), FG_ESTATE);
+    fg_aggregate_destroy (&agg);
+    fg_aggregate_destroy (&agg);                   //  NULL-safe
     assert_null (agg);
 
     //  momentum buffer of another layout
@@ -568,15 +568,15 @@ test_rejections (void **state)
     p.server_momentum = 0.5;
     agg = s_new (&p);
     fg_state_t *wide = s_filled (true, 0);
-    assert_int_equal (fg_aggregator_set_momentum (agg, wide, NULL), 0);
-    assert_int_equal (fg_aggregator_begin (agg, g, 2, &err), FG_EMISMATCH);
+    assert_int_equal (fg_aggregate_set_momentum (agg, wide, NULL), 0);
+    assert_int_equal (fg_aggregate_begin (agg, g, 2, &err), FG_EMISMATCH);
     assert_non_null (strstr (err.msg, "momentum"));
-    assert_int_equal (fg_aggregator_begin (agg, wide, 2, NULL), 0);
-    assert_int_equal (fg_aggregator_set_momentum (agg, g, &err), FG_EMISMATCH);
+    assert_int_equal (fg_aggregate_begin (agg, wide, 2, NULL), 0);
+    assert_int_equal (fg_aggregate_set_momentum (agg, g, &err), FG_EMISMATCH);
     wide->data [0] = INFINITY;
-    assert_int_equal (fg_aggregator_set_momentum (agg, wide, &err), FG_ENUMERIC);
+    assert_int_equal (fg_aggregate_set_momentum (agg, wide, &err), FG_ENUMERIC);
     fg_state_destroy (&wide);
-    fg_aggregator_destroy (&agg);
+    fg_aggregate_destroy (&agg);
 
     fg_state_destroy (&g);
     fg_state_destroy (&good);
@@ -586,7 +586,7 @@ static void
 s_expect_new_fails (fg_aggregate_params_t p, const char *needle)
 {
     fg_error_t err = { 0 };
-    assert_null (fg_aggregator_new (&p, &err));
+    assert_null (fg_aggregate_new (&p, &err));
     assert_int_equal (err.code, FG_EINVAL);
     assert_non_null (strstr (err.msg, needle));
 }

@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <ftw.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -21,6 +20,7 @@
 #include "fg_file.h"
 #include "fg_rng.h"
 #include "fg_state.h"
+#include "fg_test_util.h"
 
 //  --------------------------------------------------------------------------
 //  Helpers
@@ -648,20 +648,13 @@ static char s_dir [64];
 static int
 s_setup (void **unused)
 {
-    strcpy (s_dir, "/tmp/test_blob.XXXXXX");
-    return mkdtemp (s_dir)? 0: -1;
-}
-
-static int
-s_rm (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove (path);
+    return fg_test_tmpdir ("fg-test-blob", s_dir, sizeof s_dir);
 }
 
 static int
 s_teardown (void **unused)
 {
-    return nftw (s_dir, s_rm, 8, FTW_DEPTH | FTW_PHYS);
+    return fg_test_rmtree (s_dir);
 }
 
 static void

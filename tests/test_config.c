@@ -13,6 +13,7 @@
 
 #include "fg_config.h"
 #include "fg_file.h"
+#include "fg_test_util.h"
 
 static int
 s_parse (fg_config_t *cfg, const char *text, fg_error_t *err)
@@ -289,8 +290,8 @@ test_every_preset_round_trips (void **state)
 static void
 test_load_file_and_relative_path (void **state)
 {
-    char dir [] = "/tmp/fg-config-XXXXXX";
-    assert_non_null (mkdtemp (dir));
+    char dir [200];
+    assert_int_equal (fg_test_tmpdir ("fg-test-config", dir, sizeof dir), 0);
     char path [256], data [512];
     snprintf (path, sizeof path, "%s/fedgrid.toml", dir);
     const char *text = "[data]\ndataset = \"cifar10\"\npath = \"cifar\"\n";
@@ -308,8 +309,7 @@ test_load_file_and_relative_path (void **state)
     snprintf (missing, sizeof missing, "%s/none.toml", dir);
     assert_int_equal (fg_config_load (&cfg, missing, &err), FG_ENOENT);
     assert_non_null (strstr (err.msg, "none.toml"));
-    unlink (path);
-    rmdir (dir);
+    assert_int_equal (fg_test_rmtree (dir), 0);
 }
 
 static void

@@ -17,7 +17,6 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -37,6 +36,7 @@
 #include "fg_config.h"
 #include "fg_dataset_internal.h"
 #include "fg_rng.h"
+#include "fg_test_util.h"
 
 //  --------------------------------------------------------------------------
 //  Helpers
@@ -44,25 +44,17 @@
 static char s_tmp [256];
 
 static int
-s_rm (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void) st; (void) flag; (void) ftw;
-    return remove (path);
-}
-
-static int
 s_setup (void **state)
 {
     (void) state;
-    snprintf (s_tmp, sizeof s_tmp, "/tmp/fg-test-dataset-XXXXXX");
-    return mkdtemp (s_tmp)? 0: -1;
+    return fg_test_tmpdir ("fg-test-dataset", s_tmp, sizeof s_tmp);
 }
 
 static int
 s_teardown (void **state)
 {
     (void) state;
-    return nftw (s_tmp, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    return fg_test_rmtree (s_tmp);
 }
 
 //  Path in a fresh subfolder of the temp dir.

@@ -20,7 +20,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <czmq.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,19 +31,13 @@
 #include "fg_model.h"
 #include "fg_ops.h"
 #include "fg_sample_cache.h"
+#include "fg_test_util.h"
 #include "fg_unit.h"
-#include "fg_wire.h"
+#include "fg_wire_socket.h"
 
 static char s_tmp [256];
 static fg_dataset_t *s_train;           //  synthetic, 300 samples
 static uint8_t s_hash [FG_SHA256_SIZE];
-
-static int
-s_rm (const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void) sb; (void) flag; (void) ftw;
-    return remove (path);
-}
 
 static int
 s_setup (void **state)
@@ -52,8 +45,7 @@ s_setup (void **state)
     (void) state;
     zsys_init ();
     zsys_set_logstream (NULL);
-    snprintf (s_tmp, sizeof s_tmp, "/tmp/fg-test-fetch-XXXXXX");
-    if (!mkdtemp (s_tmp))
+    if (fg_test_tmpdir ("fg-test-fetch", s_tmp, sizeof s_tmp))
         return -1;
     if (fg_dataset_open (FG_DATASET_SYNTHETIC, "", FG_SPLIT_TRAIN, 300, &s_train, NULL))
         return -1;
@@ -66,7 +58,7 @@ s_teardown (void **state)
 {
     (void) state;
     fg_dataset_destroy (&s_train);
-    return nftw (s_tmp, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    return fg_test_rmtree (s_tmp);
 }
 
 //  Next message on sock that is not a HEARTBEAT, or type 0 after 5 s.

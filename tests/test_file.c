@@ -13,22 +13,20 @@
 #include <unistd.h>
 
 #include "fg_file.h"
+#include "fg_test_util.h"
 
 static char s_dir [64];
 
 static int
 s_setup (void **state)
 {
-    strcpy (s_dir, "/tmp/fg-file-XXXXXX");
-    return mkdtemp (s_dir)? 0: -1;
+    return fg_test_tmpdir ("fg-test-file", s_dir, sizeof s_dir);
 }
 
 static int
 s_teardown (void **state)
 {
-    char cmd [128];
-    snprintf (cmd, sizeof cmd, "rm -rf '%s'", s_dir);
-    return system (cmd);
+    return fg_test_rmtree (s_dir);
 }
 
 static void

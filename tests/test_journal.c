@@ -3,7 +3,8 @@
     idempotent updates (same bytes accepted, different bytes refused), a
     crash between any two writes of every operation (the transaction is
     aborted by the write hook) leaving the previous state, retention of
-    checkpoints, map growth from 64 KiB, a full disk, a flipped byte found
+    checkpoints, map growth from 64 KiB, a full disk, a truncated or empty
+    data file refused by every open before LMDB maps it, a flipped byte found
     by verify and refused by open, broken invariants found by verify, the
     writer lock, read-only use and dump, and every rejection path of every
     record decoder.
@@ -18,7 +19,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
-#include <ftw.h>
 #include <lmdb.h>
 #include <math.h>
 #include <signal.h>
@@ -34,6 +34,7 @@
 #include "fg_file.h"
 #include "fg_journal.h"
 #include "fg_journal_internal.h"
+#include "fg_test_util.h"
 
 #define HASH_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define HASH_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
@@ -45,18 +46,10 @@
 static char s_dir [256];
 
 static int
-s_rm (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void) st; (void) flag; (void) ftw;
-    return remove (path);
-}
-
-static int
 s_setup (void **state)
 {
     (void) state;
-    snprintf (s_dir, sizeof s_dir, "/tmp/fg_test_journal_XXXXXX");
-    assert_non_null (mkdtemp (s_dir));
+    assert_int_equal (fg_test_tmpdir ("fg-test-journal", s_dir, sizeof s_dir), 0);
     return 0;
 }
 
@@ -64,7 +57,7 @@ static int
 s_teardown (void **state)
 {
     (void) state;
-    nftw (s_dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    fg_test_rmtree (s_dir);
     return 0;
 }
 
@@ -894,6 +887,86 @@ test_disk_full (void **state)
     s_verify_ok ();
     free (big);
     free (huge);
+}
+
+//  --------------------------------------------------------------------------
+//  A truncated data file: refused by every open before LMDB maps it
+
+//  The journal's page size and the bytes its last commit uses, from LMDB.
+static size_t
+s_used_bytes (size_t *psize)
+{
+    char path [512];
+    snprintf (path, sizeof path, "%s/%s", s_dir, FG_JOURNAL_FILE);
+    MDB_env *env;
+    MDB_envinfo info;
+    MDB_stat st;
+    assert_int_equal (mdb_env_create (&env), 0);
+    assert_int_equal (mdb_env_open (env, path, MDB_NOSUBDIR | MDB_RDONLY, 0644), 0);
+    assert_int_equal (mdb_env_info (env, &info), 0);
+    assert_int_equal (mdb_env_stat (env, &st), 0);
+    mdb_env_close (env);
+    *psize = st.ms_psize;
+    return (info.me_last_pgno + 1) * (size_t) st.ms_psize;
+}
+
+//  Every way to open the journal refuses it with FG_EFORMAT naming the file
+//  and leaves it as it was (never initialised afresh).
+static void
+s_expect_refused (const char *words, size_t size)
+{
+    fg_journal_t *j = NULL;
+    fg_error_t err;
+    assert_int_equal (fg_journal_open (s_dir, CONFIG_A, HASH_A, true, &j, &err), FG_EFORMAT);
+    assert_null (j);
+    assert_non_null (strstr (err.msg, FG_JOURNAL_FILE));
+    assert_non_null (strstr (err.msg, words));
+    assert_int_equal (fg_journal_open (s_dir, CONFIG_A, HASH_A, false, &j, &err), FG_EFORMAT);
+    assert_int_equal (fg_journal_open_readonly (s_dir, &j, &err), FG_EFORMAT);
+    assert_non_null (strstr (err.msg, words));
+    size_t problems = 99;
+    assert_int_equal (fg_journal_verify (s_dir, NULL, NULL, &problems, &err), FG_EFORMAT);
+    assert_non_null (strstr (err.msg, words));
+    assert_true (fg_journal_exists (s_dir));
+    size_t now;
+    free (s_file (&now));
+    assert_int_equal (now, size);
+}
+
+static void
+test_truncated (void **state)
+{
+    (void) state;
+    fg_journal_t *j = s_open ();
+    for (uint32_t r = 1; r <= 3; r++)
+        s_round (j, r, 50000);
+    fg_journal_close (&j);
+    size_t psize, size;
+    size_t used = s_used_bytes (&psize);
+    uint8_t *whole = s_file (&size);
+    assert_true (used <= size && used > 8 * psize);
+    char path [512];
+    snprintf (path, sizeof path, "%s/%s", s_dir, FG_JOURNAL_FILE);
+    fg_error_t err;
+    //  8 KiB, half, one page short, one byte short, 0 bytes
+    size_t cuts [5] = { 8192, size / 2, used - psize, used - 1, 0 };
+    const char *words [5] = { "truncated", "truncated", "truncated", "truncated", "empty" };
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal (fg_file_write_atomic (path, whole, cuts [i], 0644, 0, &err), 0);
+        s_expect_refused (words [i], cuts [i]);
+    }
+    //  Shorter than LMDB's two meta pages; shorter than one.
+    assert_int_equal (fg_file_write_atomic (path, whole, psize + 100, 0644, 0, &err), 0);
+    s_expect_refused ("two meta pages", psize + 100);
+    assert_int_equal (fg_file_write_atomic (path, whole, 100, 0644, 0, &err), 0);
+    s_expect_refused ("not an LMDB file", 100);
+    //  Exactly the pages in use is a sound journal (the free tail is gone).
+    assert_int_equal (fg_file_write_atomic (path, whole, used, 0644, 0, &err), 0);
+    s_verify_ok ();
+    j = s_open ();
+    s_check_weights (j, 3, 50000);
+    fg_journal_close (&j);
+    free (whole);
 }
 
 //  --------------------------------------------------------------------------
@@ -2011,6 +2084,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_retention, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_map_growth, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_disk_full, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_truncated, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_flipped_blob_byte, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_flipped_record_byte, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_broken_invariants, s_setup, s_teardown),

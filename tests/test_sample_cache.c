@@ -8,42 +8,36 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <ftw.h>
 #include <lmdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "fg_clock.h"
 #include "fg_sample_cache.h"
+#include "fg_test_util.h"
 
 #define RS 10                           //  record size used here
 
 static char s_tmp [256];
 
 static int
-s_rm (const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void) sb; (void) flag; (void) ftw;
-    return remove (path);
-}
-
-static int
 s_setup (void **state)
 {
     (void) state;
-    snprintf (s_tmp, sizeof s_tmp, "/tmp/fg-test-cache-XXXXXX");
-    return mkdtemp (s_tmp)? 0: -1;
+    return fg_test_tmpdir ("fg-test-cache", s_tmp, sizeof s_tmp);
 }
 
 static int
 s_teardown (void **state)
 {
     (void) state;
-    return nftw (s_tmp, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    return fg_test_rmtree (s_tmp);
 }
 
 //  A fresh cache folder under s_tmp.
@@ -197,8 +191,9 @@ test_bad_arguments (void **state)
     char path [512];
     snprintf (path, sizeof path, "%s/no/such/folder", s_tmp);
     assert_null (fg_sample_cache_open (path, &err));
-    assert_int_equal (err.code, FG_EIO);
+    assert_int_equal (err.code, FG_ENOENT);
     assert_non_null (strstr (err.msg, "samples.lmdb"));
+    assert_non_null (strstr (err.msg, "does not exist"));
 }
 
 //  Damage a stored record behind the module's back (wrong bytes, wrong
@@ -290,9 +285,7 @@ test_killed_writer (void **state)
     const char *dir = s_dir ("killed");
     uint8_t hash [FG_SHA256_SIZE];
     memset (hash, 9, sizeof hash);
-    struct timespec now;
-    clock_gettime (CLOCK_MONOTONIC, &now);
-    unsigned seed = (unsigned) now.tv_nsec;
+    unsigned seed = (unsigned) fg_clock_ns (CLOCK_MONOTONIC);
     for (int run = 0; run < 6; run++) {
         fflush (NULL);
         pid_t pid = fork ();

@@ -18,6 +18,7 @@
 #include "fg_file.h"
 #include "fg_log.h"
 #include "fg_security.h"
+#include "fg_test_util.h"
 
 static char s_dir [64];
 
@@ -25,17 +26,14 @@ static int
 s_setup (void **state)
 {
     (void) state;
-    strcpy (s_dir, "/tmp/fg-security-XXXXXX");
-    return mkdtemp (s_dir)? 0: -1;
+    return fg_test_tmpdir ("fg-test-security", s_dir, sizeof s_dir);
 }
 
 static int
 s_teardown (void **state)
 {
     (void) state;
-    char cmd [128];
-    snprintf (cmd, sizeof cmd, "rm -rf '%s'", s_dir);
-    return system (cmd);
+    return fg_test_rmtree (s_dir);
 }
 
 static void

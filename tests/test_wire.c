@@ -1,10 +1,11 @@
 /*  test_wire.c — tests of the wire codec (lib/fg_wire.c).
 
-    Round trip of every message type with every field set; every rejection
-    path of the decoder and the encoder, with the error code and the
-    field/offset named in the message; truncation of every frame at every
-    byte (decoded under ASan from exact-size copies: an over-read is a
-    crash); range normalisation; LZ4 data chunks; send/recv through real
+    Known answers (a frozen SHA-256 of the frames of one message of every
+    type: the wire bytes do not change); round trip of every message type
+    with every field set; every rejection path of the decoder and the
+    encoder, with the error code and the field/offset named in the
+    message; truncation of every frame at every byte (decoded under ASan
+    from exact-size copies: an over-read is a crash); ranges from and to a shard's indices; LZ4 data chunks; send/recv through real
     inproc PAIR and ROUTER/DEALER sockets.
 
     `test_wire --corpus DIR` writes the fuzz seed corpus (one file per
@@ -24,7 +25,8 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "fg_wire.h"
+#include "fg_sha256.h"
+#include "fg_wire_socket.h"
 
 //  --------------------------------------------------------------------------
 //  A sample of every type, every field set to something non-default
@@ -452,6 +454,97 @@ test_round_trip (void **state)
         assert_int_equal (out.type, 0);
         assert_null (out.storage_);
     }
+}
+
+//  Known answers: one message of every type with the fixed values of
+//  s_sample, hashed with SHA-256 over (u32le frame count, then per frame
+//  u32le size and bytes). The digests were computed on the codec before
+//  it was rewritten as one table (issue 10): a failure here is a change
+//  of the bytes on the wire. DATA-CHUNK carries a hand-made LZ4 block
+//  (one literal run of 20 bytes), not the compressor's output, so the
+//  answer does not depend on the LZ4 library's version.
+static const uint8_t s_kat_lz4 [] = {
+    0xf0, 0x05,                         //  15 + 5 literals, no match
+    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20
+};
+
+static const char *s_kat_digest [FG_WIRE_TYPE_MAX + 1] = {
+    NULL,
+    "c6b3f66a07716386b2eb64f3fe9f8129e9404f09e234f42620eff454163141ef",    //  HELLO
+    "fa78c4fbedd70b91860baa4683446aadc7b74a7ba98120fdb94e64bc4f5b8f74",    //  READY
+    "2641e90825d208fe5cc2fea08905c3b2d78db5583568338f41d84e4cbf95c6fd",    //  HEARTBEAT
+    "a6d78e57cc34cfcd3ec5249c6f8d8d38577c3a9bcd7c0b9e612b2c47a70cb039",    //  TASK
+    "12ebfd6b5821ee2e80d3d75c0b80b30164055d18c4cfea7bc32795f4ab5be4b8",    //  WEIGHTS-REQUEST
+    "a706ff440397f622b10644e9c44660e3e63fe46df9d473d7c5e5737e12adcdbf",    //  WEIGHTS-CHUNK
+    "625deee0e24e38d0ebc4dd9fc623509506a33f494e2ffaa6ec0cdb519ec4c529",    //  DATA-REQUEST
+    "449173615e854bc269bfd3937fef70e92c206aeb5f6f99111c7086fa39362e7a",    //  DATA-CHUNK
+    "f455d9098434f464168c6ac6f1c96bc224492975d5ca748f37e6369d1aa02307",    //  RESULT
+    "aa828e685a350195d28d70235e7fb7bed46545adb0c9cec64852f3e1fe6dfc02",    //  ACK
+    "c412b2205735a57080f8e122285a7813736467d38bc2bad5ecd50f00a503d430",    //  REJECT
+    "4c5ce44d86fc5765921d3ee70c810a054be17b73e541850a562804c1d9c0f616",    //  ERROR
+    "b79133ec5f2360ba1e077e0da64e64c105352c141d29ce4f5e9566c537bdf1ec"     //  BYE
+};
+
+static void
+s_kat_sample (int type, fg_wire_msg_t *m)
+{
+    s_sample (type, m);
+    if (type == FG_WIRE_DATA_CHUNK) {
+        m->data_chunk.count = 4;
+        m->data_chunk.record_size = 5;
+        m->data_chunk.raw_size = 20;
+        m->data_chunk.lz4 = s_kat_lz4;
+        m->data_chunk.lz4_size = sizeof s_kat_lz4;
+    }
+}
+
+static void
+s_frames_digest (const fg_wire_frames_t *f, char hex [FG_SHA256_HEX_SIZE])
+{
+    fg_sha256_t sha;
+    fg_sha256_init (&sha);
+    uint8_t word [4];
+    s_put32 (word, (uint32_t) f->count);
+    fg_sha256_update (&sha, word, 4);
+    for (size_t i = 0; i < f->count; i++) {
+        s_put32 (word, (uint32_t) f->frame [i].size);
+        fg_sha256_update (&sha, word, 4);
+        if (f->frame [i].size)
+            fg_sha256_update (&sha, f->frame [i].data, f->frame [i].size);
+    }
+    uint8_t digest [FG_SHA256_SIZE];
+    fg_sha256_final (&sha, digest);
+    fg_sha256_hex (digest, hex);
+}
+
+static void
+test_known_answers (void **state)
+{
+    int wrong = 0;
+    for (int type = 1; type <= FG_WIRE_TYPE_MAX; type++) {
+        fg_wire_msg_t in, out;
+        fg_wire_frames_t f;
+        fg_error_t err;
+        s_kat_sample (type, &in);
+        if (fg_wire_encode (&in, NULL, &f, &err))
+            fail_msg ("%s: %s", fg_wire_type_name (type), err.msg);
+        char hex [FG_SHA256_HEX_SIZE];
+        s_frames_digest (&f, hex);
+        if (strcmp (hex, s_kat_digest [type]) != 0) {
+            print_error ("%s: frames hash to %s, expected %s\n",
+                         fg_wire_type_name (type), hex, s_kat_digest [type]);
+            wrong++;
+        }
+        //  and they decode to the message they came from
+        if (fg_wire_decode (f.frame, f.count, NULL, &out, &err))
+            fail_msg ("%s: %s", fg_wire_type_name (type), err.msg);
+        s_assert_equal (&in, &out);
+        if (type == FG_WIRE_DATA_CHUNK)
+            assert_memory_equal (out.data_chunk.samples, s_kat_lz4 + 2, 20);
+        fg_wire_msg_clear (&out);
+        fg_wire_frames_clear (&f);
+    }
+    assert_int_equal (wrong, 0);
 }
 
 static void
@@ -1004,47 +1097,90 @@ test_truncation (void **state)
 }
 
 static void
-test_ranges_normalize (void **state)
+test_ranges_indices (void **state)
 {
-    fg_wire_range_t r [] = {
-        { 50, 10 }, { 0, 5 }, { 5, 3 }, { 55, 10 }, { 30, 0 }, { 100, 1 },
-        { 0, 2 }, { 99, 1 }
-    };
-    uint32_t n = 8;
-    uint64_t covered = fg_wire_ranges_normalize (r, &n);
-    assert_int_equal (n, 3);
-    assert_int_equal (covered, 8 + 15 + 2);
-    assert_int_equal (r [0].start, 0);   assert_int_equal (r [0].count, 8);
-    assert_int_equal (r [1].start, 50);  assert_int_equal (r [1].count, 15);
-    assert_int_equal (r [2].start, 99);  assert_int_equal (r [2].count, 2);
-
-    //  a run longer than a uint32_t count is split (adjacent ranges are valid)
-    fg_wire_range_t big [] = { { 0, UINT32_MAX }, { 100, UINT32_MAX - 99 }, { 7, 1 } };
-    n = 3;
-    covered = fg_wire_ranges_normalize (big, &n);
-    assert_true (covered == (uint64_t) 1 << 32);
+    fg_error_t err;
+    fg_wire_range_t *r;
+    uint32_t n;
+    uint32_t *back;
+    size_t count;
+    //  a sorted shard, as fg_partition gives it
+    const uint32_t sorted [] = { 0, 1, 2, 7, 100, 101, 4000000000u, UINT32_MAX };
+    assert_int_equal (fg_wire_ranges_from_indices (sorted, 8, &r, &n, &err), 0);
+    assert_int_equal (n, 5);
+    assert_int_equal (r [0].start, 0);              assert_int_equal (r [0].count, 3);
+    assert_int_equal (r [1].start, 7);              assert_int_equal (r [1].count, 1);
+    assert_int_equal (r [2].start, 100);            assert_int_equal (r [2].count, 2);
+    assert_int_equal (r [3].start, 4000000000u);    assert_int_equal (r [3].count, 1);
+    assert_int_equal (r [4].start, UINT32_MAX);     assert_int_equal (r [4].count, 1);
+    free (r);
+    //  a run that ends at the last index
+    const uint32_t tail [] = { 5, UINT32_MAX - 1, UINT32_MAX };
+    assert_int_equal (fg_wire_ranges_from_indices (tail, 3, &r, &n, &err), 0);
     assert_int_equal (n, 2);
-    assert_int_equal (big [0].count, UINT32_MAX);
-    assert_int_equal (big [1].start, UINT32_MAX);
-    assert_int_equal (big [1].count, 1);
-    //  and the result is accepted by the codec
+    assert_int_equal (r [1].start, UINT32_MAX - 1);
+    assert_int_equal (r [1].count, 2);
+
+    //  the ranges go into a TASK, which decodes, and back to the indices
     fg_wire_msg_t m, out;
-    s_sample (FG_WIRE_DATA_REQUEST, &m);
-    m.data_request.ranges = big;
-    m.data_request.range_count = n;
-    m.data_request.sample_count = covered;
+    s_sample (FG_WIRE_TASK, &m);
+    m.task.ranges = r;
+    m.task.range_count = n;
+    m.task.sample_count = 3;
     fg_wire_frames_t f;
-    assert_int_equal (fg_wire_encode (&m, NULL, &f, NULL), 0);
-    assert_int_equal (fg_wire_decode (f.frame, f.count, NULL, &out, NULL), 0);
+    assert_int_equal (fg_wire_encode (&m, NULL, &f, &err), 0);
+    assert_int_equal (fg_wire_decode (f.frame, f.count, NULL, &out, &err), 0);
+    assert_int_equal (fg_wire_ranges_to_indices (out.task.ranges, out.task.range_count,
+                                                 &back, &count, &err), 0);
+    assert_int_equal (count, 3);
+    assert_memory_equal (back, tail, sizeof tail);
+    free (back);
     fg_wire_frames_clear (&f);
     fg_wire_msg_clear (&out);
+    free (r);
 
-    n = 0;
-    assert_int_equal (fg_wire_ranges_normalize (NULL, &n), 0);
-    fg_wire_range_t zero [] = { { 3, 0 } };
-    n = 1;
-    assert_int_equal (fg_wire_ranges_normalize (zero, &n), 0);
+    //  any order: sorted, merged
+    const uint32_t shuffled [] = { 9, 3, 4, 10, 2, 50 };
+    const uint32_t in_order [] = { 2, 3, 4, 9, 10, 50 };
+    assert_int_equal (fg_wire_ranges_from_indices (shuffled, 6, &r, &n, &err), 0);
+    assert_int_equal (n, 3);
+    assert_int_equal (fg_wire_ranges_to_indices (r, n, &back, &count, &err), 0);
+    assert_int_equal (count, 6);
+    assert_memory_equal (back, in_order, sizeof in_order);
+    free (back);
+    free (r);
+
+    //  refused: nothing, an index twice (the TASK's sum would lie)
+    assert_int_equal (fg_wire_ranges_from_indices (NULL, 0, &r, &n, &err), FG_ERANGE);
+    assert_null (r);
     assert_int_equal (n, 0);
+    const uint32_t twice [] = { 4, 8, 4 };
+    assert_int_equal (fg_wire_ranges_from_indices (twice, 3, &r, &n, &err), FG_EFORMAT);
+    assert_non_null (strstr (err.msg, "index 4 appears twice"));
+    assert_null (r);
+    assert_int_equal (fg_wire_ranges_to_indices (NULL, 0, &back, &count, &err), FG_ERANGE);
+    assert_null (back);
+    assert_int_equal (count, 0);
+}
+
+static void
+test_reply (void **state)
+{
+    fg_wire_msg_t about, reply;
+    s_sample (FG_WIRE_WEIGHTS_REQUEST, &about);
+    memset (&reply, 0xff, sizeof reply);
+    fg_wire_msg_reply (&reply, FG_WIRE_WEIGHTS_CHUNK, &about);
+    assert_int_equal (reply.type, FG_WIRE_WEIGHTS_CHUNK);
+    assert_true (reply.experiment == about.experiment);
+    assert_int_equal (reply.round, about.round);
+    assert_int_equal (reply.shard, about.shard);
+    assert_int_equal (reply.attempt, about.attempt);
+    assert_int_equal (reply.weights_chunk.size, 0);
+    assert_null (reply.storage_);
+    fg_wire_msg_reply (&reply, FG_WIRE_REJECT, NULL);
+    assert_int_equal (reply.type, FG_WIRE_REJECT);
+    assert_true (reply.experiment == 0);
+    assert_int_equal (reply.round, 0);
 }
 
 static void
@@ -1253,12 +1389,14 @@ main (int argc, char *argv [])
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_type_names),
         cmocka_unit_test (test_round_trip),
+        cmocka_unit_test (test_known_answers),
         cmocka_unit_test (test_round_trip_edges),
         cmocka_unit_test (test_reject_header),
         cmocka_unit_test (test_reject_body),
         cmocka_unit_test (test_reject_encode),
         cmocka_unit_test (test_truncation),
-        cmocka_unit_test (test_ranges_normalize),
+        cmocka_unit_test (test_ranges_indices),
+        cmocka_unit_test (test_reply),
         cmocka_unit_test (test_data_pack),
         cmocka_unit_test (test_inproc_pair),
         cmocka_unit_test (test_router_dealer),

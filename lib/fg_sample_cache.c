@@ -2,9 +2,8 @@
 
 #include "fg_sample_cache.h"
 #include "fg_log.h"
-#include "fg_trainer_journal.h"
+#include "fg_lmdb.h"
 
-#include <lmdb.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,9 +15,9 @@
 #define S_RECORD_MAX    ((size_t) 1 << 24)
 
 struct _fg_sample_cache_t {
-    MDB_env *env;
-    MDB_dbi  dbi;
-    char     path [1100];
+    fg_lmdb_t *lmdb;
+    MDB_dbi    dbi;
+    const char *path;                   //  the file's, for messages
 };
 
 static void
@@ -65,11 +64,12 @@ fg_sample_cache_open (const char *dir, fg_error_t *err)
         fg_error_set (err, FG_ENOMEM, "sample cache: out of memory");
         return NULL;
     }
-    snprintf (self->path, sizeof self->path, "%s/samples.lmdb", dir);
-    if (fg_tjournal_lmdb_open (self->path, &self->env, &self->dbi, err)) {
+    if (fg_lmdb_open_recomputable (dir, "samples.lmdb", 0, S_GROW_MAX, &self->lmdb, &self->dbi,
+                                   err)) {
         fg_sample_cache_close (&self);
         return NULL;
     }
+    self->path = fg_lmdb_path (self->lmdb);
     return self;
 }
 
@@ -77,8 +77,7 @@ void
 fg_sample_cache_close (fg_sample_cache_t **self_p)
 {
     if (self_p && *self_p) {
-        if ((*self_p)->env)
-            mdb_env_close ((*self_p)->env);
+        fg_lmdb_close (&(*self_p)->lmdb);
         free (*self_p);
         *self_p = NULL;
     }
@@ -87,7 +86,7 @@ fg_sample_cache_close (fg_sample_cache_t **self_p)
 static int
 s_read_txn (fg_sample_cache_t *self, MDB_txn **txn, fg_error_t *err)
 {
-    return fg_tjournal_lmdb_read_txn (self->env, self->path, txn, err);
+    return fg_lmdb_read_begin (self->lmdb, txn, err);
 }
 
 static int
@@ -130,9 +129,60 @@ s_add_missing (fg_wire_range_t **out, uint32_t *n, size_t *cap, uint32_t start, 
     return 0;
 }
 
+typedef struct {
+    fg_sample_cache_t *self;
+    const uint8_t *hash;
+    const uint32_t *drop;               //  damaged records to delete
+    size_t ndrop;
+    const fg_wire_range_t *ranges;      //  records to put
+    uint32_t nranges;
+    size_t record_size;
+    const uint8_t *records;
+} s_write_t;
+
+//  The record of sample index (record_size bytes, then the CRC-32 of key
+//  and record) in the space LMDB reserved.
+static void
+s_fill (uint8_t *p, const uint8_t key [S_KEY_SIZE], const uint8_t *record, size_t record_size)
+{
+    memcpy (p, record, record_size);
+    uint32_t crc = s_crc (key, record, record_size);
+    p [record_size + 0] = (uint8_t) crc;
+    p [record_size + 1] = (uint8_t) (crc >> 8);
+    p [record_size + 2] = (uint8_t) (crc >> 16);
+    p [record_size + 3] = (uint8_t) (crc >> 24);
+}
+
+static int
+s_write_txn (MDB_txn *txn, void *ctx, fg_error_t *err)
+{
+    s_write_t *w = (s_write_t *) ctx;
+    fg_sample_cache_t *self = w->self;
+    uint8_t key [S_KEY_SIZE];
+    for (size_t i = 0; i < w->ndrop; i++) {
+        s_key (key, w->hash, w->drop [i]);
+        MDB_val k = { S_KEY_SIZE, key };
+        int rc = mdb_del (txn, self->dbi, &k, NULL);
+        if (rc && rc != MDB_NOTFOUND)
+            return fg_lmdb_fail (self->lmdb, rc, err, "delete sample %u", w->drop [i]);
+    }
+    const uint8_t *record = w->records;
+    for (uint32_t r = 0; r < w->nranges; r++)
+        for (uint32_t i = 0; i < w->ranges [r].count; i++, record += w->record_size) {
+            uint32_t index = w->ranges [r].start + i;
+            s_key (key, w->hash, index);
+            MDB_val k = { S_KEY_SIZE, key }, v = { w->record_size + 4, NULL };
+            int rc = fg_lmdb_put (self->lmdb, txn, self->dbi, &k, &v, MDB_RESERVE);
+            if (rc)
+                return fg_lmdb_fail (self->lmdb, rc, err, "put sample %u", index);
+            s_fill (v.mv_data, key, record, w->record_size);
+        }
+    return 0;
+}
+
 //  One write transaction: deletes the keys of indices drop [0 .. ndrop)
 //  (damaged records), then puts the records of ranges. Grows the map
-//  when full.
+//  when full (by at least twice the window's records with their keys).
 static int
 s_write (fg_sample_cache_t *self, const uint8_t hash [FG_SHA256_SIZE], const uint32_t *drop,
          size_t ndrop, const fg_wire_range_t *ranges, uint32_t nranges, size_t record_size,
@@ -141,45 +191,75 @@ s_write (fg_sample_cache_t *self, const uint8_t hash [FG_SHA256_SIZE], const uin
     size_t total = 0;
     for (uint32_t r = 0; r < nranges; r++)
         total += ranges [r].count;
-    for (int attempt = 0; attempt < S_GROW_MAX; attempt++) {
-        MDB_txn *txn = NULL;
-        int rc = mdb_txn_begin (self->env, NULL, 0, &txn);
-        uint8_t key [S_KEY_SIZE];
-        for (size_t i = 0; rc == 0 && i < ndrop; i++) {
-            s_key (key, hash, drop [i]);
-            MDB_val k = { S_KEY_SIZE, key };
-            rc = mdb_del (txn, self->dbi, &k, NULL);
-            if (rc == MDB_NOTFOUND)
-                rc = 0;
-        }
-        const uint8_t *record = records;
-        for (uint32_t r = 0; rc == 0 && r < nranges; r++)
-            for (uint32_t i = 0; rc == 0 && i < ranges [r].count; i++, record += record_size) {
-                s_key (key, hash, ranges [r].start + i);
-                MDB_val k = { S_KEY_SIZE, key }, v = { record_size + 4, NULL };
-                rc = mdb_put (txn, self->dbi, &k, &v, MDB_RESERVE);
-                if (rc == 0) {
-                    uint8_t *p = v.mv_data;
-                    memcpy (p, record, record_size);
-                    uint32_t crc = s_crc (key, record, record_size);
-                    p [record_size + 0] = (uint8_t) crc;
-                    p [record_size + 1] = (uint8_t) (crc >> 8);
-                    p [record_size + 2] = (uint8_t) (crc >> 16);
-                    p [record_size + 3] = (uint8_t) (crc >> 24);
-                }
-            }
-        if (rc == 0)
-            rc = mdb_txn_commit (txn);
-        else
-        if (txn)
-            mdb_txn_abort (txn);
-        if (rc == 0)
-            return 0;
-        size_t need = total * (record_size + 64) * 2;
-        if ((rc = fg_tjournal_lmdb_recover (self->env, self->path, rc, need, err)))
-            return rc;
+    s_write_t w = { self, hash, drop, ndrop, ranges, nranges, record_size, records };
+    return fg_lmdb_write (self->lmdb, "store samples", total * (record_size + 64) * 2,
+                          s_write_txn, &w, err);
+}
+
+//  What a look-up found so far: the missing ranges (and how many samples
+//  they cover) and the damaged records to delete.
+typedef struct {
+    fg_wire_range_t *out;
+    uint32_t n;
+    size_t   cap;
+    uint64_t count;
+    uint32_t *damaged;
+    size_t   ndamaged;
+    size_t   damaged_cap;
+} s_scan_t;
+
+static int
+s_scan_missing (s_scan_t *scan, uint64_t start, uint64_t count)
+{
+    scan->count += count;
+    return s_add_missing (&scan->out, &scan->n, &scan->cap, (uint32_t) start, (uint32_t) count);
+}
+
+static int
+s_scan_damaged (s_scan_t *scan, uint32_t index)
+{
+    if (scan->ndamaged == scan->damaged_cap) {
+        size_t cap = scan->damaged_cap? scan->damaged_cap * 2: 16;
+        uint32_t *more = realloc (scan->damaged, cap * sizeof *more);
+        if (!more)
+            return FG_ENOMEM;
+        scan->damaged = more;
+        scan->damaged_cap = cap;
     }
-    return fg_error_set (err, FG_EFULL, "%s: map still full after growing", self->path);
+    scan->damaged [scan->ndamaged++] = index;
+    return s_scan_missing (scan, index, 1);
+}
+
+//  Walks the stored keys of range with cursor into scan.
+static int
+s_scan_range (fg_sample_cache_t *self, MDB_cursor *cursor, const uint8_t hash [FG_SHA256_SIZE],
+              size_t record_size, const fg_wire_range_t *range, s_scan_t *scan, fg_error_t *err)
+{
+    int rc = 0;
+    uint64_t next = range->start;               //  first index not yet accounted for
+    uint64_t end = next + range->count;
+    uint8_t key [S_KEY_SIZE];
+    s_key (key, hash, range->start);
+    MDB_val k = { S_KEY_SIZE, key }, v;
+    int mrc = mdb_cursor_get (cursor, &k, &v, MDB_SET_RANGE);
+    while (rc == 0 && mrc == 0 && next < end) {
+        if (k.mv_size != S_KEY_SIZE || memcmp (k.mv_data, hash, FG_SHA256_SIZE))
+            break;                              //  past this dataset's keys
+        uint32_t index = s_key_index (k.mv_data);
+        if (index >= end)
+            break;
+        if (index > next)
+            rc = s_scan_missing (scan, next, index - next);
+        if (rc == 0 && !s_sound (k.mv_data, &v, record_size))
+            rc = s_scan_damaged (scan, index);
+        next = (uint64_t) index + 1;
+        mrc = mdb_cursor_get (cursor, &k, &v, MDB_NEXT);
+    }
+    if (mrc && mrc != MDB_NOTFOUND && rc == 0)
+        rc = fg_lmdb_fail (self->lmdb, mrc, err, "walk");
+    if (rc == 0 && next < end)
+        rc = s_scan_missing (scan, next, end - next);
+    return rc;
 }
 
 int
@@ -201,73 +281,31 @@ fg_sample_cache_missing (fg_sample_cache_t *self, const uint8_t hash [FG_SHA256_
     int mrc = mdb_cursor_open (txn, self->dbi, &cursor);
     if (mrc) {
         mdb_txn_abort (txn);
-        return fg_error_set (err, FG_EIO, "%s: %s", self->path, mdb_strerror (mrc));
+        return fg_lmdb_fail (self->lmdb, mrc, err, "open cursor");
     }
-    fg_wire_range_t *out = NULL;
-    uint32_t n = 0;
-    size_t cap = 0;
-    uint32_t *damaged = NULL;
-    size_t ndamaged = 0, damaged_cap = 0;
-    uint64_t count = 0;
-    for (uint32_t r = 0; rc == 0 && r < nranges; r++) {
-        uint64_t next = ranges [r].start;          //  first index not yet accounted for
-        uint64_t end = next + ranges [r].count;
-        uint8_t key [S_KEY_SIZE];
-        s_key (key, hash, ranges [r].start);
-        MDB_val k = { S_KEY_SIZE, key }, v;
-        mrc = mdb_cursor_get (cursor, &k, &v, MDB_SET_RANGE);
-        while (rc == 0 && mrc == 0 && next < end) {
-            if (k.mv_size != S_KEY_SIZE || memcmp (k.mv_data, hash, FG_SHA256_SIZE))
-                break;                              //  past this dataset's keys
-            uint32_t index = s_key_index (k.mv_data);
-            if (index >= end)
-                break;
-            if (index > next) {
-                rc = s_add_missing (&out, &n, &cap, (uint32_t) next, (uint32_t) (index - next));
-                count += index - next;
-            }
-            if (rc == 0 && !s_sound (k.mv_data, &v, record_size)) {
-                rc = s_add_missing (&out, &n, &cap, index, 1);
-                count++;
-                if (rc == 0 && ndamaged == damaged_cap) {
-                    damaged_cap = damaged_cap? damaged_cap * 2: 16;
-                    uint32_t *more = realloc (damaged, damaged_cap * sizeof *more);
-                    if (more)
-                        damaged = more;
-                    else
-                        rc = FG_ENOMEM;
-                }
-                if (rc == 0)
-                    damaged [ndamaged++] = index;
-            }
-            next = (uint64_t) index + 1;
-            mrc = mdb_cursor_get (cursor, &k, &v, MDB_NEXT);
-        }
-        if (mrc && mrc != MDB_NOTFOUND && rc == 0)
-            rc = fg_error_set (err, FG_EIO, "%s: %s", self->path, mdb_strerror (mrc));
-        if (rc == 0 && next < end) {
-            rc = s_add_missing (&out, &n, &cap, (uint32_t) next, (uint32_t) (end - next));
-            count += end - next;
-        }
-    }
+    s_scan_t scan;
+    memset (&scan, 0, sizeof scan);
+    for (uint32_t r = 0; rc == 0 && r < nranges; r++)
+        rc = s_scan_range (self, cursor, hash, record_size, &ranges [r], &scan, err);
     mdb_cursor_close (cursor);
     mdb_txn_abort (txn);
     if (rc == FG_ENOMEM)
         fg_error_set (err, FG_ENOMEM, "%s: out of memory", self->path);
-    if (rc == 0 && ndamaged) {
+    if (rc == 0 && scan.ndamaged) {
         fg_error_t werr;
-        if (s_write (self, hash, damaged, ndamaged, NULL, 0, record_size, NULL, &werr) == 0)
+        if (s_write (self, hash, scan.damaged, scan.ndamaged, NULL, 0, record_size, NULL,
+                     &werr) == 0)
             fg_warn ("%s: %zu damaged sample records deleted; fetching them again",
-                     self->path, ndamaged);
+                     self->path, scan.ndamaged);
     }
-    free (damaged);
+    free (scan.damaged);
     if (rc) {
-        free (out);
+        free (scan.out);
         return rc;
     }
-    *missing = out;
-    *nmissing = n;
-    *samples = count;
+    *missing = scan.out;
+    *nmissing = scan.n;
+    *samples = scan.count;
     return 0;
 }
 
@@ -307,7 +345,7 @@ fg_sample_cache_get (fg_sample_cache_t *self, const uint8_t hash [FG_SHA256_SIZE
                                    self->path, index);
             else
             if (mrc)
-                rc = fg_error_set (err, FG_EIO, "%s: %s", self->path, mdb_strerror (mrc));
+                rc = fg_lmdb_fail (self->lmdb, mrc, err, "get sample %u", index);
             else
             if (!s_sound (key, &v, record_size))
                 rc = fg_error_set (err, FG_ECHECKSUM, "%s: the record of sample %u is damaged "

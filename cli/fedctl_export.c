@@ -1,0 +1,104 @@
+/*  fedctl export — committed global weights out of an experiment's journal,
+    as a fedgrid blob or safetensors, after checking that the journal is
+    this configuration's.                                                 */
+
+#include "fedctl.h"
+#include "fg_journal.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+//  FG_EMISMATCH when DIR's journal was written by another configuration.
+static int
+s_journal_meta_matches (const char *dir, const fg_config_t *cfg, fg_error_t *err)
+{
+    fg_journal_t *journal = NULL;
+    int rc = fg_journal_open_readonly (dir, &journal, err);
+    char stored [65], hash [FG_SHA256_HEX_SIZE];
+    if (rc == 0)
+        rc = fg_journal_meta (journal, stored, NULL, NULL, err);
+    fg_journal_close (&journal);
+    if (rc)
+        return rc;
+    fg_config_hash (cfg, hash);
+    if (strcmp (stored, hash))
+        return fg_error_set (err, FG_EMISMATCH, "the journal in %s was written by another "
+                             "configuration (experiment %.12s, this one %.12s)", dir, stored, hash);
+    return 0;
+}
+
+int
+fedctl_cmd_export (int argc, char **argv)
+{
+    static const struct option options [] = {
+        { "round",  required_argument, NULL, 'r' },
+        { "output", required_argument, NULL, 'o' },
+        { "set",    required_argument, NULL, 's' },
+        { "help",   no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    uint32_t round = FG_JOURNAL_LATEST;
+    const char *output = NULL;
+    fedctl_sets_t sets = { .count = 0 };
+    int c;
+    while ((c = getopt_long (argc, argv, "r:o:s:h", options, NULL)) != -1) {
+        char *end;
+        switch (c) {
+            case 'r':
+                if (strcmp (optarg, "last")) {
+                    unsigned long value = strtoul (optarg, &end, 10);
+                    if (*end || value == 0 || value >= UINT32_MAX) {
+                        fedctl_fail ("--round %s: expected a round number or last", optarg);
+                        return EX_USAGE;
+                    }
+                    round = (uint32_t) value;
+                }
+                break;
+            case 'o': output = optarg; break;
+            case 's': if (fedctl_sets_add (&sets, optarg)) return EX_USAGE; break;
+            case 'h':
+                printf ("usage: fedctl export DIR [--round N|last] -o FILE\n\nWrites committed "
+                        "global weights: a fedgrid blob, or safetensors when FILE ends in "
+                        ".safetensors.\n");
+                return EX_OK;
+            default:
+                return EX_USAGE;
+        }
+    }
+    if (optind != argc - 1 || !output) {
+        fedctl_fail ("usage: fedctl export DIR [--round N|last] -o FILE");
+        return EX_USAGE;
+    }
+    //  the journal must be this experiment's (with the same --set as the run)
+    fg_config_t cfg;
+    int status = fedctl_load_config (argv [optind], &sets, &cfg);
+    if (status)
+        return status;
+    fg_error_t err;
+    fg_state_t *weights = NULL;
+    uint32_t found = 0;
+    int rc = s_journal_meta_matches (argv [optind], &cfg, &err);
+    if (rc) {
+        fedctl_fail ("%s", err.msg);
+        return EX_DATAERR;
+    }
+    rc = fedctl_journal_weights (argv [optind], round, &found, &weights, &err);
+    if (rc) {
+        fedctl_fail ("%s%s", err.msg, rc == FG_ENOENT? " (fedctl journal dump lists the retained rounds)": "");
+        return rc == FG_ENOENT? EX_NOINPUT: EX_DATAERR;
+    }
+    size_t len = strlen (output);
+    bool safetensors = len > 12 && strcmp (output + len - 12, ".safetensors") == 0;
+    rc = safetensors? fg_blob_export_safetensors (output, weights, &err)
+                    : fg_blob_save (output, weights, &err);
+    char hash [65];
+    fg_state_hash (weights, hash);
+    fg_state_destroy (&weights);
+    if (rc) {
+        fedctl_fail ("%s", err.msg);
+        return EX_CANTCREAT;
+    }
+    printf ("%s: weights of round %u, sha256 %s\n", output, found, hash);
+    return EX_OK;
+}

@@ -1,0 +1,153 @@
+/*  fedctl status — where an experiment stands: its committed rounds and
+    last accuracy from the journal (read-only), and, while a coordinator
+    runs, the live figures of DIR/status.json.                            */
+
+#include "fedctl.h"
+#include "fg_journal.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+//  What status prints.
+typedef struct {
+    const char *state;              //  "finished", "running", ...
+    uint32_t last;                  //  last committed round, 0: none
+    fg_journal_metrics_t metrics;   //  of round last
+    char hash [65];                 //  SHA-256 of its weights, "" when none
+    bool running;                   //  a coordinator runs (live figures below)
+    long nodes, in_flight;
+    double eta;                     //  seconds, < 0 unknown
+} s_status_t;
+
+//  Parses the command line: 0 with *dir and *json set, -1 after --help,
+//  or EX_USAGE.
+static int
+s_status_parse (int argc, char **argv, fedctl_sets_t *sets, bool *json, const char **dir)
+{
+    static const struct option options [] = {
+        { "json", no_argument,       NULL, 'J' },
+        { "set",  required_argument, NULL, 's' },
+        { "help", no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    int c;
+    while ((c = getopt_long (argc, argv, "Js:h", options, NULL)) != -1) {
+        switch (c) {
+            case 'J': *json = true; break;
+            case 's': if (fedctl_sets_add (sets, optarg)) return EX_USAGE; break;
+            case 'h':
+                printf ("usage: fedctl status DIR [--json] [--set section.key=value ...]\n\n"
+                        "Round, last accuracy, nodes alive, units in flight, ETA and the SHA-256 "
+                        "of the last committed weights.\n");
+                return -1;
+            default:
+                return EX_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        fedctl_fail ("usage: fedctl status DIR [--json]");
+        return EX_USAGE;
+    }
+    *dir = argv [optind];
+    return 0;
+}
+
+//  The last committed round, its metrics and weights hash, when DIR holds
+//  a journal. Returns 0 or EX_DATAERR (printed).
+static int
+s_status_journal (const char *dir, s_status_t *st)
+{
+    if (!fg_journal_exists (dir))
+        return 0;
+    fg_error_t err;
+    fg_journal_t *journal = NULL;
+    int rc = fg_journal_open_readonly (dir, &journal, &err);
+    if (rc) {
+        fedctl_fail ("%s", err.msg);
+        return EX_DATAERR;
+    }
+    rc = fg_journal_last_round (journal, &st->last, &err);
+    if (rc == 0)
+        rc = fg_journal_metrics_get (journal, st->last, &st->metrics, &err);
+    fg_journal_close (&journal);
+    if (rc && rc != FG_ENOENT) {
+        fedctl_fail ("%s", err.msg);
+        return EX_DATAERR;
+    }
+    fg_state_t *weights = NULL;
+    if (st->last && fedctl_journal_weights (dir, FG_JOURNAL_LATEST, NULL, &weights, &err) == 0)
+        fg_state_hash (weights, st->hash);
+    fg_state_destroy (&weights);
+    return 0;
+}
+
+//  The state and the live figures from the coordinator, when one runs.
+static void
+s_status_live (const char *dir, const fg_config_t *cfg, s_status_t *st)
+{
+    char *live = fedctl_status_read (dir);
+    long pid = live? (long) fedctl_status_number (live, "pid", 0): 0;
+    st->running = pid > 0 && kill ((pid_t) pid, 0) == 0 && !strstr (live, "\"finished\"");
+    st->state = st->last >= (uint32_t) cfg->experiment.rounds? "finished"
+              : st->running? "running"
+              : st->last || fg_journal_exists (dir)? "stopped": "not started";
+    st->eta = -1;
+    if (st->running) {
+        st->nodes = (long) fedctl_status_number (live, "nodes_alive", 0);
+        st->in_flight = (long) fedctl_status_number (live, "units_in_flight", 0);
+        st->eta = fedctl_status_number (live, "eta_s", -1);
+        if (strstr (live, "waiting for trainers"))
+            st->state = "waiting for trainers";
+    }
+    free (live);
+}
+
+static void
+s_status_print (const char *dir, const fg_config_t *cfg, const s_status_t *st, bool json)
+{
+    uint32_t last = st->last;
+    if (json)
+        printf ("{\"state\": \"%s\", \"round\": %u, \"rounds\": %lld, \"test_accuracy\": %.6f, "
+                "\"test_loss\": %.6f, \"nodes_alive\": %ld, \"units_in_flight\": %ld, "
+                "\"eta_s\": %.1f, \"weights_sha256\": \"%s\"}\n",
+                st->state, last, (long long) cfg->experiment.rounds,
+                last? st->metrics.test_accuracy: 0, last? st->metrics.test_loss: 0,
+                st->nodes, st->in_flight, st->eta, st->hash);
+    else {
+        printf ("experiment  %s (%s)\n", dir, st->state);
+        printf ("round       %u of %lld committed\n", last, (long long) cfg->experiment.rounds);
+        if (last)
+            printf ("accuracy    %.2f%% (test loss %.4f)\n", 100 * st->metrics.test_accuracy,
+                    st->metrics.test_loss);
+        if (st->running)
+            printf ("nodes       %ld alive, %ld units in flight%s\n", st->nodes, st->in_flight,
+                    st->nodes? "": " — waiting for a trainer to connect");
+        if (st->running && st->eta >= 0)
+            printf ("eta         %.0f s\n", st->eta);
+        if (last)
+            printf ("weights     sha256 %s\n", st->hash);
+    }
+}
+
+int
+fedctl_cmd_status (int argc, char **argv)
+{
+    fedctl_sets_t sets = { .count = 0 };
+    bool json = false;
+    const char *dir;
+    int status = s_status_parse (argc, argv, &sets, &json, &dir);
+    if (status)
+        return status < 0? EX_OK: status;
+    fg_config_t cfg;
+    if ((status = fedctl_load_config (dir, &sets, &cfg)))
+        return status;
+    s_status_t st;
+    memset (&st, 0, sizeof st);
+    if ((status = s_status_journal (dir, &st)))
+        return status;
+    s_status_live (dir, &cfg, &st);
+    s_status_print (dir, &cfg, &st, json);
+    return EX_OK;
+}

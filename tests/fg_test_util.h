@@ -1,0 +1,22 @@
+/*  fg_test_util.h — what the unit tests share: a fresh temporary folder
+    and its recursive removal. Linked into every test program (Makefile.am:
+    tests/libfgtest.la in LDADD).                                          */
+
+#ifndef FG_TEST_UTIL_H_INCLUDED
+#define FG_TEST_UTIL_H_INCLUDED
+
+#include <stddef.h>
+
+//  Makes a new, empty folder $TMPDIR/NAME-XXXXXX (/tmp when TMPDIR is
+//  unset or empty) and writes its path to dir (size bytes). Returns 0, or
+//  -1 when the path does not fit in dir or the folder cannot be made
+//  (errno set).
+int
+    fg_test_tmpdir (const char *name, char *dir, size_t size);
+
+//  Removes path and everything under it, never following a symbolic
+//  link. Returns 0, or -1 when something could not be removed.
+int
+    fg_test_rmtree (const char *path);
+
+#endif
