@@ -390,14 +390,12 @@ s_start_unit (s_self_t *self)
     spec.indices = self->indices;
     spec.count = self->nindices;
     fg_unit_model_spec (self->task.model, self->data, &spec.model);
+    //  the coordinator's schedule runs over rounds: one rate for the unit
     spec.optim.lr = self->task.lr;
+    spec.optim.schedule = FG_SCHEDULE_CONSTANT;
     spec.optim.momentum = self->task.momentum;
     spec.optim.nesterov = self->task.nesterov;
     spec.optim.weight_decay = self->task.weight_decay;
-    spec.optim.schedule = FG_SCHEDULE_CONSTANT;
-    spec.optim.gamma = 1;
-    spec.optim.horizon = 1;
-    spec.lr = self->task.lr;
     spec.seed = self->task.seed;
     spec.round = self->round;
     spec.shard = self->shard;

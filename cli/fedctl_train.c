@@ -107,7 +107,6 @@ s_train_unit (s_train_t *t)
     spec->indices = t->indices;
     spec->count = count;
     fg_optim_config_from (&spec->optim, cfg, (double) cfg->training.epochs);
-    spec->schedule_per_epoch = true;
     spec->seed = (uint64_t) cfg->experiment.seed;
     spec->epochs = (uint32_t) cfg->training.epochs;
     spec->batch = (uint32_t) cfg->training.batch_size;

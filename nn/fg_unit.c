@@ -170,9 +170,7 @@ fg_unit_step (fg_unit_t *self, bool *epoch_done, fg_error_t *err)
                                &dkey, self->images, self->labels, err);
     if (rc)
         return rc;
-    double lr = self->spec.schedule_per_epoch
-              ? fg_optim_lr (&self->spec.optim, (double) self->epoch)
-              : self->spec.lr;
+    double lr = fg_optim_lr (&self->spec.optim, (double) self->epoch);
     fg_train_keys_t keys = { self->spec.seed, self->spec.round, self->spec.shard,
                              self->epoch, self->step };
     fg_train_result_t result;

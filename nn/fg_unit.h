@@ -13,10 +13,11 @@
       - a trailing batch of a single image is skipped (batch-norm cannot
         normalise one image), so an epoch has floor (n / batch) batches plus
         one for a remainder of 2 or more.
-    A centralised run (`fedctl train`) is one unit over the whole training
-    set with round 0, shard 0, whose learning rate follows the schedule per
-    epoch; a federated unit uses one learning rate throughout (the
-    coordinator's schedule over rounds).
+    The learning rate of epoch e is fg_optim_lr (optim, e): a centralised
+    run (`fedctl train`) is one unit over the whole training set with round
+    0, shard 0, whose schedule runs per epoch; a federated unit has the
+    constant schedule at the rate the coordinator's schedule gives its
+    round (TASK lr).
 
     Checkpoints are taken at epoch boundaries (fg_unit_checkpoint) and hold
     the weights, the optimiser state, the completed epochs and their mean
@@ -44,9 +45,7 @@ typedef struct {
     const uint32_t *indices;        //  the shard (copied by fg_unit_new)
     size_t   count;                 //  its size, >= 1
     fg_model_spec_t model;          //  architecture
-    fg_optim_config_t optim;        //  hyper-parameters and schedule
-    bool     schedule_per_epoch;    //  true: lr = fg_optim_lr (optim, epoch)
-    double   lr;                    //  false: this rate for the whole unit
+    fg_optim_config_t optim;        //  hyper-parameters; lr per epoch by its schedule
     uint64_t seed;
     uint32_t round;
     uint32_t shard;

@@ -47,7 +47,9 @@ s_unit (uint32_t epochs, int threads, uint32_t shard)
     fg_config_t cfg;
     fg_config_defaults (&cfg);
     fg_optim_config_from (&spec.optim, &cfg, 10);
-    spec.lr = 0.05;
+    spec.optim.lr = 0.05;                   //  one rate for the unit, as a trainer's
+    spec.optim.schedule = FG_SCHEDULE_CONSTANT;
+    spec.optim.warmup_epochs = 0;
     spec.seed = 3;
     spec.round = 2;
     spec.shard = shard;
@@ -198,7 +200,9 @@ test_subset_dataset_same_bits (void **state)
     fg_config_t cfg;
     fg_config_defaults (&cfg);
     fg_optim_config_from (&spec.optim, &cfg, 10);
-    spec.lr = 0.05;
+    spec.optim.lr = 0.05;                   //  one rate for the unit, as a trainer's
+    spec.optim.schedule = FG_SCHEDULE_CONSTANT;
+    spec.optim.warmup_epochs = 0;
     spec.seed = 3;
     spec.round = 2;
     spec.shard = 4;

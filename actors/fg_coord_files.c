@@ -1,0 +1,175 @@
+/*  fg_coord_files.c — the experiment's files beside its journal.
+
+    status.json   replaced every S_STATUS_MS and at the end (fedctl status
+                  reads it);
+    rounds.csv    one row per committed round: derived data, rebuilt from
+                  the journal at start, so a crash between a commit and
+                  its row never loses or doubles a row;
+    clients.csv   one row per result received, appended (it holds what the
+                  journal does not: rejected and duplicate results, sample
+                  bytes served).
+    status.json and rounds.csv are replaced whole with fg_file_write_atomic
+    (tmp, fsync, rename, fsync of the folder): a reader sees the old file
+    or the new one. clients.csv is an append-only log, flushed per row.    */
+
+#include "fg_coordinator_internal.h"
+#include "fg_clock.h"
+#include "fg_file.h"
+#include "fg_log.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define S_STATUS_MS     1000        //  status.json refresh
+#define S_ROUNDS_HEADER "round,test_accuracy,test_loss,train_loss,updates,samples,seconds\n"
+#define S_CLIENTS_HEADER "round,shard,node,attempt,samples,local_losses,seconds,update_bytes," \
+                         "outcome,fetched_bytes\n"
+
+//  --------------------------------------------------------------------------
+//  status.json
+
+static uint32_t
+s_in_flight (const fg_coord_t *self)
+{
+    uint32_t n = 0;
+    for (uint32_t s = 0; s < self->nshards; s++)
+        n += self->units [s].state == FG_COORD_UNIT_RUNNING;
+    return n;
+}
+
+void
+fg_coord_write_status (fg_coord_t *self)
+{
+    char text [1024], path [1100];
+    double eta = -1;
+    uint32_t left = (uint32_t) self->cfg.experiment.rounds - (self->round? self->round - 1: 0);
+    if (self->round_seconds_avg > 0)
+        eta = self->round_seconds_avg * left;
+    int n = snprintf (text, sizeof text,
+        "{\"state\": \"%s\", \"round\": %u, \"rounds\": %lld, \"nodes_alive\": %zu, "
+        "\"units_in_flight\": %u, \"units_done\": %u, \"shards\": %u, "
+        "\"last_accuracy\": %.6f, \"eta_s\": %.1f, \"pid\": %ld, \"port\": %d, "
+        "\"updated_ns\": %llu}\n",
+        self->finished? "finished": self->nnodes? "running": "waiting for trainers",
+        self->round, (long long) self->cfg.experiment.rounds, self->nnodes,
+        s_in_flight (self), self->done, self->nshards, self->last_accuracy, eta,
+        (long) getpid (), self->port, (unsigned long long) fg_clock_wall_ns ());
+    snprintf (path, sizeof path, "%s/status.json", self->dir);
+    fg_file_write_atomic (path, text, (size_t) n, 0644, 0, NULL);
+    self->status_at = zclock_mono () + S_STATUS_MS;
+}
+
+//  --------------------------------------------------------------------------
+//  rounds.csv, kept in memory as last written and replaced whole
+
+static int
+s_rounds_printf (fg_coord_t *self, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+
+//  Appends formatted text to the in-memory rounds.csv. Returns 0 or
+//  FG_ENOMEM.
+static int
+s_rounds_printf (fg_coord_t *self, const char *fmt, ...)
+{
+    va_list args;
+    va_start (args, fmt);
+    int n = vsnprintf (NULL, 0, fmt, args);
+    va_end (args);
+    char *more = n < 0? NULL: realloc (self->rounds_csv, self->rounds_csv_size + (size_t) n + 1);
+    if (!more)
+        return FG_ENOMEM;
+    self->rounds_csv = more;
+    va_start (args, fmt);
+    vsnprintf (more + self->rounds_csv_size, (size_t) n + 1, fmt, args);
+    va_end (args);
+    self->rounds_csv_size += (size_t) n;
+    return 0;
+}
+
+static int
+s_rounds_row (fg_coord_t *self, uint32_t round, const fg_journal_metrics_t *m)
+{
+    return s_rounds_printf (self, "%u,%.6f,%.6f,%.6f,%u,%llu,%.3f\n", round, m->test_accuracy,
+                            m->test_loss, m->train_loss, m->updates,
+                            (unsigned long long) m->samples, (double) m->duration_ms / 1000.0);
+}
+
+static int
+s_rounds_write (fg_coord_t *self, fg_error_t *err)
+{
+    char path [1100];
+    snprintf (path, sizeof path, "%s/rounds.csv", self->dir);
+    return fg_file_write_atomic (path, self->rounds_csv, self->rounds_csv_size, 0644, 0, err);
+}
+
+int
+fg_coord_rounds_csv_rebuild (fg_coord_t *self, uint32_t last, fg_error_t *err)
+{
+    self->rounds_csv_size = 0;
+    int rc = s_rounds_printf (self, "%s", S_ROUNDS_HEADER);
+    for (uint32_t r = 1; rc == 0 && r <= last; r++) {
+        fg_journal_metrics_t m;
+        if (fg_journal_metrics_get (self->journal, r, &m, NULL) == 0)
+            rc = s_rounds_row (self, r, &m);
+    }
+    if (rc)
+        return fg_error_set (err, rc, "rounds.csv: out of memory");
+    return s_rounds_write (self, err);
+}
+
+void
+fg_coord_rounds_csv_add (fg_coord_t *self, uint32_t round, const fg_journal_metrics_t *m)
+{
+    fg_error_t err;
+    if (s_rounds_row (self, round, m))
+        fg_warn ("coordinator: rounds.csv: out of memory (rebuilt at the next start)");
+    else
+    if (s_rounds_write (self, &err))
+        fg_warn ("coordinator: %s (rebuilt at the next start)", err.msg);
+}
+
+//  --------------------------------------------------------------------------
+//  clients.csv
+
+void
+fg_coord_clients_csv_open (fg_coord_t *self)
+{
+    char path [1100];
+    snprintf (path, sizeof path, "%s/clients.csv", self->dir);
+    bool fresh = access (path, F_OK) != 0;
+    if (!fresh) {
+        //  a file of an earlier layout (no fetched_bytes) is kept aside
+        char head [256] = "";
+        FILE *old = fopen (path, "r");
+        if (old) {
+            if (!fgets (head, sizeof head, old))
+                head [0] = 0;
+            fclose (old);
+        }
+        if (strcmp (head, S_CLIENTS_HEADER)) {
+            char aside [1200];
+            snprintf (aside, sizeof aside, "%s/clients-old.csv", self->dir);
+            fresh = rename (path, aside) == 0;
+        }
+    }
+    self->clients_csv = fopen (path, "a");
+    if (self->clients_csv && fresh)
+        fprintf (self->clients_csv, "%s", S_CLIENTS_HEADER);
+}
+
+void
+fg_coord_clients_csv_add (fg_coord_t *self, const fg_coord_node_t *node, uint32_t shard,
+                          uint32_t attempt, const char *outcome)
+{
+    if (!self->clients_csv)
+        return;
+    fprintf (self->clients_csv, "%u,%u,%s,%u,%llu,", self->round, shard, node->id, attempt,
+             (unsigned long long) node->samples);
+    for (uint32_t i = 0; i < node->nloss; i++)
+        fprintf (self->clients_csv, "%s%.6f", i? ";": "", node->loss [i]);
+    uint64_t fetched = fg_coord_fetched_bytes (self, node->id, self->round, shard);
+    fprintf (self->clients_csv, ",%.3f,%llu,%s,%llu\n", node->elapsed_ms / 1000.0,
+             (unsigned long long) node->update_size, outcome, (unsigned long long) fetched);
+    fflush (self->clients_csv);
+}

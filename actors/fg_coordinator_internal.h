@@ -1,0 +1,272 @@
+/*  fg_coordinator_internal.h — the coordinator actor's state, shared by
+    its files. Internal to actors/; one thread owns an fg_coord_t, so
+    nothing here locks.
+
+    fg_coordinator.c   the actor: its loop, the ROUTER dispatch, the round
+                       state machine (units, tasks, results, deadlines,
+                       backup copies, commit) and the owner's side
+    fg_coord_nodes.c   the node registry: sending to a node, HELLO and
+                       admission, liveness and heartbeats, node records
+    fg_coord_serve.c   what trainers fetch: the base weights in chunks,
+                       samples (DATA-REQUEST) and the bytes served per unit
+    fg_coord_files.c   the experiment's files: status.json, rounds.csv,
+                       clients.csv
+    fg_coord_start.c   start-up and resume (fg_coord_new), and tear-down   */
+
+#ifndef FG_COORDINATOR_INTERNAL_H_INCLUDED
+#define FG_COORDINATOR_INTERNAL_H_INCLUDED
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "fg_actors.h"
+#include "fg_actors_internal.h"
+#include "fg_journal.h"
+#include "fg_optim.h"
+#include "fg_security.h"
+#include "fg_sha256.h"
+#include "fg_wire_socket.h"
+
+typedef enum {
+    FG_COORD_UNIT_PENDING,
+    FG_COORD_UNIT_RUNNING,
+    FG_COORD_UNIT_DONE
+} fg_coord_unit_state_t;
+
+//  One unit (shard) of the round in progress.
+typedef struct {
+    int      state;                 //  fg_coord_unit_state_t
+    uint32_t attempts;              //  issued so far (attempt numbers 1..)
+    uint32_t copies;                //  running copies
+    int64_t  started_at;            //  first running copy
+    uint8_t  hash [FG_SHA256_SIZE]; //  accepted update's SHA-256
+    uint32_t node;                  //  accepting node number
+    uint32_t attempt;               //  accepted attempt
+    uint64_t samples;
+    double   last_loss;             //  final local epoch's loss
+} fg_coord_unit_t;
+
+//  A connected trainer.
+typedef struct {
+    char      id [FG_WIRE_NAME_MAX + 1];
+    zframe_t *routing;              //  ROUTER identity
+    uint32_t  number;               //  journal node number
+    int64_t   last_seen;
+    bool      ready;                //  waits for a unit
+    bool      busy;
+    bool      has_dataset;          //  announced it (else it fetches samples)
+    bool      unable;               //  refused a TASK as impossible: no units
+    uint32_t  shard, attempt;       //  unit it runs (busy)
+    int64_t   assigned_at;
+    int64_t   deadline;             //  0: none
+    bool      expired;              //  its deadline passed, unit re-issued
+    double    speed;                //  samples x epochs per second, 0: unknown
+    uint64_t  accepted, rejected;
+    //  update being pulled
+    uint8_t  *update;
+    uint64_t  update_size, update_have;
+    uint8_t   update_hash [FG_SHA256_SIZE];
+    uint32_t  outstanding;
+    float    *loss;
+    uint32_t  nloss;
+    uint64_t  samples;
+    uint32_t  elapsed_ms;
+    uint32_t  r_round, r_shard, r_attempt;
+} fg_coord_node_t;
+
+//  Sample bytes served (DATA-CHUNK LZ4 bytes) to one node for one unit.
+typedef struct {
+    char     id [FG_WIRE_NAME_MAX + 1];
+    uint32_t round, shard;
+    uint64_t bytes;
+} fg_coord_fetched_t;
+
+typedef struct {
+    zsock_t  *pipe;
+    zsock_t  *router;
+    fg_guard_t *guard;              //  CURVE and allow-lists on tcp, or NULL
+    zpoller_t *poller;
+    zactor_t *partitioner;
+    zactor_t *aggregator;
+    bool      terminated;
+    bool      finished;
+
+    char      dir [1024];
+    fg_config_t cfg;
+    const fg_dataset_t *train;
+    const fg_dataset_t *test;
+    uint8_t   dataset_hash [FG_SHA256_SIZE];
+    fg_model_spec_t model;
+    fg_optim_config_t optim;
+    fg_journal_t *journal;
+    uint64_t  experiment;           //  wire experiment id
+    fg_wire_limits_t limits;
+    int       port;
+
+    fg_coord_node_t **nodes;
+    size_t    nnodes;
+    uint32_t  next_number;          //  next journal node number
+
+    //  the round in progress
+    uint32_t  round;
+    fg_state_t *base;               //  weights version round - 1
+    uint8_t  *base_blob;            //  its blob, as journaled and served
+    size_t    base_size;
+    uint8_t   base_hash [FG_SHA256_SIZE];
+    fg_shards_t *shards;
+    fg_coord_unit_t *units;
+    uint32_t  nshards;
+    uint32_t  done;
+    bool      folding;              //  FINISH sent to the aggregator
+    int64_t   round_started;        //  zclock_mono
+    int64_t   round_deadline;       //  deadline policy
+    double    round_cpu;            //  coordinator thread CPU at round start
+    double    train_loss_sum;       //  sample-weighted final local losses
+    uint64_t  samples_sum;
+
+    int64_t   beat_at;
+    int64_t   status_at;
+    int64_t   waiting_logged_at;
+    double    last_accuracy;
+    double    round_seconds_avg;
+    FILE     *clients_csv;
+    char     *rounds_csv;           //  rounds.csv as last written
+    size_t    rounds_csv_size;
+
+    //  per (node, round, shard) of the round in progress, for clients.csv
+    fg_coord_fetched_t *fetched;
+    size_t    nfetched;
+} fg_coord_t;
+
+//  ---- fg_coordinator.c: the round ------------------------------------------
+
+//  Starts round self->round on self->base: shards, units, the aggregator,
+//  and the updates the journal already holds for it (a restart).
+//  Returns 0 or the partitioner's, aggregator's or journal's code.
+int
+    fg_coord_begin_round (fg_coord_t *self, fg_error_t *err);
+
+//  Takes over weights and their full blob (malloc'ed, size bytes) as the
+//  base of the round in progress.
+void
+    fg_coord_set_base (fg_coord_t *self, fg_state_t *weights, uint8_t *blob, size_t size);
+
+//  Frees the round in progress (units, shards, base).
+void
+    fg_coord_free_round (fg_coord_t *self);
+
+//  A node's running copy of a unit ends (result, failure, death).
+void
+    fg_coord_unit_copy_ends (fg_coord_t *self, fg_coord_node_t *node);
+
+//  Journals an event of the round in progress and logs it.
+void
+    fg_coord_event (fg_coord_t *self, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+
+//  ---- fg_coord_nodes.c: the node registry ---------------------------------
+
+//  Sends msg (stamped with the experiment) to node; a failure other than
+//  a gone peer (FG_ENOENT) is logged. Returns fg_wire_send's code.
+int
+    fg_coord_send (fg_coord_t *self, fg_coord_node_t *node, fg_wire_msg_t *msg);
+
+void
+    fg_coord_send_ack (fg_coord_t *self, fg_coord_node_t *node, int of_type, uint32_t round,
+                       uint32_t shard, uint32_t attempt);
+
+//  REJECT to a peer identified by its routing frame (node may be unknown;
+//  about may be NULL).
+void
+    fg_coord_send_reject (fg_coord_t *self, zframe_t *routing, const fg_wire_msg_t *about,
+                          int reason, const char *text);
+
+fg_coord_node_t *
+    fg_coord_node_find (fg_coord_t *self, zframe_t *routing);
+
+//  Drops the update being pulled from node.
+void
+    fg_coord_node_clear_update (fg_coord_node_t *node);
+
+//  Writes node's record (counters, last seen) to the journal.
+void
+    fg_coord_node_save (fg_coord_t *self, const fg_coord_node_t *node);
+
+//  Ends node's running copy, saves and frees it (the event says why).
+void
+    fg_coord_node_remove (fg_coord_t *self, fg_coord_node_t *node, const char *why);
+
+//  HELLO: admits the peer (protocol, GEMM arithmetic) as a node.
+void
+    fg_coord_on_hello (fg_coord_t *self, zframe_t *routing, fg_wire_msg_t *msg);
+
+//  Sends heartbeats when due; says so now and then when no node is there.
+void
+    fg_coord_nodes_beat (fg_coord_t *self, int64_t now);
+
+//  Node numbers continue after those the journal knows.
+void
+    fg_coord_nodes_resume (fg_coord_t *self);
+
+//  Says BYE to every node (while the ROUTER is open) and frees them.
+void
+    fg_coord_nodes_destroy (fg_coord_t *self);
+
+//  ---- fg_coord_serve.c: weights and samples -------------------------------
+
+void
+    fg_coord_on_weights_request (fg_coord_t *self, fg_coord_node_t *node,
+                                 const fg_wire_msg_t *msg);
+
+void
+    fg_coord_on_data_request (fg_coord_t *self, fg_coord_node_t *node,
+                              const fg_wire_msg_t *msg);
+
+//  Sample bytes served to node id for (round, shard); 0 when none.
+uint64_t
+    fg_coord_fetched_bytes (const fg_coord_t *self, const char *id, uint32_t round,
+                            uint32_t shard);
+
+//  Forgets the counters of rounds before the one in progress.
+void
+    fg_coord_fetched_prune (fg_coord_t *self);
+
+//  ---- fg_coord_files.c: status.json, rounds.csv, clients.csv --------------
+
+//  Replaces status.json and schedules the next refresh.
+void
+    fg_coord_write_status (fg_coord_t *self);
+
+//  Rebuilds rounds.csv from the journal's metrics of rounds 1..last.
+//  Returns 0, FG_ENOMEM or FG_EIO.
+int
+    fg_coord_rounds_csv_rebuild (fg_coord_t *self, uint32_t last, fg_error_t *err);
+
+//  Adds the row of a committed round to rounds.csv (a failure is logged:
+//  the file is rebuilt from the journal at the next start).
+void
+    fg_coord_rounds_csv_add (fg_coord_t *self, uint32_t round, const fg_journal_metrics_t *m);
+
+//  Opens clients.csv to append (an earlier layout is moved aside).
+void
+    fg_coord_clients_csv_open (fg_coord_t *self);
+
+//  One row of clients.csv: node's result for shard of the round in progress.
+void
+    fg_coord_clients_csv_add (fg_coord_t *self, const fg_coord_node_t *node, uint32_t shard,
+                              uint32_t attempt, const char *outcome);
+
+//  ---- fg_coord_start.c: start-up, resume, tear-down -----------------------
+
+//  Opens or resumes the experiment of args, starts the child actors, binds
+//  the ROUTER and starts the round to run. *port is the tcp port bound
+//  (when args->listen). Returns NULL and fills err on failure.
+fg_coord_t *
+    fg_coord_new (zsock_t *pipe, const fg_coordinator_args_t *args, int *port,
+                  fg_error_t *err);
+
+//  NULL-safe; nulls *self_p.
+void
+    fg_coord_destroy (fg_coord_t **self_p);
+
+#endif
