@@ -51,12 +51,8 @@ fg_coord_send_reject (fg_coord_t *self, zframe_t *routing, const fg_wire_msg_t *
                       int reason, const char *text)
 {
     fg_wire_msg_t msg;
-    memset (&msg, 0, sizeof msg);
-    msg.type = FG_WIRE_REJECT;
-    msg.experiment = self->experiment;
-    msg.round = about? about->round: 0;
-    msg.shard = about? about->shard: 0;
-    msg.attempt = about? about->attempt: 0;
+    fg_wire_msg_reply (&msg, FG_WIRE_REJECT, about);
+    msg.experiment = self->experiment;  //  about's may be another experiment's
     msg.reject.of_type = about? (uint8_t) about->type: 0;
     msg.reject.reason = (uint16_t) reason;
     snprintf (msg.reject.text, sizeof msg.reject.text, "%.250s", text);

@@ -35,11 +35,8 @@ fg_coord_on_weights_request (fg_coord_t *self, fg_coord_node_t *node, const fg_w
         return;
     }
     fg_wire_msg_t header;
-    memset (&header, 0, sizeof header);
+    fg_wire_msg_reply (&header, 0, msg);
     header.experiment = self->experiment;
-    header.round = msg->round;
-    header.shard = msg->shard;
-    header.attempt = msg->attempt;
     fg_error_t err;
     if (fg_wire_send_chunks (self->router, node->routing, &header, FG_WIRE_BLOB_GLOBAL,
                              r->version, self->base_blob, self->base_size, self->base_hash,
@@ -146,11 +143,7 @@ s_send_data_chunk (fg_coord_t *self, fg_coord_node_t *node, const fg_wire_msg_t 
         rc = fg_wire_data_pack (raw, (size_t) n * record, &lz4, &lz4_size, err);
     if (rc == 0) {
         fg_wire_msg_t chunk;
-        memset (&chunk, 0, sizeof chunk);
-        chunk.type = FG_WIRE_DATA_CHUNK;
-        chunk.round = about->round;
-        chunk.shard = about->shard;
-        chunk.attempt = about->attempt;
+        fg_wire_msg_reply (&chunk, FG_WIRE_DATA_CHUNK, about);
         memcpy (chunk.data_chunk.dataset_hash, self->dataset_hash, FG_SHA256_SIZE);
         chunk.data_chunk.start = start;
         chunk.data_chunk.count = n;

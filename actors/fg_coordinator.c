@@ -405,19 +405,12 @@ s_send_task (fg_coord_t *self, fg_coord_node_t *node, uint32_t shard, bool backu
     fg_coord_unit_t *unit = &self->units [shard];
     size_t begin = self->shards->offset [shard], end = self->shards->offset [shard + 1];
     size_t count = end - begin;
-    fg_wire_range_t *ranges = malloc ((count? count: 1) * sizeof *ranges);
-    if (!ranges)
-        return;
+    fg_wire_range_t *ranges = NULL;
     uint32_t nranges = 0;
-    for (size_t i = begin; i < end; i++) {
-        uint32_t index = self->shards->index [i];
-        if (nranges && ranges [nranges - 1].start + ranges [nranges - 1].count == index)
-            ranges [nranges - 1].count++;
-        else {
-            ranges [nranges].start = index;
-            ranges [nranges].count = 1;
-            nranges++;
-        }
+    fg_error_t err;
+    if (fg_wire_ranges_from_indices (self->shards->index + begin, count, &ranges, &nranges, &err)) {
+        fg_error_log ("coordinator: round %u shard %u: %s", self->round, shard, err.msg);
+        return;
     }
     fg_wire_msg_t msg;
     memset (&msg, 0, sizeof msg);

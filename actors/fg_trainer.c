@@ -731,11 +731,7 @@ s_on_task (s_self_t *self, fg_wire_msg_t *msg)
     if (self->state != S_IDLE) {
         //  a TASK we did not ask for (we are busy): refuse it
         fg_wire_msg_t reply;
-        memset (&reply, 0, sizeof reply);
-        reply.type = FG_WIRE_REJECT;
-        reply.round = msg->round;
-        reply.shard = msg->shard;
-        reply.attempt = msg->attempt;
+        fg_wire_msg_reply (&reply, FG_WIRE_REJECT, msg);
         reply.reject.of_type = FG_WIRE_TASK;
         reply.reject.reason = FG_WIRE_REASON_BUSY;
         snprintf (reply.reject.text, sizeof reply.reject.text, "busy with another unit");
@@ -759,16 +755,14 @@ s_on_task (s_self_t *self, fg_wire_msg_t *msg)
                        "cache directory to fetch it into");
         return;
     }
-    self->nindices = (size_t) self->task.sample_count;
-    self->indices = malloc ((self->nindices? self->nindices: 1) * sizeof (uint32_t));
-    if (!self->indices) {
+    fg_error_t err;
+    if (fg_wire_ranges_to_indices (self->task.ranges, self->task.range_count,
+                                   &self->indices, &self->nindices, &err)) {
+        fg_error_log ("trainer %s: round %u shard %u: %s", self->node_id, self->round,
+                      self->shard, err.msg);
         s_become_idle (self);
         return;
     }
-    size_t n = 0;
-    for (uint32_t r = 0; r < self->task.range_count; r++)
-        for (uint32_t i = 0; i < self->task.ranges [r].count; i++)
-            self->indices [n++] = self->task.ranges [r].start + i;
     if (local) {
         self->data = self->train;
         s_samples_ready (self);
