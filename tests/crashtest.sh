@@ -46,6 +46,16 @@ accuracy_of () { "$FEDCTL" status "$1" --json 2>/dev/null | sed -n 's/.*"test_ac
 #   resume until finished (a crash point armed again would kill again: not armed here)
 finish () { "$FEDCTL" resume "$1" --local 2 >"$1.resume.out" 2>&1; }
 kill_after () { sleep "$1"; kill -9 "$2" 2>/dev/null; wait "$2" 2>/dev/null; }   # kill_after SECONDS PID
+#   await_coordinator [PID...]: wait for the background coordinator ($coord)
+#   to finish its run, at most 3 minutes (a slow machine: sanitizers, load),
+#   then stop the given workers and, if it is still running, the coordinator
+#   (the check that follows then reports the state it reached): never hangs
+await_coordinator () {
+    for t_ in $(seq 1 1800); do kill -0 "$coord" 2>/dev/null || break; sleep 0.1; done
+    [ $# -gt 0 ] && kill "$@" 2>/dev/null
+    kill -0 "$coord" 2>/dev/null && { sleep 2; kill "$coord" 2>/dev/null; }
+    wait "$coord" 2>/dev/null
+}
 
 ref="$work/ref"
 new_exp "$ref"
@@ -112,8 +122,7 @@ for w in 1 2 3; do
     eval "w$w=\$!"; pids="$pids $!"
 done
 sleep 0.5; kill -9 "$w1" 2>/dev/null
-for i in $(seq 1 300); do kill -0 "$coord" 2>/dev/null || break; sleep 0.1; done
-kill "$w2" "$w3" 2>/dev/null; wait "$coord" 2>/dev/null
+await_coordinator "$w2" "$w3"
 check "$d" "three worker processes, one killed -9 mid-run: same final weights"
 
 #   CURVE with an allow list (grid.allow_keys): the allowed worker trains
@@ -134,8 +143,7 @@ for who in stranger wrongkey allowed; do
         --id "$who" --dataset synthetic --train-limit 800 --threads 1 >"$work/$who.out" 2>&1 &
     pids="$pids $!"; eval "pid_$who=\$!"
 done
-for t in $(seq 1 600); do kill -0 "$coord" 2>/dev/null || break; sleep 0.1; done
-wait "$coord" 2>/dev/null
+await_coordinator
 #   a refused worker says what to check after its liveness period without
 #   an answer (5 s by default), which a quick run may not last: wait for it
 for t in $(seq 1 300); do
@@ -171,8 +179,7 @@ for w in 1 2; do
         >"$work/fetcher-$w.out" 2>&1 &
     eval "f$w=\$!"; pids="$pids $!"
 done
-for i in $(seq 1 600); do kill -0 "$coord" 2>/dev/null || break; sleep 0.1; done
-kill "$f1" "$f2" 2>/dev/null; wait "$coord" 2>/dev/null
+await_coordinator "$f1" "$f2"
 check "$d" "two worker processes without the dataset (fresh caches): same final weights"
 #   columns: round,shard,node,...,outcome,fetched_bytes (the last)
 verdict=$(awk -F, 'NR > 1 { key = $3 "/" $2; b = $NF + 0; total += b
@@ -194,8 +201,7 @@ FEDGRID_LOG=info FEDGRID_CRASH=trainer.data.stored:1 "$FEDCTL" worker --connect 
 FEDGRID_LOG=info "$FEDCTL" worker --connect "tcp://127.0.0.1:$port" --server-key "$d/coordinator.key" --cache "$d.cache" \
     --id refetcher --threads 1 --set grid.chunk_size=8192 >"$d.w2" 2>&1 &
 w=$!; pids="$pids $w"
-for t in $(seq 1 600); do kill -0 "$coord" 2>/dev/null || break; sleep 0.1; done
-kill "$w" 2>/dev/null; wait "$coord" 2>/dev/null
+await_coordinator "$w"
 if grep -q "crash point reached" "$d.w1" && grep -q "round 1 shard 0: fetching 120 of 200 samples" "$d.w2"; then
     ok "fetching worker killed mid-fetch, restarted: fetches only the 120 samples it lacks"
 else
@@ -221,8 +227,7 @@ for case in "$@"; do
     FEDGRID_LOG=info "$FEDCTL" worker --connect "tcp://127.0.0.1:$port" --server-key "$d/coordinator.key" --cache "$d.cache" \
         --id restarted $data --threads 1 >"$d.w2" 2>&1 &
     w=$!; pids="$pids $w"
-    for t in $(seq 1 600); do kill -0 "$coord" 2>/dev/null || break; sleep 0.1; done
-    kill "$w" 2>/dev/null; wait "$coord" 2>/dev/null
+    await_coordinator "$w"
     what="worker"; [ "$how" = fetch ] && what="fetching worker"
     if grep -q "$needle" "$d.w2"; then ok "$what killed at $point, restarted: '$needle'"
     else bad "$what killed at $point, restarted: '$needle' (log: $(tail -c 300 "$d.w2"))"; fi
@@ -268,8 +273,7 @@ while [ $i -lt "$RANDOM_KILLS" ]; do
             $data --threads 1 >/dev/null 2>&1 &
         victim=$!; pids="$pids $victim"
         kill_after "$delay" "$victim"
-        for t in $(seq 1 600); do kill -0 "$coord" 2>/dev/null || break; sleep 0.1; done
-        wait "$coord" 2>/dev/null
+        await_coordinator
         check "$d" "$what process killed -9 after $delay s: same final weights"
     fi
 done
