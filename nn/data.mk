@@ -1,6 +1,7 @@
 ##  nn/data.mk — datasets: IDX (MNIST, Fashion-MNIST; gzip), CIFAR-10/100
 ##  binary, a synthetic set; normalisation and augmentation (docs/datasets.md)
-nn_libfgnn_la_SOURCES += nn/fg_dataset.c nn/fg_augment.c
+nn_libfgnn_la_SOURCES += nn/fg_dataset.c nn/fg_dataset_idx.c nn/fg_dataset_cifar.c \
+    nn/fg_dataset_synthetic.c nn/fg_augment.c
 pkginclude_HEADERS += nn/fg_dataset.h
 noinst_HEADERS += nn/fg_dataset_internal.h
 UNIT_TESTS += tests/test_dataset

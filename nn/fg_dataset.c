@@ -1,6 +1,10 @@
-/*  fg_dataset.c — decoders (IDX, gzip, CIFAR binary), the synthetic set,
-    the file layer and the accessors of fg_dataset (see fg_dataset.h).
-    Batches and augmentation live in fg_augment.c.                        */
+/*  fg_dataset.c — the common part of fg_dataset (see fg_dataset.h):
+    names and published statistics per kind, allocation and the
+    normalisation table, the file layer (fg_dataset_open), accessors,
+    records and the datasets built from records. The decoders live in
+    fg_dataset_idx.c (IDX, gzip), fg_dataset_cifar.c (CIFAR-10/100
+    binary) and fg_dataset_synthetic.c; batches and augmentation in
+    fg_augment.c.                                                         */
 
 #include "fg_dataset_internal.h"
 #include "fg_config.h"
@@ -27,16 +31,16 @@ static const char *s_kind_names [] = {
     "fashion-mnist", "mnist", "cifar10", "cifar100", "tiny-imagenet", "texture", "synthetic"
 };
 
-static const char *
-s_kind_name (int kind)
+const char *
+fg_dataset_kind_name (int kind)
 {
     if (kind < 0 || kind >= (int) (sizeof s_kind_names / sizeof s_kind_names [0]))
         return "dataset";
     return s_kind_names [kind];
 }
 
-static const char *
-s_split_name (fg_split_t split)
+const char *
+fg_dataset_split_name (fg_split_t split)
 {
     return split == FG_SPLIT_TEST? "test": "train";
 }
@@ -84,17 +88,17 @@ s_put_u32le (uint8_t *p, uint32_t v)
 }
 
 //  Allocates a dataset with room for count samples of h x w x c.
-static int
-s_dataset_new (int kind, fg_split_t split, size_t count, uint32_t classes,
-               uint32_t height, uint32_t width, uint32_t channels,
-               fg_dataset_t **out, fg_error_t *err)
+int
+fg_dataset_alloc (int kind, fg_split_t split, size_t count, uint32_t classes,
+                  uint32_t height, uint32_t width, uint32_t channels,
+                  fg_dataset_t **out, fg_error_t *err)
 {
     *out = NULL;
     assert (channels >= 1 && channels <= FG_DATASET_CHANNELS_MAX);
     size_t image = (size_t) height * width * channels;
     if (count == 0 || count > UINT32_MAX || image == 0 || count > SIZE_MAX / image)
         return fg_error_set (err, FG_EINVAL, "%s %s: %zu samples of %ux%ux%u is not a valid size",
-                             s_kind_name (kind), s_split_name (split), count,
+                             fg_dataset_kind_name (kind), fg_dataset_split_name (split), count,
                              height, width, channels);
     fg_dataset_t *self = calloc (1, sizeof *self);
     if (self) {
@@ -104,11 +108,11 @@ s_dataset_new (int kind, fg_split_t split, size_t count, uint32_t classes,
     if (!self || !self->labels || !self->pixels) {
         fg_dataset_destroy (&self);
         return fg_error_set (err, FG_ENOMEM, "%s %s: out of memory for %zu samples",
-                             s_kind_name (kind), s_split_name (split), count);
+                             fg_dataset_kind_name (kind), fg_dataset_split_name (split), count);
     }
     self->kind = kind;
     self->split = split;
-    snprintf (self->name, sizeof self->name, "%s %s", s_kind_name (kind), s_split_name (split));
+    snprintf (self->name, sizeof self->name, "%s %s", fg_dataset_kind_name (kind), fg_dataset_split_name (split));
     self->count = count;
     self->classes = classes;
     self->height = height;
@@ -120,8 +124,8 @@ s_dataset_new (int kind, fg_split_t split, size_t count, uint32_t classes,
 
 //  Normalisation table, augmentation policy and content hash, once the
 //  labels and pixels are in place.
-static void
-s_dataset_finish (fg_dataset_t *self)
+void
+fg_dataset_finish (fg_dataset_t *self)
 {
     s_published_stats (self->kind, self->mean, self->std);
     for (uint32_t c = 0; c < self->channels; c++)
@@ -174,454 +178,6 @@ s_dataset_finish (fg_dataset_t *self)
 }
 
 //  --------------------------------------------------------------------------
-//  IDX (with or without gzip)
-
-static uint32_t
-s_get_u32be (const uint8_t *p)
-{
-    return (uint32_t) p [0] << 24 | (uint32_t) p [1] << 16 | (uint32_t) p [2] << 8 | p [3];
-}
-
-//  A gzip reader over a memory buffer: members are read one after the
-//  other; anything after the last member that is not a member is an error.
-typedef struct {
-    z_stream       zs;
-    const uint8_t *src;
-    size_t         size;
-    size_t         pos;             //  compressed bytes consumed
-    bool           ended;           //  the last member ended cleanly
-    bool           truncated;       //  input ran out inside a member
-    int            zerr;            //  a zlib error (Z_DATA_ERROR...), or Z_OK
-    const char    *zmsg;
-} s_gz_t;
-
-static int
-s_gz_open (s_gz_t *gz, const uint8_t *src, size_t size)
-{
-    memset (gz, 0, sizeof *gz);
-    gz->src = src;
-    gz->size = size;
-    gz->zerr = Z_OK;
-    return inflateInit2 (&gz->zs, 16 + MAX_WBITS) == Z_OK? 0: -1;
-}
-
-//  Inflates up to want bytes into dst; returns how many were produced.
-//  Fewer than want means the data ended (ended), the input ran out
-//  (truncated) or zlib failed (zerr).
-static size_t
-s_gz_read (s_gz_t *gz, uint8_t *dst, size_t want)
-{
-    size_t got = 0;
-    while (got < want && !gz->ended && !gz->truncated && gz->zerr == Z_OK) {
-        size_t in_left = gz->size - gz->pos;
-        size_t out_left = want - got;
-        gz->zs.next_in = (Bytef *) (gz->src + gz->pos);
-        gz->zs.avail_in = (uInt) (in_left > (1u << 30)? (1u << 30): in_left);
-        gz->zs.next_out = dst + got;
-        gz->zs.avail_out = (uInt) (out_left > (1u << 30)? (1u << 30): out_left);
-        uInt avail_in = gz->zs.avail_in, avail_out = gz->zs.avail_out;
-        int rc = inflate (&gz->zs, Z_NO_FLUSH);
-        gz->pos += avail_in - gz->zs.avail_in;
-        got += avail_out - gz->zs.avail_out;
-        if (rc == Z_STREAM_END) {
-            if (gz->pos == gz->size)
-                gz->ended = true;
-            else
-            if (gz->size - gz->pos >= 2 && gz->src [gz->pos] == 0x1f && gz->src [gz->pos + 1] == 0x8b)
-                inflateReset (&gz->zs);     //  another member follows
-            else {
-                gz->zerr = Z_DATA_ERROR;
-                gz->zmsg = "bytes after the end of the gzip stream";
-            }
-        }
-        else
-        if (rc == Z_OK || rc == Z_BUF_ERROR) {
-            if (avail_in == gz->zs.avail_in && avail_out == gz->zs.avail_out) {
-                //  No progress: the input is used up inside a member
-                if (gz->pos == gz->size)
-                    gz->truncated = true;
-                else {
-                    gz->zerr = Z_BUF_ERROR;
-                    gz->zmsg = "zlib made no progress";
-                }
-            }
-        }
-        else {
-            gz->zerr = rc;
-            gz->zmsg = gz->zs.msg? gz->zs.msg: "zlib error";
-        }
-    }
-    return got;
-}
-
-static void
-s_gz_close (s_gz_t *gz)
-{
-    inflateEnd (&gz->zs);
-}
-
-//  Why a gzip read stopped early, for messages.
-static int
-s_gz_fail (s_gz_t *gz, const char *name, size_t expected, size_t found, fg_error_t *err)
-{
-    if (gz->zerr != Z_OK)
-        return fg_error_set (err, FG_EFORMAT, "%s: corrupt gzip data near compressed byte %zu "
-                             "(%s); expected %zu bytes after decompression, found %zu so far",
-                             name, gz->pos, gz->zmsg, expected, found);
-    if (gz->truncated)
-        return fg_error_set (err, FG_EFORMAT, "%s: expected %zu bytes after decompression, "
-                             "found %zu (the gzip stream is truncated at %zu compressed bytes)",
-                             name, expected, found, gz->size);
-    return fg_error_set (err, FG_EFORMAT, "%s: expected %zu bytes after decompression, found %zu",
-                         name, expected, found);
-}
-
-//  Checks the IDX magic in head (4 bytes); returns the header size.
-static int
-s_idx_magic (const uint8_t *head, const char *name, uint32_t magic, size_t *header_size,
-             fg_error_t *err)
-{
-    uint32_t found = s_get_u32be (head);
-    if (found != magic)
-        return fg_error_set (err, FG_EFORMAT, "%s: bad magic 0x%08x, expected 0x%08x (IDX %s)",
-                             name, found, magic,
-                             magic == FG_IDX_IMAGES_MAGIC? "images": "labels");
-    *header_size = 4 + 4 * (size_t) (magic & 0xff);
-    return 0;
-}
-
-//  Parses the dimensions of a complete header; sets the expected total size.
-static int
-s_idx_dims (const uint8_t *head, const char *name, uint32_t magic, size_t max_size,
-            fg_idx_t *idx, size_t *expected, fg_error_t *err)
-{
-    idx->ndims = magic & 0xff;
-    assert (idx->ndims >= 1 && idx->ndims <= 3);
-    size_t header = 4 + 4 * (size_t) idx->ndims;
-    size_t item = 1;
-    for (uint32_t d = 0; d < idx->ndims; d++) {
-        idx->dims [d] = s_get_u32be (head + 4 + 4 * d);
-        if (idx->dims [d] == 0)
-            return fg_error_set (err, FG_EFORMAT, "%s: dimension %u of the IDX header is 0",
-                                 name, d);
-        if (d > 0) {
-            if (idx->dims [d] > FG_DATASET_SIDE_MAX)
-                return fg_error_set (err, FG_EFORMAT, "%s: dimension %u of the IDX header is %u, "
-                                     "more than %u", name, d, idx->dims [d], FG_DATASET_SIDE_MAX);
-            item *= idx->dims [d];
-        }
-    }
-    idx->count = idx->dims [0];
-    idx->item_size = item;
-    if (idx->count > (max_size - header) / item)
-        return fg_error_set (err, FG_ERANGE, "%s: the IDX header announces %zu items of %zu bytes, "
-                             "more than the %zu bytes allowed", name, idx->count, item, max_size);
-    *expected = header + idx->count * item;
-    return 0;
-}
-
-int
-fg_idx_decode (const uint8_t *file, size_t size, const char *name, uint32_t magic,
-               size_t max_size, fg_idx_t *idx, fg_error_t *err)
-{
-    assert (magic == FG_IDX_IMAGES_MAGIC || magic == FG_IDX_LABELS_MAGIC);
-    assert (max_size >= 16);
-    memset (idx, 0, sizeof *idx);
-    size_t header = 0, expected = 0;
-    int rc;
-
-    if (size < 2 || file [0] != 0x1f || file [1] != 0x8b) {
-        //  Uncompressed
-        if (size < 4)
-            return fg_error_set (err, FG_EFORMAT, "%s: expected at least 4 bytes (IDX magic), "
-                                 "found %zu", name, size);
-        if ((rc = s_idx_magic (file, name, magic, &header, err)))
-            return rc;
-        if (size < header)
-            return fg_error_set (err, FG_EFORMAT, "%s: expected at least %zu bytes (IDX header), "
-                                 "found %zu", name, header, size);
-        if ((rc = s_idx_dims (file, name, magic, max_size, idx, &expected, err)))
-            return rc;
-        if (size != expected)
-            return fg_error_set (err, FG_EFORMAT, "%s: expected %zu bytes (%zu-byte header + "
-                                 "%zu items of %zu bytes), found %zu",
-                                 name, expected, header, idx->count, idx->item_size, size);
-        idx->data = file + header;
-        return 0;
-    }
-
-    //  gzip: the header first, then exactly the size it announces
-    s_gz_t gz;
-    if (s_gz_open (&gz, file, size))
-        return fg_error_set (err, FG_ENOMEM, "%s: cannot start zlib", name);
-    uint8_t head [16];
-    size_t got = s_gz_read (&gz, head, 4);
-    if (got < 4) {
-        rc = s_gz_fail (&gz, name, 4, got, err);
-        goto done;
-    }
-    if ((rc = s_idx_magic (head, name, magic, &header, err)))
-        goto done;
-    got += s_gz_read (&gz, head + 4, header - 4);
-    if (got < header) {
-        rc = s_gz_fail (&gz, name, header, got, err);
-        goto done;
-    }
-    if ((rc = s_idx_dims (head, name, magic, max_size, idx, &expected, err)))
-        goto done;
-    idx->block = malloc (expected);
-    if (!idx->block) {
-        rc = fg_error_set (err, FG_ENOMEM, "%s: out of memory for %zu decoded bytes", name, expected);
-        goto done;
-    }
-    memcpy (idx->block, head, header);
-    got += s_gz_read (&gz, idx->block + header, expected - header);
-    if (got < expected) {
-        rc = s_gz_fail (&gz, name, expected, got, err);
-        goto done;
-    }
-    //  Nothing more may come out: count any excess, bounded by max_size
-    uint8_t scratch [16384];
-    size_t more;
-    while ((more = s_gz_read (&gz, scratch, sizeof scratch)) > 0 && got <= max_size)
-        got += more;
-    if (got > expected) {
-        rc = fg_error_set (err, FG_EFORMAT, "%s: expected %zu bytes after decompression, "
-                           "found %s%zu", name, expected, got > max_size? "more than ": "", got);
-        goto done;
-    }
-    if (!gz.ended) {
-        rc = gz.zerr != Z_OK
-           ? fg_error_set (err, FG_EFORMAT, "%s: corrupt gzip data near compressed byte %zu (%s)",
-                           name, gz.pos, gz.zmsg)
-           : fg_error_set (err, FG_EFORMAT, "%s: the gzip stream is truncated at %zu compressed "
-                           "bytes (its trailer is missing)", name, size);
-        goto done;
-    }
-    idx->data = idx->block + header;
-    rc = 0;
-done:
-    s_gz_close (&gz);
-    if (rc)
-        fg_idx_release (idx);
-    return rc;
-}
-
-void
-fg_idx_release (fg_idx_t *idx)
-{
-    if (idx) {
-        free (idx->block);
-        memset (idx, 0, sizeof *idx);
-    }
-}
-
-int
-fg_dataset_from_idx (int kind, fg_split_t split,
-                     const fg_idx_t *images, const char *images_name,
-                     const fg_idx_t *labels, const char *labels_name,
-                     size_t limit, fg_dataset_t **out, fg_error_t *err)
-{
-    *out = NULL;
-    if (kind != FG_DATASET_FASHION_MNIST && kind != FG_DATASET_MNIST)
-        return fg_error_set (err, FG_EINVAL, "%s: not an IDX dataset", s_kind_name (kind));
-    if (images->ndims != 3 || labels->ndims != 1)
-        return fg_error_set (err, FG_EINVAL, "%s: IDX files of the wrong kinds", images_name);
-    if (images->count != labels->count)
-        return fg_error_set (err, FG_EFORMAT, "%s holds %zu images but %s holds %zu labels",
-                             images_name, images->count, labels_name, labels->count);
-    if (images->dims [1] != 28 || images->dims [2] != 28)
-        return fg_error_set (err, FG_EMISMATCH, "%s: images are %ux%u, %s needs 28x28",
-                             images_name, images->dims [1], images->dims [2], s_kind_name (kind));
-    for (size_t i = 0; i < labels->count; i++)
-        if (labels->data [i] >= 10)
-            return fg_error_set (err, FG_ERANGE, "%s: label %u of item %zu (byte offset %zu) "
-                                 "is outside 0..9", labels_name, labels->data [i], i, 8 + i);
-    size_t count = limit && limit < images->count? limit: images->count;
-    int rc = s_dataset_new (kind, split, count, 10, 28, 28, 1, out, err);
-    if (rc)
-        return rc;
-    for (size_t i = 0; i < count; i++)
-        (*out)->labels [i] = labels->data [i];
-    memcpy ((*out)->pixels, images->data, count * 28 * 28);
-    s_dataset_finish (*out);
-    return 0;
-}
-
-//  --------------------------------------------------------------------------
-//  CIFAR-10 / CIFAR-100 binary
-
-int
-fg_dataset_from_cifar (int kind, fg_split_t split, size_t nfiles,
-                       const uint8_t *const *files, const size_t *sizes,
-                       const char *const *names, size_t limit,
-                       fg_dataset_t **out, fg_error_t *err)
-{
-    *out = NULL;
-    if (kind != FG_DATASET_CIFAR10 && kind != FG_DATASET_CIFAR100)
-        return fg_error_set (err, FG_EINVAL, "%s: not a CIFAR dataset", s_kind_name (kind));
-    if (nfiles == 0)
-        return fg_error_set (err, FG_EINVAL, "%s: no files", s_kind_name (kind));
-    bool c100 = kind == FG_DATASET_CIFAR100;
-    size_t record = c100? FG_CIFAR100_RECORD: FG_CIFAR10_RECORD;
-    size_t skip = c100? 2: 1;                   //  pixels start here
-    uint32_t classes = c100? 100: 10;
-
-    //  Sizes and labels of every file first: nothing is allocated for a bad set
-    size_t total = 0;
-    for (size_t f = 0; f < nfiles; f++) {
-        if (sizes [f] == 0 || sizes [f] % record)
-            return fg_error_set (err, FG_EFORMAT, "%s: expected a positive multiple of %zu bytes "
-                                 "(records of %s), found %zu", names [f], record,
-                                 s_kind_name (kind), sizes [f]);
-        size_t n = sizes [f] / record;
-        for (size_t r = 0; r < n; r++) {
-            const uint8_t *rec = files [f] + r * record;
-            if (c100 && rec [0] >= 20)
-                return fg_error_set (err, FG_ERANGE, "%s: record %zu (byte offset %zu): coarse "
-                                     "label %u is outside 0..19", names [f], r, r * record, rec [0]);
-            if (rec [skip - 1] >= classes)
-                return fg_error_set (err, FG_ERANGE, "%s: record %zu (byte offset %zu): label %u "
-                                     "is outside 0..%u", names [f], r, r * record + skip - 1,
-                                     rec [skip - 1], classes - 1);
-        }
-        if (n > UINT32_MAX - total)
-            return fg_error_set (err, FG_EFORMAT, "%s: more than %u records in all",
-                                 names [f], UINT32_MAX);
-        total += n;
-    }
-    size_t count = limit && limit < total? limit: total;
-    int rc = s_dataset_new (kind, split, count, classes, 32, 32, 3, out, err);
-    if (rc)
-        return rc;
-    fg_dataset_t *self = *out;
-    size_t i = 0;
-    for (size_t f = 0; f < nfiles && i < count; f++) {
-        size_t n = sizes [f] / record;
-        for (size_t r = 0; r < n && i < count; r++, i++) {
-            const uint8_t *rec = files [f] + r * record;
-            self->labels [i] = rec [skip - 1];
-            //  planar (C, 32, 32) -> HWC (32, 32, C)
-            uint8_t *dst = self->pixels + i * 3072;
-            const uint8_t *plane = rec + skip;
-            for (size_t p = 0; p < 1024; p++) {
-                dst [3 * p]     = plane [p];
-                dst [3 * p + 1] = plane [1024 + p];
-                dst [3 * p + 2] = plane [2048 + p];
-            }
-        }
-    }
-    s_dataset_finish (self);
-    return 0;
-}
-
-//  --------------------------------------------------------------------------
-//  Synthetic
-
-#define S_GRID 4                                //  prototype control points per side
-
-//  Bilinear weights in 1/256: position of output coordinate v of n on a
-//  grid of S_GRID points.
-static void
-s_grid_pos (uint32_t v, uint32_t n, uint32_t *i0, uint32_t *i1, uint32_t *frac)
-{
-    uint32_t g = n > 1? (uint32_t) (((uint64_t) v * (S_GRID - 1) * 256) / (n - 1)): 0;
-    *i0 = g >> 8;
-    *frac = g & 255;
-    if (*i0 >= S_GRID - 1) {
-        *i0 = S_GRID - 1;
-        *frac = 0;
-    }
-    *i1 = *i0 + 1 < S_GRID? *i0 + 1: S_GRID - 1;
-}
-
-int
-fg_dataset_synthetic (uint64_t seed, fg_split_t split, size_t n, uint32_t classes,
-                      uint32_t height, uint32_t width, uint32_t channels,
-                      fg_dataset_t **out, fg_error_t *err)
-{
-    *out = NULL;
-    if (split != FG_SPLIT_TRAIN && split != FG_SPLIT_TEST)
-        return fg_error_set (err, FG_EINVAL, "synthetic: split %d is neither train nor test", split);
-    if (n == 0 || n > UINT32_MAX)
-        return fg_error_set (err, FG_EINVAL, "synthetic: %zu samples is outside 1..%u", n, UINT32_MAX);
-    if (classes < 2 || classes > FG_DATASET_CLASSES_MAX)
-        return fg_error_set (err, FG_EINVAL, "synthetic: %u classes is outside 2..%u",
-                             classes, FG_DATASET_CLASSES_MAX);
-    if (height < 1 || height > FG_DATASET_SIDE_MAX || width < 1 || width > FG_DATASET_SIDE_MAX)
-        return fg_error_set (err, FG_EINVAL, "synthetic: image %ux%u is outside 1..%u per side",
-                             height, width, FG_DATASET_SIDE_MAX);
-    if (channels < 1 || channels > FG_DATASET_CHANNELS_MAX)
-        return fg_error_set (err, FG_EINVAL, "synthetic: %u channels is outside 1..%u",
-                             channels, FG_DATASET_CHANNELS_MAX);
-    size_t image = (size_t) height * width * channels;
-    uint8_t *protos = malloc (classes * image);
-    uint32_t *order = malloc (n * sizeof (uint32_t));
-    int rc = 0;
-    if (!protos || !order) {
-        rc = fg_error_set (err, FG_ENOMEM, "synthetic: out of memory");
-        goto done;
-    }
-    if ((rc = s_dataset_new (FG_DATASET_SYNTHETIC, split, n, classes,
-                             height, width, channels, out, err)))
-        goto done;
-    fg_dataset_t *self = *out;
-    fg_rng_t rng;
-
-    //  Prototypes: a random S_GRID x S_GRID grid per class and channel,
-    //  upsampled bilinearly in integers (stream round 0, shard = class).
-    for (uint32_t k = 0; k < classes; k++) {
-        fg_rng_init (&rng, seed, FG_RNG_SYNTHETIC, 0, k, 0, 0);
-        uint8_t grid [FG_DATASET_CHANNELS_MAX][S_GRID][S_GRID];
-        for (uint32_t c = 0; c < channels; c++)
-            for (int gy = 0; gy < S_GRID; gy++)
-                for (int gx = 0; gx < S_GRID; gx++)
-                    grid [c][gy][gx] = (uint8_t) (fg_rng_u32 (&rng) >> 24);
-        uint8_t *proto = protos + k * image;
-        for (uint32_t y = 0; y < height; y++) {
-            uint32_t y0, y1, fy;
-            s_grid_pos (y, height, &y0, &y1, &fy);
-            for (uint32_t x = 0; x < width; x++) {
-                uint32_t x0, x1, fx;
-                s_grid_pos (x, width, &x0, &x1, &fx);
-                for (uint32_t c = 0; c < channels; c++) {
-                    uint32_t top = grid [c][y0][x0] * (256 - fx) + grid [c][y0][x1] * fx;
-                    uint32_t bot = grid [c][y1][x0] * (256 - fx) + grid [c][y1][x1] * fx;
-                    proto [(y * width + x) * channels + c] =
-                        (uint8_t) ((top * (256 - fy) + bot * fy + 32768) >> 16);
-                }
-            }
-        }
-    }
-    //  Balanced labels, shuffled (stream round 1, shard = split)
-    for (size_t i = 0; i < n; i++)
-        order [i] = (uint32_t) (i % classes);
-    fg_rng_init (&rng, seed, FG_RNG_SYNTHETIC, 1, (uint32_t) split, 0, 0);
-    fg_rng_shuffle (&rng, order, n);
-    //  Samples: prototype + brightness shift + noise (stream round 2,
-    //  shard = split, step = sample): each sample is its own stream.
-    for (size_t i = 0; i < n; i++) {
-        self->labels [i] = (uint16_t) order [i];
-        fg_rng_init (&rng, seed, FG_RNG_SYNTHETIC, 2, (uint32_t) split, 0, (uint32_t) i);
-        int32_t shift = (int32_t) fg_rng_below (&rng, 65) - 32;
-        const uint8_t *proto = protos + (size_t) order [i] * image;
-        uint8_t *dst = self->pixels + i * image;
-        for (size_t p = 0; p < image; p++) {
-            uint32_t u = fg_rng_u32 (&rng);
-            //  Irwin–Hall of four bytes: -510..510, std about 148; scaled to about 28
-            int32_t noise = (int32_t) ((u & 255) + (u >> 8 & 255) + (u >> 16 & 255) + (u >> 24)) - 510;
-            int32_t v = proto [p] + shift + noise * 48 / 256;
-            dst [p] = (uint8_t) (v < 0? 0: v > 255? 255: v);
-        }
-    }
-    s_dataset_finish (self);
-done:
-    free (protos);
-    free (order);
-    return rc;
-}
-
-//  --------------------------------------------------------------------------
 //  File layer
 
 static bool
@@ -647,7 +203,7 @@ s_open_idx (int kind, const char *dir, fg_split_t split, size_t limit,
 {
     const char *prefix = split == FG_SPLIT_TRAIN? "train": "t10k";
     char what [64];
-    snprintf (what, sizeof what, "%s %s", s_kind_name (kind), s_split_name (split));
+    snprintf (what, sizeof what, "%s %s", fg_dataset_kind_name (kind), fg_dataset_split_name (split));
     char paths [2][S_PATH_MAX];
     const char *parts [2] = { "images-idx3-ubyte", "labels-idx1-ubyte" };
     for (int f = 0; f < 2; f++) {
@@ -699,7 +255,7 @@ s_open_cifar (int kind, const char *path, fg_split_t split, size_t limit,
     bool c100 = kind == FG_DATASET_CIFAR100;
     size_t record = c100? FG_CIFAR100_RECORD: FG_CIFAR10_RECORD;
     char what [64];
-    snprintf (what, sizeof what, "%s %s", s_kind_name (kind), s_split_name (split));
+    snprintf (what, sizeof what, "%s %s", fg_dataset_kind_name (kind), fg_dataset_split_name (split));
 
     //  File name sets, in order of preference, and records per file
     const char *sets [2][S_CIFAR_FILES_MAX];
@@ -796,7 +352,7 @@ fg_dataset_open (int kind, const char *path, fg_split_t split, size_t limit,
     *out = NULL;
     if (split != FG_SPLIT_TRAIN && split != FG_SPLIT_TEST)
         return fg_error_set (err, FG_EINVAL, "%s: split %d is neither train nor test",
-                             s_kind_name (kind), split);
+                             fg_dataset_kind_name (kind), split);
     if (kind == FG_DATASET_SYNTHETIC)
         return fg_dataset_synthetic (FG_DATASET_SYNTHETIC_SEED, split,
                                      limit? limit: split == FG_SPLIT_TRAIN? 10000: 2000,
@@ -804,7 +360,7 @@ fg_dataset_open (int kind, const char *path, fg_split_t split, size_t limit,
     if (kind == FG_DATASET_TINY_IMAGENET || kind == FG_DATASET_TEXTURE)
         return fg_error_set (err, FG_EUNSUPPORTED, "%s: this dataset is not implemented yet "
                              "(supported: fashion-mnist, mnist, cifar10, cifar100, synthetic)",
-                             s_kind_name (kind));
+                             fg_dataset_kind_name (kind));
     if (kind != FG_DATASET_FASHION_MNIST && kind != FG_DATASET_MNIST
     &&  kind != FG_DATASET_CIFAR10 && kind != FG_DATASET_CIFAR100)
         return fg_error_set (err, FG_EINVAL, "dataset kind %d is unknown", kind);
@@ -812,17 +368,17 @@ fg_dataset_open (int kind, const char *path, fg_split_t split, size_t limit,
         path = fg_dataset_default_path (kind);
         if (!path)
             return fg_error_set (err, FG_EINVAL, "%s: no path given (data.path)",
-                                 s_kind_name (kind));
+                                 fg_dataset_kind_name (kind));
     }
     struct stat st;
     if (stat (path, &st))
         return fg_error_set (err, errno == ENOENT? FG_ENOENT: FG_EIO, "%s %s: %s: %s%s",
-                             s_kind_name (kind), s_split_name (split), path, strerror (errno),
+                             fg_dataset_kind_name (kind), fg_dataset_split_name (split), path, strerror (errno),
                              kind == FG_DATASET_FASHION_MNIST && errno == ENOENT
                              ? " (apt-get install dataset-fashion-mnist)": "");
     if (!S_ISDIR (st.st_mode))
         return fg_error_set (err, FG_EINVAL, "%s %s: %s is not a directory",
-                             s_kind_name (kind), s_split_name (split), path);
+                             fg_dataset_kind_name (kind), fg_dataset_split_name (split), path);
     if (kind == FG_DATASET_FASHION_MNIST || kind == FG_DATASET_MNIST)
         return s_open_idx (kind, path, split, limit, out, err);
     return s_open_cifar (kind, path, split, limit, out, err);
@@ -992,7 +548,7 @@ fg_dataset_kind_geometry (int kind, uint32_t *classes, uint32_t *height, uint32_
         case FG_DATASET_TINY_IMAGENET:
         case FG_DATASET_TEXTURE:
             return fg_error_set (err, FG_EUNSUPPORTED, "%s: not implemented yet",
-                                 s_kind_name (kind));
+                                 fg_dataset_kind_name (kind));
         default:
             return fg_error_set (err, FG_EINVAL, "dataset kind %d is not a kind", kind);
     }
@@ -1043,14 +599,14 @@ fg_dataset_check_records (int kind, const uint8_t *records, size_t count, size_t
     size_t expected = 2 + (size_t) h * w * c;
     if (record_size != expected)
         return fg_error_set (err, FG_EMISMATCH, "%s records: %zu bytes each, expected %zu "
-                             "(label + %ux%ux%u pixels)", s_kind_name (kind), record_size,
+                             "(label + %ux%ux%u pixels)", fg_dataset_kind_name (kind), record_size,
                              expected, h, w, c);
     for (size_t i = 0; i < count; i++) {
         const uint8_t *r = records + i * record_size;
         uint32_t label = (uint32_t) r [0] | (uint32_t) r [1] << 8;
         if (label >= classes)
             return fg_error_set (err, FG_ERANGE, "%s records: record %zu: label %u, expected "
-                                 "< %u", s_kind_name (kind), i, label, classes);
+                                 "< %u", fg_dataset_kind_name (kind), i, label, classes);
     }
     return 0;
 }
@@ -1066,24 +622,24 @@ fg_dataset_from_records (int kind, fg_split_t split, const uint8_t source [FG_SH
     if (rc)
         return rc;
     if (split != FG_SPLIT_TRAIN && split != FG_SPLIT_TEST)
-        return fg_error_set (err, FG_EINVAL, "%s: bad split %d", s_kind_name (kind), (int) split);
+        return fg_error_set (err, FG_EINVAL, "%s: bad split %d", fg_dataset_kind_name (kind), (int) split);
     if (n == 0 || n > UINT32_MAX || !indices || !records)
         return fg_error_set (err, FG_EINVAL, "%s subset: %zu samples (expected 1..%u)",
-                             s_kind_name (kind), n, UINT32_MAX);
+                             fg_dataset_kind_name (kind), n, UINT32_MAX);
     for (size_t i = 1; i < n; i++)
         if (indices [i] <= indices [i - 1])
             return fg_error_set (err, FG_EINVAL, "%s subset: index %u at position %zu does "
                                  "not follow %u (indices must be strictly increasing)",
-                                 s_kind_name (kind), indices [i], i, indices [i - 1]);
+                                 fg_dataset_kind_name (kind), indices [i], i, indices [i - 1]);
     if ((rc = fg_dataset_check_records (kind, records, n, record_size, err)))
         return rc;
     fg_dataset_t *self;
-    if ((rc = s_dataset_new (kind, split, n, classes, h, w, c, &self, err)))
+    if ((rc = fg_dataset_alloc (kind, split, n, classes, h, w, c, &self, err)))
         return rc;
     self->origin = malloc (n * sizeof (uint32_t));
     if (!self->origin) {
         fg_dataset_destroy (&self);
-        return fg_error_set (err, FG_ENOMEM, "%s subset: out of memory", s_kind_name (kind));
+        return fg_error_set (err, FG_ENOMEM, "%s subset: out of memory", fg_dataset_kind_name (kind));
     }
     memcpy (self->origin, indices, n * sizeof (uint32_t));
     size_t image = record_size - 2;
@@ -1092,10 +648,10 @@ fg_dataset_from_records (int kind, fg_split_t split, const uint8_t source [FG_SH
         self->labels [i] = (uint16_t) (r [0] | r [1] << 8);
         memcpy (self->pixels + i * image, r + 2, image);
     }
-    snprintf (self->name, sizeof self->name, "%s %s subset", s_kind_name (kind),
-              s_split_name (split));
+    snprintf (self->name, sizeof self->name, "%s %s subset", fg_dataset_kind_name (kind),
+              fg_dataset_split_name (split));
     memcpy (self->source, source, FG_SHA256_SIZE);
-    s_dataset_finish (self);
+    fg_dataset_finish (self);
     *out = self;
     return 0;
 }

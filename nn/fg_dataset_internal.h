@@ -1,6 +1,8 @@
 /*  fg_dataset_internal.h — the decoders of fg_dataset behind the file
     layer, reachable from memory buffers (tests, fuzz harness), and the
-    dataset structure shared by fg_dataset.c and fg_augment.c.           */
+    dataset structure and helpers shared by fg_dataset.c (common part),
+    fg_dataset_idx.c, fg_dataset_cifar.c, fg_dataset_synthetic.c and
+    fg_augment.c.                                                         */
 
 #ifndef FG_DATASET_INTERNAL_H_INCLUDED
 #define FG_DATASET_INTERNAL_H_INCLUDED
@@ -38,6 +40,26 @@ struct _fg_dataset_t {
     uint32_t  *origin;                      //  count, or NULL
     uint8_t    source [FG_SHA256_SIZE];
 };
+
+//  The name of a dataset kind ("cifar10"; "dataset" when unknown) and of
+//  a split ("train", "test"), for names and messages.
+const char *
+    fg_dataset_kind_name (int kind);
+const char *
+    fg_dataset_split_name (fg_split_t split);
+
+//  Allocates a dataset with room for count samples of height x width x
+//  channels (labels and pixels uninitialised). Returns 0, FG_EINVAL (no
+//  sample, or too many) or FG_ENOMEM.
+int
+    fg_dataset_alloc (int kind, fg_split_t split, size_t count, uint32_t classes,
+                      uint32_t height, uint32_t width, uint32_t channels,
+                      fg_dataset_t **out, fg_error_t *err);
+
+//  Once the labels and pixels are in place: the normalisation table, the
+//  augmentation policy and the content hash.
+void
+    fg_dataset_finish (fg_dataset_t *self);
 
 //  A decoded IDX file: its dimensions and its payload (dims[0] items of
 //  item_size bytes). data points into block when the file was gzipped,
