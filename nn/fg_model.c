@@ -1,5 +1,8 @@
-/*  fg_model.c — model definitions, initialisation, and the network's
-    forward and backward passes over the layer kernels (see fg_model.h).  */
+/*  fg_model.c — the layer list behind fg_model_t: building primitives
+    (views in the state, tensors, layers), the model's life cycle and
+    parameter initialisation (see fg_model.h, fg_model_internal.h). The
+    architectures are in fg_model_zoo.c, the workspace and the forward
+    and backward passes in fg_model_pass.c.                              */
 
 #include "fg_state.h"
 #include "fg_model.h"
@@ -106,9 +109,9 @@ s_view (fg_model_t *self, const char *prefix, const char *leaf, fg_tensor_kind_t
 //  Convolution (bias as asked), weight (cout, cin/groups, k, k), `same`
 //  padding (k-1)/2 unless pad given.
 //      in (h, w, cin) -> out (oh, ow, cout)
-static int
-s_conv (fg_model_t *self, const char *prefix, int in, uint32_t cout, uint32_t k,
-        uint32_t stride, uint32_t pad, uint32_t groups, bool bias, int init)
+int
+fg_mx_conv (fg_model_t *self, const char *prefix, int in, uint32_t cout, uint32_t k,
+            uint32_t stride, uint32_t pad, uint32_t groups, bool bias, int init)
 {
     fg_mx_layer_t *layer = s_push_layer (self, FG_MX_CONV, in);
     if (!layer)
@@ -146,8 +149,8 @@ s_conv (fg_model_t *self, const char *prefix, int in, uint32_t cout, uint32_t k,
 //  Linear over the flattened tensor: weight (out, in), bias (out).
 //      in (h, w, c) with h*w*c = fan in -> out (1, 1, cout)
 //  rank4: weight shaped (out, in, 1, 1) as a 1x1 convolution (SE blocks).
-static int
-s_linear (fg_model_t *self, const char *prefix, int in, uint32_t cout, int init, bool rank4)
+int
+fg_mx_linear (fg_model_t *self, const char *prefix, int in, uint32_t cout, int init, bool rank4)
 {
     fg_mx_layer_t *layer = s_push_layer (self, FG_MX_LINEAR, in);
     if (!layer)
@@ -169,8 +172,8 @@ s_linear (fg_model_t *self, const char *prefix, int in, uint32_t cout, int init,
 
 //  Batch norm over channels: weight, bias (PARAM), running_mean,
 //  running_var (BUFFER).   in (h, w, c) -> out (h, w, c)
-static int
-s_bn (fg_model_t *self, const char *prefix, int in, float eps, float momentum)
+int
+fg_mx_bn (fg_model_t *self, const char *prefix, int in, float eps, float momentum)
 {
     fg_mx_layer_t *layer = s_push_layer (self, FG_MX_BN, in);
     if (!layer)
@@ -187,8 +190,8 @@ s_bn (fg_model_t *self, const char *prefix, int in, float eps, float momentum)
 }
 
 //  Element-wise layers that keep the shape: activation, dropout.
-static int
-s_unary (fg_model_t *self, int op, int in, int act, float p)
+int
+fg_mx_unary (fg_model_t *self, int op, int in, int act, float p)
 {
     fg_mx_layer_t *layer = s_push_layer (self, op, in);
     if (!layer)
@@ -203,8 +206,8 @@ s_unary (fg_model_t *self, int op, int in, int act, float p)
 }
 
 //  Max pool 2x2 stride 2 (floor).   in (h, w, c) -> out (h/2, w/2, c)
-static int
-s_maxpool (fg_model_t *self, int in)
+int
+fg_mx_maxpool (fg_model_t *self, int in)
 {
     fg_mx_layer_t *layer = s_push_layer (self, FG_MX_MAXPOOL, in);
     if (!layer)
@@ -221,8 +224,8 @@ s_maxpool (fg_model_t *self, int in)
 }
 
 //  Global average pool.   in (h, w, c) -> out (1, 1, c)
-static int
-s_gap (fg_model_t *self, int in)
+int
+fg_mx_gap (fg_model_t *self, int in)
 {
     fg_mx_layer_t *layer = s_push_layer (self, FG_MX_GAP, in);
     if (!layer)
@@ -234,8 +237,8 @@ s_gap (fg_model_t *self, int in)
 
 //  torch's flatten of an NCHW tensor: in (h, w, c) -> out (1, 1, c*h*w)
 //  with element (y, x, ch) at ch*h*w + y*w + x.
-static int
-s_flatten (fg_model_t *self, int in)
+int
+fg_mx_flatten (fg_model_t *self, int in)
 {
     fg_mx_tensor_t x = self->tensors [in];
     if (x.h == 1 && x.w == 1)
@@ -248,8 +251,8 @@ s_flatten (fg_model_t *self, int in)
 }
 
 //  Binary layers: add (a + b, same shape), scale (a (h,w,c) * s (1,1,c)).
-static int
-s_binary (fg_model_t *self, int op, int a, int b)
+int
+fg_mx_binary (fg_model_t *self, int op, int a, int b)
 {
     fg_mx_layer_t *layer = s_push_layer (self, op, a);
     if (!layer || b < 0)
@@ -258,175 +261,6 @@ s_binary (fg_model_t *self, int op, int a, int b)
     fg_mx_tensor_t x = self->tensors [a];
     layer->cin = layer->cout = x.c;
     return s_layer_out (self, layer, x.h, x.w, x.c);
-}
-
-//  ---------------------------------------------------------------------
-//  The architectures
-
-//  cnn-small, named as two nn.Sequential: features (0 conv, 1 relu,
-//  2 pool, 3 conv, 4 relu, 5 pool) and classifier (0 linear, 1 relu,
-//  2 linear). torch's default init (kaiming_uniform a=sqrt(5)).
-static int
-s_build_cnn_small (fg_model_t *self, int t)
-{
-    t = s_conv (self, "features.0", t, 32, 3, 1, 0, 1, true, FG_MX_INIT_UNIFORM_IN);
-    t = s_unary (self, FG_MX_ACT, t, FG_MX_ACT_RELU, 0);
-    t = s_maxpool (self, t);
-    t = s_conv (self, "features.3", t, 64, 3, 1, 0, 1, true, FG_MX_INIT_UNIFORM_IN);
-    t = s_unary (self, FG_MX_ACT, t, FG_MX_ACT_RELU, 0);
-    t = s_maxpool (self, t);
-    t = s_flatten (self, t);
-    t = s_linear (self, "classifier.0", t, 128, FG_MX_INIT_UNIFORM_IN, false);
-    t = s_unary (self, FG_MX_ACT, t, FG_MX_ACT_RELU, 0);
-    t = s_linear (self, "classifier.2", t, self->spec.classes, FG_MX_INIT_UNIFORM_IN, false);
-    return t;
-}
-
-//  torchvision vgg16_bn features (cfg D), then a global average pool (a
-//  no-op at 32x32) and classifier = Linear (512, classes).
-static int
-s_build_vgg16_bn (fg_model_t *self, int t)
-{
-    static const int cfg [] = { 64, 64, 0, 128, 128, 0, 256, 256, 256, 0,
-                                512, 512, 512, 0, 512, 512, 512, 0 };
-    int index = 0;
-    char prefix [64];
-    for (size_t i = 0; i < sizeof cfg / sizeof cfg [0]; i++) {
-        if (cfg [i] == 0) {
-            t = s_maxpool (self, t);
-            index += 1;
-            continue;
-        }
-        snprintf (prefix, sizeof prefix, "features.%d", index);
-        t = s_conv (self, prefix, t, (uint32_t) cfg [i], 3, 1, 1, 1, true, FG_MX_INIT_KAIMING_OUT);
-        snprintf (prefix, sizeof prefix, "features.%d", index + 1);
-        t = s_bn (self, prefix, t, 1e-5f, 0.1f);
-        t = s_unary (self, FG_MX_ACT, t, FG_MX_ACT_RELU, 0);
-        index += 3;
-    }
-    t = s_gap (self, t);
-    t = s_linear (self, "classifier", t, self->spec.classes, FG_MX_INIT_NORMAL, false);
-    return t;
-}
-
-//  torchvision's _make_divisible (v, 8)
-static uint32_t
-s_make_divisible (uint32_t v, uint32_t divisor)
-{
-    uint32_t new_v = (v + divisor / 2) / divisor * divisor;
-    if (new_v < divisor)
-        new_v = divisor;
-    if ((double) new_v < 0.9 * v)
-        new_v += divisor;
-    return new_v;
-}
-
-typedef struct {
-    uint16_t cin, kernel, expanded, cout;
-    bool se, hardswish;
-    uint8_t stride;
-} s_bneck_t;
-
-//  torchvision models/mobilenetv3.py, _mobilenet_v3_conf, width 1.0,
-//  dilation 1, reduced_tail False.
-static const s_bneck_t s_mnv3_large [] = {
-    {  16, 3,  16,  16, false, false, 1 },
-    {  16, 3,  64,  24, false, false, 2 },
-    {  24, 3,  72,  24, false, false, 1 },
-    {  24, 5,  72,  40, true,  false, 2 },
-    {  40, 5, 120,  40, true,  false, 1 },
-    {  40, 5, 120,  40, true,  false, 1 },
-    {  40, 3, 240,  80, false, true,  2 },
-    {  80, 3, 200,  80, false, true,  1 },
-    {  80, 3, 184,  80, false, true,  1 },
-    {  80, 3, 184,  80, false, true,  1 },
-    {  80, 3, 480, 112, true,  true,  1 },
-    { 112, 3, 672, 112, true,  true,  1 },
-    { 112, 5, 672, 160, true,  true,  2 },
-    { 160, 5, 960, 160, true,  true,  1 },
-    { 160, 5, 960, 160, true,  true,  1 },
-};
-static const s_bneck_t s_mnv3_small [] = {
-    {  16, 3,  16,  16, true,  false, 2 },
-    {  16, 3,  72,  24, false, false, 2 },
-    {  24, 3,  88,  24, false, false, 1 },
-    {  24, 5,  96,  40, true,  true,  2 },
-    {  40, 5, 240,  40, true,  true,  1 },
-    {  40, 5, 240,  40, true,  true,  1 },
-    {  40, 5, 120,  48, true,  true,  1 },
-    {  48, 5, 144,  48, true,  true,  1 },
-    {  48, 5, 288,  96, true,  true,  2 },
-    {  96, 5, 576,  96, true,  true,  1 },
-    {  96, 5, 576,  96, true,  true,  1 },
-};
-
-//  FG_MX_MODEL_TINY_MNV3 (tests)
-static const s_bneck_t s_mnv3_tiny [] = {
-    {   8, 3,  16,  12, false, false, 2 },
-    {  12, 5,  24,  12, true,  true,  1 },
-};
-
-#define MNV3_BN_EPS      0.001f
-#define MNV3_BN_MOMENTUM 0.01f
-
-//  Conv2dNormActivation: <prefix>.0 conv (no bias), <prefix>.1 BN, act.
-static int
-s_conv_bn_act (fg_model_t *self, const char *prefix, int t, uint32_t cout, uint32_t k,
-               uint32_t stride, uint32_t groups, int act)
-{
-    char name [FG_TENSOR_NAME_MAX];
-    snprintf (name, sizeof name, "%s.0", prefix);
-    t = s_conv (self, name, t, cout, k, stride, (k - 1) / 2, groups, false, FG_MX_INIT_KAIMING_OUT);
-    snprintf (name, sizeof name, "%s.1", prefix);
-    t = s_bn (self, name, t, MNV3_BN_EPS, MNV3_BN_MOMENTUM);
-    if (act != FG_MX_ACT_NONE)
-        t = s_unary (self, FG_MX_ACT, t, act, 0);
-    return t;
-}
-
-static int
-s_build_mnv3 (fg_model_t *self, int t, const s_bneck_t *table, size_t count, uint32_t last_channel)
-{
-    char prefix [64], name [FG_TENSOR_NAME_MAX];
-    t = s_conv_bn_act (self, "features.0", t, table [0].cin, 3, 2, 1, FG_MX_ACT_HARDSWISH);
-    for (size_t i = 0; i < count && t >= 0; i++) {
-        const s_bneck_t *b = &table [i];
-        int act = b->hardswish? FG_MX_ACT_HARDSWISH: FG_MX_ACT_RELU;
-        int block_in = t;
-        int j = 0;
-        if (b->expanded != b->cin) {
-            snprintf (prefix, sizeof prefix, "features.%zu.block.%d", i + 1, j++);
-            t = s_conv_bn_act (self, prefix, t, b->expanded, 1, 1, 1, act);
-        }
-        snprintf (prefix, sizeof prefix, "features.%zu.block.%d", i + 1, j++);
-        t = s_conv_bn_act (self, prefix, t, b->expanded, b->kernel, b->stride, b->expanded, act);
-        if (b->se) {
-            uint32_t squeeze = s_make_divisible (b->expanded / 4, 8);
-            snprintf (prefix, sizeof prefix, "features.%zu.block.%d", i + 1, j++);
-            int x = t;
-            int s = s_gap (self, x);
-            snprintf (name, sizeof name, "%s.fc1", prefix);
-            s = s_linear (self, name, s, squeeze, FG_MX_INIT_KAIMING_OUT, true);
-            s = s_unary (self, FG_MX_ACT, s, FG_MX_ACT_RELU, 0);
-            snprintf (name, sizeof name, "%s.fc2", prefix);
-            s = s_linear (self, name, s, b->expanded, FG_MX_INIT_KAIMING_OUT, true);
-            s = s_unary (self, FG_MX_ACT, s, FG_MX_ACT_HARDSIGMOID, 0);
-            t = s_binary (self, FG_MX_SCALE, x, s);
-        }
-        snprintf (prefix, sizeof prefix, "features.%zu.block.%d", i + 1, j++);
-        t = s_conv_bn_act (self, prefix, t, b->cout, 1, 1, 1, FG_MX_ACT_NONE);
-        if (b->stride == 1 && b->cin == b->cout)
-            t = s_binary (self, FG_MX_ADD, t, block_in);
-    }
-    uint32_t last_in = table [count - 1].cout;
-    snprintf (prefix, sizeof prefix, "features.%zu", count + 1);
-    t = s_conv_bn_act (self, prefix, t, 6 * last_in, 1, 1, 1, FG_MX_ACT_HARDSWISH);
-    t = s_gap (self, t);
-    t = s_linear (self, "classifier.0", t, last_channel, FG_MX_INIT_NORMAL, false);
-    t = s_unary (self, FG_MX_ACT, t, FG_MX_ACT_HARDSWISH, 0);
-    t = s_unary (self, FG_MX_DROPOUT, t, 0, 0.2f);
-    t = s_linear (self, "classifier.3", t, self->spec.classes, FG_MX_INIT_NORMAL, false);
-    return t;
 }
 
 const char *
@@ -481,19 +315,7 @@ fg_model_new (const fg_model_spec_t *spec, fg_error_t *err)
     if (t < 0)
         self->failed = FG_ENOMEM;
     if (!self->failed) {
-        if (spec->kind == FG_MODEL_CNN_SMALL)
-            t = s_build_cnn_small (self, t);
-        else
-        if (spec->kind == FG_MODEL_VGG16_BN)
-            t = s_build_vgg16_bn (self, t);
-        else
-        if (spec->kind == FG_MODEL_MOBILENETV3_SMALL)
-            t = s_build_mnv3 (self, t, s_mnv3_small, sizeof s_mnv3_small / sizeof s_mnv3_small [0], 1024);
-        else
-        if (spec->kind == FG_MX_MODEL_TINY_MNV3)
-            t = s_build_mnv3 (self, t, s_mnv3_tiny, sizeof s_mnv3_tiny / sizeof s_mnv3_tiny [0], 16);
-        else
-            t = s_build_mnv3 (self, t, s_mnv3_large, sizeof s_mnv3_large / sizeof s_mnv3_large [0], 1280);
+        t = fg_mx_build (self, t);
     }
     if (!self->failed && t >= 0) {
         self->output = t;
@@ -603,487 +425,4 @@ fg_model_init (fg_model_t *self, uint64_t seed)
             }
         }
     }
-}
-
-//  ---------------------------------------------------------------------
-//  Workspace and the passes
-
-struct _fg_model_ws_t {
-    fg_model_t *model;
-    uint32_t batch;             //  capacity
-    uint32_t n;                 //  images in the last forward
-    bool trained;               //  last forward was a train one
-    fg_ops_ctx_t *ctx;
-    const float *x;             //  input of the last forward
-    float **act;                //  [ntensors] (act [0] unused: the input)
-    float **grad;               //  [ntensors] (grad [0] unused), into gbufs
-    float **gbufs;              //  [ngbufs] gradient buffers shared by
-    size_t ngbufs;              //  tensors whose lifetimes do not overlap
-    bool *grad_set;             //  [ntensors] holds a gradient already
-    float *tmp, *tmp2;          //  [largest tensor] gradient temporaries
-    float **save;               //  [nlayers] BN: mean then invstd (2C)
-    uint8_t **mask;             //  [nlayers] dropout masks
-    uint32_t *dropout_index;    //  [nlayers] ordinal among dropout layers
-    size_t bytes;
-};
-
-static size_t
-s_tensor_floats (const fg_mx_tensor_t *t)
-{
-    return (size_t) t->h * t->w * t->c;
-}
-
-static void *
-s_ws_alloc (fg_model_ws_t *self, size_t bytes)
-{
-    size_t rounded = ((bytes + 63) & ~(size_t) 63) + FG_BLIS_TAIL_PAD;
-    void *p = aligned_alloc (64, rounded);
-    if (p)
-        self->bytes += rounded;
-    return p;
-}
-
-//  Gradient buffers. Going backward, the gradient of tensor t is written
-//  first at its last consumer (layer c) and read last at its producer
-//  (layer p): it lives over layers [p, c]. Tensors whose intervals do not
-//  overlap share a buffer (greedy, in the order backward creates them,
-//  best fit, growing a free buffer when none is large enough). The
-//  logits' gradient lives from the start (c = nlayers). Returns 0 or -1.
-static int
-s_ws_grad_buffers (fg_model_ws_t *self)
-{
-    const fg_model_t *model = self->model;
-    size_t nt = model->ntensors, nl = model->nlayers;
-    size_t *producer = calloc (nt, sizeof *producer);
-    size_t *consumer = calloc (nt, sizeof *consumer);
-    size_t *order = calloc (nt, sizeof *order);
-    size_t *owner = calloc (nt, sizeof *owner);        //  buffer -> tensor holding it
-    size_t *size = calloc (nt, sizeof *size);          //  buffer -> floats
-    size_t *assigned = calloc (nt, sizeof *assigned);  //  tensor -> buffer
-    int rc = -1;
-    if (!producer || !consumer || !order || !owner || !size || !assigned)
-        goto done;
-    for (size_t l = 0; l < nl; l++) {
-        const fg_mx_layer_t *layer = &model->layers [l];
-        producer [layer->out] = l;
-        consumer [layer->in] = l;       //  layers in order: the last one wins
-        if (layer->in2 >= 0)
-            consumer [layer->in2] = l;
-    }
-    consumer [model->output] = nl;
-    //  tensors 1 .. nt-1 by decreasing birth (consumer), then producer
-    size_t count = 0;
-    for (size_t t = 1; t < nt; t++)
-        order [count++] = t;
-    for (size_t i = 1; i < count; i++)
-        for (size_t j = i; j > 0; j--) {
-            size_t a = order [j - 1], b = order [j];
-            if (consumer [a] > consumer [b]
-            || (consumer [a] == consumer [b] && producer [a] >= producer [b]))
-                break;
-            order [j - 1] = b;
-            order [j] = a;
-        }
-    size_t nbufs = 0;
-    for (size_t i = 0; i < count; i++) {
-        size_t t = order [i];
-        size_t floats = s_tensor_floats (&model->tensors [t]) * self->batch;
-        size_t best = SIZE_MAX, grow = SIZE_MAX;
-        for (size_t b = 0; b < nbufs; b++) {
-            if (producer [owner [b]] <= consumer [t])
-                continue;                   //  its holder is still alive
-            if (size [b] >= floats && (best == SIZE_MAX || size [b] < size [best]))
-                best = b;
-            if (grow == SIZE_MAX || size [b] > size [grow])
-                grow = b;
-        }
-        if (best == SIZE_MAX && grow != SIZE_MAX) {
-            best = grow;
-            size [best] = floats;
-        }
-        if (best == SIZE_MAX) {
-            best = nbufs++;
-            size [best] = floats;
-        }
-        owner [best] = t;
-        assigned [t] = best;
-    }
-    self->gbufs = calloc (nbufs? nbufs: 1, sizeof *self->gbufs);
-    if (!self->gbufs)
-        goto done;
-    self->ngbufs = nbufs;
-    for (size_t b = 0; b < nbufs; b++) {
-        self->gbufs [b] = s_ws_alloc (self, size [b] * sizeof (float));
-        if (!self->gbufs [b])
-            goto done;
-    }
-    for (size_t t = 1; t < nt; t++)
-        self->grad [t] = self->gbufs [assigned [t]];
-    rc = 0;
-done:
-    free (producer);
-    free (consumer);
-    free (order);
-    free (owner);
-    free (size);
-    free (assigned);
-    return rc;
-}
-
-fg_model_ws_t *
-fg_model_ws_new (fg_model_t *model, uint32_t batch, int threads, fg_error_t *err)
-{
-    assert (model);
-    const char *kind = fg_model_kind_name (model->spec.kind);
-    if (batch < 1 || batch > 65536) {
-        fg_error_set (err, FG_EINVAL, "model %s workspace: batch %u (1 .. 65536)", kind, batch);
-        return NULL;
-    }
-    fg_model_ws_t *self = (fg_model_ws_t *) calloc (1, sizeof *self);
-    if (!self)
-        goto nomem;
-    self->model = model;
-    self->batch = batch;
-    self->ctx = fg_ops_ctx_new (threads < 1? 1: threads);
-    size_t nt = model->ntensors, nl = model->nlayers;
-    self->act = calloc (nt, sizeof *self->act);
-    self->grad = calloc (nt, sizeof *self->grad);
-    self->grad_set = calloc (nt, sizeof *self->grad_set);
-    self->save = calloc (nl, sizeof *self->save);
-    self->mask = calloc (nl, sizeof *self->mask);
-    self->dropout_index = calloc (nl, sizeof *self->dropout_index);
-    if (!self->ctx || !self->act || !self->grad || !self->grad_set || !self->save
-    ||  !self->mask || !self->dropout_index)
-        goto nomem;
-    size_t largest = 0;
-    for (size_t t = 1; t < nt; t++) {
-        size_t floats = s_tensor_floats (&model->tensors [t]);
-        if (floats > SIZE_MAX / sizeof (float) / batch)
-            goto nomem;
-        floats *= batch;
-        if (floats > largest)
-            largest = floats;
-        self->act [t] = s_ws_alloc (self, floats * sizeof (float));
-        if (!self->act [t])
-            goto nomem;
-    }
-    if (s_ws_grad_buffers (self))
-        goto nomem;
-    self->tmp = s_ws_alloc (self, largest * sizeof (float));
-    self->tmp2 = s_ws_alloc (self, largest * sizeof (float));
-    if (!self->tmp || !self->tmp2)
-        goto nomem;
-    uint32_t dropouts = 0;
-    for (size_t l = 0; l < nl; l++) {
-        const fg_mx_layer_t *layer = &model->layers [l];
-        if (layer->op == FG_MX_BN) {
-            self->save [l] = s_ws_alloc (self, 2 * (size_t) layer->cout * sizeof (float));
-            if (!self->save [l])
-                goto nomem;
-        }
-        else
-        if (layer->op == FG_MX_DROPOUT) {
-            self->mask [l] = s_ws_alloc (self, s_tensor_floats (&model->tensors [layer->out]) * batch);
-            if (!self->mask [l])
-                goto nomem;
-            self->dropout_index [l] = dropouts++;
-        }
-    }
-    return self;
-nomem:
-    fg_model_ws_destroy (&self);
-    fg_error_set (err, FG_ENOMEM, "model %s workspace: out of memory for batch %u", kind, batch);
-    return NULL;
-}
-
-void
-fg_model_ws_destroy (fg_model_ws_t **self_p)
-{
-    if (self_p && *self_p) {
-        fg_model_ws_t *self = *self_p;
-        size_t nt = self->model->ntensors, nl = self->model->nlayers;
-        for (size_t t = 0; self->act && t < nt; t++)
-            free (self->act [t]);
-        for (size_t b = 0; self->gbufs && b < self->ngbufs; b++)
-            free (self->gbufs [b]);
-        free (self->gbufs);
-        for (size_t l = 0; self->save && l < nl; l++)
-            free (self->save [l]);
-        for (size_t l = 0; self->mask && l < nl; l++)
-            free (self->mask [l]);
-        free (self->act);
-        free (self->grad);
-        free (self->grad_set);
-        free (self->save);
-        free (self->mask);
-        free (self->dropout_index);
-        free (self->tmp);
-        free (self->tmp2);
-        fg_ops_ctx_destroy (&self->ctx);
-        free (self);
-        *self_p = NULL;
-    }
-}
-
-uint32_t
-fg_model_ws_batch (const fg_model_ws_t *self)
-{
-    assert (self);
-    return self->batch;
-}
-
-size_t
-fg_model_ws_bytes (const fg_model_ws_t *self)
-{
-    assert (self);
-    return self->bytes + fg_ops_ctx_scratch_bytes (self->ctx);
-}
-
-void
-fg_model_ws_set_threads (fg_model_ws_t *self, int threads)
-{
-    assert (self);
-    fg_ops_ctx_set_threads (self->ctx, threads < 1? 1: threads);
-}
-
-static fg_act_t
-s_act (int act)
-{
-    switch (act) {
-        case FG_MX_ACT_RELU:        return FG_ACT_RELU;
-        case FG_MX_ACT_HARDSWISH:   return FG_ACT_HARDSWISH;
-        case FG_MX_ACT_HARDSIGMOID: return FG_ACT_HARDSIGMOID;
-        default:                    return FG_ACT_IDENTITY;
-    }
-}
-
-static fg_conv_shape_t
-s_conv_shape (const fg_mx_layer_t *layer, const fg_mx_tensor_t *x, uint32_t n)
-{
-    fg_conv_shape_t s = {
-        .n = (int) n, .h = (int) x->h, .w = (int) x->w, .c = (int) x->c,
-        .k = (int) layer->cout, .kh = (int) layer->k, .kw = (int) layer->k,
-        .sh = (int) layer->stride, .sw = (int) layer->stride,
-        .ph = (int) layer->pad, .pw = (int) layer->pad, .groups = (int) layer->groups
-    };
-    return s;
-}
-
-static fg_pool_shape_t
-s_pool_shape (const fg_mx_tensor_t *x, uint32_t n)
-{
-    fg_pool_shape_t s = {
-        .n = (int) n, .h = (int) x->h, .w = (int) x->w, .c = (int) x->c,
-        .kh = 2, .kw = 2, .sh = 2, .sw = 2, .ph = 0, .pw = 0
-    };
-    return s;
-}
-
-//  The view's floats in the state (or grads), NULL for index -1.
-static float *
-s_param (fg_state_t *state, int view)
-{
-    return view < 0? NULL: state->data + state->views [view].offset;
-}
-
-int
-fg_model_forward (fg_model_t *self, fg_model_ws_t *ws, const float *x, uint32_t n,
-                  bool train, fg_rng_t *dropout, const float **logits, fg_error_t *err)
-{
-    assert (self && ws && x && logits);
-    const char *kind = fg_model_kind_name (self->spec.kind);
-    if (ws->model != self)
-        return fg_error_set (err, FG_EINVAL, "model %s forward: workspace of another model", kind);
-    if (n < 1 || n > ws->batch)
-        return fg_error_set (err, FG_EINVAL, "model %s forward: %u images (workspace holds 1 .. %u)",
-                             kind, n, ws->batch);
-    if (train && self->has_dropout && !dropout)
-        return fg_error_set (err, FG_EINVAL, "model %s forward: training needs a dropout stream", kind);
-    ws->trained = false;
-    ws->n = n;
-    ws->x = x;
-    fg_state_t *state = self->state;
-    int rc = 0;
-    for (size_t l = 0; l < self->nlayers && rc == 0; l++) {
-        const fg_mx_layer_t *layer = &self->layers [l];
-        const fg_mx_tensor_t *tx = &self->tensors [layer->in];
-        const float *in = layer->in == 0? x: ws->act [layer->in];
-        const float *in2 = layer->in2 < 0? NULL: layer->in2 == 0? x: ws->act [layer->in2];
-        float *out = ws->act [layer->out];
-        size_t count = (size_t) n * s_tensor_floats (tx);
-        switch (layer->op) {
-            case FG_MX_CONV: {
-                fg_conv_shape_t s = s_conv_shape (layer, tx, n);
-                rc = fg_conv_forward (ws->ctx, &s, in, s_param (state, layer->w),
-                                      s_param (state, layer->b), out, err);
-                break;
-            }
-            case FG_MX_BN: {
-                float *save = ws->save [l];
-                rc = fg_bn_forward ((size_t) n * tx->h * tx->w, (int) tx->c, in,
-                                    s_param (state, layer->w), s_param (state, layer->b),
-                                    s_param (state, layer->rm), s_param (state, layer->rv),
-                                    layer->momentum, layer->eps, train,
-                                    save, save + tx->c, out, err);
-                break;
-            }
-            case FG_MX_ACT:
-                rc = fg_act_forward (s_act (layer->act), count, in, out, err);
-                break;
-            case FG_MX_MAXPOOL: {
-                fg_pool_shape_t s = s_pool_shape (tx, n);
-                rc = fg_maxpool_forward (&s, in, out, err);
-                break;
-            }
-            case FG_MX_GAP:
-                fg_gap_forward (n, (size_t) tx->h * tx->w, tx->c, in, out);
-                break;
-            case FG_MX_FLATTEN:
-                fg_flatten_forward (n, tx->h, tx->w, tx->c, in, out);
-                break;
-            case FG_MX_LINEAR:
-                rc = fg_linear_forward (ws->ctx, (int) n, (int) layer->cin, (int) layer->cout, in,
-                                        s_param (state, layer->w), s_param (state, layer->b),
-                                        out, err);
-                break;
-            case FG_MX_DROPOUT:
-                rc = fg_dropout_forward (count, layer->p, dropout, ws->dropout_index [l], train,
-                                         in, out, ws->mask [l], err);
-                break;
-            case FG_MX_SCALE:
-                fg_scale_forward (n, (size_t) tx->h * tx->w, tx->c, in, in2, out);
-                break;
-            case FG_MX_ADD:
-                fg_add_forward (count, in, in2, out);
-                break;
-            default:
-                if (FG_NEVER (true))
-                    rc = fg_error_set (err, FG_EINVAL, "unknown layer op %d", layer->op);
-        }
-        if (rc)
-            fg_error_prefix (err, "model %s forward: layer %zu", kind, l);
-    }
-    if (rc)
-        return rc;
-    ws->trained = train;
-    *logits = ws->act [self->output];
-    return 0;
-}
-
-//  Where the gradient of tensor t goes: straight into its buffer the first
-//  time, else into a temporary that s_grad_done adds.
-static float *
-s_grad_target (fg_model_ws_t *ws, int t, float *tmp)
-{
-    if (t == 0)
-        return NULL;                    //  the input: not needed
-    return ws->grad_set [t]? tmp: ws->grad [t];
-}
-
-static void
-s_grad_done (fg_model_ws_t *ws, int t, float *tmp, size_t count)
-{
-    if (t == 0)
-        return;
-    if (ws->grad_set [t])
-        fg_acc (count, tmp, ws->grad [t]);
-    ws->grad_set [t] = true;
-}
-
-int
-fg_model_backward (fg_model_t *self, fg_model_ws_t *ws, const float *dlogits, fg_error_t *err)
-{
-    assert (self && ws && dlogits);
-    const char *kind = fg_model_kind_name (self->spec.kind);
-    if (ws->model != self)
-        return fg_error_set (err, FG_EINVAL, "model %s backward: workspace of another model", kind);
-    if (!ws->trained)
-        return fg_error_set (err, FG_ESTATE, "model %s backward: no train forward to go back through",
-                             kind);
-    uint32_t n = ws->n;
-    fg_state_t *state = self->state, *grads = self->grads;
-    memset (ws->grad_set, 0, self->ntensors * sizeof *ws->grad_set);
-    memcpy (ws->grad [self->output], dlogits,
-            (size_t) n * s_tensor_floats (&self->tensors [self->output]) * sizeof (float));
-    ws->grad_set [self->output] = true;
-    int rc = 0;
-    for (size_t l = self->nlayers; l-- > 0 && rc == 0; ) {
-        const fg_mx_layer_t *layer = &self->layers [l];
-        const fg_mx_tensor_t *tx = &self->tensors [layer->in];
-        const float *in = layer->in == 0? ws->x: ws->act [layer->in];
-        const float *in2 = layer->in2 < 0? NULL: layer->in2 == 0? ws->x: ws->act [layer->in2];
-        if (FG_NEVER (!ws->grad_set [layer->out])) {
-            rc = fg_error_set (err, FG_ESTATE, "tensor %d has no gradient", layer->out);
-            break;
-        }
-        const float *dy = ws->grad [layer->out];
-        size_t count = (size_t) n * s_tensor_floats (tx);
-        float *dx = s_grad_target (ws, layer->in, ws->tmp);
-        switch (layer->op) {
-            case FG_MX_CONV: {
-                fg_conv_shape_t s = s_conv_shape (layer, tx, n);
-                rc = fg_conv_backward (ws->ctx, &s, in, s_param (state, layer->w), dy, dx,
-                                       s_param (grads, layer->w), s_param (grads, layer->b), err);
-                break;
-            }
-            case FG_MX_BN: {
-                const float *save = ws->save [l];
-                rc = fg_bn_backward ((size_t) n * tx->h * tx->w, (int) tx->c, in,
-                                     s_param (state, layer->w), save, save + tx->c, true, dy,
-                                     dx, s_param (grads, layer->w), s_param (grads, layer->b), err);
-                break;
-            }
-            case FG_MX_ACT:
-                if (dx)
-                    rc = fg_act_backward (s_act (layer->act), count, in, dy, dx, err);
-                break;
-            case FG_MX_MAXPOOL: {
-                fg_pool_shape_t s = s_pool_shape (tx, n);
-                if (dx)
-                    rc = fg_maxpool_backward (&s, in, dy, dx, err);
-                break;
-            }
-            case FG_MX_GAP:
-                if (dx)
-                    fg_gap_backward (n, (size_t) tx->h * tx->w, tx->c, dy, dx);
-                break;
-            case FG_MX_FLATTEN:
-                if (dx)
-                    fg_flatten_backward (n, tx->h, tx->w, tx->c, dy, dx);
-                break;
-            case FG_MX_LINEAR:
-                rc = fg_linear_backward (ws->ctx, (int) n, (int) layer->cin, (int) layer->cout, in,
-                                         s_param (state, layer->w), dy, dx,
-                                         s_param (grads, layer->w), s_param (grads, layer->b), err);
-                break;
-            case FG_MX_DROPOUT:
-                if (dx)
-                    rc = fg_dropout_backward (count, layer->p, ws->mask [l], dy, dx, err);
-                break;
-            case FG_MX_SCALE: {
-                float *ds = s_grad_target (ws, layer->in2, ws->tmp2);
-                float *ds_buf = ds? ds: ws->tmp2;
-                fg_scale_backward (n, (size_t) tx->h * tx->w, tx->c, in, in2, dy, dx, ds_buf);
-                s_grad_done (ws, layer->in2, ws->tmp2, (size_t) n * tx->c);
-                break;
-            }
-            case FG_MX_ADD: {
-                if (dx)
-                    memcpy (dx, dy, count * sizeof (float));
-                float *db = s_grad_target (ws, layer->in2, ws->tmp2);
-                if (db)
-                    memcpy (db, dy, count * sizeof (float));
-                s_grad_done (ws, layer->in2, ws->tmp2, count);
-                break;
-            }
-            default:
-                if (FG_NEVER (true))
-                    rc = fg_error_set (err, FG_EINVAL, "unknown layer op %d", layer->op);
-        }
-        if (rc)
-            fg_error_prefix (err, "model %s backward: layer %zu", kind, l);
-        else
-            s_grad_done (ws, layer->in, ws->tmp, count);
-    }
-    return rc;
 }

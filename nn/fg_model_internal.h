@@ -1,5 +1,5 @@
-/*  fg_model_internal.h — the layer list behind fg_model_t (for fg_model.c
-    and the tests; not installed).
+/*  fg_model_internal.h — the layer list behind fg_model_t (for fg_model.c,
+    fg_model_zoo.c, fg_model_pass.c and the tests; not installed).
 
     A model is a list of layers in execution order over numbered tensors.
     Tensor 0 is the input; every layer writes one new tensor; a tensor may
@@ -82,5 +82,34 @@ struct _fg_model_t {
     int failed;                 //  while building: first error code
     fg_error_t *err;            //  while building
 };
+
+//  Building primitives (fg_model.c): each appends one layer reading tensor
+//  in (and a, b for binary ones), adds its views to the state, and
+//  returns the index of the tensor it writes, or -1 when it cannot
+//  (self->failed then holds the first error of the build). See fg_model.c
+//  for each one's shapes and views.
+int
+    fg_mx_conv (fg_model_t *self, const char *prefix, int in, uint32_t cout, uint32_t k,
+                uint32_t stride, uint32_t pad, uint32_t groups, bool bias, int init);
+int
+    fg_mx_linear (fg_model_t *self, const char *prefix, int in, uint32_t cout, int init,
+                  bool rank4);
+int
+    fg_mx_bn (fg_model_t *self, const char *prefix, int in, float eps, float momentum);
+int
+    fg_mx_unary (fg_model_t *self, int op, int in, int act, float p);
+int
+    fg_mx_maxpool (fg_model_t *self, int in);
+int
+    fg_mx_gap (fg_model_t *self, int in);
+int
+    fg_mx_flatten (fg_model_t *self, int in);
+int
+    fg_mx_binary (fg_model_t *self, int op, int a, int b);
+
+//  Builds the architecture of self->spec.kind (fg_model_zoo.c) on input
+//  tensor t. Returns the tensor holding the logits, or -1.
+int
+    fg_mx_build (fg_model_t *self, int t);
 
 #endif

@@ -21,7 +21,8 @@ bench_bench_ops_SOURCES = bench/bench_ops.c
 ## models, optimiser, training
 pkginclude_HEADERS += nn/fg_model.h nn/fg_optim.h nn/fg_train.h
 noinst_HEADERS += nn/fg_model_internal.h
-nn_libfgnn_la_SOURCES += nn/fg_model.c nn/fg_optim.c nn/fg_train.c
+nn_libfgnn_la_SOURCES += nn/fg_model.c nn/fg_model_zoo.c nn/fg_model_pass.c \
+    nn/fg_optim.c nn/fg_train.c
 UNIT_TESTS += tests/test_model tests/test_optim tests/test_train
 
 ##  PyTorch reference tensors for tests/test_ops (regenerate by hand with
