@@ -9,7 +9,9 @@ actors_libfgactors_la_SOURCES += actors/fg_partitioner.c actors/fg_aggregator.c 
 UNIT_TESTS += tests/test_fetch
 ##  CURVE keys, allow-lists and the coordinator's authentication guard
 pkginclude_HEADERS += actors/fg_security.h
-actors_libfgactors_la_SOURCES += actors/fg_security.c
+noinst_HEADERS += actors/fg_security_internal.h
+actors_libfgactors_la_SOURCES += actors/fg_security.c actors/fg_security_allow.c \
+    actors/fg_security_guard.c actors/fg_security_handshake.c
 UNIT_TESTS += tests/test_security
 FUZZ_HARNESSES += cert
 check_PROGRAMS += fuzz/replay_cert
