@@ -1,14 +1,17 @@
 ##  actors/actors.mk — coordinator, partitioner, aggregator, trainer (CZMQ actors)
 pkginclude_HEADERS += actors/fg_actors.h
-noinst_HEADERS += actors/fg_actors_internal.h actors/fg_coordinator_internal.h
+noinst_HEADERS += actors/fg_actors_internal.h actors/fg_coordinator_internal.h \
+    actors/fg_trainer_internal.h
 actors_libfgactors_la_SOURCES += actors/fg_coordinator.c actors/fg_coord_nodes.c \
     actors/fg_coord_serve.c actors/fg_coord_files.c actors/fg_coord_start.c
 actors_libfgactors_la_SOURCES += actors/fg_partitioner.c actors/fg_aggregator.c \
-    actors/fg_trainer.c
+    actors/fg_trainer.c actors/fg_trainer_fetch.c
 UNIT_TESTS += tests/test_fetch
 ##  CURVE keys, allow-lists and the coordinator's authentication guard
 pkginclude_HEADERS += actors/fg_security.h
-actors_libfgactors_la_SOURCES += actors/fg_security.c
+noinst_HEADERS += actors/fg_security_internal.h
+actors_libfgactors_la_SOURCES += actors/fg_security.c actors/fg_security_allow.c \
+    actors/fg_security_guard.c actors/fg_security_handshake.c
 UNIT_TESTS += tests/test_security
 FUZZ_HARNESSES += cert
 check_PROGRAMS += fuzz/replay_cert

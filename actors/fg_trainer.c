@@ -18,33 +18,15 @@
     the same unit continues from there, and a finished result is kept until
     acknowledged, so a restarted trainer sends it again.
 
-    Data. A trainer that holds the experiment's dataset (same content hash
-    as the TASK's) reads it locally. One that lacks it (created without a
-    dataset, or with another copy) needs a cache directory: it looks up
-    which of the shard's samples its sample cache (fg_sample_cache) holds,
-    asks the coordinator for the others a window at a time (at most
-    S_DATA_CREDIT chunks' worth and S_DATA_RANGES ranges per DATA-REQUEST;
-    the next window when the current one is in), checks every DATA-CHUNK
-    against what it asked (hash, first index, count, record size, labels)
-    and stores it in one transaction before counting it, then trains on a
-    dataset made of the shard's samples (fg_dataset_from_records), which
-    gives the same bits as the whole set. A chunk that does not fit is
-    dropped with a log line and the window is asked again from the first
-    sample still missing; so is a window that brings nothing for
-    liveness x heartbeat.                                                 */
+    Its data (the samples, the weights) is fetched by fg_trainer_fetch.c;
+    the state both share is fg_trn_t (fg_trainer_internal.h).           */
 
-#include "fg_actors.h"
+#include "fg_trainer_internal.h"
 #include "fg_blob.h"
 #include "fg_crash.h"
 #include "fg_file.h"
 #include "fg_log.h"
 #include "fg_ops.h"
-#include "fg_security.h"
-#include "fg_sha256.h"
-#include "fg_unit.h"
-#include "fg_wire_socket.h"
-#include "fg_trainer_journal.h"
-#include "fg_sample_cache.h"
 
 #include <czmq.h>
 #include <stdlib.h>
@@ -52,105 +34,11 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#define S_CREDIT        8           //  chunks asked for at a time
 #define S_BACKOFF_MIN   250         //  ms
 #define S_BACKOFF_MAX   8000
-#define S_DATA_CREDIT   8           //  data chunks' worth asked for at a time
-#define S_DATA_RANGES   256         //  ranges in one DATA-REQUEST
 
-typedef enum { S_CONNECTING, S_IDLE, S_SAMPLES, S_FETCHING, S_TRAINING, S_UPLOADING } s_state_t;
-
-typedef struct {
-    //  configuration (copied from the arguments)
-    char      endpoint [256];
-    char      node_id [FG_WIRE_NAME_MAX + 1];
-    char      cache_dir [1024];
-    fg_tjournal_t *journal;         //  NULL without a cache directory
-    fg_sample_cache_t *cache;       //  fetched samples; NULL without a cache directory
-    const fg_dataset_t *train;      //  NULL: fetches every sample
-    uint8_t   dataset_hash [FG_SHA256_SIZE];
-    int       threads;
-    int       heartbeat_ms;
-    int       liveness;
-    fg_wire_limits_t limits;
-
-    zsock_t  *pipe;
-    zsock_t  *dealer;
-    zpoller_t *poller;
-    bool      terminated;
-    s_state_t state;
-    int64_t   beat_at;              //  next heartbeat (zclock_mono)
-    int64_t   expires_at;           //  coordinator declared silent after this
-    int64_t   reconnect_at;         //  0: connected
-    int       backoff_ms;
-    //  CURVE: Z85 keys, server_key "" when the transport is plain
-    char      server_key [FG_SECURITY_KEY_TEXT];
-    char      public_key [FG_SECURITY_KEY_TEXT];
-    char      secret_key [FG_SECURITY_KEY_TEXT];
-    fg_handshake_t *handshake;      //  the DEALER's handshake failures (tcp)
-    bool      heard;                //  a message since the last connect
-    int64_t   hint_at;              //  next "no answer" warning
-
-    //  global weights cache: the last version fetched
-    uint64_t  weights_version;
-    uint8_t   weights_hash [FG_SHA256_SIZE];
-    fg_state_t *weights;            //  decoded, NULL when none
-
-    //  the unit: TASK header and body
-    bool      have_task;
-    uint32_t  round, shard, attempt;
-    uint64_t  experiment;
-    fg_wire_task_t task;            //  ranges freed with task_msg
-    fg_wire_msg_t task_msg;
-    uint32_t *indices;              //  into data
-    size_t    nindices;
-    const fg_dataset_t *data;       //  train, or fetched
-    fg_dataset_t *fetched;          //  the shard's samples from the cache
-    fg_unit_t *unit;
-    int64_t   started_at;
-
-    //  samples transfer in progress: want = the shard's samples missing
-    //  from the cache (sorted ranges), data_have of them stored; window =
-    //  the ranges of the last DATA-REQUEST, win_have of its win_total
-    //  samples received (in win_records, stored when all are in)
-    fg_wire_range_t *want;
-    uint32_t  nwant;
-    uint64_t  want_total;
-    uint64_t  data_have;
-    uint32_t  cursor_range;         //  want [cursor_range] holds sample data_have
-    uint32_t  cursor_offset;        //  its offset in that range
-    fg_wire_range_t window [S_DATA_RANGES];
-    uint32_t  nwindow;
-    uint64_t  win_total;
-    uint64_t  win_have;
-    uint32_t  win_range;            //  window [win_range] holds the next sample
-    uint32_t  win_offset;
-    uint8_t  *win_records;          //  win_total x record_size
-    size_t    record_size;
-    bool      rerequested;          //  asked again since the last good chunk
-    int64_t   data_expires;         //  ask again when nothing came by then
-    uint64_t  data_bytes;           //  LZ4 bytes received for the unit
-    int64_t   data_started;
-    int       data_loads;           //  cache read-backs of this unit
-
-    //  weights transfer in progress
-    uint8_t  *fetch;
-    uint64_t  fetch_total;
-    uint64_t  fetch_have;
-    uint32_t  fetch_outstanding;
-
-    //  result waiting for its ACK
-    uint8_t  *update;
-    size_t    update_size;
-    uint8_t   update_hash [FG_SHA256_SIZE];
-    float    *loss;
-    uint32_t  nloss;
-    uint64_t  samples;
-    uint32_t  elapsed_ms;
-} s_self_t;
-
-static int
-s_send (s_self_t *self, fg_wire_msg_t *msg)
+int
+fg_trn_send (fg_trn_t *self, fg_wire_msg_t *msg)
 {
     if (!self->dealer)
         return FG_ESTATE;
@@ -164,8 +52,8 @@ s_send (s_self_t *self, fg_wire_msg_t *msg)
 }
 
 //  A message of `type` about the current unit (round, shard, attempt).
-static void
-s_unit_msg (const s_self_t *self, fg_wire_msg_t *msg, int type)
+void
+fg_trn_unit_msg (const fg_trn_t *self, fg_wire_msg_t *msg, int type)
 {
     memset (msg, 0, sizeof *msg);
     msg->type = type;
@@ -176,17 +64,17 @@ s_unit_msg (const s_self_t *self, fg_wire_msg_t *msg, int type)
 }
 
 static void
-s_send_simple (s_self_t *self, int type)
+s_send_simple (fg_trn_t *self, int type)
 {
     fg_wire_msg_t msg;
-    s_unit_msg (self, &msg, type);
+    fg_trn_unit_msg (self, &msg, type);
     if (type == FG_WIRE_READY)
         msg.ready.slots = 1;
-    s_send (self, &msg);
+    fg_trn_send (self, &msg);
 }
 
 static void
-s_send_hello (s_self_t *self)
+s_send_hello (fg_trn_t *self)
 {
     fg_wire_msg_t msg;
     memset (&msg, 0, sizeof msg);
@@ -200,11 +88,11 @@ s_send_hello (s_self_t *self)
     msg.hello.dataset_count = self->train? 1: 0;
     if (self->train)
         memcpy (msg.hello.datasets [0], self->dataset_hash, FG_WIRE_HASH_SIZE);
-    s_send (self, &msg);
+    fg_trn_send (self, &msg);
 }
 
 static void
-s_drop_unit (s_self_t *self)
+s_drop_unit (fg_trn_t *self)
 {
     fg_unit_destroy (&self->unit);
     fg_wire_msg_clear (&self->task_msg);
@@ -231,7 +119,7 @@ s_drop_unit (s_self_t *self)
 //  The coordinator has the unit's result: checkpoint and result are of
 //  no more use.
 static void
-s_forget_unit (s_self_t *self)
+s_forget_unit (fg_trn_t *self)
 {
     if (self->journal) {
         fg_tjournal_del (self->journal, "unit", NULL);
@@ -245,7 +133,7 @@ s_forget_unit (s_self_t *self)
 #define S_RESULT_MAGIC 0x52544746u
 
 static void
-s_save_result (s_self_t *self)
+s_save_result (fg_trn_t *self)
 {
     if (!self->journal)
         return;
@@ -275,7 +163,7 @@ s_save_result (s_self_t *self)
 
 //  Loads an unacknowledged result kept by a previous run; true when found.
 static bool
-s_load_result (s_self_t *self)
+s_load_result (fg_trn_t *self)
 {
     uint8_t *record;
     size_t size;
@@ -315,7 +203,7 @@ s_load_result (s_self_t *self)
                     self->attempt = head [4];
                     self->task.weights_version = version;
                     self->have_task = true;
-                    self->state = S_UPLOADING;
+                    self->state = FG_TRN_UPLOADING;
                     ok = true;
                 }
             }
@@ -327,19 +215,19 @@ s_load_result (s_self_t *self)
     return ok;
 }
 
-static void
-s_become_idle (s_self_t *self)
+void
+fg_trn_become_idle (fg_trn_t *self)
 {
-    if (self->state == S_UPLOADING && self->journal)
+    if (self->state == FG_TRN_UPLOADING && self->journal)
         fg_tjournal_del (self->journal, "result", NULL);      //  refused or superseded
     s_drop_unit (self);
-    self->state = S_IDLE;
+    self->state = FG_TRN_IDLE;
     s_send_simple (self, FG_WIRE_READY);
 }
 
 //  Connects (or reconnects) the DEALER and says HELLO.
 static void
-s_connect (s_self_t *self)
+s_connect (fg_trn_t *self)
 {
     if (self->dealer) {
         zpoller_remove (self->poller, self->dealer);
@@ -376,13 +264,13 @@ s_connect (s_self_t *self)
     self->expires_at = now + (int64_t) self->heartbeat_ms * self->liveness;
     self->beat_at = now + self->heartbeat_ms;
     s_send_hello (self);
-    if (self->state == S_IDLE || self->state == S_CONNECTING)
-        self->state = S_CONNECTING;
+    if (self->state == FG_TRN_IDLE || self->state == FG_TRN_CONNECTING)
+        self->state = FG_TRN_CONNECTING;
 }
 
 //  Starts (or resumes from a checkpoint) the unit of the current task.
-static void
-s_start_unit (s_self_t *self)
+void
+fg_trn_start_unit (fg_trn_t *self)
 {
     fg_unit_spec_t spec;
     memset (&spec, 0, sizeof spec);
@@ -409,11 +297,11 @@ s_start_unit (s_self_t *self)
         fg_warn ("trainer %s: unit (round %u, shard %u): %s", self->node_id, self->round,
                  self->shard, err.msg);
         fg_wire_msg_t msg;
-        s_unit_msg (self, &msg, FG_WIRE_ERROR);
+        fg_trn_unit_msg (self, &msg, FG_WIRE_ERROR);
         msg.error.code = err.code;
         snprintf (msg.error.text, sizeof msg.error.text, "%.200s", err.msg);
-        s_send (self, &msg);
-        s_become_idle (self);
+        fg_trn_send (self, &msg);
+        fg_trn_become_idle (self);
         return;
     }
     uint8_t *bytes;
@@ -426,316 +314,36 @@ s_start_unit (s_self_t *self)
         free (bytes);
     }
     self->started_at = zclock_mono ();
-    self->state = S_TRAINING;
-}
-
-static void
-s_request_chunks (s_self_t *self)
-{
-    fg_wire_msg_t msg;
-    s_unit_msg (self, &msg, FG_WIRE_WEIGHTS_REQUEST);
-    msg.weights_request.blob = FG_WIRE_BLOB_GLOBAL;
-    msg.weights_request.version = self->task.weights_version;
-    msg.weights_request.offset = self->fetch_have;
-    msg.weights_request.credit = S_CREDIT;
-    msg.weights_request.chunk_size = (uint32_t) self->limits.max_chunk;
-    self->fetch_outstanding = S_CREDIT;
-    s_send (self, &msg);
+    self->state = FG_TRN_TRAINING;
 }
 
 //  Refuses the current TASK for good (reason unknown: the coordinator
 //  gives this node no more units) and becomes idle.
-static void
-s_refuse_task (s_self_t *self, const char *why)
+void
+fg_trn_refuse_task (fg_trn_t *self, const char *why)
 {
     fg_warn ("trainer %s: round %u shard %u refused: %s", self->node_id, self->round,
              self->shard, why);
     fg_wire_msg_t reply;
-    s_unit_msg (self, &reply, FG_WIRE_REJECT);
+    fg_trn_unit_msg (self, &reply, FG_WIRE_REJECT);
     reply.reject.of_type = FG_WIRE_TASK;
     reply.reject.reason = FG_WIRE_REASON_UNKNOWN;
     snprintf (reply.reject.text, sizeof reply.reject.text, "%.250s", why);
-    s_send (self, &reply);
-    s_become_idle (self);
-}
-
-//  The unit cannot go on (I/O error...): ERROR to the coordinator, idle.
-static void
-s_unit_failed (s_self_t *self, const fg_error_t *err)
-{
-    fg_warn ("trainer %s: round %u shard %u: %s", self->node_id, self->round, self->shard,
-             err->msg);
-    fg_wire_msg_t msg;
-    s_unit_msg (self, &msg, FG_WIRE_ERROR);
-    msg.error.code = err->code < 0? err->code: FG_EIO;
-    snprintf (msg.error.text, sizeof msg.error.text, "%.200s", err->msg);
-    s_send (self, &msg);
-    s_become_idle (self);
-}
-
-//  The samples are at hand (self->data, self->indices into it): the
-//  weights next, then training.
-static void
-s_samples_ready (s_self_t *self)
-{
-    if (self->weights && self->weights_version == self->task.weights_version
-    &&  memcmp (self->weights_hash, self->task.weights_hash, FG_SHA256_SIZE) == 0) {
-        s_start_unit (self);
-        return;
-    }
-    self->fetch = malloc (self->task.weights_size? self->task.weights_size: 1);
-    if (!self->fetch) {
-        s_become_idle (self);
-        return;
-    }
-    self->fetch_total = self->task.weights_size;
-    self->fetch_have = 0;
-    self->state = S_FETCHING;
-    s_request_chunks (self);
-}
-
-//  Asks for the next window of missing samples, from sample data_have of
-//  want: at most S_DATA_CREDIT chunks' worth and S_DATA_RANGES ranges,
-//  each range at most one chunk (fg_wire_data_raw_max of this node).
-//  Also asks a window again from its start (what it brought so far is
-//  dropped: it is stored only whole).
-static void
-s_request_samples (s_self_t *self)
-{
-    size_t per_chunk = fg_wire_data_raw_max (&self->limits) / self->record_size;
-    uint64_t budget = (uint64_t) S_DATA_CREDIT * (per_chunk? per_chunk: 1);
-    uint32_t nwindow = 0;
-    uint64_t asked = 0;
-    uint32_t r = self->cursor_range, offset = self->cursor_offset;
-    while (r < self->nwant && nwindow < S_DATA_RANGES && asked < budget) {
-        //  a range of at most one chunk of ours: whatever chunk size the
-        //  coordinator cuts at, its chunks fit this node's limits
-        uint64_t left = self->want [r].count - offset;
-        uint64_t take = left < budget - asked? left: budget - asked;
-        if (per_chunk && take > per_chunk)
-            take = per_chunk;
-        self->window [nwindow].start = self->want [r].start + offset;
-        self->window [nwindow].count = (uint32_t) take;
-        nwindow++;
-        asked += take;
-        offset += (uint32_t) take;
-        if (offset == self->want [r].count) {
-            r++;
-            offset = 0;
-        }
-    }
-    self->nwindow = nwindow;
-    self->win_total = asked;
-    self->win_have = 0;
-    self->win_range = 0;
-    self->win_offset = 0;
-    self->data_expires = zclock_mono () + (int64_t) self->heartbeat_ms * self->liveness;
-    free (self->win_records);
-    self->win_records = nwindow? malloc ((size_t) asked * self->record_size): NULL;
-    if (!self->win_records)
-        return;                         //  nothing left; or asked again at data_expires
-    fg_wire_msg_t msg;
-    s_unit_msg (self, &msg, FG_WIRE_DATA_REQUEST);
-    memcpy (msg.data_request.dataset_hash, self->task.dataset_hash, FG_WIRE_HASH_SIZE);
-    msg.data_request.sample_count = asked;
-    msg.data_request.range_count = nwindow;
-    msg.data_request.ranges = self->window;
-    fg_debug ("trainer %s: asking for samples %u.. (%llu in %u ranges)", self->node_id,
-              self->window [0].start, (unsigned long long) asked, nwindow);
-    s_send (self, &msg);
-}
-
-static void s_samples_begin (s_self_t *self);
-
-//  Every sample of the shard is in the cache: read them back (each record
-//  checked) and make the unit's dataset of them.
-static void
-s_samples_load (s_self_t *self)
-{
-    fg_error_t err;
-    size_t n = self->nindices;
-    if (n > SIZE_MAX / self->record_size) {
-        fg_error_set (&err, FG_ENOMEM, "shard of %zu samples too large", n);
-        s_unit_failed (self, &err);
-        return;
-    }
-    uint8_t *records = malloc (n * self->record_size);
-    if (!records) {
-        fg_error_set (&err, FG_ENOMEM, "out of memory for %zu samples", n);
-        s_unit_failed (self, &err);
-        return;
-    }
-    int rc = fg_sample_cache_get (self->cache, self->task.dataset_hash, self->record_size,
-                                  self->task.ranges, self->task.range_count, records, &err);
-    if (rc == 0)
-        rc = fg_dataset_from_records (self->task.dataset, FG_SPLIT_TRAIN, self->task.dataset_hash,
-                                      n, self->indices, records, self->record_size,
-                                      &self->fetched, &err);
-    free (records);
-    if ((rc == FG_ENOENT || rc == FG_ECHECKSUM) && self->data_loads < 3) {
-        //  damaged (or lost) since it was looked up: fetch what is missing again
-        fg_warn ("trainer %s: %s; fetching again", self->node_id, err.msg);
-        s_samples_begin (self);
-        return;
-    }
-    if (rc) {
-        s_unit_failed (self, &err);
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        size_t position;
-        fg_dataset_position (self->fetched, self->indices [i], &position);
-        self->indices [i] = (uint32_t) position;
-    }
-    self->data = self->fetched;
-    s_samples_ready (self);
-}
-
-//  The TASK's dataset is not held: look up the shard's samples in the
-//  cache and fetch the missing ones.
-static void
-s_samples_begin (s_self_t *self)
-{
-    fg_error_t err;
-    self->data_loads++;
-    uint32_t classes, h, w, c;
-    if (fg_dataset_kind_geometry (self->task.dataset, &classes, &h, &w, &c, &err)) {
-        s_refuse_task (self, err.msg);
-        return;
-    }
-    self->record_size = 2 + (size_t) h * w * c;
-    if (self->record_size > fg_wire_data_raw_max (&self->limits)) {
-        s_refuse_task (self, "a sample is larger than a data chunk (grid.chunk_size)");
-        return;
-    }
-    free (self->want);
-    self->want = NULL;
-    uint64_t missing = 0;
-    if (fg_sample_cache_missing (self->cache, self->task.dataset_hash, self->record_size,
-                                 self->task.ranges, self->task.range_count, &self->want,
-                                 &self->nwant, &missing, &err)) {
-        s_unit_failed (self, &err);
-        return;
-    }
-    self->want_total = missing;
-    self->data_have = 0;
-    self->cursor_range = 0;
-    self->cursor_offset = 0;
-    self->rerequested = false;
-    self->data_bytes = 0;
-    self->data_started = zclock_mono ();
-    if (missing == 0) {
-        fg_info ("trainer %s: round %u shard %u: all %zu samples in the cache", self->node_id,
-                 self->round, self->shard, self->nindices);
-        s_samples_load (self);
-        return;
-    }
-    fg_info ("trainer %s: round %u shard %u: fetching %llu of %zu samples", self->node_id,
-             self->round, self->shard, (unsigned long long) missing, self->nindices);
-    self->state = S_SAMPLES;
-    s_request_samples (self);
-}
-
-//  A DATA-CHUNK: kept when it is exactly the next run of samples of the
-//  window and sound; otherwise dropped, logged, and the window asked again.
-//  A window whose samples are all in is stored in one transaction.
-static void
-s_on_data_chunk (s_self_t *self, const fg_wire_msg_t *msg)
-{
-    const fg_wire_data_chunk_t *c = &msg->data_chunk;
-    if (self->state != S_SAMPLES || msg->round != self->round || msg->shard != self->shard) {
-        fg_debug ("trainer %s: DATA-CHUNK of samples %u.. not asked for: dropped",
-                  self->node_id, c->start);
-        return;
-    }
-    fg_error_t err;
-    int rc = 0;
-    const fg_wire_range_t *at = self->win_records && self->win_range < self->nwindow
-                              ? &self->window [self->win_range]: NULL;
-    if (memcmp (c->dataset_hash, self->task.dataset_hash, FG_SHA256_SIZE))
-        rc = fg_error_set (&err, FG_EMISMATCH, "samples of another dataset");
-    else
-    if (c->record_size != self->record_size)
-        rc = fg_error_set (&err, FG_EMISMATCH, "records of %u bytes, expected %zu",
-                           c->record_size, self->record_size);
-    else
-    if (!at || c->start != at->start + self->win_offset
-    ||  c->count > at->count - self->win_offset)
-        rc = fg_error_set (&err, FG_ESTATE, "samples %u..%llu, expected the next run from %llu",
-                           c->start, (unsigned long long) c->start + c->count - 1,
-                           at? (unsigned long long) at->start + self->win_offset: 0ull);
-    else
-    if (c->raw_size != (uint64_t) c->count * self->record_size)
-        rc = fg_error_set (&err, FG_EFORMAT, "%llu bytes for %u records",
-                           (unsigned long long) c->raw_size, c->count);
-    else
-        rc = fg_dataset_check_records (self->task.dataset, c->samples, c->count,
-                                       self->record_size, &err);
-    if (rc) {
-        fg_warn ("trainer %s: DATA-CHUNK of samples %u.. dropped: %s%s", self->node_id,
-                 c->start, err.msg, self->rerequested? "": "; asking again");
-        if (!self->rerequested) {
-            self->rerequested = true;
-            s_request_samples (self);
-        }
-        return;
-    }
-    self->rerequested = false;
-    memcpy (self->win_records + self->win_have * self->record_size, c->samples, c->raw_size);
-    self->win_have += c->count;
-    self->win_offset += c->count;
-    if (self->win_offset == at->count) {
-        self->win_range++;
-        self->win_offset = 0;
-    }
-    self->data_bytes += c->lz4_size;
-    self->data_expires = zclock_mono () + (int64_t) self->heartbeat_ms * self->liveness;
-    if (self->win_have < self->win_total)
-        return;
-    rc = fg_sample_cache_put (self->cache, self->task.dataset_hash, self->record_size,
-                              self->window, self->nwindow, self->win_records, &err);
-    if (rc) {
-        s_unit_failed (self, &err);
-        return;
-    }
-    fg_crash_point ("trainer.data.stored");
-    //  the committed cursor moves past the window
-    uint64_t left = self->win_total;
-    while (left) {
-        uint64_t room = self->want [self->cursor_range].count - self->cursor_offset;
-        uint64_t step = left < room? left: room;
-        self->cursor_offset += (uint32_t) step;
-        left -= step;
-        if (self->cursor_offset == self->want [self->cursor_range].count) {
-            self->cursor_range++;
-            self->cursor_offset = 0;
-        }
-    }
-    self->data_have += self->win_total;
-    free (self->win_records);
-    self->win_records = NULL;
-    if (self->data_have < self->want_total) {
-        s_request_samples (self);
-        return;
-    }
-    fg_info ("trainer %s: round %u shard %u: fetched %llu samples (%llu bytes) in %lld ms",
-             self->node_id, self->round, self->shard, (unsigned long long) self->want_total,
-             (unsigned long long) self->data_bytes,
-             (long long) (zclock_mono () - self->data_started));
-    s_samples_load (self);
+    fg_trn_send (self, &reply);
+    fg_trn_become_idle (self);
 }
 
 static void
-s_on_task (s_self_t *self, fg_wire_msg_t *msg)
+s_on_task (fg_trn_t *self, fg_wire_msg_t *msg)
 {
-    if (self->state != S_IDLE) {
+    if (self->state != FG_TRN_IDLE) {
         //  a TASK we did not ask for (we are busy): refuse it
         fg_wire_msg_t reply;
         fg_wire_msg_reply (&reply, FG_WIRE_REJECT, msg);
         reply.reject.of_type = FG_WIRE_TASK;
         reply.reject.reason = FG_WIRE_REASON_BUSY;
         snprintf (reply.reject.text, sizeof reply.reject.text, "busy with another unit");
-        s_send (self, &reply);
+        fg_trn_send (self, &reply);
         fg_wire_msg_clear (msg);
         return;
     }
@@ -751,7 +359,7 @@ s_on_task (s_self_t *self, fg_wire_msg_t *msg)
     bool local = self->train
               && memcmp (self->task.dataset_hash, self->dataset_hash, FG_SHA256_SIZE) == 0;
     if (!local && !self->cache) {
-        s_refuse_task (self, "this node does not hold the experiment's dataset and has no "
+        fg_trn_refuse_task (self, "this node does not hold the experiment's dataset and has no "
                        "cache directory to fetch it into");
         return;
     }
@@ -760,61 +368,22 @@ s_on_task (s_self_t *self, fg_wire_msg_t *msg)
                                    &self->indices, &self->nindices, &err)) {
         fg_error_log ("trainer %s: round %u shard %u: %s", self->node_id, self->round,
                       self->shard, err.msg);
-        s_become_idle (self);
+        fg_trn_become_idle (self);
         return;
     }
     if (local) {
         self->data = self->train;
-        s_samples_ready (self);
+        fg_trn_samples_ready (self);
     }
     else
-        s_samples_begin (self);
+        fg_trn_samples_begin (self);
 }
 
 static void
-s_on_weights_chunk (s_self_t *self, const fg_wire_msg_t *msg)
-{
-    const fg_wire_weights_chunk_t *c = &msg->weights_chunk;
-    if (self->state != S_FETCHING || c->blob != FG_WIRE_BLOB_GLOBAL
-    ||  c->version != self->task.weights_version || c->offset != self->fetch_have
-    ||  c->total != self->fetch_total || c->size > self->fetch_total - self->fetch_have)
-        return;                         //  stale or out of order: ignored
-    memcpy (self->fetch + self->fetch_have, c->data, c->size);
-    self->fetch_have += c->size;
-    if (self->fetch_outstanding)
-        self->fetch_outstanding--;
-    if (self->fetch_have < self->fetch_total) {
-        if (self->fetch_outstanding == 0)
-            s_request_chunks (self);
-        return;
-    }
-    uint8_t digest [FG_SHA256_SIZE];
-    fg_sha256 (self->fetch, self->fetch_total, digest);
-    fg_state_t *weights = NULL;
-    fg_error_t err;
-    int rc = memcmp (digest, self->task.weights_hash, FG_SHA256_SIZE)
-           ? fg_error_set (&err, FG_ECHECKSUM, "weights %llu do not match their hash",
-                           (unsigned long long) c->version)
-           : fg_blob_decode (self->fetch, self->fetch_total, NULL, &weights, &err);
-    free (self->fetch);
-    self->fetch = NULL;
-    if (rc) {
-        fg_warn ("trainer %s: %s; asking again", self->node_id, err.msg);
-        s_become_idle (self);
-        return;
-    }
-    fg_state_destroy (&self->weights);
-    self->weights = weights;
-    self->weights_version = self->task.weights_version;
-    memcpy (self->weights_hash, self->task.weights_hash, FG_SHA256_SIZE);
-    s_start_unit (self);
-}
-
-static void
-s_send_result (s_self_t *self)
+s_send_result (fg_trn_t *self)
 {
     fg_wire_msg_t msg;
-    s_unit_msg (self, &msg, FG_WIRE_RESULT);
+    fg_trn_unit_msg (self, &msg, FG_WIRE_RESULT);
     msg.result.weights_version = self->task.weights_version;
     msg.result.sample_count = self->samples;
     msg.result.elapsed_ms = self->elapsed_ms;
@@ -825,19 +394,19 @@ s_send_result (s_self_t *self)
     msg.result.prefix_size = self->update_size < self->limits.max_chunk
                            ? self->update_size: self->limits.max_chunk;
     msg.result.prefix = self->update;
-    if (s_send (self, &msg) == 0)
+    if (fg_trn_send (self, &msg) == 0)
         fg_crash_point ("trainer.result.sent");
 }
 
 static void
-s_finish_unit (s_self_t *self)
+s_finish_unit (fg_trn_t *self)
 {
     fg_error_t err;
     const fg_state_t *final = fg_model_state (fg_unit_model (self->unit));
     int rc = fg_blob_encode (final, self->weights, &self->update, &self->update_size, &err);
     if (rc) {
         fg_warn ("trainer %s: cannot encode the update: %s", self->node_id, err.msg);
-        s_become_idle (self);
+        fg_trn_become_idle (self);
         return;
     }
     fg_sha256 (self->update, self->update_size, self->update_hash);
@@ -845,7 +414,7 @@ s_finish_unit (s_self_t *self)
     const double *losses = fg_unit_losses (self->unit, &n);
     self->loss = malloc ((n? n: 1) * sizeof (float));
     if (!self->loss) {
-        s_become_idle (self);
+        fg_trn_become_idle (self);
         return;
     }
     for (uint32_t i = 0; i < n; i++)
@@ -855,13 +424,13 @@ s_finish_unit (s_self_t *self)
     int64_t elapsed = zclock_mono () - self->started_at;
     self->elapsed_ms = elapsed > UINT32_MAX? UINT32_MAX: (uint32_t) elapsed;
     fg_unit_destroy (&self->unit);
-    self->state = S_UPLOADING;
+    self->state = FG_TRN_UPLOADING;
     s_save_result (self);
     s_send_result (self);
 }
 
 static void
-s_train_step (s_self_t *self)
+s_train_step (fg_trn_t *self)
 {
     bool epoch_done = false;
     fg_error_t err;
@@ -869,11 +438,11 @@ s_train_step (s_self_t *self)
     if (rc) {
         fg_warn ("trainer %s: %s", self->node_id, err.msg);
         fg_wire_msg_t msg;
-        s_unit_msg (self, &msg, FG_WIRE_ERROR);
+        fg_trn_unit_msg (self, &msg, FG_WIRE_ERROR);
         msg.error.code = rc;
         snprintf (msg.error.text, sizeof msg.error.text, "%.200s", err.msg);
-        s_send (self, &msg);
-        s_become_idle (self);
+        fg_trn_send (self, &msg);
+        fg_trn_become_idle (self);
         return;
     }
     if (epoch_done && self->journal && !fg_unit_done (self->unit)) {
@@ -891,14 +460,14 @@ s_train_step (s_self_t *self)
 }
 
 static void
-s_on_update_request (s_self_t *self, const fg_wire_msg_t *msg)
+s_on_update_request (fg_trn_t *self, const fg_wire_msg_t *msg)
 {
     const fg_wire_weights_request_t *r = &msg->weights_request;
-    if (self->state != S_UPLOADING || r->blob != FG_WIRE_BLOB_UPDATE
+    if (self->state != FG_TRN_UPLOADING || r->blob != FG_WIRE_BLOB_UPDATE
     ||  msg->round != self->round || msg->shard != self->shard)
         return;
     fg_wire_msg_t header;
-    s_unit_msg (self, &header, FG_WIRE_WEIGHTS_CHUNK);
+    fg_trn_unit_msg (self, &header, FG_WIRE_WEIGHTS_CHUNK);
     fg_error_t err;
     if (fg_wire_send_chunks (self->dealer, NULL, &header, FG_WIRE_BLOB_UPDATE,
                              self->task.weights_version, self->update, self->update_size,
@@ -907,8 +476,42 @@ s_on_update_request (s_self_t *self, const fg_wire_msg_t *msg)
         fg_warn ("trainer %s: update chunks: %s", self->node_id, err.msg);
 }
 
+//  A REJECT: of HELLO, back-off; from a coordinator that forgot this node,
+//  HELLO again; of the samples request, the TASK refused for good; of the
+//  unit or READY, idle.
 static void
-s_on_peer (s_self_t *self)
+s_on_reject (fg_trn_t *self, const fg_wire_msg_t *msg, bool about_unit)
+{
+    fg_info ("trainer %s: %s refused (%s): %s", self->node_id,
+             fg_wire_type_name (msg->reject.of_type),
+             fg_wire_reason_name (msg->reject.reason), msg->reject.text);
+    if (msg->reject.of_type == FG_WIRE_HELLO)
+        self->expires_at = 0;           //  try again after a back-off
+    else
+    if (msg->reject.reason == FG_WIRE_REASON_NOT_ALLOWED) {
+        //  the coordinator forgot us (declared dead, or restarted):
+        //  announce again and keep the unit or result we hold
+        if (self->state == FG_TRN_IDLE)
+            self->state = FG_TRN_CONNECTING;
+        s_send_hello (self);
+    }
+    else
+    if (about_unit && msg->reject.of_type == FG_WIRE_DATA_REQUEST
+    &&  self->state == FG_TRN_SAMPLES) {
+        //  asking again would be refused again (another dataset,
+        //  limits that do not match): give this unit up for good
+        char why [FG_WIRE_TEXT_MAX + 1];
+        snprintf (why, sizeof why, "the coordinator refused its samples request: %.180s",
+                  msg->reject.text);
+        fg_trn_refuse_task (self, why);
+    }
+    else
+    if (about_unit || msg->reject.of_type == FG_WIRE_READY)
+        fg_trn_become_idle (self);
+}
+
+static void
+s_on_peer (fg_trn_t *self)
 {
     fg_wire_msg_t msg;
     fg_error_t err;
@@ -925,60 +528,36 @@ s_on_peer (s_self_t *self)
         case FG_WIRE_ACK:
             if (msg.ack.of_type == FG_WIRE_HELLO) {
                 self->experiment = msg.experiment;
-                if (self->state == S_UPLOADING)
+                if (self->state == FG_TRN_UPLOADING)
                     s_send_result (self);       //  not acknowledged yet: again
                 else
-                if (self->state == S_FETCHING)
-                    s_request_chunks (self);
+                if (self->state == FG_TRN_FETCHING)
+                    fg_trn_request_chunks (self);
                 else
-                if (self->state == S_SAMPLES)
-                    s_request_samples (self);   //  from the first sample still missing
+                if (self->state == FG_TRN_SAMPLES)
+                    fg_trn_request_samples (self);  //  from the first sample still missing
                 else
-                if (self->state != S_TRAINING)
-                    s_become_idle (self);
+                if (self->state != FG_TRN_TRAINING)
+                    fg_trn_become_idle (self);
             }
             else
-            if (msg.ack.of_type == FG_WIRE_RESULT && about_unit && self->state == S_UPLOADING) {
+            if (msg.ack.of_type == FG_WIRE_RESULT && about_unit
+            &&  self->state == FG_TRN_UPLOADING) {
                 s_forget_unit (self);
-                s_become_idle (self);
+                fg_trn_become_idle (self);
             }
             break;
         case FG_WIRE_REJECT:
-            fg_info ("trainer %s: %s refused (%s): %s", self->node_id,
-                     fg_wire_type_name (msg.reject.of_type),
-                     fg_wire_reason_name (msg.reject.reason), msg.reject.text);
-            if (msg.reject.of_type == FG_WIRE_HELLO)
-                self->expires_at = 0;           //  try again after a back-off
-            else
-            if (msg.reject.reason == FG_WIRE_REASON_NOT_ALLOWED) {
-                //  the coordinator forgot us (declared dead, or restarted):
-                //  announce again and keep the unit or result we hold
-                if (self->state == S_IDLE)
-                    self->state = S_CONNECTING;
-                s_send_hello (self);
-            }
-            else
-            if (about_unit && msg.reject.of_type == FG_WIRE_DATA_REQUEST
-            &&  self->state == S_SAMPLES) {
-                //  asking again would be refused again (another dataset,
-                //  limits that do not match): give this unit up for good
-                char why [FG_WIRE_TEXT_MAX + 1];
-                snprintf (why, sizeof why, "the coordinator refused its samples request: %.180s",
-                          msg.reject.text);
-                s_refuse_task (self, why);
-            }
-            else
-            if (about_unit || msg.reject.of_type == FG_WIRE_READY)
-                s_become_idle (self);
+            s_on_reject (self, &msg, about_unit);
             break;
         case FG_WIRE_TASK:
             s_on_task (self, &msg);
             break;
         case FG_WIRE_WEIGHTS_CHUNK:
-            s_on_weights_chunk (self, &msg);
+            fg_trn_on_weights_chunk (self, &msg);
             break;
         case FG_WIRE_DATA_CHUNK:
-            s_on_data_chunk (self, &msg);
+            fg_trn_on_data_chunk (self, &msg);
             break;
         case FG_WIRE_WEIGHTS_REQUEST:
             s_on_update_request (self, &msg);
@@ -992,7 +571,7 @@ s_on_peer (s_self_t *self)
     fg_wire_msg_clear (&msg);
 }
 
-static s_self_t *
+static fg_trn_t *
 s_self_new (zsock_t *pipe, const fg_trainer_args_t *a, fg_error_t *err)
 {
     if (!a->endpoint || !a->node_id || !*a->node_id || strlen (a->node_id) > FG_WIRE_NAME_MAX
@@ -1003,7 +582,7 @@ s_self_new (zsock_t *pipe, const fg_trainer_args_t *a, fg_error_t *err)
                       "heartbeat, liveness; a trainer without a dataset needs a cache directory)");
         return NULL;
     }
-    s_self_t *self = calloc (1, sizeof *self);
+    fg_trn_t *self = calloc (1, sizeof *self);
     if (!self) {
         fg_error_set (err, FG_ENOMEM, "trainer: out of memory");
         return NULL;
@@ -1058,7 +637,7 @@ s_self_new (zsock_t *pipe, const fg_trainer_args_t *a, fg_error_t *err)
         return NULL;
     }
     zpoller_set_nonstop (self->poller, true);
-    self->state = S_CONNECTING;
+    self->state = FG_TRN_CONNECTING;
     if (s_load_result (self))
         fg_info ("trainer %s: result of round %u shard %u not yet acknowledged: sending it again",
                  self->node_id, self->round, self->shard);
@@ -1066,16 +645,16 @@ s_self_new (zsock_t *pipe, const fg_trainer_args_t *a, fg_error_t *err)
 }
 
 static void
-s_self_destroy (s_self_t **self_p)
+s_self_destroy (fg_trn_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    s_self_t *self = *self_p;
-    if (self->dealer && self->state != S_CONNECTING) {
+    fg_trn_t *self = *self_p;
+    if (self->dealer && self->state != FG_TRN_CONNECTING) {
         fg_wire_msg_t bye;
         memset (&bye, 0, sizeof bye);
         bye.type = FG_WIRE_BYE;
-        s_send (self, &bye);
+        fg_trn_send (self, &bye);
     }
     //  keep the epoch checkpoint on disk: a restarted trainer resumes it
     fg_unit_destroy (&self->unit);
@@ -1108,7 +687,7 @@ static void
 s_trainer_actor (zsock_t *pipe, void *arg)
 {
     s_start_t *start = (s_start_t *) arg;
-    s_self_t *self = s_self_new (pipe, start->args, &start->err);
+    fg_trn_t *self = s_self_new (pipe, start->args, &start->err);
     start->status = self? 0: start->err.code;
     zsock_signal (pipe, 0);             //  start is not touched after this
     if (self)
@@ -1116,13 +695,13 @@ s_trainer_actor (zsock_t *pipe, void *arg)
     while (self && !self->terminated) {
         int64_t now = zclock_mono ();
         int timeout;
-        if (self->state == S_TRAINING)
+        if (self->state == FG_TRN_TRAINING)
             timeout = 0;
         else {
             int64_t next = self->reconnect_at? self->reconnect_at: self->beat_at;
             if (!self->reconnect_at && self->expires_at < next)
                 next = self->expires_at;
-            if (!self->reconnect_at && self->state == S_SAMPLES && self->data_expires < next)
+            if (!self->reconnect_at && self->state == FG_TRN_SAMPLES && self->data_expires < next)
                 next = self->data_expires;
             timeout = next <= now? 0: (int) (next - now);
         }
@@ -1161,12 +740,12 @@ s_trainer_actor (zsock_t *pipe, void *arg)
             self->reconnect_at = now + self->backoff_ms;
             self->backoff_ms = self->backoff_ms * 2 > S_BACKOFF_MAX? S_BACKOFF_MAX: self->backoff_ms * 2;
         }
-        if (self->dealer && !self->reconnect_at && self->state == S_SAMPLES
+        if (self->dealer && !self->reconnect_at && self->state == FG_TRN_SAMPLES
         &&  now >= self->data_expires) {
             fg_info ("trainer %s: no sample chunk for %d ms: asking again from sample %llu of %llu",
                      self->node_id, self->heartbeat_ms * self->liveness,
                      (unsigned long long) self->data_have, (unsigned long long) self->want_total);
-            s_request_samples (self);
+            fg_trn_request_samples (self);
         }
         //  heartbeats only on a connection that answered: after a refused
         //  CURVE handshake ZeroMQ drops the DEALER's only pipe, and a send
@@ -1175,7 +754,7 @@ s_trainer_actor (zsock_t *pipe, void *arg)
             s_send_simple (self, FG_WIRE_HEARTBEAT);
             self->beat_at = now + self->heartbeat_ms;
         }
-        if (self->state == S_TRAINING && self->unit && which == NULL)
+        if (self->state == FG_TRN_TRAINING && self->unit && which == NULL)
             s_train_step (self);
     }
     s_self_destroy (&self);

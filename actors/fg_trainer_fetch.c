@@ -1,0 +1,359 @@
+/*  fg_trainer_fetch.c — what the trainer fetches for a unit: the global
+    weights (WEIGHTS-REQUEST / WEIGHTS-CHUNK, S_CREDIT chunks at a time,
+    checked against the TASK's hash) and the shard's samples.
+
+    Data. A trainer that holds the experiment's dataset (same content hash
+    as the TASK's) reads it locally. One that lacks it (created without a
+    dataset, or with another copy) needs a cache directory: it looks up
+    which of the shard's samples its sample cache (fg_sample_cache) holds,
+    asks the coordinator for the others a window at a time (at most
+    S_DATA_CREDIT chunks' worth and FG_TRN_DATA_RANGES ranges per
+    DATA-REQUEST; the next window when the current one is in), checks every
+    DATA-CHUNK against what it asked (hash, first index, count, record size,
+    labels) and stores it in one transaction before counting it, then
+    trains on a dataset made of the shard's samples
+    (fg_dataset_from_records), which gives the same bits as the whole set.
+    A chunk that does not fit is dropped with a log line and the window is
+    asked again from the first sample still missing; so is a window that
+    brings nothing for liveness x heartbeat.                             */
+
+#include "fg_trainer_internal.h"
+#include "fg_blob.h"
+#include "fg_crash.h"
+#include "fg_log.h"
+
+#include <czmq.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_CREDIT        8           //  chunks asked for at a time
+#define S_DATA_CREDIT   8           //  data chunks' worth asked for at a time
+
+void
+fg_trn_request_chunks (fg_trn_t *self)
+{
+    fg_wire_msg_t msg;
+    fg_trn_unit_msg (self, &msg, FG_WIRE_WEIGHTS_REQUEST);
+    msg.weights_request.blob = FG_WIRE_BLOB_GLOBAL;
+    msg.weights_request.version = self->task.weights_version;
+    msg.weights_request.offset = self->fetch_have;
+    msg.weights_request.credit = S_CREDIT;
+    msg.weights_request.chunk_size = (uint32_t) self->limits.max_chunk;
+    self->fetch_outstanding = S_CREDIT;
+    fg_trn_send (self, &msg);
+}
+
+//  The unit cannot go on (I/O error...): ERROR to the coordinator, idle.
+static void
+s_unit_failed (fg_trn_t *self, const fg_error_t *err)
+{
+    fg_warn ("trainer %s: round %u shard %u: %s", self->node_id, self->round, self->shard,
+             err->msg);
+    fg_wire_msg_t msg;
+    fg_trn_unit_msg (self, &msg, FG_WIRE_ERROR);
+    msg.error.code = err->code < 0? err->code: FG_EIO;
+    snprintf (msg.error.text, sizeof msg.error.text, "%.200s", err->msg);
+    fg_trn_send (self, &msg);
+    fg_trn_become_idle (self);
+}
+
+//  The samples are at hand (self->data, self->indices into it): the
+//  weights next, then training.
+void
+fg_trn_samples_ready (fg_trn_t *self)
+{
+    if (self->weights && self->weights_version == self->task.weights_version
+    &&  memcmp (self->weights_hash, self->task.weights_hash, FG_SHA256_SIZE) == 0) {
+        fg_trn_start_unit (self);
+        return;
+    }
+    self->fetch = malloc (self->task.weights_size? self->task.weights_size: 1);
+    if (!self->fetch) {
+        fg_trn_become_idle (self);
+        return;
+    }
+    self->fetch_total = self->task.weights_size;
+    self->fetch_have = 0;
+    self->state = FG_TRN_FETCHING;
+    fg_trn_request_chunks (self);
+}
+
+//  Asks for the next window of missing samples, from sample data_have of
+//  want: at most S_DATA_CREDIT chunks' worth and FG_TRN_DATA_RANGES ranges,
+//  each range at most one chunk (fg_wire_data_raw_max of this node).
+//  Also asks a window again from its start (what it brought so far is
+//  dropped: it is stored only whole).
+void
+fg_trn_request_samples (fg_trn_t *self)
+{
+    size_t per_chunk = fg_wire_data_raw_max (&self->limits) / self->record_size;
+    uint64_t budget = (uint64_t) S_DATA_CREDIT * (per_chunk? per_chunk: 1);
+    uint32_t nwindow = 0;
+    uint64_t asked = 0;
+    uint32_t r = self->cursor_range, offset = self->cursor_offset;
+    while (r < self->nwant && nwindow < FG_TRN_DATA_RANGES && asked < budget) {
+        //  a range of at most one chunk of ours: whatever chunk size the
+        //  coordinator cuts at, its chunks fit this node's limits
+        uint64_t left = self->want [r].count - offset;
+        uint64_t take = left < budget - asked? left: budget - asked;
+        if (per_chunk && take > per_chunk)
+            take = per_chunk;
+        self->window [nwindow].start = self->want [r].start + offset;
+        self->window [nwindow].count = (uint32_t) take;
+        nwindow++;
+        asked += take;
+        offset += (uint32_t) take;
+        if (offset == self->want [r].count) {
+            r++;
+            offset = 0;
+        }
+    }
+    self->nwindow = nwindow;
+    self->win_total = asked;
+    self->win_have = 0;
+    self->win_range = 0;
+    self->win_offset = 0;
+    self->data_expires = zclock_mono () + (int64_t) self->heartbeat_ms * self->liveness;
+    free (self->win_records);
+    self->win_records = nwindow? malloc ((size_t) asked * self->record_size): NULL;
+    if (!self->win_records)
+        return;                         //  nothing left; or asked again at data_expires
+    fg_wire_msg_t msg;
+    fg_trn_unit_msg (self, &msg, FG_WIRE_DATA_REQUEST);
+    memcpy (msg.data_request.dataset_hash, self->task.dataset_hash, FG_WIRE_HASH_SIZE);
+    msg.data_request.sample_count = asked;
+    msg.data_request.range_count = nwindow;
+    msg.data_request.ranges = self->window;
+    fg_debug ("trainer %s: asking for samples %u.. (%llu in %u ranges)", self->node_id,
+              self->window [0].start, (unsigned long long) asked, nwindow);
+    fg_trn_send (self, &msg);
+}
+
+//  Every sample of the shard is in the cache: read them back (each record
+//  checked) and make the unit's dataset of them.
+static void
+s_samples_load (fg_trn_t *self)
+{
+    fg_error_t err;
+    size_t n = self->nindices;
+    if (n > SIZE_MAX / self->record_size) {
+        fg_error_set (&err, FG_ENOMEM, "shard of %zu samples too large", n);
+        s_unit_failed (self, &err);
+        return;
+    }
+    uint8_t *records = malloc (n * self->record_size);
+    if (!records) {
+        fg_error_set (&err, FG_ENOMEM, "out of memory for %zu samples", n);
+        s_unit_failed (self, &err);
+        return;
+    }
+    int rc = fg_sample_cache_get (self->cache, self->task.dataset_hash, self->record_size,
+                                  self->task.ranges, self->task.range_count, records, &err);
+    if (rc == 0)
+        rc = fg_dataset_from_records (self->task.dataset, FG_SPLIT_TRAIN, self->task.dataset_hash,
+                                      n, self->indices, records, self->record_size,
+                                      &self->fetched, &err);
+    free (records);
+    if ((rc == FG_ENOENT || rc == FG_ECHECKSUM) && self->data_loads < 3) {
+        //  damaged (or lost) since it was looked up: fetch what is missing again
+        fg_warn ("trainer %s: %s; fetching again", self->node_id, err.msg);
+        fg_trn_samples_begin (self);
+        return;
+    }
+    if (rc) {
+        s_unit_failed (self, &err);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t position;
+        fg_dataset_position (self->fetched, self->indices [i], &position);
+        self->indices [i] = (uint32_t) position;
+    }
+    self->data = self->fetched;
+    fg_trn_samples_ready (self);
+}
+
+//  The TASK's dataset is not held: look up the shard's samples in the
+//  cache and fetch the missing ones.
+void
+fg_trn_samples_begin (fg_trn_t *self)
+{
+    fg_error_t err;
+    self->data_loads++;
+    uint32_t classes, h, w, c;
+    if (fg_dataset_kind_geometry (self->task.dataset, &classes, &h, &w, &c, &err)) {
+        fg_trn_refuse_task (self, err.msg);
+        return;
+    }
+    self->record_size = 2 + (size_t) h * w * c;
+    if (self->record_size > fg_wire_data_raw_max (&self->limits)) {
+        fg_trn_refuse_task (self, "a sample is larger than a data chunk (grid.chunk_size)");
+        return;
+    }
+    free (self->want);
+    self->want = NULL;
+    uint64_t missing = 0;
+    if (fg_sample_cache_missing (self->cache, self->task.dataset_hash, self->record_size,
+                                 self->task.ranges, self->task.range_count, &self->want,
+                                 &self->nwant, &missing, &err)) {
+        s_unit_failed (self, &err);
+        return;
+    }
+    self->want_total = missing;
+    self->data_have = 0;
+    self->cursor_range = 0;
+    self->cursor_offset = 0;
+    self->rerequested = false;
+    self->data_bytes = 0;
+    self->data_started = zclock_mono ();
+    if (missing == 0) {
+        fg_info ("trainer %s: round %u shard %u: all %zu samples in the cache", self->node_id,
+                 self->round, self->shard, self->nindices);
+        s_samples_load (self);
+        return;
+    }
+    fg_info ("trainer %s: round %u shard %u: fetching %llu of %zu samples", self->node_id,
+             self->round, self->shard, (unsigned long long) missing, self->nindices);
+    self->state = FG_TRN_SAMPLES;
+    fg_trn_request_samples (self);
+}
+
+//  Whether DATA-CHUNK c is exactly the next run of samples of the window
+//  (at: the window's range it falls in, NULL when none is awaited), of
+//  the TASK's dataset, and sound. Returns 0, FG_EMISMATCH, FG_ESTATE,
+//  FG_EFORMAT or fg_dataset_check_records's code.
+static int
+s_check_chunk (const fg_trn_t *self, const fg_wire_data_chunk_t *c,
+               const fg_wire_range_t *at, fg_error_t *err)
+{
+    int rc;
+    if (memcmp (c->dataset_hash, self->task.dataset_hash, FG_SHA256_SIZE))
+        rc = fg_error_set (err, FG_EMISMATCH, "samples of another dataset");
+    else
+    if (c->record_size != self->record_size)
+        rc = fg_error_set (err, FG_EMISMATCH, "records of %u bytes, expected %zu",
+                           c->record_size, self->record_size);
+    else
+    if (!at || c->start != at->start + self->win_offset
+    ||  c->count > at->count - self->win_offset)
+        rc = fg_error_set (err, FG_ESTATE, "samples %u..%llu, expected the next run from %llu",
+                           c->start, (unsigned long long) c->start + c->count - 1,
+                           at? (unsigned long long) at->start + self->win_offset: 0ull);
+    else
+    if (c->raw_size != (uint64_t) c->count * self->record_size)
+        rc = fg_error_set (err, FG_EFORMAT, "%llu bytes for %u records",
+                           (unsigned long long) c->raw_size, c->count);
+    else
+        rc = fg_dataset_check_records (self->task.dataset, c->samples, c->count,
+                                       self->record_size, err);
+    return rc;
+}
+
+//  A DATA-CHUNK: kept when it is exactly the next run of samples of the
+//  window and sound; otherwise dropped, logged, and the window asked again.
+//  A window whose samples are all in is stored in one transaction.
+void
+fg_trn_on_data_chunk (fg_trn_t *self, const fg_wire_msg_t *msg)
+{
+    const fg_wire_data_chunk_t *c = &msg->data_chunk;
+    if (self->state != FG_TRN_SAMPLES || msg->round != self->round || msg->shard != self->shard) {
+        fg_debug ("trainer %s: DATA-CHUNK of samples %u.. not asked for: dropped",
+                  self->node_id, c->start);
+        return;
+    }
+    fg_error_t err;
+    const fg_wire_range_t *at = self->win_records && self->win_range < self->nwindow
+                              ? &self->window [self->win_range]: NULL;
+    int rc = s_check_chunk (self, c, at, &err);
+    if (rc) {
+        fg_warn ("trainer %s: DATA-CHUNK of samples %u.. dropped: %s%s", self->node_id,
+                 c->start, err.msg, self->rerequested? "": "; asking again");
+        if (!self->rerequested) {
+            self->rerequested = true;
+            fg_trn_request_samples (self);
+        }
+        return;
+    }
+    self->rerequested = false;
+    memcpy (self->win_records + self->win_have * self->record_size, c->samples, c->raw_size);
+    self->win_have += c->count;
+    self->win_offset += c->count;
+    if (self->win_offset == at->count) {
+        self->win_range++;
+        self->win_offset = 0;
+    }
+    self->data_bytes += c->lz4_size;
+    self->data_expires = zclock_mono () + (int64_t) self->heartbeat_ms * self->liveness;
+    if (self->win_have < self->win_total)
+        return;
+    rc = fg_sample_cache_put (self->cache, self->task.dataset_hash, self->record_size,
+                              self->window, self->nwindow, self->win_records, &err);
+    if (rc) {
+        s_unit_failed (self, &err);
+        return;
+    }
+    fg_crash_point ("trainer.data.stored");
+    //  the committed cursor moves past the window
+    uint64_t left = self->win_total;
+    while (left) {
+        uint64_t room = self->want [self->cursor_range].count - self->cursor_offset;
+        uint64_t step = left < room? left: room;
+        self->cursor_offset += (uint32_t) step;
+        left -= step;
+        if (self->cursor_offset == self->want [self->cursor_range].count) {
+            self->cursor_range++;
+            self->cursor_offset = 0;
+        }
+    }
+    self->data_have += self->win_total;
+    free (self->win_records);
+    self->win_records = NULL;
+    if (self->data_have < self->want_total) {
+        fg_trn_request_samples (self);
+        return;
+    }
+    fg_info ("trainer %s: round %u shard %u: fetched %llu samples (%llu bytes) in %lld ms",
+             self->node_id, self->round, self->shard, (unsigned long long) self->want_total,
+             (unsigned long long) self->data_bytes,
+             (long long) (zclock_mono () - self->data_started));
+    s_samples_load (self);
+}
+
+void
+fg_trn_on_weights_chunk (fg_trn_t *self, const fg_wire_msg_t *msg)
+{
+    const fg_wire_weights_chunk_t *c = &msg->weights_chunk;
+    if (self->state != FG_TRN_FETCHING || c->blob != FG_WIRE_BLOB_GLOBAL
+    ||  c->version != self->task.weights_version || c->offset != self->fetch_have
+    ||  c->total != self->fetch_total || c->size > self->fetch_total - self->fetch_have)
+        return;                         //  stale or out of order: ignored
+    memcpy (self->fetch + self->fetch_have, c->data, c->size);
+    self->fetch_have += c->size;
+    if (self->fetch_outstanding)
+        self->fetch_outstanding--;
+    if (self->fetch_have < self->fetch_total) {
+        if (self->fetch_outstanding == 0)
+            fg_trn_request_chunks (self);
+        return;
+    }
+    uint8_t digest [FG_SHA256_SIZE];
+    fg_sha256 (self->fetch, self->fetch_total, digest);
+    fg_state_t *weights = NULL;
+    fg_error_t err;
+    int rc = memcmp (digest, self->task.weights_hash, FG_SHA256_SIZE)
+           ? fg_error_set (&err, FG_ECHECKSUM, "weights %llu do not match their hash",
+                           (unsigned long long) c->version)
+           : fg_blob_decode (self->fetch, self->fetch_total, NULL, &weights, &err);
+    free (self->fetch);
+    self->fetch = NULL;
+    if (rc) {
+        fg_warn ("trainer %s: %s; asking again", self->node_id, err.msg);
+        fg_trn_become_idle (self);
+        return;
+    }
+    fg_state_destroy (&self->weights);
+    self->weights = weights;
+    self->weights_version = self->task.weights_version;
+    memcpy (self->weights_hash, self->task.weights_hash, FG_SHA256_SIZE);
+    fg_trn_start_unit (self);
+}

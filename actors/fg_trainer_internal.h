@@ -1,0 +1,171 @@
+/*  fg_trainer_internal.h — the trainer actor's state, shared by its files.
+    Internal to actors/; one thread owns an fg_trn_t, so nothing here locks.
+
+    fg_trainer.c        the actor: its loop, connecting and back-off, the
+                        coordinator's messages, the TASK, training, and the
+                        result (kept in the trainer's journal until ACK)
+    fg_trainer_fetch.c  what the trainer fetches for a unit: the global
+                        weights in chunks, and the shard's samples it lacks
+                        (DATA-REQUEST / DATA-CHUNK) into its sample cache  */
+
+#ifndef FG_TRAINER_INTERNAL_H_INCLUDED
+#define FG_TRAINER_INTERNAL_H_INCLUDED
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "fg_actors.h"
+#include "fg_security.h"
+#include "fg_sha256.h"
+#include "fg_unit.h"
+#include "fg_wire_socket.h"
+#include "fg_trainer_journal.h"
+#include "fg_sample_cache.h"
+
+#define FG_TRN_DATA_RANGES  256     //  ranges in one DATA-REQUEST
+
+typedef enum {
+    FG_TRN_CONNECTING, FG_TRN_IDLE, FG_TRN_SAMPLES, FG_TRN_FETCHING, FG_TRN_TRAINING,
+    FG_TRN_UPLOADING
+} fg_trn_state_t;
+
+typedef struct {
+    //  configuration (copied from the arguments)
+    char      endpoint [256];
+    char      node_id [FG_WIRE_NAME_MAX + 1];
+    char      cache_dir [1024];
+    fg_tjournal_t *journal;         //  NULL without a cache directory
+    fg_sample_cache_t *cache;       //  fetched samples; NULL without a cache directory
+    const fg_dataset_t *train;      //  NULL: fetches every sample
+    uint8_t   dataset_hash [FG_SHA256_SIZE];
+    int       threads;
+    int       heartbeat_ms;
+    int       liveness;
+    fg_wire_limits_t limits;
+
+    zsock_t  *pipe;
+    zsock_t  *dealer;
+    zpoller_t *poller;
+    bool      terminated;
+    fg_trn_state_t state;
+    int64_t   beat_at;              //  next heartbeat (zclock_mono)
+    int64_t   expires_at;           //  coordinator declared silent after this
+    int64_t   reconnect_at;         //  0: connected
+    int       backoff_ms;
+    //  CURVE: Z85 keys, server_key "" when the transport is plain
+    char      server_key [FG_SECURITY_KEY_TEXT];
+    char      public_key [FG_SECURITY_KEY_TEXT];
+    char      secret_key [FG_SECURITY_KEY_TEXT];
+    fg_handshake_t *handshake;      //  the DEALER's handshake failures (tcp)
+    bool      heard;                //  a message since the last connect
+    int64_t   hint_at;              //  next "no answer" warning
+
+    //  global weights cache: the last version fetched
+    uint64_t  weights_version;
+    uint8_t   weights_hash [FG_SHA256_SIZE];
+    fg_state_t *weights;            //  decoded, NULL when none
+
+    //  the unit: TASK header and body
+    bool      have_task;
+    uint32_t  round, shard, attempt;
+    uint64_t  experiment;
+    fg_wire_task_t task;            //  ranges freed with task_msg
+    fg_wire_msg_t task_msg;
+    uint32_t *indices;              //  into data
+    size_t    nindices;
+    const fg_dataset_t *data;       //  train, or fetched
+    fg_dataset_t *fetched;          //  the shard's samples from the cache
+    fg_unit_t *unit;
+    int64_t   started_at;
+
+    //  samples transfer in progress: want = the shard's samples missing
+    //  from the cache (sorted ranges), data_have of them stored; window =
+    //  the ranges of the last DATA-REQUEST, win_have of its win_total
+    //  samples received (in win_records, stored when all are in)
+    fg_wire_range_t *want;
+    uint32_t  nwant;
+    uint64_t  want_total;
+    uint64_t  data_have;
+    uint32_t  cursor_range;         //  want [cursor_range] holds sample data_have
+    uint32_t  cursor_offset;        //  its offset in that range
+    fg_wire_range_t window [FG_TRN_DATA_RANGES];
+    uint32_t  nwindow;
+    uint64_t  win_total;
+    uint64_t  win_have;
+    uint32_t  win_range;            //  window [win_range] holds the next sample
+    uint32_t  win_offset;
+    uint8_t  *win_records;          //  win_total x record_size
+    size_t    record_size;
+    bool      rerequested;          //  asked again since the last good chunk
+    int64_t   data_expires;         //  ask again when nothing came by then
+    uint64_t  data_bytes;           //  LZ4 bytes received for the unit
+    int64_t   data_started;
+    int       data_loads;           //  cache read-backs of this unit
+
+    //  weights transfer in progress
+    uint8_t  *fetch;
+    uint64_t  fetch_total;
+    uint64_t  fetch_have;
+    uint32_t  fetch_outstanding;
+
+    //  result waiting for its ACK
+    uint8_t  *update;
+    size_t    update_size;
+    uint8_t   update_hash [FG_SHA256_SIZE];
+    float    *loss;
+    uint32_t  nloss;
+    uint64_t  samples;
+    uint32_t  elapsed_ms;
+} fg_trn_t;
+
+//  ---- fg_trainer.c: the actor ----------------------------------------------
+
+//  Sends msg (stamped with the experiment) to the coordinator; a failure is
+//  logged. Returns FG_ESTATE when not connected, else fg_wire_send's code.
+int
+    fg_trn_send (fg_trn_t *self, fg_wire_msg_t *msg);
+
+//  A message of `type` about the current unit (round, shard, attempt).
+void
+    fg_trn_unit_msg (const fg_trn_t *self, fg_wire_msg_t *msg, int type);
+
+//  Drops the unit (a result not acknowledged is forgotten) and says READY.
+void
+    fg_trn_become_idle (fg_trn_t *self);
+
+//  Starts (or resumes from a checkpoint) the unit of the current task.
+void
+    fg_trn_start_unit (fg_trn_t *self);
+
+//  Refuses the current TASK for good (REJECT, reason unknown) and becomes
+//  idle.
+void
+    fg_trn_refuse_task (fg_trn_t *self, const char *why);
+
+//  ---- fg_trainer_fetch.c: weights and samples -------------------------------
+
+//  Asks for the next chunks of the unit's global weights (WEIGHTS-REQUEST).
+void
+    fg_trn_request_chunks (fg_trn_t *self);
+
+//  Asks for the next window of missing samples (or the current one again).
+void
+    fg_trn_request_samples (fg_trn_t *self);
+
+//  The samples are at hand: the weights next (fetched unless cached), then
+//  training.
+void
+    fg_trn_samples_ready (fg_trn_t *self);
+
+//  The TASK's dataset is not held: looks up the shard's samples in the
+//  sample cache and fetches the missing ones.
+void
+    fg_trn_samples_begin (fg_trn_t *self);
+
+void
+    fg_trn_on_data_chunk (fg_trn_t *self, const fg_wire_msg_t *msg);
+
+void
+    fg_trn_on_weights_chunk (fg_trn_t *self, const fg_wire_msg_t *msg);
+
+#endif
