@@ -47,11 +47,12 @@ accuracy_of () { "$FEDCTL" status "$1" --json 2>/dev/null | sed -n 's/.*"test_ac
 finish () { "$FEDCTL" resume "$1" --local 2 >"$1.resume.out" 2>&1; }
 kill_after () { sleep "$1"; kill -9 "$2" 2>/dev/null; wait "$2" 2>/dev/null; }   # kill_after SECONDS PID
 #   await_coordinator [PID...]: wait for the background coordinator ($coord)
-#   to finish its run, at most 3 minutes (a slow machine: sanitizers, load),
-#   then stop the given workers and, if it is still running, the coordinator
+#   to finish its run, at most 10 minutes (a run takes seconds; under the
+#   sanitizers on a loaded 2-core machine one took over 3 minutes), then
+#   stop the given workers and, if it is still running, the coordinator
 #   (the check that follows then reports the state it reached): never hangs
 await_coordinator () {
-    for t_ in $(seq 1 1800); do kill -0 "$coord" 2>/dev/null || break; sleep 0.1; done
+    for t_ in $(seq 1 6000); do kill -0 "$coord" 2>/dev/null || break; sleep 0.1; done
     [ $# -gt 0 ] && kill "$@" 2>/dev/null
     kill -0 "$coord" 2>/dev/null && { sleep 2; kill "$coord" 2>/dev/null; }
     wait "$coord" 2>/dev/null
