@@ -749,6 +749,30 @@ s_on_node_message (fg_coord_t *self, fg_coord_node_t *node, fg_wire_msg_t *msg,
     return 0;
 }
 
+//  One decoded message from the peer behind routing (fg_coordinator_internal.h).
+int
+fg_coord_on_message (fg_coord_t *self, zframe_t *routing, fg_wire_msg_t *msg, fg_error_t *fatal)
+{
+    int rc = 0;
+    fg_coord_node_t *node = fg_coord_node_find (self, routing);
+    if (msg->type == FG_WIRE_HELLO)
+        fg_coord_on_hello (self, routing, msg);
+    else
+    if (!node)
+        fg_coord_send_reject (self, routing, msg, FG_WIRE_REASON_NOT_ALLOWED, "say HELLO first");
+    else
+    if (msg->experiment != self->experiment) {
+        node->rejected++;
+        fg_coord_send_reject (self, routing, msg, FG_WIRE_REASON_EXPERIMENT,
+                              "another experiment");
+    }
+    else
+        rc = s_on_node_message (self, node, msg, fatal);
+    if (rc == 0)
+        s_assign (self);
+    return rc;
+}
+
 //  One message from the ROUTER. Returns 0, or a code that stops the
 //  coordinator (journal failure).
 static int
@@ -771,24 +795,9 @@ s_on_router (fg_coord_t *self, fg_error_t *fatal)
         zframe_destroy (&routing);
         return 0;
     }
-    fg_coord_node_t *node = fg_coord_node_find (self, routing);
-    if (msg.type == FG_WIRE_HELLO)
-        fg_coord_on_hello (self, routing, &msg);
-    else
-    if (!node)
-        fg_coord_send_reject (self, routing, &msg, FG_WIRE_REASON_NOT_ALLOWED, "say HELLO first");
-    else
-    if (msg.experiment != self->experiment) {
-        node->rejected++;
-        fg_coord_send_reject (self, routing, &msg, FG_WIRE_REASON_EXPERIMENT,
-                              "another experiment");
-    }
-    else
-        rc = s_on_node_message (self, node, &msg, fatal);
+    rc = fg_coord_on_message (self, routing, &msg, fatal);
     fg_wire_msg_clear (&msg);
     zframe_destroy (&routing);
-    if (rc == 0)
-        s_assign (self);
     return rc;
 }
 

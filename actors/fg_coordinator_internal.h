@@ -11,7 +11,9 @@
                        samples (DATA-REQUEST) and the bytes served per unit
     fg_coord_files.c   the experiment's files: status.json, rounds.csv,
                        clients.csv
-    fg_coord_start.c   start-up and resume (fg_coord_new), and tear-down   */
+    fg_coord_start.c   start-up and resume (fg_coord_new), and tear-down
+    fg_coord_trust.c   what a node's word is worth: strikes against nodes
+                       that sent what was not theirs to send or not true   */
 
 #ifndef FG_COORDINATOR_INTERNAL_H_INCLUDED
 #define FG_COORDINATOR_INTERNAL_H_INCLUDED
@@ -63,6 +65,7 @@ typedef struct {
     bool      expired;              //  its deadline passed, unit re-issued
     double    speed;                //  samples x epochs per second, 0: unknown
     uint64_t  accepted, rejected;
+    uint32_t  strikes;              //  fg_coord_strike
     //  update being pulled
     uint8_t  *update;
     uint64_t  update_size, update_have;
@@ -160,6 +163,15 @@ void
 void
     fg_coord_unit_copy_ends (fg_coord_t *self, fg_coord_node_t *node);
 
+//  One decoded message from the peer behind routing (a ROUTER identity;
+//  the caller keeps both): HELLO, or a known node's message, then units
+//  go to ready nodes. The ROUTER loop calls it for every well-formed
+//  message; the coordinator fuzz harness drives it directly. Returns 0,
+//  or a code that stops the coordinator (journal failure) with fatal set.
+int
+    fg_coord_on_message (fg_coord_t *self, zframe_t *routing, fg_wire_msg_t *msg,
+                         fg_error_t *fatal);
+
 //  Journals an event of the round in progress and logs it.
 void
     fg_coord_event (fg_coord_t *self, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
@@ -255,6 +267,14 @@ void
 void
     fg_coord_clients_csv_add (fg_coord_t *self, const fg_coord_node_t *node, uint32_t shard,
                               uint32_t attempt, const char *outcome);
+
+//  ---- fg_coord_trust.c: strikes ------------------------------------------
+
+//  Counts a strike against node: it sent what was not its to send (a
+//  unit not issued to it, a false sample count, an oversized update) or a
+//  result shown wrong. The event names the node and why.
+void
+    fg_coord_strike (fg_coord_t *self, fg_coord_node_t *node, const char *why);
 
 //  ---- fg_coord_start.c: start-up, resume, tear-down -----------------------
 
