@@ -698,7 +698,7 @@ test_bound_arithmetic (void **state)
     u = s_filled (true, 0);
     assert_true (fg_aggregate_bound (&p, g, NULL) == 0);
     assert_int_equal (s_offer (&p, g, u, &err), 0);
-    u->data [fc->offset + 7] = 1e-30f;
+    u->data [fg_state_find (u, "fc.weight")->offset + 7] = 1e-30f;
     assert_int_equal (s_offer (&p, g, u, &err), FG_ERANGE);
     fg_state_destroy (&g);
     fg_state_destroy (&u);
