@@ -548,9 +548,10 @@ s_complete_update (fg_coord_t *self, fg_coord_node_t *node, fg_error_t *fatal)
     fg_error_t err;
     fg_state_t *update = NULL;
     int rc = fg_blob_decode (node->update, node->update_size, self->base, &update, &err);
+    fg_aggregate_params_t params;
+    fg_aggregate_params_from_config (&params, &self->cfg);
     if (rc == 0)
-        rc = fg_aggregate_validate (self->base, update, shard,
-                                    self->cfg.aggregation.max_update_norm, NULL, &err);
+        rc = fg_aggregate_validate (self->base, update, shard, &params, NULL, &err);
     for (uint32_t i = 0; rc == 0 && i < node->nloss; i++)
         if (!isfinite (node->loss [i]))
             rc = fg_error_set (&err, FG_ENUMERIC, "local loss %u is not finite", i);

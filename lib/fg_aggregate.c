@@ -8,6 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fg_log.h"
+
+//  An update's norm bound and where it comes from (for the message).
+typedef struct {
+    double bound;                       //  INFINITY: none
+    double gnorm;                       //  |global| over PARAM views
+    double floor;                       //  ratio_floor_rms * sqrt (PARAM count)
+    bool   by_ratio;                    //  max_update_ratio sets it (else max_update_norm)
+} s_bound_t;
+
 struct fg_aggregate_s {
     fg_aggregate_params_t p;
     fg_state_t  *momentum;              //  v; NULL without momentum / before round 1
@@ -24,6 +34,7 @@ struct fg_aggregate_s {
     double      *acc;                   //  [size] sum of n_s * delta_s
     uint64_t     total;                 //  sum of n_s folded so far
     uint32_t     next_fold;             //  shards below are folded (or absent)
+    s_bound_t    bound;                 //  of the round's updates' norms
 };
 
 int
@@ -35,6 +46,8 @@ fg_aggregate_params_from_config (fg_aggregate_params_t *params, const fg_config_
     params->trim_fraction = cfg->aggregation.trim_fraction;
     params->clip_norm = cfg->aggregation.clip_norm;
     params->max_update_norm = cfg->aggregation.max_update_norm;
+    params->max_update_ratio = cfg->aggregation.max_update_ratio;
+    params->ratio_floor_rms = cfg->aggregation.ratio_floor_rms;
     params->server_lr = cfg->aggregation.server_lr;
     params->server_momentum = cfg->aggregation.server_momentum;
     return 0;
@@ -50,11 +63,54 @@ s_delta (float u, float g, double scale)
     return d + 0.0;
 }
 
-int
-fg_aggregate_validate (const fg_state_t *global, const fg_state_t *update, uint32_t shard,
-                       double max_norm, double *norm, fg_error_t *err)
+//  The bound of params over global (see fg_aggregate_bound). The norm is
+//  summed view by view in the state's order, like an update's.
+static void
+s_bound (const fg_aggregate_params_t *p, const fg_state_t *global, s_bound_t *b)
 {
-    assert (global && update);
+    double sum = 0, count = 0;
+    for (size_t v = 0; v < global->nviews; v++) {
+        const fg_tensor_view_t *view = &global->views [v];
+        if (view->kind != FG_TENSOR_PARAM)
+            continue;
+        const float *g = global->data + view->offset;
+        double part = 0;
+        for (uint64_t i = 0; i < view->count; i++)
+            part += (double) g [i] * (double) g [i];
+        sum += part;
+        count += (double) view->count;
+    }
+    b->gnorm = sqrt (sum);
+    b->floor = p? p->ratio_floor_rms * sqrt (count): 0;
+    b->bound = INFINITY;
+    b->by_ratio = false;
+    if (p && p->max_update_ratio > 0) {
+        b->bound = p->max_update_ratio * (b->gnorm > b->floor? b->gnorm: b->floor);
+        b->by_ratio = true;
+    }
+    if (p && p->max_update_norm > 0 && p->max_update_norm <= b->bound) {
+        b->bound = p->max_update_norm;
+        b->by_ratio = false;
+    }
+}
+
+double
+fg_aggregate_bound (const fg_aggregate_params_t *params, const fg_state_t *global,
+                    double *global_norm)
+{
+    assert (params && global);
+    s_bound_t b;
+    s_bound (params, global, &b);
+    if (global_norm)
+        *global_norm = b.gnorm;
+    return b.bound;
+}
+
+//  fg_aggregate_validate with the bound computed.
+static int
+s_validate (const fg_state_t *global, const fg_state_t *update, uint32_t shard,
+            const fg_aggregate_params_t *p, const s_bound_t *b, double *norm, fg_error_t *err)
+{
     if (norm)
         *norm = 0;
     fg_error_t why = { 0 };
@@ -91,11 +147,27 @@ fg_aggregate_validate (const fg_state_t *global, const fg_state_t *update, uint3
     double n = sqrt (sum);
     if (norm)
         *norm = n;
-    if (max_norm > 0 && !(n <= max_norm))
-        return fg_error_set (err, FG_ERANGE, "update of shard %u: norm %g exceeds "
-                             "max_update_norm %g (largest part in tensor '%s')",
-                             shard, n, max_norm, top_name);
-    return 0;
+    if (n <= b->bound)
+        return 0;
+    if (b->by_ratio)
+        return fg_error_set (err, FG_ERANGE, "update of shard %u: norm %g exceeds the bound %g "
+                             "= aggregation.max_update_ratio %g x max (global norm %g, floor %g) "
+                             "(largest part in tensor '%s'); if honest updates are this large, "
+                             "raise aggregation.max_update_ratio (0: off)", shard, n, b->bound,
+                             p->max_update_ratio, b->gnorm, b->floor, top_name);
+    return fg_error_set (err, FG_ERANGE, "update of shard %u: norm %g exceeds the bound %g "
+                         "= aggregation.max_update_norm (largest part in tensor '%s')",
+                         shard, n, b->bound, top_name);
+}
+
+int
+fg_aggregate_validate (const fg_state_t *global, const fg_state_t *update, uint32_t shard,
+                       const fg_aggregate_params_t *params, double *norm, fg_error_t *err)
+{
+    assert (global && update);
+    s_bound_t b;
+    s_bound (params, global, &b);
+    return s_validate (global, update, shard, params, &b, norm, err);
 }
 
 fg_aggregate_t *
@@ -112,16 +184,17 @@ fg_aggregate_new (const fg_aggregate_params_t *params, fg_error_t *err)
                       p->trim_fraction);
         return NULL;
     }
-    if (!(p->clip_norm >= 0 && isfinite (p->clip_norm))) {
-        fg_error_set (err, FG_EINVAL, "aggregation.clip_norm = %g: must be 0 (off) or a finite "
-                      "number > 0", p->clip_norm);
-        return NULL;
-    }
-    if (!(p->max_update_norm >= 0 && isfinite (p->max_update_norm))) {
-        fg_error_set (err, FG_EINVAL, "aggregation.max_update_norm = %g: must be 0 (off) or a "
-                      "finite number > 0", p->max_update_norm);
-        return NULL;
-    }
+    //  bounds and the floor: finite, >= 0 (0 switches the bounds off)
+    const struct { const char *key; double value; } nonneg [] = {
+        { "clip_norm", p->clip_norm }, { "max_update_norm", p->max_update_norm },
+        { "max_update_ratio", p->max_update_ratio }, { "ratio_floor_rms", p->ratio_floor_rms }
+    };
+    for (size_t i = 0; i < sizeof nonneg / sizeof nonneg [0]; i++)
+        if (!(nonneg [i].value >= 0 && isfinite (nonneg [i].value))) {
+            fg_error_set (err, FG_EINVAL, "aggregation.%s = %g: must be a finite number >= 0",
+                          nonneg [i].key, nonneg [i].value);
+            return NULL;
+        }
     if (!(p->server_lr > 0 && isfinite (p->server_lr))) {
         fg_error_set (err, FG_EINVAL, "aggregation.server_lr = %g: must be a finite number > 0",
                       p->server_lr);
@@ -217,6 +290,7 @@ fg_aggregate_begin (fg_aggregate_t *self, const fg_state_t *global, uint32_t nsh
         return fg_error_set (err, FG_ENOMEM, "aggregator: out of memory for %u shards of %zu "
                              "floats", nshards, global->size);
     }
+    s_bound (&self->p, global, &self->bound);
     self->nshards = nshards;
     self->open = true;
     return 0;
@@ -261,8 +335,7 @@ fg_aggregate_add (fg_aggregate_t *self, uint32_t shard, uint64_t samples,
         rc = fg_error_set (err, FG_EEXIST, "aggregator: update of shard %u already accepted "
                            "this round", shard);
     else
-        rc = fg_aggregate_validate (self->global, update, shard, self->p.max_update_norm,
-                                    &norm, err);
+        rc = s_validate (self->global, update, shard, &self->p, &self->bound, &norm, err);
     if (rc) {
         fg_state_destroy (&update);
         return rc;
@@ -275,6 +348,10 @@ fg_aggregate_add (fg_aggregate_t *self, uint32_t shard, uint64_t samples,
     self->scale [shard] = scale;
     self->accepted [shard] = 1;
     self->count++;
+    //  the honest ratios of docs/aggregation.md are measured from these lines
+    fg_log (FG_LOG_DEBUG, "aggregator: update of shard %u accepted: norm %.6g, global norm "
+            "%.6g, ratio %.6g, bound %g", shard, norm, self->bound.gnorm,
+            self->bound.gnorm > 0? norm / self->bound.gnorm: INFINITY, self->bound.bound);
     if (self->p.rule == FG_AGG_FEDAVG)
         while (self->next_fold < self->nshards && self->accepted [self->next_fold])
             s_fold (self, self->next_fold++);

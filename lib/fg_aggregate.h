@@ -10,7 +10,10 @@
     bits for the same set of accepted updates (DESIGN §3).
 
     Every update is first validated against the round's global state
-    (fg_aggregate_validate). Then, per update s with delta
+    (fg_aggregate_validate): layout, finite values, and its norm against
+    the bound (fg_aggregate_bound) — by default max_update_ratio times the
+    global weights' norm, which refuses a poisoned update (+1000 on every
+    weight) while honest updates stay far below it. Then, per update s with delta
     delta_s = update_s - global (in double):
       clipping   (clip_norm > 0) delta_s *= min (1, clip_norm / |delta_s|)
     and per coordinate i the aggregate delta A [i]:
@@ -45,6 +48,8 @@ typedef struct {
     double trim_fraction;       //  trimmed mean: share cut at each end, [0, 0.5)
     double clip_norm;           //  0: no clipping; else > 0
     double max_update_norm;     //  0: no bound; else updates with a larger norm are rejected
+    double max_update_ratio;    //  0: no relative bound; else |delta| <= ratio * global norm
+    double ratio_floor_rms;     //  the global norm counts as at least this * sqrt (PARAMs)
     double server_lr;           //  > 0 (1 = plain FedAvg)
     double server_momentum;     //  beta in [0, 1); 0 = no momentum buffer
 } fg_aggregate_params_t;
@@ -55,17 +60,29 @@ typedef struct fg_aggregate_s fg_aggregate_t;
 int
     fg_aggregate_params_from_config (fg_aggregate_params_t *params, const fg_config_t *cfg);
 
+//  The largest norm |delta| (L2 over PARAM views) an update may have
+//  against `global` under params: the smaller of max_update_norm (when
+//  > 0) and max_update_ratio * max (|global|, ratio_floor_rms * sqrt (P))
+//  (when max_update_ratio > 0), P the number of PARAM values and |global|
+//  the L2 norm of the global PARAM values; INFINITY when both are 0. A
+//  pure function of params and global (docs/aggregation.md). Writes
+//  |global| to *global_norm when not NULL.
+double
+    fg_aggregate_bound (const fg_aggregate_params_t *params, const fg_state_t *global,
+                        double *global_norm);
+
 //  Checks an update of shard `shard` against the global state: same layout
-//  (names, kinds, shapes, offsets), every value finite, and — when
-//  max_norm > 0 — L2 norm of (update - global) over PARAM views at most
-//  max_norm. Writes that norm to *norm when norm is not NULL (also on
-//  FG_ERANGE). Returns 0, FG_EMISMATCH (layout; names the shard and the
-//  first differing tensor), FG_ENUMERIC (names the shard, tensor and
-//  element) or FG_ERANGE (names the shard, the norm, the bound and the
-//  tensor contributing most).
+//  (names, kinds, shapes, offsets), every value finite, and the L2 norm of
+//  (update - global) over PARAM views at most fg_aggregate_bound (params,
+//  global). params NULL: no norm bound. Writes that norm to *norm when
+//  norm is not NULL (also on FG_ERANGE). Returns 0, FG_EMISMATCH (layout;
+//  names the shard and the first differing tensor), FG_ENUMERIC (names the
+//  shard, tensor and element) or FG_ERANGE (names the shard, the norm, the
+//  bound, the tensor contributing most and the key that sets the bound).
 int
     fg_aggregate_validate (const fg_state_t *global, const fg_state_t *update,
-                           uint32_t shard, double max_norm, double *norm, fg_error_t *err);
+                           uint32_t shard, const fg_aggregate_params_t *params,
+                           double *norm, fg_error_t *err);
 
 //  Creates an aggregator. Returns NULL and fills err with FG_EINVAL (an
 //  unknown rule or a parameter out of range, named) or FG_ENOMEM.
@@ -89,7 +106,8 @@ int
 
 //  Offers shard's update, trained on `samples` samples. Takes ownership of
 //  *update_p and sets it to NULL, whatever the outcome. The update is
-//  validated (fg_aggregate_validate with max_update_norm); a rejected
+//  validated (fg_aggregate_validate with the aggregator's params; the
+//  bound is computed once per round by begin); a rejected
 //  update leaves the round as it was. FedAvg folds updates as soon as all
 //  lower shards that will be folded are in, so memory holds only updates
 //  that arrived early; median and trimmed mean keep every update until

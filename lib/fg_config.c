@@ -122,6 +122,10 @@ static const s_key_t s_keys [] = {
       "clip each update's L2 norm to this (0: no clipping)" },
     { "aggregation", "max_update_norm", T_FLOAT, F(aggregation.max_update_norm), "0.0", 0, 1e12, NULL, true,
       "reject updates whose L2 norm is above this (0: no bound)" },
+    { "aggregation", "max_update_ratio", T_FLOAT, F(aggregation.max_update_ratio), "10.0", 0, 1e12, NULL, true,
+      "reject updates whose L2 norm is above this times the global weights' norm (0: no bound)" },
+    { "aggregation", "ratio_floor_rms", T_FLOAT, F(aggregation.ratio_floor_rms), "0.01", 0, 1e6, NULL, true,
+      "max_update_ratio: the global norm counts as at least this x sqrt (weights) (near-zero models)" },
     { "aggregation", "server_lr", T_FLOAT, F(aggregation.server_lr), "1.0", 0, 100, NULL, true,
       "server learning rate applied to the averaged update" },
     { "aggregation", "server_momentum", T_FLOAT, F(aggregation.server_momentum), "0.0", 0, 0.999999, NULL, true,
@@ -785,10 +789,15 @@ fg_config_validate (const fg_config_t *cfg, fg_error_t *err)
 //  Canonical text
 
 //  Shortest decimal that reads back as the same double, always with a '.'
-//  or an exponent so it stays a TOML float.
+//  or an exponent so it stays a TOML float; whole numbers below 1e15 are
+//  written out ("10.0", not "1e+01").
 static void
 s_format_float (double value, char *out, size_t size)
 {
+    if (value == floor (value) && fabs (value) < 1e15) {
+        snprintf (out, size, "%.1f", value);
+        return;
+    }
     for (int precision = 1; precision <= 17; precision++) {
         snprintf (out, size, "%.*g", precision, value);
         if (strtod (out, NULL) == value)

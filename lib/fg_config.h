@@ -91,6 +91,8 @@ typedef struct {
         double  trim_fraction;      //  trimmed mean: share cut at each end
         double  clip_norm;          //  0: no clipping of update norms
         double  max_update_norm;    //  0: no bound; larger updates rejected
+        double  max_update_ratio;   //  0: off; else |delta| <= ratio * |global| rejected above
+        double  ratio_floor_rms;    //  |global| counted as at least this * sqrt (PARAMs)
         double  server_lr;
         double  server_momentum;    //  FedAvgM; 0: plain FedAvg
     } aggregation;

@@ -1,6 +1,7 @@
 /*  test_aggregate.c — arrival-order independence (bit for bit), hand-
     computed FedAvg / median / trimmed mean / clipping / FedAvgM, the
-    momentum checkpoint round trip, and every rejection path.             */
+    momentum checkpoint round trip, every rejection path, and the default
+    norm bound (its arithmetic; a poisoned update against real models).  */
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include "fg_aggregate.h"
+#include "fg_model.h"
 #include "fg_rng.h"
 
 //  A small model: conv.weight (2,3), conv.bias (2) [PARAM],
@@ -151,19 +153,26 @@ s_free_round (s_round_t *r)
 
 //  Aggregates two rounds (the second from the first's result, so
 //  momentum carries over) with updates offered in `order`; shards with
-//  skip [s] set are never offered. Returns round 2's result.
+//  skip [s] set are never offered. An update over the norm bound is
+//  refused (FG_ERANGE) and marked in refused [round][shard]. Returns round
+//  2's result.
 static fg_state_t *
 s_run (const fg_aggregate_params_t *p, s_round_t *rounds, const uint32_t *order,
-       const bool *skip)
+       const bool *skip, bool refused [2][NSHARDS])
 {
     fg_aggregate_t *agg = s_new (p);
     fg_state_t *global = fg_state_dup (rounds [0].global);
+    memset (refused, 0, 2 * NSHARDS * sizeof (bool));
     for (int r = 0; r < 2; r++) {
         assert_int_equal (fg_aggregate_begin (agg, global, NSHARDS, NULL), 0);
         for (uint32_t k = 0; k < NSHARDS; k++) {
             uint32_t s = order [k];
-            if (!skip [s])
-                s_add (agg, s, rounds [r].samples [s], rounds [r].update [s]);
+            if (skip [s])
+                continue;
+            fg_state_t *copy = fg_state_dup (rounds [r].update [s]);
+            int rc = fg_aggregate_add (agg, s, rounds [r].samples [s], &copy, NULL);
+            assert_true (rc == 0 || (rc == FG_ERANGE && p->max_update_ratio > 0));
+            refused [r][s] = rc == FG_ERANGE;
         }
         fg_state_destroy (&global);
         global = s_finish (agg);
@@ -194,27 +203,46 @@ test_order_independence (void **state)
             differ, rounds [0].global->size);
     assert_true (differ > 0);
 
-    fg_aggregate_params_t cases [6];
-    cases [0] = s_params (FG_AGG_FEDAVG);
-    cases [1] = s_params (FG_AGG_MEDIAN);
-    cases [2] = s_params (FG_AGG_TRIMMED_MEAN);
-    cases [3] = s_params (FG_AGG_FEDAVG);
-    cases [3].clip_norm = 5;
-    cases [4] = s_params (FG_AGG_FEDAVG);
-    cases [4].server_momentum = 0.9;
-    cases [4].server_lr = 0.7;
-    cases [5] = s_params (FG_AGG_TRIMMED_MEAN);
-    cases [5].clip_norm = 3;
-    cases [5].server_momentum = 0.5;
+    //  rule, clip_norm, server_momentum, server_lr, max_update_ratio; the
+    //  last two: the relative norm bound refuses the large updates (the
+    //  2^60 ones among them), the same ones in every order
+    static const struct { int rule; double clip, beta, lr, ratio; } spec [8] = {
+        { FG_AGG_FEDAVG, 0, 0, 1, 0 }, { FG_AGG_MEDIAN, 0, 0, 1, 0 },
+        { FG_AGG_TRIMMED_MEAN, 0, 0, 1, 0 }, { FG_AGG_FEDAVG, 5, 0, 1, 0 },
+        { FG_AGG_FEDAVG, 0, 0.9, 0.7, 0 }, { FG_AGG_TRIMMED_MEAN, 3, 0.5, 1, 0 },
+        { FG_AGG_FEDAVG, 0, 0, 1, 10 }, { FG_AGG_MEDIAN, 0, 0.5, 1, 4 }
+    };
+    fg_aggregate_params_t cases [8];
+    for (int c = 0; c < 8; c++) {
+        cases [c] = s_params (spec [c].rule);
+        cases [c].clip_norm = spec [c].clip;
+        cases [c].server_momentum = spec [c].beta;
+        cases [c].server_lr = spec [c].lr;
+        cases [c].max_update_ratio = spec [c].ratio;
+    }
+    cases [6].ratio_floor_rms = 0.01;
     bool none [NSHARDS] = { false }, some [NSHARDS] = { false };
     some [0] = some [5] = some [6] = true;          //  deadline round: 3 missing
-    for (int c = 0; c < 6; c++)
+    for (int c = 0; c < 8; c++)
     for (int missing = 0; missing < 2; missing++) {
         const bool *skip = missing? some: none;
         uint32_t order [NSHARDS];
         for (uint32_t k = 0; k < NSHARDS; k++)
             order [k] = k;
-        fg_state_t *ref = s_run (&cases [c], rounds, order, skip);
+        bool ref_refused [2][NSHARDS], got_refused [2][NSHARDS];
+        fg_state_t *ref = s_run (&cases [c], rounds, order, skip, ref_refused);
+        size_t nrefused = 0;
+        for (int r = 0; r < 2; r++)
+            for (int s = 0; s < NSHARDS; s++)
+                nrefused += ref_refused [r][s];
+        if (cases [c].max_update_ratio > 0) {
+            printf ("# case %d (%s): %zu of %d offered updates refused by the bound\n", c,
+                    missing? "3 missing": "all shards", nrefused, missing? 18: 24);
+            assert_true (nrefused > 0 && nrefused < (missing? 18u: 24u));
+            assert_true (ref_refused [0][3] && ref_refused [0][8]);
+        }
+        else
+            assert_int_equal (nrefused, 0);
         char ref_hash [65];
         fg_state_hash (ref, ref_hash);
         //  reversed, then 8 shuffles
@@ -227,7 +255,8 @@ test_order_independence (void **state)
                 fg_rng_init (&rng, 3, FG_RNG_TEST, (uint32_t) c, (uint32_t) trial, 0, 0);
                 fg_rng_permutation (&rng, order, NSHARDS);
             }
-            fg_state_t *got = s_run (&cases [c], rounds, order, skip);
+            fg_state_t *got = s_run (&cases [c], rounds, order, skip, got_refused);
+            assert_memory_equal (ref_refused, got_refused, sizeof ref_refused);
             assert_true (fg_state_same_layout (ref, got, NULL));
             assert_memory_equal (ref->data, got->data, ref->size * sizeof (float));
             fg_state_destroy (&got);
@@ -375,7 +404,7 @@ test_clipping_hand (void **state)
     const fg_tensor_view_t *bn = fg_state_find (u, "bn.running_var");
     u->data [bn->offset] = 10;
     double norm = 0;
-    assert_int_equal (fg_aggregate_validate (g, u, 0, 0, &norm, NULL), 0);
+    assert_int_equal (fg_aggregate_validate (g, u, 0, NULL, &norm, NULL), 0);
     assert_true (norm == 5.0);                      //  the buffer's 10 is not in it
     assert_int_equal (fg_aggregate_begin (agg, g, 1, NULL), 0);
     s_add (agg, 0, 1, u);
@@ -538,9 +567,10 @@ test_rejections (void **state)
     double norm = 0;
     bad = s_filled (false, 0);
     bad->data [fg_state_find (bad, "conv.bias")->offset] = 11;
-    assert_int_equal (fg_aggregate_validate (g, bad, 0, 10, &norm, &err), FG_ERANGE);
+    assert_int_equal (fg_aggregate_validate (g, bad, 0, &p, &norm, &err), FG_ERANGE);
     assert_true (norm == 11.0);
-    assert_int_equal (fg_aggregate_validate (g, bad, 0, 0, &norm, &err), 0);   //  no bound
+    assert_non_null (strstr (err.msg, "aggregation.max_update_norm"));
+    assert_int_equal (fg_aggregate_validate (g, bad, 0, NULL, &norm, &err), 0);   //  no bound
     fg_state_destroy (&bad);
 
     //  none of that touched the round: accept one, a duplicate is refused
@@ -582,6 +612,168 @@ test_rejections (void **state)
     fg_state_destroy (&good);
 }
 
+//  --------------------------------------------------------------------
+//  The norm bound: max_update_ratio x max (|global|, floor), max_update_norm
+
+//  Offers u as shard 0 of a one-shard round over g; returns add's code and
+//  leaves the message in err.
+static int
+s_offer (const fg_aggregate_params_t *p, const fg_state_t *g, const fg_state_t *u,
+         fg_error_t *err)
+{
+    fg_aggregate_t *agg = s_new (p);
+    assert_int_equal (fg_aggregate_begin (agg, g, 1, NULL), 0);
+    fg_state_t *copy = fg_state_dup (u);
+    int rc = fg_aggregate_add (agg, 0, 1, &copy, err);
+    fg_aggregate_destroy (&agg);
+    return rc;
+}
+
+//  By hand on the wide model: 4104 PARAM values (conv.weight 6, conv.bias
+//  2, fc.weight 4096) and 4 BUFFER values.
+static void
+test_bound_arithmetic (void **state)
+{
+    (void) state;
+    fg_aggregate_params_t p = s_params (FG_AGG_FEDAVG);
+    double gnorm = -1;
+    fg_state_t *g = s_filled (true, 0);
+    //  both off: no bound
+    assert_true (fg_aggregate_bound (&p, g, &gnorm) == INFINITY);
+    assert_true (gnorm == 0);
+
+    //  zero weights: the floor, 0.01 x sqrt (4104), whatever the buffers hold
+    p.max_update_ratio = 10;
+    p.ratio_floor_rms = 0.01;
+    double floor = 0.01 * sqrt (4104.0);
+    assert_true (fg_aggregate_bound (&p, g, &gnorm) == 10 * floor);
+    g->data [fg_state_find (g, "bn.running_var")->offset] = 1e6f;
+    assert_true (fg_aggregate_bound (&p, g, &gnorm) == 10 * floor);
+    assert_true (gnorm == 0);
+
+    //  weights of norm 5 in one tensor, the others zero: 10 x 5 = 50 (the
+    //  floor, 0.64, is below)
+    g->data [0] = 3;
+    g->data [1] = 4;
+    assert_true (fg_aggregate_bound (&p, g, &gnorm) == 50);
+    assert_true (gnorm == 5);
+
+    //  at the bound passes, a hair above is refused naming the shard, the
+    //  norm, the bound, the tensor and the key
+    fg_state_t *u = fg_state_dup (g);
+    const fg_tensor_view_t *fc = fg_state_find (u, "fc.weight");
+    u->data [fc->offset] = 30;
+    u->data [fc->offset + 1] = 40;                  //  |delta| = 50 exactly
+    fg_error_t err = { 0 };
+    assert_int_equal (s_offer (&p, g, u, &err), 0);
+    u->data [fc->offset + 1] = nextafterf (40, 41);
+    assert_int_equal (s_offer (&p, g, u, &err), FG_ERANGE);
+    assert_non_null (strstr (err.msg, "shard 0: norm 50"));
+    assert_non_null (strstr (err.msg, "exceeds the bound 50 = aggregation.max_update_ratio 10 "
+                                      "x max (global norm 5, floor 0.64"));
+    assert_non_null (strstr (err.msg, "'fc.weight'"));
+    assert_non_null (strstr (err.msg, "raise aggregation.max_update_ratio (0: off)"));
+    //  buffers are not in the norm: a large running statistic passes
+    u->data [fc->offset + 1] = 40;
+    u->data [fg_state_find (u, "bn.running_mean")->offset] = 1e6f;
+    assert_int_equal (s_offer (&p, g, u, &err), 0);
+
+    //  max_update_norm below the relative bound sets it, and is named
+    p.max_update_norm = 20;
+    assert_true (fg_aggregate_bound (&p, g, NULL) == 20);
+    assert_int_equal (s_offer (&p, g, u, &err), FG_ERANGE);
+    assert_non_null (strstr (err.msg, "exceeds the bound 20 = aggregation.max_update_norm"));
+    p.max_update_norm = 100;
+    assert_true (fg_aggregate_bound (&p, g, NULL) == 50);
+    p.max_update_ratio = 0;
+    assert_true (fg_aggregate_bound (&p, g, NULL) == 100);
+    assert_int_equal (s_offer (&p, g, u, &err), 0);
+
+    //  no floor over zero weights: only a zero delta passes
+    p = s_params (FG_AGG_FEDAVG);
+    p.max_update_ratio = 10;
+    fg_state_destroy (&g);
+    fg_state_destroy (&u);
+    g = s_filled (true, 0);
+    u = s_filled (true, 0);
+    assert_true (fg_aggregate_bound (&p, g, NULL) == 0);
+    assert_int_equal (s_offer (&p, g, u, &err), 0);
+    u->data [fg_state_find (u, "fc.weight")->offset + 7] = 1e-30f;
+    assert_int_equal (s_offer (&p, g, u, &err), FG_ERANGE);
+    fg_state_destroy (&g);
+    fg_state_destroy (&u);
+}
+
+//  A real model's initial weights as the global state, with the default
+//  configuration: the poisoned update (+1000 on every value) is refused;
+//  updates just under the default bound pass, just over it are refused.
+static void
+s_check_model (const fg_aggregate_params_t *p, fg_model_spec_t spec)
+{
+    fg_error_t err = { 0 };
+    fg_model_t *model = fg_model_new (&spec, &err);
+    assert_non_null (model);
+    fg_model_init (model, 1);
+    const fg_state_t *g = fg_model_state (model);
+    double gnorm = 0, bound = fg_aggregate_bound (p, g, &gnorm);
+    fg_state_t *u = fg_state_dup (g);
+    for (size_t i = 0; i < u->size; i++)
+        u->data [i] += 1000;
+    double norm = 0;
+    assert_int_equal (fg_aggregate_validate (g, u, 3, p, &norm, &err), FG_ERANGE);
+    printf ("# %s: global norm %.4g, bound %.4g; +1000 update: norm %.4g refused\n",
+            fg_model_kind_name (spec.kind), gnorm, bound, norm);
+    assert_non_null (strstr (err.msg, "update of shard 3: norm"));
+    assert_non_null (strstr (err.msg, "aggregation.max_update_ratio"));
+    assert_int_equal (s_offer (p, g, u, &err), FG_ERANGE);
+
+    //  a random direction scaled to a share of the bound (the buffers move
+    //  too, as batch norm's running statistics do, and are not counted)
+    fg_rng_t rng;
+    fg_rng_init (&rng, 5, FG_RNG_TEST, (uint32_t) spec.kind, 0, 0, 0);
+    double *dir = malloc (g->size * sizeof *dir), sum = 0;
+    assert_non_null (dir);
+    for (size_t i = 0; i < g->size; i++)
+        dir [i] = fg_rng_normal (&rng);
+    for (size_t v = 0; v < g->nviews; v++)
+        if (g->views [v].kind == FG_TENSOR_PARAM)
+            for (uint64_t i = 0; i < g->views [v].count; i++)
+                sum += dir [g->views [v].offset + i] * dir [g->views [v].offset + i];
+    double shares [2] = { 0.999, 1.001 };
+    for (int k = 0; k < 2; k++) {
+        double scale = shares [k] * bound / sqrt (sum);
+        for (size_t i = 0; i < g->size; i++)
+            u->data [i] = (float) ((double) g->data [i] + scale * dir [i]);
+        assert_int_equal (fg_aggregate_validate (g, u, 0, NULL, &norm, NULL), 0);
+        assert_true (k == 0? norm < bound: norm > bound);
+        assert_int_equal (s_offer (p, g, u, &err), k == 0? 0: FG_ERANGE);
+    }
+    free (dir);
+    fg_state_destroy (&u);
+    fg_model_destroy (&model);
+}
+
+static void
+test_poisoned_default (void **state)
+{
+    (void) state;
+    fg_config_t cfg;
+    fg_config_defaults (&cfg);
+    fg_aggregate_params_t p;
+    fg_aggregate_params_from_config (&p, &cfg);
+    assert_true (p.max_update_norm == 0 && p.max_update_ratio > 0 && p.ratio_floor_rms > 0);
+    //  every preset keeps the bound on
+    const char *name;
+    for (size_t i = 0; (name = fg_config_preset_name (i, NULL)); i++) {
+        fg_config_t preset;
+        assert_int_equal (fg_config_preset (&preset, name, NULL), 0);
+        assert_true (preset.aggregation.max_update_ratio == cfg.aggregation.max_update_ratio);
+    }
+    s_check_model (&p, (fg_model_spec_t) { FG_MODEL_CNN_SMALL, 10, 28, 28, 1 });
+    s_check_model (&p, (fg_model_spec_t) { FG_MODEL_VGG16_BN, 10, 32, 32, 3 });
+    s_check_model (&p, (fg_model_spec_t) { FG_MODEL_MOBILENETV3_LARGE, 200, 64, 64, 3 });
+}
+
 static void
 s_expect_new_fails (fg_aggregate_params_t p, const char *needle)
 {
@@ -606,6 +798,12 @@ test_params (void **state)
     s_expect_new_fails (p, "aggregation.clip_norm");
     p = s_params (FG_AGG_FEDAVG); p.max_update_norm = INFINITY;
     s_expect_new_fails (p, "aggregation.max_update_norm");
+    p = s_params (FG_AGG_FEDAVG); p.max_update_ratio = -1;
+    s_expect_new_fails (p, "aggregation.max_update_ratio");
+    p = s_params (FG_AGG_FEDAVG); p.max_update_ratio = INFINITY;
+    s_expect_new_fails (p, "aggregation.max_update_ratio");
+    p = s_params (FG_AGG_FEDAVG); p.ratio_floor_rms = NAN;
+    s_expect_new_fails (p, "aggregation.ratio_floor_rms");
     p = s_params (FG_AGG_FEDAVG); p.server_lr = 0;
     s_expect_new_fails (p, "aggregation.server_lr");
     p = s_params (FG_AGG_FEDAVG); p.server_lr = NAN;
@@ -619,12 +817,15 @@ test_params (void **state)
     cfg.aggregation.trim_fraction = 0.1;
     cfg.aggregation.clip_norm = 2;
     cfg.aggregation.max_update_norm = 50;
+    cfg.aggregation.max_update_ratio = 7;
+    cfg.aggregation.ratio_floor_rms = 0.02;
     cfg.aggregation.server_lr = 0.8;
     cfg.aggregation.server_momentum = 0.3;
     assert_int_equal (fg_aggregate_params_from_config (&p, &cfg), 0);
     assert_int_equal (p.rule, FG_AGG_MEDIAN);
     assert_true (p.trim_fraction == 0.1 && p.clip_norm == 2 && p.max_update_norm == 50
-              && p.server_lr == 0.8 && p.server_momentum == 0.3);
+              && p.server_lr == 0.8 && p.server_momentum == 0.3 && p.max_update_ratio == 7
+              && p.ratio_floor_rms == 0.02);
 }
 
 int
@@ -638,6 +839,8 @@ main (void)
         cmocka_unit_test (test_clipping_hand),
         cmocka_unit_test (test_fedavgm_hand),
         cmocka_unit_test (test_rejections),
+        cmocka_unit_test (test_bound_arithmetic),
+        cmocka_unit_test (test_poisoned_default),
         cmocka_unit_test (test_params),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
