@@ -12,8 +12,10 @@
       3. pending units go to ready trainers, lowest shard first; a trainer
          fetches the base weights in credit-based chunks;
       4. a RESULT starts the pull of its update (XOR-delta blob); when all
-         bytes are in: SHA-256, decode, validate, journal (idempotent by
-         (round, shard)), ACK, hand to the aggregator;
+         bytes are in and match their SHA-256 it is a vote for its unit
+         (fg_coord_vote.c): once a majority of grid.replication distinct
+         nodes agree, the winner is decoded, validated, journaled
+         (idempotent by (round, shard)) and handed to the aggregator;
       5. when every shard is in (exact) — or a quorum by the round's
          deadline (deadline policy) — the aggregator folds in shard order
          and evaluates, and the round commits in ONE journal transaction;
@@ -22,7 +24,8 @@
     re-issued; a unit past its deadline is issued again to another trainer
     (the first valid result wins); when every unit is in flight an idle
     trainer gets a backup copy of the oldest; a result that differs from
-    an accepted one for the same unit marks its node faulty.
+    an accepted one for the same unit marks its node faulty (outvoted and
+    struck when a majority agreed on the accepted one).
 
     This file holds the actor's loop, the ROUTER dispatch and the round
     state machine; fg_coordinator_internal.h lists the other files (node

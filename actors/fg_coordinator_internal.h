@@ -13,7 +13,10 @@
                        clients.csv
     fg_coord_start.c   start-up and resume (fg_coord_new), and tear-down
     fg_coord_trust.c   what a node's word is worth: strikes against nodes
-                       that sent what was not theirs to send or not true   */
+                       that sent what was not theirs to send or not true,
+                       quarantine, trust
+    fg_coord_vote.c    replication and validation: votes on units'
+                       results, verdicts, spot checks                       */
 
 #ifndef FG_COORDINATOR_INTERNAL_H_INCLUDED
 #define FG_COORDINATOR_INTERNAL_H_INCLUDED
