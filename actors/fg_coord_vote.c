@@ -324,10 +324,7 @@ fg_coord_vote (fg_coord_t *self, fg_coord_node_t *node, fg_error_t *fatal)
 {
     uint32_t shard = node->r_shard;
     fg_coord_unit_t *unit = &self->units [shard];
-    bool again = !fg_coord_may_take (self, node, shard) && !node->busy;
-    for (uint32_t i = 0; i < unit->nvotes && !again; i++)
-        again = unit->votes [i].node == node->number;
-    if (again || unit->nvotes == FG_COORD_VOTES_MAX) {
+    if (!fg_coord_may_take (self, node, shard) || unit->nvotes == FG_COORD_VOTES_MAX) {
         //  one vote per node; never more than the bound
         fg_coord_send_ack (self, node, FG_WIRE_RESULT, self->round, shard, node->r_attempt);
         fg_coord_clients_csv_add (self, node, shard, node->r_attempt, "duplicate");

@@ -231,6 +231,12 @@ s_round_complete (const fg_coord_t *self)
         return true;
     if (self->cfg.experiment.policy == FG_POLICY_DEADLINE) {
         uint32_t quorum = (uint32_t) ceil (self->cfg.experiment.quorum * self->nshards);
+        uint32_t left_out = 0;
+        for (uint32_t s = 0; s < self->nshards; s++)
+            left_out += self->units [s].state == FG_COORD_UNIT_LEFT_OUT;
+        //  every unit decided: nothing more can come, whatever the quorum
+        if (self->done && self->done + left_out == self->nshards)
+            return true;
         return self->done >= (quorum? quorum: 1) && zclock_mono () >= self->round_deadline;
     }
     return false;
