@@ -35,7 +35,7 @@ s_in_flight (const fg_coord_t *self)
 {
     uint32_t n = 0;
     for (uint32_t s = 0; s < self->nshards; s++)
-        n += self->units [s].state == FG_COORD_UNIT_RUNNING;
+        n += self->units [s].state <= FG_COORD_UNIT_RUNNING && self->units [s].copies;
     return n;
 }
 

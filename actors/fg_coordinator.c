@@ -68,7 +68,8 @@ fg_coord_unit_copy_ends (fg_coord_t *self, fg_coord_node_t *node)
     node->busy = false;
     fg_coord_unit_t *unit = node->shard < self->nshards && node->r_round == self->round
                           ? &self->units [node->shard]: NULL;
-    if (unit && unit->state == FG_COORD_UNIT_RUNNING && !node->expired) {
+    //  a unit that wants more copies is PENDING while some run
+    if (unit && unit->state <= FG_COORD_UNIT_RUNNING && !node->expired) {
         if (unit->copies)
             unit->copies--;
         fg_coord_unit_refresh (unit);
@@ -511,7 +512,7 @@ s_assign (fg_coord_t *self)
             backup = true;
         }
         if (pick == UINT32_MAX)
-            return;
+            continue;                   //  another node may take what this one may not
         s_send_task (self, node, pick, backup);
     }
 }
@@ -800,7 +801,7 @@ s_on_timer (fg_coord_t *self)
         if (node->busy && node->deadline && now > node->deadline && !node->expired) {
             fg_coord_unit_t *unit = &self->units [node->shard];
             node->expired = true;       //  keeps running; its result still counts
-            if (unit->state == FG_COORD_UNIT_RUNNING && unit->copies) {
+            if (unit->state <= FG_COORD_UNIT_RUNNING && unit->copies) {
                 unit->copies--;
                 fg_coord_unit_refresh (unit);
             }

@@ -10,16 +10,16 @@
 #include <string.h>
 
 static const fg_fault_t *
-s_fault (const fg_trn_t *self)
+s_fault (const fg_trn_t *self, unsigned kinds)
 {
-    return fg_fault_for_unit (self->task.seed, self->round, self->shard);
+    return fg_fault_for_unit (self->task.seed, self->round, self->shard, kinds);
 }
 
 const fg_state_t *
 fg_trn_fault_weights (fg_trn_t *self, const fg_state_t *final, fg_state_t **lie)
 {
     *lie = NULL;
-    const fg_fault_t *fault = s_fault (self);
+    const fg_fault_t *fault = s_fault (self, FG_FAULT_WEIGHTS);
     if (!fault || !self->weights)
         return final;
     fg_state_t *copy = fg_state_dup (final);
@@ -83,21 +83,22 @@ s_other_unit (fg_trn_t *self, bool lie)
 void
 fg_trn_fault_result (fg_trn_t *self)
 {
-    const fg_fault_t *fault = s_fault (self);
-    if (fault && fault->kind == FG_FAULT_FLIP_BLOB && self->update
+    const fg_fault_t *fault = s_fault (self, FG_FAULT_BLOB);
+    if (fault && self->update
     &&  fg_fault_apply_blob (fault, self->update, self->update_size)) {
         fg_sha256 (self->update, self->update_size, self->update_hash);
         fg_warn ("trainer %s: FEDGRID_FAULT flip-blob: round %u shard %u", self->node_id,
                  self->round, self->shard);
     }
-    if (fault && fault->kind == FG_FAULT_SAMPLES) {
+    fault = s_fault (self, FG_FAULT_COUNT);
+    if (fault) {
         fg_warn ("trainer %s: FEDGRID_FAULT samples: round %u shard %u says %llu samples, "
                  "not %llu", self->node_id, self->round, self->shard,
                  (unsigned long long) fault->count, (unsigned long long) self->samples);
         self->samples = fault->count;
     }
     if (fg_fault_armed ())
-        s_other_unit (self, fault && fault->kind == FG_FAULT_OTHER_UNIT);
+        s_other_unit (self, s_fault (self, FG_FAULT_UNIT) != NULL);
 }
 
 void

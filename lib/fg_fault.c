@@ -208,12 +208,12 @@ fg_fault_load (fg_error_t *err)
 }
 
 const fg_fault_t *
-fg_fault_for_unit (uint64_t seed, uint32_t round, uint32_t shard)
+fg_fault_for_unit (uint64_t seed, uint32_t round, uint32_t shard, unsigned kinds)
 {
     fg_fault_load (NULL);
     for (size_t i = 0; i < s_nfaults; i++) {
         const fg_fault_t *f = &s_faults [i];
-        if (f->kind == FG_FAULT_HELLO_FLOOD
+        if (!(kinds & (1u << f->kind))
         ||  (f->round >= 0 && (uint32_t) f->round != round)
         ||  (f->shard >= 0 && (uint32_t) f->shard != shard))
             continue;

@@ -1,8 +1,11 @@
 /*  fg_fault.h — wrong results on purpose, for tests of replication and
     validation (like fg_crash for crashes).
 
-    FEDGRID_FAULT in a trainer's environment makes it lie in one of these
-    ways (several faults as "a,b"; the first that applies to a unit wins):
+    FEDGRID_FAULT in a trainer's environment makes it lie in these ways
+    (several faults as "a,b": for each part of a result — its weights, its
+    blob, its sample count, which unit it is — the first fault of that
+    part that applies to the unit wins, so "zero-delta,samples:N" lies
+    about both):
         zero-delta          the update is the base weights (no training)
         scale:K             the delta is multiplied by K (K = 0 is refused:
                             that is zero-delta)
@@ -76,10 +79,18 @@ int
 int
     fg_fault_load (fg_error_t *err);
 
-//  The fault of FEDGRID_FAULT that applies to unit (round, shard) of an
-//  experiment with this seed, or NULL (also when FEDGRID_FAULT is bad).
+//  The parts of a result a fault changes (kinds masks for fg_fault_for_unit).
+#define FG_FAULT_WEIGHTS    ((1u << FG_FAULT_ZERO_DELTA) | (1u << FG_FAULT_SCALE) \
+                           | (1u << FG_FAULT_ADD) | (1u << FG_FAULT_FLIP_WEIGHT))
+#define FG_FAULT_BLOB       (1u << FG_FAULT_FLIP_BLOB)
+#define FG_FAULT_COUNT      (1u << FG_FAULT_SAMPLES)
+#define FG_FAULT_UNIT       (1u << FG_FAULT_OTHER_UNIT)
+
+//  The first fault of FEDGRID_FAULT among kinds (a mask of 1 << kind) that
+//  applies to unit (round, shard) of an experiment with this seed, or NULL
+//  (also when FEDGRID_FAULT is bad).
 const fg_fault_t *
-    fg_fault_for_unit (uint64_t seed, uint32_t round, uint32_t shard);
+    fg_fault_for_unit (uint64_t seed, uint32_t round, uint32_t shard, unsigned kinds);
 
 //  True when FEDGRID_FAULT holds a valid value with a fault.
 bool

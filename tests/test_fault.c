@@ -128,16 +128,19 @@ test_faults_change_results (void **state)
 static void
 test_environment (void **state)
 {
-    setenv ("FEDGRID_FAULT", "zero-delta@round=2@shard=1,scale:2@p=0.5,hello-flood:3", 1);
+    setenv ("FEDGRID_FAULT", "zero-delta@round=2@shard=1,scale:2@p=0.5,samples:9,hello-flood:3", 1);
     fg_error_t err;
     assert_int_equal (fg_fault_load (&err), 0);
     assert_true (fg_fault_armed ());
     assert_int_equal (fg_fault_hello_flood (), 3);
-    assert_int_equal (fg_fault_for_unit (1, 2, 1)->kind, FG_FAULT_ZERO_DELTA);
+    assert_int_equal (fg_fault_for_unit (1, 2, 1, FG_FAULT_WEIGHTS)->kind, FG_FAULT_ZERO_DELTA);
+    //  each part of a result has its own fault: weights and sample count both lie
+    assert_int_equal (fg_fault_for_unit (1, 2, 1, FG_FAULT_COUNT)->count, 9);
+    assert_null (fg_fault_for_unit (1, 2, 1, FG_FAULT_BLOB | FG_FAULT_UNIT));
     unsigned scaled = 0;
     for (uint32_t shard = 0; shard < 1000; shard++) {
-        const fg_fault_t *f = fg_fault_for_unit (1, 3, shard);
-        assert_ptr_equal (f, fg_fault_for_unit (1, 3, shard));
+        const fg_fault_t *f = fg_fault_for_unit (1, 3, shard, FG_FAULT_WEIGHTS);
+        assert_ptr_equal (f, fg_fault_for_unit (1, 3, shard, FG_FAULT_WEIGHTS));
         scaled += f != NULL;
     }
     assert_in_range (scaled, 430, 570);
