@@ -10,8 +10,9 @@
 #     - the coordinator is killed after round 1 commits (crash point) and
 #       resumed: the quarantine is remembered, the liar's HELLO is refused
 #       with the reason and it gets no unit, the run ends on the same hash.
-#   Then the same with a liar that sends zero deltas with a false sample
-#   count, and one that adds 1000 to every weight: outvoted, same hash.
+#   Then the same with a liar that sends zero deltas with sample_count
+#   10^12, one that adds 1000 to every weight, and one that sends its
+#   previous unit's result: outvoted, same hash.
 set -u
 FEDCTL=${FEDCTL:-cli/fedctl}
 work=$(mktemp -d /tmp/fg-repl-XXXXXX)
@@ -95,7 +96,7 @@ fi
 events=$("$FEDCTL" journal dump "$d" 2>/dev/null)
 if echo "$events" | grep -q 'strike 1 against node liar: round 1 shard [0-9]*: its result was outvoted' \
    && echo "$events" | grep -q 'node liar quarantined for this experiment: 1 strikes, over grid.max_strikes = 0' \
-   && echo "$events" | grep -q '"liar".*strikes 1, QUARANTINED' \
+   && echo "$events" | grep -q '"liar".*strikes [1-9][0-9]*, QUARANTINED' \
    && ! echo "$events" | grep -q '"h[1-4]".*strikes [1-9]'; then
     ok "the liar is struck and quarantined in round 1 (events and node record); honest nodes have no strike"
 else
@@ -125,8 +126,8 @@ fi
 #   other lies, same outcome (max_strikes 3: not quarantined within 3
 #   rounds of a unit or two each, so it lies all along; other-unit is
 #   honest on its first unit, which has no previous one)
-for fault in "samples:1000000000000" "add:1000" "other-unit"; do
-    d="$work/lie-$(echo "$fault" | tr ':' '_')"
+for fault in "zero-delta,samples:1000000000000" "add:1000" "other-unit"; do
+    d="$work/lie-$(echo "$fault" | tr ':,' '__')"
     new_exp "$d" --set grid.replication=2
     start_coordinator "$d" start
     start_workers "$d" "$fault"
@@ -140,77 +141,6 @@ for fault in "samples:1000000000000" "add:1000" "other-unit"; do
         check "$d" "replication 2, a liar ($fault; $lies lies, $outvoted outvoted): the honest run's final weights"
     else
         bad "replication 2, a liar ($fault): $lies lies, $outvoted outvoted, $taken accepted"
-    fi
-done
-
-echo "1..$n"; exit 1
-fi
-H=$(final_hash "$ref")
-
-#   a bad fault switch is refused, not run as an honest worker
-FEDGRID_FAULT=zero-deltas "$FEDCTL" worker --connect tcp://127.0.0.1:1 --server-key "$ref/coordinator.key" \
-    --cache "$work/badfault" --id x >"$work/badfault.out" 2>&1
-rc=$?
-[ $rc -eq 64 ] && grep -q "FEDGRID_FAULT: unknown fault 'zero-deltas'" "$work/badfault.out" \
-    && ok "a bad FEDGRID_FAULT is refused with the reason" \
-    || bad "a bad FEDGRID_FAULT is refused with the reason (exit $rc: $(head -c 200 "$work/badfault.out"))"
-
-#   one liar of five, replication 2; the coordinator dies after round 1
-d="$work/liar"
-new_exp "$d" --set grid.replication=2 --set grid.max_strikes=0
-FEDGRID_CRASH=journal.round.after:1 start_coordinator "$d" start
-start_workers "$d" zero-delta
-await_coordinator
-stop_workers
-if grep -q ',liar,.*,outvoted,' "$d/clients.csv" && ! grep -q ',liar,.*,\(agreed\|accepted\),' "$d/clients.csv"; then
-    ok "replication 2: the liar's results are outvoted, never accepted"
-else
-    bad "replication 2: the liar's results are outvoted, never accepted ($(grep ',liar,' "$d/clients.csv" | head -3))"
-fi
-events=$("$FEDCTL" journal dump "$d" 2>/dev/null)
-if echo "$events" | grep -q 'strike 1 against node liar: round 1 shard [0-9]*: its result was outvoted' \
-   && echo "$events" | grep -q 'node liar quarantined for this experiment: 1 strikes, over grid.max_strikes = 0' \
-   && echo "$events" | grep -q '"liar".*strikes 1, QUARANTINED' \
-   && ! echo "$events" | grep -q '"h[1-4]".*strikes [1-9]'; then
-    ok "the liar is struck and quarantined in round 1 (events and node record); honest nodes have no strike"
-else
-    bad "the liar is struck and quarantined in round 1 ($(echo "$events" | grep -i 'strike\|quarant' | head -5))"
-fi
-#   resumed: the liar (same id, same cache) is refused, the others finish
-start_coordinator "$d" resume
-start_workers "$d" zero-delta
-await_coordinator
-stop_workers
-check "$d" "liar among five, coordinator killed after round 1 and resumed: the honest run's final weights"
-if grep -q "HELLO refused (not allowed): node liar is quarantined for this experiment" "$d.liar.out" \
-   && [ "$(grep -c ',liar,' "$d/clients.csv")" -eq "$(grep ',liar,' "$d/clients.csv" | grep -c '^1,')" ]; then
-    ok "after the restart the quarantine holds: the liar's HELLO is refused with the reason, no unit"
-else
-    bad "after the restart the quarantine holds ($(grep -i 'refused' "$d.liar.out" | head -2); rows $(grep ',liar,' "$d/clients.csv" | cut -d, -f1,2 | tr '\n' ' '))"
-fi
-status=$("$FEDCTL" status "$d" 2>&1)
-if echo "$status" | grep -q 'trust .*strikes; 1 nodes quarantined: "liar"' \
-   && "$FEDCTL" status "$d" --json | grep -q '"quarantined": \["liar"\]' \
-   && "$FEDCTL" journal verify "$d" >/dev/null 2>&1; then
-    ok "fedctl status names the quarantined liar; journal verify passes"
-else
-    bad "fedctl status names the quarantined liar; journal verify passes ($status)"
-fi
-
-#   other lies, same outcome (max_strikes 3: never quarantined in 3 rounds
-#   of at most 2 units each, so they lie all along)
-for fault in "samples:1000000000000" "zero-delta,samples:1000000000000" "add:1000" "flip-weight:12345" "other-unit"; do
-    d="$work/lie-$(echo "$fault" | tr ':,' '__')"
-    new_exp "$d" --set grid.replication=2
-    start_coordinator "$d" start
-    start_workers "$d" "$fault"
-    await_coordinator
-    stop_workers
-    lied=$(grep -c 'FEDGRID_FAULT' "$d.liar.out")
-    if [ "$lied" -ge 1 ] && ! grep -q ',liar,.*,\(agreed\|accepted\),' "$d/clients.csv" || [ "$fault" = other-unit ] && [ "$lied" -le 1 ]; then
-        check "$d" "replication 2, a liar ($fault, $lied lies): the honest run's final weights"
-    else
-        bad "replication 2, a liar ($fault): $lied lies, rows $(grep ',liar,' "$d/clients.csv" | cut -d, -f1,2,9 | tr '\n' ' ')"
     fi
 done
 
