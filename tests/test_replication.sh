@@ -12,7 +12,9 @@
 #       with the reason and it gets no unit, the run ends on the same hash.
 #   Then the same with a liar that sends zero deltas with sample_count
 #   10^12, one that adds 1000 to every weight, and one that sends its
-#   previous unit's result: outvoted, same hash.
+#   previous unit's result: outvoted, same hash. Last, a result two nodes
+#   agree on that fails validation: the exact policy stops, the deadline
+#   policy leaves the unit out.
 set -u
 FEDCTL=${FEDCTL:-cli/fedctl}
 work=$(mktemp -d /tmp/fg-repl-XXXXXX)
@@ -141,6 +143,36 @@ for fault in "zero-delta,samples:1000000000000" "add:1000" "other-unit"; do
         check "$d" "replication 2, a liar ($fault; $lies lies, $outvoted outvoted): the honest run's final weights"
     else
         bad "replication 2, a liar ($fault): $lies lies, $outvoted outvoted, $taken accepted"
+    fi
+done
+
+#   a result that two nodes agree on and that fails validation (both
+#   workers scale their delta to infinity on shard 0): no honest
+#   alternative. The exact policy stops naming the unit and the knobs;
+#   the deadline policy leaves the unit out, journals why, and goes on.
+for policy in exact deadline; do
+    d="$work/agreed-invalid-$policy"
+    new_exp "$d" --set grid.replication=2 --set experiment.policy=$policy --set experiment.quorum=0.5
+    start_coordinator "$d" start
+    workers=""
+    for w in a b; do
+        FEDGRID_FAULT=scale:1e40@shard=0 "$FEDCTL" worker --connect "tcp://127.0.0.1:$port" \
+            --server-key "$d/coordinator.key" --cache "$d.cache-$w" --id "$w" --dataset synthetic \
+            --train-limit 800 --threads 1 >>"$d.$w.out" 2>&1 &
+        workers="$workers $!"; pids="$pids $!"
+    done
+    await_coordinator
+    stop_workers
+    if [ $policy = exact ]; then
+        grep -q 'round 1 shard 0: the result 2 nodes agree on fails validation (.*infinite.*training.lr.*aggregation.max_update_norm.*policy = "exact"' "$d.out" \
+            && [ "$(state_of "$d")" = stopped ] \
+            && ok "exact policy: an agreed result that fails validation stops the run, naming the unit and the knobs" \
+            || bad "exact policy: an agreed result that fails validation stops the run ($(tail -c 300 "$d.out"))"
+    else
+        left=$("$FEDCTL" journal dump "$d" 2>/dev/null | grep -c 'shard 0 left out of the round: the result 2 nodes agree on fails validation')
+        [ "$(state_of "$d")" = finished ] && [ "$left" -eq 3 ] && "$FEDCTL" journal verify "$d" >/dev/null 2>&1 \
+            && ok "deadline policy: the unit is left out of each round with the reason journaled; the run finishes" \
+            || bad "deadline policy: the unit is left out of each round (state $(state_of "$d"), $left rounds say so)"
     fi
 done
 
