@@ -35,7 +35,7 @@ s_in_flight (const fg_coord_t *self)
 {
     uint32_t n = 0;
     for (uint32_t s = 0; s < self->nshards; s++)
-        n += self->units [s].state == FG_COORD_UNIT_RUNNING;
+        n += self->units [s].state <= FG_COORD_UNIT_RUNNING && self->units [s].copies;
     return n;
 }
 
@@ -158,18 +158,36 @@ fg_coord_clients_csv_open (fg_coord_t *self)
         fprintf (self->clients_csv, "%s", S_CLIENTS_HEADER);
 }
 
+//  One row from its fields.
+static void
+s_clients_row (fg_coord_t *self, const char *id, uint32_t shard, uint32_t attempt,
+               uint64_t samples, const float *loss, uint32_t nloss, uint32_t elapsed_ms,
+               uint64_t update_size, const char *outcome)
+{
+    if (!self->clients_csv)
+        return;
+    fprintf (self->clients_csv, "%u,%u,%s,%u,%llu,", self->round, shard, id, attempt,
+             (unsigned long long) samples);
+    for (uint32_t i = 0; i < nloss; i++)
+        fprintf (self->clients_csv, "%s%.6f", i? ";": "", loss [i]);
+    uint64_t fetched = fg_coord_fetched_bytes (self, id, self->round, shard);
+    fprintf (self->clients_csv, ",%.3f,%llu,%s,%llu\n", elapsed_ms / 1000.0,
+             (unsigned long long) update_size, outcome, (unsigned long long) fetched);
+    fflush (self->clients_csv);
+}
+
 void
 fg_coord_clients_csv_add (fg_coord_t *self, const fg_coord_node_t *node, uint32_t shard,
                           uint32_t attempt, const char *outcome)
 {
-    if (!self->clients_csv)
-        return;
-    fprintf (self->clients_csv, "%u,%u,%s,%u,%llu,", self->round, shard, node->id, attempt,
-             (unsigned long long) node->samples);
-    for (uint32_t i = 0; i < node->nloss; i++)
-        fprintf (self->clients_csv, "%s%.6f", i? ";": "", node->loss [i]);
-    uint64_t fetched = fg_coord_fetched_bytes (self, node->id, self->round, shard);
-    fprintf (self->clients_csv, ",%.3f,%llu,%s,%llu\n", node->elapsed_ms / 1000.0,
-             (unsigned long long) node->update_size, outcome, (unsigned long long) fetched);
-    fflush (self->clients_csv);
+    s_clients_row (self, node->id, shard, attempt, node->samples, node->loss, node->nloss,
+                   node->elapsed_ms, node->update_size, outcome);
+}
+
+void
+fg_coord_clients_csv_vote (fg_coord_t *self, const fg_coord_vote_t *vote, uint32_t shard,
+                           const char *outcome)
+{
+    s_clients_row (self, vote->id, shard, vote->attempt, vote->samples, vote->loss, vote->nloss,
+                   vote->elapsed_ms, vote->update_size, outcome);
 }

@@ -92,6 +92,9 @@ fg_coord_node_save (fg_coord_t *self, const fg_coord_node_t *node)
     snprintf (record.identity, sizeof record.identity, "%s", node->id);
     record.accepted = node->accepted;
     record.rejected = node->rejected;
+    record.strikes = node->strikes;
+    record.quarantined = node->quarantined;
+    record.agreed = node->agreed;
     record.last_seen_ns = fg_clock_wall_ns ();
     record.first_seen_ns = record.last_seen_ns;
     fg_journal_node_put (self->journal, &record, NULL);
@@ -132,6 +135,9 @@ s_number_of (const fg_journal_node_t *record, void *arg)
         node->number = record->node;
         node->accepted = record->accepted;
         node->rejected = record->rejected;
+        node->strikes = record->strikes;
+        node->quarantined = record->quarantined;
+        node->agreed = record->agreed;
         return 1;
     }
     return 0;
@@ -200,6 +206,8 @@ fg_coord_on_hello (fg_coord_t *self, zframe_t *routing, fg_wire_msg_t *msg)
     const fg_wire_hello_t *h = &msg->hello;
     char text [FG_WIRE_TEXT_MAX + 1];
     int reason = s_refusal (h, text, sizeof text);
+    if (!reason && fg_coord_quarantined (self, h->node_id, text, sizeof text))
+        reason = FG_WIRE_REASON_NOT_ALLOWED;
     if (reason) {
         fg_coord_send_reject (self, routing, msg, reason, text);
         return;

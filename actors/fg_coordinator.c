@@ -12,8 +12,10 @@
       3. pending units go to ready trainers, lowest shard first; a trainer
          fetches the base weights in credit-based chunks;
       4. a RESULT starts the pull of its update (XOR-delta blob); when all
-         bytes are in: SHA-256, decode, validate, journal (idempotent by
-         (round, shard)), ACK, hand to the aggregator;
+         bytes are in and match their SHA-256 it is a vote for its unit
+         (fg_coord_vote.c): once a majority of grid.replication distinct
+         nodes agree, the winner is decoded, validated, journaled
+         (idempotent by (round, shard)) and handed to the aggregator;
       5. when every shard is in (exact) — or a quorum by the round's
          deadline (deadline policy) — the aggregator folds in shard order
          and evaluates, and the round commits in ONE journal transaction;
@@ -22,7 +24,8 @@
     re-issued; a unit past its deadline is issued again to another trainer
     (the first valid result wins); when every unit is in flight an idle
     trainer gets a backup copy of the oldest; a result that differs from
-    an accepted one for the same unit marks its node faulty.
+    an accepted one for the same unit marks its node faulty (outvoted and
+    struck when a majority agreed on the accepted one).
 
     This file holds the actor's loop, the ROUTER dispatch and the round
     state machine; fg_coordinator_internal.h lists the other files (node
@@ -65,11 +68,11 @@ fg_coord_unit_copy_ends (fg_coord_t *self, fg_coord_node_t *node)
     node->busy = false;
     fg_coord_unit_t *unit = node->shard < self->nshards && node->r_round == self->round
                           ? &self->units [node->shard]: NULL;
-    if (unit && unit->state == FG_COORD_UNIT_RUNNING && !node->expired) {
+    //  a unit that wants more copies is PENDING while some run
+    if (unit && unit->state <= FG_COORD_UNIT_RUNNING && !node->expired) {
         if (unit->copies)
             unit->copies--;
-        if (unit->copies == 0)
-            unit->state = FG_COORD_UNIT_PENDING;
+        fg_coord_unit_refresh (unit);
     }
     node->expired = false;
     node->deadline = 0;
@@ -82,6 +85,7 @@ fg_coord_free_round (fg_coord_t *self)
     free (self->base_blob);
     self->base_blob = NULL;
     fg_shards_destroy (&self->shards);
+    fg_coord_votes_free (self);
     free (self->units);
     self->units = NULL;
     self->nshards = 0;
@@ -113,18 +117,16 @@ s_aggregator_call (fg_coord_t *self, fg_error_t *err)
     return rc;
 }
 
-//  Hands an accepted update to the aggregator (ownership moves).
-static int
-s_aggregate (fg_coord_t *self, uint32_t shard, uint64_t samples, fg_state_t *update,
+int
+fg_coord_aggregate (fg_coord_t *self, uint32_t shard, uint64_t samples, fg_state_t *update,
              fg_error_t *err)
 {
     zsock_send (self->aggregator, "s48p", "ADD", shard, samples, update);
     return s_aggregator_call (self, err);
 }
 
-//  Marks shard done with an update whose SHA-256 is hash.
-static void
-s_unit_done (fg_coord_t *self, uint32_t shard, const uint8_t *hash, uint32_t node,
+void
+fg_coord_unit_done (fg_coord_t *self, uint32_t shard, const uint8_t *hash, uint32_t node,
              uint32_t attempt, uint64_t samples, double last_loss)
 {
     fg_coord_unit_t *unit = &self->units [shard];
@@ -163,9 +165,9 @@ s_load_stored_updates (fg_coord_t *self, fg_error_t *err)
         if (rc == 0) {
             uint8_t hash [FG_SHA256_SIZE];
             fg_sha256 (blob, size, hash);
-            s_unit_done (self, shard, hash, u.node, u.attempt, u.samples,
+            fg_coord_unit_done (self, shard, hash, u.node, u.attempt, u.samples,
                          nloss? (double) loss [nloss - 1]: 0);
-            rc = s_aggregate (self, shard, u.samples, update, err);
+            rc = fg_coord_aggregate (self, shard, u.samples, update, err);
         }
         else
             fg_state_destroy (&update);
@@ -184,6 +186,7 @@ int
 fg_coord_begin_round (fg_coord_t *self, fg_error_t *err)
 {
     fg_shards_destroy (&self->shards);
+    fg_coord_votes_free (self);
     free (self->units);
     self->units = NULL;
     self->done = 0;
@@ -208,6 +211,7 @@ fg_coord_begin_round (fg_coord_t *self, fg_error_t *err)
     self->units = calloc (self->nshards, sizeof (fg_coord_unit_t));
     if (!self->units)
         return fg_error_set (err, FG_ENOMEM, "coordinator: out of memory");
+    fg_coord_votes_begin (self);
     rc = fg_journal_round_open (self->journal, self->round, NULL, 0, err);
     if (rc)
         return rc;
@@ -228,6 +232,12 @@ s_round_complete (const fg_coord_t *self)
         return true;
     if (self->cfg.experiment.policy == FG_POLICY_DEADLINE) {
         uint32_t quorum = (uint32_t) ceil (self->cfg.experiment.quorum * self->nshards);
+        uint32_t left_out = 0;
+        for (uint32_t s = 0; s < self->nshards; s++)
+            left_out += self->units [s].state == FG_COORD_UNIT_LEFT_OUT;
+        //  every unit decided: nothing more can come, whatever the quorum
+        if (self->done && self->done + left_out == self->nshards)
+            return true;
         return self->done >= (quorum? quorum: 1) && zclock_mono () >= self->round_deadline;
     }
     return false;
@@ -241,10 +251,17 @@ s_start_folding (fg_coord_t *self)
     zpoller_add (self->poller, self->aggregator);
 }
 
+void
+fg_coord_maybe_fold (fg_coord_t *self)
+{
+    if (!self->folding && s_round_complete (self))
+        s_start_folding (self);
+}
+
 //  A unit is done: trainers still running other copies of it drop them
 //  (REJECT of their TASK, reason stale) and are free for the next unit.
-static void
-s_cancel_copies (fg_coord_t *self, uint32_t shard)
+void
+fg_coord_cancel_copies (fg_coord_t *self, uint32_t shard)
 {
     for (size_t i = 0; i < self->nnodes; i++) {
         fg_coord_node_t *other = self->nodes [i];
@@ -376,7 +393,7 @@ s_commit_round (fg_coord_t *self, fg_error_t *err)
     //  deadline policy: units left out of the round are of no more use
     for (uint32_t s = 0; s < self->nshards; s++)
         if (self->units [s].state != FG_COORD_UNIT_DONE)
-            s_cancel_copies (self, s);
+            fg_coord_cancel_copies (self, s);
     char hash [65];
     fg_state_hash (result->weights, hash);
     s_report_round (self, &metrics, wall_ms, hash);
@@ -459,11 +476,10 @@ s_send_task (fg_coord_t *self, fg_coord_node_t *node, uint32_t shard, bool backu
     node->assigned_at = now;
     node->deadline = now + (int64_t) budget;
     node->expired = false;
-    if (unit->state != FG_COORD_UNIT_RUNNING) {
-        unit->state = FG_COORD_UNIT_RUNNING;
+    if (unit->copies == 0 && unit->nvotes == 0)
         unit->started_at = now;
-    }
     unit->copies++;
+    fg_coord_unit_refresh (unit);
     fg_debug ("coordinator: round %u shard %u attempt %u -> %s%s", self->round, shard,
               msg.attempt, node->id, backup? " (backup copy)": "");
 }
@@ -475,11 +491,11 @@ s_assign (fg_coord_t *self)
         return;
     for (size_t i = 0; i < self->nnodes; i++) {
         fg_coord_node_t *node = self->nodes [i];
-        if (!node->ready || node->busy || node->unable)
+        if (!node->ready || node->busy || node->unable || node->quarantined)
             continue;
         uint32_t pick = UINT32_MAX;
         for (uint32_t s = 0; s < self->nshards && pick == UINT32_MAX; s++)
-            if (self->units [s].state == FG_COORD_UNIT_PENDING)
+            if (self->units [s].state == FG_COORD_UNIT_PENDING && fg_coord_may_take (self, node, s))
                 pick = s;
         bool backup = false;
         if (pick == UINT32_MAX) {
@@ -487,7 +503,8 @@ s_assign (fg_coord_t *self)
             int64_t oldest = INT64_MAX;
             for (uint32_t s = 0; s < self->nshards; s++) {
                 fg_coord_unit_t *unit = &self->units [s];
-                if (unit->state == FG_COORD_UNIT_RUNNING && unit->copies == 1 && unit->started_at < oldest) {
+                if (unit->state == FG_COORD_UNIT_RUNNING && unit->copies == 1
+                &&  unit->started_at < oldest && fg_coord_may_take (self, node, s)) {
                     oldest = unit->started_at;
                     pick = s;
                 }
@@ -495,7 +512,7 @@ s_assign (fg_coord_t *self)
             backup = true;
         }
         if (pick == UINT32_MAX)
-            return;
+            continue;                   //  another node may take what this one may not
         s_send_task (self, node, pick, backup);
     }
 }
@@ -503,8 +520,10 @@ s_assign (fg_coord_t *self)
 //  --------------------------------------------------------------------------
 //  Results
 
+//  REJECT of node's result, listed in clients.csv with outcome.
 static void
-s_reject_result (fg_coord_t *self, fg_coord_node_t *node, int reason, const char *why)
+s_reject_result_as (fg_coord_t *self, fg_coord_node_t *node, int reason, const char *why,
+                    const char *outcome)
 {
     fg_wire_msg_t about;
     memset (&about, 0, sizeof about);
@@ -516,12 +535,19 @@ s_reject_result (fg_coord_t *self, fg_coord_node_t *node, int reason, const char
     node->rejected++;
     fg_coord_event (self, "result of round %u shard %u from %s rejected: %s", node->r_round,
                     node->r_shard, node->id, why);
-    fg_coord_clients_csv_add (self, node, node->r_shard, node->r_attempt, "rejected");
+    fg_coord_clients_csv_add (self, node, node->r_shard, node->r_attempt, outcome);
     fg_coord_node_clear_update (node);
     fg_coord_node_save (self, node);
 }
 
-//  Every byte of node's update is in: check, store, acknowledge, aggregate.
+void
+fg_coord_reject_result (fg_coord_t *self, fg_coord_node_t *node, int reason, const char *why)
+{
+    s_reject_result_as (self, node, reason, why, "rejected");
+}
+
+//  Every byte of node's update is in: its SHA-256 checked, it is a vote
+//  for its unit (fg_coord_vote.c), or late for a unit already decided.
 static int
 s_complete_update (fg_coord_t *self, fg_coord_node_t *node, fg_error_t *fatal)
 {
@@ -529,7 +555,7 @@ s_complete_update (fg_coord_t *self, fg_coord_node_t *node, fg_error_t *fatal)
     uint8_t digest [FG_SHA256_SIZE];
     fg_sha256 (node->update, node->update_size, digest);
     if (memcmp (digest, node->update_hash, FG_SHA256_SIZE)) {
-        s_reject_result (self, node, FG_WIRE_REASON_CHECKSUM, "update does not match its SHA-256");
+        fg_coord_reject_result (self, node, FG_WIRE_REASON_CHECKSUM, "update does not match its SHA-256");
         return 0;
     }
     fg_coord_unit_t *unit = &self->units [shard];
@@ -541,65 +567,22 @@ s_complete_update (fg_coord_t *self, fg_coord_node_t *node, fg_error_t *fatal)
             fg_coord_node_clear_update (node);
         }
         else
-            s_reject_result (self, node, FG_WIRE_REASON_MISMATCH,
+        if (unit->agreed >= 2) {
+            //  the accepted result is a majority's: this one is outvoted
+            s_reject_result_as (self, node, FG_WIRE_REASON_MISMATCH,
+                                "differs from the result the majority agreed on", "outvoted");
+            fg_coord_strike (self, node, "its result was outvoted by the majority's");
+        }
+        else
+            fg_coord_reject_result (self, node, FG_WIRE_REASON_MISMATCH,
                              "differs from the accepted result of this unit: faulty node");
         return 0;
     }
-    fg_error_t err;
-    fg_state_t *update = NULL;
-    int rc = fg_blob_decode (node->update, node->update_size, self->base, &update, &err);
-    fg_aggregate_params_t params;
-    fg_aggregate_params_from_config (&params, &self->cfg);
-    if (rc == 0)
-        rc = fg_aggregate_validate (self->base, update, shard, &params, NULL, &err);
-    for (uint32_t i = 0; rc == 0 && i < node->nloss; i++)
-        if (!isfinite (node->loss [i]))
-            rc = fg_error_set (&err, FG_ENUMERIC, "local loss %u is not finite", i);
-    if (rc) {
-        fg_state_destroy (&update);
-        s_reject_result (self, node, rc == FG_ENUMERIC? FG_WIRE_REASON_NUMERIC:
-                                     rc == FG_EMISMATCH? FG_WIRE_REASON_SHAPE: FG_WIRE_REASON_OTHER,
-                         err.msg);
+    if (unit->state == FG_COORD_UNIT_LEFT_OUT) {
+        fg_coord_reject_result (self, node, FG_WIRE_REASON_STALE, "this unit was left out of the round");
         return 0;
     }
-    fg_journal_update_t record;
-    memset (&record, 0, sizeof record);
-    record.round = self->round;
-    record.shard = shard;
-    record.attempt = node->r_attempt;
-    record.node = node->number;
-    record.samples = node->samples;
-    fg_crash_point ("journal.update.before");
-    bool duplicate = false;
-    rc = fg_journal_put_update (self->journal, &record, node->loss, node->nloss,
-                                node->update, node->update_size, &duplicate, fatal);
-    if (rc == FG_EMISMATCH) {
-        fg_state_destroy (&update);
-        s_reject_result (self, node, FG_WIRE_REASON_MISMATCH, fatal->msg);
-        fg_error_clear (fatal);
-        return 0;
-    }
-    if (rc) {
-        fg_state_destroy (&update);
-        return rc;                      //  the journal failed: stop, resume later
-    }
-    fg_crash_point ("journal.update.after");
-    s_unit_done (self, shard, digest, node->number, node->r_attempt, node->samples,
-                 node->nloss? (double) node->loss [node->nloss - 1]: 0);
-    s_cancel_copies (self, shard);
-    node->accepted++;
-    if (node->elapsed_ms && node->samples)
-        node->speed = (double) node->samples * (double) self->cfg.training.local_epochs
-                    / (node->elapsed_ms / 1000.0);
-    fg_coord_send_ack (self, node, FG_WIRE_RESULT, self->round, shard, node->r_attempt);
-    fg_coord_clients_csv_add (self, node, shard, node->r_attempt, "accepted");
-    fg_coord_node_clear_update (node);
-    rc = s_aggregate (self, shard, record.samples, update, fatal);
-    if (rc)
-        return rc;
-    if (s_round_complete (self))
-        s_start_folding (self);
-    return 0;
+    return fg_coord_vote (self, node, fatal);
 }
 
 static void
@@ -650,7 +633,7 @@ s_on_result (fg_coord_t *self, fg_coord_node_t *node, fg_wire_msg_t *msg, fg_err
     node->update_size = r->update_size;
     memcpy (node->update_hash, r->update_hash, FG_SHA256_SIZE);
     if (r->update_size > ((uint64_t) 1 << 34) || r->sample_count == 0) {
-        s_reject_result (self, node, FG_WIRE_REASON_OTHER, "update size or sample count out of range");
+        fg_coord_reject_result (self, node, FG_WIRE_REASON_OTHER, "update size or sample count out of range");
         return 0;
     }
     //  a unit already done with the same hash needs no transfer
@@ -769,6 +752,7 @@ fg_coord_on_message (fg_coord_t *self, zframe_t *routing, fg_wire_msg_t *msg, fg
     }
     else
         rc = s_on_node_message (self, node, msg, fatal);
+    fg_coord_quarantine_sweep (self);
     if (rc == 0)
         s_assign (self);
     return rc;
@@ -817,13 +801,16 @@ s_on_timer (fg_coord_t *self)
         if (node->busy && node->deadline && now > node->deadline && !node->expired) {
             fg_coord_unit_t *unit = &self->units [node->shard];
             node->expired = true;       //  keeps running; its result still counts
-            if (unit->state == FG_COORD_UNIT_RUNNING && unit->copies && --unit->copies == 0)
-                unit->state = FG_COORD_UNIT_PENDING;
+            if (unit->state <= FG_COORD_UNIT_RUNNING && unit->copies) {
+                unit->copies--;
+                fg_coord_unit_refresh (unit);
+            }
             fg_coord_event (self, "round %u shard %u passed its deadline on %s: issued again",
                             self->round, node->shard, node->id);
         }
         i++;
     }
+    fg_coord_quarantine_sweep (self);
     fg_coord_nodes_beat (self, now);
     if (!self->folding && self->units && !self->finished && s_round_complete (self))
         s_start_folding (self);

@@ -13,7 +13,10 @@
                        clients.csv
     fg_coord_start.c   start-up and resume (fg_coord_new), and tear-down
     fg_coord_trust.c   what a node's word is worth: strikes against nodes
-                       that sent what was not theirs to send or not true   */
+                       that sent what was not theirs to send or not true,
+                       quarantine, trust
+    fg_coord_vote.c    replication and validation: votes on units'
+                       results, verdicts, spot checks                       */
 
 #ifndef FG_COORDINATOR_INTERNAL_H_INCLUDED
 #define FG_COORDINATOR_INTERNAL_H_INCLUDED
@@ -31,10 +34,32 @@
 #include "fg_wire_socket.h"
 
 typedef enum {
-    FG_COORD_UNIT_PENDING,
-    FG_COORD_UNIT_RUNNING,
-    FG_COORD_UNIT_DONE
+    FG_COORD_UNIT_PENDING,          //  needs one more copy
+    FG_COORD_UNIT_RUNNING,          //  copies running or votes pending
+    FG_COORD_UNIT_DONE,             //  accepted
+    FG_COORD_UNIT_LEFT_OUT          //  deadline policy: no valid majority
 } fg_coord_unit_state_t;
+
+//  Copies of one unit at most, each on a distinct node (fg_coord_vote.c):
+//  R, then one more per disagreement or invalid lone result.
+#define FG_COORD_VOTES_MAX  5
+
+//  One node's result for a unit, held until the unit's verdict. The bytes
+//  are kept for the first result of each digest only.
+typedef struct {
+    uint32_t node;                  //  node number
+    char     id [FG_WIRE_NAME_MAX + 1];
+    uint32_t attempt;
+    uint8_t  digest [FG_SHA256_SIZE];   //  update SHA-256, sample count, losses
+    uint8_t  hash [FG_SHA256_SIZE]; //  update SHA-256
+    uint64_t update_size;
+    uint8_t *update;                //  NULL: an earlier vote holds these bytes
+    float   *loss;
+    uint32_t nloss;
+    uint64_t samples;
+    uint32_t elapsed_ms;
+    bool     invalid;               //  refused by validation (a lone result)
+} fg_coord_vote_t;
 
 //  One unit (shard) of the round in progress.
 typedef struct {
@@ -47,6 +72,13 @@ typedef struct {
     uint32_t attempt;               //  accepted attempt
     uint64_t samples;
     double   last_loss;             //  final local epoch's loss
+    //  replication (fg_coord_vote.c)
+    uint32_t want;                  //  results wanted: R, + spot check, + disagreements
+    uint32_t need;                  //  identical results that make a majority
+    bool     checked;               //  spot-checked: a second copy wanted
+    uint32_t agreed;                //  accepted: results that agreed
+    uint32_t nvotes;
+    fg_coord_vote_t votes [FG_COORD_VOTES_MAX];
 } fg_coord_unit_t;
 
 //  A connected trainer.
@@ -66,6 +98,8 @@ typedef struct {
     double    speed;                //  samples x epochs per second, 0: unknown
     uint64_t  accepted, rejected;
     uint32_t  strikes;              //  fg_coord_strike
+    uint64_t  agreed;               //  results confirmed by another node
+    bool      quarantined;          //  over grid.max_strikes: removed soon
     //  update being pulled
     uint8_t  *update;
     uint64_t  update_size, update_have;
@@ -172,6 +206,28 @@ int
     fg_coord_on_message (fg_coord_t *self, zframe_t *routing, fg_wire_msg_t *msg,
                          fg_error_t *fatal);
 
+//  Hands an accepted update to the aggregator (ownership moves).
+int
+    fg_coord_aggregate (fg_coord_t *self, uint32_t shard, uint64_t samples, fg_state_t *update,
+                        fg_error_t *err);
+
+//  Marks shard done with an update whose SHA-256 is hash.
+void
+    fg_coord_unit_done (fg_coord_t *self, uint32_t shard, const uint8_t *hash, uint32_t node,
+                        uint32_t attempt, uint64_t samples, double last_loss);
+
+//  A unit is decided: trainers still running copies of it drop them.
+void
+    fg_coord_cancel_copies (fg_coord_t *self, uint32_t shard);
+
+//  Starts folding when the round is complete.
+void
+    fg_coord_maybe_fold (fg_coord_t *self);
+
+//  REJECT of node's result in transfer, counted, journaled and listed.
+void
+    fg_coord_reject_result (fg_coord_t *self, fg_coord_node_t *node, int reason, const char *why);
+
 //  Journals an event of the round in progress and logs it.
 void
     fg_coord_event (fg_coord_t *self, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
@@ -268,13 +324,78 @@ void
     fg_coord_clients_csv_add (fg_coord_t *self, const fg_coord_node_t *node, uint32_t shard,
                               uint32_t attempt, const char *outcome);
 
-//  ---- fg_coord_trust.c: strikes ------------------------------------------
+//  One row of clients.csv for a vote's verdict (its node may be gone).
+void
+    fg_coord_clients_csv_vote (fg_coord_t *self, const fg_coord_vote_t *vote, uint32_t shard,
+                               const char *outcome);
+
+//  ---- fg_coord_trust.c: strikes and quarantine -----------------------------
 
 //  Counts a strike against node: it sent what was not its to send (a
 //  unit not issued to it, a false sample count, an oversized update) or a
-//  result shown wrong. The event names the node and why.
+//  result shown wrong. The event names the node and why. Past
+//  grid.max_strikes the node is quarantined (journaled; its HELLO is
+//  refused from then on) and marked for removal: node stays valid until
+//  fg_coord_quarantine_sweep.
 void
     fg_coord_strike (fg_coord_t *self, fg_coord_node_t *node, const char *why);
+
+//  The same against node number (identity id), live or gone: a live node
+//  is struck as above, a gone one through its journal record.
+void
+    fg_coord_strike_number (fg_coord_t *self, uint32_t number, const char *id, const char *why);
+
+//  Credits node number with a result accepted (agreed: confirmed by
+//  another node's), live or gone.
+void
+    fg_coord_credit_number (fg_coord_t *self, uint32_t number, bool agreed);
+
+//  Removes the quarantined nodes still connected (REJECT first, saying why).
+void
+    fg_coord_quarantine_sweep (fg_coord_t *self);
+
+//  Why node id may not join (quarantined), in text; false if it may.
+bool
+    fg_coord_quarantined (fg_coord_t *self, const char *id, char *text, size_t size);
+
+//  A node is trusted when not quarantined, never struck, and with at
+//  least FG_COORD_TRUST_AFTER results confirmed by another node.
+#define FG_COORD_TRUST_AFTER 3
+bool
+    fg_coord_trusted (const fg_coord_node_t *node);
+
+//  ---- fg_coord_vote.c: replication and validation --------------------------
+
+//  Sets each unit's wanted copies at the start of a round: R, and 2 for
+//  the units grid.spot_check picks by fg_rng (seed, round, shard).
+void
+    fg_coord_votes_begin (fg_coord_t *self);
+
+//  True when the spot check picks unit shard of round (R = 1, p > 0).
+bool
+    fg_coord_spot_checked (uint64_t seed, uint32_t round, uint32_t shard, double p);
+
+//  Frees the bytes the units' pending votes hold.
+void
+    fg_coord_votes_free (fg_coord_t *self);
+
+//  True when node may run a copy of shard: no copy of it ran or runs on
+//  the same node number.
+bool
+    fg_coord_may_take (const fg_coord_t *self, const fg_coord_node_t *node, uint32_t shard);
+
+//  PENDING or RUNNING from copies running and votes in.
+void
+    fg_coord_unit_refresh (fg_coord_unit_t *unit);
+
+//  node's update for a unit not yet done, every byte in and matching its
+//  SHA-256 (digest): counted as a vote; a majority decides the unit (its
+//  winner is validated, journaled and aggregated), a disagreement asks for
+//  one more copy. Returns 0, or a code that stops the coordinator
+//  (journal failure; under the exact policy, an agreed result that fails
+//  validation or no majority among FG_COORD_VOTES_MAX copies).
+int
+    fg_coord_vote (fg_coord_t *self, fg_coord_node_t *node, fg_error_t *fatal);
 
 //  ---- fg_coord_start.c: start-up, resume, tear-down -----------------------
 

@@ -88,6 +88,7 @@ s_send_hello (fg_trn_t *self)
     msg.hello.dataset_count = self->train? 1: 0;
     if (self->train)
         memcpy (msg.hello.datasets [0], self->dataset_hash, FG_WIRE_HASH_SIZE);
+    fg_trn_fault_hello_flood (self, &msg);
     fg_trn_send (self, &msg);
 }
 
@@ -402,8 +403,11 @@ static void
 s_finish_unit (fg_trn_t *self)
 {
     fg_error_t err;
-    const fg_state_t *final = fg_model_state (fg_unit_model (self->unit));
+    fg_state_t *lie = NULL;
+    const fg_state_t *final = fg_trn_fault_weights (self, fg_model_state (fg_unit_model (self->unit)),
+                                                    &lie);
     int rc = fg_blob_encode (final, self->weights, &self->update, &self->update_size, &err);
+    fg_state_destroy (&lie);
     if (rc) {
         fg_warn ("trainer %s: cannot encode the update: %s", self->node_id, err.msg);
         fg_trn_become_idle (self);
@@ -424,6 +428,7 @@ s_finish_unit (fg_trn_t *self)
     int64_t elapsed = zclock_mono () - self->started_at;
     self->elapsed_ms = elapsed > UINT32_MAX? UINT32_MAX: (uint32_t) elapsed;
     fg_unit_destroy (&self->unit);
+    fg_trn_fault_result (self);
     self->state = FG_TRN_UPLOADING;
     s_save_result (self);
     s_send_result (self);
@@ -666,6 +671,7 @@ s_self_destroy (fg_trn_t **self_p)
     free (self->fetch);
     free (self->update);
     free (self->loss);
+    fg_trn_fault_free (self);
     fg_state_destroy (&self->weights);
     fg_tjournal_close (&self->journal);
     fg_sample_cache_close (&self->cache);

@@ -116,6 +116,16 @@ typedef struct {
     uint32_t  nloss;
     uint64_t  samples;
     uint32_t  elapsed_ms;
+
+    //  FEDGRID_FAULT (fg_trainer_fault.c): the previous unit's result
+    //  for other-unit, and the HELLO flood sent once
+    uint8_t  *prev_update;
+    size_t    prev_size;
+    uint8_t   prev_hash [FG_SHA256_SIZE];
+    float    *prev_loss;
+    uint32_t  prev_nloss;
+    uint64_t  prev_samples;
+    bool      flooded;
 } fg_trn_t;
 
 //  ---- fg_trainer.c: the actor ----------------------------------------------
@@ -141,6 +151,26 @@ void
 //  idle.
 void
     fg_trn_refuse_task (fg_trn_t *self, const char *why);
+
+//  ---- fg_trainer_fault.c: wrong results on purpose (FEDGRID_FAULT) ---------
+
+//  The weights to encode as the unit's result: final, or a copy changed as
+//  FEDGRID_FAULT says for this unit (in *lie, the caller destroys it).
+const fg_state_t *
+    fg_trn_fault_weights (fg_trn_t *self, const fg_state_t *final, fg_state_t **lie);
+
+//  After the result is encoded, hashed and counted: a flipped blob bit
+//  (hash recomputed), a false sample count, another unit's result.
+void
+    fg_trn_fault_result (fg_trn_t *self);
+
+//  Before the trainer's own HELLO: hello-flood's HELLOs, once.
+void
+    fg_trn_fault_hello_flood (fg_trn_t *self, fg_wire_msg_t *hello);
+
+//  Frees the kept previous result.
+void
+    fg_trn_fault_free (fg_trn_t *self);
 
 //  ---- fg_trainer_fetch.c: weights and samples -------------------------------
 

@@ -9,6 +9,7 @@
 
 #include "fedctl.h"
 #include "fg_actors.h"
+#include "fg_fault.h"
 #include "fg_journal.h"
 #include "fg_security.h"
 #include "fg_wire.h"
@@ -336,6 +337,18 @@ s_run (const char *dir, const s_run_opts_t *opts)
     return status;
 }
 
+//  A bad FEDGRID_FAULT is refused before anything runs (a test that
+//  meant a liar must not run an honest grid by a typo).
+static int
+s_check_fault (void)
+{
+    fg_error_t err;
+    if (fg_fault_load (&err) == 0)
+        return 0;
+    fedctl_fail ("%s", err.msg);
+    return EX_USAGE;
+}
+
 int
 fedctl_cmd_start (int argc, char **argv)
 {
@@ -344,6 +357,8 @@ fedctl_cmd_start (int argc, char **argv)
     int rc = s_parse_run (argc, argv, &opts, &dir);
     if (rc)
         return rc < 0? EX_OK: rc;
+    if ((rc = s_check_fault ()))
+        return rc;
     if (fg_journal_exists (dir)) {
         fedctl_fail ("%s already holds an experiment's journal: continue it with "
                      "`fedctl resume %s`, or start a new experiment in a new directory", dir, dir);
@@ -360,5 +375,7 @@ fedctl_cmd_resume (int argc, char **argv)
     int rc = s_parse_run (argc, argv, &opts, &dir);
     if (rc)
         return rc < 0? EX_OK: rc;
+    if ((rc = s_check_fault ()))
+        return rc;
     return s_run (dir, &opts);
 }

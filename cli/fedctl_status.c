@@ -19,7 +19,36 @@ typedef struct {
     bool running;                   //  a coordinator runs (live figures below)
     long nodes, in_flight;
     double eta;                     //  seconds, < 0 unknown
+    uint64_t strikes;               //  against all nodes
+    uint32_t nquarantined;
+    char quarantined [1024];        //  their ids, JSON strings joined by ", "
 } s_status_t;
+
+//  Strikes and quarantined nodes from the node records.
+static int
+s_status_node (const fg_journal_node_t *node, void *arg)
+{
+    s_status_t *st = (s_status_t *) arg;
+    st->strikes += node->strikes;
+    if (!node->quarantined)
+        return 0;
+    char quoted [2 * FG_JOURNAL_IDENTITY_MAX + 8];
+    size_t n = 0;
+    quoted [n++] = '"';
+    for (const char *c = node->identity; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            quoted [n++] = '\\';
+        quoted [n++] = *c;
+    }
+    quoted [n++] = '"';
+    quoted [n] = 0;
+    size_t used = strlen (st->quarantined);
+    if (used + n + 8 < sizeof st->quarantined)
+        snprintf (st->quarantined + used, sizeof st->quarantined - used, "%s%s",
+                  st->nquarantined? ", ": "", quoted);
+    st->nquarantined++;
+    return 0;
+}
 
 //  Parses the command line: 0 with *dir and *json set, -1 after --help,
 //  or EX_USAGE.
@@ -68,7 +97,9 @@ s_status_journal (const char *dir, s_status_t *st)
         fedctl_fail ("%s", err.msg);
         return EX_DATAERR;
     }
-    rc = fg_journal_last_round (journal, &st->last, &err);
+    rc = fg_journal_nodes_foreach (journal, s_status_node, st, &err);
+    if (rc == 0)
+        rc = fg_journal_last_round (journal, &st->last, &err);
     if (rc == 0)
         rc = fg_journal_metrics_get (journal, st->last, &st->metrics, &err);
     fg_journal_close (&journal);
@@ -111,10 +142,12 @@ s_status_print (const char *dir, const fg_config_t *cfg, const s_status_t *st, b
     if (json)
         printf ("{\"state\": \"%s\", \"round\": %u, \"rounds\": %lld, \"test_accuracy\": %.6f, "
                 "\"test_loss\": %.6f, \"nodes_alive\": %ld, \"units_in_flight\": %ld, "
-                "\"eta_s\": %.1f, \"weights_sha256\": \"%s\"}\n",
+                "\"eta_s\": %.1f, \"weights_sha256\": \"%s\", \"strikes\": %llu, "
+                "\"quarantined\": [%s]}\n",
                 st->state, last, (long long) cfg->experiment.rounds,
                 last? st->metrics.test_accuracy: 0, last? st->metrics.test_loss: 0,
-                st->nodes, st->in_flight, st->eta, st->hash);
+                st->nodes, st->in_flight, st->eta, st->hash,
+                (unsigned long long) st->strikes, st->quarantined);
     else {
         printf ("experiment  %s (%s)\n", dir, st->state);
         printf ("round       %u of %lld committed\n", last, (long long) cfg->experiment.rounds);
@@ -128,6 +161,10 @@ s_status_print (const char *dir, const fg_config_t *cfg, const s_status_t *st, b
             printf ("eta         %.0f s\n", st->eta);
         if (last)
             printf ("weights     sha256 %s\n", st->hash);
+        if (st->strikes)
+            printf ("trust       %llu strikes; %u nodes quarantined%s%s\n",
+                    (unsigned long long) st->strikes, st->nquarantined,
+                    st->nquarantined? ": ": "", st->quarantined);
     }
 }
 

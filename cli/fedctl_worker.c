@@ -4,6 +4,7 @@
 
 #include "fedctl.h"
 #include "fg_actors.h"
+#include "fg_fault.h"
 #include "fg_file.h"
 #include "fg_security.h"
 #include "fg_wire.h"
@@ -238,6 +239,11 @@ fedctl_cmd_worker (int argc, char **argv)
     int status = s_worker_parse (argc, argv, &opts);
     if (status)
         return status < 0? EX_OK: status;
+    fg_error_t err;
+    if (fg_fault_load (&err)) {
+        fedctl_fail ("%s", err.msg);
+        return EX_USAGE;
+    }
     fg_config_t cfg;
     if ((status = s_worker_config (&opts, &cfg)))
         return status;

@@ -132,8 +132,17 @@ s_decode_all (const uint8_t *data, size_t size)
     }
     {
         fg_jrec_node_t r;
-        if ((rc = fg_jrec_decode_node (data, size, &r, &err)) == 0)
-            s_same (data, size, fg_jrec_encode_node (s_out, sizeof s_out, &r.node));
+        static const uint8_t zeros [16];
+        if ((rc = fg_jrec_decode_node (data, size, &r, &err)) == 0) {
+            size_t n = fg_jrec_encode_node (s_out, sizeof s_out, &r.node);
+            //  a record without the trust tail is written again with a
+            //  zero one: the same body before it
+            if (n == size + 16)
+                assert (memcmp (s_out + 8, data + 8, size - 12) == 0
+                     && memcmp (s_out + size - 4, zeros, 16) == 0);
+            else
+                s_same (data, size, n);
+        }
         else
             s_refused (rc, &err);
     }

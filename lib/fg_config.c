@@ -157,6 +157,12 @@ static const s_key_t s_keys [] = {
       "largest message frame in bytes (ZMQ_MAXMSGSIZE on every socket)" },
     { "grid", "chunk_size", T_INT, F(grid.chunk_size), "1048576", 1024, 1073741824, NULL, false,
       "bytes per weights or data chunk (at most max_frame minus headers)" },
+    { "grid", "replication", T_INT, F(grid.replication), "1", 1, 3, NULL, false,
+      "R: distinct nodes that compute each unit; it counts when a majority of their updates agree byte for byte" },
+    { "grid", "spot_check", T_FLOAT, F(grid.spot_check), "0.0", 0, 1, NULL, false,
+      "replication 1: share of a trusted node's units also computed by another node (new nodes: every unit)" },
+    { "grid", "max_strikes", T_INT, F(grid.max_strikes), "3", 0, 1000000, NULL, false,
+      "a node with more strikes than this is quarantined for the experiment (0: at its first)" },
 
     { "journal", "keep_last", T_INT, F(journal.keep_last), "3", 1, 1e9, NULL, false,
       "weight checkpoints kept: the last K rounds ..." },

@@ -110,6 +110,9 @@ typedef struct {
         int64_t deadline_floor_s;   //  ... but never less than this
         int64_t max_frame;          //  bytes; ZMQ_MAXMSGSIZE on every socket
         int64_t chunk_size;         //  bytes per weights/data chunk
+        int64_t replication;        //  R: distinct nodes per unit (1..3)
+        double  spot_check;         //  R = 1: share of trusted nodes' units checked
+        int64_t max_strikes;        //  more strikes: quarantined
     } grid;
     struct {
         int64_t keep_last;          //  weight checkpoints: the last K ...

@@ -124,6 +124,10 @@ typedef struct {
     uint64_t rejected;                  //  results rejected
     uint64_t first_seen_ns;
     uint64_t last_seen_ns;
+    //  what its word is worth (records before these fields read as 0)
+    uint32_t strikes;                   //  results shown wrong, units not its own
+    bool     quarantined;               //  over grid.max_strikes: HELLO refused
+    uint64_t agreed;                    //  results confirmed by another node's
 } fg_journal_node_t;
 
 typedef struct {

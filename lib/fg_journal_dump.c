@@ -165,8 +165,9 @@ s_print_node (FILE *out, const fg_jrec_any_t *r)
     fprintf (out, "\"");
     s_print_text (out, n->identity, strlen (n->identity));
     fprintf (out, "\", %.6g samples/s, trust %.3f, accepted %" PRIu64 ", rejected %"
-             PRIu64 ", first seen %s, last seen %s\n", n->speed, n->trust,
-             n->accepted, n->rejected, t1, t2);
+             PRIu64 ", first seen %s, last seen %s, agreed %" PRIu64 ", strikes %u%s\n",
+             n->speed, n->trust, n->accepted, n->rejected, t1, t2, n->agreed, n->strikes,
+             n->quarantined? ", QUARANTINED": "");
 }
 
 static void

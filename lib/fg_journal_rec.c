@@ -602,10 +602,15 @@ fg_jrec_decode_loss (const void *value, size_t size, fg_jrec_loss_t *out, fg_err
 
 //  ---- node -------------------------------------------------------------------
 
+//  The trust tail after the identity (u32 strikes, u32 flags, u64 agreed)
+//  came later: a record without it is read with zeros.
+#define S_NODE_TAIL             16
+#define S_NODE_QUARANTINED      1u
+
 size_t
 fg_jrec_size_node (size_t identity_length)
 {
-    return FG_JREC_OVERHEAD + 56 + identity_length;
+    return FG_JREC_OVERHEAD + 56 + identity_length + S_NODE_TAIL;
 }
 
 size_t
@@ -624,7 +629,10 @@ fg_jrec_encode_node (uint8_t *buf, size_t cap, const fg_journal_node_t *node)
     fg_le_putf64 (p + 40, node->speed);
     fg_le_putf64 (p + 48, node->trust);
     memcpy (p + 56, node->identity, length);
-    return s_seal (buf, FG_JREC_NODE, 56 + length);
+    fg_le_put32 (p + 56 + length, node->strikes);
+    fg_le_put32 (p + 60 + length, node->quarantined? S_NODE_QUARANTINED: 0);
+    fg_le_put64 (p + 64 + length, node->agreed);
+    return s_seal (buf, FG_JREC_NODE, 56 + length + S_NODE_TAIL);
 }
 
 int
@@ -641,7 +649,8 @@ fg_jrec_decode_node (const void *value, size_t size, fg_jrec_node_t *out, fg_err
     if (length == 0 || length >= FG_JOURNAL_IDENTITY_MAX)
         return fg_error_set (err, FG_EFORMAT, "node record: identity length %u outside 1..%d",
                              length, FG_JOURNAL_IDENTITY_MAX - 1);
-    if ((rc = s_exact (FG_JREC_NODE, n, 56 + (size_t) length, nrest, err))
+    bool tail = n == 56 + (size_t) length + S_NODE_TAIL;
+    if ((rc = s_exact (FG_JREC_NODE, n, 56 + (size_t) length + (tail? S_NODE_TAIL: 0), nrest, err))
     ||  (rc = s_check_text (FG_JREC_NODE, "identity", b + 56, length, err)))
         return rc;
     fg_journal_node_t *node = &out->node;
@@ -655,6 +664,16 @@ fg_jrec_decode_node (const void *value, size_t size, fg_jrec_node_t *out, fg_err
     node->trust = fg_le_getf64 (b + 48);
     memcpy (node->identity, b + 56, length);
     node->identity [length] = 0;
+    uint32_t flags = tail? fg_le_get32 (b + 60 + length): 0;
+    if (tail) {
+        node->strikes = fg_le_get32 (b + 56 + length);
+        node->quarantined = flags & S_NODE_QUARANTINED;
+        node->agreed = fg_le_get64 (b + 64 + length);
+    }
+    if (flags & ~S_NODE_QUARANTINED)
+        return fg_error_set (err, FG_EFORMAT, "node record: unknown flags 0x%x", flags);
+    if (node->quarantined && node->strikes == 0)
+        return fg_error_set (err, FG_EFORMAT, "node record: quarantined without a strike");
     if (!(isfinite (node->speed) && node->speed >= 0.0))
         return fg_error_set (err, FG_EFORMAT, "node record: speed %g is not a finite number >= 0",
                              node->speed);

@@ -40,6 +40,8 @@ typedef enum {
     FG_RNG_DIRICHLET  = 8,      //  Dirichlet label proportions
     FG_RNG_SKEW       = 9,      //  dominant classes of skewed shards
     FG_RNG_BACKUP     = 10,     //  choice of backup units / tie breaks
+    FG_RNG_FAULT      = 11,     //  tests: units a FEDGRID_FAULT @p= lies on
+    FG_RNG_SPOT_CHECK = 12,     //  units of trusted nodes computed twice
     FG_RNG_TEST       = 100     //  tests only
 } fg_rng_purpose_t;
 

@@ -34,6 +34,7 @@
 #include "fg_file.h"
 #include "fg_journal.h"
 #include "fg_journal_internal.h"
+#include "fg_le.h"
 #include "fg_test_util.h"
 
 #define HASH_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -1234,6 +1235,54 @@ test_nodes_events (void **state)
     s_verify_ok ();
 }
 
+//  Reseals a record whose body is now n bytes (length and CRC-32).
+static size_t
+s_resize_record (uint8_t *rec, size_t n)
+{
+    fg_le_put32 (rec + 4, (uint32_t) n);
+    fg_le_put32 (rec + 8 + n, fg_jrec_crc (rec, 8 + n));
+    return 8 + n + 4;
+}
+
+//  The node record's trust tail (strikes, quarantine, agreed) round-trips;
+//  a record written before the tail reads with zeros; bad tails refused.
+static void
+test_node_trust_tail (void **state)
+{
+    (void) state;
+    fg_journal_node_t n = { .node = 4, .identity = "liar", .accepted = 1, .strikes = 2,
+                            .quarantined = true, .agreed = 7 };
+    uint8_t rec [512];
+    size_t size = fg_jrec_encode_node (rec, sizeof rec, &n);
+    assert_int_equal (size, fg_jrec_size_node (4));
+    fg_jrec_node_t got;
+    fg_error_t err;
+    assert_int_equal (fg_jrec_decode_node (rec, size, &got, &err), 0);
+    assert_int_equal (got.node.strikes, 2);
+    assert_true (got.node.quarantined);
+    assert_int_equal (got.node.agreed, 7);
+    //  the layout before the tail: 56 + identity bytes
+    size = s_resize_record (rec, 56 + 4);
+    assert_int_equal (fg_jrec_decode_node (rec, size, &got, &err), 0);
+    assert_string_equal (got.node.identity, "liar");
+    assert_int_equal (got.node.accepted, 1);
+    assert_int_equal (got.node.strikes, 0);
+    assert_false (got.node.quarantined);
+    assert_int_equal (got.node.agreed, 0);
+    //  unknown flags, quarantine without a strike, a tail cut short
+    size = fg_jrec_encode_node (rec, sizeof rec, &n);
+    fg_le_put32 (rec + 8 + 60 + 4, 3);
+    size = s_resize_record (rec, 56 + 4 + 16);
+    assert_int_equal (fg_jrec_decode_node (rec, size, &got, &err), FG_EFORMAT);
+    assert_non_null (strstr (err.msg, "unknown flags"));
+    n.strikes = 0;
+    size = fg_jrec_encode_node (rec, sizeof rec, &n);
+    assert_int_equal (fg_jrec_decode_node (rec, size, &got, &err), FG_EFORMAT);
+    assert_non_null (strstr (err.msg, "quarantined without a strike"));
+    size = s_resize_record (rec, 56 + 4 + 8);
+    assert_int_equal (fg_jrec_decode_node (rec, size, &got, &err), FG_EFORMAT);
+}
+
 static void
 test_readonly_dump (void **state)
 {
@@ -2091,6 +2140,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_open_round_invariants, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_missing_meta, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_nodes_events, s_setup, s_teardown),
+        cmocka_unit_test (test_node_trust_tail),
         cmocka_unit_test_setup_teardown (test_readonly_dump, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_momentum_round_trip, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_momentum_refused_without, s_setup, s_teardown),
