@@ -10,6 +10,9 @@ UNIT_TESTS += tests/test_journal tests/test_journal_mark tests/test_lmdb
 noinst_HEADERS += tests/fg_test_journal.h
 tests_test_journal_SOURCES = tests/test_journal.c tests/fg_test_journal.c
 tests_test_journal_mark_SOURCES = tests/test_journal_mark.c tests/fg_test_journal.c
+##  the readers, the mark and the reasons of failed writes with the real fedctl
+TESTS += tests/test_journal_cli.sh
+EXTRA_DIST += tests/test_journal_cli.sh
 FUZZ_HARNESSES += journal
 check_PROGRAMS += fuzz/replay_journal
 TESTS += fuzz/replay_journal
