@@ -702,6 +702,7 @@ fg_journal_open_ex (const char *dir, const char *config_canonical, const char *c
     int rc = s_open_args (config_canonical, config_hash, out, err);
     if (rc)
         return rc;
+    *out = NULL;
     fg_jdb_mark_t mark;
     fg_error_t merr;
     int mrc = dir && *dir? fg_jdb_mark_read (dir, &mark, &merr): FG_ENOENT;
@@ -754,6 +755,8 @@ s_open_dbs_readonly (fg_journal_t *self, MDB_txn *txn, fg_error_t *err)
 int
 fg_jdb_open_readonly (const char *dir, bool check_schema, fg_journal_t **out, fg_error_t *err)
 {
+    if (out)
+        *out = NULL;                    //  a caller may close it after a failure
     fg_journal_t *self;
     int rc = s_env_open (dir, true, false, NULL, &self, err);
     if (rc)
