@@ -648,6 +648,17 @@ s_init_txn (fg_journal_t *self, MDB_txn *txn, void *ctx, fg_error_t *err)
     return s_init_existing (self, txn, init, err);
 }
 
+//  A journal gone while its mark says rounds were committed: never a new
+//  experiment, never "not started".
+static int
+s_missing_beside_mark (const char *dir, const fg_jdb_mark_t *mark, fg_error_t *err)
+{
+    return fg_error_set (err, FG_EMISMATCH, "journal %s/%s is missing, but %s/%s says round "
+                         "%" PRIu32 " was committed: restore the journal from a backup, or "
+                         "remove %s to start the experiment afresh", dir, FG_JOURNAL_FILE,
+                         dir, FG_JOURNAL_MARK_FILE, mark->round, FG_JOURNAL_MARK_FILE);
+}
+
 //  The arguments of fg_journal_open_ex.
 static int
 s_open_args (const char *config_canonical, const char *config_hash, fg_journal_t **out,
@@ -707,10 +718,7 @@ fg_journal_open_ex (const char *dir, const char *config_canonical, const char *c
     fg_error_t merr;
     int mrc = dir && *dir? fg_jdb_mark_read (dir, &mark, &merr): FG_ENOENT;
     if (mrc == 0 && !fg_journal_exists (dir))
-        return fg_error_set (err, FG_EMISMATCH, "journal %s/%s is missing, but %s/%s says round "
-                             "%" PRIu32 " was committed: restore the journal from a backup, or "
-                             "remove %s to start the experiment afresh", dir, FG_JOURNAL_FILE,
-                             dir, FG_JOURNAL_MARK_FILE, mark.round, FG_JOURNAL_MARK_FILE);
+        return s_missing_beside_mark (dir, &mark, err);
     fg_journal_t *self;
     if ((rc = s_env_open (dir, false, create, opts, &self, err)))
         return rc;
@@ -788,6 +796,10 @@ fg_journal_open_readonly (const char *dir, fg_journal_t **out, fg_error_t *err)
     fg_jdb_mark_t mark;
     fg_error_t merr;
     int mrc = dir && *dir? fg_jdb_mark_read (dir, &mark, &merr): FG_ENOENT;
+    if (mrc == 0 && !fg_journal_exists (dir)) {
+        *out = NULL;
+        return s_missing_beside_mark (dir, &mark, err);
+    }
     int rc = fg_jdb_open_readonly (dir, true, out, err);
     if (rc)
         return rc;

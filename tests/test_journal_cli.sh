@@ -95,7 +95,10 @@ expect 65 "0-byte journal: status refuses it" "is empty (0 bytes)" -- "$FEDCTL" 
 d="$work/gone"; cp -a "$ref" "$d"; rm -f "$d/journal.lmdb" "$d/journal.lmdb-lock"
 expect 65 "journal gone beside its mark: resume refuses" "journal.lmdb is missing, but" \
     "says round 3 was committed" -- "$FEDCTL" resume "$d"
-[ ! -e "$d/journal.lmdb" ] && ok "journal gone: resume created nothing" || bad "journal gone: resume created nothing"
+expect 65 "journal gone beside its mark: status says so" "journal.lmdb is missing, but" -- "$FEDCTL" status "$d"
+expect 65 "journal gone beside its mark: start refuses too" "says round 3 was committed" -- "$FEDCTL" start "$d"
+[ ! -e "$d/journal.lmdb" ] && ok "journal gone: resume and start created nothing" \
+    || bad "journal gone: resume and start created nothing"
 
 #   the meta-page rollback: killed right after round 2's commit (its
 #   transaction is the newest), then the newer meta page damaged
