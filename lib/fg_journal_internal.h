@@ -450,6 +450,7 @@ typedef struct {
     char     experiment [2 * FG_JREC_ID_SIZE + 1];  //  hex
     uint32_t round;                     //  last committed round
     uint64_t txnid;                     //  LMDB's transaction id after that commit
+                                        //  (diagnosis only: mdb_copy -c restarts them)
     uint64_t weights_size;              //  that round's weights checkpoint:
     uint32_t weights_crc;               //  bytes, CRC-32 and SHA-256 of the blob
     char     weights_sha256 [FG_JREC_HASH_HEX + 1];
@@ -463,10 +464,9 @@ int
     fg_jdb_mark_read (const char *dir, fg_jdb_mark_t *mark, fg_error_t *err);
 
 //  Compares a mark with the journal in a read transaction of its own:
-//  same experiment; last committed round and transaction id not behind
-//  the mark's; for the mark's round, the same weights size and CRC (with
-//  blob, the checkpoint's SHA-256 too). A journal ahead of its mark is
-//  sound. Returns 0, FG_EMISMATCH (the message names both rounds and what
+//  same experiment; last committed round not behind the mark's; for the
+//  mark's round, the same weights size and CRC (with blob, the
+//  checkpoint's SHA-256 too). A journal ahead of its mark is sound. Returns 0, FG_EMISMATCH (the message names both rounds and what
 //  to do) or the code of a failure to read.
 int
     fg_jdb_mark_check (fg_journal_t *self, const fg_jdb_mark_t *mark, bool blob,

@@ -8,8 +8,9 @@
     happens when the file is replaced by an older copy. The mark is a
     witness outside the file: a small text file, written atomically (tmp,
     fsync, rename, fsync of the folder) after each committed round, with
-    the experiment id, the round, LMDB's transaction id and the weights
-    checkpoint's size, CRC-32 and SHA-256; a CRC-32 of those lines ends it.
+    the experiment id, the round, LMDB's transaction id (for diagnosis) and
+    the weights checkpoint's size, CRC-32 and SHA-256; a CRC-32 of those
+    lines ends it.
 
     The order makes it safe against crashes: the mark is written after
     the commit is durable, so it may lag the journal by one commit (a crash
@@ -177,7 +178,8 @@ s_journal_weights (fg_journal_t *self, MDB_txn *txn, uint32_t round, bool blob,
 
 //  ---- the comparison ------------------------------------------------------------
 
-//  The refusal of a journal behind its mark: both rounds, what to do.
+//  The refusal of a journal behind its mark: both rounds, what to do (the
+//  transaction id helps whoever looks at the meta pages).
 static int
 s_behind (fg_journal_t *self, const fg_jdb_mark_t *m, const char *what, fg_error_t *err)
 {
@@ -218,11 +220,9 @@ fg_jdb_mark_check (fg_journal_t *self, const fg_jdb_mark_t *m, bool blob, fg_err
         rc = s_behind (self, m, what, err);
         goto done;
     }
-    if (j.txnid < m->txnid) {
-        snprintf (what, sizeof what, "is at LMDB transaction %" PRIu64, j.txnid);
-        rc = s_behind (self, m, what, err);
-        goto done;
-    }
+    //  Not compared: LMDB's transaction ids. A compacting copy (mdb_copy -c,
+    //  the backup docs/journal.md names) restarts them, and a journal with
+    //  the mark's round and its weights has lost nothing the mark saw.
     if (j.round > m->round)
         goto done;                      //  the mark lags (a crash before it was written)
     if ((rc = s_journal_weights (self, txn, m->round, blob, &j, err)))

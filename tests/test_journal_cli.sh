@@ -1,6 +1,7 @@
 #!/bin/sh
 #   test_journal_cli.sh — the journal never crashes its readers, with the
 #   real fedctl on a real experiment (TAP output):
+#     - a compacted backup restored beside its mark opens;
 #     - truncated to 8 KiB, to half its size and to one page short of what
 #       its last commit uses: `journal verify`, `status`, `journal dump`
 #       and `resume` each refuse it (exit 65, no signal), say what is wrong
@@ -68,6 +69,18 @@ ref="$work/ref"; new_exp "$ref"
 hash_ref=$(final_hash "$ref")
 if [ -n "$hash_ref" ] && [ "$(mark_round "$ref")" = 3 ]; then ok "a finished run leaves journal.mark at round 3"
 else bad "a finished run leaves journal.mark at round 3 (hash '$hash_ref', mark '$(mark_round "$ref")')"; fi
+
+#   a compacting hot backup (it restarts LMDB's transaction ids) restored
+#   beside the mark: the round and its weights are there, so it opens
+if command -v mdb_copy >/dev/null 2>&1; then
+    d="$work/backup"; cp -a "$ref" "$d"; rm -f "$d/journal.lmdb" "$d/journal.lmdb-lock"
+    mdb_copy -n -c "$ref/journal.lmdb" "$d/journal.lmdb"
+    expect 0 "a compacted backup (mdb_copy -n -c) beside the mark: verify OK" "OK: rounds 1..3 committed" -- \
+        "$FEDCTL" journal verify "$d"
+    expect 0 "a compacted backup beside the mark: resume opens it" "already finished" -- "$FEDCTL" resume "$d"
+else
+    ok "compacted backup # SKIP no mdb_copy (lmdb-utils)"
+fi
 
 #   truncated: 8 KiB, half, one page short of the pages in use
 j="$ref/journal.lmdb"
