@@ -17,6 +17,7 @@
 #include "fg_file.h"
 #include "fg_log.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +58,15 @@ fg_coord_write_status (fg_coord_t *self)
         s_in_flight (self), self->done, self->nshards, self->last_accuracy, eta,
         (long) getpid (), self->port, (unsigned long long) fg_clock_wall_ns ());
     snprintf (path, sizeof path, "%s/status.json", self->dir);
-    fg_file_write_atomic (path, text, (size_t) n, 0644, 0, NULL);
+    fg_error_t err;
+    bool failed = fg_file_write_atomic (path, text, (size_t) n, 0644, 0, &err) != 0;
+    if (failed && !self->status_failing)
+        fg_warn ("coordinator: %s (fedctl status shows the journal's state; retried every "
+                 "second)", err.msg);
+    else
+    if (!failed && self->status_failing)
+        fg_info ("coordinator: %s written again", path);
+    self->status_failing = failed;
     self->status_at = zclock_mono () + S_STATUS_MS;
 }
 
@@ -154,8 +163,26 @@ fg_coord_clients_csv_open (fg_coord_t *self)
         }
     }
     self->clients_csv = fopen (path, "a");
-    if (self->clients_csv && fresh)
+    if (!self->clients_csv)
+        fg_warn ("coordinator: %s: cannot open for appending: %s (no clients.csv rows this "
+                 "run)", path, fg_file_strerror (errno));
+    else
+    if (fresh)
         fprintf (self->clients_csv, "%s", S_CLIENTS_HEADER);
+}
+
+//  After a row: a failed write is warned once per streak, with its reason.
+static void
+s_clients_csv_flushed (fg_coord_t *self)
+{
+    int errnum = 0;
+    if (fflush (self->clients_csv) || ferror (self->clients_csv))
+        errnum = errno? errno: EIO;
+    clearerr (self->clients_csv);
+    if (errnum && !self->clients_failing)
+        fg_warn ("coordinator: %s/clients.csv: cannot write: %s (rows are missing from it "
+                 "until a write succeeds)", self->dir, fg_file_strerror (errnum));
+    self->clients_failing = errnum != 0;
 }
 
 //  One row from its fields.
@@ -173,7 +200,7 @@ s_clients_row (fg_coord_t *self, const char *id, uint32_t shard, uint32_t attemp
     uint64_t fetched = fg_coord_fetched_bytes (self, id, self->round, shard);
     fprintf (self->clients_csv, ",%.3f,%llu,%s,%llu\n", elapsed_ms / 1000.0,
              (unsigned long long) update_size, outcome, (unsigned long long) fetched);
-    fflush (self->clients_csv);
+    s_clients_csv_flushed (self);
 }
 
 void

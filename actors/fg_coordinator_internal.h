@@ -168,6 +168,8 @@ typedef struct {
     double    last_accuracy;
     double    round_seconds_avg;
     FILE     *clients_csv;
+    bool      status_failing;       //  status.json / clients.csv writes fail: warned once
+    bool      clients_failing;      //  per streak (a full disk would repeat it every second)
     char     *rounds_csv;           //  rounds.csv as last written
     size_t    rounds_csv_size;
 

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 //  What status prints.
 typedef struct {
@@ -88,8 +89,10 @@ s_status_parse (int argc, char **argv, fedctl_sets_t *sets, bool *json, const ch
 static int
 s_status_journal (const char *dir, s_status_t *st)
 {
-    if (!fg_journal_exists (dir))
-        return 0;
+    char mark [1100];
+    snprintf (mark, sizeof mark, "%s/%s", dir, FG_JOURNAL_MARK_FILE);
+    if (!fg_journal_exists (dir) && access (mark, F_OK) != 0)
+        return 0;                       //  not started (a mark alone: the journal is lost)
     fg_error_t err;
     fg_journal_t *journal = NULL;
     int rc = fg_journal_open_readonly (dir, &journal, &err);

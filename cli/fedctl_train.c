@@ -19,6 +19,7 @@
 #include "fg_file.h"
 #include "fg_unit.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,7 +168,7 @@ s_train_open (s_train_t *t, const char *dir, bool restart)
     snprintf (path, sizeof path, "%s/epochs.csv", t->folder);
     t->csv = fopen (path, fg_unit_epoch (t->unit) && !restart? "a": "w");
     if (!t->csv) {
-        fedctl_fail ("%s: cannot open for writing", path);
+        fedctl_fail ("%s: cannot open for writing: %s", path, fg_file_strerror (errno));
         return EX_CANTCREAT;
     }
     if (fg_unit_epoch (t->unit) == 0)
@@ -207,7 +208,11 @@ s_train_epoch (s_train_t *t)
     fflush (stdout);
     fprintf (t->csv, "%u,%.6f,%.6f,%.6f,%.6f,%.1f\n", n, losses [n - 1], accuracies [n - 1],
              result.loss, test_acc, (double) trained / seconds);
-    fflush (t->csv);
+    if (fflush (t->csv) || ferror (t->csv)) {
+        fedctl_fail ("%s/epochs.csv: cannot write: %s", t->folder,
+                     fg_file_strerror (errno? errno: EIO));
+        return EX_IOERR;
+    }
     uint8_t *bytes;
     size_t size;
     int rc = fg_unit_checkpoint (t->unit, &bytes, &size, &err);

@@ -33,6 +33,7 @@ static const s_point_t s_points [] = {
     { "partitioner.shards",         "partitioner, on a request for a round's shards" },
     { "aggregator.fold",            "aggregator, before folding a round's updates" },
     { "trainer.data.stored",        "trainer without the dataset, after storing a chunk of fetched samples in its cache" },
+    { "journal.mark.before",        "coordinator, after a round's txn committed, before DIR/journal.mark is written" },
 };
 #define S_NPOINTS (sizeof s_points / sizeof s_points [0])
 #define S_ARMED_MAX 8

@@ -100,6 +100,8 @@ fg_file_write_atomic (const char *path, const void *data, size_t size,
         ssize_t n = write (fd, bytes + done, size - done);
         if (n < 0 && errno == EINTR)
             continue;
+        if (n == 0)
+            errno = ENOSPC;             //  nothing written, no error: no room
         if (n <= 0)
             goto fail;
         done += (size_t) n;
@@ -128,8 +130,26 @@ fail:;
         close (fd);
     unlink (tmp);
     free (tmp);
-    return fg_error_set (err, saved == ENOSPC? FG_EFULL: FG_EIO,
-                         "%s: cannot write (%s): %s", path, step, strerror (saved));
+    return fg_error_set (err, fg_file_errno_code (saved), "%s: cannot write (%s): %s", path,
+                         step, fg_file_strerror (saved));
+}
+
+int
+fg_file_errno_code (int errnum)
+{
+    return errnum == ENOSPC || errnum == EDQUOT || errnum == EFBIG? FG_EFULL: FG_EIO;
+}
+
+const char *
+fg_file_strerror (int errnum)
+{
+    switch (errnum) {
+        case ENOSPC: return "disk full (No space left on device): free some space";
+        case EDQUOT: return "disk quota exceeded: free some space or raise the quota";
+        case EFBIG:  return "file too large for this filesystem";
+        case 0:      return "unknown reason (no error code)";
+        default:     return strerror (errnum);
+    }
 }
 
 int

@@ -23,11 +23,22 @@ int
                   fg_error_t *err);
 
 //  Replaces path with data atomically (see above); mode as for open (2).
-//  Returns 0, FG_EIO (message names the failing step and errno) or
+//  Returns 0, FG_EFULL (disk full or quota), FG_EIO (the message names
+//  the file, the failing step and the reason: fg_file_strerror) or
 //  FG_EEXIST when exclusive is true and path exists.
 int
     fg_file_write_atomic (const char *path, const void *data, size_t size,
                           int mode, int exclusive, fg_error_t *err);
+
+//  The reason of a failed write for messages: "disk full (No space left
+//  on device): free some space" for ENOSPC, the quota for EDQUOT,
+//  strerror otherwise. Never NULL.
+const char *
+    fg_file_strerror (int errnum);
+
+//  FG_EFULL for ENOSPC, EDQUOT and EFBIG; FG_EIO otherwise.
+int
+    fg_file_errno_code (int errnum);
 
 //  Creates directory path and its missing parents (like mkdir -p).
 //  Returns 0 or FG_EIO.

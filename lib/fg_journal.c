@@ -463,6 +463,18 @@ fg_journal_close (fg_journal_t **self_p)
     *self_p = NULL;
 }
 
+//  A damaged file's message ends with the other way out than a backup.
+static void
+s_afresh_hint (const char *dir, fg_error_t *err)
+{
+    if (!err)
+        return;
+    char hint [FG_ERROR_MSG_MAX + FG_JDB_PATH_MAX + 128];
+    snprintf (hint, sizeof hint, "%s, or start afresh in a new directory: mkdir NEW && cp "
+              "%s/fedgrid.toml NEW/ && fedctl start NEW", err->msg, dir);
+    fg_error_set (err, err->code, "%s", hint);
+}
+
 //  Common part of every open: the folder, the file, the environment. An
 //  existing file is checked against LMDB's meta pages first, and an empty
 //  one refused: a journal that lost its data is not a new experiment.
@@ -498,6 +510,8 @@ s_env_open (const char *dir, bool readonly, bool create, const fg_journal_opts_t
         .free_bytes = opts? opts->free_bytes: UINT64_MAX,
     };
     int rc = fg_lmdb_open (self->path, &o, &self->lmdb, err);
+    if (rc == FG_EFORMAT)
+        s_afresh_hint (dir, err);
     if (rc) {
         fg_journal_close (&self);
         return rc;
@@ -634,6 +648,17 @@ s_init_txn (fg_journal_t *self, MDB_txn *txn, void *ctx, fg_error_t *err)
     return s_init_existing (self, txn, init, err);
 }
 
+//  A journal gone while its mark says rounds were committed: never a new
+//  experiment, never "not started".
+static int
+s_missing_beside_mark (const char *dir, const fg_jdb_mark_t *mark, fg_error_t *err)
+{
+    return fg_error_set (err, FG_EMISMATCH, "journal %s/%s is missing, but %s/%s says round "
+                         "%" PRIu32 " was committed: restore the journal from a backup, or "
+                         "remove %s to start the experiment afresh", dir, FG_JOURNAL_FILE,
+                         dir, FG_JOURNAL_MARK_FILE, mark->round, FG_JOURNAL_MARK_FILE);
+}
+
 //  The arguments of fg_journal_open_ex.
 static int
 s_open_args (const char *config_canonical, const char *config_hash, fg_journal_t **out,
@@ -688,12 +713,19 @@ fg_journal_open_ex (const char *dir, const char *config_canonical, const char *c
     int rc = s_open_args (config_canonical, config_hash, out, err);
     if (rc)
         return rc;
+    *out = NULL;
+    fg_jdb_mark_t mark;
+    fg_error_t merr;
+    int mrc = dir && *dir? fg_jdb_mark_read (dir, &mark, &merr): FG_ENOENT;
+    if (mrc == 0 && !fg_journal_exists (dir))
+        return s_missing_beside_mark (dir, &mark, err);
     fg_journal_t *self;
     if ((rc = s_env_open (dir, false, create, opts, &self, err)))
         return rc;
     s_init_t init = { config_canonical, config_hash, create };
     if ((rc = fg_jdb_write (self, "open", s_init_txn, &init, err))
-    ||  (rc = s_resume_check (self, err))) {
+    ||  (rc = s_resume_check (self, err))
+    ||  (rc = fg_jdb_mark_open (self, mrc, &mark, &merr, err))) {
         fg_journal_close (&self);
         return rc;
     }
@@ -731,6 +763,8 @@ s_open_dbs_readonly (fg_journal_t *self, MDB_txn *txn, fg_error_t *err)
 int
 fg_jdb_open_readonly (const char *dir, bool check_schema, fg_journal_t **out, fg_error_t *err)
 {
+    if (out)
+        *out = NULL;                    //  a caller may close it after a failure
     fg_journal_t *self;
     int rc = s_env_open (dir, true, false, NULL, &self, err);
     if (rc)
@@ -758,7 +792,26 @@ fail:
 int
 fg_journal_open_readonly (const char *dir, fg_journal_t **out, fg_error_t *err)
 {
-    return fg_jdb_open_readonly (dir, true, out, err);
+    //  The mark first: a writer beside us only moves the journal ahead of it.
+    fg_jdb_mark_t mark;
+    fg_error_t merr;
+    int mrc = dir && *dir? fg_jdb_mark_read (dir, &mark, &merr): FG_ENOENT;
+    if (mrc == 0 && !fg_journal_exists (dir)) {
+        *out = NULL;
+        return s_missing_beside_mark (dir, &mark, err);
+    }
+    int rc = fg_jdb_open_readonly (dir, true, out, err);
+    if (rc)
+        return rc;
+    if (mrc && mrc != FG_ENOENT)
+        rc = fg_error_set (err, mrc, "%s; run `fedctl journal verify %s`, and if it says OK "
+                           "remove the mark and resume (resume writes it again)", merr.msg, dir);
+    else
+    if (mrc == 0)
+        rc = fg_jdb_mark_check (*out, &mark, false, err);
+    if (rc)
+        fg_journal_close (out);
+    return rc;
 }
 
 int

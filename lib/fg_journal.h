@@ -50,6 +50,7 @@ extern "C" {
 #endif
 
 #define FG_JOURNAL_FILE           "journal.lmdb"
+#define FG_JOURNAL_MARK_FILE      "journal.mark"    //  last committed round, beside it
 #define FG_JOURNAL_SCHEMA_VERSION 1
 #define FG_JOURNAL_IDENTITY_MAX   128       //  node identity incl. NUL
 #define FG_JOURNAL_EVENT_MAX      4096      //  event text bytes
@@ -148,10 +149,15 @@ typedef struct {
 //  schema version and the same configuration hash; its small records and
 //  invariants are checked in full and the blobs a resume needs (newest
 //  weights and momentum buffer, updates of the open round) by CRC: a
-//  damaged journal is refused, never guessed around.
+//  damaged journal is refused, never guessed around. DIR/journal.mark
+//  (the last committed round, written after each commit) must not be
+//  ahead of the journal: a journal that lost committed rounds (LMDB fell
+//  back to its older meta page, an older copy) is refused, naming both
+//  rounds; a missing or lagging mark is written.
 //  Caller owns *out: fg_journal_close.
 //  Returns 0, FG_EINVAL (arguments), FG_ENOENT (no journal and !create),
-//  FG_EMISMATCH (another configuration), FG_EVERSION (another schema),
+//  FG_EMISMATCH (another configuration; behind its mark, or of another
+//  experiment than it), FG_EVERSION (another schema),
 //  FG_EFORMAT or FG_ECHECKSUM (damaged), FG_ESTATE (locked by another
 //  writer), FG_EUNSUPPORTED (network filesystem), FG_EFULL, FG_EIO,
 //  FG_ENOMEM.
@@ -161,9 +167,11 @@ int
                      fg_journal_t **out, fg_error_t *err);
 
 //  Opens an existing journal read-only (status, dump), beside a running
-//  writer. Checks the schema version only. Caller owns *out.
+//  writer. Checks the schema version, and the journal against its mark
+//  as fg_journal_open does (never writing it). Caller owns *out.
 //  Returns 0, FG_EINVAL, FG_ENOENT, FG_EVERSION, FG_EFORMAT,
-//  FG_ECHECKSUM, FG_EUNSUPPORTED, FG_EIO, FG_ENOMEM.
+//  FG_ECHECKSUM, FG_EMISMATCH (behind its mark), FG_EUNSUPPORTED, FG_EIO,
+//  FG_ENOMEM.
 int
     fg_journal_open_readonly (const char *dir, fg_journal_t **out, fg_error_t *err);
 
@@ -230,7 +238,10 @@ void
 //  set, strictly increasing), its metrics, the retention deletions and a
 //  "round committed" event. round must be the last committed + 1 (open or
 //  not yet opened); every included shard must have a stored update.
-//  On any failure nothing of it is stored.
+//  On any failure of the transaction nothing of it is stored. After it,
+//  DIR/journal.mark records the round (docs/journal.md); when that write
+//  fails the round stays committed, the error says so and names the file
+//  and the reason (a resume writes the mark).
 //  Returns 0, FG_EINVAL, FG_ESTATE (wrong round, missing update),
 //  FG_EFULL (disk full: the previous state is intact), FG_EIO, FG_ENOMEM.
 int
@@ -381,6 +392,9 @@ typedef void (fg_journal_report_fn) (const char *key, int code, const char *mess
 //  a momentum buffer beside every weights checkpoint when the configuration
 //  has server momentum and none otherwise, of the weights' layout (both
 //  blobs decoded), loss curves beside their updates, events numbered 1..n.
+//  fg_journal_verify also compares the journal with DIR/journal.mark (key
+//  "journal.mark": a journal behind it lost committed rounds; a damaged
+//  mark), with the newest checkpoint's SHA-256; no mark is no problem.
 //  report (may be NULL) is called for each problem; *problems (if given)
 //  counts them. Returns 0 when the journal is sound, the code of the first
 //  problem when not, or the code of a failure to read it at all.

@@ -225,6 +225,7 @@ const char *
 //  fg_journal_tables.c  meta, updates, weights, optimizer state, nodes, events
 //  fg_journal_verify.c  the invariants (verify, and the check at resume)
 //  fg_journal_dump.c    the readable dump
+//  fg_journal_mark.c    the mark: the last committed round, outside the file
 //  fg_journal_rec.c     the record codecs above
 
 #define FG_JDB_PATH_MAX 4096
@@ -441,6 +442,55 @@ typedef enum { FG_JDB_BLOBS_ALL, FG_JDB_BLOBS_RESUME } fg_jdb_blobs_t;
 int
     fg_jdb_check (fg_journal_t *self, fg_jdb_blobs_t blobs, fg_jdb_report_t *rep,
                   fg_error_t *err);
+
+//  ---- the mark (fg_journal_mark.c, docs/journal.md) ----------------------------
+
+//  DIR/journal.mark as read, or the journal's side of it.
+typedef struct {
+    char     experiment [2 * FG_JREC_ID_SIZE + 1];  //  hex
+    uint32_t round;                     //  last committed round
+    uint64_t txnid;                     //  LMDB's transaction id after that commit
+                                        //  (diagnosis only: mdb_copy -c restarts them)
+    uint64_t weights_size;              //  that round's weights checkpoint:
+    uint32_t weights_crc;               //  bytes, CRC-32 and SHA-256 of the blob
+    char     weights_sha256 [FG_JREC_HASH_HEX + 1];
+} fg_jdb_mark_t;
+
+//  Reads DIR/journal.mark. Call it before the read transaction that it is
+//  compared with (a writer beside us only moves the journal ahead of it).
+//  Returns 0, FG_ENOENT (none; no message), FG_EFORMAT or FG_ECHECKSUM
+//  (damaged), FG_EVERSION, FG_EIO.
+int
+    fg_jdb_mark_read (const char *dir, fg_jdb_mark_t *mark, fg_error_t *err);
+
+//  Compares a mark with the journal in a read transaction of its own:
+//  same experiment; last committed round not behind the mark's; for the
+//  mark's round, the same weights size and CRC (with blob, the
+//  checkpoint's SHA-256 too). A journal ahead of its mark is sound. Returns 0, FG_EMISMATCH (the message names both rounds and what
+//  to do) or the code of a failure to read.
+int
+    fg_jdb_mark_check (fg_journal_t *self, const fg_jdb_mark_t *mark, bool blob,
+                       fg_error_t *err);
+
+//  Writes the mark of round (the last committed, whose checkpoint is
+//  blob) atomically. Writer only. Returns 0, FG_EFULL, FG_EIO (the
+//  message names the file and the reason), or a code of LMDB's.
+int
+    fg_jdb_mark_write (fg_journal_t *self, uint32_t round, const void *blob, size_t size,
+                       fg_error_t *err);
+
+//  The writer's open, after the resume check: mark_rc and *mark are
+//  fg_jdb_mark_read's (mark_err its message); a damaged mark or a journal
+//  behind it is refused, a missing or lagging mark (re)written.
+int
+    fg_jdb_mark_open (fg_journal_t *self, int mark_rc, const fg_jdb_mark_t *mark,
+                      const fg_error_t *mark_err, fg_error_t *err);
+
+//  After commit_round's transaction: the crash point journal.mark.before,
+//  then the mark. Returns as fg_jdb_mark_write.
+int
+    fg_jdb_mark_after_commit (fg_journal_t *self, uint32_t round, const void *blob,
+                              size_t size, fg_error_t *err);
 
 #ifdef __cplusplus
 }

@@ -465,5 +465,5 @@ fg_journal_commit_round_with_optimizer (fg_journal_t *self, uint32_t round,
         return rc;
     self->have_last = true;
     self->last = round;
-    return 0;
+    return fg_jdb_mark_after_commit (self, round, blob, size, err);
 }

@@ -529,6 +529,19 @@ done:
 
 //  ---- verify -------------------------------------------------------------------
 
+//  The verdict of a check: 0, or the first problem's code and a summary.
+static int
+s_verdict (fg_journal_t *self, const fg_jdb_report_t *rep, size_t *problems, fg_error_t *err)
+{
+    if (problems)
+        *problems = rep->count;
+    if (rep->count)
+        return fg_error_set (err, rep->first, "journal %s: %zu problem%s, the first: %s: %s",
+                             self->path, rep->count, rep->count == 1? "": "s", rep->first_key,
+                             rep->first_msg);
+    return 0;
+}
+
 int
 fg_journal_check (fg_journal_t *self, fg_journal_report_fn *report, void *arg,
                   size_t *problems, fg_error_t *err)
@@ -541,15 +554,7 @@ fg_journal_check (fg_journal_t *self, fg_journal_report_fn *report, void *arg,
     if (problems)
         *problems = 0;
     int rc = fg_jdb_check (self, FG_JDB_BLOBS_ALL, &rep, err);
-    if (rc)
-        return rc;
-    if (problems)
-        *problems = rep.count;
-    if (rep.count)
-        return fg_error_set (err, rep.first, "journal %s: %zu problem%s, the first: %s: %s",
-                             self->path, rep.count, rep.count == 1? "": "s", rep.first_key,
-                             rep.first_msg);
-    return 0;
+    return rc? rc: s_verdict (self, &rep, problems, err);
 }
 
 int
@@ -558,12 +563,25 @@ fg_journal_verify (const char *dir, fg_journal_report_fn *report, void *arg, siz
 {
     if (problems)
         *problems = 0;
+    //  The mark before the journal's read transactions (see fg_jdb_mark_read).
+    fg_jdb_mark_t mark;
+    fg_error_t merr;
+    int mrc = dir && *dir? fg_jdb_mark_read (dir, &mark, &merr): FG_ENOENT;
     fg_journal_t *self;
     int rc = fg_jdb_open_readonly (dir, false, &self, err);
     if (rc)
         return rc;
-    rc = fg_journal_check (self, report, arg, problems, err);
+    fg_jdb_report_t rep;
+    memset (&rep, 0, sizeof rep);
+    rep.fn = report;
+    rep.arg = arg;
+    rc = fg_jdb_check (self, FG_JDB_BLOBS_ALL, &rep, err);
+    if (rc == 0 && mrc == 0 && fg_jdb_mark_check (self, &mark, true, &merr))
+        mrc = merr.code;
+    if (rc == 0 && mrc && mrc != FG_ENOENT)
+        s_problem (&rep, FG_JOURNAL_MARK_FILE, mrc, "%s", merr.msg);
+    if (rc == 0)
+        rc = s_verdict (self, &rep, problems, err);
     fg_journal_close (&self);
     return rc;
 }
-

@@ -142,8 +142,7 @@ fg_lmdb_check_file (const char *path, const char *label, bool empty_is_new, fg_e
         return 0;
     if (size == 0)
         return fg_error_set (err, FG_EFORMAT, "%s%s%s is empty (0 bytes): it holds nothing, not "
-                             "even LMDB's header; restore it from a backup, or remove it to start "
-                             "afresh (whatever it held is lost)", lb, s_sep (lb), path);
+                             "even LMDB's header; restore it from a backup", lb, s_sep (lb), path);
     if (ok0 == 0 && (size < (long long) S_META_BYTES || m0.magic != S_META_MAGIC))
         return fg_error_set (err, FG_EFORMAT, "%s%s%s: not an LMDB file (its header is damaged or "
                              "it is another kind of file; %lld bytes)", lb, s_sep (lb), path, size);
@@ -164,7 +163,7 @@ fg_lmdb_check_file (const char *path, const char *label, bool empty_is_new, fg_e
     if (newest->last_pg >= SIZE_MAX / psize || (unsigned long long) size < need)
         return fg_error_set (err, FG_EFORMAT, "%s%s%s is truncated: %lld bytes, but its last "
                              "commit (transaction %llu) uses %llu pages of %" PRIu32 " bytes "
-                             "(%llu bytes); reading it would crash: restore it from a backup",
+                             "(%llu bytes), so reading it would crash; restore it from a backup",
                              lb, s_sep (lb), path, size, (unsigned long long) newest->txnid,
                              pages, psize, need);
     return 0;

@@ -35,11 +35,12 @@
 #include "fg_journal.h"
 #include "fg_journal_internal.h"
 #include "fg_le.h"
+#include "fg_test_journal.h"
 #include "fg_test_util.h"
 
-#define HASH_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define HASH_A FG_TEST_HASH_A
 #define HASH_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
-#define CONFIG_A "[experiment]\nseed = 1\n"
+#define CONFIG_A FG_TEST_CONFIG_A
 
 //  --------------------------------------------------------------------------
 //  Helpers
@@ -65,23 +66,13 @@ s_teardown (void **state)
 static fg_journal_t *
 s_open (void)
 {
-    fg_journal_t *j = NULL;
-    fg_error_t err;
-    int rc = fg_journal_open (s_dir, CONFIG_A, HASH_A, true, &j, &err);
-    if (rc)
-        fail_msg ("open: %s", err.msg);
-    return j;
+    return fg_test_journal_open (s_dir);
 }
 
 static void
 s_verify_ok (void)
 {
-    fg_error_t err;
-    size_t problems = 99;
-    int rc = fg_journal_verify (s_dir, NULL, NULL, &problems, &err);
-    if (rc)
-        fail_msg ("verify: %s", err.msg);
-    assert_int_equal (problems, 0);
+    fg_test_journal_verify_ok (s_dir);
 }
 
 //  A blob whose bytes are a function of (tag, i): distinct per record.
@@ -246,44 +237,6 @@ s_key32 (uint8_t *k, uint32_t v)
     k [2] = (uint8_t) (v >> 8); k [3] = (uint8_t) v;
 }
 
-typedef struct {
-    char keys [16][64];
-    int  codes [16];
-    char msgs [16][256];
-    size_t n;
-} reports_t;
-
-static void
-s_collect (const char *key, int code, const char *message, void *arg)
-{
-    reports_t *r = (reports_t *) arg;
-    if (r->n < 16) {
-        snprintf (r->keys [r->n], sizeof r->keys [0], "%s", key);
-        r->codes [r->n] = code;
-        snprintf (r->msgs [r->n], sizeof r->msgs [0], "%s", message);
-        r->n++;
-    }
-}
-
-//  A report of key whose message contains words.
-static bool
-s_reported_as (const reports_t *r, const char *key, const char *words)
-{
-    for (size_t i = 0; i < r->n; i++)
-        if (strcmp (r->keys [i], key) == 0 && strstr (r->msgs [i], words))
-            return true;
-    return false;
-}
-
-static bool
-s_reported (const reports_t *r, const char *key, int code)
-{
-    for (size_t i = 0; i < r->n; i++)
-        if (strcmp (r->keys [i], key) == 0 && r->codes [i] == code)
-            return true;
-    return false;
-}
-
 //  Write hook: fails the n-th write after arming.
 typedef struct {
     bool     armed;
@@ -389,9 +342,9 @@ test_schema_mismatch (void **state)
     assert_non_null (strstr (err.msg, "schema version 2"));
     assert_non_null (strstr (err.msg, "new directory"));
     assert_int_equal (fg_journal_open_readonly (s_dir, &j, &err), FG_EVERSION);
-    reports_t r = { .n = 0 };
-    assert_int_equal (fg_journal_verify (s_dir, s_collect, &r, NULL, &err), FG_EVERSION);
-    assert_true (s_reported (&r, "meta/schema", FG_EVERSION));
+    fg_test_reports_t r = { .n = 0 };
+    assert_int_equal (fg_journal_verify (s_dir, fg_test_report_collect, &r, NULL, &err), FG_EVERSION);
+    assert_true (fg_test_reported (&r, "meta/schema", FG_EVERSION));
 }
 
 static void
@@ -988,12 +941,12 @@ test_flipped_blob_byte (void **state)
     uint8_t *ub = s_blob (1 * 1000 + 1, 1001);
     assert_true (s_flip (ub + 200, 64, 10) >= 1);     //  stale copies too
     free (ub);
-    reports_t r = { .n = 0 };
+    fg_test_reports_t r = { .n = 0 };
     size_t problems;
     fg_error_t err;
-    assert_int_equal (fg_journal_verify (s_dir, s_collect, &r, &problems, &err), FG_ECHECKSUM);
+    assert_int_equal (fg_journal_verify (s_dir, fg_test_report_collect, &r, &problems, &err), FG_ECHECKSUM);
     assert_int_equal (problems, 1);
-    assert_true (s_reported (&r, "updates/1/1", FG_ECHECKSUM));
+    assert_true (fg_test_reported (&r, "updates/1/1", FG_ECHECKSUM));
     assert_non_null (strstr (err.msg, "updates/1/1"));
     j = s_open ();
     void *blob;
@@ -1008,9 +961,9 @@ test_flipped_blob_byte (void **state)
     assert_true (s_flip (wb + 12345, 64, 7) >= 1);
     free (wb);
     r.n = 0;
-    assert_int_equal (fg_journal_verify (s_dir, s_collect, &r, &problems, &err), FG_ECHECKSUM);
+    assert_int_equal (fg_journal_verify (s_dir, fg_test_report_collect, &r, &problems, &err), FG_ECHECKSUM);
     assert_int_equal (problems, 2);
-    assert_true (s_reported (&r, "weights/2", FG_ECHECKSUM));
+    assert_true (fg_test_reported (&r, "weights/2", FG_ECHECKSUM));
     assert_int_equal (fg_journal_open (s_dir, CONFIG_A, HASH_A, false, &j, &err), FG_ECHECKSUM);
     assert_null (j);
     assert_non_null (strstr (err.msg, "weights/2"));
@@ -1042,10 +995,10 @@ test_flipped_record_byte (void **state)
     fg_journal_metrics_t m = s_metrics (1);
     fg_jrec_encode_metrics (rec, sizeof rec, 1, &m);
     assert_true (s_flip (rec, sizeof rec, 20) >= 1);
-    reports_t r = { .n = 0 };
+    fg_test_reports_t r = { .n = 0 };
     fg_error_t err;
-    assert_int_equal (fg_journal_verify (s_dir, s_collect, &r, NULL, &err), FG_ECHECKSUM);
-    assert_true (s_reported (&r, "metrics/1", FG_ECHECKSUM));
+    assert_int_equal (fg_journal_verify (s_dir, fg_test_report_collect, &r, NULL, &err), FG_ECHECKSUM);
+    assert_true (fg_test_reported (&r, "metrics/1", FG_ECHECKSUM));
     assert_int_equal (fg_journal_open (s_dir, CONFIG_A, HASH_A, false, &j, &err), FG_ECHECKSUM);
     assert_non_null (strstr (err.msg, "metrics/1"));
 }
@@ -1084,19 +1037,19 @@ test_broken_invariants (void **state)
     s_key32 (k, 1);
     s_raw ("metrics", k, 4, rec, sizeof rec);
 
-    reports_t r = { .n = 0 };
+    fg_test_reports_t r = { .n = 0 };
     size_t problems;
-    assert_int_not_equal (fg_journal_verify (s_dir, s_collect, &r, &problems, &err), 0);
-    assert_true (s_reported (&r, "rounds/2", FG_ESTATE));
-    assert_true (s_reported_as (&r, "rounds/2", "included shard 1 has no update"));
-    assert_true (s_reported_as (&r, "metrics/2/1", "without its update"));
-    assert_true (s_reported_as (&r, "rounds/4", "gap: round 2 is followed by round 4"));
-    assert_true (s_reported_as (&r, "rounds/4", "no weights checkpoint"));
-    assert_true (s_reported_as (&r, "metrics/3", "not committed"));
-    assert_true (s_reported (&r, "events/3", FG_ESTATE));
-    assert_true (s_reported_as (&r, "events/3", "follows event 1"));
-    assert_true (s_reported (&r, "nodes/0x616263", FG_EFORMAT));
-    assert_true (s_reported (&r, "metrics/1", FG_EFORMAT));        //  record of round 7
+    assert_int_not_equal (fg_journal_verify (s_dir, fg_test_report_collect, &r, &problems, &err), 0);
+    assert_true (fg_test_reported (&r, "rounds/2", FG_ESTATE));
+    assert_true (fg_test_reported_as (&r, "rounds/2", "included shard 1 has no update"));
+    assert_true (fg_test_reported_as (&r, "metrics/2/1", "without its update"));
+    assert_true (fg_test_reported_as (&r, "rounds/4", "gap: round 2 is followed by round 4"));
+    assert_true (fg_test_reported_as (&r, "rounds/4", "no weights checkpoint"));
+    assert_true (fg_test_reported_as (&r, "metrics/3", "not committed"));
+    assert_true (fg_test_reported (&r, "events/3", FG_ESTATE));
+    assert_true (fg_test_reported_as (&r, "events/3", "follows event 1"));
+    assert_true (fg_test_reported (&r, "nodes/0x616263", FG_EFORMAT));
+    assert_true (fg_test_reported (&r, "metrics/1", FG_EFORMAT));        //  record of round 7
     assert_int_equal (fg_journal_open (s_dir, CONFIG_A, HASH_A, false, &j, &err), FG_ESTATE);
     assert_non_null (strstr (err.msg, "damaged"));
     //  dump still prints everything it can.
@@ -1133,14 +1086,14 @@ test_open_round_invariants (void **state)
     s_key32 (k, 9);
     s_key32 (k + 4, 0);
     s_raw ("updates", k, 8, rec, n);
-    reports_t r = { .n = 0 };
+    fg_test_reports_t r = { .n = 0 };
     fg_error_t err;
-    assert_int_not_equal (fg_journal_verify (s_dir, s_collect, &r, NULL, &err), 0);
-    assert_true (s_reported_as (&r, "rounds/2", "follows round 1, which is still open"));
-    assert_true (s_reported_as (&r, "updates/9/0", "never opened"));
-    assert_true (s_reported_as (&r, "updates/9/0", "loss curve metrics/9/0 is missing"));
-    assert_true (s_reported_as (&r, "weights/1", "not committed"));
-    assert_true (s_reported_as (&r, "metrics/1", "not committed"));
+    assert_int_not_equal (fg_journal_verify (s_dir, fg_test_report_collect, &r, NULL, &err), 0);
+    assert_true (fg_test_reported_as (&r, "rounds/2", "follows round 1, which is still open"));
+    assert_true (fg_test_reported_as (&r, "updates/9/0", "never opened"));
+    assert_true (fg_test_reported_as (&r, "updates/9/0", "loss curve metrics/9/0 is missing"));
+    assert_true (fg_test_reported_as (&r, "weights/1", "not committed"));
+    assert_true (fg_test_reported_as (&r, "metrics/1", "not committed"));
 }
 
 static void
@@ -1152,9 +1105,9 @@ test_missing_meta (void **state)
     fg_journal_close (&j);
     s_raw ("meta", "config", 6, NULL, 0);
     fg_error_t err;
-    reports_t r = { .n = 0 };
-    assert_int_equal (fg_journal_verify (s_dir, s_collect, &r, NULL, &err), FG_EFORMAT);
-    assert_true (s_reported (&r, "meta/config", FG_EFORMAT));
+    fg_test_reports_t r = { .n = 0 };
+    assert_int_equal (fg_journal_verify (s_dir, fg_test_report_collect, &r, NULL, &err), FG_EFORMAT);
+    assert_true (fg_test_reported (&r, "meta/config", FG_EFORMAT));
     assert_int_equal (fg_journal_open (s_dir, CONFIG_A, HASH_A, false, &j, &err), FG_EFORMAT);
     //  meta/schema gone while data remains: never taken for a new journal.
     s_raw ("meta", "schema", 6, NULL, 0);
@@ -1623,7 +1576,7 @@ test_momentum_corruption (void **state)
         s_mround (j, r);
     fg_journal_close (&j);
     s_verify_ok ();
-    reports_t r = { .n = 0 };
+    fg_test_reports_t r = { .n = 0 };
     size_t problems;
     fg_error_t err;
 
@@ -1633,9 +1586,9 @@ test_momentum_corruption (void **state)
     uint8_t *o1 = s_state_blob (101, false, false, &osize);
     assert_true (s_flip (o1 + osize - 24, 16, 3) >= 1);
     free (o1);
-    assert_int_equal (fg_journal_verify (s_dir, s_collect, &r, &problems, &err), FG_ECHECKSUM);
+    assert_int_equal (fg_journal_verify (s_dir, fg_test_report_collect, &r, &problems, &err), FG_ECHECKSUM);
     assert_int_equal (problems, 1);
-    assert_true (s_reported (&r, "optimizer/1", FG_ECHECKSUM));
+    assert_true (fg_test_reported (&r, "optimizer/1", FG_ECHECKSUM));
     j = s_open_m ();
     void *blob;
     size_t size;
@@ -1664,10 +1617,10 @@ test_momentum_corruption (void **state)
     s_key32 (k, 2);
     s_raw ("optimizer", k, 4, NULL, 0);
     r.n = 0;
-    assert_int_equal (fg_journal_verify (s_dir, s_collect, &r, &problems, &err), FG_ESTATE);
+    assert_int_equal (fg_journal_verify (s_dir, fg_test_report_collect, &r, &problems, &err), FG_ESTATE);
     assert_int_equal (problems, 1);
-    assert_true (s_reported_as (&r, "optimizer/2", "missing"));
-    assert_true (s_reported_as (&r, "optimizer/2", "server_momentum = 0.9"));
+    assert_true (fg_test_reported_as (&r, "optimizer/2", "missing"));
+    assert_true (fg_test_reported_as (&r, "optimizer/2", "server_momentum = 0.9"));
     assert_int_equal (fg_journal_open (s_dir, CONFIG_M, HASH_M, false, &j, &err), FG_ESTATE);
     assert_non_null (strstr (err.msg, "optimizer/2"));
     //  A buffer of another layout, one with a NaN, one that is no blob,
@@ -1687,11 +1640,11 @@ test_momentum_corruption (void **state)
     free (w1);
     s_raw_put_buffer ("optimizer", 9, junk, sizeof junk);
     r.n = 0;
-    assert_int_not_equal (fg_journal_verify (s_dir, s_collect, &r, &problems, &err), 0);
-    assert_true (s_reported_as (&r, "optimizer/2", "layout differs from weights/2"));
-    assert_true (s_reported_as (&r, "optimizer/1", "without its weights checkpoint"));
-    assert_true (s_reported_as (&r, "optimizer/3", "not a full weights blob"));
-    assert_true (s_reported_as (&r, "optimizer/9", "not committed"));
+    assert_int_not_equal (fg_journal_verify (s_dir, fg_test_report_collect, &r, &problems, &err), 0);
+    assert_true (fg_test_reported_as (&r, "optimizer/2", "layout differs from weights/2"));
+    assert_true (fg_test_reported_as (&r, "optimizer/1", "without its weights checkpoint"));
+    assert_true (fg_test_reported_as (&r, "optimizer/3", "not a full weights blob"));
+    assert_true (fg_test_reported_as (&r, "optimizer/9", "not committed"));
     assert_int_equal (problems, 4);
     //  the NaN, once its checkpoint is back
     s_key32 (k, 1);
@@ -1703,8 +1656,8 @@ test_momentum_corruption (void **state)
     free (wrec);
     free (w1);
     r.n = 0;
-    assert_int_not_equal (fg_journal_verify (s_dir, s_collect, &r, &problems, &err), 0);
-    assert_true (s_reported_as (&r, "optimizer/1", "holds NaN at float 4"));
+    assert_int_not_equal (fg_journal_verify (s_dir, fg_test_report_collect, &r, &problems, &err), 0);
+    assert_true (fg_test_reported_as (&r, "optimizer/1", "holds NaN at float 4"));
 }
 
 static void
@@ -1719,12 +1672,12 @@ test_momentum_unexpected_buffer (void **state)
     uint8_t *o = s_state_blob (101, false, false, &osize);
     s_raw_put_buffer ("optimizer", 1, o, osize);
     free (o);
-    reports_t r = { .n = 0 };
+    fg_test_reports_t r = { .n = 0 };
     size_t problems;
     fg_error_t err;
-    assert_int_equal (fg_journal_verify (s_dir, s_collect, &r, &problems, &err), FG_ESTATE);
+    assert_int_equal (fg_journal_verify (s_dir, fg_test_report_collect, &r, &problems, &err), FG_ESTATE);
     assert_int_equal (problems, 1);
-    assert_true (s_reported_as (&r, "optimizer/1", "no server momentum"));
+    assert_true (fg_test_reported_as (&r, "optimizer/1", "no server momentum"));
     assert_int_equal (fg_journal_open (s_dir, CONFIG_A, HASH_A, false, &j, &err), FG_ESTATE);
 }
 
