@@ -13,7 +13,9 @@
                        clients.csv
     fg_coord_start.c   start-up and resume (fg_coord_new), and tear-down
     fg_coord_trust.c   what a node's word is worth: strikes against nodes
-                       that sent what was not theirs to send or not true   */
+                       that sent what was not theirs to send or not true
+    fg_coord_check.c   the invariants between two messages (the fuzz
+                       harness checks them after every operation)         */
 
 #ifndef FG_COORDINATOR_INTERNAL_H_INCLUDED
 #define FG_COORDINATOR_INTERNAL_H_INCLUDED
@@ -172,6 +174,18 @@ int
     fg_coord_on_message (fg_coord_t *self, zframe_t *routing, fg_wire_msg_t *msg,
                          fg_error_t *fatal);
 
+//  The aggregator answered FINISH: commits the round and starts the next
+//  one (the ROUTER loop calls it when the aggregator's pipe is readable;
+//  the fuzz harness, to let a round end). Returns 0, or a code that stops
+//  the coordinator with fatal set.
+int
+    fg_coord_on_aggregator (fg_coord_t *self, fg_error_t *fatal);
+
+//  Heartbeats, liveness, unit deadlines, the deadline policy, status.json:
+//  what the loop does at every turn.
+void
+    fg_coord_on_timer (fg_coord_t *self);
+
 //  Journals an event of the round in progress and logs it.
 void
     fg_coord_event (fg_coord_t *self, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
@@ -275,6 +289,23 @@ void
 //  result shown wrong. The event names the node and why.
 void
     fg_coord_strike (fg_coord_t *self, fg_coord_node_t *node, const char *why);
+
+//  ---- fg_coord_check.c: invariants -----------------------------------------
+
+//  fg_coord_check flags: also the invariants of issue 11's ownership and
+//  bounds (a done unit's attempt was issued and its sample count is the
+//  shard's size; an announced update is within the model's bound).
+#define FG_COORD_CHECK_OWNERSHIP    1
+
+//  Checks the invariants that hold between two messages (fg_coord_check.c
+//  lists them); reads the journal, changes nothing. Returns 0 or FG_ESTATE
+//  with the violated invariant in err.
+int
+    fg_coord_check (fg_coord_t *self, int flags, fg_error_t *err);
+
+//  Bytes above any encoded update of the round's model (0 without a base).
+uint64_t
+    fg_coord_check_update_bound (const fg_coord_t *self);
 
 //  ---- fg_coord_start.c: start-up, resume, tear-down -----------------------
 
