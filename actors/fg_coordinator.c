@@ -532,7 +532,18 @@ s_complete_update (fg_coord_t *self, fg_coord_node_t *node, fg_error_t *fatal)
         s_reject_result (self, node, FG_WIRE_REASON_CHECKSUM, "update does not match its SHA-256");
         return 0;
     }
+    //  a pull that began before the round committed is not of this round
+    if (node->r_round != self->round) {
+        s_reject_result (self, node, FG_WIRE_REASON_STALE, "its round is committed");
+        return 0;
+    }
     fg_coord_unit_t *unit = &self->units [shard];
+    //  deadline policy: a unit left out of a round being folded or
+    //  committed (the last) comes too late (the aggregator has FINISH)
+    if (unit->state != FG_COORD_UNIT_DONE && (self->folding || self->finished)) {
+        s_reject_result (self, node, FG_WIRE_REASON_STALE, "the round is folded without it");
+        return 0;
+    }
     if (unit->state == FG_COORD_UNIT_DONE) {
         //  another copy was accepted first: the same bytes or a faulty host
         if (memcmp (unit->hash, digest, FG_SHA256_SIZE) == 0) {

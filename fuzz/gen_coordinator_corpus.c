@@ -126,11 +126,17 @@ s_write (const char *dir, const char *name, const s_seed_t *seed, uint32_t commi
 #define X2(...)     __VA_ARGS__, __VA_ARGS__
 #define X4(...)     X2 (__VA_ARGS__), X2 (__VA_ARGS__)
 #define AGG         OP (AGGREGATOR, 0)
+#define X8(...)     X4 (__VA_ARGS__), X4 (__VA_ARGS__)
+//  100 ms pass, peer 0 (BEAT2: and peer 1) says it is alive; 11 of them
+//  pass the deadline floor of 1 s and keep the peers admitted
+#define BEAT        OP (TIMER, 0), 1, OP (2, 0), 0
+#define BEAT2       BEAT, OP (2, 1), 0
+#define BEATS(b)    X8 (b), X2 (b), b
 
 typedef struct {
     const char *name;
     uint32_t commits, accepted;     //  what the seed must reach
-    int ops [64];
+    int ops [96];
 } s_script_t;
 
 static const s_script_t s_scripts [] = {
@@ -154,6 +160,16 @@ static const s_script_t s_scripts [] = {
                              OP (TIMER, 0), 1, OP (2, 1), 0, OP (TIMER, 0), 1, OP (2, 1), 0,
                              OP (TIMER, 0), 1, OP (2, 1), 0, OP (TIMER, 0), 1, OP (2, 1), 0,
                              X4 (OP (HONEST, 1)), AGG, -1 } },
+    //  deadline policy, 3 shards, quorum 0.25, 1 round: after the round is
+    //  committed with one unit, peer 0's result for the unit it then held
+    //  is refused (it stopped the coordinator: the journal's round was
+    //  committed) ...
+    { "deadline-late-result", 1, 1, { 0x06, X4 (H1), H1, BEATS (BEAT), AGG, OP (RESULT, 0),
+                                      0x00, 0x44, OP (CHUNKS, 0), OP (CHUNKS, 0), -1 } },
+    //  ... and so are peer 1's chunks while the round is folded (its
+    //  update went to the aggregator after FINISH: the commit failed)
+    { "deadline-fold-chunks", 1, 1, { 0x06, X2 (H2), OP (RESULT, 1), 0x00, 0x04, X2 (H1),
+                                      BEATS (BEAT2), OP (CHUNKS, 1), OP (CHUNKS, 1), AGG, -1 } },
     //  The attacks of issue 11 that the coordinator accepts before its
     //  ownership checks: the counts are those of that code; once the
     //  checks are in, the harness's S_OWNERSHIP turns them into failures
@@ -167,8 +183,10 @@ static const s_script_t s_scripts [] = {
                                      0x0f, 0x00, X2 (H1), AGG, -1 } },
     //  1 shard, 2 rounds: peer 0 announces the base blob as its update
     //  (param 0x0c, no prefix) and sends no chunk; peer 1's backup copy
-    //  completes round 1; then peer 0's chunks complete round 2's unit
-    { "attack-stale-round", 2, 2, { 0x08, X2 (H2), OP (RESULT, 0), 0x0c, 0x00, OP (HONEST, 1),
+    //  completes round 1; then peer 0's chunks would complete round 2's
+    //  unit (they did before the coordinator refused a pull of a
+    //  committed round: 2 rounds, 2 units)
+    { "attack-stale-round", 1, 1, { 0x08, X2 (H2), OP (RESULT, 0), 0x0c, 0x00, OP (HONEST, 1),
                                     OP (HONEST, 1), AGG, X4 (OP (CHUNKS, 0)), AGG, -1 } },
 };
 
