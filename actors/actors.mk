@@ -35,3 +35,4 @@ fuzz_replay_coordinator_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_NAME='"coordinator"'
 fuzz_replay_coordinator_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=zclock_mono
 fuzz_gen_coordinator_corpus_SOURCES = fuzz/gen_coordinator_corpus.c fuzz/fuzz_coordinator.c
 fuzz_gen_coordinator_corpus_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=zclock_mono
+EXTRA_DIST += fuzz/coverage-ignore.txt

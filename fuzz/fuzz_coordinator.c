@@ -42,8 +42,9 @@
     code before that work, where they fail — FG_FUZZ_OWNERSHIP=1 or =0 in
     the environment overrides):
       - fg_coord_check's FG_COORD_CHECK_OWNERSHIP invariants;
-      - a unit becomes done only by a result of the peer it was issued to,
-        for that attempt, sent while the issue was live;
+      - a unit becomes done only by a result of the peer it was issued to
+        (a TASK of that round, shard and attempt the peer received; when an
+        issue stops being live is the coordinator's rule, not checked);
       - the journal's node registry grows by at most one node per peer;
     without it, RESULTs announcing more than S_SIZE_CAP bytes are not
     sent (the coordinator would allocate them: a known fault, not news).  */
@@ -74,6 +75,7 @@
 #define S_SIZE_CAP      (4u << 20)  //  largest update size announced without S_OWNERSHIP
 #define S_CLOCK_START   1000000
 #define S_SHARDS_MAX    4           //  grid.nodes is 1 + (byte 0 & 3)
+#define S_ISSUED_MAX    256         //  TASKs a peer can receive in one input
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 //  Runs one input; *commits and *accepted (may be NULL) say how far it
@@ -119,8 +121,8 @@ typedef struct {
     uint32_t  ask_credit, ask_chunk;
     fg_wire_msg_t last;             //  its last RESULT (fields; replayed)
     bool      has_last;
-    s_unit_id_t live [S_OPS_MAX];
-    size_t    nlive;
+    s_unit_id_t issued [S_ISSUED_MAX];  //  every TASK it received
+    size_t    nissued;
 } s_peer_t;
 
 typedef struct {
@@ -301,6 +303,8 @@ s_on_task (s_run_t *run, s_peer_t *peer, const fg_wire_msg_t *msg)
         s_fail ("TASK of round %u shard %u: %llu samples (shard: %llu), weights %llu",
                 msg->round, msg->shard, (unsigned long long) t->sample_count,
                 (unsigned long long) size, (unsigned long long) t->weights_version);
+    if (peer->nissued < S_ISSUED_MAX)
+        peer->issued [peer->nissued++] = (s_unit_id_t) { msg->round, msg->shard, msg->attempt };
     peer->task = true;
     peer->t_round = msg->round;
     peer->t_shard = msg->shard;
@@ -396,11 +400,11 @@ s_drain (s_run_t *run)
 //  Checks after every operation
 
 static bool
-s_was_live (const s_peer_t *peer, uint32_t round, uint32_t shard, uint32_t attempt)
+s_was_issued (const s_peer_t *peer, uint32_t round, uint32_t shard, uint32_t attempt)
 {
-    for (size_t i = 0; i < peer->nlive; i++)
-        if (peer->live [i].round == round && peer->live [i].shard == shard
-        &&  peer->live [i].attempt == attempt)
+    for (size_t i = 0; i < peer->nissued; i++)
+        if (peer->issued [i].round == round && peer->issued [i].shard == shard
+        &&  peer->issued [i].attempt == attempt)
             return true;
     return false;
 }
@@ -426,9 +430,9 @@ s_check (s_run_t *run, int p, const int *before, uint32_t round)
         run->accepted++;
         if (p < 0)
             s_fail ("round %u shard %u became done without a message", round, s);
-        if (run->ownership && !s_was_live (&run->peer [p], round, s, unit->attempt))
-            s_fail ("round %u shard %u was completed as attempt %u by peer %d, which was not "
-                    "running that issue when it sent its RESULT", round, s, unit->attempt, p);
+        if (run->ownership && !s_was_issued (&run->peer [p], round, s, unit->attempt))
+            s_fail ("round %u shard %u was completed as attempt %u by peer %d, to which that "
+                    "attempt was not issued", round, s, unit->attempt, p);
     }
 }
 
@@ -440,18 +444,6 @@ s_feed (s_run_t *run, int p, fg_wire_msg_t *msg)
     s_peer_t *peer = &run->peer [p];
     if (msg->type == FG_WIRE_RESULT && !run->ownership && msg->result.update_size > S_SIZE_CAP)
         return;                         //  known: allocated as announced
-    if (msg->type == FG_WIRE_RESULT) {
-        fg_coord_node_t *node = fg_coord_node_find (c, peer->routing);
-        if (node && node->busy && node->shard == msg->shard && node->attempt == msg->attempt
-        &&  msg->round == c->round && peer->nlive < S_OPS_MAX) {
-            peer->live [peer->nlive].round = msg->round;
-            peer->live [peer->nlive].shard = msg->shard;
-            peer->live [peer->nlive].attempt = msg->attempt;
-            peer->nlive++;
-        }
-    }
-    if (msg->type == FG_WIRE_HELLO || msg->type == FG_WIRE_BYE)
-        peer->nlive = 0;                //  a new node, or none
     int before [S_SHARDS_MAX];
     uint32_t round = c->round;
     for (uint32_t s = 0; s < S_SHARDS_MAX; s++)
@@ -842,8 +834,6 @@ s_op_aggregator (s_run_t *run)
     fg_error_clear (&fatal);
     if (fg_coord_on_aggregator (c, &fatal))
         s_fail ("round %u cannot commit: %s", c->round, fatal.msg);
-    for (int p = 0; p < S_PEERS; p++)
-        run->peer [p].nlive = 0;        //  the round's issues are over
     s_drain (run);
     s_check (run, -1, NULL, 0);
 }

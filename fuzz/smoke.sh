@@ -9,10 +9,12 @@ set -u
 srcdir=$1; out=$2; shift 2
 mkdir -p "$out/obj" "$out/artifacts"
 flags="-g -O1 -std=c11 -D_GNU_SOURCE -ffp-contract=off -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all"
+ignore="$srcdir/fuzz/coverage-ignore.txt"
+flags="$flags -fsanitize-coverage-ignorelist=$ignore"
 objs=""
 for src in $FUZZ_SOURCES; do
     obj="$out/obj/$(echo "$src" | tr / _).o"
-    if [ ! -f "$obj" ] || [ "$srcdir/$src" -nt "$obj" ]; then
+    if [ ! -f "$obj" ] || [ "$srcdir/$src" -nt "$obj" ] || [ "$ignore" -nt "$obj" ]; then
         $FUZZ_CC $flags $FUZZ_CPPFLAGS -c "$srcdir/$src" -o "$obj" || exit 1
     fi
     objs="$objs $obj"
