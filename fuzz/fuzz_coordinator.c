@@ -4,13 +4,15 @@
     coordinator's invariants (fg_coord_check) and the harness's own checked
     after every operation.
 
-    One coordinator per input, so an input replays on its own: a fresh
-    experiment folder (tmpfs when there is one), synthetic data (64
-    training, 16 test samples), cnn-small, 1 to 4 shards, 1 or 2 rounds,
-    1 KiB chunks. Time is the harness's: the coordinator's zclock_mono is
-    linked to s_wrap_clock (-Wl,--wrap=zclock_mono), one millisecond per
-    operation and more by the timer operation, so deadlines, liveness and
-    the order of backup copies never depend on the machine's speed.
+    One coordinator per input, so an input replays on its own (a reset
+    coordinator would be faster but carry its journal from input to input):
+    a fresh experiment folder (tmpfs when there is one), synthetic 10x10
+    data of 2 classes (64 training, 16 test samples), cnn-small (27 k
+    weights), 1 to 4 shards, 1 or 2 rounds, 1 KiB chunks. Time is the
+    harness's: the coordinator's zclock_mono calls are linked to
+    __wrap_zclock_mono, one millisecond per operation and more by the timer
+    operation, so deadlines, liveness and the order of backup copies never
+    depend on the machine's speed.
     fuzz-ldflags: -Wl,--wrap=zclock_mono
 
     Peers: three DEALER sockets connected to the coordinator's inproc
