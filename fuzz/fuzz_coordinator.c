@@ -30,7 +30,7 @@
     prefixes near the true ones), the next update chunk, every chunk asked
     for, ERROR, REJECT, DATA-REQUEST, BYE, raw frames through the decoder
     (fuzz_wire's layout), the aggregator's answer (a round commits), the
-    timer, an honest step (what a correct trainer does next), a replayed
+    timer (or a long wait while chosen peers beat), an honest step (what a correct trainer does next), a replayed
     RESULT. Structured messages go through fg_wire_encode and
     fg_wire_decode first, as the ROUTER loop only passes decoded messages.
 
@@ -862,6 +862,22 @@ s_op_timer (s_run_t *run, uint8_t v)
     s_check (run, -1, before, c->round);    //  no unit is done by time alone
 }
 
+//  Seconds pass while the peers of mask (param bits 0-3) beat as trainers
+//  at work do: 1 + (bits 4-7) x 4 heartbeats, each one a HEARTBEAT of
+//  every such peer, then the timer (units pass their deadlines, nodes
+//  outside mask fall silent).
+static void
+s_op_wait (s_run_t *run, uint8_t v)
+{
+    int steps = 1 + 4 * (v >> 4);
+    for (int i = 0; i < steps; i++) {
+        for (int p = 0; p < S_PEERS; p++)
+            if ((v >> p) & 1)
+                s_op_short (run, p, FG_WIRE_HEARTBEAT, 0);
+        s_op_timer (run, 1);
+    }
+}
+
 //  What a correct trainer does next: HELLO, the chunks asked for, the
 //  RESULT of its TASK (the honest update, every field true), or READY.
 static void
@@ -941,7 +957,14 @@ s_op (s_run_t *run, uint8_t op)
         case 10: s_op_short (run, p, FG_WIRE_BYE, s_u8 (&run->in)); break;
         case 11: s_op_raw (run, p, s_u8 (&run->in)); break;
         case 12: s_op_aggregator (run); break;
-        case 13: s_op_timer (run, s_u8 (&run->in)); break;
+        case 13: {
+            uint8_t v = s_u8 (&run->in);
+            if ((v & 7) == 7)           //  a unit's deadline, jumped to: a long wait
+                s_op_wait (run, s_u8 (&run->in));
+            else
+                s_op_timer (run, v);
+            break;
+        }
         case 14: s_op_honest (run, p); break;
         default: s_op_replay (run, p); break;
     }

@@ -170,6 +170,11 @@ static const s_script_t s_scripts [] = {
     //  update went to the aggregator after FINISH: the commit failed)
     { "deadline-fold-chunks", 1, 1, { 0x06, X2 (H2), OP (RESULT, 1), 0x00, 0x04, X2 (H1),
                                       BEATS (BEAT2), OP (CHUNKS, 1), OP (CHUNKS, 1), AGG, -1 } },
+    //  1 shard: peer 0's unit passes its deadline while both peers beat
+    //  (1.3 s), peer 1 gets it again and is accepted; peer 0's late copy
+    //  of the same bytes is acknowledged as a duplicate
+    { "deadline-expired", 1, 1, { 0x00, H2, H1, OP (TIMER, 0), 7, 0x33, X2 (OP (HONEST, 1)),
+                                  OP (HONEST, 1), X2 (H1), AGG, -1 } },
     //  The attacks of issue 11 that the coordinator accepts before its
     //  ownership checks: the counts are those of that code; once the
     //  checks are in, the harness's S_OWNERSHIP turns them into failures
