@@ -191,6 +191,15 @@ s_u32 (s_input_t *in)
 //  --------------------------------------------------------------------------
 //  Once per process: data, the folder, the pipe the coordinator reports on
 
+static void s_remove_tree (const char *path);
+
+//  At exit: the process's folder goes (a crash leaves it for the post-mortem).
+static void
+s_cleanup (void)
+{
+    s_remove_tree (s_dir);
+}
+
 static void
 s_init (void)
 {
@@ -222,6 +231,7 @@ s_init (void)
         perror ("fuzz_coordinator: mkdtemp");
         abort ();
     }
+    atexit (s_cleanup);
     char endpoint [64];
     snprintf (endpoint, sizeof endpoint, "inproc://fuzz-coordinator-pipe-%d", (int) getpid ());
     s_pipe_read = zsock_new (ZMQ_PAIR);
