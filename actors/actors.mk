@@ -4,7 +4,7 @@ noinst_HEADERS += actors/fg_actors_internal.h actors/fg_coordinator_internal.h \
     actors/fg_trainer_internal.h
 actors_libfgactors_la_SOURCES += actors/fg_coordinator.c actors/fg_coord_nodes.c \
     actors/fg_coord_serve.c actors/fg_coord_files.c actors/fg_coord_start.c \
-    actors/fg_coord_trust.c actors/fg_coord_vote.c
+    actors/fg_coord_trust.c actors/fg_coord_vote.c actors/fg_coord_check.c
 actors_libfgactors_la_SOURCES += actors/fg_partitioner.c actors/fg_aggregator.c \
     actors/fg_trainer.c actors/fg_trainer_fetch.c actors/fg_trainer_fault.c
 UNIT_TESTS += tests/test_fetch tests/test_vote
@@ -22,3 +22,17 @@ fuzz_replay_cert_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_NAME='"cert"'
 ##  The wire codec over CZMQ sockets (lib/fg_wire.c is the codec, socket-free)
 pkginclude_HEADERS += actors/fg_wire_socket.h
 actors_libfgactors_la_SOURCES += actors/fg_wire_socket.c
+##  fuzz harness of the coordinator's message handling (its zclock_mono is
+##  the harness's clock); make check replays its corpus, which
+##  fuzz/gen_coordinator_corpus writes (run by hand:
+##  fuzz/gen_coordinator_corpus fuzz/corpus/coordinator) and checks
+FUZZ_HARNESSES += coordinator
+check_PROGRAMS += fuzz/replay_coordinator fuzz/gen_coordinator_corpus
+TESTS += fuzz/replay_coordinator
+noinst_HEADERS += fuzz/fuzz_frames.h
+fuzz_replay_coordinator_SOURCES = fuzz/fuzz_coordinator.c fuzz/replay_main.c
+fuzz_replay_coordinator_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_NAME='"coordinator"'
+fuzz_replay_coordinator_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=zclock_mono
+fuzz_gen_coordinator_corpus_SOURCES = fuzz/gen_coordinator_corpus.c fuzz/fuzz_coordinator.c
+fuzz_gen_coordinator_corpus_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=zclock_mono
+EXTRA_DIST += fuzz/coverage-ignore.txt

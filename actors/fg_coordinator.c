@@ -558,7 +558,18 @@ s_complete_update (fg_coord_t *self, fg_coord_node_t *node, fg_error_t *fatal)
         fg_coord_reject_result (self, node, FG_WIRE_REASON_CHECKSUM, "update does not match its SHA-256");
         return 0;
     }
+    //  a pull that began before the round committed is not of this round
+    if (node->r_round != self->round) {
+        s_reject_result (self, node, FG_WIRE_REASON_STALE, "its round is committed");
+        return 0;
+    }
     fg_coord_unit_t *unit = &self->units [shard];
+    //  deadline policy: a unit left out of a round being folded or
+    //  committed (the last) comes too late (the aggregator has FINISH)
+    if (unit->state != FG_COORD_UNIT_DONE && (self->folding || self->finished)) {
+        s_reject_result (self, node, FG_WIRE_REASON_STALE, "the round is folded without it");
+        return 0;
+    }
     if (unit->state == FG_COORD_UNIT_DONE) {
         //  another copy was accepted first: the same bytes or a faulty host
         if (memcmp (unit->hash, digest, FG_SHA256_SIZE) == 0) {
@@ -648,9 +659,11 @@ s_on_result (fg_coord_t *self, fg_coord_node_t *node, fg_wire_msg_t *msg, fg_err
         fg_coord_node_clear_update (node);
         return fg_error_set (fatal, FG_ENOMEM, "coordinator: out of memory");
     }
-    memcpy (node->loss, r->loss, r->loss_count * sizeof (float));
+    if (r->loss_count)                  //  (a decoded empty curve or prefix is NULL)
+        memcpy (node->loss, r->loss, r->loss_count * sizeof (float));
     node->nloss = r->loss_count;
-    memcpy (node->update, r->prefix, r->prefix_size);
+    if (r->prefix_size)
+        memcpy (node->update, r->prefix, r->prefix_size);
     node->update_have = r->prefix_size;
     if (node->update_have == node->update_size)
         return s_complete_update (self, node, fatal);
@@ -817,6 +830,20 @@ s_on_timer (fg_coord_t *self)
     s_assign (self);
     if (now >= self->status_at)
         fg_coord_write_status (self);
+}
+
+//  The loop's steps as entry points (fg_coordinator_internal.h), for the
+//  coordinator fuzz harness, which has no loop.
+int
+fg_coord_on_aggregator (fg_coord_t *self, fg_error_t *fatal)
+{
+    return s_commit_round (self, fatal);
+}
+
+void
+fg_coord_on_timer (fg_coord_t *self)
+{
+    s_on_timer (self);
 }
 
 //  --------------------------------------------------------------------------

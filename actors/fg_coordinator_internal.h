@@ -16,7 +16,9 @@
                        that sent what was not theirs to send or not true,
                        quarantine, trust
     fg_coord_vote.c    replication and validation: votes on units'
-                       results, verdicts, spot checks                       */
+                       results, verdicts, spot checks
+    fg_coord_check.c   the invariants between two messages (the fuzz
+                       harness checks them after every operation)         */
 
 #ifndef FG_COORDINATOR_INTERNAL_H_INCLUDED
 #define FG_COORDINATOR_INTERNAL_H_INCLUDED
@@ -230,6 +232,18 @@ void
 void
     fg_coord_reject_result (fg_coord_t *self, fg_coord_node_t *node, int reason, const char *why);
 
+//  The aggregator answered FINISH: commits the round and starts the next
+//  one (the ROUTER loop calls it when the aggregator's pipe is readable;
+//  the fuzz harness, to let a round end). Returns 0, or a code that stops
+//  the coordinator with fatal set.
+int
+    fg_coord_on_aggregator (fg_coord_t *self, fg_error_t *fatal);
+
+//  Heartbeats, liveness, unit deadlines, the deadline policy, status.json:
+//  what the loop does at every turn.
+void
+    fg_coord_on_timer (fg_coord_t *self);
+
 //  Journals an event of the round in progress and logs it.
 void
     fg_coord_event (fg_coord_t *self, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
@@ -398,6 +412,23 @@ void
 //  validation or no majority among FG_COORD_VOTES_MAX copies).
 int
     fg_coord_vote (fg_coord_t *self, fg_coord_node_t *node, fg_error_t *fatal);
+
+//  ---- fg_coord_check.c: invariants -----------------------------------------
+
+//  fg_coord_check flags: also the invariants of issue 11's ownership and
+//  bounds (a done unit's attempt was issued and its sample count is the
+//  shard's size; an announced update is within the model's bound).
+#define FG_COORD_CHECK_OWNERSHIP    1
+
+//  Checks the invariants that hold between two messages (fg_coord_check.c
+//  lists them); reads the journal, changes nothing. Returns 0 or FG_ESTATE
+//  with the violated invariant in err.
+int
+    fg_coord_check (fg_coord_t *self, int flags, fg_error_t *err);
+
+//  Bytes above any encoded update of the round's model (0 without a base).
+uint64_t
+    fg_coord_check_update_bound (const fg_coord_t *self);
 
 //  ---- fg_coord_start.c: start-up, resume, tear-down -----------------------
 

@@ -2,10 +2,9 @@
 
     Input: byte 0 = frame count (low 3 bits, 0..7) | 0x80 "recompute the
     header's payload length and checksum" (so the fuzzer reaches the body
-    parsers instead of stopping at the checksum); then every frame but the
-    last as a u16 little-endian length (cut to what is left) and its bytes;
-    the last frame is the rest. Every frame is copied into its own
-    exact-size heap block, so ASan catches a read past any frame's end.
+    parsers instead of stopping at the checksum); then the frames as
+    fuzz_frames.h lays them out (each in its own exact-size heap block, so
+    ASan catches a read past any frame's end).
 
     Oracle: whatever the input, decode must not crash or leak; when it
     succeeds, re-encoding the message must succeed and give exactly the
@@ -15,27 +14,13 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "fg_wire.h"
+#include "fuzz_frames.h"
 
 #define S_FRAMES_MAX 7
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
-
-static void
-s_put32 (uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p [i] = (uint8_t) (v >> (8 * i));
-}
-
-static void
-s_put64 (uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p [i] = (uint8_t) (v >> (8 * i));
-}
 
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
@@ -49,35 +34,10 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 
     uint8_t *copy [S_FRAMES_MAX] = { NULL };
     fg_wire_frame_t frames [S_FRAMES_MAX];
-    for (size_t i = 0; i < count; i++) {
-        size_t len = size;
-        if (i + 1 < count) {
-            len = size >= 2? (size_t) (data [0] | data [1] << 8): 0;
-            size_t skip = size >= 2? 2: size;
-            data += skip;
-            size -= skip;
-            if (len > size)
-                len = size;
-        }
-        copy [i] = (uint8_t *) malloc (len? len: 1);
-        if (!copy [i])
-            goto done;
-        if (len)
-            memcpy (copy [i], data, len);
-        frames [i] = (fg_wire_frame_t) { copy [i], len };
-        data += len;
-        size -= len;
-    }
-    if (fix && count >= 1 && frames [0].size >= FG_WIRE_HEADER_SIZE) {
-        uint64_t payload = 0;
-        for (size_t i = 1; i < count; i++)
-            payload += frames [i].size;
-        s_put64 (copy [0] + 28, payload);
-        uLong crc = crc32_z (0L, copy [0], 36);
-        for (size_t i = 1; i < count; i++)
-            crc = crc32_z (crc, frames [i].data, frames [i].size);
-        s_put32 (copy [0] + 36, (uint32_t) crc);
-    }
+    if (fuzz_frames_split (data, size, count, copy, frames))
+        goto done;
+    if (fix && count >= 1 && frames [0].size >= FG_WIRE_HEADER_SIZE)
+        fuzz_frames_fix (copy [0], frames, count);
 
     //  small limits keep every allocation small
     fg_wire_limits_t limits = { 1 << 20, 1 << 16 };

@@ -2,15 +2,19 @@
 #   fuzz/smoke.sh SRCDIR OUTDIR HARNESS... — builds each libFuzzer harness with
 #   clang -fsanitize=fuzzer,address,undefined and fuzzes it for FUZZ_SECONDS
 #   from its committed corpus (a scratch copy: the corpus is not modified).
-#   Prints one TAP line per harness with executions per second.
+#   Prints one TAP line per harness with executions per second. A harness
+#   that needs link flags names them in a line "fuzz-ldflags: FLAGS" of its
+#   header comment (fuzz_coordinator.c: its clock wraps zclock_mono).
 set -u
 srcdir=$1; out=$2; shift 2
 mkdir -p "$out/obj" "$out/artifacts"
 flags="-g -O1 -std=c11 -D_GNU_SOURCE -ffp-contract=off -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all"
+ignore="$srcdir/fuzz/coverage-ignore.txt"
+flags="$flags -fsanitize-coverage-ignorelist=$ignore"
 objs=""
 for src in $FUZZ_SOURCES; do
     obj="$out/obj/$(echo "$src" | tr / _).o"
-    if [ ! -f "$obj" ] || [ "$srcdir/$src" -nt "$obj" ]; then
+    if [ ! -f "$obj" ] || [ "$srcdir/$src" -nt "$obj" ] || [ "$ignore" -nt "$obj" ]; then
         $FUZZ_CC $flags $FUZZ_CPPFLAGS -c "$srcdir/$src" -o "$obj" || exit 1
     fi
     objs="$objs $obj"
@@ -20,7 +24,8 @@ echo "1..$#"
 for h in "$@"; do
     n=$((n + 1))
     bin="$out/fuzz_$h"
-    $FUZZ_CC $flags -fsanitize=fuzzer $FUZZ_CPPFLAGS "$srcdir/fuzz/fuzz_$h.c" $objs $FUZZ_LIBS -o "$bin" || { echo "not ok $n - fuzz_$h: build failed"; failed=$((failed + 1)); continue; }
+    ldflags=$(sed -n 's/^ *fuzz-ldflags: *//p' "$srcdir/fuzz/fuzz_$h.c" | head -n 1)
+    $FUZZ_CC $flags -fsanitize=fuzzer $FUZZ_CPPFLAGS "$srcdir/fuzz/fuzz_$h.c" $objs $FUZZ_LIBS $ldflags -o "$bin" || { echo "not ok $n - fuzz_$h: build failed"; failed=$((failed + 1)); continue; }
     work="$out/corpus_$h"; rm -rf "$work"; mkdir -p "$work"
     cp "$srcdir/fuzz/corpus/$h/"* "$work/" 2>/dev/null
     dict=""; [ -f "$srcdir/fuzz/dict/$h.dict" ] && dict="-dict=$srcdir/fuzz/dict/$h.dict"
