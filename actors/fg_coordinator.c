@@ -560,14 +560,14 @@ s_complete_update (fg_coord_t *self, fg_coord_node_t *node, fg_error_t *fatal)
     }
     //  a pull that began before the round committed is not of this round
     if (node->r_round != self->round) {
-        s_reject_result (self, node, FG_WIRE_REASON_STALE, "its round is committed");
+        fg_coord_reject_result (self, node, FG_WIRE_REASON_STALE, "its round is committed");
         return 0;
     }
     fg_coord_unit_t *unit = &self->units [shard];
     //  deadline policy: a unit left out of a round being folded or
     //  committed (the last) comes too late (the aggregator has FINISH)
     if (unit->state != FG_COORD_UNIT_DONE && (self->folding || self->finished)) {
-        s_reject_result (self, node, FG_WIRE_REASON_STALE, "the round is folded without it");
+        fg_coord_reject_result (self, node, FG_WIRE_REASON_STALE, "the round is folded without it");
         return 0;
     }
     if (unit->state == FG_COORD_UNIT_DONE) {
