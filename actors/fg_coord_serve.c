@@ -10,7 +10,10 @@
     chunks' worth and S_DATA_RANGES ranges per request (the requester asks
     for the next window when one is in), so neither side buffers more than
     a window. Bytes served are counted per (node, round, shard) for
-    clients.csv (fetched_bytes).                                            */
+    clients.csv (fetched_bytes). A node that asks without reading fills
+    its send queue (S_PEER_SNDHWM messages, fg_coord_start.c): the send
+    that finds it full fails at once and ends serving that request, so
+    unread answers cost at most the queue, never the coordinator's time. */
 
 #include "fg_coordinator_internal.h"
 #include "fg_log.h"
@@ -41,7 +44,7 @@ fg_coord_on_weights_request (fg_coord_t *self, fg_coord_node_t *node, const fg_w
     if (fg_wire_send_chunks (self->router, node->routing, &header, FG_WIRE_BLOB_GLOBAL,
                              r->version, self->base_blob, self->base_size, self->base_hash,
                              r->offset, r->credit, r->chunk_size, &self->limits, &err))
-        fg_warn ("coordinator: weights to %s: %s", node->id, err.msg);
+        fg_coord_node_warn (self, node, "weights to %s: %s", node->id, err.msg);
 }
 
 //  --------------------------------------------------------------------------
@@ -172,7 +175,7 @@ fg_coord_on_data_request (fg_coord_t *self, fg_coord_node_t *node, const fg_wire
     char why [200];
     int reason;
     if (s_data_refused (self, r, per_chunk, &reason, why, sizeof why)) {
-        fg_info ("coordinator: DATA-REQUEST from %s refused: %s", node->id, why);
+        fg_coord_node_info (self, node, "DATA-REQUEST from %s refused: %s", node->id, why);
         fg_coord_send_reject (self, node->routing, msg, reason, why);
         return;
     }
@@ -195,7 +198,7 @@ fg_coord_on_data_request (fg_coord_t *self, fg_coord_node_t *node, const fg_wire
         }
     free (raw);
     if (rc && err.msg [0])              //  (a failed send is logged by fg_coord_send)
-        fg_warn ("coordinator: samples to %s: %s", node->id, err.msg);
+        fg_coord_node_warn (self, node, "samples to %s: %s", node->id, err.msg);
     fg_debug ("coordinator: %llu samples (%llu bytes) to %s for round %u shard %u",
               (unsigned long long) r->sample_count, (unsigned long long) bytes, node->id,
               msg->round, msg->shard);

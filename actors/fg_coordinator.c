@@ -40,8 +40,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_CREDIT        8           //  update chunks asked for at a time
-
 void
 fg_coord_event (fg_coord_t *self, const char *fmt, ...)
 {
@@ -75,6 +73,16 @@ fg_coord_unit_copy_ends (fg_coord_t *self, fg_coord_node_t *node)
     node->deadline = 0;
 }
 
+//  The units of the round in progress and who they were issued to.
+static void
+s_free_units (fg_coord_t *self)
+{
+    for (uint32_t s = 0; self->units && s < self->nshards; s++)
+        free (self->units [s].issued);
+    free (self->units);
+    self->units = NULL;
+}
+
 void
 fg_coord_free_round (fg_coord_t *self)
 {
@@ -82,8 +90,7 @@ fg_coord_free_round (fg_coord_t *self)
     free (self->base_blob);
     self->base_blob = NULL;
     fg_shards_destroy (&self->shards);
-    free (self->units);
-    self->units = NULL;
+    s_free_units (self);
     self->nshards = 0;
     self->done = 0;
     self->folding = false;
@@ -113,19 +120,17 @@ s_aggregator_call (fg_coord_t *self, fg_error_t *err)
     return rc;
 }
 
-//  Hands an accepted update to the aggregator (ownership moves).
-static int
-s_aggregate (fg_coord_t *self, uint32_t shard, uint64_t samples, fg_state_t *update,
-             fg_error_t *err)
+int
+fg_coord_aggregate (fg_coord_t *self, uint32_t shard, uint64_t samples, fg_state_t *update,
+                    fg_error_t *err)
 {
     zsock_send (self->aggregator, "s48p", "ADD", shard, samples, update);
     return s_aggregator_call (self, err);
 }
 
-//  Marks shard done with an update whose SHA-256 is hash.
-static void
-s_unit_done (fg_coord_t *self, uint32_t shard, const uint8_t *hash, uint32_t node,
-             uint32_t attempt, uint64_t samples, double last_loss)
+void
+fg_coord_unit_done (fg_coord_t *self, uint32_t shard, const uint8_t *hash, uint32_t node,
+                    uint32_t attempt, uint64_t samples, double last_loss)
 {
     fg_coord_unit_t *unit = &self->units [shard];
     unit->state = FG_COORD_UNIT_DONE;
@@ -163,9 +168,9 @@ s_load_stored_updates (fg_coord_t *self, fg_error_t *err)
         if (rc == 0) {
             uint8_t hash [FG_SHA256_SIZE];
             fg_sha256 (blob, size, hash);
-            s_unit_done (self, shard, hash, u.node, u.attempt, u.samples,
+            fg_coord_unit_done (self, shard, hash, u.node, u.attempt, u.samples,
                          nloss? (double) loss [nloss - 1]: 0);
-            rc = s_aggregate (self, shard, u.samples, update, err);
+            rc = fg_coord_aggregate (self, shard, u.samples, update, err);
         }
         else
             fg_state_destroy (&update);
@@ -183,9 +188,8 @@ s_load_stored_updates (fg_coord_t *self, fg_error_t *err)
 int
 fg_coord_begin_round (fg_coord_t *self, fg_error_t *err)
 {
+    s_free_units (self);
     fg_shards_destroy (&self->shards);
-    free (self->units);
-    self->units = NULL;
     self->done = 0;
     self->folding = false;
     self->train_loss_sum = 0;
@@ -208,6 +212,14 @@ fg_coord_begin_round (fg_coord_t *self, fg_error_t *err)
     self->units = calloc (self->nshards, sizeof (fg_coord_unit_t));
     if (!self->units)
         return fg_error_set (err, FG_ENOMEM, "coordinator: out of memory");
+    //  the largest update a node may announce for this base (fg_blob_bound)
+    self->update_bound = fg_blob_bound (self->base);
+    //  a round the journal holds open was begun by an earlier run: what
+    //  that run issued is not known here (fg_coord_results.c)
+    fg_journal_round_t *open = NULL;
+    if (fg_journal_round_get (self->journal, self->round, &open, NULL) == 0)
+        self->unsure_round = self->round;
+    fg_journal_round_destroy (&open);
     rc = fg_journal_round_open (self->journal, self->round, NULL, 0, err);
     if (rc)
         return rc;
@@ -221,8 +233,8 @@ fg_coord_begin_round (fg_coord_t *self, fg_error_t *err)
     return rc;
 }
 
-static bool
-s_round_complete (const fg_coord_t *self)
+bool
+fg_coord_round_complete (const fg_coord_t *self)
 {
     if (self->done == self->nshards)
         return true;
@@ -233,18 +245,16 @@ s_round_complete (const fg_coord_t *self)
     return false;
 }
 
-static void
-s_start_folding (fg_coord_t *self)
+void
+fg_coord_start_folding (fg_coord_t *self)
 {
     self->folding = true;
     zsock_send (self->aggregator, "s", "FINISH");
     zpoller_add (self->poller, self->aggregator);
 }
 
-//  A unit is done: trainers still running other copies of it drop them
-//  (REJECT of their TASK, reason stale) and are free for the next unit.
-static void
-s_cancel_copies (fg_coord_t *self, uint32_t shard)
+void
+fg_coord_cancel_copies (fg_coord_t *self, uint32_t shard)
 {
     for (size_t i = 0; i < self->nnodes; i++) {
         fg_coord_node_t *other = self->nodes [i];
@@ -376,7 +386,7 @@ s_commit_round (fg_coord_t *self, fg_error_t *err)
     //  deadline policy: units left out of the round are of no more use
     for (uint32_t s = 0; s < self->nshards; s++)
         if (self->units [s].state != FG_COORD_UNIT_DONE)
-            s_cancel_copies (self, s);
+            fg_coord_cancel_copies (self, s);
     char hash [65];
     fg_state_hash (result->weights, hash);
     s_report_round (self, &metrics, wall_ms, hash);
@@ -403,6 +413,17 @@ static void
 s_send_task (fg_coord_t *self, fg_coord_node_t *node, uint32_t shard, bool backup)
 {
     fg_coord_unit_t *unit = &self->units [shard];
+    if (unit->attempts == unit->issued_cap) {
+        //  who gets each attempt: a RESULT counts only from its node
+        uint32_t cap = unit->issued_cap? 2 * unit->issued_cap: 4;
+        uint32_t *issued = realloc (unit->issued, cap * sizeof *issued);
+        if (!issued) {
+            fg_error_log ("coordinator: round %u shard %u: out of memory", self->round, shard);
+            return;
+        }
+        unit->issued = issued;
+        unit->issued_cap = cap;
+    }
     size_t begin = self->shards->offset [shard], end = self->shards->offset [shard + 1];
     size_t count = end - begin;
     fg_wire_range_t *ranges = NULL;
@@ -451,6 +472,8 @@ s_send_task (fg_coord_t *self, fg_coord_node_t *node, uint32_t shard, bool backu
         return;
     }
     fg_crash_point ("coordinator.task.sent");
+    unit->issued [msg.attempt - 1] = node->number;
+    fg_coord_node_issued (self, node);
     node->ready = false;
     node->busy = true;
     node->shard = shard;
@@ -500,207 +523,13 @@ s_assign (fg_coord_t *self)
     }
 }
 
-//  --------------------------------------------------------------------------
-//  Results
-
-static void
-s_reject_result (fg_coord_t *self, fg_coord_node_t *node, int reason, const char *why)
-{
-    fg_wire_msg_t about;
-    memset (&about, 0, sizeof about);
-    about.type = FG_WIRE_RESULT;
-    about.round = node->r_round;
-    about.shard = node->r_shard;
-    about.attempt = node->r_attempt;
-    fg_coord_send_reject (self, node->routing, &about, reason, why);
-    node->rejected++;
-    fg_coord_event (self, "result of round %u shard %u from %s rejected: %s", node->r_round,
-                    node->r_shard, node->id, why);
-    fg_coord_clients_csv_add (self, node, node->r_shard, node->r_attempt, "rejected");
-    fg_coord_node_clear_update (node);
-    fg_coord_node_save (self, node);
-}
-
-//  Every byte of node's update is in: check, store, acknowledge, aggregate.
-static int
-s_complete_update (fg_coord_t *self, fg_coord_node_t *node, fg_error_t *fatal)
-{
-    uint32_t shard = node->r_shard;
-    uint8_t digest [FG_SHA256_SIZE];
-    fg_sha256 (node->update, node->update_size, digest);
-    if (memcmp (digest, node->update_hash, FG_SHA256_SIZE)) {
-        s_reject_result (self, node, FG_WIRE_REASON_CHECKSUM, "update does not match its SHA-256");
-        return 0;
-    }
-    fg_coord_unit_t *unit = &self->units [shard];
-    if (unit->state == FG_COORD_UNIT_DONE) {
-        //  another copy was accepted first: the same bytes or a faulty host
-        if (memcmp (unit->hash, digest, FG_SHA256_SIZE) == 0) {
-            fg_coord_send_ack (self, node, FG_WIRE_RESULT, node->r_round, shard, node->r_attempt);
-            fg_coord_clients_csv_add (self, node, shard, node->r_attempt, "duplicate");
-            fg_coord_node_clear_update (node);
-        }
-        else
-            s_reject_result (self, node, FG_WIRE_REASON_MISMATCH,
-                             "differs from the accepted result of this unit: faulty node");
-        return 0;
-    }
-    fg_error_t err;
-    fg_state_t *update = NULL;
-    int rc = fg_blob_decode (node->update, node->update_size, self->base, &update, &err);
-    if (rc == 0)
-        rc = fg_aggregate_validate (self->base, update, shard,
-                                    self->cfg.aggregation.max_update_norm, NULL, &err);
-    for (uint32_t i = 0; rc == 0 && i < node->nloss; i++)
-        if (!isfinite (node->loss [i]))
-            rc = fg_error_set (&err, FG_ENUMERIC, "local loss %u is not finite", i);
-    if (rc) {
-        fg_state_destroy (&update);
-        s_reject_result (self, node, rc == FG_ENUMERIC? FG_WIRE_REASON_NUMERIC:
-                                     rc == FG_EMISMATCH? FG_WIRE_REASON_SHAPE: FG_WIRE_REASON_OTHER,
-                         err.msg);
-        return 0;
-    }
-    fg_journal_update_t record;
-    memset (&record, 0, sizeof record);
-    record.round = self->round;
-    record.shard = shard;
-    record.attempt = node->r_attempt;
-    record.node = node->number;
-    record.samples = node->samples;
-    fg_crash_point ("journal.update.before");
-    bool duplicate = false;
-    rc = fg_journal_put_update (self->journal, &record, node->loss, node->nloss,
-                                node->update, node->update_size, &duplicate, fatal);
-    if (rc == FG_EMISMATCH) {
-        fg_state_destroy (&update);
-        s_reject_result (self, node, FG_WIRE_REASON_MISMATCH, fatal->msg);
-        fg_error_clear (fatal);
-        return 0;
-    }
-    if (rc) {
-        fg_state_destroy (&update);
-        return rc;                      //  the journal failed: stop, resume later
-    }
-    fg_crash_point ("journal.update.after");
-    s_unit_done (self, shard, digest, node->number, node->r_attempt, node->samples,
-                 node->nloss? (double) node->loss [node->nloss - 1]: 0);
-    s_cancel_copies (self, shard);
-    node->accepted++;
-    if (node->elapsed_ms && node->samples)
-        node->speed = (double) node->samples * (double) self->cfg.training.local_epochs
-                    / (node->elapsed_ms / 1000.0);
-    fg_coord_send_ack (self, node, FG_WIRE_RESULT, self->round, shard, node->r_attempt);
-    fg_coord_clients_csv_add (self, node, shard, node->r_attempt, "accepted");
-    fg_coord_node_clear_update (node);
-    rc = s_aggregate (self, shard, record.samples, update, fatal);
-    if (rc)
-        return rc;
-    if (s_round_complete (self))
-        s_start_folding (self);
-    return 0;
-}
-
-static void
-s_request_update_chunks (fg_coord_t *self, fg_coord_node_t *node)
-{
-    fg_wire_msg_t msg;
-    memset (&msg, 0, sizeof msg);
-    msg.type = FG_WIRE_WEIGHTS_REQUEST;
-    msg.round = node->r_round;
-    msg.shard = node->r_shard;
-    msg.attempt = node->r_attempt;
-    msg.weights_request.blob = FG_WIRE_BLOB_UPDATE;
-    msg.weights_request.version = self->round - 1;
-    msg.weights_request.offset = node->update_have;
-    msg.weights_request.credit = S_CREDIT;
-    msg.weights_request.chunk_size = (uint32_t) self->limits.max_chunk;
-    node->outstanding = S_CREDIT;
-    fg_coord_send (self, node, &msg);
-}
-
-static int
-s_on_result (fg_coord_t *self, fg_coord_node_t *node, fg_wire_msg_t *msg, fg_error_t *fatal)
-{
-    fg_crash_point ("coordinator.result.received");
-    const fg_wire_result_t *r = &msg->result;
-    bool mine = node->busy && node->shard == msg->shard && node->r_round == msg->round;
-    if (mine)
-        fg_coord_unit_copy_ends (self, node);
-    if (msg->round != self->round || msg->shard >= self->nshards || self->folding
-    ||  r->weights_version != self->round - 1) {
-        bool done = msg->round == self->round && msg->shard < self->nshards
-                 && self->units [msg->shard].state == FG_COORD_UNIT_DONE;
-        if (done && memcmp (self->units [msg->shard].hash, r->update_hash, FG_SHA256_SIZE) == 0)
-            fg_coord_send_ack (self, node, FG_WIRE_RESULT, msg->round, msg->shard, msg->attempt);
-        else
-            fg_coord_send_reject (self, node->routing, msg, FG_WIRE_REASON_STALE,
-                                  "not a unit of the round in progress");
-        if (!node->busy)
-            node->ready = true;
-        return 0;
-    }
-    fg_coord_node_clear_update (node);
-    node->r_round = msg->round;
-    node->r_shard = msg->shard;
-    node->r_attempt = msg->attempt;
-    node->samples = r->sample_count;
-    node->elapsed_ms = r->elapsed_ms;
-    node->update_size = r->update_size;
-    memcpy (node->update_hash, r->update_hash, FG_SHA256_SIZE);
-    if (r->update_size > ((uint64_t) 1 << 34) || r->sample_count == 0) {
-        s_reject_result (self, node, FG_WIRE_REASON_OTHER, "update size or sample count out of range");
-        return 0;
-    }
-    //  a unit already done with the same hash needs no transfer
-    if (self->units [msg->shard].state == FG_COORD_UNIT_DONE
-    &&  memcmp (self->units [msg->shard].hash, r->update_hash, FG_SHA256_SIZE) == 0) {
-        fg_coord_send_ack (self, node, FG_WIRE_RESULT, msg->round, msg->shard, msg->attempt);
-        return 0;
-    }
-    node->update = malloc (r->update_size? r->update_size: 1);
-    node->loss = malloc ((r->loss_count? r->loss_count: 1) * sizeof (float));
-    if (!node->update || !node->loss) {
-        fg_coord_node_clear_update (node);
-        return fg_error_set (fatal, FG_ENOMEM, "coordinator: out of memory");
-    }
-    memcpy (node->loss, r->loss, r->loss_count * sizeof (float));
-    node->nloss = r->loss_count;
-    memcpy (node->update, r->prefix, r->prefix_size);
-    node->update_have = r->prefix_size;
-    if (node->update_have == node->update_size)
-        return s_complete_update (self, node, fatal);
-    s_request_update_chunks (self, node);
-    return 0;
-}
-
-static int
-s_on_update_chunk (fg_coord_t *self, fg_coord_node_t *node, const fg_wire_msg_t *msg, fg_error_t *fatal)
-{
-    const fg_wire_weights_chunk_t *c = &msg->weights_chunk;
-    if (!node->update || c->blob != FG_WIRE_BLOB_UPDATE || msg->round != node->r_round
-    ||  msg->shard != node->r_shard || c->offset != node->update_have
-    ||  c->total != node->update_size || c->size > node->update_size - node->update_have
-    ||  memcmp (c->hash, node->update_hash, FG_SHA256_SIZE))
-        return 0;                       //  stale or out of order
-    memcpy (node->update + node->update_have, c->data, c->size);
-    node->update_have += c->size;
-    if (node->outstanding)
-        node->outstanding--;
-    if (node->update_have == node->update_size)
-        return s_complete_update (self, node, fatal);
-    if (node->outstanding == 0)
-        s_request_update_chunks (self, node);
-    return 0;
-}
-
 //  A node refused one of our messages.
 static void
 s_on_reject (fg_coord_t *self, fg_coord_node_t *node, const fg_wire_msg_t *msg)
 {
     const fg_wire_reject_t *r = &msg->reject;
-    fg_info ("coordinator: %s refused %s: %s", node->id, fg_wire_type_name (r->of_type),
-             r->text);
+    fg_coord_node_info (self, node, "%s refused %s: %s", node->id,
+                        fg_wire_type_name (r->of_type), r->text);
     if (r->of_type == FG_WIRE_TASK && node->busy && node->shard == msg->shard)
         fg_coord_unit_copy_ends (self, node);
     if (r->of_type == FG_WIRE_TASK && r->reason == FG_WIRE_REASON_UNKNOWN && !node->unable) {
@@ -725,14 +554,21 @@ s_on_node_message (fg_coord_t *self, fg_coord_node_t *node, fg_wire_msg_t *msg,
             fg_coord_on_weights_request (self, node, msg);
             break;
         case FG_WIRE_RESULT:
-            return s_on_result (self, node, msg, fatal);
+            return fg_coord_on_result (self, node, msg, fatal);
         case FG_WIRE_WEIGHTS_CHUNK:
-            return s_on_update_chunk (self, node, msg, fatal);
+            return fg_coord_on_update_chunk (self, node, msg, fatal);
         case FG_WIRE_ERROR:
-            fg_coord_event (self, "node %s failed round %u shard %u: %s", node->id, msg->round,
-                            msg->shard, msg->error.text);
-            if (node->busy && node->shard == msg->shard)
+            //  a report: nothing to answer; it ends the node's copy when
+            //  it is about that copy (only then is it journaled)
+            if (node->busy && node->r_round == msg->round && node->shard == msg->shard) {
+                fg_coord_node_event (self, node, "node %s failed round %u shard %u: %s",
+                                     node->id, msg->round, msg->shard, msg->error.text);
                 fg_coord_unit_copy_ends (self, node);
+            }
+            else
+                fg_coord_node_info (self, node, "node %s failed round %u shard %u, not its "
+                                    "unit: %s", node->id, msg->round, msg->shard,
+                                    msg->error.text);
             break;
         case FG_WIRE_REJECT:
             s_on_reject (self, node, msg);
@@ -743,8 +579,15 @@ s_on_node_message (fg_coord_t *self, fg_coord_node_t *node, fg_wire_msg_t *msg,
         case FG_WIRE_BYE:
             fg_coord_node_remove (self, node, "said BYE");
             break;
-        default:
-            break;                      //  HEARTBEAT: liveness only
+        case FG_WIRE_HEARTBEAT:
+            break;                      //  liveness only
+        default:                        //  TASK, DATA-CHUNK, ACK: ours to send
+            node->rejected++;
+            fg_coord_node_info (self, node, "node %s sent a %s", node->id,
+                                fg_wire_type_name (msg->type));
+            fg_coord_send_reject (self, node->routing, msg, FG_WIRE_REASON_OTHER,
+                                  "a coordinator does not receive this message type");
+            break;
     }
     return 0;
 }
@@ -778,26 +621,37 @@ fg_coord_on_message (fg_coord_t *self, zframe_t *routing, fg_wire_msg_t *msg, fg
 static int
 s_on_router (fg_coord_t *self, fg_error_t *fatal)
 {
-    zframe_t *routing = NULL;
+    zmsg_t *zmsg = zmsg_recv (self->router);
+    zframe_t *routing = zmsg? zmsg_pop (zmsg): NULL;
+    if (!routing) {
+        zmsg_destroy (&zmsg);
+        return 0;                       //  interrupted, or no identity: nobody to tell
+    }
+    //  with CURVE, the sender's public key (zauth's User-Id), for the
+    //  limit of nodes per key
+    zframe_t *first = zmsg_first (zmsg);
+    const char *key = first? zframe_meta (first, "User-Id"): NULL;
+    snprintf (self->peer_key, sizeof self->peer_key, "%s", key? key: "");
     fg_wire_msg_t msg;
     fg_error_t err;
-    int rc = fg_wire_recv (self->router, &routing, &self->limits, &msg, &err);
+    int rc = fg_wire_decode_zmsg (zmsg, &self->limits, &msg, &err);
+    zmsg_destroy (&zmsg);
     if (rc) {
-        fg_coord_node_t *node = routing? fg_coord_node_find (self, routing): NULL;
-        fg_warn ("coordinator: bad message from %s: %s", node? node->id: "an unknown peer",
-                 err.msg);
+        fg_coord_node_t *node = fg_coord_node_find (self, routing);
+        fg_coord_node_warn (self, node, "bad message from %s: %s",
+                            node? node->id: "an unknown peer", err.msg);
         if (node)
             node->rejected++;
-        if (routing)
-            fg_coord_send_reject (self, routing, NULL, rc == FG_EVERSION? FG_WIRE_REASON_VERSION
-                                                                        : FG_WIRE_REASON_OTHER,
-                                  err.msg);
+        fg_coord_send_reject (self, routing, NULL, rc == FG_EVERSION? FG_WIRE_REASON_VERSION
+                                                                    : FG_WIRE_REASON_OTHER,
+                              err.msg);
         zframe_destroy (&routing);
         return 0;
     }
     rc = fg_coord_on_message (self, routing, &msg, fatal);
     fg_wire_msg_clear (&msg);
     zframe_destroy (&routing);
+    self->peer_key [0] = 0;
     return rc;
 }
 
@@ -824,8 +678,8 @@ s_on_timer (fg_coord_t *self)
         i++;
     }
     fg_coord_nodes_beat (self, now);
-    if (!self->folding && self->units && !self->finished && s_round_complete (self))
-        s_start_folding (self);
+    if (!self->folding && self->units && !self->finished && fg_coord_round_complete (self))
+        fg_coord_start_folding (self);
     s_assign (self);
     if (now >= self->status_at)
         fg_coord_write_status (self);

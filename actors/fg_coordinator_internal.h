@@ -9,6 +9,8 @@
                        admission, liveness and heartbeats, node records
     fg_coord_serve.c   what trainers fetch: the base weights in chunks,
                        samples (DATA-REQUEST) and the bytes served per unit
+    fg_coord_results.c a unit's result: whose it is, its bounds, the pull of
+                       its update, checks, journal, aggregation
     fg_coord_files.c   the experiment's files: status.json, rounds.csv,
                        clients.csv
     fg_coord_start.c   start-up and resume (fg_coord_new), and tear-down
@@ -47,7 +49,19 @@ typedef struct {
     uint32_t attempt;               //  accepted attempt
     uint64_t samples;
     double   last_loss;             //  final local epoch's loss
+    uint32_t *issued;               //  [attempt - 1]: node number it went to
+    uint32_t issued_cap;
 } fg_coord_unit_t;
+
+//  A budget of things worth saying about one peer (log lines, journaled
+//  events, strikes): a burst at once, then one a second; the rest is
+//  counted and reported with the next one said (fg_coord_nodes.c).
+typedef struct {
+    int64_t  refill_at;
+    uint32_t tokens;
+    bool     primed;
+    uint64_t suppressed;
+} fg_coord_quota_t;
 
 //  A connected trainer.
 typedef struct {
@@ -66,6 +80,11 @@ typedef struct {
     double    speed;                //  samples x epochs per second, 0: unknown
     uint64_t  accepted, rejected;
     uint32_t  strikes;              //  fg_coord_strike
+    fg_coord_quota_t quota;         //  what may be said about it now
+    bool      journaled;            //  its record is in the journal
+    char      joined [256];         //  "joined" event, journaled with its record
+    char      key [41];             //  CURVE public key (Z85), "" without CURVE
+    uint64_t  dropped;              //  stale update chunks dropped
     //  update being pulled
     uint8_t  *update;
     uint64_t  update_size, update_have;
@@ -109,6 +128,8 @@ typedef struct {
 
     fg_coord_node_t **nodes;
     size_t    nnodes;
+    fg_coord_quota_t strangers;     //  what may be said about unknown peers
+    char      peer_key [41];        //  CURVE key of the message's sender, or ""
     uint32_t  next_number;          //  next journal node number
 
     //  the round in progress
@@ -121,6 +142,8 @@ typedef struct {
     fg_coord_unit_t *units;
     uint32_t  nshards;
     uint32_t  done;
+    uint64_t  update_bound;         //  largest update blob (fg_blob_bound of base)
+    uint32_t  unsure_round;         //  begun by an earlier run: its issues unknown
     bool      folding;              //  FINISH sent to the aggregator
     int64_t   round_started;        //  zclock_mono
     int64_t   round_deadline;       //  deadline policy
@@ -159,6 +182,30 @@ void
 void
     fg_coord_free_round (fg_coord_t *self);
 
+//  Hands an accepted update to the aggregator (ownership moves). Returns
+//  0 or the aggregator's code.
+int
+    fg_coord_aggregate (fg_coord_t *self, uint32_t shard, uint64_t samples,
+                        fg_state_t *update, fg_error_t *err);
+
+//  Marks shard done with an update whose SHA-256 is hash.
+void
+    fg_coord_unit_done (fg_coord_t *self, uint32_t shard, const uint8_t *hash, uint32_t node,
+                        uint32_t attempt, uint64_t samples, double last_loss);
+
+//  Every unit is in (exact), or a quorum by the deadline (deadline policy).
+bool
+    fg_coord_round_complete (const fg_coord_t *self);
+
+//  Sends FINISH to the aggregator; its answer commits the round.
+void
+    fg_coord_start_folding (fg_coord_t *self);
+
+//  A unit is done: trainers still running other copies of it drop them
+//  (REJECT of their TASK, reason stale) and are free for the next unit.
+void
+    fg_coord_cancel_copies (fg_coord_t *self, uint32_t shard);
+
 //  A node's running copy of a unit ends (result, failure, death).
 void
     fg_coord_unit_copy_ends (fg_coord_t *self, fg_coord_node_t *node);
@@ -175,6 +222,19 @@ int
 //  Journals an event of the round in progress and logs it.
 void
     fg_coord_event (fg_coord_t *self, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+
+//  ---- fg_coord_results.c: results ----------------------------------------
+
+//  RESULT: checks whose unit it is and its bounds, then pulls the update.
+//  Returns 0, or a code that stops the coordinator (journal failure).
+int
+    fg_coord_on_result (fg_coord_t *self, fg_coord_node_t *node, fg_wire_msg_t *msg,
+                        fg_error_t *fatal);
+
+//  WEIGHTS-CHUNK of an update being pulled. Returns as fg_coord_on_result.
+int
+    fg_coord_on_update_chunk (fg_coord_t *self, fg_coord_node_t *node,
+                              const fg_wire_msg_t *msg, fg_error_t *fatal);
 
 //  ---- fg_coord_nodes.c: the node registry ---------------------------------
 
@@ -200,9 +260,50 @@ fg_coord_node_t *
 void
     fg_coord_node_clear_update (fg_coord_node_t *node);
 
-//  Writes node's record (counters, last seen) to the journal.
+//  Writes node's record (counters, last seen) to the journal, once the
+//  node has been issued a unit or struck (a node that only said HELLO is
+//  not journaled: a flood of HELLOs cannot grow the registry).
 void
-    fg_coord_node_save (fg_coord_t *self, const fg_coord_node_t *node);
+    fg_coord_node_save (fg_coord_t *self, fg_coord_node_t *node);
+
+//  node is issued a unit: from now on it is journaled.
+void
+    fg_coord_node_issued (fg_coord_t *self, fg_coord_node_t *node);
+
+//  True when something may be said about a peer now (quota of burst);
+//  *suppressed receives how many were not said since the last time, and
+//  is reset.
+bool
+    fg_coord_quota_take (fg_coord_quota_t *quota, int64_t now, uint32_t burst,
+                         uint64_t *suppressed);
+
+enum {
+    FG_COORD_SAY_INFO,              //  a log line
+    FG_COORD_SAY_WARN,              //  a warning
+    FG_COORD_SAY_EVENT              //  a journaled event (and its log line)
+};
+
+//  Says something about node (NULL: an unknown peer) within its quota (a
+//  node not journaled yet shares the quota of unknown peers), with how
+//  many similar things were suppressed before it.
+void
+    fg_coord_node_say (fg_coord_t *self, fg_coord_node_t *node, int how, const char *fmt, ...)
+    __attribute__ ((format (printf, 4, 5)));
+
+#define fg_coord_node_info(self, node, ...) \
+    fg_coord_node_say ((self), (node), FG_COORD_SAY_INFO, __VA_ARGS__)
+#define fg_coord_node_warn(self, node, ...) \
+    fg_coord_node_say ((self), (node), FG_COORD_SAY_WARN, __VA_ARGS__)
+#define fg_coord_node_event(self, node, ...) \
+    fg_coord_node_say ((self), (node), FG_COORD_SAY_EVENT, __VA_ARGS__)
+
+//  node sent what was not its to send: REJECT (reason, text, about msg)
+//  and a strike (fg_coord_strike) within its quota; a lie past the quota
+//  is refused and counted as rejected, not struck.
+void
+    fg_coord_node_lie (fg_coord_t *self, fg_coord_node_t *node, const fg_wire_msg_t *about,
+                       int reason, const char *fmt, ...)
+    __attribute__ ((format (printf, 5, 6)));
 
 //  Ends node's running copy, saves and frees it (the event says why).
 void
