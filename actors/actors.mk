@@ -22,3 +22,9 @@ fuzz_replay_cert_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_NAME='"cert"'
 ##  The wire codec over CZMQ sockets (lib/fg_wire.c is the codec, socket-free)
 pkginclude_HEADERS += actors/fg_wire_socket.h
 actors_libfgactors_la_SOURCES += actors/fg_wire_socket.c
+##  What a hostile node costs the coordinator, attack by attack (issue 11's
+##  figures; built by make check so it keeps compiling, run by hand:
+##  bench/bench_trust [PRESET [ATTACK...]], see docs/actors.md)
+check_PROGRAMS += bench/bench_trust
+bench_bench_trust_SOURCES = bench/bench_trust.c
+bench_bench_trust_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/tests

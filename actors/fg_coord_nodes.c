@@ -9,7 +9,8 @@
     earlier self.
 
     Identity: one node id per connection (a HELLO naming another id on a
-    connection that is already a node is a lie: REJECT and a strike), and
+    connection that is already a node is a lie: REJECT and a strike; an id
+    live on another connection is refused), and
     with CURVE at most S_NODES_PER_KEY nodes (or grid.local_trainers, when
     larger) per public key at a time: `fedctl worker` runs one trainer per
     process, each connection its own, and several workers of one PC may
@@ -350,12 +351,12 @@ s_key_count (const fg_coord_t *self, const char *key, const fg_coord_node_t *exc
     return count;
 }
 
-//  The live node of this id on another connection, or NULL.
+//  The live node of this id, or NULL.
 static fg_coord_node_t *
-s_node_named (fg_coord_t *self, const char *id, const fg_coord_node_t *except)
+s_node_named (fg_coord_t *self, const char *id)
 {
     for (size_t i = 0; i < self->nnodes; i++)
-        if (self->nodes [i] != except && strcmp (self->nodes [i]->id, id) == 0)
+        if (strcmp (self->nodes [i]->id, id) == 0)
             return self->nodes [i];
     return NULL;
 }
@@ -408,6 +409,14 @@ fg_coord_on_hello (fg_coord_t *self, zframe_t *routing, fg_wire_msg_t *msg)
         return;
     }
     int reason = s_refusal (h, text, sizeof text);
+    if (!reason && !node && s_node_named (self, h->node_id)) {
+        //  a trainer's ZMQ identity is its node id, so its reconnection
+        //  comes back on the same routing id: this is another peer
+        //  claiming a live node's id (and with it that node's units)
+        snprintf (text, sizeof text, "node id %.64s is live on another connection",
+                  h->node_id);
+        reason = FG_WIRE_REASON_NOT_ALLOWED;
+    }
     if (!reason && self->peer_key [0] && s_key_count (self, self->peer_key, node) >= s_per_key (self)) {
         snprintf (text, sizeof text, "its public key already holds %zu nodes, the most one "
                   "key may", s_per_key (self));
@@ -418,16 +427,15 @@ fg_coord_on_hello (fg_coord_t *self, zframe_t *routing, fg_wire_msg_t *msg)
         fg_coord_send_reject (self, routing, msg, reason, text);
         return;
     }
-    //  the same id again (a reconnection, or on another connection: the
-    //  newest wins) replaces its earlier self and keeps its quota
-    fg_coord_node_t *earlier = node? node: s_node_named (self, h->node_id, NULL);
+    //  the same id again on its connection replaces its earlier self and
+    //  keeps its quota
     fg_coord_quota_t quota;
-    if (earlier) {
-        quota = earlier->quota;
-        fg_coord_node_remove (self, earlier, node? "announced itself again"
-                                                 : "announced itself on another connection");
+    bool again = node != NULL;
+    if (node) {
+        quota = node->quota;
+        fg_coord_node_remove (self, node, "announced itself again");
     }
-    node = s_node_new (self, routing, h, earlier? &quota: NULL);
+    node = s_node_new (self, routing, h, again? &quota: NULL);
     if (!node) {
         fg_coord_send_reject (self, routing, msg, FG_WIRE_REASON_BUSY, "out of memory");
         return;

@@ -180,12 +180,13 @@ static s_claim_t
 s_claim (const fg_coord_t *self, const fg_coord_node_t *node, const fg_wire_msg_t *msg,
          char *why, size_t size)
 {
-    if (msg->round < self->round || (msg->round == self->round && self->folding)) {
+    bool over = msg->round < self->round || (self->finished && msg->round == self->round);
+    if (over || (msg->round == self->round && self->folding)) {
         snprintf (why, size, "round %u is %s", msg->round,
-                  msg->round < self->round? "committed": "being folded");
+                  over? "committed": "being folded");
         return S_STALE;
     }
-    if (msg->round > self->round || !self->units) {
+    if (msg->round > self->round || !self->units) {    //  (units: none before the first)
         snprintf (why, size, "round %u has not begun: round %u is in progress", msg->round,
                   self->round);
         return S_LIE;
@@ -299,9 +300,11 @@ fg_coord_on_result (fg_coord_t *self, fg_coord_node_t *node, fg_wire_msg_t *msg,
         fg_coord_node_clear_update (node);
         return fg_error_set (fatal, FG_ENOMEM, "coordinator: out of memory");
     }
-    memcpy (node->loss, r->loss, r->loss_count * sizeof (float));
+    if (r->loss_count)                  //  (none: the pointers may be NULL)
+        memcpy (node->loss, r->loss, r->loss_count * sizeof (float));
     node->nloss = r->loss_count;
-    memcpy (node->update, r->prefix, r->prefix_size);
+    if (r->prefix_size)
+        memcpy (node->update, r->prefix, r->prefix_size);
     node->update_have = r->prefix_size;
     if (node->update_have == node->update_size)
         return s_complete_update (self, node, fatal);

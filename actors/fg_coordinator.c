@@ -598,6 +598,15 @@ fg_coord_on_message (fg_coord_t *self, zframe_t *routing, fg_wire_msg_t *msg, fg
 {
     int rc = 0;
     fg_coord_node_t *node = fg_coord_node_find (self, routing);
+    if (node && strcmp (node->key, self->peer_key)) {
+        //  a node's routing id (its node id) taken over by a connection of
+        //  another CURVE key (ROUTER_HANDOVER): not that node
+        fg_coord_node_warn (self, NULL, "a peer of another CURVE key speaks as node %s",
+                            node->id);
+        fg_coord_send_reject (self, routing, msg, FG_WIRE_REASON_NOT_ALLOWED,
+                              "this node id belongs to another CURVE key");
+    }
+    else
     if (msg->type == FG_WIRE_HELLO)
         fg_coord_on_hello (self, routing, msg);
     else
@@ -627,10 +636,10 @@ s_on_router (fg_coord_t *self, fg_error_t *fatal)
         zmsg_destroy (&zmsg);
         return 0;                       //  interrupted, or no identity: nobody to tell
     }
-    //  with CURVE, the sender's public key (zauth's User-Id), for the
-    //  limit of nodes per key
+    //  with CURVE and an allow-list, the sender's public key (the guard's
+    //  certificates carry it as metadata), for the limit of nodes per key
     zframe_t *first = zmsg_first (zmsg);
-    const char *key = first? zframe_meta (first, "User-Id"): NULL;
+    const char *key = first? zframe_meta (first, FG_SECURITY_KEY_PROPERTY): NULL;
     snprintf (self->peer_key, sizeof self->peer_key, "%s", key? key: "");
     fg_wire_msg_t msg;
     fg_error_t err;

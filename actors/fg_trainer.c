@@ -73,6 +73,30 @@ s_send_simple (fg_trn_t *self, int type)
     fg_trn_send (self, &msg);
 }
 
+//  Fault switch for tests: with FEDGRID_FAULT holding "hello-flood:N",
+//  the first HELLO of this process is followed by N HELLOs on the same
+//  connection naming other node ids (ID-flood-1 ... ID-flood-N), as a
+//  hostile node would send to grow the coordinator's registry. The
+//  coordinator refuses them (one node id per connection); the refusals
+//  make this trainer reconnect once, and it then works as any other.
+static void
+s_fault_hello_flood (fg_trn_t *self, fg_wire_msg_t *hello)
+{
+    static bool flooded = false;        //  once per process
+    const char *spec = getenv ("FEDGRID_FAULT");
+    const char *flood = spec? strstr (spec, "hello-flood:"): NULL;
+    if (!flood || __atomic_exchange_n (&flooded, true, __ATOMIC_RELAXED))
+        return;
+    long count = strtol (flood + strlen ("hello-flood:"), NULL, 10);
+    fg_warn ("trainer %s: FEDGRID_FAULT: flooding the coordinator with %ld HELLOs",
+             self->node_id, count);
+    for (long i = 1; i <= count && i <= 1000000; i++) {
+        snprintf (hello->hello.node_id, sizeof hello->hello.node_id, "%.40s-flood-%ld",
+                  self->node_id, i);
+        fg_trn_send (self, hello);
+    }
+}
+
 static void
 s_send_hello (fg_trn_t *self)
 {
@@ -89,6 +113,7 @@ s_send_hello (fg_trn_t *self)
     if (self->train)
         memcpy (msg.hello.datasets [0], self->dataset_hash, FG_WIRE_HASH_SIZE);
     fg_trn_send (self, &msg);
+    s_fault_hello_flood (self, &msg);
 }
 
 static void

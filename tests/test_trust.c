@@ -19,6 +19,8 @@
       - HELLO floods, on one connection (other ids refused) and over many
         connections: the journal's node registry and events do not grow
         with the flood, and the log stays short;
+      - with CURVE, more than 64 nodes on one public key: refused;
+      - the fault switch FEDGRID_FAULT=hello-flood:N in a real trainer;
       - malformed and out-of-place messages: each gets the answer
         docs/actors.md documents (REJECT with a reason, or silence).
     The journal is read after the coordinator stops to count node records,
@@ -37,10 +39,11 @@
 
 #include "fg_actors.h"
 #include "fg_blob.h"
-#include "fg_journal.h"
 #include "fg_log.h"
 #include "fg_model.h"
 #include "fg_ops.h"
+#include "fg_security.h"
+#include "fg_test_node.h"
 #include "fg_test_util.h"
 #include "fg_unit.h"
 #include "fg_wire_socket.h"
@@ -93,8 +96,9 @@ typedef struct {
     uint64_t bound;                     //  fg_blob_bound of the model
 } s_grid_t;
 
+//  allow: NULL for no CURVE, else the folder of allowed keys.
 static void
-s_grid_start (s_grid_t *g)
+s_grid_start_curve (s_grid_t *g, const char *allow)
 {
     memset (g, 0, sizeof *g);
     fg_error_t err;
@@ -102,7 +106,10 @@ s_grid_start (s_grid_t *g)
     assert_int_equal (fg_config_preset (&g->cfg, "synthetic-tiny", &err), 0);
     g->cfg.grid.heartbeat_ms = 200;
     g->cfg.grid.liveness = 100;         //  nobody is dropped as silent here
-    g->cfg.grid.curve = false;
+    g->cfg.grid.curve = allow != NULL;
+    if (allow)
+        snprintf (g->cfg.grid.allow_keys, sizeof g->cfg.grid.allow_keys, "%s", allow);
+    g->cfg.grid.local_trainers = 1;
     assert_int_equal (fg_dataset_open (FG_DATASET_SYNTHETIC, "", FG_SPLIT_TRAIN,
                                        (size_t) g->cfg.data.synthetic_train, &g->train, &err), 0);
     assert_int_equal (fg_dataset_open (FG_DATASET_SYNTHETIC, "", FG_SPLIT_TEST,
@@ -130,6 +137,12 @@ s_grid_start (s_grid_t *g)
 }
 
 static void
+s_grid_start (s_grid_t *g)
+{
+    s_grid_start_curve (g, NULL);
+}
+
+static void
 s_grid_stop (s_grid_t *g)
 {
     fg_coordinator_destroy (&g->coordinator);
@@ -138,39 +151,11 @@ s_grid_stop (s_grid_t *g)
 }
 
 //  What the journal of a stopped coordinator holds.
-typedef struct {
-    size_t nodes, events, strikes;
-} s_journal_counts_t;
-
-static int
-s_count_node (const fg_journal_node_t *node, void *arg)
-{
-    (void) node;
-    ((s_journal_counts_t *) arg)->nodes++;
-    return 0;
-}
-
-static int
-s_count_event (const fg_journal_event_t *event, void *arg)
-{
-    s_journal_counts_t *counts = (s_journal_counts_t *) arg;
-    counts->events++;
-    if (strstr (event->text, "strike"))
-        counts->strikes++;
-    return 0;
-}
-
-static s_journal_counts_t
+static fg_test_journal_counts_t
 s_journal_counts (const char *dir)
 {
-    s_journal_counts_t counts = { 0, 0, 0 };
-    fg_journal_t *journal = NULL;
-    fg_error_t err;
-    if (fg_journal_open_readonly (dir, &journal, &err))
-        fail_msg ("journal: %s", err.msg);
-    assert_int_equal (fg_journal_nodes_foreach (journal, s_count_node, &counts, &err), 0);
-    assert_int_equal (fg_journal_events_foreach (journal, 0, s_count_event, &counts, &err), 0);
-    fg_journal_close (&journal);
+    fg_test_journal_counts_t counts;
+    assert_int_equal (fg_test_journal_counts (dir, &counts), 0);
     return counts;
 }
 
@@ -179,39 +164,19 @@ s_journal_counts (const char *dir)
 static zsock_t *
 s_connect (const s_grid_t *g)
 {
-    zsock_t *dealer = zsock_new (ZMQ_DEALER);
+    zsock_t *dealer = fg_test_node_connect (g->endpoint, 0);
     assert_non_null (dealer);
-    zsock_set_linger (dealer, 0);
-    assert_int_equal (zsock_connect (dealer, "%s", g->endpoint), 0);
     return dealer;
 }
 
 static void
 s_send (zsock_t *dealer, fg_wire_msg_t *msg, uint64_t experiment)
 {
-    msg->experiment = experiment;
-    fg_error_t err;
-    if (fg_wire_send (dealer, NULL, msg, NULL, &err))
-        fail_msg ("send %s: %s", fg_wire_type_name (msg->type), err.msg);
+    if (fg_test_node_send (dealer, msg, experiment))
+        fail_msg ("cannot send %s", fg_wire_type_name (msg->type));
 }
 
-//  Next message that is not a HEARTBEAT, or type 0 after ms.
-static void
-s_expect_within (zsock_t *dealer, fg_wire_msg_t *msg, int ms)
-{
-    int64_t until = zclock_mono () + ms;
-    while (true) {
-        int64_t left = until - zclock_mono ();
-        zsock_set_rcvtimeo (dealer, left > 0? (int) left: 0);
-        if (left <= 0 || fg_wire_recv (dealer, NULL, NULL, msg, NULL)) {
-            memset (msg, 0, sizeof *msg);
-            return;
-        }
-        if (msg->type != FG_WIRE_HEARTBEAT)
-            return;
-        fg_wire_msg_clear (msg);
-    }
-}
+#define s_expect_within fg_test_node_recv
 
 static void
 s_expect (zsock_t *dealer, fg_wire_msg_t *msg)
@@ -228,11 +193,12 @@ s_expect_reject (zsock_t *dealer, int of_type, int reason, const char *needle)
     if (msg.type != FG_WIRE_REJECT)
         fail_msg ("%s instead of a REJECT of %s (%s)", fg_wire_type_name (msg.type),
                   fg_wire_type_name (of_type), needle);
-    assert_int_equal (msg.reject.of_type, of_type);
-    if (msg.reject.reason != reason || !strstr (msg.reject.text, needle))
-        fail_msg ("REJECT %s \"%s\": expected %s with \"%s\"",
-                  fg_wire_reason_name (msg.reject.reason), msg.reject.text,
-                  fg_wire_reason_name (reason), needle);
+    if (msg.reject.of_type != of_type || msg.reject.reason != reason
+    ||  !strstr (msg.reject.text, needle))
+        fail_msg ("REJECT of %s, %s \"%s\": expected of %s, %s with \"%s\"",
+                  fg_wire_type_name (msg.reject.of_type), fg_wire_reason_name (msg.reject.reason),
+                  msg.reject.text, fg_wire_type_name (of_type), fg_wire_reason_name (reason),
+                  needle);
     fg_wire_msg_clear (&msg);
 }
 
@@ -250,18 +216,7 @@ s_expect_silence (zsock_t *dealer, int ms)
 static void
 s_hello_as (zsock_t *dealer, const char *id, const uint8_t *dataset)
 {
-    fg_wire_msg_t msg;
-    memset (&msg, 0, sizeof msg);
-    msg.type = FG_WIRE_HELLO;
-    msg.hello.proto_min = msg.hello.proto_max = FG_WIRE_VERSION;
-    msg.hello.cores = 1;
-    snprintf (msg.hello.node_id, sizeof msg.hello.node_id, "%s", id);
-    fg_ops_blis_info (msg.hello.kernel, sizeof msg.hello.kernel);
-    if (dataset) {
-        msg.hello.dataset_count = 1;
-        memcpy (msg.hello.datasets [0], dataset, FG_SHA256_SIZE);
-    }
-    s_send (dealer, &msg, 0);
+    assert_int_equal (fg_test_node_hello (dealer, id, dataset), 0);
 }
 
 //  A node admitted as id (its connection, after the ACK).
@@ -370,7 +325,7 @@ test_result_of_a_unit_not_issued (void **state)
     zsock_destroy (&liar);
     zsock_destroy (&honest);
     s_grid_stop (&g);
-    s_journal_counts_t counts = s_journal_counts (g.dir);
+    fg_test_journal_counts_t counts = s_journal_counts (g.dir);
     assert_int_equal (counts.strikes, 4);           //  the liar's four, none of honest's
 }
 
@@ -484,10 +439,8 @@ test_unread_data_requests (void **state)
     s_grid_start (&g);
     zsock_t *reader = s_node (&g, "reader");
     //  the flooder reads nothing until the end, and keeps little in flight
-    zsock_t *flooder = zsock_new (ZMQ_DEALER);
-    zsock_set_linger (flooder, 0);
-    zsock_set_rcvhwm (flooder, 1);
-    assert_int_equal (zsock_connect (flooder, "%s", g.endpoint), 0);
+    zsock_t *flooder = fg_test_node_connect (g.endpoint, 1);
+    assert_non_null (flooder);
     s_hello_as (flooder, "flooder", NULL);
     fg_wire_msg_t msg;
     s_expect (flooder, &msg);
@@ -591,7 +544,7 @@ test_hello_flood (void **state)
     size_t lines = __atomic_load_n (&s_log_lines, __ATOMIC_RELAXED) - lines_before;
     zsock_destroy (&dealer);
     s_grid_stop (&g);
-    s_journal_counts_t counts = s_journal_counts (g.dir);
+    fg_test_journal_counts_t counts = s_journal_counts (g.dir);
     printf ("# HELLO flood: %zu node records, %zu events (%zu strikes), %zu log lines\n",
             counts.nodes, counts.events, counts.strikes, lines);
     //  one record: the connection's node, struck for the other ids
@@ -599,6 +552,110 @@ test_hello_flood (void **state)
     assert_true (counts.strikes >= 1 && counts.strikes <= 15);
     assert_true (counts.events <= 25);
     assert_true (lines <= 300);
+}
+
+//  With CURVE and an allow-list, one public key holds at most 64 nodes at
+//  a time (the key travels with every message as metadata of the guard's
+//  certificates).
+#define S_PER_KEY 64
+
+static void
+test_nodes_per_key (void **state)
+{
+    (void) state;
+    fg_error_t err;
+    fg_keypair_t server, shared, own;
+    char keys [300];
+    snprintf (keys, sizeof keys, "%s/allowed-keys", s_tmp);
+    assert_int_equal (fg_security_keygen (keys, "shared.key", &shared, &err), 0);
+    assert_int_equal (fg_security_keygen (keys, "own.key", &own, &err), 0);
+    s_grid_t g;
+    s_grid_start_curve (&g, keys);
+    bool created;
+    assert_int_equal (fg_security_ensure_pair (g.dir, FG_SECURITY_SERVER_NAME, &server,
+                                               &created, &err), 0);
+    assert_false (created);             //  the coordinator's own
+    zsock_t *dealers [S_PER_KEY + 2];
+    for (int i = 0; i < S_PER_KEY + 2; i++) {
+        const fg_keypair_t *pair = i == S_PER_KEY + 1? &own: &shared;
+        dealers [i] = zsock_new (ZMQ_DEALER);
+        zsock_set_linger (dealers [i], 0);
+        zsock_set_curve_serverkey (dealers [i], server.public_txt);
+        zsock_set_curve_publickey (dealers [i], pair->public_txt);
+        zsock_set_curve_secretkey (dealers [i], pair->secret_txt);
+        assert_int_equal (zsock_connect (dealers [i], "%s", g.endpoint), 0);
+        char id [32];
+        snprintf (id, sizeof id, "keyed-%d", i);
+        s_hello_as (dealers [i], id, g.hash);
+        fg_wire_msg_t msg;
+        s_expect (dealers [i], &msg);
+        if (i == S_PER_KEY) {           //  one too many on the shared key
+            assert_int_equal (msg.type, FG_WIRE_REJECT);
+            assert_int_equal (msg.reject.reason, FG_WIRE_REASON_NOT_ALLOWED);
+            assert_non_null (strstr (msg.reject.text, "public key already holds 64 nodes"));
+        }
+        else {
+            assert_int_equal (msg.type, FG_WIRE_ACK);
+            g.experiment = msg.experiment;
+        }
+        fg_wire_msg_clear (&msg);
+    }
+    //  a node of the shared key leaves: there is room again
+    fg_wire_msg_t msg;
+    s_simple (dealers [0], FG_WIRE_BYE, g.experiment);
+    s_simple (dealers [0], FG_WIRE_HEARTBEAT, g.experiment);
+    s_expect_reject (dealers [0], FG_WIRE_HEARTBEAT, FG_WIRE_REASON_NOT_ALLOWED, "HELLO first");
+    s_hello_as (dealers [S_PER_KEY], "keyed-again", g.hash);
+    s_expect (dealers [S_PER_KEY], &msg);
+    assert_int_equal (msg.type, FG_WIRE_ACK);
+    fg_wire_msg_clear (&msg);
+    for (int i = 0; i < S_PER_KEY + 2; i++)
+        zsock_destroy (&dealers [i]);
+    s_grid_stop (&g);
+}
+
+//  The fault switch: a real trainer with FEDGRID_FAULT=hello-flood:500
+//  floods its connection with HELLOs of other ids once; they are refused,
+//  it reconnects and its units count; the registry holds it alone.
+static void
+test_fault_hello_flood (void **state)
+{
+    (void) state;
+    s_grid_t g;
+    s_grid_start (&g);
+    setenv ("FEDGRID_FAULT", "hello-flood:500", 1);
+    fg_trainer_args_t args = {
+        .endpoint = g.endpoint, .node_id = "flooding-worker", .train = g.train,
+        .threads = 1, .heartbeat_ms = 200, .liveness = 50
+    };
+    fg_error_t err;
+    fg_trainer_t *trainer = fg_trainer_new (&args, &err);
+    assert_non_null (trainer);
+    //  round 1 commits: the flooding worker ran all its units
+    zpoller_t *poller = zpoller_new (fg_coordinator_actor (g.coordinator), NULL);
+    bool committed = false;
+    int64_t until = zclock_mono () + 120000;
+    while (!committed && zclock_mono () < until) {
+        if (!zpoller_wait (poller, 1000))
+            continue;
+        char *kind = NULL, *text = NULL;
+        assert_int_equal (fg_coordinator_event (g.coordinator, &kind, &text), 0);
+        committed = strcmp (kind, "ROUND") == 0;
+        if (strcmp (kind, "FAILED") == 0)
+            fail_msg ("coordinator failed: %s", text);
+        zstr_free (&kind);
+        zstr_free (&text);
+    }
+    zpoller_destroy (&poller);
+    fg_trainer_destroy (&trainer);
+    unsetenv ("FEDGRID_FAULT");
+    s_grid_stop (&g);
+    assert_true (committed);
+    fg_test_journal_counts_t counts = s_journal_counts (g.dir);
+    printf ("# FEDGRID_FAULT=hello-flood:500: %zu node records, %zu events (%zu strikes)\n",
+            counts.nodes, counts.events, counts.strikes);
+    assert_int_equal (counts.nodes, 1);
+    assert_true (counts.strikes >= 1 && counts.strikes <= 15);
 }
 
 //  ---- malformed and out-of-place messages --------------------------------------
@@ -715,6 +772,8 @@ main (void)
         cmocka_unit_test (test_oversized_update),
         cmocka_unit_test (test_unread_data_requests),
         cmocka_unit_test (test_hello_flood),
+        cmocka_unit_test (test_nodes_per_key),
+        cmocka_unit_test (test_fault_hello_flood),
         cmocka_unit_test (test_malformed_messages),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
