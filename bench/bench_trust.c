@@ -469,6 +469,7 @@ s_attack_malformed (s_grid_t *g)
     uint8_t data [16] = { 0 };
     fg_wire_range_t range = { 0, 1 };
     size_t kinds = 0, answered = 0;
+    char marks [32] = "";             //  per kind: R a REJECT, A another answer, . silence
     for (int kind = 0; kind < 18; kind++) {
         fg_wire_msg_t msg;
         memset (&msg, 0, sizeof msg);
@@ -512,18 +513,19 @@ s_attack_malformed (s_grid_t *g)
             case 14: msg.type = FG_WIRE_DATA_REQUEST; msg.data_request.sample_count = 1;
                      msg.data_request.range_count = 1; msg.data_request.ranges = &range;
                      s_send (node, &msg, experiment); break;    //  another dataset (zeros)
-            case 15: msg.type = FG_WIRE_RESULT; msg.round = 0; msg.attempt = 1;
+            case 15: msg.type = FG_WIRE_ERROR; msg.round = 1; msg.error.code = FG_EIO;
+                     s_send (node, &msg, experiment); break;
+            case 16: msg.type = FG_WIRE_REJECT; msg.reject.of_type = FG_WIRE_HEARTBEAT;
+                     s_send (node, &msg, experiment); break;
+            case 17: msg.type = FG_WIRE_RESULT; msg.round = 0; msg.attempt = 1;
                      msg.result.sample_count = 1; msg.result.update_size = 100;
-                     s_send (node, &msg, experiment); break;
-            case 16: msg.type = FG_WIRE_ERROR; msg.round = 1; msg.error.code = FG_EIO;
-                     s_send (node, &msg, experiment); break;
-            case 17: msg.type = FG_WIRE_REJECT; msg.reject.of_type = FG_WIRE_HEARTBEAT;
-                     s_send (node, &msg, experiment); break;
+                     s_send (node, &msg, experiment); break;    //  last: it makes the node ready
         }
         kinds++;
         fg_wire_msg_t answer;
         s_recv (to, &answer, 700);
         answered += answer.type != 0;
+        marks [kind] = answer.type == FG_WIRE_REJECT? 'R': answer.type? 'A': '.';
         fg_wire_msg_clear (&answer);
     }
     zsock_destroy (&node);
@@ -531,7 +533,7 @@ s_attack_malformed (s_grid_t *g)
     double rss1 = s_rss_mb ();
     char did [200];
     snprintf (did, sizeof did, "%zu kinds of malformed or out-of-place message: %zu answered, "
-              "%zu silent", kinds, answered, kinds - answered);
+              "%zu silent (%s)", kinds, answered, kinds - answered, marks);
     s_report ("malformed", did, rss0, rss1, s_grid_stop (g));
 }
 
