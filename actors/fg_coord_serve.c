@@ -9,7 +9,10 @@
     DATA-CHUNKs (records of label + pixels, LZ4), at most S_DATA_WINDOW
     chunks' worth and S_DATA_RANGES ranges per request (the requester asks
     for the next window when one is in), so neither side buffers more than
-    a window. Bytes served are counted per (node, round, shard) for
+    a window. What one node is served is bounded in bytes, whether it reads
+    or not: samples only for a unit issued to it, at most S_FETCH_FACTOR
+    times the unit's records; the base weights at most S_FETCH_FACTOR
+    times a round. Bytes served are counted per (node, round, shard) for
     clients.csv (fetched_bytes). A node that asks without reading fills
     its send queue (S_PEER_SNDHWM messages, fg_coord_start.c): the send
     that finds it full fails at once and ends serving that request, so
@@ -23,6 +26,8 @@
 
 #define S_DATA_WINDOW   16          //  data chunks' worth one DATA-REQUEST may ask
 #define S_DATA_RANGES   256         //  ranges one DATA-REQUEST may hold
+#define S_FETCH_FACTOR  3           //  a unit's samples, the base weights: times
+                                    //  one node may be served them (retries)
 
 //  --------------------------------------------------------------------------
 //  Weights
@@ -37,6 +42,21 @@ fg_coord_on_weights_request (fg_coord_t *self, fg_coord_node_t *node, const fg_w
                               "unknown weights version");
         return;
     }
+    if (node->weights_round != self->round) {
+        node->weights_round = self->round;
+        node->weights_served = 0;
+    }
+    if (node->weights_served >= (uint64_t) S_FETCH_FACTOR * self->base_size) {
+        fg_coord_node_info (self, node, "%s asked for the base weights again: refused", node->id);
+        fg_coord_send_reject (self, node->routing, msg, FG_WIRE_REASON_BUSY,
+                              "the base weights were served to this node 3 times this round");
+        return;
+    }
+    size_t chunk = r->chunk_size && r->chunk_size < self->limits.max_chunk
+                 ? r->chunk_size: self->limits.max_chunk;
+    uint64_t left = r->offset < self->base_size? self->base_size - r->offset: 0;
+    uint64_t asked = (uint64_t) r->credit * chunk;
+    node->weights_served += asked < left? asked: left;
     fg_wire_msg_t header;
     fg_wire_msg_reply (&header, 0, msg);
     header.experiment = self->experiment;
@@ -132,6 +152,37 @@ s_data_refused (fg_coord_t *self, const fg_wire_data_request_t *r, size_t per_ch
     return true;
 }
 
+//  Samples go to a node for a unit issued to it (any of its attempts: a
+//  trainer that reconnected continues its fetch; any unit of a round a
+//  restarted coordinator resumed, whose issues it does not know), at most
+//  S_FETCH_FACTOR times the unit's records: a node that asks and does not
+//  read makes the coordinator queue no more than that.
+static bool
+s_data_over_budget (fg_coord_t *self, const fg_coord_node_t *node, const fg_wire_msg_t *msg,
+                    size_t record, int *reason, char *why, size_t size)
+{
+    bool unit = self->units && msg->round == self->round && msg->shard < self->nshards;
+    bool issued = unit && self->unsure_round == self->round;
+    for (uint32_t a = 0; unit && !issued && a < self->units [msg->shard].attempts; a++)
+        issued = self->units [msg->shard].issued [a] == node->number;
+    *reason = FG_WIRE_REASON_UNKNOWN;
+    if (!issued) {
+        snprintf (why, size, "samples are served for a unit issued to this node; round %u "
+                  "shard %u is not one", msg->round, msg->shard);
+        return true;
+    }
+    uint64_t records = self->shards->offset [msg->shard + 1] - self->shards->offset [msg->shard];
+    uint64_t budget = (uint64_t) S_FETCH_FACTOR * records * record;
+    uint64_t served = fg_coord_fetched_bytes (self, node->id, msg->round, msg->shard);
+    if (served < budget)
+        return false;
+    *reason = FG_WIRE_REASON_BUSY;
+    snprintf (why, size, "%llu bytes of samples served for round %u shard %u already, %d "
+              "times its records", (unsigned long long) served, msg->round, msg->shard,
+              S_FETCH_FACTOR);
+    return true;
+}
+
 //  One DATA-CHUNK: samples [start, start + n) packed from raw (a buffer of
 //  n records). *bytes grows by the LZ4 bytes sent.
 static int
@@ -174,7 +225,8 @@ fg_coord_on_data_request (fg_coord_t *self, fg_coord_node_t *node, const fg_wire
     size_t per_chunk = fg_wire_data_raw_max (&self->limits) / record;
     char why [200];
     int reason;
-    if (s_data_refused (self, r, per_chunk, &reason, why, sizeof why)) {
+    if (s_data_refused (self, r, per_chunk, &reason, why, sizeof why)
+    ||  s_data_over_budget (self, node, msg, record, &reason, why, sizeof why)) {
         fg_coord_node_info (self, node, "DATA-REQUEST from %s refused: %s", node->id, why);
         fg_coord_send_reject (self, node->routing, msg, reason, why);
         return;

@@ -85,6 +85,8 @@ typedef struct {
     char      joined [256];         //  "joined" event, journaled with its record
     char      key [41];             //  CURVE public key (Z85), "" without CURVE
     uint64_t  dropped;              //  stale update chunks dropped
+    uint32_t  weights_round;        //  round of weights_served
+    uint64_t  weights_served;       //  base weights bytes served this round
     //  update being pulled
     uint8_t  *update;
     uint64_t  update_size, update_have;

@@ -12,7 +12,8 @@
                 then one for the node's own unit with a false count
       oversize  RESULT of the node's own unit announcing 8 GiB; every
                 chunk asked for is sent (at most 400 MiB)
-      data      300 DATA-REQUESTs of one chunk each, never read
+      data      300 DATA-REQUESTs of one chunk each about the node's unit,
+                never read
       hello     2,000 HELLOs with different node ids on one connection
       malformed 18 kinds of malformed or out-of-place message
 
@@ -371,7 +372,9 @@ static void
 s_attack_data (s_grid_t *g)
 {
     zsock_t *flooder = s_node (g, "flooder", 1, false);
-    if (!flooder) {
+    fg_wire_msg_t task;
+    memset (&task, 0, sizeof task);
+    if (!flooder || !s_task (g, flooder, &task)) {     //  (the requests name its unit)
         printf ("data       could not set up\n");
         return;
     }
@@ -386,6 +389,8 @@ s_attack_data (s_grid_t *g)
         memset (&msg, 0, sizeof msg);
         msg.type = FG_WIRE_DATA_REQUEST;
         msg.round = 1;
+        msg.shard = task.shard;
+        msg.attempt = task.attempt;
         memcpy (msg.data_request.dataset_hash, g->hash, 32);
         msg.data_request.sample_count = range.count;
         msg.data_request.range_count = 1;
@@ -401,6 +406,7 @@ s_attack_data (s_grid_t *g)
     snprintf (did, sizeof did, "300 unread DATA-REQUESTs of %u samples: another node's HELLO "
               "answered after %lld ms%s", range.count, (long long) waited,
               other? "": " (not at all)");
+    fg_wire_msg_clear (&task);
     zsock_destroy (&other);
     zsock_destroy (&flooder);
     s_report ("data", did, rss0, rss1, s_grid_stop (g));
