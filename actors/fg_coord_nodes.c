@@ -428,14 +428,22 @@ fg_coord_on_hello (fg_coord_t *self, zframe_t *routing, fg_wire_msg_t *msg)
         return;
     }
     //  the same id again on its connection replaces its earlier self and
-    //  keeps its quota
+    //  keeps its quota and budget
     fg_coord_quota_t quota;
+    uint32_t weights_round = 0;
+    uint64_t weights_served = 0;
     bool again = node != NULL;
     if (node) {
         quota = node->quota;
+        weights_round = node->weights_round;
+        weights_served = node->weights_served;
         fg_coord_node_remove (self, node, "announced itself again");
     }
     node = s_node_new (self, routing, h, again? &quota: NULL);
+    if (node) {                         //  (what it was served, too)
+        node->weights_round = weights_round;
+        node->weights_served = weights_served;
+    }
     if (!node) {
         fg_coord_send_reject (self, routing, msg, FG_WIRE_REASON_BUSY, "out of memory");
         return;

@@ -11,8 +11,9 @@
     for the next window when one is in), so neither side buffers more than
     a window. What one node is served is bounded in bytes, whether it reads
     or not: samples only for a unit issued to it, at most S_FETCH_FACTOR
-    times the unit's records; the base weights at most S_FETCH_FACTOR
-    times a round. Bytes served are counted per (node, round, shard) for
+    times the unit's records; the base weights at most S_WEIGHTS_FACTOR
+    times a round (a trainer fetches them once a round, again only after
+    a restart; the count survives its HELLOs). Bytes served are counted per (node, round, shard) for
     clients.csv (fetched_bytes). A node that asks without reading fills
     its send queue (S_PEER_SNDHWM messages, fg_coord_start.c): the send
     that finds it full fails at once and ends serving that request, so
@@ -26,8 +27,9 @@
 
 #define S_DATA_WINDOW   16          //  data chunks' worth one DATA-REQUEST may ask
 #define S_DATA_RANGES   256         //  ranges one DATA-REQUEST may hold
-#define S_FETCH_FACTOR  3           //  a unit's samples, the base weights: times
-                                    //  one node may be served them (retries)
+#define S_FETCH_FACTOR  3           //  times a unit's samples one node may be
+                                    //  served (retries after a crash)
+#define S_WEIGHTS_FACTOR 8          //  times the base weights, a round
 
 //  --------------------------------------------------------------------------
 //  Weights
@@ -46,10 +48,10 @@ fg_coord_on_weights_request (fg_coord_t *self, fg_coord_node_t *node, const fg_w
         node->weights_round = self->round;
         node->weights_served = 0;
     }
-    if (node->weights_served >= (uint64_t) S_FETCH_FACTOR * self->base_size) {
+    if (node->weights_served >= (uint64_t) S_WEIGHTS_FACTOR * self->base_size) {
         fg_coord_node_info (self, node, "%s asked for the base weights again: refused", node->id);
         fg_coord_send_reject (self, node->routing, msg, FG_WIRE_REASON_BUSY,
-                              "the base weights were served to this node 3 times this round");
+                              "the base weights were served to this node 8 times this round");
         return;
     }
     size_t chunk = r->chunk_size && r->chunk_size < self->limits.max_chunk

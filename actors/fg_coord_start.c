@@ -30,12 +30,13 @@
 //  trainer has one request outstanding at a time: at most 256 data chunks
 //  (one per range, 16 chunks' worth of bytes) or 8 weights chunks to it,
 //  8 update chunks from it, and a few control messages. The bytes a node
-//  can make the coordinator queue are bounded by what it is served
-//  (fg_coord_serve.c); the send queue is a backstop: when a peer that
-//  does not read fills it, a send to it fails at once (FG_ETIMEOUT: send
-//  timeout 0, never a wait of the one coordinator thread on one peer).
+//  can make the coordinator queue in a round are bounded by what it is
+//  served (fg_coord_serve.c); the send queue bounds them across rounds:
+//  when a peer that does not read fills it, a send to it fails at once
+//  (FG_ETIMEOUT: send timeout 0, never a wait of the one coordinator
+//  thread on one peer).
 //  docs/actors.md gives the memory this bounds per node.
-#define S_PEER_SNDHWM   1000
+#define S_PEER_SNDHWM   300
 #define S_PEER_RCVHWM   16
 
 //  1. Settings from the arguments.
