@@ -4,10 +4,11 @@ noinst_HEADERS += actors/fg_actors_internal.h actors/fg_coordinator_internal.h \
     actors/fg_trainer_internal.h
 actors_libfgactors_la_SOURCES += actors/fg_coordinator.c actors/fg_coord_nodes.c \
     actors/fg_coord_serve.c actors/fg_coord_files.c actors/fg_coord_start.c \
-    actors/fg_coord_trust.c actors/fg_coord_vote.c actors/fg_coord_check.c
+    actors/fg_coord_trust.c actors/fg_coord_vote.c actors/fg_coord_check.c \
+    actors/fg_coord_results.c
 actors_libfgactors_la_SOURCES += actors/fg_partitioner.c actors/fg_aggregator.c \
     actors/fg_trainer.c actors/fg_trainer_fetch.c actors/fg_trainer_fault.c
-UNIT_TESTS += tests/test_fetch tests/test_vote
+UNIT_TESTS += tests/test_fetch tests/test_vote tests/test_trust
 ##  CURVE keys, allow-lists and the coordinator's authentication guard
 pkginclude_HEADERS += actors/fg_security.h
 noinst_HEADERS += actors/fg_security_internal.h
@@ -36,3 +37,9 @@ fuzz_replay_coordinator_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=zclock_mono
 fuzz_gen_coordinator_corpus_SOURCES = fuzz/gen_coordinator_corpus.c fuzz/fuzz_coordinator.c
 fuzz_gen_coordinator_corpus_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=zclock_mono
 EXTRA_DIST += fuzz/coverage-ignore.txt
+##  What a hostile node costs the coordinator, attack by attack (issue 11's
+##  figures; built by make check so it keeps compiling, run by hand:
+##  bench/bench_trust [PRESET [ATTACK...]], see docs/actors.md)
+check_PROGRAMS += bench/bench_trust
+bench_bench_trust_SOURCES = bench/bench_trust.c
+bench_bench_trust_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/tests

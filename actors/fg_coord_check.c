@@ -7,19 +7,21 @@
 
     Always checked (they hold on the state machine as it is):
       - the round: units and shards agree, done == units DONE <= shards;
-      - a pending unit has no copy; a running unit has copies >= 1, at most
-        its attempts, and exactly one per busy node running it (a node
-        whose deadline expired no longer counts as a copy);
-      - a busy node runs a unit of the round that is running, with an
-        attempt issued;
+      - an open unit (pending or running) counts exactly one copy per busy
+        node running it (a node whose deadline expired no longer counts),
+        at most its attempts; pending: fewer copies and votes than it
+        wants (grid.replication, spot checks, disagreements); running:
+        enough, and at least one copy still runs; left out only under the
+        deadline policy;
+      - a busy node runs an open unit of the round, with an attempt issued;
       - a done unit's update is in the journal, journaled for the node,
         attempt and sample count the unit records;
       - a node's update buffer holds at most its announced size, its loss
         curve at most FG_WIRE_LOSS_MAX points; two nodes never share one
         ROUTER identity;
       - folding only when the round is complete (exact: every shard).
-    With FG_COORD_CHECK_OWNERSHIP, those of issue 11's ownership and
-    bounds, which the coordinator does not keep before that work:
+    With FG_COORD_CHECK_OWNERSHIP, those of ownership and bounds
+    (fg_coord_results.c):
       - a done unit's attempt is one the coordinator issued (1..attempts)
         and its sample count is the shard's size;
       - an announced update is within the model's bound (fg_coord_check_
@@ -32,11 +34,8 @@
 uint64_t
 fg_coord_check_update_bound (const fg_coord_t *self)
 {
-    //  an encoded update is its floats' LZ4 (at worst a little over the
-    //  raw bytes) and a header of a few hundred bytes per tensor
-    if (!self->base)
-        return 0;
-    return 2 * 4 * (uint64_t) self->base->size + 1024 * (uint64_t) self->base->nviews + 4096;
+    //  the coordinator's own bound of the round (fg_blob_bound of the base)
+    return self->base? self->update_bound: 0;
 }
 
 //  Busy nodes that count as a running copy of shard.
@@ -92,27 +91,35 @@ s_check_units (fg_coord_t *self, int flags, fg_error_t *err)
     ||  self->nshards == 0)
         return fg_error_set (err, FG_ESTATE, "round %u runs without units or shards",
                              self->round);
-    uint32_t done = 0;
+    uint32_t done = 0, left_out = 0;
     for (uint32_t s = 0; s < self->nshards; s++) {
         const fg_coord_unit_t *unit = &self->units [s];
         uint32_t copies = s_copies_of (self, s);
-        if (unit->state == FG_COORD_UNIT_PENDING && (unit->copies || copies))
-            return fg_error_set (err, FG_ESTATE, "round %u shard %u is pending with %u "
-                                 "copies counted, %u nodes running it", self->round, s,
-                                 unit->copies, copies);
+        bool open = unit->state == FG_COORD_UNIT_PENDING || unit->state == FG_COORD_UNIT_RUNNING;
+        if (open && (unit->copies != copies || unit->copies > unit->attempts
+                  || unit->nvotes > FG_COORD_VOTES_MAX))
+            return fg_error_set (err, FG_ESTATE, "round %u shard %u counts %u copies, %u "
+                                 "nodes run it, %u attempts issued, %u votes in", self->round,
+                                 s, unit->copies, copies, unit->attempts, unit->nvotes);
+        //  pending: wants more copies than run and voted (fg_coord_unit_refresh);
+        //  running: enough, and at least one still runs (else it waits forever)
+        if (unit->state == FG_COORD_UNIT_PENDING && unit->copies + unit->nvotes >= unit->want)
+            return fg_error_set (err, FG_ESTATE, "round %u shard %u is pending with %u copies "
+                                 "and %u votes of %u wanted", self->round, s, unit->copies,
+                                 unit->nvotes, unit->want);
         if (unit->state == FG_COORD_UNIT_RUNNING
-        &&  (unit->copies == 0 || unit->copies != copies || unit->copies > unit->attempts))
+        &&  (unit->copies == 0 || unit->copies + unit->nvotes < unit->want))
             return fg_error_set (err, FG_ESTATE, "round %u shard %u is running with %u copies "
-                                 "counted, %u nodes running it, %u attempts issued",
-                                 self->round, s, unit->copies, copies, unit->attempts);
+                                 "and %u votes of %u wanted", self->round, s, unit->copies,
+                                 unit->nvotes, unit->want);
         if (unit->state == FG_COORD_UNIT_DONE) {
             done++;
             int rc = s_check_done (self, s, flags, err);
             if (rc)
                 return rc;
         }
-        if (unit->state != FG_COORD_UNIT_PENDING && unit->state != FG_COORD_UNIT_RUNNING
-        &&  unit->state != FG_COORD_UNIT_DONE)
+        left_out += unit->state == FG_COORD_UNIT_LEFT_OUT;
+        if (!open && unit->state != FG_COORD_UNIT_DONE && unit->state != FG_COORD_UNIT_LEFT_OUT)
             return fg_error_set (err, FG_ESTATE, "round %u shard %u has state %d",
                                  self->round, s, unit->state);
     }
@@ -121,6 +128,9 @@ s_check_units (fg_coord_t *self, int flags, fg_error_t *err)
                              self->round, self->done, done);
     bool complete = self->cfg.experiment.policy == FG_POLICY_DEADLINE? done >= 1
                                                                      : done == self->nshards;
+    if (left_out && self->cfg.experiment.policy != FG_POLICY_DEADLINE)
+        return fg_error_set (err, FG_ESTATE, "round %u leaves %u units out under the exact "
+                             "policy", self->round, left_out);
     if (self->folding && !complete)
         return fg_error_set (err, FG_ESTATE, "round %u is folded with %u of %u units done",
                              self->round, done, self->nshards);
@@ -134,7 +144,9 @@ s_check_node (fg_coord_t *self, const fg_coord_node_t *node, int flags, fg_error
     if (node->busy && self->units && !self->finished) {
         const fg_coord_unit_t *unit = node->shard < self->nshards? &self->units [node->shard]
                                                                  : NULL;
-        if (!unit || (!node->expired && unit->state != FG_COORD_UNIT_RUNNING)
+        bool open = unit && (unit->state == FG_COORD_UNIT_RUNNING
+                          || unit->state == FG_COORD_UNIT_PENDING);
+        if (!unit || (!node->expired && !open)
         ||  node->attempt == 0 || node->attempt > unit->attempts)
             return fg_error_set (err, FG_ESTATE, "node %s runs round %u shard %u attempt %u, "
                                  "which is not a running unit issued", node->id, self->round,

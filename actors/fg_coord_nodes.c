@@ -6,17 +6,36 @@
     and restarts (looked up by its id), and its accepted/rejected counts
     with it. A node silent for liveness x heartbeat is removed and its
     unit goes back to pending; a node that said HELLO again replaces its
-    earlier self.                                                         */
+    earlier self.
+
+    Identity: one node id per connection (a HELLO naming another id on a
+    connection that is already a node is a lie: REJECT and a strike; an id
+    live on another connection is refused), and
+    with CURVE at most S_NODES_PER_KEY nodes (or grid.local_trainers, when
+    larger) per public key at a time: `fedctl worker` runs one trainer per
+    process, each connection its own, and several workers of one PC may
+    share a key; local tcp trainers share the coordinator's key.
+
+    A node enters the journal (its record and its "joined" event) when it
+    is issued its first unit or struck, not at HELLO: HELLOs alone, however
+    many, do not grow the registry. What is logged and journaled about one
+    peer is rate-limited (fg_coord_quota_take): a burst, then one a
+    second, with "N similar suppressed".                                  */
 
 #include "fg_coordinator_internal.h"
 #include "fg_clock.h"
 #include "fg_log.h"
 #include "fg_ops.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define S_WAIT_LOG_MS   10000       //  "waiting for trainers" reminder
+#define S_QUOTA_BURST   5           //  things said about one node at once
+#define S_STRANGERS_BURST 20        //  about peers not (yet) journaled, together
+#define S_QUOTA_MS      1000        //  then one per this many ms
+#define S_NODES_PER_KEY 64          //  nodes one CURVE key may hold at a time
 
 //  --------------------------------------------------------------------------
 //  Sending
@@ -28,7 +47,9 @@ fg_coord_send (fg_coord_t *self, fg_coord_node_t *node, fg_wire_msg_t *msg)
     fg_error_t err;
     int rc = fg_wire_send (self->router, node->routing, msg, &self->limits, &err);
     if (rc && rc != FG_ENOENT)
-        fg_warn ("coordinator: %s to %s: %s", fg_wire_type_name (msg->type), node->id, err.msg);
+        fg_coord_node_warn (self, node, "%s to %s: %s%s", fg_wire_type_name (msg->type),
+                            node->id, err.msg, rc == FG_ETIMEOUT? " (it does not read what it "
+                            "asked for: its queue is full)": "");
     return rc;
 }
 
@@ -83,8 +104,9 @@ fg_coord_node_clear_update (fg_coord_node_t *node)
     node->nloss = 0;
 }
 
-void
-fg_coord_node_save (fg_coord_t *self, const fg_coord_node_t *node)
+//  The node's record, as it stands, to the journal.
+static void
+s_node_record (fg_coord_t *self, const fg_coord_node_t *node)
 {
     fg_journal_node_t record;
     memset (&record, 0, sizeof record);
@@ -100,6 +122,120 @@ fg_coord_node_save (fg_coord_t *self, const fg_coord_node_t *node)
     fg_journal_node_put (self->journal, &record, NULL);
 }
 
+//  The node enters the journal: its "joined" event, then its record.
+static void
+s_node_enter (fg_coord_t *self, fg_coord_node_t *node)
+{
+    node->journaled = true;
+    fg_journal_event_append (self->journal, self->round, node->joined, NULL, NULL);
+    s_node_record (self, node);
+}
+
+void
+fg_coord_node_save (fg_coord_t *self, fg_coord_node_t *node)
+{
+    if (node->journaled)
+        s_node_record (self, node);
+    else
+    if (node->strikes || node->accepted)
+        s_node_enter (self, node);
+}
+
+void
+fg_coord_node_issued (fg_coord_t *self, fg_coord_node_t *node)
+{
+    if (!node->journaled)
+        s_node_enter (self, node);
+}
+
+//  --------------------------------------------------------------------------
+//  Saying things about peers, within a quota
+
+bool
+fg_coord_quota_take (fg_coord_quota_t *quota, int64_t now, uint32_t burst,
+                     uint64_t *suppressed)
+{
+    if (!quota->primed) {
+        quota->primed = true;
+        quota->tokens = burst;
+        quota->refill_at = now + S_QUOTA_MS;
+    }
+    while (now >= quota->refill_at && quota->tokens < burst) {
+        quota->tokens++;
+        quota->refill_at += S_QUOTA_MS;
+    }
+    if (quota->tokens >= burst)
+        quota->refill_at = now + S_QUOTA_MS;    //  full: the clock starts again
+    *suppressed = 0;
+    if (quota->tokens == 0) {
+        quota->suppressed++;
+        return false;
+    }
+    quota->tokens--;
+    *suppressed = quota->suppressed;
+    quota->suppressed = 0;
+    return true;
+}
+
+//  Formats what may be said about node now into text (with the count of
+//  what was suppressed before it); false when over its quota.
+static bool
+s_may_say (fg_coord_t *self, fg_coord_node_t *node, char *text, size_t size,
+           const char *fmt, va_list args)
+{
+    //  a node not journaled yet (it only said HELLO) speaks from the
+    //  strangers' quota: many connections cannot flood the log either
+    uint64_t suppressed;
+    bool known = node && node->journaled;
+    if (!fg_coord_quota_take (known? &node->quota: &self->strangers, zclock_mono (),
+                              known? S_QUOTA_BURST: S_STRANGERS_BURST, &suppressed))
+        return false;
+    int n = vsnprintf (text, size, fmt, args);
+    if (suppressed && n >= 0 && (size_t) n < size)
+        snprintf (text + n, size - (size_t) n, " (%llu similar suppressed)",
+                  (unsigned long long) suppressed);
+    return true;
+}
+
+void
+fg_coord_node_say (fg_coord_t *self, fg_coord_node_t *node, int how, const char *fmt, ...)
+{
+    char text [512];
+    va_list args;
+    va_start (args, fmt);
+    bool say = s_may_say (self, node, text, sizeof text, fmt, args);
+    va_end (args);
+    if (!say)
+        return;
+    if (how == FG_COORD_SAY_EVENT)
+        fg_coord_event (self, "%s", text);
+    else
+        fg_log (how == FG_COORD_SAY_WARN? FG_LOG_WARN: FG_LOG_INFO, "coordinator: %s", text);
+}
+
+void
+fg_coord_node_lie (fg_coord_t *self, fg_coord_node_t *node, const fg_wire_msg_t *about,
+                   int reason, const char *fmt, ...)
+{
+    char why [FG_WIRE_TEXT_MAX + 1];
+    va_list args;
+    va_start (args, fmt);
+    vsnprintf (why, sizeof why, fmt, args);
+    va_end (args);
+    fg_coord_send_reject (self, node->routing, about, reason, why);
+    node->rejected++;
+    uint64_t suppressed;
+    if (fg_coord_quota_take (&node->quota, zclock_mono (), S_QUOTA_BURST, &suppressed)) {
+        char text [FG_WIRE_TEXT_MAX + 64];
+        if (suppressed)
+            snprintf (text, sizeof text, "%s (%llu similar not struck)", why,
+                      (unsigned long long) suppressed);
+        else
+            snprintf (text, sizeof text, "%s", why);
+        fg_coord_strike (self, node, text);
+    }
+}
+
 static void
 s_node_free (fg_coord_node_t **node_p)
 {
@@ -113,7 +249,10 @@ s_node_free (fg_coord_node_t **node_p)
 void
 fg_coord_node_remove (fg_coord_t *self, fg_coord_node_t *node, const char *why)
 {
-    fg_coord_event (self, "node %s removed: %s", node->id, why);
+    if (node->journaled)
+        fg_coord_node_event (self, node, "node %s removed: %s", node->id, why);
+    else
+        fg_coord_node_info (self, node, "node %s removed: %s", node->id, why);
     fg_coord_unit_copy_ends (self, node);
     fg_coord_node_save (self, node);
     for (size_t i = 0; i < self->nnodes; i++)
@@ -194,10 +333,72 @@ s_refusal (const fg_wire_hello_t *h, char *text, size_t size)
     if (strncmp (h->kernel, identity, idlen) || (h->kernel [idlen] && h->kernel [idlen] != ' ')) {
         snprintf (text, size, "its GEMM arithmetic \"%.64s\" is not this grid's \"%s\": "
                   "run the same fedgrid release", h->kernel, identity);
-        fg_warn ("coordinator: refused node %s: %s", h->node_id, text);
         return FG_WIRE_REASON_NOT_ALLOWED;
     }
     return 0;
+}
+
+//  With CURVE, how many nodes one public key may hold at a time.
+static size_t
+s_per_key (const fg_coord_t *self)
+{
+    return self->cfg.grid.local_trainers > S_NODES_PER_KEY
+         ? (size_t) self->cfg.grid.local_trainers: S_NODES_PER_KEY;
+}
+
+//  Nodes of this key other than `except`.
+static size_t
+s_key_count (const fg_coord_t *self, const char *key, const fg_coord_node_t *except)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < self->nnodes; i++)
+        if (self->nodes [i] != except && strcmp (self->nodes [i]->key, key) == 0)
+            count++;
+    return count;
+}
+
+//  The live node of this id, or NULL.
+static fg_coord_node_t *
+s_node_named (fg_coord_t *self, const char *id)
+{
+    for (size_t i = 0; i < self->nnodes; i++)
+        if (strcmp (self->nodes [i]->id, id) == 0)
+            return self->nodes [i];
+    return NULL;
+}
+
+//  A new node for a HELLO (NULL when out of memory): its journal number
+//  (kept across reconnections), and the quota of the node it replaces.
+static fg_coord_node_t *
+s_node_new (fg_coord_t *self, zframe_t *routing, const fg_wire_hello_t *h,
+            const fg_coord_quota_t *quota)
+{
+    fg_coord_node_t *node = calloc (1, sizeof *node);
+    fg_coord_node_t **nodes = realloc (self->nodes, (self->nnodes + 1) * sizeof *nodes);
+    if (nodes)
+        self->nodes = nodes;
+    if (!node || !nodes || !(node->routing = zframe_dup (routing))) {
+        free (node);
+        return NULL;
+    }
+    snprintf (node->id, sizeof node->id, "%s", h->node_id);
+    snprintf (node->key, sizeof node->key, "%s", self->peer_key);
+    if (quota)
+        node->quota = *quota;
+    node->last_seen = zclock_mono ();
+    for (uint32_t i = 0; i < h->dataset_count; i++)
+        if (memcmp (h->datasets [i], self->dataset_hash, FG_SHA256_SIZE) == 0)
+            node->has_dataset = true;
+    node->number = UINT32_MAX;
+    fg_journal_nodes_foreach (self->journal, s_number_of, node, NULL);
+    node->journaled = node->number != UINT32_MAX;
+    if (node->number == UINT32_MAX)
+        node->number = self->next_number++;
+    snprintf (node->joined, sizeof node->joined, "node %s joined (%u cores, kernel %.64s)%s",
+              node->id, h->cores, h->kernel,
+              node->has_dataset? "": "; it lacks the dataset and fetches samples");
+    self->nodes [self->nnodes++] = node;
+    return node;
 }
 
 void
@@ -205,39 +406,62 @@ fg_coord_on_hello (fg_coord_t *self, zframe_t *routing, fg_wire_msg_t *msg)
 {
     const fg_wire_hello_t *h = &msg->hello;
     char text [FG_WIRE_TEXT_MAX + 1];
+    fg_coord_node_t *node = fg_coord_node_find (self, routing);
+    if (node && strcmp (node->id, h->node_id)) {
+        node->last_seen = zclock_mono ();
+        fg_coord_node_lie (self, node, msg, FG_WIRE_REASON_NOT_ALLOWED,
+                           "this connection is node %s: one node id per connection, "
+                           "%.64s refused", node->id, h->node_id);
+        return;
+    }
     int reason = s_refusal (h, text, sizeof text);
     if (!reason && fg_coord_quarantined (self, h->node_id, text, sizeof text))
         reason = FG_WIRE_REASON_NOT_ALLOWED;
+    if (!reason && !node && s_node_named (self, h->node_id)) {
+        //  a trainer's ZMQ identity is its node id, so its reconnection
+        //  comes back on the same routing id: this is another peer
+        //  claiming a live node's id (and with it that node's units)
+        snprintf (text, sizeof text, "node id %.64s is live on another connection",
+                  h->node_id);
+        reason = FG_WIRE_REASON_NOT_ALLOWED;
+    }
+    if (!reason && self->peer_key [0] && s_key_count (self, self->peer_key, node) >= s_per_key (self)) {
+        snprintf (text, sizeof text, "its public key already holds %zu nodes, the most one "
+                  "key may", s_per_key (self));
+        reason = FG_WIRE_REASON_NOT_ALLOWED;
+    }
     if (reason) {
+        fg_coord_node_warn (self, node, "refused node %s: %s", h->node_id, text);
         fg_coord_send_reject (self, routing, msg, reason, text);
         return;
     }
-    fg_coord_node_t *node = fg_coord_node_find (self, routing);
-    if (node)
+    //  the same id again on its connection replaces its earlier self and
+    //  keeps its quota and budget
+    fg_coord_quota_t quota;
+    uint32_t weights_round = 0;
+    uint64_t weights_served = 0;
+    bool again = node != NULL;
+    if (node) {
+        quota = node->quota;
+        weights_round = node->weights_round;
+        weights_served = node->weights_served;
         fg_coord_node_remove (self, node, "announced itself again");
-    node = calloc (1, sizeof *node);
-    fg_coord_node_t **nodes = realloc (self->nodes, (self->nnodes + 1) * sizeof *nodes);
-    if (!node || !nodes) {
-        free (node);
-        if (nodes)
-            self->nodes = nodes;
+    }
+    node = s_node_new (self, routing, h, again? &quota: NULL);
+    if (node) {                         //  (what it was served, too)
+        node->weights_round = weights_round;
+        node->weights_served = weights_served;
+    }
+    if (!node) {
+        fg_coord_send_reject (self, routing, msg, FG_WIRE_REASON_BUSY, "out of memory");
         return;
     }
-    self->nodes = nodes;
-    snprintf (node->id, sizeof node->id, "%s", h->node_id);
-    node->routing = zframe_dup (routing);
-    node->last_seen = zclock_mono ();
-    for (uint32_t i = 0; i < h->dataset_count; i++)
-        if (memcmp (h->datasets [i], self->dataset_hash, FG_SHA256_SIZE) == 0)
-            node->has_dataset = true;
-    node->number = UINT32_MAX;
-    fg_journal_nodes_foreach (self->journal, s_number_of, node, NULL);
-    if (node->number == UINT32_MAX)
-        node->number = self->next_number++;
-    self->nodes [self->nnodes++] = node;
-    fg_coord_node_save (self, node);
-    fg_coord_event (self, "node %s joined (%u cores, kernel %s)%s", node->id, h->cores,
-                    h->kernel, node->has_dataset? "": "; it lacks the dataset and fetches samples");
+    if (node->journaled) {
+        fg_coord_node_save (self, node);
+        fg_coord_node_event (self, node, "%s", node->joined);
+    }
+    else
+        fg_coord_node_info (self, node, "%s", node->joined);
     fg_coord_send_ack (self, node, FG_WIRE_HELLO, self->round, 0, 0);
 }
 

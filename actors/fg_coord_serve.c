@@ -9,8 +9,15 @@
     DATA-CHUNKs (records of label + pixels, LZ4), at most S_DATA_WINDOW
     chunks' worth and S_DATA_RANGES ranges per request (the requester asks
     for the next window when one is in), so neither side buffers more than
-    a window. Bytes served are counted per (node, round, shard) for
-    clients.csv (fetched_bytes).                                            */
+    a window. What one node is served is bounded in bytes, whether it reads
+    or not: samples only for a unit issued to it, at most S_FETCH_FACTOR
+    times the unit's records; the base weights at most S_WEIGHTS_FACTOR
+    times a round (a trainer fetches them once a round, again only after
+    a restart; the count survives its HELLOs). Bytes served are counted per (node, round, shard) for
+    clients.csv (fetched_bytes). A node that asks without reading fills
+    its send queue (S_PEER_SNDHWM messages, fg_coord_start.c): the send
+    that finds it full fails at once and ends serving that request, so
+    unread answers cost at most the queue, never the coordinator's time. */
 
 #include "fg_coordinator_internal.h"
 #include "fg_log.h"
@@ -20,6 +27,9 @@
 
 #define S_DATA_WINDOW   16          //  data chunks' worth one DATA-REQUEST may ask
 #define S_DATA_RANGES   256         //  ranges one DATA-REQUEST may hold
+#define S_FETCH_FACTOR  3           //  times a unit's samples one node may be
+                                    //  served (retries after a crash)
+#define S_WEIGHTS_FACTOR 8          //  times the base weights, a round
 
 //  --------------------------------------------------------------------------
 //  Weights
@@ -34,6 +44,21 @@ fg_coord_on_weights_request (fg_coord_t *self, fg_coord_node_t *node, const fg_w
                               "unknown weights version");
         return;
     }
+    if (node->weights_round != self->round) {
+        node->weights_round = self->round;
+        node->weights_served = 0;
+    }
+    if (node->weights_served >= (uint64_t) S_WEIGHTS_FACTOR * self->base_size) {
+        fg_coord_node_info (self, node, "%s asked for the base weights again: refused", node->id);
+        fg_coord_send_reject (self, node->routing, msg, FG_WIRE_REASON_BUSY,
+                              "the base weights were served to this node 8 times this round");
+        return;
+    }
+    size_t chunk = r->chunk_size && r->chunk_size < self->limits.max_chunk
+                 ? r->chunk_size: self->limits.max_chunk;
+    uint64_t left = r->offset < self->base_size? self->base_size - r->offset: 0;
+    uint64_t asked = (uint64_t) r->credit * chunk;
+    node->weights_served += asked < left? asked: left;
     fg_wire_msg_t header;
     fg_wire_msg_reply (&header, 0, msg);
     header.experiment = self->experiment;
@@ -41,7 +66,7 @@ fg_coord_on_weights_request (fg_coord_t *self, fg_coord_node_t *node, const fg_w
     if (fg_wire_send_chunks (self->router, node->routing, &header, FG_WIRE_BLOB_GLOBAL,
                              r->version, self->base_blob, self->base_size, self->base_hash,
                              r->offset, r->credit, r->chunk_size, &self->limits, &err))
-        fg_warn ("coordinator: weights to %s: %s", node->id, err.msg);
+        fg_coord_node_warn (self, node, "weights to %s: %s", node->id, err.msg);
 }
 
 //  --------------------------------------------------------------------------
@@ -129,6 +154,37 @@ s_data_refused (fg_coord_t *self, const fg_wire_data_request_t *r, size_t per_ch
     return true;
 }
 
+//  Samples go to a node for a unit issued to it (any of its attempts: a
+//  trainer that reconnected continues its fetch; any unit of a round a
+//  restarted coordinator resumed, whose issues it does not know), at most
+//  S_FETCH_FACTOR times the unit's records: a node that asks and does not
+//  read makes the coordinator queue no more than that.
+static bool
+s_data_over_budget (fg_coord_t *self, const fg_coord_node_t *node, const fg_wire_msg_t *msg,
+                    size_t record, int *reason, char *why, size_t size)
+{
+    bool unit = self->units && msg->round == self->round && msg->shard < self->nshards;
+    bool issued = unit && self->unsure_round == self->round;
+    for (uint32_t a = 0; unit && !issued && a < self->units [msg->shard].attempts; a++)
+        issued = self->units [msg->shard].issued [a] == node->number;
+    *reason = FG_WIRE_REASON_UNKNOWN;
+    if (!issued) {
+        snprintf (why, size, "samples are served for a unit issued to this node; round %u "
+                  "shard %u is not one", msg->round, msg->shard);
+        return true;
+    }
+    uint64_t records = self->shards->offset [msg->shard + 1] - self->shards->offset [msg->shard];
+    uint64_t budget = (uint64_t) S_FETCH_FACTOR * records * record;
+    uint64_t served = fg_coord_fetched_bytes (self, node->id, msg->round, msg->shard);
+    if (served < budget)
+        return false;
+    *reason = FG_WIRE_REASON_BUSY;
+    snprintf (why, size, "%llu bytes of samples served for round %u shard %u already, %d "
+              "times its records", (unsigned long long) served, msg->round, msg->shard,
+              S_FETCH_FACTOR);
+    return true;
+}
+
 //  One DATA-CHUNK: samples [start, start + n) packed from raw (a buffer of
 //  n records). *bytes grows by the LZ4 bytes sent.
 static int
@@ -171,8 +227,9 @@ fg_coord_on_data_request (fg_coord_t *self, fg_coord_node_t *node, const fg_wire
     size_t per_chunk = fg_wire_data_raw_max (&self->limits) / record;
     char why [200];
     int reason;
-    if (s_data_refused (self, r, per_chunk, &reason, why, sizeof why)) {
-        fg_info ("coordinator: DATA-REQUEST from %s refused: %s", node->id, why);
+    if (s_data_refused (self, r, per_chunk, &reason, why, sizeof why)
+    ||  s_data_over_budget (self, node, msg, record, &reason, why, sizeof why)) {
+        fg_coord_node_info (self, node, "DATA-REQUEST from %s refused: %s", node->id, why);
         fg_coord_send_reject (self, node->routing, msg, reason, why);
         return;
     }
@@ -195,7 +252,7 @@ fg_coord_on_data_request (fg_coord_t *self, fg_coord_node_t *node, const fg_wire
         }
     free (raw);
     if (rc && err.msg [0])              //  (a failed send is logged by fg_coord_send)
-        fg_warn ("coordinator: samples to %s: %s", node->id, err.msg);
+        fg_coord_node_warn (self, node, "samples to %s: %s", node->id, err.msg);
     fg_debug ("coordinator: %llu samples (%llu bytes) to %s for round %u shard %u",
               (unsigned long long) r->sample_count, (unsigned long long) bytes, node->id,
               msg->round, msg->shard);

@@ -26,6 +26,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+//  Messages queued per peer, each way (ZMQ high-water marks). An honest
+//  trainer has one request outstanding at a time: at most 256 data chunks
+//  (one per range, 16 chunks' worth of bytes) or 8 weights chunks to it,
+//  8 update chunks from it, and a few control messages. The bytes a node
+//  can make the coordinator queue in a round are bounded by what it is
+//  served (fg_coord_serve.c); the send queue bounds them across rounds:
+//  when a peer that does not read fills it, a send to it fails at once
+//  (FG_ETIMEOUT: send timeout 0, never a wait of the one coordinator
+//  thread on one peer).
+//  docs/actors.md gives the memory this bounds per node.
+#define S_PEER_SNDHWM   300
+#define S_PEER_RCVHWM   16
+
 //  1. Settings from the arguments.
 static int
 s_settings (fg_coord_t *self, zsock_t *pipe, const fg_coordinator_args_t *a, fg_error_t *err)
@@ -149,7 +162,9 @@ s_open_router (fg_coord_t *self, const fg_coordinator_args_t *a, int *port, fg_e
     zsock_set_maxmsgsize (self->router, (int) self->limits.max_frame);
     zsock_set_handshake_ivl (self->router, 10000);
     zsock_set_linger (self->router, 0);
-    zsock_set_sndtimeo (self->router, 1000);
+    zsock_set_sndhwm (self->router, S_PEER_SNDHWM);
+    zsock_set_rcvhwm (self->router, S_PEER_RCVHWM);
+    zsock_set_sndtimeo (self->router, 0);   //  never wait for one peer
     //  before any bind: CURVE server and zauth (inproc peers skip both)
     int rc = fg_guard_open (&self->guard, self->router, &self->cfg, self->dir, a->listen,
                             NULL, err);

@@ -43,8 +43,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_CREDIT        8           //  update chunks asked for at a time
-
 void
 fg_coord_event (fg_coord_t *self, const char *fmt, ...)
 {
@@ -78,6 +76,17 @@ fg_coord_unit_copy_ends (fg_coord_t *self, fg_coord_node_t *node)
     node->deadline = 0;
 }
 
+//  The units of the round in progress and who they were issued to.
+static void
+s_free_units (fg_coord_t *self)
+{
+    fg_coord_votes_free (self);
+    for (uint32_t s = 0; self->units && s < self->nshards; s++)
+        free (self->units [s].issued);
+    free (self->units);
+    self->units = NULL;
+}
+
 void
 fg_coord_free_round (fg_coord_t *self)
 {
@@ -85,9 +94,7 @@ fg_coord_free_round (fg_coord_t *self)
     free (self->base_blob);
     self->base_blob = NULL;
     fg_shards_destroy (&self->shards);
-    fg_coord_votes_free (self);
-    free (self->units);
-    self->units = NULL;
+    s_free_units (self);
     self->nshards = 0;
     self->done = 0;
     self->folding = false;
@@ -119,7 +126,7 @@ s_aggregator_call (fg_coord_t *self, fg_error_t *err)
 
 int
 fg_coord_aggregate (fg_coord_t *self, uint32_t shard, uint64_t samples, fg_state_t *update,
-             fg_error_t *err)
+                    fg_error_t *err)
 {
     zsock_send (self->aggregator, "s48p", "ADD", shard, samples, update);
     return s_aggregator_call (self, err);
@@ -127,7 +134,7 @@ fg_coord_aggregate (fg_coord_t *self, uint32_t shard, uint64_t samples, fg_state
 
 void
 fg_coord_unit_done (fg_coord_t *self, uint32_t shard, const uint8_t *hash, uint32_t node,
-             uint32_t attempt, uint64_t samples, double last_loss)
+                    uint32_t attempt, uint64_t samples, double last_loss)
 {
     fg_coord_unit_t *unit = &self->units [shard];
     unit->state = FG_COORD_UNIT_DONE;
@@ -185,10 +192,8 @@ s_load_stored_updates (fg_coord_t *self, fg_error_t *err)
 int
 fg_coord_begin_round (fg_coord_t *self, fg_error_t *err)
 {
+    s_free_units (self);
     fg_shards_destroy (&self->shards);
-    fg_coord_votes_free (self);
-    free (self->units);
-    self->units = NULL;
     self->done = 0;
     self->folding = false;
     self->train_loss_sum = 0;
@@ -212,6 +217,14 @@ fg_coord_begin_round (fg_coord_t *self, fg_error_t *err)
     if (!self->units)
         return fg_error_set (err, FG_ENOMEM, "coordinator: out of memory");
     fg_coord_votes_begin (self);
+    //  the largest update a node may announce for this base (fg_blob_bound)
+    self->update_bound = fg_blob_bound (self->base);
+    //  a round the journal holds open was begun by an earlier run: what
+    //  that run issued is not known here (fg_coord_results.c)
+    fg_journal_round_t *open = NULL;
+    if (fg_journal_round_get (self->journal, self->round, &open, NULL) == 0)
+        self->unsure_round = self->round;
+    fg_journal_round_destroy (&open);
     rc = fg_journal_round_open (self->journal, self->round, NULL, 0, err);
     if (rc)
         return rc;
@@ -225,8 +238,8 @@ fg_coord_begin_round (fg_coord_t *self, fg_error_t *err)
     return rc;
 }
 
-static bool
-s_round_complete (const fg_coord_t *self)
+bool
+fg_coord_round_complete (const fg_coord_t *self)
 {
     if (self->done == self->nshards)
         return true;
@@ -243,8 +256,8 @@ s_round_complete (const fg_coord_t *self)
     return false;
 }
 
-static void
-s_start_folding (fg_coord_t *self)
+void
+fg_coord_start_folding (fg_coord_t *self)
 {
     self->folding = true;
     zsock_send (self->aggregator, "s", "FINISH");
@@ -254,8 +267,8 @@ s_start_folding (fg_coord_t *self)
 void
 fg_coord_maybe_fold (fg_coord_t *self)
 {
-    if (!self->folding && s_round_complete (self))
-        s_start_folding (self);
+    if (!self->folding && fg_coord_round_complete (self))
+        fg_coord_start_folding (self);
 }
 
 //  A unit is done: trainers still running other copies of it drop them
@@ -420,6 +433,17 @@ static void
 s_send_task (fg_coord_t *self, fg_coord_node_t *node, uint32_t shard, bool backup)
 {
     fg_coord_unit_t *unit = &self->units [shard];
+    if (unit->attempts == unit->issued_cap) {
+        //  who gets each attempt: a RESULT counts only from its node
+        uint32_t cap = unit->issued_cap? 2 * unit->issued_cap: 4;
+        uint32_t *issued = realloc (unit->issued, cap * sizeof *issued);
+        if (!issued) {
+            fg_error_log ("coordinator: round %u shard %u: out of memory", self->round, shard);
+            return;
+        }
+        unit->issued = issued;
+        unit->issued_cap = cap;
+    }
     size_t begin = self->shards->offset [shard], end = self->shards->offset [shard + 1];
     size_t count = end - begin;
     fg_wire_range_t *ranges = NULL;
@@ -468,6 +492,8 @@ s_send_task (fg_coord_t *self, fg_coord_node_t *node, uint32_t shard, bool backu
         return;
     }
     fg_crash_point ("coordinator.task.sent");
+    unit->issued [msg.attempt - 1] = node->number;
+    fg_coord_node_issued (self, node);
     node->ready = false;
     node->busy = true;
     node->shard = shard;
@@ -517,187 +543,13 @@ s_assign (fg_coord_t *self)
     }
 }
 
-//  --------------------------------------------------------------------------
-//  Results
-
-//  REJECT of node's result, listed in clients.csv with outcome.
-static void
-s_reject_result_as (fg_coord_t *self, fg_coord_node_t *node, int reason, const char *why,
-                    const char *outcome)
-{
-    fg_wire_msg_t about;
-    memset (&about, 0, sizeof about);
-    about.type = FG_WIRE_RESULT;
-    about.round = node->r_round;
-    about.shard = node->r_shard;
-    about.attempt = node->r_attempt;
-    fg_coord_send_reject (self, node->routing, &about, reason, why);
-    node->rejected++;
-    fg_coord_event (self, "result of round %u shard %u from %s rejected: %s", node->r_round,
-                    node->r_shard, node->id, why);
-    fg_coord_clients_csv_add (self, node, node->r_shard, node->r_attempt, outcome);
-    fg_coord_node_clear_update (node);
-    fg_coord_node_save (self, node);
-}
-
-void
-fg_coord_reject_result (fg_coord_t *self, fg_coord_node_t *node, int reason, const char *why)
-{
-    s_reject_result_as (self, node, reason, why, "rejected");
-}
-
-//  Every byte of node's update is in: its SHA-256 checked, it is a vote
-//  for its unit (fg_coord_vote.c), or late for a unit already decided.
-static int
-s_complete_update (fg_coord_t *self, fg_coord_node_t *node, fg_error_t *fatal)
-{
-    uint32_t shard = node->r_shard;
-    uint8_t digest [FG_SHA256_SIZE];
-    fg_sha256 (node->update, node->update_size, digest);
-    if (memcmp (digest, node->update_hash, FG_SHA256_SIZE)) {
-        fg_coord_reject_result (self, node, FG_WIRE_REASON_CHECKSUM, "update does not match its SHA-256");
-        return 0;
-    }
-    //  a pull that began before the round committed is not of this round
-    if (node->r_round != self->round) {
-        fg_coord_reject_result (self, node, FG_WIRE_REASON_STALE, "its round is committed");
-        return 0;
-    }
-    fg_coord_unit_t *unit = &self->units [shard];
-    //  deadline policy: a unit left out of a round being folded or
-    //  committed (the last) comes too late (the aggregator has FINISH)
-    if (unit->state != FG_COORD_UNIT_DONE && (self->folding || self->finished)) {
-        fg_coord_reject_result (self, node, FG_WIRE_REASON_STALE, "the round is folded without it");
-        return 0;
-    }
-    if (unit->state == FG_COORD_UNIT_DONE) {
-        //  another copy was accepted first: the same bytes or a faulty host
-        if (memcmp (unit->hash, digest, FG_SHA256_SIZE) == 0) {
-            fg_coord_send_ack (self, node, FG_WIRE_RESULT, node->r_round, shard, node->r_attempt);
-            fg_coord_clients_csv_add (self, node, shard, node->r_attempt, "duplicate");
-            fg_coord_node_clear_update (node);
-        }
-        else
-        if (unit->agreed >= 2) {
-            //  the accepted result is a majority's: this one is outvoted
-            s_reject_result_as (self, node, FG_WIRE_REASON_MISMATCH,
-                                "differs from the result the majority agreed on", "outvoted");
-            fg_coord_strike (self, node, "its result was outvoted by the majority's");
-        }
-        else
-            fg_coord_reject_result (self, node, FG_WIRE_REASON_MISMATCH,
-                             "differs from the accepted result of this unit: faulty node");
-        return 0;
-    }
-    if (unit->state == FG_COORD_UNIT_LEFT_OUT) {
-        fg_coord_reject_result (self, node, FG_WIRE_REASON_STALE, "this unit was left out of the round");
-        return 0;
-    }
-    return fg_coord_vote (self, node, fatal);
-}
-
-static void
-s_request_update_chunks (fg_coord_t *self, fg_coord_node_t *node)
-{
-    fg_wire_msg_t msg;
-    memset (&msg, 0, sizeof msg);
-    msg.type = FG_WIRE_WEIGHTS_REQUEST;
-    msg.round = node->r_round;
-    msg.shard = node->r_shard;
-    msg.attempt = node->r_attempt;
-    msg.weights_request.blob = FG_WIRE_BLOB_UPDATE;
-    msg.weights_request.version = self->round - 1;
-    msg.weights_request.offset = node->update_have;
-    msg.weights_request.credit = S_CREDIT;
-    msg.weights_request.chunk_size = (uint32_t) self->limits.max_chunk;
-    node->outstanding = S_CREDIT;
-    fg_coord_send (self, node, &msg);
-}
-
-static int
-s_on_result (fg_coord_t *self, fg_coord_node_t *node, fg_wire_msg_t *msg, fg_error_t *fatal)
-{
-    fg_crash_point ("coordinator.result.received");
-    const fg_wire_result_t *r = &msg->result;
-    bool mine = node->busy && node->shard == msg->shard && node->r_round == msg->round;
-    if (mine)
-        fg_coord_unit_copy_ends (self, node);
-    if (msg->round != self->round || msg->shard >= self->nshards || self->folding
-    ||  r->weights_version != self->round - 1) {
-        bool done = msg->round == self->round && msg->shard < self->nshards
-                 && self->units [msg->shard].state == FG_COORD_UNIT_DONE;
-        if (done && memcmp (self->units [msg->shard].hash, r->update_hash, FG_SHA256_SIZE) == 0)
-            fg_coord_send_ack (self, node, FG_WIRE_RESULT, msg->round, msg->shard, msg->attempt);
-        else
-            fg_coord_send_reject (self, node->routing, msg, FG_WIRE_REASON_STALE,
-                                  "not a unit of the round in progress");
-        if (!node->busy)
-            node->ready = true;
-        return 0;
-    }
-    fg_coord_node_clear_update (node);
-    node->r_round = msg->round;
-    node->r_shard = msg->shard;
-    node->r_attempt = msg->attempt;
-    node->samples = r->sample_count;
-    node->elapsed_ms = r->elapsed_ms;
-    node->update_size = r->update_size;
-    memcpy (node->update_hash, r->update_hash, FG_SHA256_SIZE);
-    if (r->update_size > ((uint64_t) 1 << 34) || r->sample_count == 0) {
-        fg_coord_reject_result (self, node, FG_WIRE_REASON_OTHER, "update size or sample count out of range");
-        return 0;
-    }
-    //  a unit already done with the same hash needs no transfer
-    if (self->units [msg->shard].state == FG_COORD_UNIT_DONE
-    &&  memcmp (self->units [msg->shard].hash, r->update_hash, FG_SHA256_SIZE) == 0) {
-        fg_coord_send_ack (self, node, FG_WIRE_RESULT, msg->round, msg->shard, msg->attempt);
-        return 0;
-    }
-    node->update = malloc (r->update_size? r->update_size: 1);
-    node->loss = malloc ((r->loss_count? r->loss_count: 1) * sizeof (float));
-    if (!node->update || !node->loss) {
-        fg_coord_node_clear_update (node);
-        return fg_error_set (fatal, FG_ENOMEM, "coordinator: out of memory");
-    }
-    if (r->loss_count)                  //  (a decoded empty curve or prefix is NULL)
-        memcpy (node->loss, r->loss, r->loss_count * sizeof (float));
-    node->nloss = r->loss_count;
-    if (r->prefix_size)
-        memcpy (node->update, r->prefix, r->prefix_size);
-    node->update_have = r->prefix_size;
-    if (node->update_have == node->update_size)
-        return s_complete_update (self, node, fatal);
-    s_request_update_chunks (self, node);
-    return 0;
-}
-
-static int
-s_on_update_chunk (fg_coord_t *self, fg_coord_node_t *node, const fg_wire_msg_t *msg, fg_error_t *fatal)
-{
-    const fg_wire_weights_chunk_t *c = &msg->weights_chunk;
-    if (!node->update || c->blob != FG_WIRE_BLOB_UPDATE || msg->round != node->r_round
-    ||  msg->shard != node->r_shard || c->offset != node->update_have
-    ||  c->total != node->update_size || c->size > node->update_size - node->update_have
-    ||  memcmp (c->hash, node->update_hash, FG_SHA256_SIZE))
-        return 0;                       //  stale or out of order
-    memcpy (node->update + node->update_have, c->data, c->size);
-    node->update_have += c->size;
-    if (node->outstanding)
-        node->outstanding--;
-    if (node->update_have == node->update_size)
-        return s_complete_update (self, node, fatal);
-    if (node->outstanding == 0)
-        s_request_update_chunks (self, node);
-    return 0;
-}
-
 //  A node refused one of our messages.
 static void
 s_on_reject (fg_coord_t *self, fg_coord_node_t *node, const fg_wire_msg_t *msg)
 {
     const fg_wire_reject_t *r = &msg->reject;
-    fg_info ("coordinator: %s refused %s: %s", node->id, fg_wire_type_name (r->of_type),
-             r->text);
+    fg_coord_node_info (self, node, "%s refused %s: %s", node->id,
+                        fg_wire_type_name (r->of_type), r->text);
     if (r->of_type == FG_WIRE_TASK && node->busy && node->shard == msg->shard)
         fg_coord_unit_copy_ends (self, node);
     if (r->of_type == FG_WIRE_TASK && r->reason == FG_WIRE_REASON_UNKNOWN && !node->unable) {
@@ -722,14 +574,21 @@ s_on_node_message (fg_coord_t *self, fg_coord_node_t *node, fg_wire_msg_t *msg,
             fg_coord_on_weights_request (self, node, msg);
             break;
         case FG_WIRE_RESULT:
-            return s_on_result (self, node, msg, fatal);
+            return fg_coord_on_result (self, node, msg, fatal);
         case FG_WIRE_WEIGHTS_CHUNK:
-            return s_on_update_chunk (self, node, msg, fatal);
+            return fg_coord_on_update_chunk (self, node, msg, fatal);
         case FG_WIRE_ERROR:
-            fg_coord_event (self, "node %s failed round %u shard %u: %s", node->id, msg->round,
-                            msg->shard, msg->error.text);
-            if (node->busy && node->shard == msg->shard)
+            //  a report: nothing to answer; it ends the node's copy when
+            //  it is about that copy (only then is it journaled)
+            if (node->busy && node->r_round == msg->round && node->shard == msg->shard) {
+                fg_coord_node_event (self, node, "node %s failed round %u shard %u: %s",
+                                     node->id, msg->round, msg->shard, msg->error.text);
                 fg_coord_unit_copy_ends (self, node);
+            }
+            else
+                fg_coord_node_info (self, node, "node %s failed round %u shard %u, not its "
+                                    "unit: %s", node->id, msg->round, msg->shard,
+                                    msg->error.text);
             break;
         case FG_WIRE_REJECT:
             s_on_reject (self, node, msg);
@@ -740,8 +599,15 @@ s_on_node_message (fg_coord_t *self, fg_coord_node_t *node, fg_wire_msg_t *msg,
         case FG_WIRE_BYE:
             fg_coord_node_remove (self, node, "said BYE");
             break;
-        default:
-            break;                      //  HEARTBEAT: liveness only
+        case FG_WIRE_HEARTBEAT:
+            break;                      //  liveness only
+        default:                        //  TASK, DATA-CHUNK, ACK: ours to send
+            node->rejected++;
+            fg_coord_node_info (self, node, "node %s sent a %s", node->id,
+                                fg_wire_type_name (msg->type));
+            fg_coord_send_reject (self, node->routing, msg, FG_WIRE_REASON_OTHER,
+                                  "a coordinator does not receive this message type");
+            break;
     }
     return 0;
 }
@@ -752,6 +618,15 @@ fg_coord_on_message (fg_coord_t *self, zframe_t *routing, fg_wire_msg_t *msg, fg
 {
     int rc = 0;
     fg_coord_node_t *node = fg_coord_node_find (self, routing);
+    if (node && strcmp (node->key, self->peer_key)) {
+        //  a node's routing id (its node id) taken over by a connection of
+        //  another CURVE key (ROUTER_HANDOVER): not that node
+        fg_coord_node_warn (self, NULL, "a peer of another CURVE key speaks as node %s",
+                            node->id);
+        fg_coord_send_reject (self, routing, msg, FG_WIRE_REASON_NOT_ALLOWED,
+                              "this node id belongs to another CURVE key");
+    }
+    else
     if (msg->type == FG_WIRE_HELLO)
         fg_coord_on_hello (self, routing, msg);
     else
@@ -776,26 +651,37 @@ fg_coord_on_message (fg_coord_t *self, zframe_t *routing, fg_wire_msg_t *msg, fg
 static int
 s_on_router (fg_coord_t *self, fg_error_t *fatal)
 {
-    zframe_t *routing = NULL;
+    zmsg_t *zmsg = zmsg_recv (self->router);
+    zframe_t *routing = zmsg? zmsg_pop (zmsg): NULL;
+    if (!routing) {
+        zmsg_destroy (&zmsg);
+        return 0;                       //  interrupted, or no identity: nobody to tell
+    }
+    //  with CURVE and an allow-list, the sender's public key (the guard's
+    //  certificates carry it as metadata), for the limit of nodes per key
+    zframe_t *first = zmsg_first (zmsg);
+    const char *key = first? zframe_meta (first, FG_SECURITY_KEY_PROPERTY): NULL;
+    snprintf (self->peer_key, sizeof self->peer_key, "%s", key? key: "");
     fg_wire_msg_t msg;
     fg_error_t err;
-    int rc = fg_wire_recv (self->router, &routing, &self->limits, &msg, &err);
+    int rc = fg_wire_decode_zmsg (zmsg, &self->limits, &msg, &err);
+    zmsg_destroy (&zmsg);
     if (rc) {
-        fg_coord_node_t *node = routing? fg_coord_node_find (self, routing): NULL;
-        fg_warn ("coordinator: bad message from %s: %s", node? node->id: "an unknown peer",
-                 err.msg);
+        fg_coord_node_t *node = fg_coord_node_find (self, routing);
+        fg_coord_node_warn (self, node, "bad message from %s: %s",
+                            node? node->id: "an unknown peer", err.msg);
         if (node)
             node->rejected++;
-        if (routing)
-            fg_coord_send_reject (self, routing, NULL, rc == FG_EVERSION? FG_WIRE_REASON_VERSION
-                                                                        : FG_WIRE_REASON_OTHER,
-                                  err.msg);
+        fg_coord_send_reject (self, routing, NULL, rc == FG_EVERSION? FG_WIRE_REASON_VERSION
+                                                                    : FG_WIRE_REASON_OTHER,
+                              err.msg);
         zframe_destroy (&routing);
         return 0;
     }
     rc = fg_coord_on_message (self, routing, &msg, fatal);
     fg_wire_msg_clear (&msg);
     zframe_destroy (&routing);
+    self->peer_key [0] = 0;
     return rc;
 }
 
@@ -825,8 +711,8 @@ s_on_timer (fg_coord_t *self)
     }
     fg_coord_quarantine_sweep (self);
     fg_coord_nodes_beat (self, now);
-    if (!self->folding && self->units && !self->finished && s_round_complete (self))
-        s_start_folding (self);
+    if (!self->folding && self->units && !self->finished && fg_coord_round_complete (self))
+        fg_coord_start_folding (self);
     s_assign (self);
     if (now >= self->status_at)
         fg_coord_write_status (self);

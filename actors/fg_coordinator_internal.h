@@ -9,6 +9,8 @@
                        admission, liveness and heartbeats, node records
     fg_coord_serve.c   what trainers fetch: the base weights in chunks,
                        samples (DATA-REQUEST) and the bytes served per unit
+    fg_coord_results.c a unit's result: whose it is, its bounds, the pull of
+                       its update, checks, journal, aggregation
     fg_coord_files.c   the experiment's files: status.json, rounds.csv,
                        clients.csv
     fg_coord_start.c   start-up and resume (fg_coord_new), and tear-down
@@ -81,7 +83,19 @@ typedef struct {
     uint32_t agreed;                //  accepted: results that agreed
     uint32_t nvotes;
     fg_coord_vote_t votes [FG_COORD_VOTES_MAX];
+    uint32_t *issued;               //  [attempt - 1]: node number it went to
+    uint32_t issued_cap;
 } fg_coord_unit_t;
+
+//  A budget of things worth saying about one peer (log lines, journaled
+//  events, strikes): a burst at once, then one a second; the rest is
+//  counted and reported with the next one said (fg_coord_nodes.c).
+typedef struct {
+    int64_t  refill_at;
+    uint32_t tokens;
+    bool     primed;
+    uint64_t suppressed;
+} fg_coord_quota_t;
 
 //  A connected trainer.
 typedef struct {
@@ -102,6 +116,13 @@ typedef struct {
     uint32_t  strikes;              //  fg_coord_strike
     uint64_t  agreed;               //  results confirmed by another node
     bool      quarantined;          //  over grid.max_strikes: removed soon
+    fg_coord_quota_t quota;         //  what may be said about it now
+    bool      journaled;            //  its record is in the journal
+    char      joined [256];         //  "joined" event, journaled with its record
+    char      key [41];             //  CURVE public key (Z85), "" without CURVE
+    uint64_t  dropped;              //  stale update chunks dropped
+    uint32_t  weights_round;        //  round of weights_served
+    uint64_t  weights_served;       //  base weights bytes served this round
     //  update being pulled
     uint8_t  *update;
     uint64_t  update_size, update_have;
@@ -145,6 +166,8 @@ typedef struct {
 
     fg_coord_node_t **nodes;
     size_t    nnodes;
+    fg_coord_quota_t strangers;     //  what may be said about unknown peers
+    char      peer_key [41];        //  CURVE key of the message's sender, or ""
     uint32_t  next_number;          //  next journal node number
 
     //  the round in progress
@@ -157,6 +180,8 @@ typedef struct {
     fg_coord_unit_t *units;
     uint32_t  nshards;
     uint32_t  done;
+    uint64_t  update_bound;         //  largest update blob (fg_blob_bound of base)
+    uint32_t  unsure_round;         //  begun by an earlier run: its issues unknown
     bool      folding;              //  FINISH sent to the aggregator
     int64_t   round_started;        //  zclock_mono
     int64_t   round_deadline;       //  deadline policy
@@ -196,6 +221,30 @@ void
 //  Frees the round in progress (units, shards, base).
 void
     fg_coord_free_round (fg_coord_t *self);
+
+//  Hands an accepted update to the aggregator (ownership moves). Returns
+//  0 or the aggregator's code.
+int
+    fg_coord_aggregate (fg_coord_t *self, uint32_t shard, uint64_t samples,
+                        fg_state_t *update, fg_error_t *err);
+
+//  Marks shard done with an update whose SHA-256 is hash.
+void
+    fg_coord_unit_done (fg_coord_t *self, uint32_t shard, const uint8_t *hash, uint32_t node,
+                        uint32_t attempt, uint64_t samples, double last_loss);
+
+//  Every unit is in (exact), or a quorum by the deadline (deadline policy).
+bool
+    fg_coord_round_complete (const fg_coord_t *self);
+
+//  Sends FINISH to the aggregator; its answer commits the round.
+void
+    fg_coord_start_folding (fg_coord_t *self);
+
+//  A unit is done: trainers still running other copies of it drop them
+//  (REJECT of their TASK, reason stale) and are free for the next unit.
+void
+    fg_coord_cancel_copies (fg_coord_t *self, uint32_t shard);
 
 //  A node's running copy of a unit ends (result, failure, death).
 void
@@ -248,6 +297,19 @@ void
 void
     fg_coord_event (fg_coord_t *self, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 
+//  ---- fg_coord_results.c: results ----------------------------------------
+
+//  RESULT: checks whose unit it is and its bounds, then pulls the update.
+//  Returns 0, or a code that stops the coordinator (journal failure).
+int
+    fg_coord_on_result (fg_coord_t *self, fg_coord_node_t *node, fg_wire_msg_t *msg,
+                        fg_error_t *fatal);
+
+//  WEIGHTS-CHUNK of an update being pulled. Returns as fg_coord_on_result.
+int
+    fg_coord_on_update_chunk (fg_coord_t *self, fg_coord_node_t *node,
+                              const fg_wire_msg_t *msg, fg_error_t *fatal);
+
 //  ---- fg_coord_nodes.c: the node registry ---------------------------------
 
 //  Sends msg (stamped with the experiment) to node; a failure other than
@@ -272,9 +334,50 @@ fg_coord_node_t *
 void
     fg_coord_node_clear_update (fg_coord_node_t *node);
 
-//  Writes node's record (counters, last seen) to the journal.
+//  Writes node's record (counters, last seen) to the journal, once the
+//  node has been issued a unit or struck (a node that only said HELLO is
+//  not journaled: a flood of HELLOs cannot grow the registry).
 void
-    fg_coord_node_save (fg_coord_t *self, const fg_coord_node_t *node);
+    fg_coord_node_save (fg_coord_t *self, fg_coord_node_t *node);
+
+//  node is issued a unit: from now on it is journaled.
+void
+    fg_coord_node_issued (fg_coord_t *self, fg_coord_node_t *node);
+
+//  True when something may be said about a peer now (quota of burst);
+//  *suppressed receives how many were not said since the last time, and
+//  is reset.
+bool
+    fg_coord_quota_take (fg_coord_quota_t *quota, int64_t now, uint32_t burst,
+                         uint64_t *suppressed);
+
+enum {
+    FG_COORD_SAY_INFO,              //  a log line
+    FG_COORD_SAY_WARN,              //  a warning
+    FG_COORD_SAY_EVENT              //  a journaled event (and its log line)
+};
+
+//  Says something about node (NULL: an unknown peer) within its quota (a
+//  node not journaled yet shares the quota of unknown peers), with how
+//  many similar things were suppressed before it.
+void
+    fg_coord_node_say (fg_coord_t *self, fg_coord_node_t *node, int how, const char *fmt, ...)
+    __attribute__ ((format (printf, 4, 5)));
+
+#define fg_coord_node_info(self, node, ...) \
+    fg_coord_node_say ((self), (node), FG_COORD_SAY_INFO, __VA_ARGS__)
+#define fg_coord_node_warn(self, node, ...) \
+    fg_coord_node_say ((self), (node), FG_COORD_SAY_WARN, __VA_ARGS__)
+#define fg_coord_node_event(self, node, ...) \
+    fg_coord_node_say ((self), (node), FG_COORD_SAY_EVENT, __VA_ARGS__)
+
+//  node sent what was not its to send: REJECT (reason, text, about msg)
+//  and a strike (fg_coord_strike) within its quota; a lie past the quota
+//  is refused and counted as rejected, not struck.
+void
+    fg_coord_node_lie (fg_coord_t *self, fg_coord_node_t *node, const fg_wire_msg_t *about,
+                       int reason, const char *fmt, ...)
+    __attribute__ ((format (printf, 5, 6)));
 
 //  Ends node's running copy, saves and frees it (the event says why).
 void

@@ -38,6 +38,9 @@ extern "C" {
 #endif
 
 #define FG_SECURITY_SERVER_NAME "coordinator.key"
+//  The message property (zframe_meta) that names the sender's CURVE public
+//  key when grid.allow_keys lists the keys (none when any key is allowed)
+#define FG_SECURITY_KEY_PROPERTY "Fedgrid-Key"
 #define FG_SECURITY_WORKER_NAME "worker.key"
 #define FG_SECURITY_KEY_TEXT    41          //  Z85 of 32 bytes, with NUL
 #define FG_SECURITY_FILE_MAX    65536       //  largest certificate file read

@@ -88,8 +88,8 @@ s_send_hello (fg_trn_t *self)
     msg.hello.dataset_count = self->train? 1: 0;
     if (self->train)
         memcpy (msg.hello.datasets [0], self->dataset_hash, FG_WIRE_HASH_SIZE);
-    fg_trn_fault_hello_flood (self, &msg);
     fg_trn_send (self, &msg);
+    fg_trn_fault_hello_flood (self, &msg);   //  FEDGRID_FAULT hello-flood:N, after its own
 }
 
 static void

@@ -164,7 +164,10 @@ const fg_state_t *
 void
     fg_trn_fault_result (fg_trn_t *self);
 
-//  Before the trainer's own HELLO: hello-flood's HELLOs, once.
+//  After the trainer's own HELLO, once per trainer: hello-flood's N
+//  HELLOs on the same connection naming other node ids (ID-flood-0 ...),
+//  as a hostile node would send to grow the coordinator's registry. The
+//  coordinator refuses them (one node id per connection).
 void
     fg_trn_fault_hello_flood (fg_trn_t *self, fg_wire_msg_t *hello);
 

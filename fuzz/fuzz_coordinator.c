@@ -71,7 +71,7 @@
 #include "fuzz_frames.h"
 
 #ifndef S_OWNERSHIP
-#define S_OWNERSHIP     0           //  on once trust-own's ownership checks are in
+#define S_OWNERSHIP     1           //  ownership and identity checks (fg_coord_results.c)
 #endif
 #define S_PEERS         4           //  peer 3 has no socket behind its identity
 #define S_SOCKETS       3

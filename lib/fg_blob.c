@@ -807,6 +807,21 @@ done:
     return rc;
 }
 
+uint64_t
+fg_blob_bound (const fg_state_t *state)
+{
+    assert (state);
+    s_desc_t *descs;
+    if (s_state_valid (state, &descs, NULL))
+        return 0;
+    uint64_t size = FG_BLOB_MIN_SIZE;
+    for (size_t i = 0; i < state->nviews; i++)
+        size += 4 + descs [i].name_len + 8 * (uint64_t) descs [i].rank + 20
+              + 4 * s_nchunks (descs [i].count, FG_BLOB_CHUNK_FLOATS) + 4 * descs [i].count;
+    free (descs);
+    return size;
+}
+
 int
 fg_blob_encode (const fg_state_t *state, const fg_state_t *base,
                 uint8_t **out, size_t *out_size, fg_error_t *err)

@@ -63,6 +63,15 @@ int
     fg_blob_encode (const fg_state_t *state, const fg_state_t *base,
                     uint8_t **out, size_t *out_size, fg_error_t *err);
 
+//  The largest blob fg_blob_encode writes for a state of state's layout,
+//  full or delta (every chunk stored raw, as when LZ4 cannot shrink it):
+//  the exact header, then per tensor 4 * count bytes of planes and 4 bytes
+//  per chunk of FG_BLOB_CHUNK_FLOATS floats. What a receiver allows for an
+//  update against base before it asks for the first byte. 0 when state is
+//  not one fg_state_add could have built (fg_blob_encode says FG_EINVAL).
+uint64_t
+    fg_blob_bound (const fg_state_t *state);
+
 //  Decodes a blob of size bytes. A delta blob needs the base it was
 //  encoded against; for a full blob base is ignored and may be NULL. On
 //  success *state_out is a new state that the caller owns (destroy with

@@ -197,7 +197,8 @@ typedef struct {
 } fg_wire_ack_t;
 
 typedef struct {
-    uint8_t  of_type;               //  fg_wire_type_t refused
+    uint8_t  of_type;               //  fg_wire_type_t refused; 0: a message
+                                    //  that could not be decoded
     uint16_t reason;                //  fg_wire_reason_t
     char     text [FG_WIRE_TEXT_MAX + 1];   //  bytes >= ' ' except DEL
 } fg_wire_reject_t;

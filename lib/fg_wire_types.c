@@ -168,8 +168,9 @@ static const fg_wire_field_t s_ack [] = {
     F_U8 ("of_type", 0, ack.of_type, A_TYPE)
 };
 
+//  of_type 0: a message that could not be decoded (its type unknown)
 static const fg_wire_field_t s_reject [] = {
-    F_U8 ("of_type", 0, reject.of_type, A_TYPE),
+    F_U8 ("of_type", 0, reject.of_type, RANGE (0, FG_WIRE_TYPE_MAX)),
     F_U16 ("reason", 1, reject.reason, RANGE (0, FG_WIRE_REASON_MAX)),
     F_STRING ("text", 3, reject.text, 0, FG_WIRE_TEXT_MAX, ' ', true)
 };

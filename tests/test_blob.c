@@ -367,6 +367,53 @@ test_delta_round_trip (void **unused)
     fg_state_destroy (&base);
 }
 
+//  fg_blob_bound: the worst update a node can honestly send (every XOR
+//  word random, so LZ4 shrinks no chunk) fits exactly; a calm update and
+//  a full blob of the same layout fit under it; anything larger is not an
+//  encoding of this layout.
+static void
+test_update_bound (void **unused)
+{
+    fg_state_t *base = fg_state_new ();
+    uint64_t big [2] = { 700, 1000 }, small [1] = { 7 };
+    assert_int_equal (fg_state_add (base, "features.0.weight", FG_TENSOR_PARAM, 2, big, NULL), 0);
+    assert_int_equal (fg_state_add (base, "bn.running_mean", FG_TENSOR_BUFFER, 1, small, NULL), 0);
+    fg_rng_t rng;
+    fg_rng_init (&rng, 11, FG_RNG_TEST, 0, 0, 0, 0);
+    for (size_t i = 0; i < base->size; i++)
+        base->data [i] = fg_rng_normal (&rng);
+    fg_state_t *worst = fg_state_dup (base);
+    for (size_t i = 0; i < worst->size; i++) {
+        uint32_t bits = s_bits (base->data [i]) ^ fg_rng_u32 (&rng);
+        worst->data [i] = s_float (bits);
+    }
+    uint64_t bound = fg_blob_bound (base);
+    //  the big tensor spans 3 chunks of 2^18 floats, the small one 1
+    uint64_t header = 60 + (4 + 17 + 16 + 20) + (4 + 15 + 8 + 20);
+    assert_int_equal (bound, header + 4 * base->size + 4 * (3 + 1));
+    uint8_t *blob;
+    size_t size;
+    fg_error_t err;
+    assert_int_equal (fg_blob_encode (worst, base, &blob, &size, &err), 0);
+    assert_int_equal (size, bound);             //  tight: nothing compressed
+    free (blob);
+    for (size_t i = 0; i < worst->size; i++)
+        worst->data [i] = base->data [i] * 0.99f;
+    assert_int_equal (fg_blob_encode (worst, base, &blob, &size, &err), 0);
+    assert_true (size < bound);
+    free (blob);
+    assert_int_equal (fg_blob_encode (worst, NULL, &blob, &size, &err), 0);
+    assert_true (size <= bound);
+    free (blob);
+    assert_int_equal (fg_blob_bound (worst), bound);    //  depends on the layout only
+    //  a state fg_state_add could not have built has no bound
+    worst->views [1].offset = 3;
+    assert_int_equal (fg_blob_bound (worst), 0);
+    worst->views [1].offset = 700000;
+    fg_state_destroy (&worst);
+    fg_state_destroy (&base);
+}
+
 static void
 test_delta_wrong_base_is_refused (void **unused)
 {
@@ -912,6 +959,7 @@ main (void)
         cmocka_unit_test (test_compressible_and_incompressible),
         cmocka_unit_test (test_large_tensor),
         cmocka_unit_test (test_delta_round_trip),
+        cmocka_unit_test (test_update_bound),
         cmocka_unit_test (test_delta_wrong_base_is_refused),
         cmocka_unit_test (test_every_truncation_is_refused),
         cmocka_unit_test (test_every_flipped_byte_is_refused),

@@ -9,9 +9,9 @@
     new part; a refused request gives the unit up for good.
     Coordinator side, against a scripted trainer (a DEALER): a node that
     announces no dataset is admitted and gets a TASK; DATA-REQUESTs of
-    another dataset, outside the training set or too large are refused
-    with a reason and change nothing; a good one is answered with the
-    right records; a node that refuses a TASK as impossible gets no more
+    another dataset, outside the training set, too large or of no unit
+    issued to the node are refused with a reason and change nothing; a
+    good one is answered with the right records; a node that refuses a TASK as impossible gets no more
     units until it says HELLO again.                                                        */
 
 #include <setjmp.h>
@@ -521,6 +521,20 @@ test_coordinator_serves (void **state)
     assert_int_equal (msg.reject.reason, FG_WIRE_REASON_EXPERIMENT);
     fg_wire_msg_clear (&msg);
 
+    //  samples of no unit issued to the node: refused
+    s_data_request (dealer, experiment, hash, inside, 2);
+    s_expect_reject (dealer, FG_WIRE_REASON_UNKNOWN, "unit issued to this node");
+
+    //  a node without the dataset gets a unit (shard 0, attempt 1: the
+    //  requests' header)
+    s_ready (dealer, experiment);
+    s_expect (dealer, NULL, &msg);
+    assert_int_equal (msg.type, FG_WIRE_TASK);
+    assert_memory_equal (msg.task.dataset_hash, hash, FG_SHA256_SIZE);
+    uint32_t shard = msg.shard, attempt = msg.attempt;
+    assert_int_equal (shard, 0);
+    fg_wire_msg_clear (&msg);
+
     //  a good request: one chunk per range, the true records
     s_data_request (dealer, experiment, hash, inside, 2);
     size_t rs = fg_dataset_record_size (train);
@@ -537,14 +551,6 @@ test_coordinator_serves (void **state)
         assert_memory_equal (c->samples, want, c->count * rs);
         fg_wire_msg_clear (&msg);
     }
-
-    //  a node without the dataset gets a unit
-    s_ready (dealer, experiment);
-    s_expect (dealer, NULL, &msg);
-    assert_int_equal (msg.type, FG_WIRE_TASK);
-    assert_memory_equal (msg.task.dataset_hash, hash, FG_SHA256_SIZE);
-    uint32_t shard = msg.shard, attempt = msg.attempt;
-    fg_wire_msg_clear (&msg);
 
     //  a node that refuses a TASK as impossible gets no more units ...
     memset (&msg, 0, sizeof msg);

@@ -138,11 +138,14 @@ for fault in "zero-delta,samples:1000000000000" "add:1000" "other-unit"; do
     lies=$(grep -c 'FEDGRID_FAULT' "$d.liar.out")
     outvoted=$(grep -c ',liar,.*,outvoted,' "$d/clients.csv")
     taken=$(grep -c ',liar,.*,\(agreed\|accepted\),' "$d/clients.csv")
+    #   a false sample count is refused before its update is pulled (a
+    #   strike, no vote): caught either way
+    struck=$("$FEDCTL" journal dump "$d" 2>/dev/null | grep -c 'strike [0-9]* against node liar')
     honest=0; [ "$fault" = other-unit ] && honest=1
-    if [ "$lies" -ge 1 ] && [ "$outvoted" -ge 1 ] && [ "$taken" -le "$honest" ]; then
-        check "$d" "replication 2, a liar ($fault; $lies lies, $outvoted outvoted): the honest run's final weights"
+    if [ "$lies" -ge 1 ] && [ $((outvoted + struck)) -ge 1 ] && [ "$taken" -le "$honest" ]; then
+        check "$d" "replication 2, a liar ($fault; $lies lies, $outvoted outvoted, $struck strikes): the honest run's final weights"
     else
-        bad "replication 2, a liar ($fault): $lies lies, $outvoted outvoted, $taken accepted"
+        bad "replication 2, a liar ($fault): $lies lies, $outvoted outvoted, $struck strikes, $taken accepted"
     fi
 done
 
