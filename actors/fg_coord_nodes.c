@@ -246,6 +246,41 @@ s_node_free (fg_coord_node_t **node_p)
     *node_p = NULL;
 }
 
+//  A connection stays the node id it first was after that node is removed
+//  (BYE, silence, a failed send): it cannot come back as another node and
+//  grow the registry one id at a time. At most S_DEPARTED_MAX connections
+//  are remembered (about 100 bytes each); past that, new ones are not.
+#define S_DEPARTED_MAX  65536
+
+static void
+s_departed_add (fg_coord_t *self, const fg_coord_node_t *node)
+{
+    if (!self->departed) {
+        self->departed = zhash_new ();
+        if (!self->departed)
+            return;
+        zhash_autofree (self->departed);
+    }
+    if (zhash_size (self->departed) >= S_DEPARTED_MAX)
+        return;
+    char *key = zframe_strhex (node->routing);
+    if (key)
+        zhash_update (self->departed, key, (void *) node->id);
+    free (key);
+}
+
+//  The node id the connection behind routing was before, or NULL.
+static const char *
+s_departed_id (fg_coord_t *self, zframe_t *routing)
+{
+    if (!self->departed)
+        return NULL;
+    char *key = zframe_strhex (routing);
+    const char *id = key? (const char *) zhash_lookup (self->departed, key): NULL;
+    free (key);
+    return id;
+}
+
 void
 fg_coord_node_remove (fg_coord_t *self, fg_coord_node_t *node, const char *why)
 {
@@ -255,6 +290,7 @@ fg_coord_node_remove (fg_coord_t *self, fg_coord_node_t *node, const char *why)
         fg_coord_node_info (self, node, "node %s removed: %s", node->id, why);
     fg_coord_unit_copy_ends (self, node);
     fg_coord_node_save (self, node);
+    s_departed_add (self, node);
     for (size_t i = 0; i < self->nnodes; i++)
         if (self->nodes [i] == node) {
             memmove (&self->nodes [i], &self->nodes [i + 1],
@@ -312,6 +348,7 @@ fg_coord_nodes_destroy (fg_coord_t *self)
     }
     free (self->nodes);
     self->nodes = NULL;
+    zhash_destroy (&self->departed);
 }
 
 //  --------------------------------------------------------------------------
@@ -415,6 +452,12 @@ fg_coord_on_hello (fg_coord_t *self, zframe_t *routing, fg_wire_msg_t *msg)
         return;
     }
     int reason = s_refusal (h, text, sizeof text);
+    const char *was = node? NULL: s_departed_id (self, routing);
+    if (!reason && was && strcmp (was, h->node_id)) {
+        snprintf (text, sizeof text, "this connection was node %.64s: one node id per "
+                  "connection, %.64s refused", was, h->node_id);
+        reason = FG_WIRE_REASON_NOT_ALLOWED;
+    }
     if (!reason && fg_coord_quarantined (self, h->node_id, text, sizeof text))
         reason = FG_WIRE_REASON_NOT_ALLOWED;
     if (!reason && !node && s_node_named (self, h->node_id)) {

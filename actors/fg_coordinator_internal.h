@@ -165,6 +165,8 @@ typedef struct {
     int       port;
 
     fg_coord_node_t **nodes;
+    zhash_t  *departed;             //  ROUTER identity (hex) -> node id it was, for
+                                    //  nodes removed (one node id per connection)
     size_t    nnodes;
     fg_coord_quota_t strangers;     //  what may be said about unknown peers
     char      peer_key [41];        //  CURVE key of the message's sender, or ""
