@@ -70,4 +70,11 @@ void
 void
     fg_aggregator_result_destroy (fg_aggregator_result_t **self_p);
 
+//  zactor_new with the process's asynchronous signals (SIGINT, SIGTERM,
+//  SIGALRM, ...) blocked in the caller while it waits for the actor's
+//  start, and so in the actor's thread for good (fg_actor.c says why).
+//  Every actor of fedgrid is started with it. Returns NULL as zactor_new.
+zactor_t *
+    fg_actor_new (zactor_fn *actor, void *args);
+
 #endif

@@ -124,7 +124,7 @@ s_start_children (fg_coord_t *self, const fg_coordinator_args_t *a, uint32_t las
     int rc = fg_partition_params_from_config (&pargs.params, &self->cfg, err);
     if (rc)
         return rc;
-    self->partitioner = zactor_new (fg_partitioner_actor, &pargs);
+    self->partitioner = fg_actor_new (fg_partitioner_actor, &pargs);
     if (!self->partitioner || pargs.status)
         return pargs.status? (*err = pargs.err, pargs.status)
                            : fg_error_set (err, FG_ENOMEM, "partitioner: cannot start");
@@ -142,7 +142,7 @@ s_start_children (fg_coord_t *self, const fg_coordinator_args_t *a, uint32_t las
     aargs.model = self->model;
     aargs.eval_batch = (uint32_t) self->cfg.training.test_batch_size;
     aargs.threads = a->eval_threads > 0? a->eval_threads: 1;
-    self->aggregator = zactor_new (fg_aggregator_actor, &aargs);
+    self->aggregator = fg_actor_new (fg_aggregator_actor, &aargs);
     fg_state_destroy (&momentum);       //  the aggregator keeps its own copy
     if (!self->aggregator || aargs.status)
         return aargs.status? (*err = aargs.err, aargs.status)

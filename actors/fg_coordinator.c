@@ -811,7 +811,7 @@ fg_coordinator_new (const fg_coordinator_args_t *args, fg_error_t *err)
     s_start_t start;
     memset (&start, 0, sizeof start);
     start.args = args;
-    self->actor = zactor_new (s_coordinator_actor, &start);
+    self->actor = fg_actor_new (s_coordinator_actor, &start);
     if (!self->actor || start.status) {
         if (err)
             *err = start.err;

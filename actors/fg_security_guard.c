@@ -4,6 +4,7 @@
     check of the settings (see fg_security.h).                            */
 
 #include "fg_security_internal.h"
+#include "fg_actors_internal.h"
 #include "fg_file.h"
 #include "fg_log.h"
 
@@ -207,7 +208,7 @@ s_guard_new (zsock_t *pipe, s_guard_args_t *a)
     }
     *self->a = *a;
     self->pipe = pipe;
-    self->auth = zactor_new (zauth, NULL);
+    self->auth = fg_actor_new (zauth, NULL);
     self->poller = zpoller_new (pipe, NULL);
     if (!self->auth || !self->poller) {
         fg_error_set (&a->err, FG_ENOMEM, "coordinator: cannot start zauth");
@@ -483,7 +484,7 @@ fg_guard_open (fg_guard_t **guard_p, void *router, const fg_config_t *cfg,
     if (rc == 0) {
         self = calloc (1, sizeof *self);
         if (self)
-            self->actor = zactor_new (s_guard_actor, a);
+            self->actor = fg_actor_new (s_guard_actor, a);
         if (!self || !self->actor || a->status) {
             rc = self && self->actor && a->status
                ? (*err = a->err, a->status)

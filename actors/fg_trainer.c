@@ -22,6 +22,7 @@
     the state both share is fg_trn_t (fg_trainer_internal.h).           */
 
 #include "fg_trainer_internal.h"
+#include "fg_actors_internal.h"
 #include "fg_blob.h"
 #include "fg_crash.h"
 #include "fg_file.h"
@@ -779,7 +780,7 @@ fg_trainer_new (const fg_trainer_args_t *args, fg_error_t *err)
         fg_error_set (err, FG_ENOMEM, "trainer: out of memory");
         return NULL;
     }
-    self->actor = zactor_new (s_trainer_actor, &start);
+    self->actor = fg_actor_new (s_trainer_actor, &start);
     if (!self->actor || start.status) {
         if (err)
             *err = start.err;
