@@ -15,3 +15,8 @@ TESTS += tests/chaos/test_chaos_proxy
 noinst_HEADERS += tests/chaos/chaos_test_util.h
 tests_chaos_test_chaos_proxy_SOURCES = tests/chaos/test_chaos_proxy.c tests/chaos/chaos_test_util.c
 tests_chaos_test_chaos_proxy_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/tests
+##  test_chaos_worker.sh: fedctl workers behind proxies (latency + drops;
+##  stalls + resets + half-closes + a bandwidth cap) finish the small
+##  experiment on the calm run's weights; about a minute
+TESTS += tests/chaos/test_chaos_worker.sh
+EXTRA_DIST += tests/chaos/test_chaos_worker.sh

@@ -65,9 +65,10 @@ s_secs (int64_t ns)
     return (double) ns / (double) CHAOS_NS;
 }
 
-//  Closes both sockets: with an RST (SO_LINGER 0) or a FIN. A clean close
-//  first shuts the write side, then reads and discards what is pending, as
-//  a close with unread bytes would send an RST instead of a FIN.
+//  Closes both sockets, with an RST (SO_LINGER 0) or a FIN, and logs what
+//  went through each way. A clean close first shuts the write side, then
+//  reads and discards what is pending, as a close with unread bytes would
+//  send an RST instead of a FIN.
 static void
 s_conn_close (chaos_conn_t *self, bool reset)
 {
@@ -87,10 +88,17 @@ s_conn_close (chaos_conn_t *self, bool reset)
         close (self->fd [i]);
         self->fd [i] = -1;
     }
+    s_pipe_t *up = &self->pipe [CHAOS_UP], *down = &self->pipe [CHAOS_DOWN];
     for (int d = 0; d < 2; d++) {
         self->pipe [d].bytes_lost += self->pipe [d].len;
         self->pipe [d].len = self->pipe [d].c_len = 0;
     }
+    chaos_log (self->id, "event=close up_in=%llu up_out=%llu up_lost=%llu down_in=%llu"
+               " down_out=%llu down_lost=%llu how=%s",
+               (unsigned long long) up->bytes_in, (unsigned long long) up->bytes_out,
+               (unsigned long long) up->bytes_lost, (unsigned long long) down->bytes_in,
+               (unsigned long long) down->bytes_out, (unsigned long long) down->bytes_lost,
+               reset? "rst": "fin");
 }
 
 //  An I/O error on a socket: the other side is reset too, as the error
@@ -101,19 +109,6 @@ s_conn_abort (chaos_conn_t *self, const char *what, int dir, int error)
     chaos_log (self->id, "event=error dir=%s on=%s error=%s", s_dir_names [dir], what,
                strerror (error));
     s_conn_close (self, true);
-}
-
-static void
-s_conn_finish (chaos_conn_t *self)
-{
-    s_pipe_t *up = &self->pipe [CHAOS_UP], *down = &self->pipe [CHAOS_DOWN];
-    chaos_log (self->id, "event=close up_in=%llu up_out=%llu up_lost=%llu down_in=%llu"
-               " down_out=%llu down_lost=%llu",
-               (unsigned long long) up->bytes_in, (unsigned long long) up->bytes_out,
-               (unsigned long long) (up->bytes_lost + up->len),
-               (unsigned long long) down->bytes_in, (unsigned long long) down->bytes_out,
-               (unsigned long long) (down->bytes_lost + down->len));
-    s_conn_close (self, false);
 }
 
 static void
@@ -190,7 +185,7 @@ chaos_conn_destroy (chaos_conn_t **self_p)
     if (!self)
         return;
     if (self->fd [0] >= 0 || self->fd [1] >= 0)
-        s_conn_finish (self);
+        s_conn_close (self, false);
     free (self->pipe [0].buf);
     free (self->pipe [1].buf);
     free (self);
@@ -234,7 +229,7 @@ s_fire (chaos_conn_t *self, const chaos_event_t *ev, int64_t now)
             break;
         case CHAOS_DROP:
             chaos_log (self->id, "event=drop at=%.3f", s_secs (ev->at_ns));
-            s_conn_finish (self);
+            s_conn_close (self, false);
             break;
         case CHAOS_HALF_CLOSE:
             if (dirs == CHAOS_DIR_BOTH)     //  a listed "either": drawn
@@ -452,7 +447,7 @@ chaos_conn_service (chaos_conn_t *self, const short revents [2], int64_t now)
     if (!chaos_conn_done (self)
         && self->pipe [0].src_eof && self->pipe [0].dst_shut
         && self->pipe [1].src_eof && self->pipe [1].dst_shut)
-        s_conn_finish (self);
+        s_conn_close (self, false);
 }
 
 void

@@ -253,7 +253,7 @@ test_reset_reaches_both_sides (void **state)
     rc = chaos_test_recv (server, buf, sizeof buf);
     assert_int_equal (rc, -1);
     assert_int_equal (errno, ECONNRESET);
-    s_stop_expect (&p, client, server, S_ARGS ("conn=0 event=reset at=0.300"));
+    s_stop_expect (&p, client, server, S_ARGS ("conn=0 event=reset at=0.300", "down_lost=0 how=rst"));
 }
 
 //  half-close down: the client reads EOF, its bytes still reach the
@@ -303,7 +303,8 @@ test_drop_every (void **state)
         close (server);
     }
     s_stop_expect (&p, -1, -1, S_ARGS ("conn=0 event=drop at=0.300",
-                               "conn=1 event=drop at=0.300"));
+                               "conn=1 event=drop at=0.300", "up_in=2 up_out=2 up_lost=0 "
+                               "down_in=0 down_out=0 down_lost=0 how=fin"));
 }
 
 //  An upstream that refuses: the client is reset, the log says why.
