@@ -463,6 +463,12 @@ chaos_conn_poll_want (const chaos_conn_t *self, int fds [2], short events [2])
     }
     if (self->connecting)
         events [1] = POLLOUT;
+    //  a socket we want nothing from is left out: its POLLHUP or POLLERR
+    //  (a peer gone while our buffer is full) would wake the loop again
+    //  and again until the other side drains
+    for (int i = 0; i < 2; i++)
+        if (!events [i])
+            fds [i] = -1;
 }
 
 //  When pipe d can write again without I/O: its head chunk is due, its
@@ -478,7 +484,8 @@ s_pipe_deadline (const chaos_conn_t *self, int d)
     if (t < pipe->stall_until)
         t = pipe->stall_until;
     if (pipe->rate > 0) {
-        double need = fmin ((double) pipe->len, pipe->burst / 2);
+        //  at most about 100 writes a second, byte by byte at low rates
+        double need = fmin ((double) pipe->len, fmax (1.0, pipe->rate / 100.0));
         if (pipe->tokens < need) {
             int64_t full = pipe->tok_at + (int64_t) ceil ((need - pipe->tokens) / pipe->rate * (double) CHAOS_NS);
             if (t < full)

@@ -200,11 +200,12 @@ chaos_loop_run (const chaos_opts_t *opts)
     if ((self.listener = s_listen (opts)) >= 0) {
         while (!s_signal)
             s_turn (&self, &wait_mask);
-        chaos_log (CHAOS_NO_CONN, "event=exit signal=%s", s_signal == SIGINT? "INT": "TERM");
         rc = 0;
     }
     for (uint32_t i = 0; i < self.n_conns; i++)
         chaos_conn_destroy (&self.conns [i]);
+    if (rc == 0)
+        chaos_log (CHAOS_NO_CONN, "event=exit signal=%s", s_signal == SIGINT? "INT": "TERM");
     if (self.listener >= 0)
         close (self.listener);
     free (self.conns);
