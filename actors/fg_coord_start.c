@@ -80,6 +80,9 @@ s_open_journal (fg_coord_t *self, uint32_t *last, fg_error_t *err)
     if (rc == 0)
         rc = fg_journal_set_retention (self->journal, self->cfg.journal.keep_last,
                                        self->cfg.journal.keep_every, err);
+    if (rc == 0)
+        rc = fg_journal_set_update_retention (self->journal, self->cfg.journal.keep_updates,
+                                              err);
     *last = 0;
     if (rc == 0) {
         rc = fg_journal_last_round (self->journal, last, err);

@@ -34,6 +34,18 @@ s_exit_code (int code)
     }
 }
 
+//  "journal DIR/journal.lmdb: 8220672 bytes, 2007 pages of 4096 used, 95
+//  free": LMDB never shrinks its file; freed pages are reused first.
+static void
+s_space (fg_journal_t *j, const char *dir, FILE *out)
+{
+    fg_journal_space_t sp;
+    if (fg_journal_space (j, &sp, NULL) == 0)
+        fprintf (out, "journal %s/%s: %" PRIu64 " bytes, %" PRIu64 " pages of %" PRIu64
+                 " in use, %" PRIu64 " of them free (reused before the file grows)\n", dir,
+                 FG_JOURNAL_FILE, sp.file_bytes, sp.pages, sp.page_size, sp.free_pages);
+}
+
 //  Checks every record, blob checksum and invariant of DIR's journal and
 //  prints one line per problem ("KEY: what (kind)") and a summary to out.
 //  Returns EX_OK when sound, EX_DATAERR when damaged, EX_NOINPUT when
@@ -90,7 +102,13 @@ s_verify (const char *dir, FILE *out)
         if (fg_journal_optimizer_rounds (j, &buffers, &nbuffers, NULL) == 0 && nbuffers)
             fprintf (out, ", each with its server momentum buffer");
         free (buffers);
+        //  update retention: these rounds' updates are gone by design, not lost
+        uint32_t pruned = 0;
+        if (fg_journal_pruned (j, &pruned, NULL) == 0 && pruned)
+            fprintf (out, ", updates of round%s 1..%" PRIu32 " pruned", pruned == 1? "": "s",
+                     pruned);
         fprintf (out, "\n");
+        s_space (j, dir, out);
     }
     else
         fedctl_fail ("%s", err.msg);

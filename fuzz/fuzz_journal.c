@@ -43,6 +43,13 @@ s_decode_all (const uint8_t *data, size_t size)
             s_refused (rc, &err);
     }
     {
+        fg_jrec_pruned_t r;
+        if ((rc = fg_jrec_decode_pruned (data, size, &r, &err)) == 0)
+            s_same (data, size, fg_jrec_encode_pruned (s_out, sizeof s_out, r.through));
+        else
+            s_refused (rc, &err);
+    }
+    {
         fg_jrec_config_t r;
         if ((rc = fg_jrec_decode_config (data, size, &r, &err)) == 0)
             s_same (data, size, fg_jrec_encode_config (s_out, sizeof s_out, r.hash, r.text, r.length));

@@ -39,6 +39,7 @@ main (int argc, char **argv)
     size_t n;
 
     s_write (dir, "schema", buf, fg_jrec_encode_schema (buf, sizeof buf, FG_JOURNAL_SCHEMA_VERSION));
+    s_write (dir, "pruned", buf, fg_jrec_encode_pruned (buf, sizeof buf, 7));
     const char *hash = "5d41402abc4b2a76b9719d911017c592ae2f0e1c7e8f7b9c1d6c3a4b5e6f7a8b";
     const char *text = "[experiment]\nseed = 42\nrounds = 100\npolicy = \"exact\"\n";
     s_write (dir, "config", buf, fg_jrec_encode_config (buf, sizeof buf, hash, text, strlen (text)));

@@ -168,6 +168,8 @@ static const s_key_t s_keys [] = {
       "weight checkpoints kept: the last K rounds ..." },
     { "journal", "keep_every", T_INT, F(journal.keep_every), "10", 0, 1e9, NULL, false,
       "... and every N-th round (0: none)" },
+    { "journal", "keep_updates", T_INT, F(journal.keep_updates), "1", 0, 1e9, NULL, false,
+      "update blobs kept after their round committed: those of the last U committed rounds (0: none; older ones are pruned at each commit)" },
 };
 
 #define S_NKEYS (sizeof s_keys / sizeof s_keys [0])

@@ -117,6 +117,7 @@ typedef struct {
     struct {
         int64_t keep_last;          //  weight checkpoints: the last K ...
         int64_t keep_every;         //  ... and every N-th round
+        int64_t keep_updates;       //  update blobs of the last U committed rounds
     } journal;
 
     //  Not keys: where the configuration came from.

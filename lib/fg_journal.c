@@ -273,6 +273,7 @@ fg_jrec_decode_kind (int kind, bool check_blob, const void *value, size_t size,
         case FG_JREC_LOSS:       return fg_jrec_decode_loss (value, size, &out->loss, err);
         case FG_JREC_NODE:       return fg_jrec_decode_node (value, size, &out->node, err);
         case FG_JREC_EVENT:      return fg_jrec_decode_event (value, size, &out->event, err);
+        case FG_JREC_PRUNED:     return fg_jrec_decode_pruned (value, size, &out->pruned, err);
         default:                 return fg_error_set (err, FG_EFORMAT, "unknown record kind %d",
                                                       kind);
     }
@@ -496,6 +497,7 @@ s_env_open (const char *dir, bool readonly, bool create, const fg_journal_opts_t
     snprintf (self->path, sizeof self->path, "%s/%s", dir, FG_JOURNAL_FILE);
     self->keep_last = FG_JOURNAL_KEEP_LAST;
     self->keep_every = FG_JOURNAL_KEEP_EVERY;
+    self->keep_updates = UINT64_MAX;    //  nothing pruned until asked
     char missing [3 * FG_JDB_PATH_MAX];
     snprintf (missing, sizeof missing, "journal: no journal in %s (%s does not exist); start "
               "the experiment first (fedctl start %s)", dir, self->path, dir);

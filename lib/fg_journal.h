@@ -192,6 +192,39 @@ int
     fg_journal_set_retention (fg_journal_t *self, int64_t keep_last, int64_t keep_every,
                               fg_error_t *err);
 
+//  Update retention, applied by every commit_round in its transaction:
+//  the updates (blobs and loss curves) of committed rounds older than the
+//  last keep_updates committed ones are deleted (0: those of the round
+//  just committed too); the open round's are never touched. At most 64
+//  rounds are pruned per commit (a lowered value catches up over the next
+//  commits). meta/pruned records the last pruned round, which verify
+//  reports as pruned, not missing. Default (until called): nothing is
+//  pruned. The coordinator sets journal.keep_updates.
+//  Returns 0 or FG_ERANGE (negative).
+int
+    fg_journal_set_update_retention (fg_journal_t *self, int64_t keep_updates,
+                                     fg_error_t *err);
+
+//  The last round whose updates were pruned (*through = 0: none).
+//  Returns 0, FG_EFORMAT, FG_ECHECKSUM (a damaged meta/pruned), FG_EIO.
+int
+    fg_journal_pruned (fg_journal_t *self, uint32_t *through, fg_error_t *err);
+
+//  The space the journal takes: the data file's bytes, the pages up to
+//  the last one in use (LMDB never shrinks the file) and, of those, the
+//  pages on LMDB's free list (freed by deletions, reused by later writes
+//  before the file grows).
+typedef struct {
+    uint64_t file_bytes;
+    uint64_t page_size;
+    uint64_t pages;                     //  last page in use + 1
+    uint64_t free_pages;                //  reusable pages among them
+} fg_journal_space_t;
+
+//  Returns 0, FG_EIO.
+int
+    fg_journal_space (fg_journal_t *self, fg_journal_space_t *out, fg_error_t *err);
+
 //  ---- meta ---------------------------------------------------------------
 
 //  The stored configuration hash (65 bytes with NUL), experiment id (33

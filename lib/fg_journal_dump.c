@@ -51,6 +51,12 @@ s_print_schema (FILE *out, const fg_jrec_any_t *r)
 }
 
 static void
+s_print_pruned (FILE *out, const fg_jrec_any_t *r)
+{
+    fprintf (out, "updates of rounds 1..%u pruned\n", r->pruned.through);
+}
+
+static void
 s_print_config (FILE *out, const fg_jrec_any_t *r)
 {
     const fg_jrec_config_t *c = &r->config;
@@ -195,6 +201,7 @@ static s_print_fn *const s_printers [FG_JREC_KIND_MAX + 1] = {
     [FG_JREC_LOSS]       = s_print_loss,
     [FG_JREC_NODE]       = s_print_node,
     [FG_JREC_EVENT]      = s_print_event,
+    [FG_JREC_PRUNED]     = s_print_pruned,
 };
 
 //  ---- the walk -------------------------------------------------------------------

@@ -47,7 +47,8 @@ typedef enum {
     FG_JREC_NODE       = 9,
     FG_JREC_EVENT      = 10,
     FG_JREC_OPTIMIZER  = 11,
-    FG_JREC_KIND_MAX   = 11
+    FG_JREC_PRUNED     = 12,
+    FG_JREC_KIND_MAX   = 12
 } fg_jrec_kind_t;
 
 //  What an OPTIMIZER record holds (its `what` field).
@@ -59,6 +60,12 @@ typedef enum {
 typedef struct {
     uint32_t version;
 } fg_jrec_schema_t;
+
+//  meta/pruned: the updates and loss curves of rounds 1..through were
+//  deleted after their rounds committed (update retention).
+typedef struct {
+    uint32_t through;
+} fg_jrec_pruned_t;
 
 typedef struct {
     char        hash [FG_JREC_HASH_HEX + 1];
@@ -146,6 +153,7 @@ int fg_jrec_decode_metrics    (const void *value, size_t size, fg_jrec_metrics_t
 int fg_jrec_decode_loss       (const void *value, size_t size, fg_jrec_loss_t *out, fg_error_t *err);
 int fg_jrec_decode_node       (const void *value, size_t size, fg_jrec_node_t *out, fg_error_t *err);
 int fg_jrec_decode_event      (const void *value, size_t size, fg_jrec_event_t *out, fg_error_t *err);
+int fg_jrec_decode_pruned     (const void *value, size_t size, fg_jrec_pruned_t *out, fg_error_t *err);
 
 //  Encoders write into buf (capacity cap) and return the bytes written,
 //  or 0 when cap is too small; fg_jrec_size_* give the exact size first.
@@ -162,6 +170,7 @@ size_t fg_jrec_size_event      (size_t text_length);
 #define FG_JREC_SIZE_WEIGHTS  (FG_JREC_OVERHEAD + 16)
 #define FG_JREC_SIZE_METRICS  (FG_JREC_OVERHEAD + 48)
 #define FG_JREC_SIZE_OPTIMIZER (FG_JREC_OVERHEAD + 20)
+#define FG_JREC_SIZE_PRUNED   (FG_JREC_OVERHEAD + 4)
 
 size_t fg_jrec_encode_schema     (uint8_t *buf, size_t cap, uint32_t version);
 size_t fg_jrec_encode_config     (uint8_t *buf, size_t cap, const char *hash,
@@ -181,6 +190,7 @@ size_t fg_jrec_encode_loss       (uint8_t *buf, size_t cap, uint32_t round, uint
 size_t fg_jrec_encode_node       (uint8_t *buf, size_t cap, const fg_journal_node_t *n);
 size_t fg_jrec_encode_event      (uint8_t *buf, size_t cap, uint64_t seq, uint64_t time_ns,
                                   uint32_t round, const char *text, size_t length);
+size_t fg_jrec_encode_pruned     (uint8_t *buf, size_t cap, uint32_t through);
 
 //  ---- test hooks -----------------------------------------------------------
 
@@ -226,6 +236,7 @@ const char *
 //  fg_journal_verify.c  the invariants (verify, and the check at resume)
 //  fg_journal_dump.c    the readable dump
 //  fg_journal_mark.c    the mark: the last committed round, outside the file
+//  fg_journal_prune.c   update retention (meta/pruned), the space taken
 //  fg_journal_rec.c     the record codecs above
 
 #define FG_JDB_PATH_MAX 4096
@@ -250,6 +261,8 @@ struct _fg_journal_t {
     uint32_t last;                      //  writer: last committed round
     uint64_t keep_last;
     uint64_t keep_every;
+    uint64_t keep_updates;              //  update retention: the last U committed rounds
+    uint32_t pruned;                    //  meta/pruned: updates of rounds 1..pruned deleted
     fg_journal_write_hook_fn *hook;
     void    *hook_arg;
     uint64_t writes;
@@ -345,6 +358,27 @@ int
                    fg_error_t *err, const char *fmt, ...)
     __attribute__ ((format (printf, 6, 7)));
 
+//  What one commit's update retention did (fg_journal_prune.c).
+typedef struct {
+    uint32_t from;                      //  first round pruned now (0: none)
+    uint32_t through;                   //  meta/pruned after the commit
+    size_t   updates;                   //  updates deleted now
+    uint64_t bytes;                     //  their bytes (records + blobs)
+} fg_jdb_pruned_t;
+
+//  Update retention inside the commit transaction of `round` (after its
+//  included-updates check): deletes the updates and loss curves of the
+//  rounds self->pruned + 1 .. round - keep_updates (at most 64 rounds)
+//  and writes meta/pruned. The caller sets self->pruned = out->through
+//  once the transaction is durable.
+int
+    fg_jdb_prune (fg_journal_t *self, MDB_txn *txn, uint32_t round, fg_jdb_pruned_t *out,
+                  fg_error_t *err);
+
+//  meta/pruned in txn (*through = 0 when absent).
+int
+    fg_jdb_pruned_read (fg_journal_t *self, MDB_txn *txn, uint32_t *through, fg_error_t *err);
+
 //  Any decoded record (the view fg_jdb_read fills: pointers into the
 //  transaction's pages, valid while it lives).
 typedef union {
@@ -359,6 +393,7 @@ typedef union {
     fg_jrec_loss_t       loss;
     fg_jrec_node_t       node;
     fg_jrec_event_t      event;
+    fg_jrec_pruned_t     pruned;
 } fg_jrec_any_t;
 
 //  Decodes a value as a record of kind (check_blob: the blob CRC too, for

@@ -36,7 +36,7 @@ fg_jrec_crc (const void *data, size_t size)
 
 static const char *s_kind_names [] = {
     "?", "schema", "config", "experiment", "round", "update", "weights",
-    "metrics", "loss", "node", "event", "optimizer"
+    "metrics", "loss", "node", "event", "optimizer", "pruned"
 };
 
 static const char *
@@ -156,6 +156,35 @@ fg_jrec_decode_schema (const void *value, size_t size, fg_jrec_schema_t *out, fg
     out->version = fg_le_get32 (b);
     if (out->version == 0)
         return fg_error_set (err, FG_EFORMAT, "schema record: version 0 is not a version");
+    return 0;
+}
+
+//  ---- pruned -----------------------------------------------------------------
+
+size_t
+fg_jrec_encode_pruned (uint8_t *buf, size_t cap, uint32_t through)
+{
+    if (cap < FG_JREC_SIZE_PRUNED)
+        return 0;
+    fg_le_put32 (buf + 8, through);
+    return s_seal (buf, FG_JREC_PRUNED, 4);
+}
+
+int
+fg_jrec_decode_pruned (const void *value, size_t size, fg_jrec_pruned_t *out, fg_error_t *err)
+{
+    const uint8_t *b, *rest;
+    size_t n, nrest;
+    int rc = s_open (value, size, FG_JREC_PRUNED, &b, &n, &rest, &nrest, err);
+    if (rc == 0)
+        rc = s_exact (FG_JREC_PRUNED, n, 4, nrest, err);
+    if (rc)
+        return rc;
+    out->through = fg_le_get32 (b);
+    //  written only when a round was pruned; never the reserved "latest"
+    if (out->through == 0 || out->through == UINT32_MAX)
+        return fg_error_set (err, FG_EFORMAT, "pruned record: round %u is not a round",
+                             out->through);
     return 0;
 }
 

@@ -1,7 +1,8 @@
 /*  fg_journal_rounds.c — the journal's rounds (fg_journal.h): open a
     round with its assignments, commit it in one write transaction (the
     weights checkpoint, the momentum buffer, the metrics, the round's state,
-    the retention deletions and an event), read rounds and metrics back.  */
+    the retention deletions, the update pruning and an event), read rounds
+    and metrics back.                                                      */
 
 #include "fg_clock.h"
 #include "fg_journal_internal.h"
@@ -237,6 +238,7 @@ typedef struct {
     const fg_journal_assignment_t *assignments;
     size_t nassignments;
     size_t ndrop;                       //  checkpoints the retention dropped
+    fg_jdb_pruned_t pruned;             //  what the update retention deleted
 } s_commit_t;
 
 //  The invariant "updates of committed rounds are complete", at the source.
@@ -381,17 +383,24 @@ s_commit_txn (fg_journal_t *self, MDB_txn *txn, void *ctx, fg_error_t *err)
                              self->path, c->round);
     if ((rc = s_commit_updates_present (self, txn, c, err))
     ||  (rc = s_commit_records (self, txn, c, opened_ns, err))
-    ||  (rc = s_commit_retention (self, txn, c, err)))
+    ||  (rc = s_commit_retention (self, txn, c, err))
+    ||  (rc = fg_jdb_prune (self, txn, c->round, &c->pruned, err)))
         return rc;
     //  5. audit
     char extra [64] = "";
     if (c->opt)
         snprintf (extra, sizeof extra, ", momentum buffer %zu bytes CRC %08x", c->opt_size,
                   c->opt_crc);
+    char pruned [96] = "", span [32];
+    snprintf (span, sizeof span, c->pruned.from == c->pruned.through? "round %u"
+              : "rounds %u..%u", c->pruned.from, c->pruned.through);
+    if (c->pruned.from)
+        snprintf (pruned, sizeof pruned, ", updates of %s pruned (%zu, %" PRIu64 " bytes)",
+                  span, c->pruned.updates, c->pruned.bytes);
     return fg_jdb_eventf (self, txn, "commit_round:event", c->round, err,
                           "round %u committed: %zu updates, weights %zu bytes CRC %08x%s, %zu "
-                          "checkpoint%s dropped", c->round, c->nincluded, c->size, c->crc,
-                          extra, c->ndrop, c->ndrop == 1? "": "s");
+                          "checkpoint%s dropped%s", c->round, c->nincluded, c->size, c->crc,
+                          extra, c->ndrop, c->ndrop == 1? "": "s", pruned);
 }
 
 int
@@ -452,7 +461,8 @@ fg_journal_commit_round_with_optimizer (fg_journal_t *self, uint32_t round,
     assert (self);
     FG_JDB_WRITABLE (self, "commit_round");
     s_commit_t c = { round, blob, size, 0, optimizer, optimizer? optimizer_size: 0, 0,
-                     metrics, included, nincluded, assignments, nassignments, 0 };
+                     metrics, included, nincluded, assignments, nassignments, 0,
+                     { 0, 0, 0, 0 } };
     int rc = s_commit_args (self, &c, err);
     if (rc)
         return rc;
@@ -465,5 +475,6 @@ fg_journal_commit_round_with_optimizer (fg_journal_t *self, uint32_t round,
         return rc;
     self->have_last = true;
     self->last = round;
+    self->pruned = c.pruned.through;
     return fg_jdb_mark_after_commit (self, round, blob, size, err);
 }

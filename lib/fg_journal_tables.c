@@ -313,6 +313,11 @@ fg_journal_get_update (fg_journal_t *self, uint32_t round, uint32_t shard,
     fg_jrec_any_t any;
     int rc = fg_jdb_lookup (self, FG_JDB_UPDATES, key, 8, FG_JREC_UPDATE,
                             FG_JDB_KEY | (blob? FG_JDB_BLOB: 0), &txn, &any, err);
+    uint32_t pruned = 0;
+    if (rc == FG_ENOENT && fg_journal_pruned (self, &pruned, NULL) == 0 && round <= pruned)
+        return fg_error_set (err, FG_ENOENT, "journal %s: no update of round %u shard %u: the "
+                             "updates of rounds 1..%u were pruned after they committed "
+                             "(journal.keep_updates)", self->path, round, shard, pruned);
     if (rc == FG_ENOENT)
         return fg_error_set (err, FG_ENOENT, "journal %s: no update of round %u shard %u",
                              self->path, round, shard);

@@ -78,6 +78,7 @@ typedef struct {
     bool            meta_seen [3];
     bool            config_read;        //  beta is the configuration's
     double          beta;               //  aggregation.server_momentum
+    uint32_t        pruned;             //  meta/pruned: updates of 1..pruned deleted
 } s_check_t;
 
 //  aggregation.server_momentum of a stored canonical configuration text.
@@ -150,6 +151,14 @@ s_check_meta (fg_journal_t *self, MDB_txn *txn, const MDB_val *k, const MDB_val 
             s_problem (c->rep, key, e.code, "%s", e.msg);
     }
     else
+    if (k->mv_size == 6 && memcmp (k->mv_data, "pruned", 6) == 0) {
+        fg_jrec_pruned_t p;
+        if (fg_jrec_decode_pruned (v->mv_data, v->mv_size, &p, &e))
+            s_problem (c->rep, key, e.code, "%s", e.msg);
+        else
+            c->pruned = p.through;
+    }
+    else
         s_problem (c->rep, key, FG_EFORMAT, "unknown meta key");
     (void) self;
 }
@@ -185,8 +194,9 @@ s_check_round (fg_journal_t *self, MDB_txn *txn, const MDB_val *k, const MDB_val
         c->open_round = kround;
     else {
         c->last_committed = kround;
-        //  Every included shard has its update.
-        for (uint32_t i = 0; i < r.head.nincluded; i++) {
+        //  Every included shard has its update, unless update retention
+        //  deleted the round's updates after it committed.
+        for (uint32_t i = 0; kround > c->pruned && i < r.head.nincluded; i++) {
             uint8_t uk [8];
             fg_jdb_put_be32 (uk, kround);
             uint32_t shard = fg_le_get32 (r.included + 4 * (size_t) i);
@@ -372,6 +382,10 @@ s_check_update (fg_journal_t *self, MDB_txn *txn, const MDB_val *k, const MDB_va
     }
     if (!s_find_round (c->rounds, c->nrounds, kround))
         s_problem (c->rep, key, FG_ESTATE, "update of round %u, which was never opened", kround);
+    if (kround <= c->pruned)
+        s_problem (c->rep, key, FG_ESTATE, "update of round %u, whose updates were pruned "
+                   "(meta/pruned: rounds 1..%u): pruning deletes a round's updates together",
+                   kround, c->pruned);
     MDB_val lv;
     int rc = fg_jdb_get (self, txn, FG_JDB_METRICS, k->mv_data, 8, &lv, NULL);
     if (rc == FG_ENOENT)
@@ -410,6 +424,11 @@ s_check_metrics (fg_journal_t *self, MDB_txn *txn, const MDB_val *k, const MDB_v
             s_problem (c->rep, key, FG_EFORMAT, "record is of round %u shard %u", l.round, l.shard);
         else {
             MDB_val uv;
+            if (kround <= c->pruned)
+                s_problem (c->rep, key, FG_ESTATE, "loss curve of round %u, whose updates "
+                           "were pruned (meta/pruned: rounds 1..%u): pruning deletes the "
+                           "curves with them", kround, c->pruned);
+            else
             if (fg_jdb_get (self, txn, FG_JDB_UPDATES, k->mv_data, 8, &uv, NULL) == FG_ENOENT)
                 s_problem (c->rep, key, FG_ESTATE, "loss curve without its update "
                            "updates/%u/%u", kround, kshard);
@@ -466,6 +485,11 @@ s_check_event (fg_journal_t *self, MDB_txn *txn, const MDB_val *k, const MDB_val
 static void
 s_check_committed (s_check_t *c)
 {
+    //  only committed rounds are pruned, and the open round's updates never
+    if (c->pruned > c->last_committed)
+        s_problem (c->rep, "meta/pruned", FG_ESTATE, "says the updates of rounds 1..%u were "
+                   "pruned, but the last committed round is %u (0: none)", c->pruned,
+                   c->last_committed);
     for (size_t i = 0; i < c->nrounds; i++) {
         s_round_info_t *info = &c->rounds [i];
         if (info->state != FG_ROUND_COMMITTED)
@@ -521,6 +545,7 @@ fg_jdb_check (fg_journal_t *self, fg_jdb_blobs_t blobs, fg_jdb_report_t *rep, fg
         self->momentum = c.beta > 0;
         self->beta = c.beta;
     }
+    self->pruned = c.pruned;
 done:
     free (c.rounds);
     mdb_txn_abort (txn);

@@ -5,11 +5,12 @@ noinst_HEADERS += lib/fg_journal_internal.h lib/fg_lmdb.h
 lib_libfglib_la_SOURCES += lib/fg_lmdb.c
 lib_libfglib_la_SOURCES += lib/fg_journal.c lib/fg_journal_rounds.c \
     lib/fg_journal_tables.c lib/fg_journal_verify.c lib/fg_journal_dump.c lib/fg_journal_rec.c \
-    lib/fg_journal_mark.c
-UNIT_TESTS += tests/test_journal tests/test_journal_mark tests/test_lmdb
+    lib/fg_journal_mark.c lib/fg_journal_prune.c
+UNIT_TESTS += tests/test_journal tests/test_journal_mark tests/test_journal_prune tests/test_lmdb
 noinst_HEADERS += tests/fg_test_journal.h
 tests_test_journal_SOURCES = tests/test_journal.c tests/fg_test_journal.c
 tests_test_journal_mark_SOURCES = tests/test_journal_mark.c tests/fg_test_journal.c
+tests_test_journal_prune_SOURCES = tests/test_journal_prune.c tests/fg_test_journal.c
 ##  the readers, the mark and the reasons of failed writes with the real fedctl
 TESTS += tests/test_journal_cli.sh
 EXTRA_DIST += tests/test_journal_cli.sh

@@ -20,7 +20,11 @@
 #       buffer is journaled with every round, so runs killed at crash
 #       points (and at random instants) and resumed end with the hash of
 #       the uninterrupted momentum run.
-#   --quick (make check) takes a subset; the full sweep is `make crashtest`.
+#     - update retention at keep_updates 0 and 1000, killed around the
+#       commit that prunes: same hash; every finished run must pass
+#       `fedctl journal verify` (pruned rounds are pruned, not missing).
+#   --quick (make check) takes a subset; the full sweep is `make crashtest`;
+#   CRASH_POINTS="p q" limits the per-point sweep to those points.
 #   kill -9 never loses a committed LMDB transaction (pages are in the OS
 #   cache): these runs test process crashes, not power loss.
 set -u
@@ -70,11 +74,20 @@ acc=$(accuracy_of "$ref")
 awk -v a="$acc" 'BEGIN { exit !(a >= 0.80) }' && ok "reference run reaches >= 80% test accuracy ($acc)" \
     || bad "reference run reaches >= 80% test accuracy ($acc)"
 
-check () {     # check DIR WHAT: the final hash equals the reference
+check () {     # check DIR WHAT: the final hash equals the reference, the journal verifies
     h=$(final_hash "$1")
-    if [ "$(state_of "$1")" = finished ] && [ "$h" = "$H" ]; then ok "$2"
-    else bad "$2 (state $(state_of "$1"), hash ${h:-none}, want $H)"; fi
+    if [ "$(state_of "$1")" = finished ] && [ "$h" = "$H" ] \
+       && "$FEDCTL" journal verify "$1" >"$1.verify" 2>&1; then ok "$2"
+    else bad "$2 (state $(state_of "$1"), hash ${h:-none}, want $H; $(head -c 300 "$1.verify"))"; fi
 }
+
+#   update retention (journal.keep_updates, default 1): the finished run
+#   keeps the updates of its last round only, and verify says so
+if "$FEDCTL" journal verify "$ref" 2>&1 | grep -q "updates of rounds 1..2 pruned"; then
+    ok "reference run: the updates of rounds 1..2 are pruned, verify OK"
+else
+    bad "reference run: the updates of rounds 1..2 are pruned ($("$FEDCTL" journal verify "$ref" 2>&1 | head -c 300))"
+fi
 
 #   deployment does not change results
 d="$work/tcp"; new_exp "$d"
@@ -237,8 +250,9 @@ done
 
 #   every crash point, at several passes
 #   (trainer.data.stored is reached only by a worker without the dataset:
-#   tested above, never by the local trainers of this sweep)
-points=$("$FEDCTL" debug crashpoints | awk '{ print $1 }' | grep -v '^test\.' | grep -v '^trainer\.data\.')
+#   tested above, never by the local trainers of this sweep);
+#   CRASH_POINTS="a b" sweeps only those
+points=${CRASH_POINTS:-$("$FEDCTL" debug crashpoints | awk '{ print $1 }' | grep -v '^test\.' | grep -v '^trainer\.data\.')}
 for p in $points; do
     for pass in $PASSES; do
         d="$work/cp-$p-$pass"; new_exp "$d"
@@ -249,6 +263,25 @@ for p in $points; do
         if [ $rc -eq 0 ]; then check "$d" "crash point $p:$pass not reached; run complete"
         else check "$d" "killed at $p:$pass, resumed: same final weights"; fi
     done
+done
+
+#   update retention at its extremes: 0 prunes a round's updates in the
+#   very transaction that commits it, 1000 never prunes; a crash on either
+#   side of that transaction (and of the mark, and of an update) resumes to
+#   the same weights and a journal that verifies
+if $quick; then UPOINTS="0:journal.round.after:2"
+else UPOINTS="0:journal.round.before:2 0:journal.round.after:2 0:journal.mark.before:2 0:journal.update.after:5 0:aggregator.fold:3 1000:journal.round.after:2"; fi
+for up in $UPOINTS; do
+    keep=${up%%:*}; cp=${up#*:}
+    d="$work/keep-$keep-$cp"; new_exp "$d" --set journal.keep_updates="$keep"
+    FEDGRID_CRASH="$cp" "$FEDCTL" start "$d" --local 2 >"$d.out" 2>&1
+    rc=$?
+    if [ $rc -ne 137 ]; then bad "keep_updates $keep: crash at $cp (start exited $rc, not killed)"; continue; fi
+    finish "$d"
+    check "$d" "keep_updates $keep: killed at $cp, resumed: same final weights"
+    want="updates of rounds 1..3 pruned"; [ "$keep" = 1000 ] && want="retained ([0-9,]*)\$"
+    grep -q "$want" "$d.verify" && ok "keep_updates $keep: verify says what is kept ($want)" \
+        || bad "keep_updates $keep: verify says what is kept ($want; $(head -c 300 "$d.verify"))"
 done
 
 #   kill -9 at random instants: odd runs kill the coordinator process (with

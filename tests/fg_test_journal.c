@@ -5,7 +5,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <lmdb.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fg_test_journal.h"
@@ -18,6 +20,84 @@ fg_test_journal_open (const char *dir)
     if (fg_journal_open (dir, FG_TEST_CONFIG_A, FG_TEST_HASH_A, true, &j, &err))
         fail_msg ("open: %s", err.msg);
     return j;
+}
+
+uint8_t *
+fg_test_blob (uint32_t tag, size_t size)
+{
+    uint8_t *b = malloc (size? size: 1);
+    assert_non_null (b);
+    uint64_t x = 0x9E3779B97F4A7C15ull * (tag + 1);
+    for (size_t i = 0; i < size; i++) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        b [i] = (uint8_t) x;
+    }
+    return b;
+}
+
+void
+fg_test_journal_put_update (fg_journal_t *j, uint32_t round, uint32_t shard, size_t size,
+                            const float *curve, size_t ncurve)
+{
+    fg_journal_update_t u = { .round = round, .shard = shard, .attempt = 1, .node = shard + 10,
+                              .samples = 100 };
+    uint8_t *blob = fg_test_blob (round * 1000 + shard, size);
+    fg_error_t err;
+    int rc = fg_journal_put_update (j, &u, curve, ncurve, blob, size, NULL, &err);
+    free (blob);
+    if (rc)
+        fail_msg ("put_update %u/%u: %s", round, shard, err.msg);
+}
+
+//  An environment on dir's journal and a transaction in db.
+static MDB_env *
+s_raw_begin (const char *dir, const char *db, bool rdonly, MDB_txn **txn, MDB_dbi *dbi)
+{
+    char path [512];
+    snprintf (path, sizeof path, "%s/%s", dir, FG_JOURNAL_FILE);
+    MDB_env *env;
+    assert_int_equal (mdb_env_create (&env), 0);
+    assert_int_equal (mdb_env_set_maxdbs (env, 8), 0);
+    assert_int_equal (mdb_env_open (env, path, MDB_NOSUBDIR | (rdonly? MDB_RDONLY: 0), 0644), 0);
+    assert_int_equal (mdb_txn_begin (env, NULL, rdonly? MDB_RDONLY: 0, txn), 0);
+    assert_int_equal (mdb_dbi_open (*txn, db, 0, dbi), 0);
+    return env;
+}
+
+void
+fg_test_journal_raw (const char *dir, const char *db, const void *key, size_t ksize,
+                     const void *value, size_t vsize)
+{
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_env *env = s_raw_begin (dir, db, false, &txn, &dbi);
+    MDB_val k = { ksize, (void *) key };
+    if (value) {
+        MDB_val v = { vsize, (void *) value };
+        assert_int_equal (mdb_put (txn, dbi, &k, &v, 0), 0);
+    }
+    else
+        assert_int_equal (mdb_del (txn, dbi, &k, NULL), 0);
+    assert_int_equal (mdb_txn_commit (txn), 0);
+    mdb_env_close (env);
+}
+
+void *
+fg_test_journal_raw_get (const char *dir, const char *db, const void *key, size_t ksize,
+                         size_t *vsize)
+{
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_env *env = s_raw_begin (dir, db, true, &txn, &dbi);
+    MDB_val k = { ksize, (void *) key }, v;
+    assert_int_equal (mdb_get (txn, dbi, &k, &v), 0);
+    void *copy = malloc (v.mv_size);
+    assert_non_null (copy);
+    memcpy (copy, v.mv_data, v.mv_size);
+    *vsize = v.mv_size;
+    mdb_txn_abort (txn);
+    mdb_env_close (env);
+    return copy;
 }
 
 void

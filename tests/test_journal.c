@@ -79,14 +79,7 @@ s_verify_ok (void)
 static uint8_t *
 s_blob (uint32_t tag, size_t size)
 {
-    uint8_t *b = malloc (size);
-    assert_non_null (b);
-    uint64_t x = 0x9E3779B97F4A7C15ull * (tag + 1);
-    for (size_t i = 0; i < size; i++) {
-        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
-        b [i] = (uint8_t) x;
-    }
-    return b;
+    return fg_test_blob (tag, size);
 }
 
 static fg_journal_metrics_t
@@ -112,14 +105,7 @@ static const float s_curve [4] = { 2.3f, 1.7f, 1.2f, 0.9f };
 static void
 s_put_update (fg_journal_t *j, uint32_t round, uint32_t shard, size_t size)
 {
-    fg_journal_update_t u = { .round = round, .shard = shard, .attempt = 1, .node = shard + 10,
-                              .samples = 100 };
-    uint8_t *blob = s_blob (round * 1000 + shard, size);
-    fg_error_t err;
-    int rc = fg_journal_put_update (j, &u, s_curve, 4, blob, size, NULL, &err);
-    free (blob);
-    if (rc)
-        fail_msg ("put_update %u/%u: %s", round, shard, err.msg);
+    fg_test_journal_put_update (j, round, shard, size, s_curve, 4);
 }
 
 //  Opens round, stores updates of shards 0..2, commits with a blob of size.
@@ -209,25 +195,7 @@ s_flip (const void *needle, size_t nsize, size_t at)
 static void
 s_raw (const char *db, const void *key, size_t ksize, const void *value, size_t vsize)
 {
-    char path [512];
-    snprintf (path, sizeof path, "%s/%s", s_dir, FG_JOURNAL_FILE);
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi dbi;
-    assert_int_equal (mdb_env_create (&env), 0);
-    assert_int_equal (mdb_env_set_maxdbs (env, 8), 0);
-    assert_int_equal (mdb_env_open (env, path, MDB_NOSUBDIR, 0644), 0);
-    assert_int_equal (mdb_txn_begin (env, NULL, 0, &txn), 0);
-    assert_int_equal (mdb_dbi_open (txn, db, 0, &dbi), 0);
-    MDB_val k = { ksize, (void *) key };
-    if (value) {
-        MDB_val v = { vsize, (void *) value };
-        assert_int_equal (mdb_put (txn, dbi, &k, &v, 0), 0);
-    }
-    else
-        assert_int_equal (mdb_del (txn, dbi, &k, NULL), 0);
-    assert_int_equal (mdb_txn_commit (txn), 0);
-    mdb_env_close (env);
+    fg_test_journal_raw (s_dir, db, key, ksize, value, vsize);
 }
 
 static void
