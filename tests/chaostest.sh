@@ -161,8 +161,8 @@ for policy in $POLICIES; do
         fi
     fi
     if [ $policy = exact ]; then
-        r="$work/calm4"; new_exp "$r"
-        "$FEDCTL" start "$r" --local 2 >"$r.out" 2>&1
+        r="$work/calm4"; new_exp "$r" --set grid.deadline_floor_s=2 --set experiment.policy=exact --set experiment.quorum=0.75
+        "$FEDCTL" start "$r" --local 2 --slowdown 1,3 >"$r.out" 2>&1   #  one slow local trainer: same bits
         H4=$(final_hash "$r")
         h=$(final_hash "$d")
         [ -n "$H4" ] && [ "$h" = "$H4" ] && ok "freeze-last (exact policy): the calm 4-shard run's final weights" \
