@@ -25,6 +25,7 @@ typedef struct {
     int  local;                     //  -1: from the configuration
     const char *listen;             //  NULL: from the configuration
     bool local_tcp;                 //  local trainers connect over tcp
+    const char *slowdown;           //  "F[,F...]": local trainer i's slowdown; NULL none
 } s_run_opts_t;
 
 static void
@@ -32,13 +33,15 @@ s_run_usage (FILE *out, const char *command)
 {
     fprintf (out,
         "usage: fedctl %s DIR [--local N] [--listen tcp://*:PORT] [--local-transport inproc|tcp]\n"
-        "                    [--set section.key=value ...]\n"
+        "                    [--set section.key=value ...] [--slowdown F[,F...]]\n"
         "\n"
         "%s\n"
         "Runs the coordinator and N in-process trainers (default grid.local_trainers);\n"
         "--listen also accepts remote `fedctl worker`s. One line per committed round\n"
         "goes to stdout; DIR/rounds.csv, DIR/clients.csv and DIR/status.json follow\n"
         "the run. Ctrl-C stops cleanly; `fedctl resume DIR` continues exactly.\n"
+        "--slowdown simulates slow PCs: local trainer i takes F_i times as long\n"
+        "per mini-batch (the last F for the rest; same results, docs/chaos.md).\n"
         "\n"
         "On tcp the coordinator uses CURVE (grid.curve, default true): its key pair\n"
         "is DIR/coordinator.key[_secret] (made when missing, or by fedctl keygen DIR)\n"
@@ -51,6 +54,24 @@ s_run_usage (FILE *out, const char *command)
           "stopped it (also before the first commit); a finished one is reported.");
 }
 
+//  Local trainer i's factor in "F[,F...]" (the last one for the trainers
+//  past the list); 0 for NULL; -1 when a factor is not 1..1000.
+static double
+s_slowdown_of (const char *list, int i)
+{
+    double factor = 0;
+    for (int k = 0; list && *list; k++) {
+        char *end;
+        double f = strtod (list, &end);
+        if (end == list || (*end && *end != ',') || !(f >= 1 && f <= 1000))
+            return -1;
+        if (k <= i)
+            factor = f;
+        list = *end? end + 1: end;
+    }
+    return factor;
+}
+
 static int
 s_parse_run (int argc, char **argv, s_run_opts_t *opts, const char **dir)
 {
@@ -59,13 +80,14 @@ s_parse_run (int argc, char **argv, s_run_opts_t *opts, const char **dir)
         { "local",           required_argument, NULL, 'l' },
         { "listen",          required_argument, NULL, 'L' },
         { "local-transport", required_argument, NULL, 't' },
+        { "slowdown",        required_argument, NULL, 'S' },
         { "help",            no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     memset (opts, 0, sizeof *opts);
     opts->local = -1;
     int c;
-    while ((c = getopt_long (argc, argv, "s:l:L:t:h", options, NULL)) != -1) {
+    while ((c = getopt_long (argc, argv, "s:l:L:t:S:h", options, NULL)) != -1) {
         char *end;
         switch (c) {
             case 's':
@@ -86,6 +108,14 @@ s_parse_run (int argc, char **argv, s_run_opts_t *opts, const char **dir)
                     return EX_USAGE;
                 }
                 opts->local_tcp = strcmp (optarg, "tcp") == 0;
+                break;
+            case 'S':
+                if (s_slowdown_of (optarg, 0) < 0) {
+                    fedctl_fail ("--slowdown %s: expected factors 1..1000, comma-separated",
+                                 optarg);
+                    return EX_USAGE;
+                }
+                opts->slowdown = optarg;
                 break;
             case 'h': s_run_usage (stdout, argv [0]); return -1;
             default:  s_run_usage (stderr, argv [0]); return EX_USAGE;
@@ -203,7 +233,7 @@ s_run_coordinator (s_run_t *run)
 //  coordinator's port; local tcp trainers use the coordinator's own pair
 //  (always allowed). Returns 0 or EX_SOFTWARE (printed).
 static int
-s_run_trainers (s_run_t *run, bool local_tcp)
+s_run_trainers (s_run_t *run, bool local_tcp, const char *slowdown)
 {
     const fg_config_t *cfg = &run->cfg;
     bool curve_local = local_tcp && run->keys.secret_txt [0];
@@ -226,7 +256,8 @@ s_run_trainers (s_run_t *run, bool local_tcp)
             .chunk_size = (size_t) cfg->grid.chunk_size,
             .server_key = curve_local? run->keys.public_txt: NULL,
             .public_key = curve_local? run->keys.public_txt: NULL,
-            .secret_key = curve_local? run->keys.secret_txt: NULL
+            .secret_key = curve_local? run->keys.secret_txt: NULL,
+            .slowdown = s_slowdown_of (slowdown, i)
         };
         fg_error_t err;
         run->trainers [i] = fg_trainer_new (&targs, &err);
@@ -330,7 +361,7 @@ s_run (const char *dir, const s_run_opts_t *opts)
         }
     }
     if (status == 0)
-        status = s_run_trainers (&run, opts->local_tcp);
+        status = s_run_trainers (&run, opts->local_tcp, opts->slowdown);
     if (status == 0)
         status = s_run_watch (&run);
     s_run_close (&run);

@@ -24,6 +24,10 @@ expect 64 "unknown option" "unknown global option" -- "$FEDCTL" --frob
 expect 64 "usage: fedctl" "no command" -- "$FEDCTL"
 expect 0 "usage: fedctl init" "init --help" -- "$FEDCTL" init --help
 expect 0 "usage: fedctl config check" "config --help" -- "$FEDCTL" config --help
+expect 64 "--slowdown 0.5: expected a factor 1..1000" "worker --slowdown below 1 is refused" -- \
+    "$FEDCTL" worker --connect tcp://127.0.0.1:1 --cache "$work/slow" --slowdown 0.5
+expect 64 "--slowdown 2,x: expected factors 1..1000" "start --slowdown with a bad factor is refused" -- \
+    "$FEDCTL" start "$work/none" --slowdown 2,x
 
 #   every preset: init writes a file that config check reads back to the
 #   same canonical text as the preset itself
