@@ -101,6 +101,12 @@ for seed in $SEEDS; do
     else
         bad "mixed (seed $seed): injections logged ($freezes freezes, $crashes crashes, $downs downs, $ups ups)"
     fi
+    if [ -x "$PROXY" ]; then
+        resets=$(grep -c 'event=reset' "$d.chaos/flaky.proxy.log"); stalls=$(grep -c 'event=stall ' "$d.chaos/flaky.proxy.log")
+        [ "$resets" -ge 1 ] && [ "$stalls" -ge 1 ] \
+            && ok "mixed (seed $seed): the flaky link's proxy injected $resets resets and $stalls stalls" \
+            || bad "mixed (seed $seed): the flaky link's proxy injected resets and stalls ($resets, $stalls)"
+    fi
     struck=$("$FEDCTL" journal dump "$d" 2>/dev/null | grep -c 'strike [0-9]* against node liar')
     honest=$("$FEDCTL" journal dump "$d" 2>/dev/null | grep 'strike [0-9]* against node' | grep -vc 'node liar')
     if [ "$struck" -ge 1 ] && [ "$honest" -eq 0 ] && ! grep -q ',liar,.*,\(agreed\|accepted\),' "$d/clients.csv"; then
