@@ -91,11 +91,15 @@ typedef struct {
     const char *server_key;
     const char *public_key;
     const char *secret_key;
+    //  a slow PC, simulated: after each mini-batch the trainer stays idle
+    //  (still serving heartbeats and messages) for (slowdown - 1) times the
+    //  batch's measured time; 0 or 1: full speed. Never changes results.
+    double slowdown;
 } fg_trainer_args_t;
 
 //  Starts a trainer that connects, announces itself and takes units.
 //  Returns NULL and fills err (FG_EINVAL bad arguments, a CURVE key that
-//  is not 40 characters, FG_ENOMEM).
+//  is not 40 characters, a slowdown outside 0..1000, FG_ENOMEM).
 fg_trainer_t *
     fg_trainer_new (const fg_trainer_args_t *args, fg_error_t *err);
 

@@ -7,7 +7,9 @@
              FETCHING    pulling the unit's global weights in chunks
              TRAINING    one mini-batch per loop turn (fg_unit_step), then
                          a poll with timeout 0, so $TERM and heartbeats never
-                         wait longer than a batch
+                         wait longer than a batch; a simulated slow PC
+                         (args.slowdown F) polls until F - 1 times the
+                         batch's time has passed before the next batch
              UPLOADING   RESULT sent; serving the update's chunks until ACK
     A silent coordinator (liveness x heartbeat) makes the trainer drop its
     socket and reconnect with back-off (250 ms doubling to 8 s), then
@@ -315,6 +317,7 @@ fg_trn_start_unit (fg_trn_t *self)
         free (bytes);
     }
     self->started_at = zclock_mono ();
+    self->idle_until = 0;
     self->state = FG_TRN_TRAINING;
 }
 
@@ -434,12 +437,24 @@ s_finish_unit (fg_trn_t *self)
     s_send_result (self);
 }
 
+//  One mini-batch (and its checkpoint at an epoch's end), then, on a
+//  simulated slow PC, the idle time after it; the unit finishes once the
+//  last batch's idle time is over too, so elapsed_ms shows the slow speed.
 static void
 s_train_step (fg_trn_t *self)
 {
+    if (fg_unit_done (self->unit)) {
+        s_finish_unit (self);
+        return;
+    }
     bool epoch_done = false;
     fg_error_t err;
+    int64_t step_at = zclock_usecs ();
     int rc = fg_unit_step (self->unit, &epoch_done, &err);
+    if (self->slowdown > 1) {
+        int64_t now = zclock_usecs ();
+        self->idle_until = now + (int64_t) ((self->slowdown - 1) * (double) (now - step_at));
+    }
     if (rc) {
         fg_warn ("trainer %s: %s", self->node_id, err.msg);
         fg_wire_msg_t msg;
@@ -460,8 +475,24 @@ s_train_step (fg_trn_t *self)
             fg_crash_point ("trainer.epoch.checkpoint");
         }
     }
-    if (fg_unit_done (self->unit))
+    if (fg_unit_done (self->unit) && zclock_usecs () >= self->idle_until)
         s_finish_unit (self);
+}
+
+//  True when the trainer may run its next mini-batch now; else *timeout
+//  (ms) is lowered to the end of the slow PC's idle time.
+static bool
+s_step_due (fg_trn_t *self, int *timeout)
+{
+    if (self->state != FG_TRN_TRAINING || !self->unit)
+        return false;
+    int64_t wait_us = self->idle_until - zclock_usecs ();
+    if (wait_us <= 0)
+        return true;
+    int wait_ms = (int) ((wait_us + 999) / 1000);
+    if (wait_ms < *timeout)
+        *timeout = wait_ms;
+    return false;
 }
 
 static void
@@ -587,6 +618,10 @@ s_self_new (zsock_t *pipe, const fg_trainer_args_t *a, fg_error_t *err)
                       "heartbeat, liveness; a trainer without a dataset needs a cache directory)");
         return NULL;
     }
+    if (!(a->slowdown >= 0 && a->slowdown <= 1000)) {
+        fg_error_set (err, FG_EINVAL, "trainer: slowdown %g outside 0..1000", a->slowdown);
+        return NULL;
+    }
     fg_trn_t *self = calloc (1, sizeof *self);
     if (!self) {
         fg_error_set (err, FG_ENOMEM, "trainer: out of memory");
@@ -600,6 +635,7 @@ s_self_new (zsock_t *pipe, const fg_trainer_args_t *a, fg_error_t *err)
     self->train = a->train;
     if (a->train)
         fg_dataset_hash (a->train, self->dataset_hash);
+    self->slowdown = a->slowdown;
     self->threads = a->threads > 0? a->threads: 1;
     self->heartbeat_ms = a->heartbeat_ms;
     self->liveness = a->liveness;
@@ -700,17 +736,14 @@ s_trainer_actor (zsock_t *pipe, void *arg)
         s_connect (self);
     while (self && !self->terminated) {
         int64_t now = zclock_mono ();
-        int timeout;
-        if (self->state == FG_TRN_TRAINING)
+        int64_t next = self->reconnect_at? self->reconnect_at: self->beat_at;
+        if (!self->reconnect_at && self->expires_at < next)
+            next = self->expires_at;
+        if (!self->reconnect_at && self->state == FG_TRN_SAMPLES && self->data_expires < next)
+            next = self->data_expires;
+        int timeout = next <= now? 0: (int) (next - now);
+        if (s_step_due (self, &timeout))
             timeout = 0;
-        else {
-            int64_t next = self->reconnect_at? self->reconnect_at: self->beat_at;
-            if (!self->reconnect_at && self->expires_at < next)
-                next = self->expires_at;
-            if (!self->reconnect_at && self->state == FG_TRN_SAMPLES && self->data_expires < next)
-                next = self->data_expires;
-            timeout = next <= now? 0: (int) (next - now);
-        }
         void *which = zpoller_wait (self->poller, timeout);
         if (which == self->pipe) {
             zmsg_t *msg = zmsg_recv (self->pipe);
@@ -760,7 +793,8 @@ s_trainer_actor (zsock_t *pipe, void *arg)
             s_send_simple (self, FG_WIRE_HEARTBEAT);
             self->beat_at = now + self->heartbeat_ms;
         }
-        if (self->state == FG_TRN_TRAINING && self->unit && which == NULL)
+        int ignored = 0;
+        if (which == NULL && s_step_due (self, &ignored))
             s_train_step (self);
     }
     s_self_destroy (&self);

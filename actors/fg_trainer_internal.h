@@ -77,6 +77,11 @@ typedef struct {
     fg_dataset_t *fetched;          //  the shard's samples from the cache
     fg_unit_t *unit;
     int64_t   started_at;
+    //  the simulated slow PC (args.slowdown): no mini-batch before
+    //  idle_until (zclock_usecs), set after each batch to (slowdown - 1)
+    //  times the batch's time; the unit's result waits for it too
+    double    slowdown;
+    int64_t   idle_until;
 
     //  samples transfer in progress: want = the shard's samples missing
     //  from the cache (sorted ranges), data_have of them stored; window =

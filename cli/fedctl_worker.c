@@ -23,6 +23,7 @@ s_worker_usage (FILE *out)
         "                     [--server-key FILE|Z85]\n"
         "                     [--dataset KIND [--data PATH] [--train-limit N]]\n"
         "                     [--threads N] [--id NAME] [--set grid.KEY=VALUE ...]\n"
+        "                     [--slowdown F]\n"
         "\n"
         "Hosts one trainer for a coordinator started with --listen. Without\n"
         "--dataset it fetches the samples of each unit's shard from the\n"
@@ -34,6 +35,11 @@ s_worker_usage (FILE *out)
         "keeps its identity and unit checkpoints. --set gives deployment settings\n"
         "(grid.heartbeat_ms, grid.liveness, grid.max_frame, grid.chunk_size) that\n"
         "should match the coordinator's. Ctrl-C stops it.\n"
+        "\n"
+        "--slowdown F (1..1000) simulates a slow PC: after each mini-batch the\n"
+        "trainer stays idle for F - 1 times the batch's time (still answering\n"
+        "heartbeats and messages), so a unit takes F times as long; its results\n"
+        "are the same bits (docs/chaos.md).\n"
         "\n"
         "--server-key is the coordinator's public key (its DIR/coordinator.key, or\n"
         "the 40 characters fedctl start prints): the connection is then encrypted\n"
@@ -48,6 +54,7 @@ s_worker_usage (FILE *out)
 typedef struct {
     const char *connect, *cache, *kind, *data, *id, *server_key;
     long limit, threads;
+    double slowdown;
     fedctl_sets_t sets;
 } s_worker_opts_t;
 
@@ -65,6 +72,7 @@ s_worker_parse (int argc, char **argv, s_worker_opts_t *opts)
         { "id",          required_argument, NULL, 'i' },
         { "server-key",  required_argument, NULL, 'K' },
         { "set",         required_argument, NULL, 's' },
+        { "slowdown",    required_argument, NULL, 'S' },
         { "help",        no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -72,7 +80,7 @@ s_worker_parse (int argc, char **argv, s_worker_opts_t *opts)
     opts->data = "";
     int c;
     char *end;
-    while ((c = getopt_long (argc, argv, "c:C:k:d:n:j:i:K:s:h", options, NULL)) != -1) {
+    while ((c = getopt_long (argc, argv, "c:C:k:d:n:j:i:K:s:S:h", options, NULL)) != -1) {
         switch (c) {
             case 'K': opts->server_key = optarg; break;
             case 'c': opts->connect = optarg; break;
@@ -92,6 +100,13 @@ s_worker_parse (int argc, char **argv, s_worker_opts_t *opts)
                 opts->threads = strtol (optarg, &end, 10);
                 if (*end || opts->threads < 0 || opts->threads > 1024) {
                     fedctl_fail ("--threads %s: expected 0..1024", optarg);
+                    return EX_USAGE;
+                }
+                break;
+            case 'S':
+                opts->slowdown = strtod (optarg, &end);
+                if (*end || !(opts->slowdown >= 1 && opts->slowdown <= 1000)) {
+                    fedctl_fail ("--slowdown %s: expected a factor 1..1000", optarg);
                     return EX_USAGE;
                 }
                 break;
@@ -212,7 +227,8 @@ s_worker_serve (const s_worker_opts_t *opts, const fg_config_t *cfg, fg_dataset_
         .chunk_size = (size_t) cfg->grid.chunk_size,
         .server_key = curve? server: NULL,
         .public_key = curve? keys->public_txt: NULL,
-        .secret_key = curve? keys->secret_txt: NULL
+        .secret_key = curve? keys->secret_txt: NULL,
+        .slowdown = opts->slowdown
     };
     fg_error_t err;
     zsys_init ();

@@ -42,6 +42,7 @@ typedef enum {
     FG_RNG_BACKUP     = 10,     //  choice of backup units / tie breaks
     FG_RNG_FAULT      = 11,     //  tests: units a FEDGRID_FAULT @p= lies on
     FG_RNG_SPOT_CHECK = 12,     //  units of trusted nodes computed twice
+    FG_RNG_GRID_SIM   = 14,     //  tests: chaos-grid's crash and freeze schedules
     FG_RNG_TEST       = 100     //  tests only
 } fg_rng_purpose_t;
 

@@ -24,39 +24,14 @@
 #   kill -9 never loses a committed LMDB transaction (pages are in the OS
 #   cache): these runs test process crashes, not power loss.
 set -u
-FEDCTL=${FEDCTL:-cli/fedctl}
+. "$(dirname "$0")/fg_test_lib.sh"
 quick=false; [ "${1:-}" = "--quick" ] && quick=true
 if $quick; then RANDOM_KILLS=${RANDOM_KILLS:-3}; PASSES="1 3"; else RANDOM_KILLS=${RANDOM_KILLS:-50}; PASSES="1 2 3 5 8"; fi
-work=$(mktemp -d /tmp/fg-crash-XXXXXX)
-pids=""
-cleanup () { for p in $pids; do kill -9 "$p" 2>/dev/null; done; rm -rf "$work"; }
-trap cleanup EXIT
-n=0; failed=0
-ok () { n=$((n + 1)); echo "ok $n - $1"; }
-bad () { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
-export FEDGRID_LOG=warn
+fg_test_begin crash
 
-new_exp () {   # new_exp DIR [--set k=v ...]: the test experiment
-    d_=$1; shift
-    "$FEDCTL" init "$d_" --preset synthetic-tiny --set grid.heartbeat_ms=250 --set grid.liveness=8 --set training.local_epochs=2 "$@" >/dev/null 2>&1
-}
-final_hash () { "$FEDCTL" status "$1" --json 2>/dev/null | sed -n 's/.*"weights_sha256": "\([0-9a-f]*\)".*/\1/p'; }
-state_of () { "$FEDCTL" status "$1" --json 2>/dev/null | sed -n 's/.*"state": "\([^"]*\)".*/\1/p'; }
-accuracy_of () { "$FEDCTL" status "$1" --json 2>/dev/null | sed -n 's/.*"test_accuracy": \([0-9.]*\).*/\1/p'; }
 #   resume until finished (a crash point armed again would kill again: not armed here)
 finish () { "$FEDCTL" resume "$1" --local 2 >"$1.resume.out" 2>&1; }
 kill_after () { sleep "$1"; kill -9 "$2" 2>/dev/null; wait "$2" 2>/dev/null; }   # kill_after SECONDS PID
-#   await_coordinator [PID...]: wait for the background coordinator ($coord)
-#   to finish its run, at most 10 minutes (a run takes seconds; under the
-#   sanitizers on a loaded 2-core machine one took over 3 minutes), then
-#   stop the given workers and, if it is still running, the coordinator
-#   (the check that follows then reports the state it reached): never hangs
-await_coordinator () {
-    for t_ in $(seq 1 6000); do kill -0 "$coord" 2>/dev/null || break; sleep 0.1; done
-    [ $# -gt 0 ] && kill "$@" 2>/dev/null
-    kill -0 "$coord" 2>/dev/null && { sleep 2; kill "$coord" 2>/dev/null; }
-    wait "$coord" 2>/dev/null
-}
 
 ref="$work/ref"
 new_exp "$ref"
@@ -69,12 +44,6 @@ H=$(final_hash "$ref")
 acc=$(accuracy_of "$ref")
 awk -v a="$acc" 'BEGIN { exit !(a >= 0.80) }' && ok "reference run reaches >= 80% test accuracy ($acc)" \
     || bad "reference run reaches >= 80% test accuracy ($acc)"
-
-check () {     # check DIR WHAT: the final hash equals the reference
-    h=$(final_hash "$1")
-    if [ "$(state_of "$1")" = finished ] && [ "$h" = "$H" ]; then ok "$2"
-    else bad "$2 (state $(state_of "$1"), hash ${h:-none}, want $H)"; fi
-}
 
 #   deployment does not change results
 d="$work/tcp"; new_exp "$d"
@@ -91,15 +60,6 @@ d="$work/three"; new_exp "$d"
 "$FEDCTL" start "$d" --local 3 --set grid.threads=1 >/dev/null 2>&1
 check "$d" "three trainers: same final weights"
 
-start_coordinator () {   # start_coordinator DIR ARGS...: background, sets coord and port
-    dir=$1; shift
-    "$FEDCTL" start "$dir" "$@" >"$dir.out" 2>&1 &
-    coord=$!; pids="$pids $coord"; port=""
-    for t in $(seq 1 100); do
-        port=$(sed -n 's/.*"port": \([0-9]*\).*/\1/p' "$dir/status.json" 2>/dev/null)
-        [ -n "$port" ] && [ "$port" != 0 ] && break; sleep 0.05
-    done
-}
 #   the deadline policy: rounds commit with a quorum once their deadline
 #   passed; the included shards are journaled (timing decides which, so
 #   there is no reference hash to compare)
@@ -116,7 +76,7 @@ fi
 
 #   separate worker processes over tcp, one of them killed mid-run
 d="$work/workers"; new_exp "$d"
-start_coordinator "$d" --local 0 --listen 'tcp://127.0.0.1:*'
+start_coordinator "$d" start --local 0 --listen 'tcp://127.0.0.1:*'
 for w in 1 2 3; do
     "$FEDCTL" worker --connect "tcp://127.0.0.1:$port" --server-key "$d/coordinator.key" --cache "$work/cache-$w" \
         --dataset synthetic --train-limit 800 --threads 1 >"$work/worker-$w.out" 2>&1 &
@@ -133,7 +93,7 @@ d="$work/curve"; new_exp "$d"
 "$FEDCTL" keygen "$work/ok-cache" --name worker.key >/dev/null 2>&1
 mkdir -p "$d/allowed" && cp "$work/ok-cache/worker.key" "$d/allowed/ok.key"
 "$FEDCTL" keygen "$work/other-coordinator" >/dev/null 2>&1
-start_coordinator "$d" --local 0 --listen 'tcp://127.0.0.1:*' --set grid.allow_keys=allowed
+start_coordinator "$d" start --local 0 --listen 'tcp://127.0.0.1:*' --set grid.allow_keys=allowed
 for who in stranger wrongkey allowed; do
     case $who in
         stranger) cache="$work/stranger-cache"; key="$d/coordinator.key" ;;
@@ -174,7 +134,7 @@ fi
 #   0 too: a backup copy it ran earlier and that lost the race left the
 #   samples in its cache without a row.)
 d="$work/fetchers"; new_exp "$d"
-start_coordinator "$d" --local 0 --listen 'tcp://127.0.0.1:*'
+start_coordinator "$d" start --local 0 --listen 'tcp://127.0.0.1:*'
 for w in 1 2; do
     "$FEDCTL" worker --connect "tcp://127.0.0.1:$port" --server-key "$d/coordinator.key" --cache "$work/fcache-$w" --threads 1 \
         >"$work/fetcher-$w.out" 2>&1 &
@@ -196,7 +156,7 @@ esac
 #   window of samples is stored: small chunks make a shard three windows)
 #   and restarted with the same cache fetches only the rest
 d="$work/refetch"; new_exp "$d"
-start_coordinator "$d" --local 0 --listen 'tcp://127.0.0.1:*' --set grid.chunk_size=8192
+start_coordinator "$d" start --local 0 --listen 'tcp://127.0.0.1:*' --set grid.chunk_size=8192
 FEDGRID_LOG=info FEDGRID_CRASH=trainer.data.stored:1 "$FEDCTL" worker --connect "tcp://127.0.0.1:$port" --server-key "$d/coordinator.key" \
     --cache "$d.cache" --id refetcher --threads 1 --set grid.chunk_size=8192 >"$d.w1" 2>&1
 FEDGRID_LOG=info "$FEDCTL" worker --connect "tcp://127.0.0.1:$port" --server-key "$d/coordinator.key" --cache "$d.cache" \
@@ -222,7 +182,7 @@ for case in "$@"; do
     point=${spec%:*}; how=${spec##*:}
     data="--dataset synthetic --train-limit 800"; [ "$how" = fetch ] && data=""
     d="$work/restart-${point%%:*}-$how"; new_exp "$d"
-    start_coordinator "$d" --local 0 --listen 'tcp://127.0.0.1:*'
+    start_coordinator "$d" start --local 0 --listen 'tcp://127.0.0.1:*'
     FEDGRID_LOG=info FEDGRID_CRASH=$point "$FEDCTL" worker --connect "tcp://127.0.0.1:$port" --server-key "$d/coordinator.key" \
         --cache "$d.cache" --id restarted $data --threads 1 >"$d.w1" 2>&1
     FEDGRID_LOG=info "$FEDCTL" worker --connect "tcp://127.0.0.1:$port" --server-key "$d/coordinator.key" --cache "$d.cache" \
@@ -267,7 +227,7 @@ while [ $i -lt "$RANDOM_KILLS" ]; do
         finish "$d"
         check "$d" "coordinator process killed -9 after $delay s, resumed: same final weights"
     else
-        start_coordinator "$d" --local 1 --listen 'tcp://127.0.0.1:*'
+        start_coordinator "$d" start --local 1 --listen 'tcp://127.0.0.1:*'
         data="--dataset synthetic --train-limit 800"; what="worker"
         [ $((i % 4)) -eq 2 ] && { data=""; what="fetching worker"; }
         "$FEDCTL" worker --connect "tcp://127.0.0.1:$port" --server-key "$d/coordinator.key" --cache "$work/kcache-$i" \
@@ -336,5 +296,4 @@ if [ -d "$d" ]; then
         || bad "resume under another configuration is refused (exit $rc: $(head -c 200 "$work/err"))"
 fi
 
-echo "1..$n"
-[ "$failed" -eq 0 ]
+fg_test_end

@@ -20,15 +20,11 @@
 #     - a full disk (a 2 MiB tmpfs, when this runs as root and may mount):
 #       resume, export and the mark say "disk full" and name the file.
 set -u
-FEDCTL=${FEDCTL:-cli/fedctl}
-work=$(mktemp -d /tmp/fg-jcli-XXXXXX)
+full=""
+fg_test_cleanup () { mountpoint -q "$full" 2>/dev/null && umount "$full"; }
+. "$(dirname "$0")/fg_test_lib.sh"
+fg_test_begin jcli
 full="$work/full"
-cleanup () { mountpoint -q "$full" 2>/dev/null && umount "$full"; rm -rf "$work"; }
-trap cleanup EXIT
-n=0; failed=0
-ok () { n=$((n + 1)); echo "ok $n - $1"; }
-bad () { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
-export FEDGRID_LOG=warn
 #   expect CODE DESCRIPTION NEEDLE... -- COMMAND...: exit code, every needle in the output
 expect () {
     code_=$1; what_=$2; shift 2
@@ -42,8 +38,8 @@ expect () {
     if [ "$got_" -eq "$code_" ] && [ -z "$miss_" ]; then ok "$what_"
     else bad "$what_ (exit $got_, want $code_; missing $miss_; output: $(head -c 400 "$work/out"))"; fi
 }
+#   the preset as it is (fg_test_lib's new_exp also sets heartbeats and epochs)
 new_exp () { "$FEDCTL" init "$1" --preset synthetic-tiny >/dev/null 2>&1; }
-final_hash () { "$FEDCTL" status "$1" --json 2>/dev/null | sed -n 's/.*"weights_sha256": "\([0-9a-f]*\)".*/\1/p'; }
 mark_round () { sed -n 's/^round //p' "$1/journal.mark" 2>/dev/null; }
 u64_at () { od -An -t u8 -j "$2" -N 8 "$1" | tr -d ' '; }
 page_size () { od -An -t u4 -j 40 -N 4 "$1" | tr -d ' '; }
@@ -179,5 +175,4 @@ else
         "disk full (No space left on device)" -- "$FEDCTL" resume "$d"
 fi
 
-echo "1..$n"
-[ "$failed" -eq 0 ]
+fg_test_end

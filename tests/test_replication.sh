@@ -16,43 +16,8 @@
 #   agree on that fails validation: the exact policy stops, the deadline
 #   policy leaves the unit out.
 set -u
-FEDCTL=${FEDCTL:-cli/fedctl}
-work=$(mktemp -d /tmp/fg-repl-XXXXXX)
-pids=""
-cleanup () { for p in $pids; do kill -9 "$p" 2>/dev/null; done; rm -rf "$work"; }
-trap cleanup EXIT
-n=0; failed=0
-ok () { n=$((n + 1)); echo "ok $n - $1"; }
-bad () { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
-export FEDGRID_LOG=warn
-
-new_exp () {   # new_exp DIR [--set k=v ...]
-    d_=$1; shift
-    "$FEDCTL" init "$d_" --preset synthetic-tiny --set grid.heartbeat_ms=250 --set grid.liveness=8 \
-        --set training.local_epochs=2 "$@" >/dev/null 2>&1
-}
-final_hash () { "$FEDCTL" status "$1" --json 2>/dev/null | sed -n 's/.*"weights_sha256": "\([0-9a-f]*\)".*/\1/p'; }
-state_of () { "$FEDCTL" status "$1" --json 2>/dev/null | sed -n 's/.*"state": "\([^"]*\)".*/\1/p'; }
-check () {     # check DIR WHAT: finished on the honest run's hash
-    h=$(final_hash "$1")
-    if [ "$(state_of "$1")" = finished ] && [ "$h" = "$H" ]; then ok "$2"
-    else bad "$2 (state $(state_of "$1"), hash ${h:-none}, want $H)"; fi
-}
-start_coordinator () {   # start_coordinator DIR start|resume ARGS...: background; sets coord, port
-    dir=$1; how=$2; shift 2
-    rm -f "$dir/status.json"
-    "$FEDCTL" "$how" "$dir" --local 0 --listen 'tcp://127.0.0.1:*' "$@" >>"$dir.out" 2>&1 &
-    coord=$!; pids="$pids $coord"; port=""
-    for t in $(seq 1 200); do
-        port=$(sed -n 's/.*"port": \([0-9]*\).*/\1/p' "$dir/status.json" 2>/dev/null)
-        [ -n "$port" ] && [ "$port" != 0 ] && break; sleep 0.05
-    done
-}
-await_coordinator () {   # at most 10 minutes, then stop it (never hangs)
-    for t_ in $(seq 1 6000); do kill -0 "$coord" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$coord" 2>/dev/null && { sleep 2; kill "$coord" 2>/dev/null; }
-    wait "$coord" 2>/dev/null
-}
+. "$(dirname "$0")/fg_test_lib.sh"
+fg_test_begin repl
 workers=""
 start_workers () {   # start_workers DIR FAULT: the liar first, then 4 honest workers
     workers=""
@@ -86,7 +51,7 @@ rc=$?
 #   one liar of five, replication 2; the coordinator dies after round 1
 d="$work/liar"
 new_exp "$d" --set grid.replication=2 --set grid.max_strikes=0
-FEDGRID_CRASH=journal.round.after:1 start_coordinator "$d" start
+FEDGRID_CRASH=journal.round.after:1 start_coordinator "$d" start --local 0 --listen 'tcp://127.0.0.1:*'
 start_workers "$d" zero-delta
 await_coordinator
 stop_workers
@@ -107,7 +72,7 @@ else
     bad "the liar is struck and quarantined in round 1 ($(echo "$events" | grep -i 'strike\|quarant' | head -5))"
 fi
 #   resumed: the liar (same id, same cache) is refused, the others finish
-start_coordinator "$d" resume
+start_coordinator "$d" resume --local 0 --listen 'tcp://127.0.0.1:*'
 start_workers "$d" zero-delta
 await_coordinator
 stop_workers
@@ -133,7 +98,7 @@ fi
 for fault in "zero-delta,samples:1000000000000" "add:1000" "other-unit"; do
     d="$work/lie-$(echo "$fault" | tr ':,' '__')"
     new_exp "$d" --set grid.replication=2
-    start_coordinator "$d" start
+    start_coordinator "$d" start --local 0 --listen 'tcp://127.0.0.1:*'
     start_workers "$d" "$fault"
     await_coordinator
     stop_workers
@@ -158,7 +123,7 @@ done
 for policy in exact deadline; do
     d="$work/agreed-invalid-$policy"
     new_exp "$d" --set grid.replication=2 --set experiment.policy=$policy --set experiment.quorum=0.5
-    start_coordinator "$d" start
+    start_coordinator "$d" start --local 0 --listen 'tcp://127.0.0.1:*'
     workers=""
     for w in a b; do
         FEDGRID_FAULT=scale:1e40@shard=0 "$FEDCTL" worker --connect "tcp://127.0.0.1:$port" \
@@ -181,5 +146,4 @@ for policy in exact deadline; do
     fi
 done
 
-echo "1..$n"
-[ "$failed" -eq 0 ]
+fg_test_end

@@ -1,0 +1,314 @@
+/*  test_slowdown.c — the simulated slow PC (fg_trainer_args_t.slowdown,
+    fedctl worker --slowdown).
+
+    A real trainer against a scripted coordinator (a ROUTER driven by the
+    test) runs the same unit at slowdown 1 and 3, alternately, three times
+    each: every run gives the same update (SHA-256) and the median elapsed
+    time it reports at slowdown 3 is at least twice the median at 1. A
+    trainer at slowdown 1000 idles for seconds after its first mini-batch
+    yet keeps sending heartbeats all along and stops at once when told. A
+    slowdown outside 0..1000 is refused.                                 */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <czmq.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fg_actors.h"
+#include "fg_blob.h"
+#include "fg_model.h"
+#include "fg_test_util.h"
+#include "fg_unit.h"
+#include "fg_wire_socket.h"
+
+#define S_RUNS     3                    //  runs at each speed
+
+static fg_dataset_t *s_train;           //  synthetic, 300 samples
+static uint8_t s_hash [FG_SHA256_SIZE];
+
+//  The scripted coordinator: its ROUTER, the trainer's identity, the
+//  global weights it serves.
+typedef struct {
+    zsock_t  *router;
+    zframe_t *peer;
+    uint8_t  *weights;
+    size_t    weights_size;
+    uint8_t   weights_hash [FG_SHA256_SIZE];
+    char      endpoint [64];
+    int       heartbeats;               //  HEARTBEATs seen by s_next
+} s_coord_t;
+
+static int
+s_setup (void **state)
+{
+    (void) state;
+    zsys_init ();
+    zsys_set_logstream (NULL);
+    if (fg_dataset_open (FG_DATASET_SYNTHETIC, "", FG_SPLIT_TRAIN, 300, &s_train, NULL))
+        return -1;
+    fg_dataset_hash (s_train, s_hash);
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    (void) state;
+    fg_dataset_destroy (&s_train);
+    return 0;
+}
+
+static void
+s_send_to (s_coord_t *c, fg_wire_msg_t *msg)
+{
+    msg->experiment = 42;
+    assert_int_equal (fg_wire_send (c->router, c->peer, msg, NULL, NULL), 0);
+}
+
+//  Next message that is not a HEARTBEAT (those are counted) within ms;
+//  type 0 when none came.
+static void
+s_next (s_coord_t *c, fg_wire_msg_t *msg, int ms)
+{
+    int64_t until = zclock_mono () + ms;
+    while (true) {
+        int left = (int) (until - zclock_mono ());
+        memset (msg, 0, sizeof *msg);
+        if (left <= 0)
+            return;
+        zsock_set_rcvtimeo (c->router, left);
+        zframe_destroy (&c->peer);
+        if (fg_wire_recv (c->router, &c->peer, NULL, msg, NULL)) {
+            memset (msg, 0, sizeof *msg);
+            return;
+        }
+        if (msg->type != FG_WIRE_HEARTBEAT)
+            return;
+        c->heartbeats++;
+        fg_wire_msg_clear (msg);
+    }
+}
+
+static void
+s_expect_type (s_coord_t *c, int type)
+{
+    fg_wire_msg_t msg;
+    s_next (c, &msg, 10000);
+    assert_int_equal (msg.type, type);
+    fg_wire_msg_clear (&msg);
+}
+
+//  A trainer holding the dataset, greeted; returns after its READY.
+static fg_trainer_t *
+s_trainer (s_coord_t *c, double slowdown)
+{
+    fg_trainer_args_t args = {
+        .endpoint = c->endpoint, .node_id = "slow-pc", .train = s_train, .threads = 1,
+        .heartbeat_ms = 50, .liveness = 200, .slowdown = slowdown
+    };
+    fg_error_t err;
+    fg_trainer_t *trainer = fg_trainer_new (&args, &err);
+    assert_non_null (trainer);
+    s_expect_type (c, FG_WIRE_HELLO);
+    fg_wire_msg_t msg;
+    memset (&msg, 0, sizeof msg);
+    msg.type = FG_WIRE_ACK;
+    msg.ack.of_type = FG_WIRE_HELLO;
+    s_send_to (c, &msg);
+    s_expect_type (c, FG_WIRE_READY);
+    return trainer;
+}
+
+//  The unit: round 1, shard 0, samples 0..199, batches of 8, one epoch.
+static void
+s_send_task (s_coord_t *c)
+{
+    static const fg_wire_range_t ranges [1] = { { 0, 200 } };
+    fg_wire_msg_t msg;
+    memset (&msg, 0, sizeof msg);
+    msg.type = FG_WIRE_TASK;
+    msg.round = 1;
+    msg.attempt = 1;
+    fg_wire_task_t *t = &msg.task;
+    t->weights_size = c->weights_size;
+    memcpy (t->weights_hash, c->weights_hash, FG_SHA256_SIZE);
+    t->seed = 7;
+    t->local_epochs = 1;
+    t->batch_size = 8;
+    t->lr = 0.05;
+    t->momentum = 0.9;
+    t->model = FG_MODEL_CNN_SMALL;
+    t->dataset = FG_DATASET_SYNTHETIC;
+    memcpy (t->dataset_hash, s_hash, FG_SHA256_SIZE);
+    t->sample_count = 200;
+    t->range_count = 1;
+    t->ranges = ranges;
+    s_send_to (c, &msg);
+}
+
+//  Answers the trainer's WEIGHTS-REQUEST with the chunks it asks for.
+static void
+s_serve_weights (s_coord_t *c, const fg_wire_msg_t *request)
+{
+    const fg_wire_weights_request_t *r = &request->weights_request;
+    assert_int_equal (r->blob, FG_WIRE_BLOB_GLOBAL);
+    fg_wire_msg_t header;
+    fg_wire_msg_reply (&header, 0, request);
+    header.experiment = 42;
+    assert_int_equal (fg_wire_send_chunks (c->router, c->peer, &header, FG_WIRE_BLOB_GLOBAL,
+                                           r->version, c->weights, c->weights_size,
+                                           c->weights_hash, r->offset, r->credit,
+                                           r->chunk_size, NULL, NULL), 0);
+}
+
+//  Sends the TASK and serves its weights until the first message that is
+//  neither a WEIGHTS-REQUEST nor a HEARTBEAT (into msg, type 0 after ms).
+static void
+s_run_until (s_coord_t *c, fg_wire_msg_t *msg, int ms)
+{
+    s_send_task (c);
+    while (true) {
+        s_next (c, msg, ms);
+        if (msg->type != FG_WIRE_WEIGHTS_REQUEST)
+            return;
+        s_serve_weights (c, msg);
+        fg_wire_msg_clear (msg);
+    }
+}
+
+//  One unit on a fresh trainer at slowdown: its reported time (ms) and
+//  update hash.
+static uint32_t
+s_unit (s_coord_t *c, double slowdown, uint8_t hash [FG_SHA256_SIZE])
+{
+    fg_trainer_t *trainer = s_trainer (c, slowdown);
+    fg_wire_msg_t msg;
+    s_run_until (c, &msg, 120000);
+    assert_int_equal (msg.type, FG_WIRE_RESULT);
+    uint32_t elapsed = msg.result.elapsed_ms;
+    memcpy (hash, msg.result.update_hash, FG_SHA256_SIZE);
+    fg_wire_msg_clear (&msg);
+    fg_trainer_destroy (&trainer);
+    s_expect_type (c, FG_WIRE_BYE);
+    return elapsed;
+}
+
+static int
+s_cmp_u32 (const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+    return x < y? -1: x > y;
+}
+
+//  A scripted coordinator on its own inproc endpoint (a closed socket's
+//  endpoint is released asynchronously, so none is bound twice).
+static void
+s_coord_start (s_coord_t *c)
+{
+    static int started;
+    memset (c, 0, sizeof *c);
+    snprintf (c->endpoint, sizeof c->endpoint, "inproc://test-slowdown-%d", started++);
+    c->router = zsock_new (ZMQ_ROUTER);
+    assert_non_null (c->router);
+    zsock_set_router_handover (c->router, 1);
+    assert_int_equal (zsock_bind (c->router, "%s", c->endpoint), 0);
+    fg_model_spec_t spec;
+    fg_unit_model_spec (FG_MODEL_CNN_SMALL, s_train, &spec);
+    fg_model_t *model = fg_model_new (&spec, NULL);
+    assert_non_null (model);
+    fg_model_init (model, 1);
+    assert_int_equal (fg_blob_encode (fg_model_state (model), NULL, &c->weights,
+                                      &c->weights_size, NULL), 0);
+    fg_sha256 (c->weights, c->weights_size, c->weights_hash);
+    fg_model_destroy (&model);
+}
+
+static void
+s_coord_stop (s_coord_t *c)
+{
+    zframe_destroy (&c->peer);
+    free (c->weights);
+    zsock_destroy (&c->router);
+}
+
+static void
+test_slowdown_same_bits_slower (void **state)
+{
+    (void) state;
+    s_coord_t c;
+    s_coord_start (&c);
+    uint32_t fast [S_RUNS], slow [S_RUNS];
+    uint8_t first [FG_SHA256_SIZE], hash [FG_SHA256_SIZE];
+    for (int i = 0; i < S_RUNS; i++) {
+        fast [i] = s_unit (&c, i == 0? 0: 1, hash);     //  0 and 1 both mean full speed
+        if (i == 0)
+            memcpy (first, hash, sizeof first);
+        assert_memory_equal (hash, first, sizeof first);
+        slow [i] = s_unit (&c, 3, hash);
+        assert_memory_equal (hash, first, sizeof first);
+    }
+    qsort (fast, S_RUNS, sizeof fast [0], s_cmp_u32);
+    qsort (slow, S_RUNS, sizeof slow [0], s_cmp_u32);
+    printf ("# unit elapsed (median of %d): slowdown 1 %u ms, slowdown 3 %u ms\n", S_RUNS,
+            fast [S_RUNS / 2], slow [S_RUNS / 2]);
+    assert_true (slow [S_RUNS / 2] >= 2 * fast [S_RUNS / 2]);
+    s_coord_stop (&c);
+}
+
+static void
+test_slowdown_idle_serves (void **state)
+{
+    (void) state;
+    s_coord_t c;
+    s_coord_start (&c);
+    fg_trainer_t *trainer = s_trainer (&c, 1000);
+    //  after its first batch it idles for ~999 batch times: two seconds
+    //  with no result, and heartbeats all along
+    fg_wire_msg_t msg;
+    c.heartbeats = 0;
+    s_run_until (&c, &msg, 2000);
+    assert_int_equal (msg.type, 0);
+    printf ("# slowdown 1000: %d heartbeats in 2 s of idle training\n", c.heartbeats);
+    assert_true (c.heartbeats >= 5);
+    //  and stops at once ($TERM is served while idle); its BYE follows
+    int64_t start = zclock_mono ();
+    fg_trainer_destroy (&trainer);
+    int64_t took = zclock_mono () - start;
+    printf ("# stopped in %lld ms\n", (long long) took);
+    assert_true (took < 5000);
+    s_expect_type (&c, FG_WIRE_BYE);
+    s_coord_stop (&c);
+}
+
+static void
+test_slowdown_bounds (void **state)
+{
+    (void) state;
+    double bad [3] = { -1, 1001, 0.0 / 0.0 };
+    for (int i = 0; i < 3; i++) {
+        fg_trainer_args_t args = {
+            .endpoint = "inproc://test-slowdown-none", .node_id = "x", .train = s_train, .threads = 1,
+            .heartbeat_ms = 50, .liveness = 3, .slowdown = bad [i]
+        };
+        fg_error_t err;
+        assert_null (fg_trainer_new (&args, &err));
+        assert_int_equal (err.code, FG_EINVAL);
+        assert_non_null (strstr (err.msg, "slowdown"));
+    }
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test (test_slowdown_bounds),
+        cmocka_unit_test (test_slowdown_same_bits_slower),
+        cmocka_unit_test (test_slowdown_idle_serves),
+    };
+    return cmocka_run_group_tests (tests, s_setup, s_teardown);
+}
