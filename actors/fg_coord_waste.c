@@ -15,14 +15,21 @@
       always   the oldest such copy, at once (the behaviour before this
                policy: with two trainers, one copy per round thrown away);
       never    none: a late copy waits for its deadline (then re-issued);
-      late     (default) only when it is likely to help: the holder has
-               held the unit longer than grid.backup_after x its expected
-               time (unknown speed: the expected time at the slowest speed
-               measured; nothing measured: no backup), and the idle node
-               is expected to finish (its expected time, or the slowest's
-               when unknown) before the holder's deadline — the time by
-               which the coordinator gives the holder up anyway. Among
-               several late copies, the latest against its expectation.
+      late     (default) only when it is likely to help, from expected
+               times (a node's measured speed; unknown: the slowest speed
+               measured; nothing measured: no backup):
+               - the holder has held the unit longer than grid.backup_after
+                 x its expected time (it is late: slowed down, frozen, cut
+                 off), and the idle node is expected to finish before the
+                 holder's deadline, when the coordinator gives the holder
+                 up anyway; or
+               - the holder is on time but slow: the idle node's expected
+                 time x grid.backup_after is less than what the holder is
+                 expected to need still (a fast PC idle while a slow one
+                 runs the round's last unit: the round ends sooner, the
+                 slow copy is thrown away).
+               Among several such copies, the latest against its
+               expectation. Equal speeds and holders on time: no backup.
     Replication's copies (unit->want > 1: grid.replication, spot checks,
     disagreements) are not backups: their unit is PENDING until they are
     out, and they go out as such (kind "replica"); a backup is a copy
@@ -111,10 +118,13 @@ fg_coord_backup_helps (const fg_coord_backup_case_t *c)
     if (c->mode != FG_BACKUP_LATE)
         return false;
     double expected = c->holder_ms > 0? c->holder_ms: c->bound_ms;
-    if (!(expected > 0) || c->held_ms <= c->after * expected)
-        return false;                   //  on time, or nothing to tell late from
     double idle = c->idle_ms > 0? c->idle_ms: c->bound_ms;
-    return idle > 0 && idle < c->left_ms;
+    if (!(expected > 0) || !(idle > 0))
+        return false;                   //  nothing to expect either from
+    if (c->held_ms > c->after * expected)
+        return idle < c->left_ms;       //  late: first before its deadline
+    //  on time, but so slow that the idle node is first by a margin
+    return c->after * idle < expected - c->held_ms;
 }
 
 //  The single running copy of shard, when there is exactly one.

@@ -4,7 +4,8 @@
       - the policy's decision (fg_coord_backup_helps) on constructed cases:
         no backup while the holder is on time against its measured speed,
         one when it is late and the idle node is expected to finish before
-        the holder's deadline, none when the idle node is slower; an
+        the holder's deadline, none when the idle node is slower; one when
+        a slow holder on time would finish well after a fast idle node; an
         unknown speed against the slowest measured; always and never;
       - a real coordinator (synthetic-tiny, tcp) with a hand-made node
         that takes a unit and never finishes it, and a real trainer: once
@@ -67,6 +68,8 @@ test_policy_cases (void **state)
         .bound_ms = 1000, .left_ms = 2000, .idle_ms = 1000
     };
     assert_false (fg_coord_backup_helps (&c));      //  on time
+    c.held_ms = 0;
+    assert_false (fg_coord_backup_helps (&c));      //  an equal idle node is no faster
     c.held_ms = 1500;
     assert_false (fg_coord_backup_helps (&c));      //  at the bound: not late yet
     c.held_ms = 1600;
@@ -78,6 +81,17 @@ test_policy_cases (void **state)
     assert_true (fg_coord_backup_helps (&c));
     c.bound_ms = 0;
     assert_false (fg_coord_backup_helps (&c));      //  nothing to expect the idle node from
+    //  a slow holder on time, a fast idle node: first by a margin
+    fg_coord_backup_case_t slow = {
+        .mode = FG_BACKUP_LATE, .after = 1.5, .held_ms = 500, .holder_ms = 4000,
+        .bound_ms = 4000, .left_ms = 11500, .idle_ms = 1000
+    };
+    assert_true (fg_coord_backup_helps (&slow));    //  1.5 x 1 s < 3.5 s still to go
+    slow.held_ms = 2600;
+    assert_false (fg_coord_backup_helps (&slow));   //  1.5 s > 1.4 s: no margin
+    slow.idle_ms = 2500;
+    slow.held_ms = 500;
+    assert_false (fg_coord_backup_helps (&slow));   //  1.5 x 2.5 s > 3.5 s: not fast enough
     //  a holder of unknown speed, against the slowest speed measured
     fg_coord_backup_case_t u = {
         .mode = FG_BACKUP_LATE, .after = 1.5, .held_ms = 1400, .holder_ms = 0,
