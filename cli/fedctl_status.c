@@ -73,8 +73,9 @@ s_status_parse (int argc, char **argv, fedctl_sets_t *sets, bool *json, const ch
             case 's': if (fedctl_sets_add (sets, optarg)) return EX_USAGE; break;
             case 'h':
                 printf ("usage: fedctl status DIR [--json] [--set section.key=value ...]\n\n"
-                        "Round, last accuracy, nodes alive, units in flight, ETA and the SHA-256 "
-                        "of the last committed weights.\n");
+                        "Round, last accuracy, nodes alive, units in flight, ETA, the SHA-256 "
+                        "of the last committed weights, and the trainer compute thrown away on "
+                        "discarded copies (grid.backup).\n");
                 return -1;
             default:
                 return EX_USAGE;
