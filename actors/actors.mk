@@ -5,10 +5,11 @@ noinst_HEADERS += actors/fg_actors_internal.h actors/fg_coordinator_internal.h \
 actors_libfgactors_la_SOURCES += actors/fg_coordinator.c actors/fg_coord_nodes.c \
     actors/fg_coord_serve.c actors/fg_coord_files.c actors/fg_coord_start.c \
     actors/fg_coord_trust.c actors/fg_coord_vote.c actors/fg_coord_check.c \
-    actors/fg_coord_results.c actors/fg_actor.c
+    actors/fg_coord_results.c actors/fg_coord_waste.c actors/fg_actor.c
 actors_libfgactors_la_SOURCES += actors/fg_partitioner.c actors/fg_aggregator.c \
     actors/fg_trainer.c actors/fg_trainer_fetch.c actors/fg_trainer_fault.c
-UNIT_TESTS += tests/test_fetch tests/test_vote tests/test_trust tests/test_actor tests/test_slowdown
+UNIT_TESTS += tests/test_fetch tests/test_vote tests/test_trust tests/test_actor \
+    tests/test_slowdown tests/test_waste
 ##  CURVE keys, allow-lists and the coordinator's authentication guard
 pkginclude_HEADERS += actors/fg_security.h
 noinst_HEADERS += actors/fg_security_internal.h

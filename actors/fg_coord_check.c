@@ -13,7 +13,10 @@
         wants (grid.replication, spot checks, disagreements); running:
         enough, and at least one copy still runs; left out only under the
         deadline policy;
-      - a busy node runs an open unit of the round, with an attempt issued;
+      - a busy node runs an open unit of the round, with an attempt issued
+        to its node number whose compute is not counted yet (waste,
+        fg_coord_waste.c: a copy is counted once, when it ends); a counted
+        attempt has ended; the round's waste is within the run's;
       - a done unit's update is in the journal, journaled for the node,
         attempt and sample count the unit records;
       - a node's update buffer holds at most its announced size, its loss
@@ -119,10 +122,17 @@ s_check_units (fg_coord_t *self, int flags, fg_error_t *err)
                 return rc;
         }
         left_out += unit->state == FG_COORD_UNIT_LEFT_OUT;
+        for (uint32_t a = 0; a < unit->attempts; a++)
+            if (unit->issued [a].counted && !unit->issued [a].ended)
+                return fg_error_set (err, FG_ESTATE, "round %u shard %u attempt %u is counted "
+                                     "as waste but has not ended", self->round, s, a + 1);
         if (!open && unit->state != FG_COORD_UNIT_DONE && unit->state != FG_COORD_UNIT_LEFT_OUT)
             return fg_error_set (err, FG_ESTATE, "round %u shard %u has state %d",
                                  self->round, s, unit->state);
     }
+    if (!(self->waste_s >= 0) || self->waste_s > self->waste_total_s + 1e-6)
+        return fg_error_set (err, FG_ESTATE, "round %u wasted %.3f s, the run %.3f s",
+                             self->round, self->waste_s, self->waste_total_s);
     if (done != self->done)
         return fg_error_set (err, FG_ESTATE, "round %u counts %u units done, %u are",
                              self->round, self->done, done);
@@ -151,6 +161,12 @@ s_check_node (fg_coord_t *self, const fg_coord_node_t *node, int flags, fg_error
             return fg_error_set (err, FG_ESTATE, "node %s runs round %u shard %u attempt %u, "
                                  "which is not a running unit issued", node->id, self->round,
                                  node->shard, node->attempt);
+        const fg_coord_issue_t *issue = &unit->issued [node->attempt - 1];
+        if (issue->node != node->number || issue->counted)
+            return fg_error_set (err, FG_ESTATE, "node %s runs round %u shard %u attempt %u, "
+                                 "issued to node number %u%s", node->id, self->round,
+                                 node->shard, node->attempt, issue->node,
+                                 issue->counted? ", its compute counted already": "");
     }
     if (node->update? node->update_have > node->update_size: node->update_have != 0)
         return fg_error_set (err, FG_ESTATE, "node %s has %llu bytes of an update of %llu",

@@ -4,10 +4,12 @@
                   reads it);
     rounds.csv    one row per committed round: derived data, rebuilt from
                   the journal at start, so a crash between a commit and
-                  its row never loses or doubles a row;
-    clients.csv   one row per result received, appended (it holds what the
-                  journal does not: rejected and duplicate results, sample
-                  bytes served).
+                  its row never loses or doubles a row (its waste columns
+                  from clients.csv's rows, as far as they were written);
+    clients.csv   one row per result received and per copy stopped, failed
+                  or lost, appended (it holds what the journal does not:
+                  rejected and duplicate results, sample bytes served, the
+                  compute of discarded copies: fg_coord_waste.c).
     status.json and rounds.csv are replaced whole with fg_file_write_atomic
     (tmp, fsync, rename, fsync of the folder): a reader sees the old file
     or the new one. clients.csv is an append-only log, flushed per row.    */
@@ -24,9 +26,13 @@
 #include <unistd.h>
 
 #define S_STATUS_MS     1000        //  status.json refresh
-#define S_ROUNDS_HEADER "round,test_accuracy,test_loss,train_loss,updates,samples,seconds\n"
+//  Columns are only ever appended: a reader by position keeps working.
+#define S_ROUNDS_HEADER "round,test_accuracy,test_loss,train_loss,updates,samples,seconds," \
+                        "wasted_seconds,wasted_copies\n"
 #define S_CLIENTS_HEADER "round,shard,node,attempt,samples,local_losses,seconds,update_bytes," \
-                         "outcome,fetched_bytes\n"
+                         "outcome,fetched_bytes,kind,held_seconds,wasted_seconds\n"
+#define S_CLIENTS_OUTCOME   8       //  0-based columns read back for rounds.csv
+#define S_CLIENTS_WASTED    12
 
 //  --------------------------------------------------------------------------
 //  status.json
@@ -52,11 +58,17 @@ fg_coord_write_status (fg_coord_t *self)
         "{\"state\": \"%s\", \"round\": %u, \"rounds\": %lld, \"nodes_alive\": %zu, "
         "\"units_in_flight\": %u, \"units_done\": %u, \"shards\": %u, "
         "\"last_accuracy\": %.6f, \"eta_s\": %.1f, \"pid\": %ld, \"port\": %d, "
+        "\"backup\": \"%s\", \"waste_round_s\": %.3f, \"wasted_copies_round\": %u, "
+        "\"backups_round\": %u, \"waste_last_s\": %.3f, \"waste_total_s\": %.3f, "
         "\"updated_ns\": %llu}\n",
         self->finished? "finished": self->nnodes? "running": "waiting for trainers",
         self->round, (long long) self->cfg.experiment.rounds, self->nnodes,
         s_in_flight (self), self->done, self->nshards, self->last_accuracy, eta,
-        (long) getpid (), self->port, (unsigned long long) fg_clock_wall_ns ());
+        (long) getpid (), self->port,
+        self->cfg.grid.backup == FG_BACKUP_ALWAYS? "always":
+        self->cfg.grid.backup == FG_BACKUP_NEVER? "never": "late",
+        self->waste_s, self->wasted_copies, self->backups, self->waste_last_s,
+        self->waste_total_s, (unsigned long long) fg_clock_wall_ns ());
     snprintf (path, sizeof path, "%s/status.json", self->dir);
     fg_error_t err;
     bool failed = fg_file_write_atomic (path, text, (size_t) n, 0644, 0, &err) != 0;
@@ -96,12 +108,63 @@ s_rounds_printf (fg_coord_t *self, const char *fmt, ...)
     return 0;
 }
 
+//  wasted < 0: not known (clients.csv of an earlier layout, or missing).
 static int
-s_rounds_row (fg_coord_t *self, uint32_t round, const fg_journal_metrics_t *m)
+s_rounds_row (fg_coord_t *self, uint32_t round, const fg_journal_metrics_t *m, double wasted,
+              uint32_t copies)
 {
-    return s_rounds_printf (self, "%u,%.6f,%.6f,%.6f,%u,%llu,%.3f\n", round, m->test_accuracy,
-                            m->test_loss, m->train_loss, m->updates,
-                            (unsigned long long) m->samples, (double) m->duration_ms / 1000.0);
+    int rc = s_rounds_printf (self, "%u,%.6f,%.6f,%.6f,%u,%llu,%.3f,", round, m->test_accuracy,
+                              m->test_loss, m->train_loss, m->updates,
+                              (unsigned long long) m->samples, (double) m->duration_ms / 1000.0);
+    if (rc == 0)
+        rc = wasted < 0? s_rounds_printf (self, ",\n")
+                       : s_rounds_printf (self, "%.3f,%u\n", wasted, copies);
+    return rc;
+}
+
+//  The waste of rounds 1..last from clients.csv (rows of the current
+//  layout): wasted [r] seconds, copies [r]; wasted [r] = -1 for every
+//  round when clients.csv is missing or of an earlier layout (not
+//  known). Returns 0 or FG_ENOMEM.
+static int
+s_waste_from_clients (fg_coord_t *self, uint32_t last, double **wasted, uint32_t **copies)
+{
+    *wasted = malloc ((last + 1) * sizeof (double));
+    *copies = calloc (last + 1, sizeof (uint32_t));
+    if (!*wasted || !*copies)
+        return FG_ENOMEM;
+    for (uint32_t r = 0; r <= last; r++)
+        (*wasted) [r] = -1;
+    char path [1100], line [4096];
+    snprintf (path, sizeof path, "%s/clients.csv", self->dir);
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return 0;
+    bool current = fgets (line, sizeof line, file) && strcmp (line, S_CLIENTS_HEADER) == 0;
+    for (uint32_t r = 0; current && r <= last; r++)
+        (*wasted) [r] = 0;
+    while (current && fgets (line, sizeof line, file)) {
+        char *field [S_CLIENTS_WASTED + 1];
+        int n = 0;
+        for (char *p = line, *next; p && n <= S_CLIENTS_WASTED; p = next) {
+            next = strchr (p, ',');
+            if (next)
+                *next++ = 0;
+            field [n++] = p;
+        }
+        unsigned long round = n > S_CLIENTS_WASTED? strtoul (field [0], NULL, 10): 0;
+        if (round < 1 || round > last)
+            continue;                   //  a row cut short by a crash, or of a later round
+        double seconds = strtod (field [S_CLIENTS_WASTED], NULL);
+        bool useful = strcmp (field [S_CLIENTS_OUTCOME], "accepted") == 0
+                   || strcmp (field [S_CLIENTS_OUTCOME], "agreed") == 0;
+        if (!useful && seconds >= 0) {
+            (*wasted) [round] += seconds;
+            (*copies) [round]++;
+        }
+    }
+    fclose (file);
+    return 0;
 }
 
 static int
@@ -116,12 +179,22 @@ int
 fg_coord_rounds_csv_rebuild (fg_coord_t *self, uint32_t last, fg_error_t *err)
 {
     self->rounds_csv_size = 0;
-    int rc = s_rounds_printf (self, "%s", S_ROUNDS_HEADER);
+    double *wasted = NULL;
+    uint32_t *copies = NULL;
+    int rc = s_waste_from_clients (self, last, &wasted, &copies);
+    if (rc == 0)
+        rc = s_rounds_printf (self, "%s", S_ROUNDS_HEADER);
+    self->waste_total_s = 0;
     for (uint32_t r = 1; rc == 0 && r <= last; r++) {
         fg_journal_metrics_t m;
+        double w = wasted [r];
         if (fg_journal_metrics_get (self->journal, r, &m, NULL) == 0)
-            rc = s_rounds_row (self, r, &m);
+            rc = s_rounds_row (self, r, &m, w, copies [r]);
+        if (w > 0)
+            self->waste_total_s += w;
     }
+    free (wasted);
+    free (copies);
     if (rc)
         return fg_error_set (err, rc, "rounds.csv: out of memory");
     return s_rounds_write (self, err);
@@ -131,7 +204,7 @@ void
 fg_coord_rounds_csv_add (fg_coord_t *self, uint32_t round, const fg_journal_metrics_t *m)
 {
     fg_error_t err;
-    if (s_rounds_row (self, round, m))
+    if (s_rounds_row (self, round, m, self->waste_s, self->wasted_copies))
         fg_warn ("coordinator: rounds.csv: out of memory (rebuilt at the next start)");
     else
     if (s_rounds_write (self, &err))
@@ -148,7 +221,7 @@ fg_coord_clients_csv_open (fg_coord_t *self)
     snprintf (path, sizeof path, "%s/clients.csv", self->dir);
     bool fresh = access (path, F_OK) != 0;
     if (!fresh) {
-        //  a file of an earlier layout (no fetched_bytes) is kept aside
+        //  a file of an earlier layout (no fetched_bytes, no waste) is kept aside
         char head [256] = "";
         FILE *old = fopen (path, "r");
         if (old) {
@@ -185,12 +258,16 @@ s_clients_csv_flushed (fg_coord_t *self)
     self->clients_failing = errnum != 0;
 }
 
-//  One row from its fields.
+//  One row from its fields; round is the result's (its copy's compute is
+//  counted as waste by fg_coord_waste_row).
 static void
-s_clients_row (fg_coord_t *self, const char *id, uint32_t shard, uint32_t attempt,
-               uint64_t samples, const float *loss, uint32_t nloss, uint32_t elapsed_ms,
-               uint64_t update_size, const char *outcome)
+s_clients_row (fg_coord_t *self, const char *id, uint32_t round, uint32_t shard,
+               uint32_t attempt, uint64_t samples, const float *loss, uint32_t nloss,
+               uint32_t elapsed_ms, uint64_t update_size, const char *outcome)
 {
+    const char *kind;
+    double held, wasted;
+    fg_coord_waste_row (self, round, shard, attempt, elapsed_ms, outcome, &kind, &held, &wasted);
     if (!self->clients_csv)
         return;
     fprintf (self->clients_csv, "%u,%u,%s,%u,%llu,", self->round, shard, id, attempt,
@@ -198,8 +275,22 @@ s_clients_row (fg_coord_t *self, const char *id, uint32_t shard, uint32_t attemp
     for (uint32_t i = 0; i < nloss; i++)
         fprintf (self->clients_csv, "%s%.6f", i? ";": "", loss [i]);
     uint64_t fetched = fg_coord_fetched_bytes (self, id, self->round, shard);
-    fprintf (self->clients_csv, ",%.3f,%llu,%s,%llu\n", elapsed_ms / 1000.0,
-             (unsigned long long) update_size, outcome, (unsigned long long) fetched);
+    fprintf (self->clients_csv, ",%.3f,%llu,%s,%llu,%s,%.3f,%.3f\n", elapsed_ms / 1000.0,
+             (unsigned long long) update_size, outcome, (unsigned long long) fetched, kind,
+             held, wasted);
+    s_clients_csv_flushed (self);
+}
+
+void
+fg_coord_clients_csv_copy (fg_coord_t *self, const fg_coord_node_t *node,
+                           const fg_coord_issue_t *issue, const char *outcome, double held)
+{
+    if (!self->clients_csv)
+        return;
+    uint64_t fetched = fg_coord_fetched_bytes (self, node->id, self->round, node->shard);
+    fprintf (self->clients_csv, "%u,%u,%s,%u,0,,0.000,0,%s,%llu,%s,%.3f,%.3f\n", self->round,
+             node->shard, node->id, node->attempt, outcome, (unsigned long long) fetched,
+             fg_coord_copy_kind_name (issue->kind), held, held);
     s_clients_csv_flushed (self);
 }
 
@@ -207,14 +298,14 @@ void
 fg_coord_clients_csv_add (fg_coord_t *self, const fg_coord_node_t *node, uint32_t shard,
                           uint32_t attempt, const char *outcome)
 {
-    s_clients_row (self, node->id, shard, attempt, node->samples, node->loss, node->nloss,
-                   node->elapsed_ms, node->update_size, outcome);
+    s_clients_row (self, node->id, node->r_round, shard, attempt, node->samples, node->loss,
+                   node->nloss, node->elapsed_ms, node->update_size, outcome);
 }
 
 void
 fg_coord_clients_csv_vote (fg_coord_t *self, const fg_coord_vote_t *vote, uint32_t shard,
                            const char *outcome)
 {
-    s_clients_row (self, vote->id, shard, vote->attempt, vote->samples, vote->loss, vote->nloss,
-                   vote->elapsed_ms, vote->update_size, outcome);
+    s_clients_row (self, vote->id, self->round, shard, vote->attempt, vote->samples, vote->loss,
+                   vote->nloss, vote->elapsed_ms, vote->update_size, outcome);
 }

@@ -288,7 +288,7 @@ fg_coord_node_remove (fg_coord_t *self, fg_coord_node_t *node, const char *why)
         fg_coord_node_event (self, node, "node %s removed: %s", node->id, why);
     else
         fg_coord_node_info (self, node, "node %s removed: %s", node->id, why);
-    fg_coord_unit_copy_ends (self, node);
+    fg_coord_copy_lost (self, node, "lost");        //  its time held is waste
     fg_coord_node_save (self, node);
     s_departed_add (self, node);
     for (size_t i = 0; i < self->nnodes; i++)
@@ -483,17 +483,22 @@ fg_coord_on_hello (fg_coord_t *self, zframe_t *routing, fg_wire_msg_t *msg)
     fg_coord_quota_t quota;
     uint32_t weights_round = 0;
     uint64_t weights_served = 0;
+    double speed = 0;
     bool again = node != NULL;
     if (node) {
         quota = node->quota;
         weights_round = node->weights_round;
         weights_served = node->weights_served;
+        speed = node->speed;
+        //  it keeps its unit: its result, when it comes, counts its compute
+        fg_coord_unit_copy_ends (self, node);
         fg_coord_node_remove (self, node, "announced itself again");
     }
     node = s_node_new (self, routing, h, again? &quota: NULL);
-    if (node) {                         //  (what it was served, too)
+    if (node) {                         //  (what it was served, and its speed, too)
         node->weights_round = weights_round;
         node->weights_served = weights_served;
+        node->speed = speed;
     }
     if (!node) {
         fg_coord_send_reject (self, routing, msg, FG_WIRE_REASON_BUSY, "out of memory");

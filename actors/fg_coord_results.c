@@ -175,7 +175,7 @@ s_claim (const fg_coord_t *self, const fg_coord_node_t *node, const fg_wire_msg_
     }
     const fg_coord_unit_t *unit = &self->units [msg->shard];
     bool issued = msg->attempt >= 1 && msg->attempt <= unit->attempts;
-    if (issued && unit->issued [msg->attempt - 1] == node->number)
+    if (issued && unit->issued [msg->attempt - 1].node == node->number)
         return S_OWN;
     if (self->unsure_round == msg->round) {
         snprintf (why, size, "round %u shard %u attempt %u was not issued to %s since the "
@@ -255,6 +255,9 @@ fg_coord_on_result (fg_coord_t *self, fg_coord_node_t *node, fg_wire_msg_t *msg,
         s_result_refused (self, node, msg, claim, why);
         return 0;
     }
+    fg_coord_issue_t *issue = &self->units [msg->shard].issued [msg->attempt - 1];
+    if (live && !issue->ended)
+        issue->ended = zclock_mono ();  //  the copy's time held ends here
     fg_coord_node_clear_update (node);  //  a new result supersedes a pull
     node->r_round = msg->round;
     node->r_shard = msg->shard;

@@ -166,7 +166,7 @@ s_data_over_budget (fg_coord_t *self, const fg_coord_node_t *node, const fg_wire
     bool unit = self->units && msg->round == self->round && msg->shard < self->nshards;
     bool issued = unit && self->unsure_round == self->round;
     for (uint32_t a = 0; unit && !issued && a < self->units [msg->shard].attempts; a++)
-        issued = self->units [msg->shard].issued [a] == node->number;
+        issued = self->units [msg->shard].issued [a].node == node->number;
     *reason = FG_WIRE_REASON_UNKNOWN;
     if (!issued) {
         snprintf (why, size, "samples are served for a unit issued to this node; round %u "

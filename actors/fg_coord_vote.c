@@ -333,9 +333,7 @@ fg_coord_vote (fg_coord_t *self, fg_coord_node_t *node, fg_error_t *fatal)
         fg_coord_node_clear_update (node);
         return 0;
     }
-    if (node->elapsed_ms && node->samples)
-        node->speed = (double) node->samples * (double) self->cfg.training.local_epochs
-                    / (node->elapsed_ms / 1000.0);
+    fg_coord_speed_measured (self, node);
     fg_coord_vote_t *vote = &unit->votes [unit->nvotes++];
     memset (vote, 0, sizeof *vote);
     vote->node = node->number;

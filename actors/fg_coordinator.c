@@ -23,7 +23,8 @@
     Faults: a silent trainer (liveness x heartbeat) is dropped and its unit
     re-issued; a unit past its deadline is issued again to another trainer
     (the first valid result wins); when every unit is in flight an idle
-    trainer gets a backup copy of the oldest; a result that differs from
+    trainer may get a backup copy of a late one (grid.backup,
+    fg_coord_waste.c, which also counts the compute of discarded copies); a result that differs from
     an accepted one for the same unit marks its node faulty (outvoted and
     struck when a majority agreed on the accepted one).
 
@@ -235,6 +236,7 @@ fg_coord_begin_round (fg_coord_t *self, fg_error_t *err)
     self->round_started = zclock_mono ();
     self->round_deadline = self->round_started + self->cfg.grid.deadline_floor_s * 1000;
     self->round_cpu = fg_clock_s (CLOCK_THREAD_CPUTIME_ID);
+    fg_coord_waste_begin (self);
     return rc;
 }
 
@@ -288,7 +290,7 @@ fg_coord_cancel_copies (fg_coord_t *self, uint32_t shard)
         about.attempt = other->attempt;
         fg_coord_send_reject (self, other->routing, &about, FG_WIRE_REASON_STALE,
                               "another copy of this unit finished first");
-        fg_coord_unit_copy_ends (self, other);
+        fg_coord_copy_lost (self, other, "stopped");
     }
 }
 
@@ -369,6 +371,7 @@ s_report_round (fg_coord_t *self, const fg_journal_metrics_t *metrics, int64_t w
               metrics->updates, wall_ms / 1000.0, cpu,
               wall_ms? 100.0 * cpu / (wall_ms / 1000.0): 0.0, hash);
     fg_coord_rounds_csv_add (self, self->round, metrics);
+    self->waste_last_s = self->waste_s;
     self->last_accuracy = metrics->test_accuracy;
     self->round_seconds_avg = self->round_seconds_avg > 0
                             ? 0.7 * self->round_seconds_avg + 0.3 * wall_ms / 1000.0
@@ -436,7 +439,7 @@ s_send_task (fg_coord_t *self, fg_coord_node_t *node, uint32_t shard, bool backu
     if (unit->attempts == unit->issued_cap) {
         //  who gets each attempt: a RESULT counts only from its node
         uint32_t cap = unit->issued_cap? 2 * unit->issued_cap: 4;
-        uint32_t *issued = realloc (unit->issued, cap * sizeof *issued);
+        fg_coord_issue_t *issued = realloc (unit->issued, cap * sizeof *issued);
         if (!issued) {
             fg_error_log ("coordinator: round %u shard %u: out of memory", self->round, shard);
             return;
@@ -458,6 +461,7 @@ s_send_task (fg_coord_t *self, fg_coord_node_t *node, uint32_t shard, bool backu
     msg.type = FG_WIRE_TASK;
     msg.round = self->round;
     msg.shard = shard;
+    int kind = fg_coord_copy_kind (unit, backup);  //  (before this attempt counts)
     msg.attempt = ++unit->attempts;
     fg_wire_task_t *t = &msg.task;
     t->weights_version = self->round - 1;
@@ -475,8 +479,8 @@ s_send_task (fg_coord_t *self, fg_coord_node_t *node, uint32_t shard, bool backu
     t->dataset = (uint8_t) self->cfg.data.dataset;
     memcpy (t->dataset_hash, self->dataset_hash, FG_SHA256_SIZE);
     int64_t now = zclock_mono ();
-    double work = (double) count * (double) self->cfg.training.local_epochs;
-    double expected_ms = node->speed > 0? 1000.0 * work / node->speed: 0;
+    //  its measured speed, or the slowest measured for a node not measured yet
+    double expected_ms = fg_coord_expected_ms (self, node, count);
     double budget = self->cfg.grid.deadline_factor * expected_ms;
     double floor_ms = (double) self->cfg.grid.deadline_floor_s * 1000.0;
     if (budget < floor_ms)
@@ -492,7 +496,12 @@ s_send_task (fg_coord_t *self, fg_coord_node_t *node, uint32_t shard, bool backu
         return;
     }
     fg_crash_point ("coordinator.task.sent");
-    unit->issued [msg.attempt - 1] = node->number;
+    fg_coord_issue_t *issue = &unit->issued [msg.attempt - 1];
+    memset (issue, 0, sizeof *issue);
+    issue->node = node->number;
+    issue->kind = (uint8_t) kind;
+    issue->at = now;
+    self->backups += backup;
     fg_coord_node_issued (self, node);
     node->ready = false;
     node->busy = true;
@@ -501,6 +510,7 @@ s_send_task (fg_coord_t *self, fg_coord_node_t *node, uint32_t shard, bool backu
     node->r_round = self->round;
     node->assigned_at = now;
     node->deadline = now + (int64_t) budget;
+    node->expected_ms = expected_ms;
     node->expired = false;
     if (unit->copies == 0 && unit->nvotes == 0)
         unit->started_at = now;
@@ -523,20 +533,9 @@ s_assign (fg_coord_t *self)
         for (uint32_t s = 0; s < self->nshards && pick == UINT32_MAX; s++)
             if (self->units [s].state == FG_COORD_UNIT_PENDING && fg_coord_may_take (self, node, s))
                 pick = s;
-        bool backup = false;
-        if (pick == UINT32_MAX) {
-            //  everything is in flight: a backup copy of the oldest single copy
-            int64_t oldest = INT64_MAX;
-            for (uint32_t s = 0; s < self->nshards; s++) {
-                fg_coord_unit_t *unit = &self->units [s];
-                if (unit->state == FG_COORD_UNIT_RUNNING && unit->copies == 1
-                &&  unit->started_at < oldest && fg_coord_may_take (self, node, s)) {
-                    oldest = unit->started_at;
-                    pick = s;
-                }
-            }
-            backup = true;
-        }
+        bool backup = pick == UINT32_MAX;
+        if (backup)                     //  everything is in flight (grid.backup)
+            pick = fg_coord_backup_pick (self, node, zclock_mono ());
         if (pick == UINT32_MAX)
             continue;                   //  another node may take what this one may not
         s_send_task (self, node, pick, backup);
@@ -583,7 +582,7 @@ s_on_node_message (fg_coord_t *self, fg_coord_node_t *node, fg_wire_msg_t *msg,
             if (node->busy && node->r_round == msg->round && node->shard == msg->shard) {
                 fg_coord_node_event (self, node, "node %s failed round %u shard %u: %s",
                                      node->id, msg->round, msg->shard, msg->error.text);
-                fg_coord_unit_copy_ends (self, node);
+                fg_coord_copy_lost (self, node, "failed");
             }
             else
                 fg_coord_node_info (self, node, "node %s failed round %u shard %u, not its "
@@ -700,6 +699,7 @@ s_on_timer (fg_coord_t *self)
         if (node->busy && node->deadline && now > node->deadline && !node->expired) {
             fg_coord_unit_t *unit = &self->units [node->shard];
             node->expired = true;       //  keeps running; its result still counts
+            unit->lost = true;          //  the next copy is a re-issue
             if (unit->state <= FG_COORD_UNIT_RUNNING && unit->copies) {
                 unit->copies--;
                 fg_coord_unit_refresh (unit);

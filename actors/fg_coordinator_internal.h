@@ -20,7 +20,10 @@
     fg_coord_vote.c    replication and validation: votes on units'
                        results, verdicts, spot checks
     fg_coord_check.c   the invariants between two messages (the fuzz
-                       harness checks them after every operation)         */
+                       harness checks them after every operation)
+    fg_coord_waste.c   expected times from measured speeds, the backup-copy
+                       policy (grid.backup), and the compute of discarded
+                       copies (waste) per round                           */
 
 #ifndef FG_COORDINATOR_INTERNAL_H_INCLUDED
 #define FG_COORDINATOR_INTERNAL_H_INCLUDED
@@ -47,6 +50,25 @@ typedef enum {
 //  Copies of one unit at most, each on a distinct node (fg_coord_vote.c):
 //  R, then one more per disagreement or invalid lone result.
 #define FG_COORD_VOTES_MAX  5
+
+//  Why a copy of a unit was issued (clients.csv "kind"; fg_coord_waste.c).
+typedef enum {
+    FG_COORD_COPY_FIRST,            //  the unit's first copy
+    FG_COORD_COPY_REPLICA,          //  wanted by replication, a spot check, a disagreement
+    FG_COORD_COPY_REISSUE,          //  an earlier copy passed its deadline, failed or vanished
+    FG_COORD_COPY_BACKUP            //  a second copy while the first runs (grid.backup)
+} fg_coord_copy_kind_t;
+
+//  One attempt of a unit: who it went to, when, why; whether its compute
+//  is counted yet (once per attempt: at its result's verdict, or when the
+//  copy is stopped, failed or lost).
+typedef struct {
+    uint32_t node;                  //  node number it went to
+    uint8_t  kind;                  //  fg_coord_copy_kind_t
+    bool     counted;
+    int64_t  at;                    //  zclock_mono when issued
+    int64_t  ended;                 //  when its result came or it was stopped; 0: runs
+} fg_coord_issue_t;
 
 //  One node's result for a unit, held until the unit's verdict. The bytes
 //  are kept for the first result of each digest only.
@@ -83,7 +105,8 @@ typedef struct {
     uint32_t agreed;                //  accepted: results that agreed
     uint32_t nvotes;
     fg_coord_vote_t votes [FG_COORD_VOTES_MAX];
-    uint32_t *issued;               //  [attempt - 1]: node number it went to
+    bool     lost;                  //  a copy expired, failed or vanished (re-issues)
+    fg_coord_issue_t *issued;       //  [attempt - 1]: who it went to, when, why
     uint32_t issued_cap;
 } fg_coord_unit_t;
 
@@ -111,7 +134,8 @@ typedef struct {
     int64_t   assigned_at;
     int64_t   deadline;             //  0: none
     bool      expired;              //  its deadline passed, unit re-issued
-    double    speed;                //  samples x epochs per second, 0: unknown
+    double    speed;                //  samples x epochs per second, smoothed, 0: unknown
+    double    expected_ms;          //  its unit's expected time at issue, 0: unknown
     uint64_t  accepted, rejected;
     uint32_t  strikes;              //  fg_coord_strike
     uint64_t  agreed;               //  results confirmed by another node
@@ -201,6 +225,13 @@ typedef struct {
     bool      clients_failing;      //  per streak (a full disk would repeat it every second)
     char     *rounds_csv;           //  rounds.csv as last written
     size_t    rounds_csv_size;
+
+    //  waste (fg_coord_waste.c): compute of discarded copies
+    double    waste_s;              //  round in progress: seconds of trainer compute
+    uint32_t  wasted_copies;        //  ... and copies discarded
+    uint32_t  backups;              //  ... and backup copies issued
+    double    waste_last_s;         //  the last committed round's
+    double    waste_total_s;        //  every round's (rounds.csv at start, then this run)
 
     //  per (node, round, shard) of the round in progress, for clients.csv
     fg_coord_fetched_t *fetched;
@@ -431,8 +462,9 @@ void
 int
     fg_coord_rounds_csv_rebuild (fg_coord_t *self, uint32_t last, fg_error_t *err);
 
-//  Adds the row of a committed round to rounds.csv (a failure is logged:
-//  the file is rebuilt from the journal at the next start).
+//  Adds the row of a committed round to rounds.csv, with the round's waste
+//  (a failure is logged: the file is rebuilt from the journal and
+//  clients.csv at the next start).
 void
     fg_coord_rounds_csv_add (fg_coord_t *self, uint32_t round, const fg_journal_metrics_t *m);
 
@@ -445,10 +477,84 @@ void
     fg_coord_clients_csv_add (fg_coord_t *self, const fg_coord_node_t *node, uint32_t shard,
                               uint32_t attempt, const char *outcome);
 
+//  One row of clients.csv for node's running copy that ended without a
+//  result (issue: its attempt; held: seconds it held the unit, wasted).
+void
+    fg_coord_clients_csv_copy (fg_coord_t *self, const fg_coord_node_t *node,
+                               const fg_coord_issue_t *issue, const char *outcome, double held);
+
 //  One row of clients.csv for a vote's verdict (its node may be gone).
 void
     fg_coord_clients_csv_vote (fg_coord_t *self, const fg_coord_vote_t *vote, uint32_t shard,
                                const char *outcome);
+
+//  ---- fg_coord_waste.c: expected times, backup copies, waste ---------------
+
+//  What the backup policy weighs for one running unit (milliseconds; 0:
+//  unknown). Built by fg_coord_backup_pick; a pure function decides.
+typedef struct {
+    int    mode;                    //  fg_backup_t
+    double after;                   //  grid.backup_after
+    double held_ms;                 //  the holder has held the unit this long
+    double holder_ms;               //  its expected time (its measured speed)
+    double bound_ms;                //  expected time at the slowest speed measured
+    double left_ms;                 //  until the holder's deadline
+    double idle_ms;                 //  the idle node's expected time
+} fg_coord_backup_case_t;
+
+//  True when a second copy of the unit should go to the idle node now
+//  (fg_coord_waste.c says when, for each grid.backup mode).
+bool
+    fg_coord_backup_helps (const fg_coord_backup_case_t *c);
+
+//  The unit to copy to idle node as a backup, or UINT32_MAX for none:
+//  the running single copy that grid.backup allows and that is latest
+//  against its expected time (grid.backup = "always": the oldest).
+uint32_t
+    fg_coord_backup_pick (fg_coord_t *self, const fg_coord_node_t *idle, int64_t now);
+
+//  Slowest speed measured among connected nodes (samples x epochs per
+//  second), 0 when none.
+double
+    fg_coord_slowest_speed (const fg_coord_t *self);
+
+//  Expected milliseconds of a unit of samples on node: its measured speed,
+//  or (unknown) the slowest measured one; 0 when no speed is known.
+double
+    fg_coord_expected_ms (const fg_coord_t *self, const fg_coord_node_t *node,
+                          uint64_t samples);
+
+//  Why the next attempt of unit goes out (fg_coord_copy_kind_t).
+int
+    fg_coord_copy_kind (const fg_coord_unit_t *unit, bool backup);
+
+//  clients.csv name of a copy kind.
+const char *
+    fg_coord_copy_kind_name (int kind);
+
+//  node's result of its unit (its own attempt, every byte in) measures its
+//  speed: samples x epochs over the time it reported, at most the time
+//  the coordinator saw it hold the unit; smoothed over its results.
+void
+    fg_coord_speed_measured (fg_coord_t *self, fg_coord_node_t *node);
+
+//  node's running copy ends without a result (outcome "stopped": another
+//  copy decided the unit; "failed": it said ERROR; "lost": it was
+//  removed): its time held is counted as waste, with a clients.csv row.
+void
+    fg_coord_copy_lost (fg_coord_t *self, fg_coord_node_t *node, const char *outcome);
+
+//  The compute of attempt of shard (round in progress) that a clients.csv
+//  row with outcome reports: *kind, *held_s, *wasted_s (counted in the
+//  round's waste once per attempt). elapsed_ms is what the node reported.
+void
+    fg_coord_waste_row (fg_coord_t *self, uint32_t round, uint32_t shard, uint32_t attempt,
+                        uint32_t elapsed_ms, const char *outcome, const char **kind,
+                        double *held_s, double *wasted_s);
+
+//  A new round: its waste counters start at 0.
+void
+    fg_coord_waste_begin (fg_coord_t *self);
 
 //  ---- fg_coord_trust.c: strikes and quarantine -----------------------------
 

@@ -20,6 +20,10 @@ typedef struct {
     bool running;                   //  a coordinator runs (live figures below)
     long nodes, in_flight;
     double eta;                     //  seconds, < 0 unknown
+    bool waste_known;               //  status.json holds the waste figures
+    char backup [16];               //  grid.backup the coordinator runs with
+    double waste_round, waste_last, waste_total;   //  seconds of discarded compute
+    long wasted_copies, backups;    //  of the round in progress
     uint64_t strikes;               //  against all nodes
     uint32_t nquarantined;
     char quarantined [1024];        //  their ids, JSON strings joined by ", "
@@ -69,8 +73,9 @@ s_status_parse (int argc, char **argv, fedctl_sets_t *sets, bool *json, const ch
             case 's': if (fedctl_sets_add (sets, optarg)) return EX_USAGE; break;
             case 'h':
                 printf ("usage: fedctl status DIR [--json] [--set section.key=value ...]\n\n"
-                        "Round, last accuracy, nodes alive, units in flight, ETA and the SHA-256 "
-                        "of the last committed weights.\n");
+                        "Round, last accuracy, nodes alive, units in flight, ETA, the SHA-256 "
+                        "of the last committed weights, and the trainer compute thrown away on "
+                        "discarded copies (grid.backup).\n");
                 return -1;
             default:
                 return EX_USAGE;
@@ -128,6 +133,17 @@ s_status_live (const char *dir, const fg_config_t *cfg, s_status_t *st)
               : st->running? "running"
               : st->last || fg_journal_exists (dir)? "stopped": "not started";
     st->eta = -1;
+    //  the waste figures stay in status.json after the run
+    const char *backup = live? strstr (live, "\"backup\": \""): NULL;
+    if (backup) {
+        st->waste_known = true;
+        sscanf (backup + 11, "%15[a-z]", st->backup);
+        st->waste_round = fedctl_status_number (live, "waste_round_s", 0);
+        st->waste_last = fedctl_status_number (live, "waste_last_s", 0);
+        st->waste_total = fedctl_status_number (live, "waste_total_s", 0);
+        st->wasted_copies = (long) fedctl_status_number (live, "wasted_copies_round", 0);
+        st->backups = (long) fedctl_status_number (live, "backups_round", 0);
+    }
     if (st->running) {
         st->nodes = (long) fedctl_status_number (live, "nodes_alive", 0);
         st->in_flight = (long) fedctl_status_number (live, "units_in_flight", 0);
@@ -146,11 +162,13 @@ s_status_print (const char *dir, const fg_config_t *cfg, const s_status_t *st, b
         printf ("{\"state\": \"%s\", \"round\": %u, \"rounds\": %lld, \"test_accuracy\": %.6f, "
                 "\"test_loss\": %.6f, \"nodes_alive\": %ld, \"units_in_flight\": %ld, "
                 "\"eta_s\": %.1f, \"weights_sha256\": \"%s\", \"strikes\": %llu, "
-                "\"quarantined\": [%s]}\n",
+                "\"quarantined\": [%s], \"backup\": \"%s\", \"waste_round_s\": %.3f, "
+                "\"waste_last_s\": %.3f, \"waste_total_s\": %.3f}\n",
                 st->state, last, (long long) cfg->experiment.rounds,
                 last? st->metrics.test_accuracy: 0, last? st->metrics.test_loss: 0,
                 st->nodes, st->in_flight, st->eta, st->hash,
-                (unsigned long long) st->strikes, st->quarantined);
+                (unsigned long long) st->strikes, st->quarantined, st->backup,
+                st->waste_round, st->waste_last, st->waste_total);
     else {
         printf ("experiment  %s (%s)\n", dir, st->state);
         printf ("round       %u of %lld committed\n", last, (long long) cfg->experiment.rounds);
@@ -164,6 +182,14 @@ s_status_print (const char *dir, const fg_config_t *cfg, const s_status_t *st, b
             printf ("eta         %.0f s\n", st->eta);
         if (last)
             printf ("weights     sha256 %s\n", st->hash);
+        if (st->waste_known && st->running)
+            printf ("waste       %.1f s this round (%ld copies discarded, %ld backups), %.1f s "
+                    "the last round, %.1f s in all (grid.backup = %s)\n", st->waste_round,
+                    st->wasted_copies, st->backups, st->waste_last, st->waste_total, st->backup);
+        else
+        if (st->waste_known)
+            printf ("waste       %.1f s of trainer compute discarded in all, %.1f s the last "
+                    "round (grid.backup = %s)\n", st->waste_total, st->waste_last, st->backup);
         if (st->strikes)
             printf ("trust       %llu strikes; %u nodes quarantined%s%s\n",
                     (unsigned long long) st->strikes, st->nquarantined,

@@ -20,7 +20,8 @@
     harness learns the TASKs it was issued and the update chunks asked for)
     and a fourth routing identity with no socket behind it. Input:
         byte 0      the experiment: shards 1 + (b & 3), deadline policy
-                    (b & 4), rounds 1 + (b >> 3 & 1), quorum (b >> 4)
+                    (b & 4), rounds 1 + (b >> 3 & 1), quorum (b >> 4 & 3),
+                    grid.backup (b >> 6: always, late, never, late)
         then ops    one byte each, peer = op & 3, kind = op >> 2 & 15,
                     followed by the kind's parameter bytes (s_op_*); a
                     missing byte reads as 0. At most S_OPS_MAX operations.
@@ -1009,6 +1010,10 @@ s_coordinator_new (uint8_t b, const char *dir, const char *inproc)
     cfg.experiment.policy = (b & 4)? FG_POLICY_DEADLINE: FG_POLICY_EXACT;
     cfg.experiment.rounds = 1 + ((b >> 3) & 1);
     cfg.experiment.quorum = 0.25 * (1 + ((b >> 4) & 3));
+    //  grid.backup: 0 always (the corpus from before the policy), 1 and 3
+    //  late, 2 never (the harness's clock makes "late" replayable)
+    cfg.grid.backup = (b >> 6) == 0? FG_BACKUP_ALWAYS: (b >> 6) == 2? FG_BACKUP_NEVER
+                    : FG_BACKUP_LATE;
     cfg.training.test_batch_size = 16;
     cfg.grid.heartbeat_ms = 100;
     cfg.grid.liveness = 3;

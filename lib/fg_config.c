@@ -163,6 +163,12 @@ static const s_key_t s_keys [] = {
       "replication 1: share of a trusted node's units also computed by another node (new nodes: every unit)" },
     { "grid", "max_strikes", T_INT, F(grid.max_strikes), "3", 0, 1000000, NULL, false,
       "a node with more strikes than this is quarantined for the experiment (0: at its first)" },
+    //  backup copies (actors/fg_coord_waste.c): deployment settings, never
+    //  in the weights, so outside the experiment hash
+    { "grid", "backup", T_CHOICE, F(grid.backup), "\"late\"", 0, 0, "late|always|never", false,
+      "backup copy of a running unit to an idle node: late (its holder is late or slow and the idle node is expected first), always, never" },
+    { "grid", "backup_after", T_FLOAT, F(grid.backup_after), "1.5", 1, 1000, NULL, false,
+      "backup = late: a holder is late past this factor x its expected time; an idle node must need this factor x less than a slow holder still needs" },
 
     { "journal", "keep_last", T_INT, F(journal.keep_last), "3", 1, 1e9, NULL, false,
       "weight checkpoints kept: the last K rounds ..." },

@@ -29,6 +29,7 @@ extern "C" {
 
 //  Enumerations: values are indexes into the key's choices, in this order.
 typedef enum { FG_POLICY_EXACT, FG_POLICY_DEADLINE } fg_policy_t;
+typedef enum { FG_BACKUP_LATE, FG_BACKUP_ALWAYS, FG_BACKUP_NEVER } fg_backup_t;
 typedef enum {
     FG_DATASET_FASHION_MNIST, FG_DATASET_MNIST, FG_DATASET_CIFAR10,
     FG_DATASET_CIFAR100, FG_DATASET_TINY_IMAGENET, FG_DATASET_TEXTURE,
@@ -113,6 +114,8 @@ typedef struct {
         int64_t replication;        //  R: distinct nodes per unit (1..3)
         double  spot_check;         //  R = 1: share of trusted nodes' units checked
         int64_t max_strikes;        //  more strikes: quarantined
+        int     backup;             //  fg_backup_t: when an idle node gets a second copy
+        double  backup_after;       //  late: held longer than this x expected time
     } grid;
     struct {
         int64_t keep_last;          //  weight checkpoints: the last K ...

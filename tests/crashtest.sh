@@ -154,8 +154,8 @@ for w in 1 2; do
 done
 await_coordinator "$f1" "$f2"
 check "$d" "two worker processes without the dataset (fresh caches): same final weights"
-#   columns: round,shard,node,...,outcome,fetched_bytes (the last)
-verdict=$(awk -F, 'NR > 1 { key = $3 "/" $2; b = $NF + 0; total += b
+#   columns: round,shard,node,...,outcome,fetched_bytes (the 10th),kind,...
+verdict=$(awk -F, 'NR > 1 { key = $3 "/" $2; b = $10 + 0; total += b
                            if (key in seen) { again++; if (b != 0) bad = bad " round " $1 " shard " $2 " node " $3 " fetched " b }
                            seen [key] = 1 }
                    END { if (bad == "" && again > 0 && total > 0) print "ok " total " bytes, " again; else print "bad" bad " (" total " bytes, " again " again)" }' "$d/clients.csv")
