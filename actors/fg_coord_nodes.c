@@ -481,6 +481,7 @@ s_node_new (fg_coord_t *self, zframe_t *routing, const fg_wire_hello_t *h,
     node->number = UINT32_MAX;
     fg_journal_nodes_foreach (self->journal, s_number_of, node, NULL);
     node->journaled = node->number != UINT32_MAX;
+    self->sweep_due |= node->quarantined;
     if (node->number == UINT32_MAX)
         node->number = self->next_number++;
     snprintf (node->joined, sizeof node->joined, "node %s joined (%u cores, kernel %.64s)%s",

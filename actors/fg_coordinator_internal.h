@@ -165,6 +165,8 @@ typedef struct {
     int       port;
 
     fg_coord_node_t **nodes;
+    bool      sweep_due;            //  a live node may be quarantined: the next
+                                    //  fg_coord_quarantine_sweep looks
     zhashx_t *by_routing;           //  ROUTER identity -> node of nodes, for
                                     //  fg_coord_node_find (NULL: scan nodes)
     zhash_t  *departed;             //  ROUTER identity (hex) -> node id it was, for
