@@ -7,7 +7,8 @@ actors_libfgactors_la_SOURCES += actors/fg_coordinator.c actors/fg_coord_nodes.c
     actors/fg_coord_trust.c actors/fg_coord_vote.c actors/fg_coord_check.c \
     actors/fg_coord_results.c actors/fg_coord_waste.c actors/fg_actor.c
 actors_libfgactors_la_SOURCES += actors/fg_partitioner.c actors/fg_aggregator.c \
-    actors/fg_trainer.c actors/fg_trainer_fetch.c actors/fg_trainer_fault.c
+    actors/fg_trainer.c actors/fg_trainer_fetch.c actors/fg_trainer_fault.c \
+    actors/fg_swarm.c
 UNIT_TESTS += tests/test_fetch tests/test_vote tests/test_trust tests/test_actor \
     tests/test_slowdown tests/test_waste
 ##  CURVE keys, allow-lists and the coordinator's authentication guard
@@ -44,3 +45,8 @@ EXTRA_DIST += fuzz/coverage-ignore.txt
 check_PROGRAMS += bench/bench_trust
 bench_bench_trust_SOURCES = bench/bench_trust.c
 bench_bench_trust_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/tests
+##  The swarm mode (fedctl worker --swarm N): many identities, one process,
+##  the real coordinator over tcp; bench/swarm.sh measures the coordinator
+##  at 100 / 1,000 / 10,000 identities (docs/benchmarks.md), never make check
+TESTS += tests/test_swarm.sh
+EXTRA_DIST += tests/test_swarm.sh bench/swarm.sh

@@ -108,6 +108,33 @@ fg_trainer_t *
 void
     fg_trainer_destroy (fg_trainer_t **self_p);
 
+//  ---- swarm: many trainer identities in one process ------------------------
+
+typedef struct _fg_swarm_t fg_swarm_t;
+
+#define FG_SWARM_MAX    100000      //  identities in one swarm
+
+typedef struct {
+    //  as for one trainer; node_id is the identities' prefix (each is
+    //  "<prefix>-<i>", the prefix at most FG_WIRE_NAME_MAX - 8 bytes);
+    //  train is required, cache_dir and threads are not used
+    fg_trainer_args_t trainer;
+    int identities;                 //  1..FG_SWARM_MAX connections
+    int pool;                       //  threads that train the units, 1..256
+} fg_swarm_args_t;
+
+//  Starts `identities` trainer identities, each its own DEALER to the
+//  coordinator speaking the trainer's protocol, their units trained by a
+//  pool of `pool` threads (actors/fg_swarm.c). The process needs about two
+//  file descriptors and one ZeroMQ socket per identity (zsys_set_max_sockets).
+//  Returns NULL and fills err (FG_EINVAL bad arguments, FG_ENOMEM).
+fg_swarm_t *
+    fg_swarm_new (const fg_swarm_args_t *args, fg_error_t *err);
+
+//  Stops every identity (BYE) and the pool; NULL-safe.
+void
+    fg_swarm_destroy (fg_swarm_t **self_p);
+
 #ifdef __cplusplus
 }
 #endif

@@ -83,9 +83,58 @@ fg_coord_send_reject (fg_coord_t *self, zframe_t *routing, const fg_wire_msg_t *
 //  --------------------------------------------------------------------------
 //  Records
 
+//  The index of nodes by ROUTER identity: every message looks its sender
+//  up, and a scan of the nodes made each message cost O(nodes) (a heartbeat
+//  at 1,000 nodes 5x one at 100; docs/benchmarks.md). Keys are the nodes'
+//  own routing frames (not copied); a node leaves the index before it is
+//  freed.
+static size_t
+s_routing_hash (const void *key)
+{
+    zframe_t *frame = (zframe_t *) key;
+    const uint8_t *p = zframe_data (frame);
+    size_t size = zframe_size (frame), h = 2166136261u;
+    for (size_t i = 0; i < size; i++)
+        h = (h ^ p [i]) * 16777619u;            //  FNV-1a: identities are short
+    return h;
+}
+
+static int
+s_routing_compare (const void *a, const void *b)
+{
+    zframe_t *x = (zframe_t *) a, *y = (zframe_t *) b;
+    if (zframe_size (x) != zframe_size (y))
+        return zframe_size (x) < zframe_size (y)? -1: 1;
+    return memcmp (zframe_data (x), zframe_data (y), zframe_size (x));
+}
+
+//  Adds node (already in nodes) to the index; the index is made from all
+//  the nodes when there is none. On failure (no memory) there is none, and
+//  lookups scan the nodes until the next node is added.
+static void
+s_index_add (fg_coord_t *self, fg_coord_node_t *node)
+{
+    if (self->by_routing) {
+        if (zhashx_insert (self->by_routing, node->routing, node) != 0)
+            zhashx_destroy (&self->by_routing);
+        return;
+    }
+    if (!(self->by_routing = zhashx_new ()))
+        return;
+    zhashx_set_key_hasher (self->by_routing, s_routing_hash);
+    zhashx_set_key_comparator (self->by_routing, s_routing_compare);
+    zhashx_set_key_duplicator (self->by_routing, NULL);
+    zhashx_set_key_destructor (self->by_routing, NULL);
+    for (size_t i = 0; i < self->nnodes && self->by_routing; i++)
+        if (zhashx_insert (self->by_routing, self->nodes [i]->routing, self->nodes [i]) != 0)
+            zhashx_destroy (&self->by_routing);
+}
+
 fg_coord_node_t *
 fg_coord_node_find (fg_coord_t *self, zframe_t *routing)
 {
+    if (self->by_routing)
+        return (fg_coord_node_t *) zhashx_lookup (self->by_routing, routing);
     for (size_t i = 0; i < self->nnodes; i++)
         if (zframe_eq (self->nodes [i]->routing, routing))
             return self->nodes [i];
@@ -291,6 +340,8 @@ fg_coord_node_remove (fg_coord_t *self, fg_coord_node_t *node, const char *why)
     fg_coord_copy_lost (self, node, "lost");        //  its time held is waste
     fg_coord_node_save (self, node);
     s_departed_add (self, node);
+    if (self->by_routing)
+        zhashx_delete (self->by_routing, node->routing);
     for (size_t i = 0; i < self->nnodes; i++)
         if (self->nodes [i] == node) {
             memmove (&self->nodes [i], &self->nodes [i + 1],
@@ -348,6 +399,7 @@ fg_coord_nodes_destroy (fg_coord_t *self)
     }
     free (self->nodes);
     self->nodes = NULL;
+    zhashx_destroy (&self->by_routing);
     zhash_destroy (&self->departed);
 }
 
@@ -429,12 +481,14 @@ s_node_new (fg_coord_t *self, zframe_t *routing, const fg_wire_hello_t *h,
     node->number = UINT32_MAX;
     fg_journal_nodes_foreach (self->journal, s_number_of, node, NULL);
     node->journaled = node->number != UINT32_MAX;
+    self->sweep_due |= node->quarantined;
     if (node->number == UINT32_MAX)
         node->number = self->next_number++;
     snprintf (node->joined, sizeof node->joined, "node %s joined (%u cores, kernel %.64s)%s",
               node->id, h->cores, h->kernel,
               node->has_dataset? "": "; it lacks the dataset and fetches samples");
     self->nodes [self->nnodes++] = node;
+    s_index_add (self, node);
     return node;
 }
 
@@ -539,4 +593,20 @@ fg_coord_nodes_beat (fg_coord_t *self, int64_t now)
             fg_warn ("coordinator: round %u waits: no live trainer", self->round);
         self->waiting_logged_at = now + S_WAIT_LOG_MS;
     }
+}
+
+//  --------------------------------------------------------------------------
+//  Assigning (the coordinator's s_assign runs after every message and
+//  timer tick)
+
+bool
+fg_coord_units_open (const fg_coord_t *self)
+{
+    for (uint32_t s = 0; self->units && s < self->nshards; s++) {
+        const fg_coord_unit_t *unit = &self->units [s];
+        if (unit->state == FG_COORD_UNIT_PENDING
+        ||  (unit->state == FG_COORD_UNIT_RUNNING && unit->copies == 1))
+            return true;
+    }
+    return false;
 }

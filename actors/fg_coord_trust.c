@@ -63,6 +63,7 @@ void
 fg_coord_strike (fg_coord_t *self, fg_coord_node_t *node, const char *why)
 {
     s_count (self, node->id, &node->strikes, &node->quarantined, why);
+    self->sweep_due |= node->quarantined;
     s_share (self, node);
     fg_coord_node_save (self, node);
 }
@@ -123,6 +124,11 @@ fg_coord_trusted (const fg_coord_node_t *node)
 void
 fg_coord_quarantine_sweep (fg_coord_t *self)
 {
+    //  it runs after every message: a scan of the nodes only when a strike
+    //  may have quarantined one (O(nodes) per heartbeat otherwise)
+    if (!self->sweep_due)
+        return;
+    self->sweep_due = false;
     for (size_t i = 0; i < self->nnodes; ) {
         fg_coord_node_t *node = self->nodes [i];
         if (!node->quarantined) {

@@ -523,7 +523,7 @@ s_send_task (fg_coord_t *self, fg_coord_node_t *node, uint32_t shard, bool backu
 static void
 s_assign (fg_coord_t *self)
 {
-    if (!self->units || self->folding || self->finished)
+    if (!self->units || self->folding || self->finished || !fg_coord_units_open (self))
         return;
     for (size_t i = 0; i < self->nnodes; i++) {
         fg_coord_node_t *node = self->nodes [i];

@@ -189,6 +189,10 @@ typedef struct {
     int       port;
 
     fg_coord_node_t **nodes;
+    bool      sweep_due;            //  a live node may be quarantined: the next
+                                    //  fg_coord_quarantine_sweep looks
+    zhashx_t *by_routing;           //  ROUTER identity -> node of nodes, for
+                                    //  fg_coord_node_find (NULL: scan nodes)
     zhash_t  *departed;             //  ROUTER identity (hex) -> node id it was, for
                                     //  nodes removed (one node id per connection)
     size_t    nnodes;
@@ -278,6 +282,14 @@ void
 //  (REJECT of their TASK, reason stale) and are free for the next unit.
 void
     fg_coord_cancel_copies (fg_coord_t *self, uint32_t shard);
+
+//  True when a unit may be handed out now: one PENDING, or one RUNNING on
+//  a single copy (a backup copy's only candidates). When none is, s_assign
+//  skips its loop over nodes x shards: with every unit in flight, the
+//  heartbeats of a large grid found nothing to assign at O(nodes x shards)
+//  each (docs/benchmarks.md). O(shards).
+bool
+    fg_coord_units_open (const fg_coord_t *self);
 
 //  A node's running copy of a unit ends (result, failure, death).
 void

@@ -230,11 +230,12 @@ fg_trn_become_idle (fg_trn_t *self)
 }
 
 //  Connects (or reconnects) the DEALER and says HELLO.
-static void
-s_connect (fg_trn_t *self)
+void
+fg_trn_connect (fg_trn_t *self)
 {
     if (self->dealer) {
-        zpoller_remove (self->poller, self->dealer);
+        if (self->poller)
+            zpoller_remove (self->poller, self->dealer);
         zsock_destroy (&self->dealer);
     }
     fg_handshake_destroy (&self->handshake);
@@ -262,7 +263,8 @@ s_connect (fg_trn_t *self)
         self->reconnect_at = zclock_mono () + self->backoff_ms;
         return;
     }
-    zpoller_add (self->poller, self->dealer);
+    if (self->poller)
+        zpoller_add (self->poller, self->dealer);
     self->reconnect_at = 0;
     int64_t now = zclock_mono ();
     self->expires_at = now + (int64_t) self->heartbeat_ms * self->liveness;
@@ -272,9 +274,10 @@ s_connect (fg_trn_t *self)
         self->state = FG_TRN_CONNECTING;
 }
 
-//  Starts (or resumes from a checkpoint) the unit of the current task.
-void
-fg_trn_start_unit (fg_trn_t *self)
+//  Builds (or resumes from a checkpoint) the unit of the current task;
+//  sends nothing. Returns 0 or fg_unit_new's code (in err).
+int
+fg_trn_build_unit (fg_trn_t *self, fg_error_t *err)
 {
     fg_unit_spec_t spec;
     memset (&spec, 0, sizeof spec);
@@ -295,31 +298,36 @@ fg_trn_start_unit (fg_trn_t *self)
     spec.batch = self->task.batch_size;
     spec.augment = self->task.augment;
     spec.threads = self->threads;
-    fg_error_t err;
-    self->unit = fg_unit_new (&spec, self->weights, &err);
-    if (!self->unit) {
-        fg_warn ("trainer %s: unit (round %u, shard %u): %s", self->node_id, self->round,
-                 self->shard, err.msg);
-        fg_wire_msg_t msg;
-        fg_trn_unit_msg (self, &msg, FG_WIRE_ERROR);
-        msg.error.code = err.code;
-        snprintf (msg.error.text, sizeof msg.error.text, "%.200s", err.msg);
-        fg_trn_send (self, &msg);
-        fg_trn_become_idle (self);
-        return;
-    }
+    self->unit = fg_unit_new (&spec, self->weights, err);
+    if (!self->unit)
+        return err->code? err->code: FG_ENOMEM;
     uint8_t *bytes;
     size_t size;
+    fg_error_t restore_err;
     if (self->journal && fg_tjournal_get (self->journal, "unit", &bytes, &size, NULL) == 0) {
         //  a checkpoint of another unit is refused by fg_unit_restore
-        if (fg_unit_restore (self->unit, bytes, size, &err) == 0)
+        if (fg_unit_restore (self->unit, bytes, size, &restore_err) == 0)
             fg_info ("trainer %s: unit (round %u, shard %u) resumes after epoch %u",
                      self->node_id, self->round, self->shard, fg_unit_epoch (self->unit));
         free (bytes);
     }
+    return 0;
+}
+
+//  Starts (or resumes from a checkpoint) the unit of the current task;
+//  with defer_unit, only enters TRAINING (the swarm's pool builds it).
+void
+fg_trn_start_unit (fg_trn_t *self)
+{
     self->started_at = zclock_mono ();
     self->idle_until = 0;
     self->state = FG_TRN_TRAINING;
+    if (self->defer_unit)
+        return;
+    fg_error_t err;
+    int rc = fg_trn_build_unit (self, &err);
+    if (rc)
+        fg_trn_unit_error (self, rc, &err);
 }
 
 //  Refuses the current TASK for good (reason unknown: the coordinator
@@ -403,28 +411,22 @@ s_send_result (fg_trn_t *self)
         fg_crash_point ("trainer.result.sent");
 }
 
-static void
-s_finish_unit (fg_trn_t *self)
+int
+fg_trn_encode_unit (fg_trn_t *self, fg_error_t *err)
 {
-    fg_error_t err;
     fg_state_t *lie = NULL;
     const fg_state_t *final = fg_trn_fault_weights (self, fg_model_state (fg_unit_model (self->unit)),
                                                     &lie);
-    int rc = fg_blob_encode (final, self->weights, &self->update, &self->update_size, &err);
+    int rc = fg_blob_encode (final, self->weights, &self->update, &self->update_size, err);
     fg_state_destroy (&lie);
-    if (rc) {
-        fg_warn ("trainer %s: cannot encode the update: %s", self->node_id, err.msg);
-        fg_trn_become_idle (self);
-        return;
-    }
+    if (rc)
+        return rc;
     fg_sha256 (self->update, self->update_size, self->update_hash);
     uint32_t n;
     const double *losses = fg_unit_losses (self->unit, &n);
     self->loss = malloc ((n? n: 1) * sizeof (float));
-    if (!self->loss) {
-        fg_trn_become_idle (self);
-        return;
-    }
+    if (!self->loss)
+        return fg_error_set (err, FG_ENOMEM, "trainer %s: out of memory", self->node_id);
     for (uint32_t i = 0; i < n; i++)
         self->loss [i] = (float) losses [i];
     self->nloss = n;
@@ -433,9 +435,39 @@ s_finish_unit (fg_trn_t *self)
     self->elapsed_ms = elapsed > UINT32_MAX? UINT32_MAX: (uint32_t) elapsed;
     fg_unit_destroy (&self->unit);
     fg_trn_fault_result (self);
+    return 0;
+}
+
+void
+fg_trn_send_unit (fg_trn_t *self)
+{
     self->state = FG_TRN_UPLOADING;
     s_save_result (self);
     s_send_result (self);
+}
+
+void
+fg_trn_finish_unit (fg_trn_t *self)
+{
+    fg_error_t err;
+    if (fg_trn_encode_unit (self, &err)) {
+        fg_warn ("trainer %s: cannot encode the update: %s", self->node_id, err.msg);
+        fg_trn_become_idle (self);
+        return;
+    }
+    fg_trn_send_unit (self);
+}
+
+void
+fg_trn_unit_error (fg_trn_t *self, int rc, const fg_error_t *err)
+{
+    fg_warn ("trainer %s: %s", self->node_id, err->msg);
+    fg_wire_msg_t msg;
+    fg_trn_unit_msg (self, &msg, FG_WIRE_ERROR);
+    msg.error.code = rc;
+    snprintf (msg.error.text, sizeof msg.error.text, "%.200s", err->msg);
+    fg_trn_send (self, &msg);
+    fg_trn_become_idle (self);
 }
 
 //  One mini-batch (and its checkpoint at an epoch's end), then, on a
@@ -445,7 +477,7 @@ static void
 s_train_step (fg_trn_t *self)
 {
     if (fg_unit_done (self->unit)) {
-        s_finish_unit (self);
+        fg_trn_finish_unit (self);
         return;
     }
     bool epoch_done = false;
@@ -457,13 +489,7 @@ s_train_step (fg_trn_t *self)
         self->idle_until = now + (int64_t) ((self->slowdown - 1) * (double) (now - step_at));
     }
     if (rc) {
-        fg_warn ("trainer %s: %s", self->node_id, err.msg);
-        fg_wire_msg_t msg;
-        fg_trn_unit_msg (self, &msg, FG_WIRE_ERROR);
-        msg.error.code = rc;
-        snprintf (msg.error.text, sizeof msg.error.text, "%.200s", err.msg);
-        fg_trn_send (self, &msg);
-        fg_trn_become_idle (self);
+        fg_trn_unit_error (self, rc, &err);
         return;
     }
     if (epoch_done && self->journal && !fg_unit_done (self->unit)) {
@@ -477,7 +503,7 @@ s_train_step (fg_trn_t *self)
         }
     }
     if (fg_unit_done (self->unit) && zclock_usecs () >= self->idle_until)
-        s_finish_unit (self);
+        fg_trn_finish_unit (self);
 }
 
 //  True when the trainer may run its next mini-batch now; else *timeout
@@ -547,8 +573,8 @@ s_on_reject (fg_trn_t *self, const fg_wire_msg_t *msg, bool about_unit)
         fg_trn_become_idle (self);
 }
 
-static void
-s_on_peer (fg_trn_t *self)
+void
+fg_trn_on_peer (fg_trn_t *self)
 {
     fg_wire_msg_t msg;
     fg_error_t err;
@@ -608,8 +634,8 @@ s_on_peer (fg_trn_t *self)
     fg_wire_msg_clear (&msg);
 }
 
-static fg_trn_t *
-s_self_new (zsock_t *pipe, const fg_trainer_args_t *a, fg_error_t *err)
+fg_trn_t *
+fg_trn_new (const fg_trainer_args_t *a, fg_error_t *err)
 {
     if (!a->endpoint || !a->node_id || !*a->node_id || strlen (a->node_id) > FG_WIRE_NAME_MAX
     ||  strlen (a->endpoint) >= 256 || a->heartbeat_ms <= 0 || a->liveness <= 0
@@ -628,7 +654,6 @@ s_self_new (zsock_t *pipe, const fg_trainer_args_t *a, fg_error_t *err)
         fg_error_set (err, FG_ENOMEM, "trainer: out of memory");
         return NULL;
     }
-    self->pipe = pipe;
     snprintf (self->endpoint, sizeof self->endpoint, "%s", a->endpoint);
     snprintf (self->node_id, sizeof self->node_id, "%s", a->node_id);
     if (a->cache_dir)
@@ -670,15 +695,6 @@ s_self_new (zsock_t *pipe, const fg_trainer_args_t *a, fg_error_t *err)
         }
     }
     self->backoff_ms = S_BACKOFF_MIN;
-    self->poller = zpoller_new (pipe, NULL);
-    if (!self->poller) {
-        fg_tjournal_close (&self->journal);
-        fg_sample_cache_close (&self->cache);
-        free (self);
-        fg_error_set (err, FG_ENOMEM, "trainer: out of memory");
-        return NULL;
-    }
-    zpoller_set_nonstop (self->poller, true);
     self->state = FG_TRN_CONNECTING;
     if (s_load_result (self))
         fg_info ("trainer %s: result of round %u shard %u not yet acknowledged: sending it again",
@@ -686,8 +702,8 @@ s_self_new (zsock_t *pipe, const fg_trainer_args_t *a, fg_error_t *err)
     return self;
 }
 
-static void
-s_self_destroy (fg_trn_t **self_p)
+void
+fg_trn_destroy (fg_trn_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
@@ -726,22 +742,81 @@ typedef struct {
     fg_error_t err;
 } s_start_t;
 
+//  When the loop must next wake up for the connection's timers (zclock_mono).
+int64_t
+fg_trn_wake_at (const fg_trn_t *self)
+{
+    int64_t next = self->reconnect_at? self->reconnect_at: self->beat_at;
+    if (!self->reconnect_at && self->expires_at < next)
+        next = self->expires_at;
+    if (!self->reconnect_at && self->state == FG_TRN_SAMPLES && self->data_expires < next)
+        next = self->data_expires;
+    return next;
+}
+
+//  The connection's timers at `now`: reconnection, a silent coordinator,
+//  a samples window that brought nothing, the heartbeat.
+void
+fg_trn_tick (fg_trn_t *self, int64_t now)
+{
+    if (self->reconnect_at && now >= self->reconnect_at)
+        fg_trn_connect (self);
+    else
+    if (!self->reconnect_at && now >= self->expires_at) {
+        fg_info ("trainer %s: coordinator silent, reconnecting in %d ms",
+                 self->node_id, self->backoff_ms);
+        const char *problem = fg_handshake_problem (self->handshake);
+        if (!self->heard && now >= self->hint_at) {
+            //  never answered since the connect: say what to check
+            fg_warn ("trainer %s: no answer from %s: %s", self->node_id, self->endpoint,
+                     problem? problem: self->server_key [0]
+                     ? "is the coordinator running and reachable, is --server-key its "
+                       "public key, is this worker's key in its grid.allow_keys?"
+                     : "is the coordinator running and reachable (and without CURVE: "
+                       "grid.curve = false)?");
+            self->hint_at = now + (problem? 60000: 30000);
+        }
+        if (self->poller)
+            zpoller_remove (self->poller, self->dealer);
+        zsock_destroy (&self->dealer);
+        self->reconnect_at = now + self->backoff_ms;
+        self->backoff_ms = self->backoff_ms * 2 > S_BACKOFF_MAX? S_BACKOFF_MAX: self->backoff_ms * 2;
+    }
+    if (self->dealer && !self->reconnect_at && self->state == FG_TRN_SAMPLES
+    &&  now >= self->data_expires) {
+        fg_info ("trainer %s: no sample chunk for %d ms: asking again from sample %llu of %llu",
+                 self->node_id, self->heartbeat_ms * self->liveness,
+                 (unsigned long long) self->data_have, (unsigned long long) self->want_total);
+        fg_trn_request_samples (self);
+    }
+    //  heartbeats only on a connection that answered: after a refused
+    //  CURVE handshake ZeroMQ drops the DEALER's only pipe, and a send
+    //  would wait for a peer that never comes
+    if (self->dealer && self->heard && now >= self->beat_at) {
+        s_send_simple (self, FG_WIRE_HEARTBEAT);
+        self->beat_at = now + self->heartbeat_ms;
+    }
+}
+
 static void
 s_trainer_actor (zsock_t *pipe, void *arg)
 {
     s_start_t *start = (s_start_t *) arg;
-    fg_trn_t *self = s_self_new (pipe, start->args, &start->err);
+    fg_trn_t *self = fg_trn_new (start->args, &start->err);
+    if (self && !(self->poller = zpoller_new (pipe, NULL))) {
+        fg_trn_destroy (&self);
+        fg_error_set (&start->err, FG_ENOMEM, "trainer: out of memory");
+    }
     start->status = self? 0: start->err.code;
     zsock_signal (pipe, 0);             //  start is not touched after this
-    if (self)
-        s_connect (self);
+    if (self) {
+        self->pipe = pipe;
+        zpoller_set_nonstop (self->poller, true);
+        fg_trn_connect (self);
+    }
     while (self && !self->terminated) {
         int64_t now = zclock_mono ();
-        int64_t next = self->reconnect_at? self->reconnect_at: self->beat_at;
-        if (!self->reconnect_at && self->expires_at < next)
-            next = self->expires_at;
-        if (!self->reconnect_at && self->state == FG_TRN_SAMPLES && self->data_expires < next)
-            next = self->data_expires;
+        int64_t next = fg_trn_wake_at (self);
         int timeout = next <= now? 0: (int) (next - now);
         if (s_step_due (self, &timeout))
             timeout = 0;
@@ -756,49 +831,13 @@ s_trainer_actor (zsock_t *pipe, void *arg)
             continue;
         }
         if (which && which == self->dealer)
-            s_on_peer (self);
-        now = zclock_mono ();
-        if (self->reconnect_at && now >= self->reconnect_at)
-            s_connect (self);
-        else
-        if (!self->reconnect_at && now >= self->expires_at) {
-            fg_info ("trainer %s: coordinator silent, reconnecting in %d ms",
-                     self->node_id, self->backoff_ms);
-            const char *problem = fg_handshake_problem (self->handshake);
-            if (!self->heard && now >= self->hint_at) {
-                //  never answered since the connect: say what to check
-                fg_warn ("trainer %s: no answer from %s: %s", self->node_id, self->endpoint,
-                         problem? problem: self->server_key [0]
-                         ? "is the coordinator running and reachable, is --server-key its "
-                           "public key, is this worker's key in its grid.allow_keys?"
-                         : "is the coordinator running and reachable (and without CURVE: "
-                           "grid.curve = false)?");
-                self->hint_at = now + (problem? 60000: 30000);
-            }
-            zpoller_remove (self->poller, self->dealer);
-            zsock_destroy (&self->dealer);
-            self->reconnect_at = now + self->backoff_ms;
-            self->backoff_ms = self->backoff_ms * 2 > S_BACKOFF_MAX? S_BACKOFF_MAX: self->backoff_ms * 2;
-        }
-        if (self->dealer && !self->reconnect_at && self->state == FG_TRN_SAMPLES
-        &&  now >= self->data_expires) {
-            fg_info ("trainer %s: no sample chunk for %d ms: asking again from sample %llu of %llu",
-                     self->node_id, self->heartbeat_ms * self->liveness,
-                     (unsigned long long) self->data_have, (unsigned long long) self->want_total);
-            fg_trn_request_samples (self);
-        }
-        //  heartbeats only on a connection that answered: after a refused
-        //  CURVE handshake ZeroMQ drops the DEALER's only pipe, and a send
-        //  would wait for a peer that never comes
-        if (self->dealer && self->heard && now >= self->beat_at) {
-            s_send_simple (self, FG_WIRE_HEARTBEAT);
-            self->beat_at = now + self->heartbeat_ms;
-        }
+            fg_trn_on_peer (self);
+        fg_trn_tick (self, zclock_mono ());
         int ignored = 0;
         if (which == NULL && s_step_due (self, &ignored))
             s_train_step (self);
     }
-    s_self_destroy (&self);
+    fg_trn_destroy (&self);
 }
 
 struct _fg_trainer_t {

@@ -82,6 +82,8 @@ typedef struct {
     //  times the batch's time; the unit's result waits for it too
     double    slowdown;
     int64_t   idle_until;
+    bool      defer_unit;           //  fg_trn_start_unit leaves the unit to the
+                                    //  driving loop (the swarm's pool)
 
     //  samples transfer in progress: want = the shard's samples missing
     //  from the cache (sorted ranges), data_have of them stored; window =
@@ -156,6 +158,64 @@ void
 //  idle.
 void
     fg_trn_refuse_task (fg_trn_t *self, const char *why);
+
+//  ---- fg_trainer.c: one connection, driven by a loop ------------------------
+//  The trainer actor drives one fg_trn_t; the swarm (fg_swarm.c) drives
+//  many from one loop, with their units trained by a pool. Neither locks:
+//  the loop's thread owns the fg_trn_t and its DEALER.
+
+//  A connection's state for args (the DEALER is made by fg_trn_connect),
+//  without poller or pipe (the driving loop polls). NULL and err on
+//  FG_EINVAL (bad arguments), FG_ENOMEM, or the cache directory's errors.
+fg_trn_t *
+    fg_trn_new (const fg_trainer_args_t *args, fg_error_t *err);
+
+//  Says BYE when connected, frees everything (a unit's checkpoint stays
+//  on disk); NULL-safe.
+void
+    fg_trn_destroy (fg_trn_t **self_p);
+
+//  Connects (or reconnects) the DEALER and says HELLO; on failure, tries
+//  again after the back-off (fg_trn_tick).
+void
+    fg_trn_connect (fg_trn_t *self);
+
+//  Reads and handles one message from the coordinator (the DEALER is
+//  readable).
+void
+    fg_trn_on_peer (fg_trn_t *self);
+
+//  When the connection's timers next need fg_trn_tick (zclock_mono ms).
+int64_t
+    fg_trn_wake_at (const fg_trn_t *self);
+
+//  The connection's timers at `now`: reconnect, a silent coordinator,
+//  asking again for samples, the heartbeat.
+void
+    fg_trn_tick (fg_trn_t *self, int64_t now);
+
+//  The unit (TRAINING) failed with rc: ERROR to the coordinator, idle.
+void
+    fg_trn_unit_error (fg_trn_t *self, int rc, const fg_error_t *err);
+
+//  The unit is trained (fg_unit_done): encodes, hashes and sends the
+//  RESULT (UPLOADING until its ACK).
+void
+    fg_trn_finish_unit (fg_trn_t *self);
+
+//  The compute parts, which touch no socket (the swarm's pool runs them):
+//  the unit built from the TASK and weights (resumed from a checkpoint),
+//  and the trained unit encoded, hashed and counted (the unit destroyed).
+//  Return 0 or a negative code (in err): fg_unit_new's, fg_blob_encode's,
+//  FG_ENOMEM.
+int
+    fg_trn_build_unit (fg_trn_t *self, fg_error_t *err);
+int
+    fg_trn_encode_unit (fg_trn_t *self, fg_error_t *err);
+
+//  After fg_trn_encode_unit: UPLOADING, the result kept, RESULT sent.
+void
+    fg_trn_send_unit (fg_trn_t *self);
 
 //  ---- fg_trainer_fault.c: wrong results on purpose (FEDGRID_FAULT) ---------
 

@@ -23,7 +23,7 @@ s_worker_usage (FILE *out)
         "                     [--server-key FILE|Z85]\n"
         "                     [--dataset KIND [--data PATH] [--train-limit N]]\n"
         "                     [--threads N] [--id NAME] [--set grid.KEY=VALUE ...]\n"
-        "                     [--slowdown F]\n"
+        "                     [--slowdown F] [--swarm N [--pool T]]\n"
         "\n"
         "Hosts one trainer for a coordinator started with --listen. Without\n"
         "--dataset it fetches the samples of each unit's shard from the\n"
@@ -40,6 +40,13 @@ s_worker_usage (FILE *out)
         "trainer stays idle for F - 1 times the batch's time (still answering\n"
         "heartbeats and messages), so a unit takes F times as long; its results\n"
         "are the same bits (docs/chaos.md).\n"
+
+        "--swarm N runs N trainer identities in this one process (NAME-0 ...\n"
+        "NAME-<N-1>, NAME from --id or the cache folder's), each its own\n"
+        "connection speaking the trainer's protocol, their units trained by a pool\n"
+        "of T threads (default --threads, else 2): a grid of many nodes on one\n"
+        "machine, for scale tests (docs/benchmarks.md). It needs --dataset; about\n"
+        "two file descriptors per identity (ulimit -n).\n"
         "\n"
         "--server-key is the coordinator's public key (its DIR/coordinator.key, or\n"
         "the 40 characters fedctl start prints): the connection is then encrypted\n"
@@ -53,7 +60,7 @@ s_worker_usage (FILE *out)
 //  The command line of fedctl worker.
 typedef struct {
     const char *connect, *cache, *kind, *data, *id, *server_key;
-    long limit, threads;
+    long limit, threads, swarm, pool;
     double slowdown;
     fedctl_sets_t sets;
 } s_worker_opts_t;
@@ -73,6 +80,8 @@ s_worker_parse (int argc, char **argv, s_worker_opts_t *opts)
         { "server-key",  required_argument, NULL, 'K' },
         { "set",         required_argument, NULL, 's' },
         { "slowdown",    required_argument, NULL, 'S' },
+        { "swarm",       required_argument, NULL, 'W' },
+        { "pool",        required_argument, NULL, 'P' },
         { "help",        no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -80,7 +89,7 @@ s_worker_parse (int argc, char **argv, s_worker_opts_t *opts)
     opts->data = "";
     int c;
     char *end;
-    while ((c = getopt_long (argc, argv, "c:C:k:d:n:j:i:K:s:S:h", options, NULL)) != -1) {
+    while ((c = getopt_long (argc, argv, "c:C:k:d:n:j:i:K:s:S:W:P:h", options, NULL)) != -1) {
         switch (c) {
             case 'K': opts->server_key = optarg; break;
             case 'c': opts->connect = optarg; break;
@@ -110,6 +119,20 @@ s_worker_parse (int argc, char **argv, s_worker_opts_t *opts)
                     return EX_USAGE;
                 }
                 break;
+            case 'W':
+                opts->swarm = strtol (optarg, &end, 10);
+                if (*end || opts->swarm < 1 || opts->swarm > FG_SWARM_MAX) {
+                    fedctl_fail ("--swarm %s: expected 1..%d identities", optarg, FG_SWARM_MAX);
+                    return EX_USAGE;
+                }
+                break;
+            case 'P':
+                opts->pool = strtol (optarg, &end, 10);
+                if (*end || opts->pool < 1 || opts->pool > 256) {
+                    fedctl_fail ("--pool %s: expected 1..256 threads", optarg);
+                    return EX_USAGE;
+                }
+                break;
             case 'h': s_worker_usage (stdout); return -1;
             default:  s_worker_usage (stderr); return EX_USAGE;
         }
@@ -117,6 +140,16 @@ s_worker_parse (int argc, char **argv, s_worker_opts_t *opts)
     if (!opts->connect || !opts->cache || optind != argc) {
         fedctl_fail ("worker needs --connect and --cache");
         s_worker_usage (stderr);
+        return EX_USAGE;
+    }
+    if (opts->swarm && opts->slowdown > 1) {
+        fedctl_fail ("--slowdown goes with one trainer, not with --swarm (its pool trains "
+                     "the identities' units)");
+        return EX_USAGE;
+    }
+    if ((opts->swarm || opts->pool) && (!opts->swarm || !opts->kind)) {
+        fedctl_fail ("--swarm needs --dataset (its identities read a local copy); --pool "
+                     "goes with --swarm");
         return EX_USAGE;
     }
     if (!opts->kind && (*opts->data || opts->limit)) {
@@ -213,6 +246,35 @@ s_worker_keys (const s_worker_opts_t *opts, char server [FG_SECURITY_KEY_TEXT],
     return 0;
 }
 
+//  Hosts the swarm (--swarm) until Ctrl-C. Returns EX_OK or EX_SOFTWARE
+//  (printed).
+static int
+s_worker_swarm (const s_worker_opts_t *opts, const fg_trainer_args_t *targs,
+                fg_keypair_t *keys)
+{
+    fg_swarm_args_t sargs = {
+        .trainer = *targs, .identities = (int) opts->swarm,
+        .pool = (int) (opts->pool? opts->pool: opts->threads? opts->threads: 2)
+    };
+    fg_error_t err;
+    zsys_set_max_sockets (0);           //  as many as the descriptor limit allows
+    zsys_init ();
+    fg_swarm_t *swarm = fg_swarm_new (&sargs, &err);
+    memset (keys, 0, sizeof *keys);     //  each identity keeps its copy
+    if (!swarm) {
+        fedctl_fail ("%s", err.msg);
+        return EX_SOFTWARE;
+    }
+    fprintf (stderr, "fedctl: swarm of %ld identities %s-0.. serving %s%s, %d pool threads\n",
+             opts->swarm, targs->node_id, opts->connect, targs->server_key? " (CURVE)": "",
+             sargs.pool);
+    while (!zsys_interrupted)
+        zclock_sleep (200);
+    fprintf (stderr, "fedctl: swarm %s stopping\n", targs->node_id);
+    fg_swarm_destroy (&swarm);
+    return EX_OK;
+}
+
 //  Hosts the trainer until Ctrl-C. Returns EX_OK or EX_SOFTWARE (printed).
 static int
 s_worker_serve (const s_worker_opts_t *opts, const fg_config_t *cfg, fg_dataset_t *train,
@@ -231,6 +293,8 @@ s_worker_serve (const s_worker_opts_t *opts, const fg_config_t *cfg, fg_dataset_
         .slowdown = opts->slowdown
     };
     fg_error_t err;
+    if (opts->swarm)
+        return s_worker_swarm (opts, &targs, keys);
     zsys_init ();
     fg_trainer_t *trainer = fg_trainer_new (&targs, &err);
     memset (keys, 0, sizeof *keys);             //  the trainer keeps its copy

@@ -1,0 +1,96 @@
+#!/bin/sh
+#   test_swarm.sh — the swarm mode with real processes (TAP output): a
+#   small experiment (synthetic data, cnn-small, 48 shards, 2 rounds) run
+#   by one `fedctl worker --swarm 96` process over tcp (96 identities,
+#   each its own DEALER and node id, their units trained by a pool of 2
+#   threads) against `fedctl start --local 0 --listen`:
+#     - the final weights are those of the same experiment run by two
+#       in-process trainers, byte for byte;
+#     - the units were spread over many identities (clients.csv), every
+#       identity joined (journal-free: fedctl status's alive count), and
+#       the swarm stops on SIGINT, saying how many units it trained.
+#   Bounded: the coordinator is stopped after 5 minutes (never hangs).
+set -u
+FEDCTL=${FEDCTL:-cli/fedctl}
+work=$(mktemp -d /tmp/fg-swarm-XXXXXX)
+pids=""
+cleanup () { for p in $pids; do kill -9 "$p" 2>/dev/null; done; rm -rf "$work"; }
+trap cleanup EXIT
+n=0; failed=0
+ok () { n=$((n + 1)); echo "ok $n - $1"; }
+bad () { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
+export FEDGRID_LOG=warn
+IDS=96
+SETS="--set grid.nodes=48 --set experiment.rounds=2 --set grid.curve=false
+      --set data.synthetic_train=768 --set grid.heartbeat_ms=250 --set grid.liveness=20"
+
+final_hash () { "$FEDCTL" status "$1" --json 2>/dev/null | sed -n 's/.*"weights_sha256": "\([0-9a-f]*\)".*/\1/p'; }
+state_of () { "$FEDCTL" status "$1" --json 2>/dev/null | sed -n 's/.*"state": "\([^"]*\)".*/\1/p'; }
+
+ref="$work/ref"
+# shellcheck disable=SC2086
+"$FEDCTL" init "$ref" --preset synthetic-tiny $SETS >/dev/null 2>&1
+if "$FEDCTL" start "$ref" --local 2 >"$ref.out" 2>&1 && [ "$(state_of "$ref")" = finished ]; then
+    ok "reference run with two in-process trainers finishes"
+else
+    bad "reference run finishes ($(tail -3 "$ref.out"))"; echo "1..$n"; exit 1
+fi
+H=$(final_hash "$ref")
+
+exp="$work/swarm"
+# shellcheck disable=SC2086
+"$FEDCTL" init "$exp" --preset synthetic-tiny $SETS >/dev/null 2>&1
+rm -f "$exp/status.json"
+"$FEDCTL" start "$exp" --local 0 --listen 'tcp://127.0.0.1:*' >"$exp.out" 2>&1 &
+coord=$!; pids="$pids $coord"; port=""
+for t in $(seq 1 200); do
+    port=$(sed -n 's/.*"port": \([0-9]*\).*/\1/p' "$exp/status.json" 2>/dev/null)
+    [ -n "$port" ] && [ "$port" != 0 ] && break; sleep 0.05
+done
+FEDGRID_LOG=info "$FEDCTL" worker --connect "tcp://127.0.0.1:$port" --cache "$exp.cache" \
+    --id sw --dataset synthetic --train-limit 768 --swarm $IDS --pool 2 \
+    --set grid.heartbeat_ms=250 --set grid.liveness=20 >"$exp.swarm.out" 2>&1 &
+swarm=$!; pids="$pids $swarm"
+
+#   all identities join: the coordinator's status counts them alive
+alive=0
+for t in $(seq 1 600); do
+    alive=$("$FEDCTL" status "$exp" --json 2>/dev/null | sed -n 's/.*"nodes_alive": \([0-9]*\).*/\1/p')
+    [ "${alive:-0}" -ge $IDS ] && break
+    kill -0 "$coord" 2>/dev/null || break
+    sleep 0.1
+done
+if [ "${alive:-0}" -ge $IDS ]; then ok "all $IDS identities joined the coordinator"
+else bad "all $IDS identities joined (status counted ${alive:-none} alive)"; fi
+
+for t in $(seq 1 3000); do kill -0 "$coord" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$coord" 2>/dev/null && { kill "$coord" 2>/dev/null; sleep 1; }
+wait "$coord" 2>/dev/null
+h=$(final_hash "$exp")
+if [ "$(state_of "$exp")" = finished ] && [ "$h" = "$H" ]; then
+    ok "the swarm's run ends on the reference weights ($H)"
+else
+    bad "the swarm's run ends on the reference weights (state $(state_of "$exp"), hash ${h:-none}, want $H; $(tail -2 "$exp.out"))"
+fi
+
+#   units spread over the identities: accepted results from many node ids
+nodes=$(awk -F, 'NR > 1 && $9 == "accepted" { print $3 }' "$exp/clients.csv" | sort -u | wc -l)
+units=$(awk -F, 'NR > 1 && $9 == "accepted"' "$exp/clients.csv" | wc -l)
+if [ "$units" -eq 96 ] && [ "$nodes" -ge 24 ]; then
+    ok "96 units accepted from $nodes identities"
+else
+    bad "96 units accepted from many identities ($units units from $nodes identities)"
+fi
+
+kill -INT "$swarm" 2>/dev/null
+for t in $(seq 1 300); do kill -0 "$swarm" 2>/dev/null || break; sleep 0.1; done
+wait "$swarm"; rc=$?
+trained=$(sed -n 's/.*swarm: [0-9]* identities stop after \([0-9]*\) units.*/\1/p' "$exp.swarm.out")
+if [ "$rc" -eq 0 ] && [ "${trained:-0}" -ge 96 ]; then
+    ok "the swarm stops on SIGINT after ${trained} units"
+else
+    bad "the swarm stops on SIGINT (exit $rc, units ${trained:-none}; $(tail -2 "$exp.swarm.out"))"
+fi
+
+echo "1..$n"
+[ "$failed" -eq 0 ]
