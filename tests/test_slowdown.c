@@ -2,9 +2,11 @@
     fedctl worker --slowdown).
 
     A real trainer against a scripted coordinator (a ROUTER driven by the
-    test) runs the same unit at slowdown 1 and 3, alternately, three times
+    test) runs the same unit at slowdown 1 and 8, alternately, three times
     each: every run gives the same update (SHA-256) and the median elapsed
-    time it reports at slowdown 3 is at least twice the median at 1. A
+    time it reports at slowdown 8 is at least twice the median at 1 (a
+    factor 8 on the mini-batches keeps the check clear of a loaded
+    machine's noise and of the unit's fixed costs, which are not slowed). A
     trainer at slowdown 1000 idles for seconds after its first mini-batch
     yet keeps sending heartbeats all along and stops at once when told. A
     slowdown outside 0..1000 is refused.                                 */
@@ -249,12 +251,12 @@ test_slowdown_same_bits_slower (void **state)
         if (i == 0)
             memcpy (first, hash, sizeof first);
         assert_memory_equal (hash, first, sizeof first);
-        slow [i] = s_unit (&c, 3, hash);
+        slow [i] = s_unit (&c, 8, hash);
         assert_memory_equal (hash, first, sizeof first);
     }
     qsort (fast, S_RUNS, sizeof fast [0], s_cmp_u32);
     qsort (slow, S_RUNS, sizeof slow [0], s_cmp_u32);
-    printf ("# unit elapsed (median of %d): slowdown 1 %u ms, slowdown 3 %u ms\n", S_RUNS,
+    printf ("# unit elapsed (median of %d): slowdown 1 %u ms, slowdown 8 %u ms\n", S_RUNS,
             fast [S_RUNS / 2], slow [S_RUNS / 2]);
     assert_true (slow [S_RUNS / 2] >= 2 * fast [S_RUNS / 2]);
     s_coord_stop (&c);
