@@ -10,7 +10,7 @@
 #       a flaky link through a chaos-proxy (when built) and a liar
 #       (FEDGRID_FAULT=add:1000): the calm run's final weights, the liar
 #       struck, every injection logged, and the run within CHAOS_FACTOR
-#       (default 4) times the calm run's time plus 30 s;
+#       (default 5) times the calm run's time plus 30 s;
 #     - mixed under the deadline policy (quorum 0.5): every round commits
 #       with at least the quorum, in bounded time, and its included set
 #       (what was left out) is journaled and matches rounds.csv;
@@ -31,7 +31,7 @@ bin=$(cd "$(dirname "$FEDCTL")/.." && pwd)
 GRID=${CHAOS_GRID:-$bin/tests/chaos/chaos-grid}
 PROXY=${CHAOS_PROXY:-$bin/tests/chaos/chaos-proxy}
 SCN=$(cd "$(dirname "$0")/chaos/scenarios" && pwd)
-FACTOR=${CHAOS_FACTOR:-4}
+FACTOR=${CHAOS_FACTOR:-5}
 fg_test_begin chaos
 
 #   chaos_exp DIR [--set k=v ...]: the test experiment with 8 shards and
