@@ -104,9 +104,11 @@ s_verify (const char *dir, FILE *out)
         free (buffers);
         //  update retention: these rounds' updates are gone by design, not lost
         uint32_t pruned = 0;
-        if (fg_journal_pruned (j, &pruned, NULL) == 0 && pruned)
-            fprintf (out, ", updates of round%s 1..%" PRIu32 " pruned", pruned == 1? "": "s",
-                     pruned);
+        if (fg_journal_pruned (j, &pruned, NULL) == 0 && pruned == 1)
+            fprintf (out, ", updates of round 1 pruned");
+        else
+        if (pruned)
+            fprintf (out, ", updates of rounds 1..%" PRIu32 " pruned", pruned);
         fprintf (out, "\n");
         s_space (j, dir, out);
     }
