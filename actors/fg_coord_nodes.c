@@ -166,6 +166,7 @@ s_node_record (fg_coord_t *self, const fg_coord_node_t *node)
     record.strikes = node->strikes;
     record.quarantined = node->quarantined;
     record.agreed = node->agreed;
+    record.speed = node->speed;         //  its measured speed outlives the connection
     record.last_seen_ns = fg_clock_wall_ns ();
     record.first_seen_ns = record.last_seen_ns;
     fg_journal_node_put (self->journal, &record, NULL);
@@ -364,6 +365,8 @@ s_number_of (const fg_journal_node_t *record, void *arg)
         node->strikes = record->strikes;
         node->quarantined = record->quarantined;
         node->agreed = record->agreed;
+        if (record->speed > 0 && record->speed < 1e12)
+            node->speed = record->speed;
         return 1;
     }
     return 0;
