@@ -37,6 +37,12 @@ curve=false; [ "$CURVE" = 1 ] && curve=true
 tick=$(getconf CLK_TCK)
 
 rss_kb () { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$1/status" 2>/dev/null; }
+anon_kb () { sed -n 's/^RssAnon:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$1/status" 2>/dev/null; }
+#   CPU seconds of each thread: "name seconds" lines (the coordinator's
+#   actors are unnamed threads; ZeroMQ's I/O thread is ZMQbg/IO/0)
+threads_cpu () { for t in /proc/"$1"/task/*; do
+    awk -v t="$tick" '{ sub(/^[0-9]+ \(/, ""); n = $0; sub(/\).*/, "", n); sub(/^[^)]*\) /, "")
+                        printf "%s %.3f\n", n, ($12 + $13) / t }' "$t/stat" 2>/dev/null; done; }
 cpu_s ()  { awk -v t="$tick" '{ printf "%.3f", ($14 + $15) / t }' "/proc/$1/stat" 2>/dev/null; }
 alive ()  { "$FEDCTL" status "$1" --json 2>/dev/null | sed -n 's/.*"nodes_alive": \([0-9]*\).*/\1/p'; }
 
@@ -76,22 +82,28 @@ echo "# shards $SHARDS, rounds $ROUNDS, samples $SAMPLES, heartbeat $HB ms, live
 for N in "$@"; do
     #   idle: identities with another copy of the data (SAMPLES + 1 samples)
     d="$work/idle$N"; new_exp "$d"; start_coordinator "$d"
-    sleep 2; rss0=$(rss_kb "$coord")
+    sleep 2; rss0=$(rss_kb "$coord"); anon0=$(anon_kb "$coord")
     t0=$(date +%s); start_swarms "$d" "$N" $((SAMPLES + 1))
     for t in $(seq 1 1200); do [ "$(alive "$d")" = "$N" ] && break; sleep 0.5; done
     joined=$(($(date +%s) - t0)); n_alive=$(alive "$d")
     sleep "$SETTLE"
-    c1=$(cpu_s "$coord"); w1=$(date +%s.%N); sleep "$WINDOW"
-    c2=$(cpu_s "$coord"); w2=$(date +%s.%N); rss1=$(rss_kb "$coord")
+    c1=$(cpu_s "$coord"); threads_cpu "$coord" >"$d.t1"; w1=$(date +%s.%N); sleep "$WINDOW"
+    c2=$(cpu_s "$coord"); threads_cpu "$coord" >"$d.t2"; w2=$(date +%s.%N)
+    rss1=$(rss_kb "$coord"); anon1=$(anon_kb "$coord")
     n_alive2=$(alive "$d")
     stop_swarms; kill "$coord" 2>/dev/null; wait "$coord" 2>/dev/null
     awk -v n="$N" -v a="$n_alive" -v a2="$n_alive2" -v j="$joined" -v r0="$rss0" -v r1="$rss1" \
-        -v c1="$c1" -v c2="$c2" -v w1="$w1" -v w2="$w2" -v hb="$HB" 'BEGIN {
+        -v c1="$c1" -v c2="$c2" -v w1="$w1" -v w2="$w2" -v hb="$HB" \
+        -v an0="$anon0" -v an1="$anon1" 'BEGIN {
         cps = (c2 - c1) / (w2 - w1)
-        printf "idle   N=%-6d alive %s/%s (joined in %d s)  RSS %.1f -> %.1f MB: %.1f KB/node  " \
-               "cpu %.2f%% of a core  heartbeats in %.0f/s: %.1f us each (in and out)\n",
-               n, a, a2, j, r0 / 1024, r1 / 1024, (r1 - r0) / n, 100 * cps,
-               n * 1000 / hb, 1e6 * cps / (n * 1000 / hb) }'
+        printf "idle   N=%-6d alive %s/%s (joined in %d s)  RSS %.1f -> %.1f MB: %.1f KB/node " \
+               "(anonymous %.1f KB/node)  cpu %.2f%% of a core  heartbeats in %.0f/s: %.1f us " \
+               "each (in and out)\n", n, a, a2, j, r0 / 1024, r1 / 1024, (r1 - r0) / n,
+               (an1 - an0) / n, 100 * cps, n * 1000 / hb, 1e6 * cps / (n * 1000 / hb) }'
+    #   the busiest threads over the window: the coordinator's, ZeroMQ's I/O
+    paste -d' ' "$d.t1" "$d.t2" | awk -v n="$N" -v w="$WINDOW" -v hb="$HB" '
+        { d = $4 - $2; if (d > 0.005) printf "idle   N=%-6d thread %-12s %.2f%% of a core, " \
+          "%.1f us per heartbeat\n", n, $1, 100 * d / w, 1e6 * d / w / (n * 1000 / hb) }'
 
     #   rounds: identities with the experiment's data
     d="$work/run$N"; new_exp "$d"; start_coordinator "$d"
