@@ -11,21 +11,12 @@
 #       the swarm stops on SIGINT, saying how many units it trained.
 #   Bounded: the coordinator is stopped after 5 minutes (never hangs).
 set -u
-FEDCTL=${FEDCTL:-cli/fedctl}
-work=$(mktemp -d /tmp/fg-swarm-XXXXXX)
-pids=""
-cleanup () { for p in $pids; do kill -9 "$p" 2>/dev/null; done; rm -rf "$work"; }
-trap cleanup EXIT
-n=0; failed=0
-ok () { n=$((n + 1)); echo "ok $n - $1"; }
-bad () { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
-export FEDGRID_LOG=warn
+. "$(dirname "$0")/fg_test_lib.sh"
+fg_test_begin swarm
 IDS=96
 SETS="--set grid.nodes=48 --set experiment.rounds=2 --set grid.curve=false
       --set data.synthetic_train=768 --set grid.heartbeat_ms=250 --set grid.liveness=20"
 
-final_hash () { "$FEDCTL" status "$1" --json 2>/dev/null | sed -n 's/.*"weights_sha256": "\([0-9a-f]*\)".*/\1/p'; }
-state_of () { "$FEDCTL" status "$1" --json 2>/dev/null | sed -n 's/.*"state": "\([^"]*\)".*/\1/p'; }
 
 ref="$work/ref"
 # shellcheck disable=SC2086
@@ -33,20 +24,14 @@ ref="$work/ref"
 if "$FEDCTL" start "$ref" --local 2 >"$ref.out" 2>&1 && [ "$(state_of "$ref")" = finished ]; then
     ok "reference run with two in-process trainers finishes"
 else
-    bad "reference run finishes ($(tail -3 "$ref.out"))"; echo "1..$n"; exit 1
+    bad "reference run finishes ($(tail -3 "$ref.out"))"; fg_test_end; exit 1
 fi
 H=$(final_hash "$ref")
 
 exp="$work/swarm"
 # shellcheck disable=SC2086
 "$FEDCTL" init "$exp" --preset synthetic-tiny $SETS >/dev/null 2>&1
-rm -f "$exp/status.json"
-"$FEDCTL" start "$exp" --local 0 --listen 'tcp://127.0.0.1:*' >"$exp.out" 2>&1 &
-coord=$!; pids="$pids $coord"; port=""
-for t in $(seq 1 200); do
-    port=$(sed -n 's/.*"port": \([0-9]*\).*/\1/p' "$exp/status.json" 2>/dev/null)
-    [ -n "$port" ] && [ "$port" != 0 ] && break; sleep 0.05
-done
+start_coordinator "$exp" start --local 0 --listen 'tcp://127.0.0.1:*'
 FEDGRID_LOG=info "$FEDCTL" worker --connect "tcp://127.0.0.1:$port" --cache "$exp.cache" \
     --id sw --dataset synthetic --train-limit 768 --swarm $IDS --pool 2 \
     --set grid.heartbeat_ms=250 --set grid.liveness=20 >"$exp.swarm.out" 2>&1 &
@@ -92,5 +77,4 @@ else
     bad "the swarm stops on SIGINT (exit $rc, units ${trained:-none}; $(tail -2 "$exp.swarm.out"))"
 fi
 
-echo "1..$n"
-[ "$failed" -eq 0 ]
+fg_test_end

@@ -13,32 +13,11 @@
 #   Each chaotic run must finish on the calm run's hash, and the proxies'
 #   logs must show the events happened and the workers reconnected.
 set -u
-FEDCTL=${FEDCTL:-cli/fedctl}
+. "$(dirname "$0")/../fg_test_lib.sh"
 PROXY=${CHAOS_PROXY:-tests/chaos/chaos-proxy}
-work=$(mktemp -d /tmp/fg-chaos-XXXXXX)
-pids=""; proxies=""; workers=""
-cleanup () { for p in $pids; do kill -9 "$p" 2>/dev/null; done; rm -rf "$work"; }
-trap cleanup EXIT
-n=0; failed=0
-ok () { n=$((n + 1)); echo "ok $n - $1"; }
-bad () { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
-export FEDGRID_LOG=warn
+proxies=""; workers=""
+fg_test_begin chaos
 
-new_exp () {   # new_exp DIR: the test experiment
-    "$FEDCTL" init "$1" --preset synthetic-tiny --set grid.heartbeat_ms=250 --set grid.liveness=8 \
-        --set training.local_epochs=2 >/dev/null 2>&1
-}
-final_hash () { "$FEDCTL" status "$1" --json 2>/dev/null | sed -n 's/.*"weights_sha256": "\([0-9a-f]*\)".*/\1/p'; }
-state_of () { "$FEDCTL" status "$1" --json 2>/dev/null | sed -n 's/.*"state": "\([^"]*\)".*/\1/p'; }
-#   start_coordinator DIR: background, --listen on a free port; sets coord, port
-start_coordinator () {
-    "$FEDCTL" start "$1" --local 0 --listen 'tcp://127.0.0.1:*' >"$1.out" 2>&1 &
-    coord=$!; pids="$pids $coord"; port=""
-    for t in $(seq 1 400); do
-        port=$(sed -n 's/.*"port": \([0-9]*\).*/\1/p' "$1/status.json" 2>/dev/null)
-        [ -n "$port" ] && [ "$port" != 0 ] && break; sleep 0.05
-    done
-}
 #   start_proxy NAME UPSTREAM-PORT OPTIONS...: background; sets pport
 start_proxy () {
     name_=$1; up_=$2; shift 2
@@ -69,7 +48,7 @@ ref="$work/ref"; new_exp "$ref"
 calm=$!; pids="$pids $calm"
 
 drops="$work/drops"; new_exp "$drops"
-start_coordinator "$drops"; drops_coord=$coord
+start_coordinator "$drops" start --local 0 --listen 'tcp://127.0.0.1:*'; drops_coord=$coord
 start_proxy drops-a "$port" --seed 11 --latency-ms 20 --jitter-ms 10 --drop-every 3
 start_worker "$drops" a "$pport"
 start_proxy drops-b "$port" --seed 12 --latency-ms 20 --jitter-ms 10 --drop-every 3
@@ -77,7 +56,7 @@ start_worker "$drops" b "$pport"
 drops_workers=$workers; workers=""
 
 rough="$work/rough"; new_exp "$rough"
-start_coordinator "$rough"; rough_coord=$coord
+start_coordinator "$rough" start --local 0 --listen 'tcp://127.0.0.1:*'; rough_coord=$coord
 start_proxy rough "$port" --seed 21 --latency-ms 5 --bandwidth 2M --stall-every 2 --stall-for 0.4 \
     --reset-every 4 --half-close-every 5 --spread 0.25
 start_worker "$rough" c "$pport"
@@ -86,7 +65,7 @@ rough_workers=$workers
 
 await "$calm"
 if [ "$(state_of "$ref")" = finished ]; then ok "calm run finishes"
-else bad "calm run finishes ($(tail -3 "$ref.out"))"; echo "1..$n"; exit 1; fi
+else bad "calm run finishes ($(tail -3 "$ref.out"))"; fg_test_end; exit 1; fi
 H=$(final_hash "$ref")
 
 check () {     # check DIR WHAT
@@ -129,5 +108,4 @@ for np in $proxies; do
 done
 $all_ok && ok "the proxies exit 0 on SIGTERM and log it" || bad "the proxies exit 0 on SIGTERM and log it"
 
-echo "1..$n"
-[ $failed -eq 0 ]
+fg_test_end
