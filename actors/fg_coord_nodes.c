@@ -402,6 +402,8 @@ fg_coord_nodes_destroy (fg_coord_t *self)
     }
     free (self->nodes);
     self->nodes = NULL;
+    free (self->holders);               //  fg_coord_backup_begin's table of them
+    self->holders = NULL;
     zhashx_destroy (&self->by_routing);
     zhash_destroy (&self->departed);
 }

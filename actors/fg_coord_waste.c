@@ -56,6 +56,7 @@
 #include "fg_coordinator_internal.h"
 #include "fg_log.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 //  --------------------------------------------------------------------------
@@ -127,16 +128,35 @@ fg_coord_backup_helps (const fg_coord_backup_case_t *c)
     return c->after * idle < expected - c->held_ms;
 }
 
-//  The single running copy of shard, when there is exactly one.
-static const fg_coord_node_t *
-s_holder (const fg_coord_t *self, uint32_t shard)
+#define S_BACKUP_EVERY_MS   200
+
+bool
+fg_coord_backup_begin (fg_coord_t *self, int64_t now)
 {
+    int mode = self->cfg.grid.backup;
+    if (mode != FG_BACKUP_LATE)
+        return mode == FG_BACKUP_ALWAYS;
+    if (now < self->backup_at)
+        return false;
+    self->backup_at = now + S_BACKUP_EVERY_MS;
+    if (self->holders_cap < self->nshards) {
+        const void **holders = realloc (self->holders, self->nshards * sizeof *holders);
+        if (!holders)
+            return false;               //  no backups this pass; the units run on
+        self->holders = holders;
+        self->holders_cap = self->nshards;
+    }
+    //  one pass over the nodes: a unit's running copy (not expired) and
+    //  the slowest measured speed
+    memset (self->holders, 0, self->nshards * sizeof *self->holders);
     for (size_t i = 0; i < self->nnodes; i++) {
         const fg_coord_node_t *node = self->nodes [i];
-        if (node->busy && !node->expired && node->shard == shard && node->r_round == self->round)
-            return node;
+        if (node->busy && !node->expired && node->r_round == self->round
+        &&  node->shard < self->nshards)
+            self->holders [node->shard] = node;
     }
-    return NULL;
+    self->backup_slowest = fg_coord_slowest_speed (self);
+    return true;
 }
 
 uint32_t
@@ -145,7 +165,7 @@ fg_coord_backup_pick (fg_coord_t *self, const fg_coord_node_t *idle, int64_t now
     int mode = self->cfg.grid.backup;
     if (mode == FG_BACKUP_NEVER)
         return UINT32_MAX;
-    double slowest = mode == FG_BACKUP_LATE? fg_coord_slowest_speed (self): 0;
+    double slowest = mode == FG_BACKUP_LATE? self->backup_slowest: 0;
     uint32_t pick = UINT32_MAX;
     double best = 0;                    //  late: held / expected; always: -started
     for (uint32_t s = 0; s < self->nshards; s++) {
@@ -160,7 +180,9 @@ fg_coord_backup_pick (fg_coord_t *self, const fg_coord_node_t *idle, int64_t now
             }
             continue;
         }
-        const fg_coord_node_t *holder = s_holder (self, s);
+        //  noted by fg_coord_backup_begin in this pass (a unit with one
+        //  copy has one running node; nodes are not removed during a pass)
+        const fg_coord_node_t *holder = self->holders? self->holders [s]: NULL;
         if (!holder)
             continue;
         uint64_t samples = self->shards->offset [s + 1] - self->shards->offset [s];

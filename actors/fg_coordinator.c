@@ -525,6 +525,8 @@ s_assign (fg_coord_t *self)
 {
     if (!self->units || self->folding || self->finished || !fg_coord_units_open (self))
         return;
+    int64_t now = zclock_mono ();
+    bool backups = fg_coord_backup_begin (self, now);
     for (size_t i = 0; i < self->nnodes; i++) {
         fg_coord_node_t *node = self->nodes [i];
         if (!node->ready || node->busy || node->unable || node->quarantined)
@@ -534,8 +536,8 @@ s_assign (fg_coord_t *self)
             if (self->units [s].state == FG_COORD_UNIT_PENDING && fg_coord_may_take (self, node, s))
                 pick = s;
         bool backup = pick == UINT32_MAX;
-        if (backup)                     //  everything is in flight (grid.backup)
-            pick = fg_coord_backup_pick (self, node, zclock_mono ());
+        if (backup && backups)          //  everything is in flight (grid.backup)
+            pick = fg_coord_backup_pick (self, node, now);
         if (pick == UINT32_MAX)
             continue;                   //  another node may take what this one may not
         s_send_task (self, node, pick, backup);

@@ -211,6 +211,14 @@ typedef struct {
     uint32_t  nshards;
     uint32_t  done;
     uint64_t  update_bound;         //  largest update blob (fg_blob_bound of base)
+    //  backup copies under grid.backup = "late", weighed at most every
+    //  S_BACKUP_EVERY_MS (fg_coord_backup_begin): each unit's single
+    //  running copy's node, and the slowest speed measured, found once
+    //  per pass over the idle nodes instead of once per idle node and unit
+    int64_t   backup_at;
+    const void **holders;           //  [nshards] fg_coord_node_t *, or NULL
+    uint32_t  holders_cap;
+    double    backup_slowest;
     uint32_t  unsure_round;         //  begun by an earlier run: its issues unknown
     bool      folding;              //  FINISH sent to the aggregator
     int64_t   round_started;        //  zclock_mono
@@ -524,6 +532,14 @@ bool
 //  against its expected time (grid.backup = "always": the oldest).
 uint32_t
     fg_coord_backup_pick (fg_coord_t *self, const fg_coord_node_t *idle, int64_t now);
+
+//  Whether s_assign may hand out backup copies in this pass (call once
+//  before its loop over the nodes): "always" every pass, "never" none,
+//  "late" at most every 200 ms (a backup is a matter of seconds, and
+//  s_assign runs after every message), when it also notes each unit's
+//  holder and the slowest speed for fg_coord_backup_pick.
+bool
+    fg_coord_backup_begin (fg_coord_t *self, int64_t now);
 
 //  Slowest speed measured among connected nodes (samples x epochs per
 //  second), 0 when none.
