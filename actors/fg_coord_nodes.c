@@ -605,6 +605,15 @@ fg_coord_nodes_beat (fg_coord_t *self, int64_t now)
 //  timer tick)
 
 bool
+fg_coord_units_pending (const fg_coord_t *self)
+{
+    for (uint32_t s = 0; self->units && s < self->nshards; s++)
+        if (self->units [s].state == FG_COORD_UNIT_PENDING)
+            return true;
+    return false;
+}
+
+bool
 fg_coord_units_open (const fg_coord_t *self)
 {
     for (uint32_t s = 0; self->units && s < self->nshards; s++) {

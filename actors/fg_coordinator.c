@@ -527,6 +527,8 @@ s_assign (fg_coord_t *self)
         return;
     int64_t now = zclock_mono ();
     bool backups = fg_coord_backup_begin (self, now);
+    if (!backups && !fg_coord_units_pending (self))
+        return;                         //  only backups are open, not weighed in this pass
     for (size_t i = 0; i < self->nnodes; i++) {
         fg_coord_node_t *node = self->nodes [i];
         if (!node->ready || node->busy || node->unable || node->quarantined)

@@ -299,6 +299,10 @@ void
 bool
     fg_coord_units_open (const fg_coord_t *self);
 
+//  True when a unit waits for a copy to be handed out (PENDING).
+bool
+    fg_coord_units_pending (const fg_coord_t *self);
+
 //  A node's running copy of a unit ends (result, failure, death).
 void
     fg_coord_unit_copy_ends (fg_coord_t *self, fg_coord_node_t *node);

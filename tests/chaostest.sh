@@ -95,7 +95,10 @@ for seed in $SEEDS; do
     check "$d" "mixed (seed $seed, exact policy, replication 2): the calm run's final weights"
     freezes=$(events "$d" 'freeze: SIGSTOP'); crashes=$(events "$d" 'crash: kill -9')
     downs=$(events "$d" 'trace: down'); ups=$(events "$d" 'trace: up')
-    if [ "$freezes" -ge 1 ] && [ "$crashes" -ge 1 ] && [ "$downs" -ge 1 ] && [ "$ups" -ge 1 ] \
+    #   office.trace powers the PC on again 9 s after the coordinator
+    #   started: a run over by then (a quiet machine) saw the power go only
+    if [ "$ups" -eq 0 ] && awk -v s="$secs" 'BEGIN { exit !(s < 11) }'; then ups="none due"; fi
+    if [ "$freezes" -ge 1 ] && [ "$crashes" -ge 1 ] && [ "$downs" -ge 1 ] && [ "$ups" != 0 ] \
        && [ "$(events "$d" 'liar .*FEDGRID_FAULT=add:1000')" -ge 1 ]; then
         ok "mixed (seed $seed): injections logged ($freezes freezes, $crashes crashes, $downs trace downs, $ups ups)"
     else
