@@ -170,10 +170,11 @@ fg_coord_backup_pick (fg_coord_t *self, const fg_coord_node_t *idle, int64_t now
     double best = 0;                    //  late: held / expected; always: -started
     for (uint32_t s = 0; s < self->nshards; s++) {
         fg_coord_unit_t *unit = &self->units [s];
-        if (unit->state != FG_COORD_UNIT_RUNNING || unit->copies != 1
-        ||  !fg_coord_may_take (self, idle, s))
+        if (unit->state != FG_COORD_UNIT_RUNNING || unit->copies != 1)
             continue;
         if (mode == FG_BACKUP_ALWAYS) {
+            if (!fg_coord_may_take (self, idle, s))
+                continue;
             if (pick == UINT32_MAX || -(double) unit->started_at > best) {
                 best = -(double) unit->started_at;
                 pick = s;
@@ -198,7 +199,9 @@ fg_coord_backup_pick (fg_coord_t *self, const fg_coord_node_t *idle, int64_t now
             continue;
         double expected = c.holder_ms > 0? c.holder_ms: c.bound_ms;
         double lateness = c.held_ms / expected;
-        if (pick == UINT32_MAX || lateness > best) {
+        //  fg_coord_may_take scans the nodes: asked only of a unit that
+        //  would be the pick, so a pass stays about O(idle nodes x shards)
+        if ((pick == UINT32_MAX || lateness > best) && fg_coord_may_take (self, idle, s)) {
             best = lateness;
             pick = s;
         }

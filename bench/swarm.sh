@@ -20,12 +20,13 @@
 #
 #   Environment: FEDCTL (default cli/fedctl: run from the build folder),
 #   SHARDS (64), ROUNDS (3), SAMPLES (2048), POOL (2), SETTLE (10),
-#   WINDOW (20), HEARTBEAT_MS (1000), LIVENESS (10: a loaded host), CURVE.
+#   WINDOW (20), HEARTBEAT_MS (1000), LIVENESS (10: a loaded host), CURVE,
+#   BACKUP (grid.backup: late, the default, always or never).
 set -u
 FEDCTL=${FEDCTL:-cli/fedctl}
 SHARDS=${SHARDS:-64}; ROUNDS=${ROUNDS:-3}; SAMPLES=${SAMPLES:-2048}; POOL=${POOL:-2}
 SETTLE=${SETTLE:-10}; WINDOW=${WINDOW:-20}; HB=${HEARTBEAT_MS:-1000}; LIVE=${LIVENESS:-10}
-CURVE=${CURVE:-0}
+CURVE=${CURVE:-0}; BACKUP=${BACKUP:-late}
 [ $# -gt 0 ] || set -- 100 1000
 work=$(mktemp -d /tmp/fg-bench-swarm-XXXXXX)
 pids=""
@@ -73,12 +74,12 @@ new_exp () {   # DIR
     "$FEDCTL" init "$1" --preset synthetic-tiny --set grid.nodes="$SHARDS" \
         --set experiment.rounds="$ROUNDS" --set grid.curve="$curve" \
         --set data.synthetic_train="$SAMPLES" --set grid.heartbeat_ms="$HB" \
-        --set grid.liveness="$LIVE" >/dev/null 2>&1
+        --set grid.liveness="$LIVE" --set grid.backup="$BACKUP" >/dev/null 2>&1
 }
 
 echo "# bench/swarm.sh: $(nproc) cores, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)"
 echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg); ulimit -n $(ulimit -n)"
-echo "# shards $SHARDS, rounds $ROUNDS, samples $SAMPLES, heartbeat $HB ms, liveness $LIVE, curve $curve"
+echo "# shards $SHARDS, rounds $ROUNDS, samples $SAMPLES, heartbeat $HB ms, liveness $LIVE, curve $curve, backup $BACKUP"
 for N in "$@"; do
     #   idle: identities with another copy of the data (SAMPLES + 1 samples)
     d="$work/idle$N"; new_exp "$d"; start_coordinator "$d"
@@ -126,4 +127,8 @@ for N in "$@"; do
                             n, s / k, c / k, 100 * c / s, cpu, peak / 1024
               else printf "rounds N=%-6d no round committed\n", n }'
     grep -h "finished: final" "$d.out" | sed "s/^/rounds N=$N /"
+    #   the copies computed per outcome and kind (clients.csv), and the waste
+    awk -F, -v n="$N" 'NR > 1 { k [$9 "/" $11]++ }
+        END { for (x in k) printf "rounds N=%-6d copies %s: %d\n", n, x, k [x] }' "$d/clients.csv" | sort
+    "$FEDCTL" status "$d" 2>/dev/null | sed -n "s/^waste */rounds N=$N waste: /p"
 done
