@@ -140,7 +140,7 @@ fg_coord_backup_begin (fg_coord_t *self, int64_t now)
         return false;
     self->backup_at = now + S_BACKUP_EVERY_MS;
     if (self->holders_cap < self->nshards) {
-        const void **holders = realloc (self->holders, self->nshards * sizeof *holders);
+        const fg_coord_node_t **holders = realloc (self->holders, self->nshards * sizeof *holders);
         if (!holders)
             return false;               //  no backups this pass; the units run on
         self->holders = holders;

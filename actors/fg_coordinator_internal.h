@@ -216,7 +216,7 @@ typedef struct {
     //  running copy's node, and the slowest speed measured, found once
     //  per pass over the idle nodes instead of once per idle node and unit
     int64_t   backup_at;
-    const void **holders;           //  [nshards] fg_coord_node_t *, or NULL
+    const fg_coord_node_t **holders; //  [nshards] the single running copy, or NULL
     uint32_t  holders_cap;
     double    backup_slowest;
     uint32_t  unsure_round;         //  begun by an earlier run: its issues unknown
