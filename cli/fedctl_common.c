@@ -106,6 +106,10 @@ fedctl_open_split (const fg_config_t *cfg, fg_split_t split, fg_dataset_t **out)
     int rc = fg_dataset_open (cfg->data.dataset, path, split, limit, out, &err);
     if (rc) {
         fedctl_fail ("%s", err.msg);
+        if (rc == FG_ENOENT && cfg->data.dataset != FG_DATASET_SYNTHETIC)
+            fedctl_fail ("data.path is \"%s\": point it at the %s folder with --set "
+                         "data.path=DIR (or edit [data] path in fedgrid.toml)", cfg->data.path,
+                         fg_config_choice_name ("data.dataset", cfg->data.dataset));
         return rc == FG_ENOENT? EX_NOINPUT: rc == FG_EUNSUPPORTED? EX_UNAVAILABLE: EX_DATAERR;
     }
     return 0;

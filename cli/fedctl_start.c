@@ -398,6 +398,30 @@ fedctl_cmd_start (int argc, char **argv)
     return s_run (dir, &opts);
 }
 
+//  A finished experiment has nothing left to run: resume says so and
+//  starts no coordinator and no trainer. Returns 1 (finished, printed),
+//  0 (go on: a run reports any other problem itself) or a sysexits code.
+static int
+s_resume_finished (const char *dir, const s_run_opts_t *opts)
+{
+    fg_config_t cfg;
+    if (!fg_journal_exists (dir) || fedctl_load_config (dir, &opts->sets, &cfg))
+        return 0;
+    fg_error_t err;
+    fg_journal_t *journal = NULL;
+    uint32_t last = 0;
+    int rc = fg_journal_open_readonly (dir, &journal, &err);
+    if (rc == 0)
+        rc = fg_journal_last_round (journal, &last, &err);
+    fg_journal_close (&journal);
+    if (rc || last < (uint64_t) cfg.experiment.rounds)
+        return 0;
+    fprintf (stderr, "fedctl: %s is finished: round %u of %lld committed, nothing to resume "
+             "(`fedctl status %s`; `fedctl export %s` writes the weights)\n", dir, last,
+             (long long) cfg.experiment.rounds, dir, dir);
+    return 1;
+}
+
 int
 fedctl_cmd_resume (int argc, char **argv)
 {
@@ -408,5 +432,7 @@ fedctl_cmd_resume (int argc, char **argv)
         return rc < 0? EX_OK: rc;
     if ((rc = s_check_fault ()))
         return rc;
+    if (s_resume_finished (dir, &opts))
+        return EX_OK;
     return s_run (dir, &opts);
 }

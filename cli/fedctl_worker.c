@@ -3,6 +3,7 @@
     samples read from a local copy or fetched into that folder.           */
 
 #include "fedctl.h"
+#include "fg_endpoint.h"
 #include "fg_actors.h"
 #include "fg_fault.h"
 #include "fg_file.h"
@@ -140,6 +141,11 @@ s_worker_parse (int argc, char **argv, s_worker_opts_t *opts)
     if (!opts->connect || !opts->cache || optind != argc) {
         fedctl_fail ("worker needs --connect and --cache");
         s_worker_usage (stderr);
+        return EX_USAGE;
+    }
+    fg_error_t err;
+    if (fg_endpoint_check (opts->connect, false, &err)) {
+        fedctl_fail ("--connect: %s", err.msg);
         return EX_USAGE;
     }
     if (opts->swarm && opts->slowdown > 1) {

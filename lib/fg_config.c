@@ -7,6 +7,7 @@
     comment `fedctl init` writes above it).                                */
 
 #include "fg_config.h"
+#include "fg_endpoint.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -198,6 +199,17 @@ s_key_find (const char *section, const char *name)
     return NULL;
 }
 
+//  Index of a known section in s_sections (the caller checked it is known).
+static size_t
+s_section_index (const char *section)
+{
+    size_t i = 0;
+    while (i < S_NSECTIONS && strcmp (s_sections [i], section))
+        i++;
+    assert (i < S_NSECTIONS);
+    return i;
+}
+
 static bool
 s_section_known (const char *section)
 {
@@ -205,6 +217,70 @@ s_section_known (const char *section)
         if (strcmp (s_sections [i], section) == 0)
             return true;
     return false;
+}
+
+//  Edit distance (insertions, deletions, substitutions) of two short names,
+//  for "did you mean"; names longer than 63 bytes count as far apart.
+static size_t
+s_distance (const char *a, const char *b)
+{
+    size_t n = strlen (a), m = strlen (b);
+    if (n > 63 || m > 63)
+        return SIZE_MAX;
+    size_t row [64];
+    for (size_t j = 0; j <= m; j++)
+        row [j] = j;
+    for (size_t i = 1; i <= n; i++) {
+        size_t diagonal = row [0];
+        row [0] = i;
+        for (size_t j = 1; j <= m; j++) {
+            size_t above = row [j];
+            size_t best = diagonal + (a [i - 1] != b [j - 1]);
+            if (above + 1 < best)
+                best = above + 1;
+            if (row [j - 1] + 1 < best)
+                best = row [j - 1] + 1;
+            row [j] = best;
+            diagonal = above;
+        }
+    }
+    return row [m];
+}
+
+//  Why section.name is not a key, with the nearest key (at most 2 edits
+//  of "section.name") and the keys of the section (or the sections).
+static void
+s_key_unknown (const char *section, const char *name, char *why, size_t size)
+{
+    char wanted [130], full [130], near [130] = "";
+    snprintf (wanted, sizeof wanted, "%s.%s", section, name);
+    size_t best = 3;
+    for (size_t i = 0; i < S_NKEYS; i++) {
+        snprintf (full, sizeof full, "%s.%s", s_keys [i].section, s_keys [i].name);
+        size_t d = s_distance (wanted, full);
+        if (d < best) {
+            best = d;
+            snprintf (near, sizeof near, "%s", full);
+        }
+    }
+    int used = snprintf (why, size, "unknown key '%s'", wanted);
+    if (*near && used >= 0 && (size_t) used < size)
+        used += snprintf (why + used, size - (size_t) used, "; did you mean '%s'?", near);
+    if (used < 0 || (size_t) used >= size)
+        return;
+    if (s_section_known (section)) {
+        used += snprintf (why + used, size - (size_t) used, " (keys of [%s]:", section);
+        for (size_t i = 0; i < S_NKEYS && (size_t) used < size; i++)
+            if (strcmp (s_keys [i].section, section) == 0)
+                used += snprintf (why + used, size - (size_t) used, " %s", s_keys [i].name);
+    }
+    else {
+        used += snprintf (why + used, size - (size_t) used, " (sections:");
+        for (size_t i = 0; i < S_NSECTIONS && (size_t) used < size; i++)
+            used += snprintf (why + used, size - (size_t) used, " %s", s_sections [i]);
+    }
+    if ((size_t) used < size)
+        snprintf (why + used, size - (size_t) used, ")");
 }
 
 //  Index of word in "a|b|c", or -1.
@@ -550,6 +626,8 @@ typedef struct {
     int          line;          //  number of the line last handed to inih
     char         current [256]; //  that line, for messages
     bool         seen [S_NKEYS];
+    int          section_line [S_NSECTIONS];   //  line of each [section], 0: not yet
+    size_t       keys;          //  keys set
     fg_error_t  *err;
     int          rc;            //  first error
 } s_parser_t;
@@ -584,10 +662,6 @@ s_reader (char *buffer, int size, void *arg)
     size_t len = newline? (size_t) (newline - start): (size_t) (self->limit - start);
     self->text = start + len + (newline? 1: 0);
     self->line++;
-    if (memchr (start, '\0', len)) {
-        s_parser_fail (self, FG_EFORMAT, "NUL byte in line");
-        return NULL;
-    }
     if (len + 2 > (size_t) size || len >= sizeof self->current) {
         s_parser_fail (self, FG_EFORMAT, "line longer than %d characters",
                        (size < (int) sizeof self->current? size: (int) sizeof self->current) - 2);
@@ -637,6 +711,14 @@ s_reader (char *buffer, int size, void *arg)
                            "aggregation, grid, journal)", section);
             return NULL;
         }
+        //  TOML defines a table once
+        int *first = &self->section_line [s_section_index (section)];
+        if (*first) {
+            s_parser_fail (self, FG_EFORMAT, "[%s] appears twice (first on line %d): "
+                           "put all its keys under one header", section, *first);
+            return NULL;
+        }
+        *first = self->line;
         //  hand inih the header without the spaces TOML allows inside
         snprintf (buffer, (size_t) size, "[%s]\n", section);
         return buffer;
@@ -671,19 +753,15 @@ s_handler (void *arg, const char *section, const char *name, const char *value)
         return s_parser_fail (self, FG_EFORMAT, "key '%s' before any [section]", name);
     const s_key_t *key = s_key_find (section, name);
     if (!key) {
-        char known [512] = "";
-        for (size_t i = 0; i < S_NKEYS; i++)
-            if (strcmp (s_keys [i].section, section) == 0) {
-                size_t used = strlen (known);
-                snprintf (known + used, sizeof known - used, "%s%s", used? ", ": "", s_keys [i].name);
-            }
-        return s_parser_fail (self, FG_EFORMAT, "unknown key '%s' in [%s] (known: %s)",
-                              name, section, known);
+        char why [FG_ERROR_MSG_MAX - 64];
+        s_key_unknown (section, name, why, sizeof why);
+        return s_parser_fail (self, FG_EFORMAT, "%s", why);
     }
     size_t index = (size_t) (key - s_keys);
     if (self->seen [index])
         return s_parser_fail (self, FG_EFORMAT, "%s.%s is set twice", section, name);
     self->seen [index] = true;
+    self->keys++;
     const char *raw = strchr (self->current, '=');
     assert (raw);                       //  the reader checked
     char where [300];
@@ -696,6 +774,35 @@ s_handler (void *arg, const char *section, const char *name, const char *value)
             *self->err = local;
     }
     return rc == 0;                     //  inih: non-zero means success
+}
+
+//  TOML is UTF-8 text: the line and column of the first byte that is not
+//  (NUL, another control byte than tab, CR and LF, or bad UTF-8), or 0.
+static size_t
+s_text_error (const char *text, size_t size, int *line, size_t *column)
+{
+    const uint8_t *p = (const uint8_t *) text;
+    size_t start = 0;
+    *line = 1;
+    for (size_t i = 0; i < size; ) {
+        uint8_t c = p [i];
+        size_t extra = c < 0x80? 0: (c & 0xE0) == 0xC0? 1: (c & 0xF0) == 0xE0? 2:
+                       (c & 0xF8) == 0xF0? 3: 4;
+        bool bad = extra == 4 || (c < 0x20 && c != '\t' && c != '\r' && c != '\n')
+                || c == 0x7F || (extra && (c == 0xC0 || c == 0xC1 || c > 0xF4));
+        for (size_t k = 1; !bad && k <= extra; k++)
+            bad = i + k >= size || (p [i + k] & 0xC0) != 0x80;
+        if (bad) {
+            *column = i - start + 1;
+            return i + 1;
+        }
+        if (c == '\n') {
+            (*line)++;
+            start = i + 1;
+        }
+        i += extra + 1;
+    }
+    return 0;
 }
 
 int
@@ -712,9 +819,18 @@ fg_config_parse (fg_config_t *cfg, const char *text, size_t size, const char *na
     //  a UTF-8 byte order mark is allowed at the very start
     if (size >= 3 && memcmp (text, "\xEF\xBB\xBF", 3) == 0)
         parser.text += 3;
+    int bad_line;
+    size_t column, bad = s_text_error (text, size, &bad_line, &column);
+    if (bad)
+        return fg_error_set (err, FG_EFORMAT, "%s:%d: byte 0x%02X at column %zu is not TOML "
+                             "text (UTF-8 without control characters): is this a binary file?",
+                             parser.name, bad_line, (unsigned) (uint8_t) text [bad - 1], column);
     int line = ini_parse_stream (s_reader, &parser, s_handler, &parser);
     if (parser.rc)
         return parser.rc;
+    if (parser.keys == 0)
+        return fg_error_set (err, FG_EFORMAT, "%s: sets no key (an empty file?); `fedctl init "
+                             "DIR` writes one with every key and its default", parser.name);
     if (line > 0)
         return fg_error_set (err, FG_EFORMAT, "%s:%d: syntax error (expected [section] or key = value)",
                              parser.name, line);
@@ -768,9 +884,11 @@ fg_config_set (fg_config_t *cfg, const char *assignment, const char *origin,
     memcpy (name, dot + 1, name_len);
     name [name_len] = '\0';
     const s_key_t *key = s_key_find (section, name);
-    if (!key)
-        return fg_error_set (err, FG_EFORMAT, "%s %s: unknown key '%s.%s' (see fedctl init's "
-                             "file for every key)", where, assignment, section, name);
+    if (!key) {
+        char why [FG_ERROR_MSG_MAX - 64];
+        s_key_unknown (section, name, why, sizeof why);
+        return fg_error_set (err, FG_EFORMAT, "%s %s: %s", where, assignment, why);
+    }
     return s_assign (cfg, key, equals + 1, where, true, err);
 }
 
@@ -789,6 +907,9 @@ fg_config_validate (const fg_config_t *cfg, fg_error_t *err)
         return fg_error_set (err, FG_EINVAL, "grid.chunk_size (%lld) must be at least 4096 bytes "
                              "below grid.max_frame (%lld)", (long long) cfg->grid.chunk_size,
                              (long long) cfg->grid.max_frame);
+    fg_error_t local;
+    if (cfg->grid.listen [0] && fg_endpoint_check (cfg->grid.listen, true, &local))
+        return fg_error_set (err, FG_EINVAL, "grid.listen: %s", local.msg);
     if (cfg->data.dataset != FG_DATASET_SYNTHETIC && cfg->data.path [0] == '\0')
         return fg_error_set (err, FG_EINVAL, "data.path is empty: give the %s folder",
                              fg_config_choice_name ("data.dataset", cfg->data.dataset));

@@ -84,7 +84,7 @@ static void
 test_bad_input_is_named (void **state)
 {
     static const struct { const char *text; int code; const char *needle; } cases [] = {
-        { "[experiment]\nsead = 1\n", FG_EFORMAT, "exp.toml:2: unknown key 'sead' in [experiment]" },
+        { "[experiment]\nsead = 1\n", FG_EFORMAT, "exp.toml:2: unknown key 'experiment.sead'; did you mean 'experiment.seed'? (keys of [experiment]: seed rounds" },
         { "[experimnt]\n", FG_EFORMAT, "exp.toml:1: unknown section [experimnt]" },
         { "seed = 1\n", FG_EFORMAT, "exp.toml:1: key 'seed' before any [section]" },
         { "[experiment]\nseed = 1\nseed = 2\n", FG_EFORMAT, "exp.toml:3: experiment.seed is set twice" },
@@ -140,7 +140,63 @@ test_overlong_line_and_nul_are_refused (void **state)
     const char nul [] = "[data]\npath = \"a\0b\"\n";
     fg_config_defaults (&cfg);
     assert_int_equal (fg_config_parse (&cfg, nul, sizeof nul - 1, "nul.toml", &err), FG_EFORMAT);
-    assert_non_null (strstr (err.msg, "nul.toml:2: NUL byte"));
+    assert_non_null (strstr (err.msg, "nul.toml:2: byte 0x00 at column 10 is not TOML text"));
+}
+
+//  What TOML and fedgrid refuse although inih would read it: a table
+//  defined twice, a file that sets nothing, bytes that are not UTF-8 text
+//  (never echoed back raw).
+static void
+test_file_shape_is_checked (void **state)
+{
+    (void) state;
+    static const struct { const char *text; size_t size; const char *expect; } cases [] = {
+        { "[data]\ndataset = \"mnist\"\n[grid]\nnodes = 2\n[data]\naugment = true\n", 0,
+          "exp.toml:5: [data] appears twice (first on line 1)" },
+        { "", 0, "exp.toml: sets no key (an empty file?)" },
+        { "# only a comment\n\n[data]\n", 0, "exp.toml: sets no key" },
+        { "[data]\npath = \"\xff\xfe\"\n", 0, "exp.toml:2: byte 0xFF at column 9 is not TOML text" },
+        { "[data]\n\x1b[31mpath = \"x\"\n", 0, "exp.toml:2: byte 0x1B at column 1" },
+        { "\x7f" "ELF\x02\x01\x01", 7, "exp.toml:1: byte 0x7F at column 1" },
+        { "[data]\npath = \"caf\xc3\xa9\"\n", 0, NULL },      //  UTF-8 is text
+        { "[data]\npath = \"\xc3\"\n", 0, "exp.toml:2: byte 0xC3 at column 9" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
+        fg_config_t cfg;
+        fg_error_t err;
+        fg_config_defaults (&cfg);
+        size_t size = cases [i].size? cases [i].size: strlen (cases [i].text);
+        int rc = fg_config_parse (&cfg, cases [i].text, size, "exp.toml", &err);
+        if (!cases [i].expect) {
+            assert_int_equal (rc, 0);
+            assert_string_equal (cfg.data.path, "caf\xc3\xa9");
+            continue;
+        }
+        assert_int_equal (rc, FG_EFORMAT);
+        if (!strstr (err.msg, cases [i].expect))
+            fail_msg ("case %zu: '%s' lacks '%s'", i, err.msg, cases [i].expect);
+        for (const char *m = err.msg; *m; m++)
+            assert_true ((uint8_t) *m >= 0x20 && (uint8_t) *m < 0x7F);
+    }
+}
+
+//  A typo in a --set key or a file key names the nearest key and lists
+//  the section's keys; an unknown section lists the sections.
+static void
+test_unknown_key_suggests (void **state)
+{
+    (void) state;
+    fg_config_t cfg;
+    fg_error_t err;
+    fg_config_defaults (&cfg);
+    assert_int_equal (fg_config_set (&cfg, "data.datset=cifar10", NULL, &err), FG_EFORMAT);
+    assert_non_null (strstr (err.msg, "--set data.datset=cifar10: unknown key 'data.datset'; "
+                                      "did you mean 'data.dataset'? (keys of [data]: dataset path"));
+    assert_int_equal (fg_config_set (&cfg, "trainig.lr=0.1", NULL, &err), FG_EFORMAT);
+    assert_non_null (strstr (err.msg, "did you mean 'training.lr'? (sections: experiment data"));
+    assert_int_equal (fg_config_set (&cfg, "grid.zzzzzzzz=1", NULL, &err), FG_EFORMAT);
+    assert_null (strstr (err.msg, "did you mean"));
+    assert_non_null (strstr (err.msg, "(keys of [grid]: "));
 }
 
 //  A string that fits when read but whose escaped form would not fit on
@@ -331,6 +387,8 @@ main (void)
         cmocka_unit_test (test_bad_input_is_named),
         cmocka_unit_test (test_overlong_line_and_nul_are_refused),
         cmocka_unit_test (test_escaped_string_must_fit_on_a_line),
+        cmocka_unit_test (test_file_shape_is_checked),
+        cmocka_unit_test (test_unknown_key_suggests),
         cmocka_unit_test (test_overrides),
         cmocka_unit_test (test_cross_key_rules),
         cmocka_unit_test (test_canonical_round_trip_and_hash),

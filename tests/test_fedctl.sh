@@ -70,7 +70,7 @@ expect 66 "fedctl init $work/nodir" "missing experiment suggests init" -- "$FEDC
 printf '[experiment]\nseed = 1\n[data]\nbalance = 2\n' > "$work/bad.toml"
 expect 78 "bad.toml:4: data.balance = 2: out of range" "config error names file:line" -- "$FEDCTL" config check "$work/bad.toml"
 printf '[experiment]\nsead = 1\n' > "$work/typo.toml"
-expect 78 "typo.toml:2: unknown key 'sead'" "unknown key names file:line" -- "$FEDCTL" config check "$work/typo.toml"
+expect 78 "typo.toml:2: unknown key 'experiment.sead'; did you mean 'experiment.seed'" "unknown key names file:line" -- "$FEDCTL" config check "$work/typo.toml"
 expect 64 "expected: config check FILE" "config without check" -- "$FEDCTL" config "$work/s"
 mkdir -p "$work/ro" && chmod 555 "$work/ro"
 if [ "$(id -u)" -ne 0 ]; then
@@ -133,6 +133,37 @@ expect 78 "grid.allow_ip: '10.0.0.0/8'" "start: a bad grid.allow_ip is refused" 
     "$FEDCTL" start "$e" --local 0 --listen 'tcp://127.0.0.1:*' --set grid.allow_ip=10.0.0.0/8
 if [ ! -e "$e/journal.lmdb" ]; then ok "start refused for its keys writes no journal"
 else bad "start refused for its keys writes no journal"; fi
+
+#   what a new user types wrong: a clear message that says what to do
+: > "$work/empty.toml"
+expect 78 "empty.toml: sets no key (an empty file?); \`fedctl init DIR\`" "an empty configuration file is refused" -- \
+    "$FEDCTL" config check "$work/empty.toml"
+printf '[data]\naugment = true\n[grid]\nnodes = 2\n[data]\nbalance = 0.5\n' > "$work/dup.toml"
+expect 78 "dup.toml:5: [data] appears twice (first on line 1)" "a duplicated [section] is refused" -- \
+    "$FEDCTL" config check "$work/dup.toml"
+printf '\177ELF\002\001\001\000\000\000' > "$work/binary.toml"
+expect 78 "binary.toml:1: byte 0x7F at column 1 is not TOML text" "a binary configuration file is named, not echoed" -- \
+    "$FEDCTL" config check "$work/binary.toml"
+if LC_ALL=C grep -q '[^[:print:][:space:]]' "$work/err"; then bad "the binary file's error is printable text"
+else ok "the binary file's error is printable text"; fi
+expect 78 "did you mean 'data.dataset'? (keys of [data]: dataset path" "a --set typo names the nearest key and the section's keys" -- \
+    "$FEDCTL" init "$work/typo" --set data.datset=cifar10
+expect 64 "did you mean 'tcp://127.0.0.1:7799'?" "worker --connect without tcp:// is refused at once" -- \
+    "$FEDCTL" worker --connect 127.0.0.1:7799 --cache "$work/wc"
+expect 64 "'tcp://300.1.1.1:x': the host is not an IPv4 address" "worker --connect to a malformed address is refused at once" -- \
+    "$FEDCTL" worker --connect tcp://300.1.1.1:x --cache "$work/wc"
+expect 78 "grid.listen: endpoint 'tcp://*:70000': the port is not a number" "a malformed grid.listen is refused" -- \
+    "$FEDCTL" config check "$work/s" --set grid.listen=tcp://*:70000
+"$FEDCTL" init "$work/cv" --preset cifar10-vgg16-iid --set data.path="$work/no-such-folder" >/dev/null 2>&1
+expect 66 "point it at the cifar10 folder with --set data.path=DIR" "a missing dataset folder says how to set data.path" -- \
+    "$FEDCTL" start "$work/cv" --local 1
+f="$work/finished"; "$FEDCTL" init "$f" --preset synthetic-tiny >/dev/null 2>&1
+"$FEDCTL" start "$f" --local 2 >/dev/null 2>&1; cp "$f/status.json" "$work/status.before" 2>/dev/null
+expect 0 "$f is finished: round 3 of 3 committed, nothing to resume" "resume of a finished experiment says so" -- \
+    "$FEDCTL" resume "$f" --local 2
+if cmp -s "$f/status.json" "$work/status.before" && ! grep -q trainer "$work/err"; then
+    ok "resume of a finished experiment starts nothing"
+else bad "resume of a finished experiment starts nothing"; fi
 
 expect 0 "journal.round.before" "debug crashpoints lists the points" -- "$FEDCTL" debug crashpoints
 expect 64 "usage: fedctl debug" "debug without a subcommand" -- "$FEDCTL" debug
