@@ -545,9 +545,11 @@ s_on_update_request (fg_trn_t *self, const fg_wire_msg_t *msg)
 static void
 s_on_reject (fg_trn_t *self, const fg_wire_msg_t *msg, bool about_unit)
 {
-    fg_info ("trainer %s: %s refused (%s): %s", self->node_id,
-             fg_wire_type_name (msg->reject.of_type),
-             fg_wire_reason_name (msg->reject.reason), msg->reject.text);
+    //  a unit another copy finished first is routine under backups
+    fg_log (msg->reject.reason == FG_WIRE_REASON_STALE? FG_LOG_DEBUG: FG_LOG_INFO,
+            "trainer %s: %s refused (%s): %s", self->node_id,
+            fg_wire_type_name (msg->reject.of_type),
+            fg_wire_reason_name (msg->reject.reason), msg->reject.text);
     if (msg->reject.of_type == FG_WIRE_HELLO)
         self->expires_at = 0;           //  try again after a back-off
     else
@@ -763,8 +765,10 @@ fg_trn_tick (fg_trn_t *self, int64_t now)
         fg_trn_connect (self);
     else
     if (!self->reconnect_at && now >= self->expires_at) {
-        fg_info ("trainer %s: coordinator silent, reconnecting in %d ms",
-                 self->node_id, self->backoff_ms);
+        char key [FG_WIRE_NAME_MAX + 32];
+        snprintf (key, sizeof key, "trainer %s: silent", self->node_id);
+        fg_log_every (FG_LOG_INFO, key, 60000, "trainer %s: coordinator silent, reconnecting "
+                      "in %d ms", self->node_id, self->backoff_ms);
         const char *problem = fg_handshake_problem (self->handshake);
         if (!self->heard && now >= self->hint_at) {
             //  never answered since the connect: say what to check

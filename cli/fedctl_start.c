@@ -143,10 +143,11 @@ s_live_line (const char *dir)
     long shards = (long) fedctl_status_number (text, "shards", 0);
     long flight = (long) fedctl_status_number (text, "units_in_flight", 0);
     long nodes = (long) fedctl_status_number (text, "nodes_alive", 0);
-    printf ("\r\033[Kround %ld/%ld: %ld/%ld units done, %ld in flight, %ld node%s%s",
-            round, rounds, done, shards, flight, nodes, nodes == 1? "": "s",
-            nodes? "": " (waiting for trainers)");
-    fflush (stdout);
+    char line [200];
+    snprintf (line, sizeof line, "round %ld/%ld: %ld/%ld units done, %ld in flight, %ld node%s%s",
+              round, rounds, done, shards, flight, nodes, nodes == 1? "": "s",
+              nodes? "": " (waiting for trainers)");
+    fg_log_live (line);                 //  log lines clear and redraw it
     free (text);
 }
 
@@ -312,8 +313,9 @@ s_run_watch (s_run_t *run)
     while (true) {
         void *which = zpoller_wait (poller, 250);
         if (zsys_interrupted) {
-            fprintf (stderr, "%sfedctl: interrupted; stopping (fedctl resume %s continues)\n",
-                     live? "\r\033[K": "", run->dir);
+            fg_log_live (NULL);
+            fprintf (stderr, "fedctl: interrupted; stopping (fedctl resume %s continues)\n",
+                     run->dir);
             status = EX_TEMPFAIL;
             break;
         }
@@ -323,7 +325,7 @@ s_run_watch (s_run_t *run)
             continue;
         }
         if (live)
-            printf ("\r\033[K");
+            fg_log_live (NULL);
         if (s_run_event (run, &status))
             break;
     }

@@ -55,6 +55,29 @@ void
 #define fg_debug(...)     fg_log (FG_LOG_DEBUG, __VA_ARGS__)
 #define fg_trace(...)     fg_log (FG_LOG_TRACE, __VA_ARGS__)
 
+//  Like fg_log, but at most once per interval_ms for one key (a peer and
+//  a kind of event: "trainer w1: no answer"): the lines in between are
+//  counted, and the next line let through ends with "(N similar lines
+//  suppressed)". Keys are remembered in a small table (the least
+//  recently used is forgotten). Thread-safe.
+void
+    fg_log_every (fg_log_level_t level, const char *key, long interval_ms,
+                  const char *fmt, ...)
+    __attribute__ ((format (printf, 4, 5)));
+
+//  The live status line of a terminal program ("round 3/10: 4/10 units
+//  done, ..."): drawn at once on stdout when stdout is a terminal (else
+//  ignored), and cleared and drawn again around every log line, so that a
+//  log line never runs into it. NULL or "" clears it. Call from one
+//  thread (the program's owner loop); log lines may come from any.
+void
+    fg_log_live (const char *text);
+
+//  For tests: draw the live line on stream (NULL: stdout, only when it is
+//  a terminal) and write log lines there too, in order.
+void
+    fg_log_set_live_stream (void *stream);
+
 //  True when colour may be used on stream fd (isatty and NO_COLOR unset).
 bool
     fg_log_color_allowed (int fd);

@@ -165,6 +165,20 @@ if cmp -s "$f/status.json" "$work/status.before" && ! grep -q trainer "$work/err
     ok "resume of a finished experiment starts nothing"
 else bad "resume of a finished experiment starts nothing"; fi
 
+#   on a terminal the live status line is cleared and drawn again around
+#   log lines: no log line starts after the live line's text
+if command -v script >/dev/null 2>&1; then
+    l="$work/live"; "$FEDCTL" init "$l" --preset synthetic-tiny --set experiment.rounds=4 >/dev/null 2>&1
+    FEDGRID_LOG=debug script -qec "$FEDCTL start $l --local 3" /dev/null > "$work/live.raw" 2>&1
+    drawn=$(grep -ac 'units done' "$work/live.raw"); logged=$(grep -ac 'fedgrid: debug' "$work/live.raw")
+    glued=$(sed 's/\x1b\[[0-9;]*[mK]//g' "$work/live.raw" | grep -ac '[^[:space:]]fedgrid: ')
+    if [ "$drawn" -gt 0 ] && [ "$logged" -gt 0 ] && [ "$glued" -eq 0 ]; then
+        ok "live line and log lines never share a line ($drawn live lines, $logged log lines)"
+    else bad "live line and log lines never share a line ($drawn live, $logged log, $glued glued)"; fi
+else
+    ok "live line and log lines never share a line # SKIP no script(1) for a terminal"
+fi
+
 expect 0 "journal.round.before" "debug crashpoints lists the points" -- "$FEDCTL" debug crashpoints
 expect 64 "usage: fedctl debug" "debug without a subcommand" -- "$FEDCTL" debug
 
