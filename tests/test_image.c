@@ -608,6 +608,66 @@ test_damaged_jpeg (void **state)
     free (hwc);
 }
 
+//  Warnings that leave the pixels intact are accepted: stray bytes before
+//  a marker, an unknown JFIF major version. The pixels are those of the
+//  clean file.
+static void
+test_jpeg_benign_warnings (void **state)
+{
+    (void) state;
+    uint8_t *hwc = s_pattern (95, 24, 24, 3);
+    uint8_t *bytes;
+    size_t size;
+    assert_int_equal (fg_test_image_jpeg_bytes (hwc, 24, 24, 3, 90, 0, &bytes, &size), 0);
+    fg_image_t clean, image;
+    s_decode_ok (bytes, size, 3, &clean);
+    //  two stray bytes before the frame header's marker
+    uint8_t *odd = malloc (size + 2);
+    size_t sof = s_find_marker (bytes, size, 0xc0) - 2;
+    memcpy (odd, bytes, sof);
+    odd [sof] = 0x12; odd [sof + 1] = 0x34;
+    memcpy (odd + sof + 2, bytes + sof, size - sof);
+    s_decode_ok (odd, size + 2, 3, &image);
+    assert_memory_equal (image.pixels, clean.pixels, 24 * 24 * 3);
+    fg_image_release (&image);
+    //  JFIF version 2.01 (APP0: "JFIF\0", then major, minor)
+    memcpy (odd, bytes, size);
+    size_t app0 = s_find_marker (odd, size, 0xe0);
+    assert_memory_equal (odd + app0 + 2, "JFIF", 5);
+    odd [app0 + 7] = 2;
+    s_decode_ok (odd, size, 3, &image);
+    assert_memory_equal (image.pixels, clean.pixels, 24 * 24 * 3);
+    fg_image_release (&image);
+    fg_image_release (&clean);
+    free (odd);
+    free (bytes);
+    free (hwc);
+}
+
+//  A progressive file of 568 scans: the header is fine, the decode stops
+//  at the cap of 500 scans.
+static void
+test_jpeg_scan_cap (void **state)
+{
+    (void) state;
+    uint8_t *hwc = s_pattern (96, 16, 16, 1);
+    uint8_t *bytes;
+    size_t size;
+    assert_int_equal (fg_test_image_jpeg_bytes (hwc, 16, 16, 1, 90, FG_TEST_JPEG_MANY_SCANS,
+                                                &bytes, &size), 0);
+    size_t sos = 0;
+    for (size_t i = 0; i + 1 < size; i++)
+        sos += bytes [i] == 0xff && bytes [i + 1] == 0xda;
+    assert_int_equal (sos, 568);
+    s_refused (bytes, size, FG_EFORMAT, 0);
+    fg_error_t err;
+    fg_image_t image;
+    assert_int_equal (fg_image_decode (bytes, size, "scans.jpg", 1, &image, &err), FG_EFORMAT);
+    assert_non_null (strstr (err.msg, "more than 500 progressive scans"));
+    free (bytes);
+    free (hwc);
+}
+
 //  A PNG's IHDR fields rewritten and its CRC recomputed (zlib's crc32).
 static void
 s_png_set_size (uint8_t *png, uint32_t h, uint32_t w)
@@ -760,16 +820,13 @@ s_check_record (const char *dir, const char *name, char mode, uint32_t side, uin
     fg_image_release (&image);
 }
 
+//  Every record of a fixture (tests/ref/NAME) against the files in dir.
 static void
-test_tiny_imagenet_vs_pil (void **state)
+s_check_fixture (const char *name, const char *dir)
 {
-    (void) state;
-    const char *dir = s_tiny_dir ();
-    if (!dir)
-        skip ();                //  ../shared/data/tiny-imagenet-200 not there
     const char *top = getenv ("top_srcdir");
     char path [1024];
-    snprintf (path, sizeof path, "%s/tests/ref/image_tiny.ref", top? top: ".");
+    snprintf (path, sizeof path, "%s/tests/ref/%s", top? top: ".", name);
     char *fixture;
     size_t size;
     fg_error_t err;
@@ -783,20 +840,40 @@ test_tiny_imagenet_vs_pil (void **state)
         size_t len = (size_t) p [0] | (size_t) p [1] << 8;
         p += 2;
         assert_true ((size_t) (end - p) >= len + 1 + 24);
-        char name [256];
-        assert_true (len < sizeof name);
-        memcpy (name, p, len);
-        name [len] = 0;
+        char file [256];
+        assert_true (len < sizeof file);
+        memcpy (file, p, len);
+        file [len] = 0;
         p += len;
         char mode = (char) *p++;
         uint32_t side = s_u32 (&p), crop_h = s_u32 (&p), crop_w = s_u32 (&p);
         uint32_t h = s_u32 (&p), w = s_u32 (&p), c = s_u32 (&p);
         assert_true ((size_t) (end - p) >= (size_t) h * w * c);
-        s_check_record (dir, name, mode, side, crop_h, crop_w, h, w, c, p);
+        s_check_record (dir, file, mode, side, crop_h, crop_w, h, w, c, p);
         p += (size_t) h * w * c;
     }
     assert_true (p == end);
     free (fixture);
+}
+
+//  The fuzz corpus's JPEGs and PNGs (every PNG colour type, 16-bit,
+//  palette, interlaced) decode as PIL decodes them.
+static void
+test_corpus_vs_pil (void **state)
+{
+    (void) state;
+    const char *top = getenv ("top_srcdir");
+    s_check_fixture ("image_corpus.ref", top? top: ".");
+}
+
+static void
+test_tiny_imagenet_vs_pil (void **state)
+{
+    (void) state;
+    const char *dir = s_tiny_dir ();
+    if (!dir)
+        skip ();                //  ../shared/data/tiny-imagenet-200 not there
+    s_check_fixture ("image_tiny.ref", dir);
 }
 
 //  --------------------------------------------------------------------------
@@ -874,6 +951,9 @@ s_run (void)
         cmocka_unit_test (test_damaged_jpeg),
         cmocka_unit_test (test_damaged_png),
         cmocka_unit_test (test_not_an_image),
+        cmocka_unit_test (test_jpeg_benign_warnings),
+        cmocka_unit_test (test_jpeg_scan_cap),
+        cmocka_unit_test (test_corpus_vs_pil),
         cmocka_unit_test (test_tiny_imagenet_vs_pil),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
