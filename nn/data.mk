@@ -9,6 +9,9 @@ pkginclude_HEADERS += nn/fg_image.h
 AM_CFLAGS += $(JPEG_CFLAGS) $(SPNG_CFLAGS)
 FG_DEP_LIBS += $(JPEG_LIBS) $(SPNG_LIBS)
 UNIT_TESTS += tests/test_image
+##  test_image watches the largest malloc of a refused decode (bounds are
+##  checked before the pixel buffer is allocated)
+tests_test_image_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=malloc
 ##  tests/ref/image_tiny.ref, image_corpus.ref: PIL's decode of real
 ##  Tiny-ImageNet JPEGs and of fuzz/corpus/image (regenerate by hand with
 ##  /usr/bin/python3 tests/ref/gen_image.py tests/ref; needs python3-pil and
