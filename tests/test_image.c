@@ -47,12 +47,15 @@ void *__real_malloc (size_t size);
 void *__wrap_malloc (size_t size);
 static bool s_malloc_watch;
 static size_t s_malloc_max;
+static size_t s_malloc_fail_above;      //  while watching, blocks above fail (0: none)
 
 void *
 __wrap_malloc (size_t size)
 {
     if (s_malloc_watch && size > s_malloc_max)
         s_malloc_max = size;
+    if (s_malloc_watch && s_malloc_fail_above && size > s_malloc_fail_above)
+        return NULL;
     return __real_malloc (size);
 }
 
@@ -732,6 +735,80 @@ test_oversized_not_allocated (void **state)
     free (hwc);
 }
 
+//  A tighter bound of the caller's (a set of 64 x 64 files) is checked from
+//  the header too.
+static void
+test_decode_max (void **state)
+{
+    (void) state;
+    uint8_t *hwc = s_pattern (99, 64, 64, 3);
+    uint8_t *jpeg, *png;
+    size_t jpeg_size, png_size;
+    assert_int_equal (fg_test_image_jpeg_bytes (hwc, 64, 64, 3, 90, 0, &jpeg, &jpeg_size), 0);
+    assert_int_equal (fg_test_image_png_bytes (hwc, 64, 64, 2, 8, NULL, 0, 0, &png, &png_size),
+                      0);
+    fg_image_t image;
+    fg_error_t err;
+    for (int k = 0; k < 2; k++) {
+        const uint8_t *bytes = k? png: jpeg;
+        size_t size = k? png_size: jpeg_size;
+        assert_int_equal (fg_image_decode_max (bytes, size, "t.img", 3, 4096, &image, &err), 0);
+        assert_true (image.height == 64 && image.width == 64);
+        fg_image_release (&image);
+        s_malloc_max = 0;
+        s_malloc_watch = true;
+        int rc = fg_image_decode_max (bytes, size, "t.img", 3, 4095, &image, &err);
+        s_malloc_watch = false;
+        assert_int_equal (rc, FG_ERANGE);
+        assert_true (s_malloc_max < 64 * 64 * 3);
+        assert_non_null (strstr (err.msg, "t.img: image of 64 x 64 pixels"));
+        assert_non_null (strstr (err.msg, "at most 4095 pixels"));
+        assert_null (image.pixels);
+        assert_int_equal (fg_image_decode_max (bytes, size, "t.img", 3, 0, &image, &err),
+                          FG_EINVAL);
+    }
+    free (jpeg);
+    free (png);
+    free (hwc);
+}
+
+//  Failed allocations come back as FG_ENOMEM naming the file, nothing
+//  leaked (ASan builds) and the image zeroed.
+static void
+test_out_of_memory (void **state)
+{
+    (void) state;
+    uint8_t *hwc = s_pattern (100, 512, 512, 3);
+    uint8_t *jpeg, *png;
+    size_t jpeg_size, png_size;
+    assert_int_equal (fg_test_image_jpeg_bytes (hwc, 512, 512, 3, 75, 0, &jpeg, &jpeg_size), 0);
+    assert_int_equal (fg_test_image_png_bytes (hwc, 512, 512, 2, 8, NULL, 0, 0, &png,
+                                               &png_size), 0);
+    fg_image_t image = { 1, 1, 1, NULL };
+    fg_error_t err;
+    s_malloc_fail_above = 100000;
+    s_malloc_watch = true;
+    int rj = fg_image_decode (jpeg, jpeg_size, "mem.jpg", 1, &image, &err);
+    bool named_j = strstr (err.msg, "mem.jpg") != NULL;
+    int rp = fg_image_decode (png, png_size, "mem.png", 3, &image, &err);
+    bool named_p = strstr (err.msg, "mem.png") != NULL;
+    fg_image_t src = { 512, 512, 3, hwc };
+    uint8_t out [100 * 100 * 3];
+    int rf = fg_image_fit (&src, 100, out, &err);
+    s_malloc_watch = false;
+    s_malloc_fail_above = 0;
+    assert_int_equal (rj, FG_ENOMEM);
+    assert_true (named_j);
+    assert_int_equal (rp, FG_ENOMEM);
+    assert_true (named_p);
+    assert_null (image.pixels);
+    assert_int_equal (rf, FG_ENOMEM);
+    assert_int_equal (fg_image_fit (&src, 100, out, &err), 0);
+    free (jpeg);
+    free (png);
+    free (hwc);
+}
+
 //  Several threads decoding and fitting at once (trainers share a set)
 //  get the bytes one thread gets, errors included.
 typedef struct {
@@ -1088,6 +1165,8 @@ s_run (void)
         cmocka_unit_test (test_jpeg_benign_warnings),
         cmocka_unit_test (test_jpeg_scan_cap),
         cmocka_unit_test (test_oversized_not_allocated),
+        cmocka_unit_test (test_decode_max),
+        cmocka_unit_test (test_out_of_memory),
         cmocka_unit_test (test_threads),
         cmocka_unit_test (test_corpus_vs_pil),
         cmocka_unit_test (test_tiny_imagenet_vs_pil),
