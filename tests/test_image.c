@@ -692,6 +692,17 @@ test_jpeg_scan_cap (void **state)
 //  A PNG's IHDR fields rewritten and its CRC recomputed (zlib's crc32).
 static void s_png_set_size (uint8_t *png, uint32_t h, uint32_t w);
 
+//  A seeded h x w x 3 pattern (returned) and its JPEG and PNG files.
+static uint8_t *
+s_encode_both (uint64_t seed, uint32_t h, uint32_t w, int quality, uint8_t **jpeg,
+               size_t *jpeg_size, uint8_t **png, size_t *png_size)
+{
+    uint8_t *hwc = s_pattern (seed, h, w, 3);
+    assert_int_equal (fg_test_image_jpeg_bytes (hwc, h, w, 3, quality, 0, jpeg, jpeg_size), 0);
+    assert_int_equal (fg_test_image_png_bytes (hwc, h, w, 2, 8, NULL, 0, 0, png, png_size), 0);
+    return hwc;
+}
+
 //  Oversized headers are refused before the pixel buffer exists: while
 //  decoding them no block above 1 MiB is asked for, where a 512 x 512
 //  decode (the control: the watch works) asks for its 786,432 bytes.
@@ -699,12 +710,9 @@ static void
 test_oversized_not_allocated (void **state)
 {
     (void) state;
-    uint8_t *hwc = s_pattern (97, 512, 512, 3);
     uint8_t *jpeg, *png;
     size_t jpeg_size, png_size;
-    assert_int_equal (fg_test_image_jpeg_bytes (hwc, 512, 512, 3, 75, 0, &jpeg, &jpeg_size), 0);
-    assert_int_equal (fg_test_image_png_bytes (hwc, 16, 16, 2, 8, NULL, 0, 0, &png, &png_size),
-                      0);
+    uint8_t *hwc = s_encode_both (97, 512, 512, 75, &jpeg, &jpeg_size, &png, &png_size);
     fg_image_t image;
     fg_error_t err;
     s_malloc_max = 0;
@@ -741,12 +749,9 @@ static void
 test_decode_max (void **state)
 {
     (void) state;
-    uint8_t *hwc = s_pattern (99, 64, 64, 3);
     uint8_t *jpeg, *png;
     size_t jpeg_size, png_size;
-    assert_int_equal (fg_test_image_jpeg_bytes (hwc, 64, 64, 3, 90, 0, &jpeg, &jpeg_size), 0);
-    assert_int_equal (fg_test_image_png_bytes (hwc, 64, 64, 2, 8, NULL, 0, 0, &png, &png_size),
-                      0);
+    uint8_t *hwc = s_encode_both (99, 64, 64, 90, &jpeg, &jpeg_size, &png, &png_size);
     fg_image_t image;
     fg_error_t err;
     for (int k = 0; k < 2; k++) {
@@ -778,12 +783,9 @@ static void
 test_out_of_memory (void **state)
 {
     (void) state;
-    uint8_t *hwc = s_pattern (100, 512, 512, 3);
     uint8_t *jpeg, *png;
     size_t jpeg_size, png_size;
-    assert_int_equal (fg_test_image_jpeg_bytes (hwc, 512, 512, 3, 75, 0, &jpeg, &jpeg_size), 0);
-    assert_int_equal (fg_test_image_png_bytes (hwc, 512, 512, 2, 8, NULL, 0, 0, &png,
-                                               &png_size), 0);
+    uint8_t *hwc = s_encode_both (100, 512, 512, 75, &jpeg, &jpeg_size, &png, &png_size);
     fg_image_t image = { 1, 1, 1, NULL };
     fg_error_t err;
     s_malloc_fail_above = 100000;
