@@ -5,7 +5,7 @@
     figure as a quiet one, within noise.
         bench/bench_hash_rng [MiB [Mdraws]]     (defaults 256 and 256)
     Built by make check so it keeps compiling, never run by it
-    (docs/benchmarks.md, "Hashing and random draws").                    */
+    (figures in docs/architecture.md, "Dependencies").                    */
 
 #include "fg_rng.h"
 #include "fg_sha256.h"

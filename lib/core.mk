@@ -7,6 +7,6 @@ lib_libfglib_la_SOURCES += lib/fg_error.c lib/fg_log.c lib/fg_rng.c \
 noinst_HEADERS += lib/fg_file.h lib/fg_le.h lib/fg_clock.h
 
 ##  bench/bench_hash_rng [MiB [Mdraws]]: SHA-256 MB/s and Philox draws/s in
-##  CPU time (docs/benchmarks.md). Built by make check, never run by it.
+##  CPU time (docs/architecture.md). Built by make check, never run by it.
 check_PROGRAMS += bench/bench_hash_rng
 bench_bench_hash_rng_SOURCES = bench/bench_hash_rng.c
