@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,8 +48,16 @@ s_in_flight (const fg_coord_t *self)
     return n;
 }
 
+//  A figure as a JSON number, or null when it is not finite (NaN: no
+//  accuracy yet), which JSON cannot hold; NULL only when out of memory.
+static json_t *
+s_number (double x)
+{
+    return isfinite (x)? json_real (x): json_null ();
+}
+
 //  The figures of status.json as a jansson object, or NULL with jerr set
-//  (out of memory; a figure that is not finite, which JSON cannot hold).
+//  (out of memory).
 //  Dumped as one line, keys in this order, ", " and ": " between items
 //  (jansson's default separators): `sed` on `"port": N` keeps working.
 static json_t *
@@ -58,8 +67,8 @@ s_status_object (fg_coord_t *self, json_error_t *jerr)
     uint32_t left = (uint32_t) self->cfg.experiment.rounds - (self->round? self->round - 1: 0);
     if (self->round_seconds_avg > 0)
         eta = self->round_seconds_avg * left;
-    return json_pack_ex (jerr, 0, "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:I, s:i, "
-                                  "s:s, s:f, s:I, s:I, s:f, s:f, s:I}",
+    return json_pack_ex (jerr, 0, "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:I, s:i, "
+                                  "s:s, s:o, s:I, s:I, s:o, s:o, s:I}",
         "state", self->finished? "finished": self->nnodes? "running": "waiting for trainers",
         "round", (json_int_t) self->round,
         "rounds", (json_int_t) self->cfg.experiment.rounds,
@@ -67,17 +76,17 @@ s_status_object (fg_coord_t *self, json_error_t *jerr)
         "units_in_flight", (json_int_t) s_in_flight (self),
         "units_done", (json_int_t) self->done,
         "shards", (json_int_t) self->nshards,
-        "last_accuracy", self->last_accuracy,
-        "eta_s", eta,
+        "last_accuracy", s_number (self->last_accuracy),
+        "eta_s", s_number (eta),
         "pid", (json_int_t) getpid (),
         "port", self->port,
         "backup", self->cfg.grid.backup == FG_BACKUP_ALWAYS? "always":
                   self->cfg.grid.backup == FG_BACKUP_NEVER? "never": "late",
-        "waste_round_s", self->waste_s,
+        "waste_round_s", s_number (self->waste_s),
         "wasted_copies_round", (json_int_t) self->wasted_copies,
         "backups_round", (json_int_t) self->backups,
-        "waste_last_s", self->waste_last_s,
-        "waste_total_s", self->waste_total_s,
+        "waste_last_s", s_number (self->waste_last_s),
+        "waste_total_s", s_number (self->waste_total_s),
         "updated_ns", (json_int_t) fg_clock_wall_ns ());
 }
 

@@ -6,6 +6,7 @@
 #include "fg_journal.h"
 
 #include <getopt.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +142,14 @@ s_status_live (const char *dir, const fg_config_t *cfg, s_status_t *st)
     json_decref (live);
 }
 
+//  A figure as a JSON number, or null when it is not finite (a test loss
+//  that overflowed), which JSON cannot hold.
+static json_t *
+s_number (double x)
+{
+    return isfinite (x)? json_real (x): json_null ();
+}
+
 //  `fedctl status --json`: one line, jansson's ", " and ": " separators,
 //  reals to 10 significant digits. Returns 0 or EX_OSERR (printed).
 static int
@@ -148,21 +157,20 @@ s_status_print_json (const fg_config_t *cfg, const s_status_t *st)
 {
     uint32_t last = st->last;
     json_error_t jerr;
-    json_t *out = json_pack_ex (&jerr, 0, "{s:s, s:I, s:I, s:f, s:f, s:I, s:I, s:f, s:s, s:I, "
-                                          "s:O, s:s, s:f, s:f, s:f}",
+    json_t *out = json_pack_ex (&jerr, 0, "{s:s, s:I, s:I, s:o, s:o, s:I, s:I, s:o, s:s, s:I, "
+                                          "s:O, s:s, s:o, s:o, s:o}",
         "state", st->state, "round", (json_int_t) last,
         "rounds", (json_int_t) cfg->experiment.rounds,
-        "test_accuracy", last? st->metrics.test_accuracy: 0.0,
-        "test_loss", last? st->metrics.test_loss: 0.0,
+        "test_accuracy", s_number (last? st->metrics.test_accuracy: 0.0),
+        "test_loss", s_number (last? st->metrics.test_loss: 0.0),
         "nodes_alive", (json_int_t) st->nodes, "units_in_flight", (json_int_t) st->in_flight,
-        "eta_s", st->eta, "weights_sha256", st->hash, "strikes", (json_int_t) st->strikes,
+        "eta_s", s_number (st->eta), "weights_sha256", st->hash, "strikes", (json_int_t) st->strikes,
         "quarantined", st->quarantined, "backup", st->backup,
-        "waste_round_s", st->waste_round, "waste_last_s", st->waste_last,
-        "waste_total_s", st->waste_total);
+        "waste_round_s", s_number (st->waste_round), "waste_last_s", s_number (st->waste_last),
+        "waste_total_s", s_number (st->waste_total));
     char *text = out? json_dumps (out, JSON_REAL_PRECISION (10)): NULL;
     json_decref (out);
     if (!text) {
-        //  a figure JSON cannot hold (a test loss that is not finite)
         fedctl_fail ("status --json: %s", out? "out of memory": jerr.text);
         return EX_OSERR;
     }
