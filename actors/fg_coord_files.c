@@ -20,6 +20,8 @@
 #include "fg_log.h"
 
 #include <errno.h>
+#include <jansson.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,32 +48,71 @@ s_in_flight (const fg_coord_t *self)
     return n;
 }
 
-void
-fg_coord_write_status (fg_coord_t *self)
+//  A figure as a JSON number, or null when it is not finite (NaN: no
+//  accuracy yet), which JSON cannot hold; NULL only when out of memory.
+static json_t *
+s_number (double x)
 {
-    char text [1024], path [1100];
+    return isfinite (x)? json_real (x): json_null ();
+}
+
+//  The figures of status.json as a jansson object, or NULL with jerr set
+//  (out of memory).
+//  Dumped as one line, keys in this order, ", " and ": " between items
+//  (jansson's default separators): `sed` on `"port": N` keeps working.
+static json_t *
+s_status_object (fg_coord_t *self, json_error_t *jerr)
+{
     double eta = -1;
     uint32_t left = (uint32_t) self->cfg.experiment.rounds - (self->round? self->round - 1: 0);
     if (self->round_seconds_avg > 0)
         eta = self->round_seconds_avg * left;
-    int n = snprintf (text, sizeof text,
-        "{\"state\": \"%s\", \"round\": %u, \"rounds\": %lld, \"nodes_alive\": %zu, "
-        "\"units_in_flight\": %u, \"units_done\": %u, \"shards\": %u, "
-        "\"last_accuracy\": %.6f, \"eta_s\": %.1f, \"pid\": %ld, \"port\": %d, "
-        "\"backup\": \"%s\", \"waste_round_s\": %.3f, \"wasted_copies_round\": %u, "
-        "\"backups_round\": %u, \"waste_last_s\": %.3f, \"waste_total_s\": %.3f, "
-        "\"updated_ns\": %llu}\n",
-        self->finished? "finished": self->nnodes? "running": "waiting for trainers",
-        self->round, (long long) self->cfg.experiment.rounds, self->nnodes,
-        s_in_flight (self), self->done, self->nshards, self->last_accuracy, eta,
-        (long) getpid (), self->port,
-        self->cfg.grid.backup == FG_BACKUP_ALWAYS? "always":
-        self->cfg.grid.backup == FG_BACKUP_NEVER? "never": "late",
-        self->waste_s, self->wasted_copies, self->backups, self->waste_last_s,
-        self->waste_total_s, (unsigned long long) fg_clock_wall_ns ());
+    return json_pack_ex (jerr, 0, "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:I, s:i, "
+                                  "s:s, s:o, s:I, s:I, s:o, s:o, s:I}",
+        "state", self->finished? "finished": self->nnodes? "running": "waiting for trainers",
+        "round", (json_int_t) self->round,
+        "rounds", (json_int_t) self->cfg.experiment.rounds,
+        "nodes_alive", (json_int_t) self->nnodes,
+        "units_in_flight", (json_int_t) s_in_flight (self),
+        "units_done", (json_int_t) self->done,
+        "shards", (json_int_t) self->nshards,
+        "last_accuracy", s_number (self->last_accuracy),
+        "eta_s", s_number (eta),
+        "pid", (json_int_t) getpid (),
+        "port", self->port,
+        "backup", self->cfg.grid.backup == FG_BACKUP_ALWAYS? "always":
+                  self->cfg.grid.backup == FG_BACKUP_NEVER? "never": "late",
+        "waste_round_s", s_number (self->waste_s),
+        "wasted_copies_round", (json_int_t) self->wasted_copies,
+        "backups_round", (json_int_t) self->backups,
+        "waste_last_s", s_number (self->waste_last_s),
+        "waste_total_s", s_number (self->waste_total_s),
+        "updated_ns", (json_int_t) fg_clock_wall_ns ());
+}
+
+void
+fg_coord_write_status (fg_coord_t *self)
+{
+    char path [1100];
     snprintf (path, sizeof path, "%s/status.json", self->dir);
     fg_error_t err;
-    bool failed = fg_file_write_atomic (path, text, (size_t) n, 0644, 0, &err) != 0;
+    json_error_t jerr;
+    json_t *status = s_status_object (self, &jerr);
+    //  10 significant digits: seconds to the microsecond, accuracy exact
+    char *text = status? json_dumps (status, JSON_REAL_PRECISION (10)): NULL;
+    json_decref (status);
+    bool failed;
+    if (!status)
+        failed = fg_error_set (&err, FG_EINVAL, "%s: not written: %s", path, jerr.text) != 0;
+    else
+    if (!text)
+        failed = fg_error_set (&err, FG_ENOMEM, "%s: out of memory for its JSON", path) != 0;
+    else {
+        size_t n = strlen (text);
+        text [n] = '\n';               //  over the NUL: the file ends with a newline
+        failed = fg_file_write_atomic (path, text, n + 1, 0644, 0, &err) != 0;
+    }
+    free (text);
     if (failed && !self->status_failing)
         fg_warn ("coordinator: %s (fedctl status shows the journal's state; retried every "
                  "second)", err.msg);

@@ -8,8 +8,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sysexits.h>
+#include <jansson.h>
 #include "fedgrid.h"
 #include "fg_dataset.h"
+#include "fg_model.h"
 
 #define FEDCTL_MAX_SETS 64
 
@@ -46,14 +48,21 @@ int
 void
     fedctl_fail (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 
-//  DIR/status.json, the coordinator's live state (caller frees), or NULL
-//  when there is none or it cannot be read.
-char *
+//  DIR/status.json, the coordinator's live state, parsed by jansson
+//  (caller owns it: json_decref), or NULL when there is none or it is not
+//  a JSON object.
+json_t *
     fedctl_status_read (const char *dir);
 
-//  The number after "name": in status.json text, or fallback.
+//  The number called name in status (may be NULL), or fallback when it is
+//  missing or not a number.
 double
-    fedctl_status_number (const char *text, const char *name, double fallback);
+    fedctl_status_number (const json_t *status, const char *name, double fallback);
+
+//  The string called name in status (may be NULL), or "" when it is
+//  missing or not a string. Valid while status lives.
+const char *
+    fedctl_status_string (const json_t *status, const char *name);
 
 //  Decodes the weights of round (FG_JOURNAL_LATEST: the newest retained)
 //  from DIR's journal, opened read-only; *found (may be NULL) gets the
@@ -63,6 +72,14 @@ double
 int
     fedctl_journal_weights (const char *dir, uint32_t round, uint32_t *found,
                             fg_state_t **state, fg_error_t *err);
+
+//  Reads a weights file for the model of spec: safetensors when path ends
+//  in ".safetensors" (checked against the model's tensors and shapes,
+//  fg_safetensors_load), else a fedgrid blob (fg_blob_load). Caller owns
+//  *state. Returns 0 or the code of fg_model_new or the loader, err set.
+int
+    fedctl_weights_load (const char *path, const fg_model_spec_t *spec, fg_state_t **state,
+                         fg_error_t *err);
 
 //  Commands (one file per family): argc/argv start at the command name.
 //  Return a sysexits code.

@@ -7,6 +7,7 @@
 #include "fg_blob.h"
 #include "fg_file.h"
 #include "fg_journal.h"
+#include "fg_safetensors.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -115,22 +116,35 @@ fedctl_open_split (const fg_config_t *cfg, fg_split_t split, fg_dataset_t **out)
     return 0;
 }
 
-char *
+json_t *
 fedctl_status_read (const char *dir)
 {
     char path [4200], *text;
     size_t size;
     snprintf (path, sizeof path, "%s/status.json", dir);
-    return fg_file_read (path, 4096, &text, &size, NULL) == 0? text: NULL;
+    //  the coordinator writes well under 1 KiB; the bound keeps a stray
+    //  file from costing memory. Anything but an object is as good as none.
+    if (fg_file_read (path, 65536, &text, &size, NULL))
+        return NULL;
+    json_t *status = json_loadb (text, size, JSON_REJECT_DUPLICATES, NULL);
+    free (text);
+    if (status && !json_is_object (status))
+        json_decref (status);
+    return status && json_is_object (status)? status: NULL;
 }
 
 double
-fedctl_status_number (const char *text, const char *name, double fallback)
+fedctl_status_number (const json_t *status, const char *name, double fallback)
 {
-    char key [64];
-    snprintf (key, sizeof key, "\"%s\": ", name);
-    const char *p = strstr (text, key);
-    return p? strtod (p + strlen (key), NULL): fallback;
+    const json_t *value = json_object_get (status, name);
+    return json_is_number (value)? json_number_value (value): fallback;
+}
+
+const char *
+fedctl_status_string (const json_t *status, const char *name)
+{
+    const char *text = json_string_value (json_object_get (status, name));
+    return text? text: "";
 }
 
 int
@@ -147,5 +161,22 @@ fedctl_journal_weights (const char *dir, uint32_t round, uint32_t *found, fg_sta
         rc = fg_blob_decode (blob, size, NULL, state, err);
     free (blob);
     fg_journal_close (&journal);
+    return rc;
+}
+
+int
+fedctl_weights_load (const char *path, const fg_model_spec_t *spec, fg_state_t **state,
+                     fg_error_t *err)
+{
+    *state = NULL;
+    size_t len = strlen (path);
+    if (len < 12 || strcmp (path + len - 12, ".safetensors") != 0)
+        return fg_blob_load (path, state, err);
+    //  the model's own state is the layout the file must have
+    fg_model_t *model = fg_model_new (spec, err);
+    if (!model)
+        return err->code? err->code: FG_ENOMEM;
+    int rc = fg_safetensors_load (path, fg_model_state (model), state, err);
+    fg_model_destroy (&model);
     return rc;
 }

@@ -134,21 +134,21 @@ s_parse_run (int argc, char **argv, s_run_opts_t *opts, const char **dir)
 static void
 s_live_line (const char *dir)
 {
-    char *text = fedctl_status_read (dir);
-    if (!text)
+    json_t *status = fedctl_status_read (dir);
+    if (!status)
         return;
-    long round = (long) fedctl_status_number (text, "round", 0);
-    long rounds = (long) fedctl_status_number (text, "rounds", 0);
-    long done = (long) fedctl_status_number (text, "units_done", 0);
-    long shards = (long) fedctl_status_number (text, "shards", 0);
-    long flight = (long) fedctl_status_number (text, "units_in_flight", 0);
-    long nodes = (long) fedctl_status_number (text, "nodes_alive", 0);
+    long round = (long) fedctl_status_number (status, "round", 0);
+    long rounds = (long) fedctl_status_number (status, "rounds", 0);
+    long done = (long) fedctl_status_number (status, "units_done", 0);
+    long shards = (long) fedctl_status_number (status, "shards", 0);
+    long flight = (long) fedctl_status_number (status, "units_in_flight", 0);
+    long nodes = (long) fedctl_status_number (status, "nodes_alive", 0);
     char line [200];
     snprintf (line, sizeof line, "round %ld/%ld: %ld/%ld units done, %ld in flight, %ld node%s%s",
               round, rounds, done, shards, flight, nodes, nodes == 1? "": "s",
               nodes? "": " (waiting for trainers)");
     fg_log_live (line);                 //  log lines clear and redraw it
-    free (text);
+    json_decref (status);
 }
 
 //  What one run holds, from s_run_open to s_run_close.

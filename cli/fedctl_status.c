@@ -6,6 +6,7 @@
 #include "fg_journal.h"
 
 #include <getopt.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,8 +26,7 @@ typedef struct {
     double waste_round, waste_last, waste_total;   //  seconds of discarded compute
     long wasted_copies, backups;    //  of the round in progress
     uint64_t strikes;               //  against all nodes
-    uint32_t nquarantined;
-    char quarantined [1024];        //  their ids, JSON strings joined by ", "
+    json_t *quarantined;            //  array of their ids (owned)
 } s_status_t;
 
 //  Strikes and quarantined nodes from the node records.
@@ -35,23 +35,10 @@ s_status_node (const fg_journal_node_t *node, void *arg)
 {
     s_status_t *st = (s_status_t *) arg;
     st->strikes += node->strikes;
-    if (!node->quarantined)
-        return 0;
-    char quoted [2 * FG_JOURNAL_IDENTITY_MAX + 8];
-    size_t n = 0;
-    quoted [n++] = '"';
-    for (const char *c = node->identity; *c; c++) {
-        if (*c == '"' || *c == '\\')
-            quoted [n++] = '\\';
-        quoted [n++] = *c;
-    }
-    quoted [n++] = '"';
-    quoted [n] = 0;
-    size_t used = strlen (st->quarantined);
-    if (used + n + 8 < sizeof st->quarantined)
-        snprintf (st->quarantined + used, sizeof st->quarantined - used, "%s%s",
-                  st->nquarantined? ", ": "", quoted);
-    st->nquarantined++;
+    //  an id that is not UTF-8 (json_string refuses it) is listed as such
+    if (node->quarantined
+    &&  json_array_append_new (st->quarantined, json_string (node->identity)) != 0)
+        json_array_append_new (st->quarantined, json_string ("(an id that is not UTF-8)"));
     return 0;
 }
 
@@ -126,18 +113,19 @@ s_status_journal (const char *dir, s_status_t *st)
 static void
 s_status_live (const char *dir, const fg_config_t *cfg, s_status_t *st)
 {
-    char *live = fedctl_status_read (dir);
-    long pid = live? (long) fedctl_status_number (live, "pid", 0): 0;
-    st->running = pid > 0 && kill ((pid_t) pid, 0) == 0 && !strstr (live, "\"finished\"");
+    json_t *live = fedctl_status_read (dir);
+    long pid = (long) fedctl_status_number (live, "pid", 0);
+    const char *state = fedctl_status_string (live, "state");
+    st->running = pid > 0 && kill ((pid_t) pid, 0) == 0 && strcmp (state, "finished") != 0;
     st->state = st->last >= (uint32_t) cfg->experiment.rounds? "finished"
               : st->running? "running"
               : st->last || fg_journal_exists (dir)? "stopped": "not started";
     st->eta = -1;
     //  the waste figures stay in status.json after the run
-    const char *backup = live? strstr (live, "\"backup\": \""): NULL;
-    if (backup) {
+    const char *backup = fedctl_status_string (live, "backup");
+    if (*backup) {
         st->waste_known = true;
-        sscanf (backup + 11, "%15[a-z]", st->backup);
+        snprintf (st->backup, sizeof st->backup, "%s", backup);
         st->waste_round = fedctl_status_number (live, "waste_round_s", 0);
         st->waste_last = fedctl_status_number (live, "waste_last_s", 0);
         st->waste_total = fedctl_status_number (live, "waste_total_s", 0);
@@ -148,52 +136,84 @@ s_status_live (const char *dir, const fg_config_t *cfg, s_status_t *st)
         st->nodes = (long) fedctl_status_number (live, "nodes_alive", 0);
         st->in_flight = (long) fedctl_status_number (live, "units_in_flight", 0);
         st->eta = fedctl_status_number (live, "eta_s", -1);
-        if (strstr (live, "waiting for trainers"))
+        if (strcmp (state, "waiting for trainers") == 0)
             st->state = "waiting for trainers";
     }
-    free (live);
+    json_decref (live);
+}
+
+//  A figure as a JSON number, or null when it is not finite (a test loss
+//  that overflowed), which JSON cannot hold.
+static json_t *
+s_number (double x)
+{
+    return isfinite (x)? json_real (x): json_null ();
+}
+
+//  `fedctl status --json`: one line, jansson's ", " and ": " separators,
+//  reals to 10 significant digits. Returns 0 or EX_OSERR (printed).
+static int
+s_status_print_json (const fg_config_t *cfg, const s_status_t *st)
+{
+    uint32_t last = st->last;
+    json_error_t jerr;
+    json_t *out = json_pack_ex (&jerr, 0, "{s:s, s:I, s:I, s:o, s:o, s:I, s:I, s:o, s:s, s:I, "
+                                          "s:O, s:s, s:o, s:o, s:o}",
+        "state", st->state, "round", (json_int_t) last,
+        "rounds", (json_int_t) cfg->experiment.rounds,
+        "test_accuracy", s_number (last? st->metrics.test_accuracy: 0.0),
+        "test_loss", s_number (last? st->metrics.test_loss: 0.0),
+        "nodes_alive", (json_int_t) st->nodes, "units_in_flight", (json_int_t) st->in_flight,
+        "eta_s", s_number (st->eta), "weights_sha256", st->hash, "strikes", (json_int_t) st->strikes,
+        "quarantined", st->quarantined, "backup", st->backup,
+        "waste_round_s", s_number (st->waste_round), "waste_last_s", s_number (st->waste_last),
+        "waste_total_s", s_number (st->waste_total));
+    char *text = out? json_dumps (out, JSON_REAL_PRECISION (10)): NULL;
+    json_decref (out);
+    if (!text) {
+        fedctl_fail ("status --json: %s", out? "out of memory": jerr.text);
+        return EX_OSERR;
+    }
+    printf ("%s\n", text);
+    free (text);
+    return 0;
 }
 
 static void
-s_status_print (const char *dir, const fg_config_t *cfg, const s_status_t *st, bool json)
+s_status_print (const char *dir, const fg_config_t *cfg, const s_status_t *st)
 {
     uint32_t last = st->last;
-    if (json)
-        printf ("{\"state\": \"%s\", \"round\": %u, \"rounds\": %lld, \"test_accuracy\": %.6f, "
-                "\"test_loss\": %.6f, \"nodes_alive\": %ld, \"units_in_flight\": %ld, "
-                "\"eta_s\": %.1f, \"weights_sha256\": \"%s\", \"strikes\": %llu, "
-                "\"quarantined\": [%s], \"backup\": \"%s\", \"waste_round_s\": %.3f, "
-                "\"waste_last_s\": %.3f, \"waste_total_s\": %.3f}\n",
-                st->state, last, (long long) cfg->experiment.rounds,
-                last? st->metrics.test_accuracy: 0, last? st->metrics.test_loss: 0,
-                st->nodes, st->in_flight, st->eta, st->hash,
-                (unsigned long long) st->strikes, st->quarantined, st->backup,
-                st->waste_round, st->waste_last, st->waste_total);
-    else {
-        printf ("experiment  %s (%s)\n", dir, st->state);
-        printf ("round       %u of %lld committed\n", last, (long long) cfg->experiment.rounds);
-        if (last)
-            printf ("accuracy    %.2f%% (test loss %.4f)\n", 100 * st->metrics.test_accuracy,
-                    st->metrics.test_loss);
-        if (st->running)
-            printf ("nodes       %ld alive, %ld units in flight%s\n", st->nodes, st->in_flight,
-                    st->nodes? "": " — waiting for a trainer to connect");
-        if (st->running && st->eta >= 0)
-            printf ("eta         %.0f s\n", st->eta);
-        if (last)
-            printf ("weights     sha256 %s\n", st->hash);
-        if (st->waste_known && st->running)
-            printf ("waste       %.1f s this round (%ld copies discarded, %ld backups), %.1f s "
-                    "the last round, %.1f s in all (grid.backup = %s)\n", st->waste_round,
-                    st->wasted_copies, st->backups, st->waste_last, st->waste_total, st->backup);
-        else
-        if (st->waste_known)
-            printf ("waste       %.1f s of trainer compute discarded in all, %.1f s the last "
-                    "round (grid.backup = %s)\n", st->waste_total, st->waste_last, st->backup);
-        if (st->strikes)
-            printf ("trust       %llu strikes; %u nodes quarantined%s%s\n",
-                    (unsigned long long) st->strikes, st->nquarantined,
-                    st->nquarantined? ": ": "", st->quarantined);
+    printf ("experiment  %s (%s)\n", dir, st->state);
+    printf ("round       %u of %lld committed\n", last, (long long) cfg->experiment.rounds);
+    if (last)
+        printf ("accuracy    %.2f%% (test loss %.4f)\n", 100 * st->metrics.test_accuracy,
+                st->metrics.test_loss);
+    if (st->running)
+        printf ("nodes       %ld alive, %ld units in flight%s\n", st->nodes, st->in_flight,
+                st->nodes? "": " — waiting for a trainer to connect");
+    if (st->running && st->eta >= 0)
+        printf ("eta         %.0f s\n", st->eta);
+    if (last)
+        printf ("weights     sha256 %s\n", st->hash);
+    if (st->waste_known && st->running)
+        printf ("waste       %.1f s this round (%ld copies discarded, %ld backups), %.1f s "
+                "the last round, %.1f s in all (grid.backup = %s)\n", st->waste_round,
+                st->wasted_copies, st->backups, st->waste_last, st->waste_total, st->backup);
+    else
+    if (st->waste_known)
+        printf ("waste       %.1f s of trainer compute discarded in all, %.1f s the last "
+                "round (grid.backup = %s)\n", st->waste_total, st->waste_last, st->backup);
+    if (st->strikes) {
+        size_t n = json_array_size (st->quarantined);
+        printf ("trust       %llu strikes; %zu nodes quarantined%s",
+                (unsigned long long) st->strikes, n, n? ": ": "");
+        //  each id as a JSON string (quoted, escaped), joined by ", "
+        for (size_t i = 0; i < n; i++) {
+            char *id = json_dumps (json_array_get (st->quarantined, i), JSON_ENCODE_ANY);
+            printf ("%s%s", i? ", ": "", id? id: "?");
+            free (id);
+        }
+        printf ("\n");
     }
 }
 
@@ -211,9 +231,17 @@ fedctl_cmd_status (int argc, char **argv)
         return status;
     s_status_t st;
     memset (&st, 0, sizeof st);
-    if ((status = s_status_journal (dir, &st)))
-        return status;
-    s_status_live (dir, &cfg, &st);
-    s_status_print (dir, &cfg, &st, json);
-    return EX_OK;
+    if (!(st.quarantined = json_array ())) {
+        fedctl_fail ("status: out of memory");
+        return EX_OSERR;
+    }
+    if ((status = s_status_journal (dir, &st)) == 0) {
+        s_status_live (dir, &cfg, &st);
+        if (json)
+            status = s_status_print_json (&cfg, &st);
+        else
+            s_status_print (dir, &cfg, &st);
+    }
+    json_decref (st.quarantined);
+    return status? status: EX_OK;
 }

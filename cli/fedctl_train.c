@@ -291,8 +291,9 @@ s_eval_usage (FILE *out)
     fprintf (out,
         "usage: fedctl eval DIR --model FILE [--set section.key=value ...]\n"
         "\n"
-        "Evaluates weights (a fedgrid blob, e.g. DIR/train/model.fgb) on the\n"
-        "experiment's test set: prints test loss and accuracy.\n");
+        "Evaluates weights (a fedgrid blob, e.g. DIR/train/model.fgb, or a\n"
+        "safetensors file, FILE ending in .safetensors) on the experiment's test\n"
+        "set: prints test loss and accuracy.\n");
 }
 
 int
@@ -330,14 +331,14 @@ fedctl_cmd_eval (int argc, char **argv)
     int status = fedctl_open_split (&cfg, FG_SPLIT_TEST, &test);
     if (status)
         return status;
-    rc = fg_blob_load (model_path, &weights, &err);
+    fg_model_spec_t spec;
+    fg_unit_model_spec (cfg.model.name, test, &spec);
+    rc = fedctl_weights_load (model_path, &spec, &weights, &err);
     if (rc) {
         fedctl_fail ("%s", err.msg);
         fg_dataset_destroy (&test);
         return rc == FG_ENOENT? EX_NOINPUT: EX_DATAERR;
     }
-    fg_model_spec_t spec;
-    fg_unit_model_spec (cfg.model.name, test, &spec);
     fg_train_result_t result;
     rc = fg_unit_evaluate (&spec, weights, test, 0, (uint32_t) cfg.training.test_batch_size,
                            fedctl_threads (&cfg, 1), &result, &err);

@@ -19,6 +19,7 @@
 #include "fg_config.h"
 #include "fg_crash.h"
 #include "fg_blob.h"
+#include "fg_safetensors.h"
 #include "fg_partition.h"
 #include "fg_aggregate.h"
 

@@ -684,6 +684,15 @@ s_state_valid (const fg_state_t *state, s_desc_t **descs_p, fg_error_t *err)
 }
 
 int
+fg_blob_state_check (const fg_state_t *state, fg_error_t *err)
+{
+    s_desc_t *descs;
+    int rc = s_state_valid (state, &descs, err);
+    free (descs);
+    return rc;
+}
+
+int
 fg_blob_encode_chunked (const fg_state_t *state, const fg_state_t *base,
                         uint32_t chunk_floats, uint8_t **out, size_t *out_size,
                         fg_error_t *err)
@@ -862,118 +871,5 @@ fg_blob_load (const char *path, fg_state_t **state_out, fg_error_t *err)
     if (rc)
         fg_error_prefix (err, "%s", path);
     free (data);
-    return rc;
-}
-
-
-//  --------------------------------------------------------------------------
-//  safetensors export
-
-typedef struct {
-    char  *text;
-    size_t len, cap;
-    bool   failed;
-} s_text_t;
-
-static void
-s_text_add (s_text_t *t, const char *s, size_t n)
-{
-    if (t->failed)
-        return;
-    if (t->cap - t->len < n + 1) {
-        size_t cap = t->cap? t->cap: 1024;
-        while (cap - t->len < n + 1)
-            cap *= 2;
-        char *text = realloc (t->text, cap);
-        if (!text) {
-            t->failed = true;
-            return;
-        }
-        t->text = text;
-        t->cap = cap;
-    }
-    memcpy (t->text + t->len, s, n);
-    t->len += n;
-    t->text [t->len] = '\0';
-}
-
-static void
-s_text_str (s_text_t *t, const char *s)
-{
-    s_text_add (t, s, strlen (s));
-}
-
-static void
-s_text_u64 (s_text_t *t, uint64_t v)
-{
-    char digits [24];
-    int n = snprintf (digits, sizeof digits, "%llu", (unsigned long long) v);
-    s_text_add (t, digits, (size_t) n);
-}
-
-//  a JSON string of printable ASCII: only '"' and '\' need escapes
-static void
-s_text_json (s_text_t *t, const char *s)
-{
-    s_text_add (t, "\"", 1);
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            s_text_add (t, "\\", 1);
-        s_text_add (t, s, 1);
-    }
-    s_text_add (t, "\"", 1);
-}
-
-int
-fg_blob_export_safetensors (const char *path, const fg_state_t *state, fg_error_t *err)
-{
-    assert (path && state);
-    s_desc_t *descs;
-    int rc = s_state_valid (state, &descs, err);
-    if (rc) {
-        fg_error_prefix (err, "%s", path);
-        return rc;
-    }
-    free (descs);
-    for (size_t i = 0; i < state->nviews; i++)
-        if (strcmp (state->views [i].name, "__metadata__") == 0)
-            return fg_error_set (err, FG_EINVAL, "%s: tensor %zu: the name '__metadata__' is "
-                                 "reserved by safetensors", path, i);
-    s_text_t t = { NULL, 0, 0, false };
-    s_text_str (&t, "{\"__metadata__\":{\"format\":\"pt\",\"producer\":\"fedgrid\"}");
-    for (size_t i = 0; i < state->nviews; i++) {
-        const fg_tensor_view_t *v = &state->views [i];
-        s_text_add (&t, ",", 1);
-        s_text_json (&t, v->name);
-        s_text_str (&t, ":{\"dtype\":\"F32\",\"shape\":[");
-        for (uint32_t d = 0; d < v->rank; d++) {
-            if (d)
-                s_text_add (&t, ",", 1);
-            s_text_u64 (&t, v->shape [d]);
-        }
-        s_text_str (&t, "],\"data_offsets\":[");
-        s_text_u64 (&t, 4 * v->offset);
-        s_text_add (&t, ",", 1);
-        s_text_u64 (&t, 4 * (v->offset + v->count));
-        s_text_str (&t, "]}");
-    }
-    s_text_add (&t, "}", 1);
-    while (!t.failed && (8 + t.len) % 8)
-        s_text_add (&t, " ", 1);
-    uint8_t *file = NULL;
-    size_t data_bytes = state->size * sizeof (float);
-    size_t file_size = 8 + t.len + data_bytes;
-    if (t.failed || !(file = malloc (file_size)))
-        rc = fg_error_set (err, FG_ENOMEM, "%s: out of memory for a %zu-byte safetensors file",
-                           path, file_size);
-    else {
-        fg_le_put64 (file, t.len);
-        memcpy (file + 8, t.text, t.len);
-        if (data_bytes)
-            memcpy (file + 8 + t.len, state->data, data_bytes);
-        rc = fg_file_write_atomic (path, file, file_size, 0644, 0, err);
-    }
-    free (file);
-    free (t.text);
     return rc;
 }

@@ -119,7 +119,9 @@ int
 //  u64 LE header length, a JSON header with "__metadata__" and, per tensor
 //  in state order, {"dtype":"F32","shape":[...],"data_offsets":[b,e]},
 //  padded with spaces so the data start 8-byte aligned, then the raw
-//  little-endian floats of every tensor in order.
+//  little-endian floats of every tensor in order. The JSON is written by
+//  jansson; implemented in fg_safetensors.c beside the reader
+//  (fg_safetensors.h).
 //  Returns 0, FG_EINVAL (a name that is not printable ASCII, or
 //  "__metadata__"), FG_ENOMEM or FG_EIO.
 int

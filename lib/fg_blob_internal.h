@@ -27,6 +27,13 @@ int
                             uint32_t chunk_floats, uint8_t **out, size_t *out_size,
                             fg_error_t *err);
 
+//  The checks fg_blob_encode makes of a state (names printable ASCII and
+//  unique, kinds, ranks, shapes against counts, views tiling the block in
+//  order), for the safetensors writer (fg_safetensors.c). Messages start
+//  "blob: ". Returns 0, FG_EINVAL or FG_ENOMEM.
+int
+    fg_blob_state_check (const fg_state_t *state, fg_error_t *err);
+
 #ifdef __cplusplus
 }
 #endif

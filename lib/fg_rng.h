@@ -55,7 +55,8 @@ typedef struct {
     uint64_t block_id;          //  which block `block` holds; UINT64_MAX: none
 } fg_rng_t;
 
-//  Philox4x32-10 block function: out = philox (ctr, key). Exposed for the
+//  Philox4x32-10 block function: out = philox (ctr, key), Random123's
+//  philox4x32_R (10, ctr, key) (Debian's librandom123-dev). Exposed for the
 //  known-answer tests (Random123's tests/kat_vectors).
 void
     fg_philox4x32_10 (const uint32_t ctr [4], const uint32_t key [2], uint32_t out [4]);

@@ -1,97 +1,61 @@
-/*  fg_sha256.c — SHA-256 after FIPS 180-4 §6.2.                           */
+/*  fg_sha256.c — SHA-256 through libsodium's crypto_hash_sha256 streaming
+    API (crypto_hash_sha256_init/update/final); fg_sha256_t is storage for
+    its state. The hex form through sodium_bin2hex.                       */
 
 #include "fg_sha256.h"
 
-#include <string.h>
+#include <assert.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdalign.h>
 
-static const uint32_t s_k [64] = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2
-};
+_Static_assert (sizeof (crypto_hash_sha256_state) <= sizeof (fg_sha256_t),
+                "fg_sha256_t is too small for libsodium's crypto_hash_sha256_state");
+_Static_assert (alignof (crypto_hash_sha256_state) <= alignof (fg_sha256_t),
+                "fg_sha256_t is less aligned than libsodium's crypto_hash_sha256_state");
+_Static_assert (crypto_hash_sha256_BYTES == FG_SHA256_SIZE, "SHA-256 digest size");
 
-#define ROTR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+static pthread_once_t s_sodium_once = PTHREAD_ONCE_INIT;
+static int s_sodium_status;             //  sodium_init's result, kept for a debugger
 
+//  libsodium asks for sodium_init () before any other call. Its SHA-256 is
+//  plain C with no CPU dispatch and no randomness, so hashing does not
+//  depend on the result (-1 only when the system's random source cannot be
+//  opened, which CURVE, not hashing, would notice).
 static void
-s_compress (uint32_t state [8], const uint8_t block [64])
+s_sodium_init (void)
 {
-    uint32_t w [64];
-    for (int i = 0; i < 16; i++)
-        w [i] = (uint32_t) block [4 * i] << 24 | (uint32_t) block [4 * i + 1] << 16
-              | (uint32_t) block [4 * i + 2] << 8 | (uint32_t) block [4 * i + 3];
-    for (int i = 16; i < 64; i++) {
-        uint32_t s0 = ROTR (w [i - 15], 7) ^ ROTR (w [i - 15], 18) ^ (w [i - 15] >> 3);
-        uint32_t s1 = ROTR (w [i - 2], 17) ^ ROTR (w [i - 2], 19) ^ (w [i - 2] >> 10);
-        w [i] = w [i - 16] + s0 + w [i - 7] + s1;
-    }
-    uint32_t a = state [0], b = state [1], c = state [2], d = state [3];
-    uint32_t e = state [4], f = state [5], g = state [6], h = state [7];
-    for (int i = 0; i < 64; i++) {
-        uint32_t t1 = h + (ROTR (e, 6) ^ ROTR (e, 11) ^ ROTR (e, 25))
-                    + ((e & f) ^ (~e & g)) + s_k [i] + w [i];
-        uint32_t t2 = (ROTR (a, 2) ^ ROTR (a, 13) ^ ROTR (a, 22))
-                    + ((a & b) ^ (a & c) ^ (b & c));
-        h = g; g = f; f = e; e = d + t1;
-        d = c; c = b; b = a; a = t1 + t2;
-    }
-    state [0] += a; state [1] += b; state [2] += c; state [3] += d;
-    state [4] += e; state [5] += f; state [6] += g; state [7] += h;
+    s_sodium_status = sodium_init ();
+}
+
+static crypto_hash_sha256_state *
+s_state (fg_sha256_t *ctx)
+{
+    return (crypto_hash_sha256_state *) (void *) ctx->opaque;
 }
 
 void
 fg_sha256_init (fg_sha256_t *ctx)
 {
-    static const uint32_t initial [8] = {
-        0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-        0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19
-    };
-    memcpy (ctx->state, initial, sizeof initial);
-    ctx->length = 0;
-    ctx->used = 0;
+    assert (ctx);
+    pthread_once (&s_sodium_once, s_sodium_init);
+    crypto_hash_sha256_init (s_state (ctx));
 }
 
 void
 fg_sha256_update (fg_sha256_t *ctx, const void *data, size_t size)
 {
-    const uint8_t *bytes = (const uint8_t *) data;
-    ctx->length += size;
-    if (ctx->used) {
-        size_t take = 64 - ctx->used < size? 64 - ctx->used: size;
-        memcpy (ctx->buffer + ctx->used, bytes, take);
-        ctx->used += take;
-        bytes += take;
-        size -= take;
-        if (ctx->used < 64)
-            return;
-        s_compress (ctx->state, ctx->buffer);
-        ctx->used = 0;
-    }
-    for (; size >= 64; bytes += 64, size -= 64)
-        s_compress (ctx->state, bytes);
-    memcpy (ctx->buffer, bytes, size);
-    ctx->used = size;
+    assert (ctx && (data || size == 0));
+    if (size)
+        crypto_hash_sha256_update (s_state (ctx), (const unsigned char *) data,
+                                   (unsigned long long) size);
 }
 
 void
 fg_sha256_final (fg_sha256_t *ctx, uint8_t digest [FG_SHA256_SIZE])
 {
-    uint64_t bits = ctx->length * 8;
-    uint8_t pad [72] = { 0x80 };
-    size_t pad_len = (ctx->used < 56? 56: 120) - ctx->used;
-    for (int i = 0; i < 8; i++)
-        pad [pad_len + i] = (uint8_t) (bits >> (56 - 8 * i));
-    fg_sha256_update (ctx, pad, pad_len + 8);
-    for (int i = 0; i < 8; i++) {
-        digest [4 * i]     = (uint8_t) (ctx->state [i] >> 24);
-        digest [4 * i + 1] = (uint8_t) (ctx->state [i] >> 16);
-        digest [4 * i + 2] = (uint8_t) (ctx->state [i] >> 8);
-        digest [4 * i + 3] = (uint8_t) ctx->state [i];
-    }
+    assert (ctx && digest);
+    crypto_hash_sha256_final (s_state (ctx), digest);
 }
 
 void
@@ -106,10 +70,5 @@ fg_sha256 (const void *data, size_t size, uint8_t digest [FG_SHA256_SIZE])
 void
 fg_sha256_hex (const uint8_t digest [FG_SHA256_SIZE], char hex [FG_SHA256_HEX_SIZE])
 {
-    static const char digits [] = "0123456789abcdef";
-    for (int i = 0; i < FG_SHA256_SIZE; i++) {
-        hex [2 * i]     = digits [digest [i] >> 4];
-        hex [2 * i + 1] = digits [digest [i] & 15];
-    }
-    hex [64] = '\0';
+    sodium_bin2hex (hex, FG_SHA256_HEX_SIZE, digest, FG_SHA256_SIZE);
 }

@@ -1,8 +1,8 @@
 /*  test_blob.c — the weights blob codec: round trips bit for bit (full and
     XOR-delta, NaN payloads, -0.0, denormals, many chunks, a VGG-sized
     tensor), every rejection path of the decoder (every truncation, every
-    flipped byte, each bad field), and the safetensors export read back by
-    a small JSON reader.                                                  */
+    flipped byte, each bad field). The safetensors export is tested in
+    test_safetensors.c.                                                   */
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -688,7 +688,7 @@ test_encoder_refuses_bad_states (void **unused)
 
 
 //  --------------------------------------------------------------------------
-//  Files: save/load and safetensors, in a temporary folder
+//  Files: save/load, in a temporary folder (safetensors: test_safetensors.c)
 
 static char s_dir [64];
 
@@ -743,212 +743,6 @@ test_save_and_load (void **unused)
     fg_state_destroy (&base);
 }
 
-//  A minimal JSON reader for the safetensors header (objects, arrays,
-//  strings with \" and \\ escapes, unsigned integers) into a flat list
-//  of tensor entries.
-typedef struct {
-    char     name [FG_TENSOR_NAME_MAX + 8];
-    char     dtype [8];
-    uint64_t shape [8];
-    int      rank;
-    uint64_t begin, end;
-    int      has_offsets;
-} s_entry_t;
-
-typedef struct {
-    const char *p, *end;
-} s_json_t;
-
-static void
-s_ws (s_json_t *j)
-{
-    while (j->p < j->end && (*j->p == ' ' || *j->p == '\n' || *j->p == '\t' || *j->p == '\r'))
-        j->p++;
-}
-
-static int
-s_expect (s_json_t *j, char c)
-{
-    s_ws (j);
-    if (j->p < j->end && *j->p == c) {
-        j->p++;
-        return 0;
-    }
-    return -1;
-}
-
-static int
-s_string (s_json_t *j, char *out, size_t max)
-{
-    if (s_expect (j, '"'))
-        return -1;
-    size_t n = 0;
-    while (j->p < j->end && *j->p != '"') {
-        char c = *j->p++;
-        if (c == '\\') {
-            if (j->p >= j->end || (*j->p != '"' && *j->p != '\\'))
-                return -1;
-            c = *j->p++;
-        }
-        if ((unsigned char) c < 0x20 || n + 1 >= max)
-            return -1;
-        out [n++] = c;
-    }
-    out [n] = '\0';
-    return s_expect (j, '"');
-}
-
-static int
-s_uint (s_json_t *j, uint64_t *v)
-{
-    s_ws (j);
-    if (j->p >= j->end || *j->p < '0' || *j->p > '9')
-        return -1;
-    *v = 0;
-    while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
-        *v = *v * 10 + (uint64_t) (*j->p++ - '0');
-    return 0;
-}
-
-static int
-s_uint_array (s_json_t *j, uint64_t *v, int max)
-{
-    if (s_expect (j, '['))
-        return -1;
-    int n = 0;
-    s_ws (j);
-    if (j->p < j->end && *j->p == ']')
-        return j->p++, 0;
-    do {
-        if (n >= max || s_uint (j, &v [n++]))
-            return -1;
-    } while (s_expect (j, ',') == 0);
-    return s_expect (j, ']')? -1: n;
-}
-
-//  header -> entries; returns the count, -1 when malformed
-static int
-s_parse_header (const char *text, size_t len, s_entry_t *entries, int max, int *has_meta)
-{
-    s_json_t j = { text, text + len };
-    *has_meta = 0;
-    int n = 0;
-    if (s_expect (&j, '{'))
-        return -1;
-    do {
-        char key [FG_TENSOR_NAME_MAX + 8];
-        if (s_string (&j, key, sizeof key) || s_expect (&j, ':') || s_expect (&j, '{'))
-            return -1;
-        if (strcmp (key, "__metadata__") == 0) {
-            *has_meta = 1;
-            do {        //  string -> string
-                char k [64], v [64];
-                if (s_string (&j, k, sizeof k) || s_expect (&j, ':') || s_string (&j, v, sizeof v))
-                    return -1;
-            } while (s_expect (&j, ',') == 0);
-            if (s_expect (&j, '}'))
-                return -1;
-            continue;
-        }
-        if (n >= max)
-            return -1;
-        s_entry_t *e = &entries [n++];
-        memset (e, 0, sizeof *e);
-        strcpy (e->name, key);
-        do {
-            char field [32];
-            if (s_string (&j, field, sizeof field) || s_expect (&j, ':'))
-                return -1;
-            if (strcmp (field, "dtype") == 0) {
-                if (s_string (&j, e->dtype, sizeof e->dtype))
-                    return -1;
-            }
-            else
-            if (strcmp (field, "shape") == 0) {
-                if ((e->rank = s_uint_array (&j, e->shape, 8)) < 0)
-                    return -1;
-            }
-            else
-            if (strcmp (field, "data_offsets") == 0) {
-                uint64_t o [2];
-                if (s_uint_array (&j, o, 2) != 2)
-                    return -1;
-                e->begin = o [0];
-                e->end = o [1];
-                e->has_offsets = 1;
-            }
-            else
-                return -1;
-        } while (s_expect (&j, ',') == 0);
-        if (s_expect (&j, '}'))
-            return -1;
-    } while (s_expect (&j, ',') == 0);
-    if (s_expect (&j, '}'))
-        return -1;
-    s_ws (&j);                  //  only the space padding may follow
-    return j.p == j.end? n: -1;
-}
-
-static void
-test_safetensors_export (void **unused)
-{
-    fg_state_t *s = s_model (14);
-    uint64_t q [1] = { 3 };
-    assert_int_equal (fg_state_add (s, "odd \"quoted\\name\"", FG_TENSOR_PARAM, 1, q, NULL), 0);
-    char path [128];
-    snprintf (path, sizeof path, "%s/model.safetensors", s_dir);
-    fg_error_t err;
-    assert_int_equal (fg_blob_export_safetensors (path, s, &err), 0);
-    char *file;
-    size_t size;
-    assert_int_equal (fg_file_read (path, 1 << 24, &file, &size, &err), 0);
-    assert_true (size >= 8);
-    uint64_t hlen = s_get64 ((const uint8_t *) file);
-    assert_true (hlen <= size - 8);
-    assert_int_equal ((8 + hlen) % 8, 0);
-    assert_int_equal (file [8], '{');
-    s_entry_t entries [16];
-    int has_meta;
-    int n = s_parse_header (file + 8, hlen, entries, 16, &has_meta);
-    assert_int_equal (n, (int) s->nviews);
-    assert_true (has_meta);
-    const char *data = file + 8 + hlen;
-    uint64_t expect_begin = 0;
-    for (int i = 0; i < n; i++) {
-        const s_entry_t *e = &entries [i];
-        const fg_tensor_view_t *v = &s->views [i];
-        assert_string_equal (e->name, v->name);
-        assert_string_equal (e->dtype, "F32");
-        assert_int_equal (e->rank, (int) v->rank);
-        for (int d = 0; d < e->rank; d++)
-            assert_int_equal (e->shape [d], v->shape [d]);
-        assert_true (e->has_offsets);
-        assert_int_equal (e->begin, expect_begin);          //  no holes
-        assert_int_equal (e->end - e->begin, 4 * v->count);
-        assert_memory_equal (data + e->begin, s->data + v->offset, 4 * v->count);
-        expect_begin = e->end;
-    }
-    assert_int_equal (expect_begin, size - 8 - hlen);       //  no tail
-    free (file);
-    //  the reserved name is refused
-    fg_state_t *bad = fg_state_new ();
-    assert_int_equal (fg_state_add (bad, "__metadata__", FG_TENSOR_PARAM, 1, q, NULL), 0);
-    assert_int_equal (fg_blob_export_safetensors (path, bad, &err), FG_EINVAL);
-    assert_non_null (strstr (err.msg, "reserved"));
-    //  an empty state is a valid, empty file
-    fg_state_t *empty = fg_state_new ();
-    assert_int_equal (fg_blob_export_safetensors (path, empty, &err), 0);
-    assert_int_equal (fg_file_read (path, 1 << 24, &file, &size, &err), 0);
-    hlen = s_get64 ((const uint8_t *) file);
-    assert_int_equal (size, 8 + hlen);
-    assert_int_equal (s_parse_header (file + 8, hlen, entries, 16, &has_meta), 0);
-    assert_true (has_meta);
-    free (file);
-    fg_state_destroy (&s);
-    fg_state_destroy (&bad);
-    fg_state_destroy (&empty);
-}
-
 int
 main (void)
 {
@@ -967,7 +761,6 @@ main (void)
         cmocka_unit_test (test_bad_fields_are_named),
         cmocka_unit_test (test_encoder_refuses_bad_states),
         cmocka_unit_test (test_save_and_load),
-        cmocka_unit_test (test_safetensors_export),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }

@@ -90,6 +90,18 @@ else
 fi
 h_train=$(sed -n 's/^final weights .* sha256 //p' "$work/train.out")
 expect 0 "test accuracy" "eval of the trained model" -- "$FEDCTL" eval "$t" --model "$t/train/model.fgb"
+#   the safetensors export reads back to the same weights: the same line
+"$FEDCTL" eval "$t" --model "$t/train/model.fgb" >"$work/eval_fgb.out" 2>&1
+if "$FEDCTL" eval "$t" --model "$t/train/model.safetensors" >"$work/eval_st.out" 2>&1 \
+   && grep -q "test accuracy" "$work/eval_st.out" && cmp -s "$work/eval_fgb.out" "$work/eval_st.out"; then
+    ok "eval of the safetensors export prints what eval of the blob prints"
+else
+    bad "eval of the safetensors export prints what eval of the blob prints ($(cat "$work/eval_st.out"))"
+fi
+#   a safetensors file that lies about a span is refused, naming it
+head -c 8 "$t/train/model.safetensors" > "$work/short.safetensors"
+expect 65 "short.safetensors" "eval of a safetensors file shorter than its header" -- \
+    "$FEDCTL" eval "$t" --model "$work/short.safetensors"
 #   killed -9 after its first checkpoint, run again: the same final weights
 t2="$work/train2"
 "$FEDCTL" init "$t2" --preset synthetic-tiny --set training.epochs=3 --set grid.threads=1 >/dev/null 2>&1

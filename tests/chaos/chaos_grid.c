@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
@@ -137,16 +138,12 @@ s_spawn (char **argv, const char *log, const char *fault, int *out_fd)
 static int
 s_read_port (const char *dir)
 {
-    char path [4200], text [8192];
+    char path [4200];
     snprintf (path, sizeof path, "%s/status.json", dir);
-    FILE *file = fopen (path, "r");
-    if (!file)
-        return 0;
-    size_t size = fread (text, 1, sizeof text - 1, file);
-    fclose (file);
-    text [size] = '\0';
-    const char *at = strstr (text, "\"port\": ");
-    return at? atoi (at + 8): 0;
+    json_t *status = json_load_file (path, 0, NULL);
+    json_int_t port = json_integer_value (json_object_get (status, "port"));
+    json_decref (status);
+    return port > 0 && port < 65536? (int) port: 0;
 }
 
 //  Starts the coordinator and waits (up to 60 s) for its port.

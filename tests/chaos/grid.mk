@@ -6,7 +6,7 @@
 noinst_HEADERS += tests/chaos/chaos_grid.h
 check_PROGRAMS += tests/chaos/chaos-grid
 tests_chaos_chaos_grid_SOURCES = tests/chaos/chaos_grid.c tests/chaos/chaos_grid_scenario.c
-tests_chaos_chaos_grid_LDADD = lib/libfglib.la $(LIBS) -lm
+tests_chaos_chaos_grid_LDADD = lib/libfglib.la $(SODIUM_LIBS) $(JANSSON_LIBS) $(LIBS) -lm
 TESTS += tests/test_chaos.sh
 EXTRA_DIST += tests/chaostest.sh tests/test_chaos.sh tests/chaos/scenarios
 
