@@ -204,6 +204,9 @@ fg_report_chart_timeline (fg_rbuf_t *b, const fg_report_exp_t *exp, const char *
     p.height = p.top + p.bottom + 18 * (double) (lanes? lanes: 1);
     for (size_t i = 0; i < exp->ncopies; i++)
         p.x1 = fmax (p.x1, timed? exp->copies [i].ended_unix - t0: exp->copies [i].round);
+    for (size_t i = 0; timed && i < exp->nrounds; i++)
+        if (isfinite (exp->rounds [i].committed_unix))
+            p.x1 = fmax (p.x1, exp->rounds [i].committed_unix - t0);
     char title [512];
     snprintf (title, sizeof title, "Timeline per worker: %s", label);
     fg_plot_begin (b, &p, title, timed? "seconds since the first unit was issued"
