@@ -342,8 +342,9 @@ fg_report_chart_time (fg_rbuf_t *b, const fg_report_exp_t *exp, const char *labe
     for (size_t i = 0; i < exp->nrounds; i++) {
         double part [S_PHASES], y = 0;
         s_phases (&exp->rounds [i], share [i], part);
+        //  every phase of a split round (one may be 0 s), or the whole
         for (int k = 0; k < S_PHASES; k++) {
-            if (part [k] <= 0)
+            if ((k < S_PHASES - 1) != (part [S_PHASES - 1] <= 0))
                 continue;
             s_bar (b, &p, exp->rounds [i].round, 0.7, y, y + part [k], s_phase_colour [k],
                    exp->rounds [i].round, s_phase_name [k], part [k]);
