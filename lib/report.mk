@@ -6,3 +6,9 @@ lib_libfglib_la_SOURCES += lib/fg_report_csv.c lib/fg_report_svg.c lib/fg_report
 UNIT_TESTS += tests/test_report
 TESTS += tests/test_report_page.sh
 EXTRA_DIST += tests/test_report_page.sh
+##  the readers of rounds.csv and clients.csv, and the drawing of what they accept
+FUZZ_HARNESSES += report
+check_PROGRAMS += fuzz/replay_report
+TESTS += fuzz/replay_report
+fuzz_replay_report_SOURCES = fuzz/fuzz_report.c fuzz/replay_main.c
+fuzz_replay_report_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_NAME='"report"'
