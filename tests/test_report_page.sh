@@ -63,6 +63,17 @@ awk -F, -v OFS=, 'NR == 3 { $3 = "0.x" } { print }' "$e/rounds.csv" >"$d/rounds.
     && ok "a damaged field is refused with file:line" \
     || bad "a damaged field is refused with file:line (exit $rc: $(cat "$d.out"))"
 
+#   a restart rebuilds rounds.csv from the journal: a row's time split is
+#   kept from the file it replaces; a row that file lost has none, and its
+#   round is drawn as "not split: not recorded"
+k="$work/rebuilt"; cp -a "$e" "$k"; sed -i '3d; 2s/^\(\([^,]*,\)\{9\}\)[^,]*,/\19.999,/' "$k/rounds.csv"
+"$FEDCTL" resume "$k" >"$k.out" 2>&1
+if [ "$(cut -d, -f1,10 "$k/rounds.csv" | sed -n 2,3p | tr '\n' ' ')" = "1,9.999 2, " ] \
+   && [ "$(sed -n 3p "$k/rounds.csv" | cut -d, -f10-)" = ",,,," ] \
+   && "$FEDCTL" report "$k" -o "$k/p.html" >/dev/null 2>&1 && grep -q 'round 2: not split' "$k/p.html"; then
+    ok "a restart keeps the time split rounds.csv had; a lost row's is not recorded"
+else bad "a restart keeps the time split rounds.csv had ($(cut -d, -f1,10- "$k/rounds.csv" | tr '\n' ' '); $(tail -1 "$k.out"))"; fi
+
 #   ---- the browser ----------------------------------------------------------
 chromium=$(command -v chromium || true)
 cr_run () {   # cr_run OUT ERR ARGS...: headless chromium, its own profile, 60 s at most
