@@ -19,6 +19,16 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
+    //  the same bytes as a journal event's text
+    char *event = malloc (size + 1);
+    if (event) {
+        memcpy (event, data, size);
+        event [size] = 0;
+        fg_report_event_t e;
+        if (fg_report_event_parse (event, 1.0, 1, &e))
+            assert (e.node [0] && strlen (e.node) < FG_REPORT_NODE_MAX);
+        free (event);
+    }
     fg_report_exp_t exp;
     memset (&exp, 0, sizeof exp);
     strcpy (exp.name, "fuzz");

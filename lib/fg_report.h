@@ -16,6 +16,7 @@
 #ifndef FG_REPORT_H_INCLUDED
 #define FG_REPORT_H_INCLUDED
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "fg_error.h"
@@ -60,6 +61,18 @@ typedef struct {
     double   ended_unix;            //  wall clock at the row; NaN: not recorded
 } fg_report_copy_t;
 
+//  A node's event from the journal (joined, removed = a disconnect, a
+//  strike, quarantined): what the timeline marks beside the copies.
+typedef struct {
+    char     node [FG_REPORT_NODE_MAX];
+    char     what [16];             //  "joined", "removed", "strike", "quarantined"
+    char     why [96];              //  the rest of the event's text (removed: why)
+    double   unix_s;                //  the journal's wall clock
+    uint32_t round;                 //  the round in progress
+} fg_report_event_t;
+
+#define FG_REPORT_EVENTS_MAX 200000u    //  node events kept from a journal
+
 typedef struct {
     char   name [256];              //  the folder as given (shown, escaped)
     char   hash [FG_SHA256_HEX_SIZE];   //  experiment hash, "" when no fedgrid.toml
@@ -68,11 +81,15 @@ typedef struct {
     size_t nrounds;
     fg_report_copy_t *copies;       //  in file order
     size_t ncopies;
+    fg_report_event_t *events;      //  in journal order
+    size_t nevents;
     char   notes [1024];            //  what is missing or cut short, for the page
 } fg_report_exp_t;
 
-//  Reads DIR/fedgrid.toml (when present), DIR/rounds.csv and
-//  DIR/clients.csv (either may be missing: a note says so) into *exp.
+//  Reads DIR/fedgrid.toml (when present), DIR/rounds.csv,
+//  DIR/clients.csv and the nodes' events of DIR's journal (each may be
+//  missing: a note says so; a journal that cannot be read is noted too)
+//  into *exp.
 //  Returns 0, or FG_EFORMAT / FG_ERANGE naming file:line and field,
 //  FG_EIO, FG_ENOMEM; on error *exp holds nothing to free.
 int
@@ -90,6 +107,19 @@ int
 int
     fg_report_clients_parse (fg_report_exp_t *exp, const char *text, size_t size,
                              const char *name, fg_error_t *err);
+
+//  Reads the node events of the journal in dir (read-only; safe while the
+//  coordinator runs) into exp->events. A missing journal: 0 and a note.
+//  Returns 0 or the journal's codes (fg_journal_open_readonly,
+//  fg_journal_events_foreach), FG_ENOMEM.
+int
+    fg_report_load_events (const char *dir, fg_report_exp_t *exp, fg_error_t *err);
+
+//  One journal event's text (at wall time unix_s, in round) as a node
+//  event, or false when it is about no node. Exposed for the tests.
+bool
+    fg_report_event_parse (const char *text, double unix_s, uint32_t round,
+                           fg_report_event_t *event);
 
 //  Frees what exp holds and zeroes it; NULL-safe.
 void

@@ -21,11 +21,8 @@
 
 #define S_COLS_MAX 64                   //  columns of a header we look at
 
-static void
-s_note (fg_report_exp_t *exp, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
-
-static void
-s_note (fg_report_exp_t *exp, const char *fmt, ...)
+void
+fg_report_note (fg_report_exp_t *exp, const char *fmt, ...)
 {
     size_t used = strlen (exp->notes);
     if (used + 2 >= sizeof exp->notes)
@@ -157,7 +154,7 @@ s_each_row (fg_report_exp_t *exp, char *text, size_t size, s_csv_t *csv,
     for (csv->line = 1; line < end; csv->line++) {
         char *nl = memchr (line, '\n', (size_t) (end - line));
         if (!nl) {
-            s_note (exp, "%s: line %zu is cut short (being written): left out", csv->name,
+            fg_report_note (exp, "%s: line %zu is cut short (being written): left out", csv->name,
                     csv->line);
             break;
         }
@@ -379,6 +376,7 @@ fg_report_exp_release (fg_report_exp_t *exp)
     free (exp->config);
     free (exp->rounds);
     free (exp->copies);
+    free (exp->events);
     memset (exp, 0, sizeof *exp);
 }
 
@@ -390,7 +388,7 @@ s_load_config (const char *dir, fg_report_exp_t *exp, fg_error_t *err)
     char path [4200];
     snprintf (path, sizeof path, "%s/fedgrid.toml", dir);
     if (access (path, F_OK) != 0) {
-        s_note (exp, "%s: missing: no configuration shown", path);
+        fg_report_note (exp, "%s: missing: no configuration shown", path);
         return 0;
     }
     fg_config_t *cfg = malloc (sizeof *cfg);
@@ -419,7 +417,7 @@ s_load_csv (const char *dir, const char *name, fg_report_exp_t *exp,
     size_t size = 0;
     int rc = fg_file_read (path, FG_REPORT_FILE_MAX, &text, &size, err);
     if (rc == FG_ENOENT) {
-        s_note (exp, "%s: missing: nothing of it is drawn", path);
+        fg_report_note (exp, "%s: missing: nothing of it is drawn", path);
         return 0;
     }
     if (rc == 0)
@@ -440,6 +438,13 @@ fg_report_load (const char *dir, fg_report_exp_t *exp, fg_error_t *err)
         rc = s_load_csv (dir, "rounds.csv", exp, fg_report_rounds_parse, err);
     if (rc == 0)
         rc = s_load_csv (dir, "clients.csv", exp, fg_report_clients_parse, err);
+    fg_error_t jerr;
+    int jrc = rc == 0? fg_report_load_events (dir, exp, &jerr): 0;
+    if (jrc == FG_ENOMEM)
+        rc = fg_error_set (err, jrc, "%s", jerr.msg);
+    else
+    if (jrc)                            //  the charts of the files stand without it
+        fg_report_note (exp, "%s (no node events on the timeline)", jerr.msg);
     if (rc)
         fg_report_exp_release (exp);
     return rc;

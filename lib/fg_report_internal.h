@@ -7,6 +7,11 @@
 #include "fg_report.h"
 #include <stdbool.h>
 
+//  Adds a line to exp->notes (what is missing or cut short); full notes
+//  drop what does not fit.
+void fg_report_note (fg_report_exp_t *exp, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
+
 //  A growing text; `failed` once an allocation failed (later adds do
 //  nothing), so writers check once at the end.
 typedef struct {

@@ -68,10 +68,12 @@ s_strcmp (const void *a, const void *b)
 static const char **
 s_workers (const fg_report_exp_t *exp, size_t *count)
 {
-    const char **names = malloc ((exp->ncopies + 1) * sizeof *names);
+    const char **names = malloc ((exp->ncopies + exp->nevents + 1) * sizeof *names);
     size_t n = 0;
     for (size_t i = 0; names && i < exp->ncopies; i++)
         names [n++] = exp->copies [i].node;
+    for (size_t i = 0; names && i < exp->nevents; i++)
+        names [n++] = exp->events [i].node;
     if (names)
         qsort (names, n, sizeof *names, s_strcmp);
     size_t kept = 0;
@@ -94,13 +96,15 @@ s_timed (const fg_report_exp_t *exp, double *t0)
             return false;
         *t0 = fmin (*t0, c->ended_unix - c->held_s);
     }
+    for (size_t i = 0; i < exp->nevents; i++)
+        *t0 = fmin (*t0, exp->events [i].unix_s);
     return exp->ncopies > 0;
 }
 
 static void
 s_timeline_legend (fg_rbuf_t *b, const fg_plot_t *p)
 {
-    double y = p->height - 44;
+    double y = p->height - 58;
     for (size_t i = 0; i < S_NOUTCOMES; i++) {
         double x = 10 + (double) (i % 5) * 140;
         double row = y + (double) (i / 5) * 14;
@@ -116,8 +120,11 @@ s_timeline_legend (fg_rbuf_t *b, const fg_plot_t *p)
     }
     fg_rbuf_add (b, "<text x=\"10\" y=\"");
     fg_rbuf_num (b, y + 30, 0);
-    fg_rbuf_add (b, "\">outline: thick reissue, dashed backup, "
-                    "dotted replica; x: a disconnect</text>\n");
+    fg_rbuf_add (b, "\">outline: thick reissue, dashed backup, dotted replica; x: a copy lost"
+                    "</text>\n<text x=\"10\" y=\"");
+    fg_rbuf_num (b, y + 44, 0);
+    fg_rbuf_add (b, "\">journal: triangle joined, red bar removed (disconnect), orange dot strike, "
+                    "black square quarantined</text>\n");
 }
 
 //  One copy: a bar over the time it was held in its worker's lane.
@@ -153,6 +160,51 @@ s_copy_bar (fg_rbuf_t *b, const fg_plot_t *p, const fg_report_copy_t *c, double 
         fg_rbuf_num (b, bottom - top, 1);
         fg_rbuf_add (b, "\"/>\n");
     }
+}
+
+//  A node's event from the journal at x in its lane: joined a green
+//  triangle, removed (a disconnect) a red bar across the lane, a strike
+//  an orange circle, quarantined a black square.
+static void
+s_event_mark (fg_rbuf_t *b, const fg_plot_t *p, const fg_report_event_t *e, double x,
+              double lane)
+{
+    double cx = fg_plot_x (p, x), top = fg_plot_y (p, lane + 0.95);
+    double bottom = fg_plot_y (p, lane + 0.05), mid = (top + bottom) / 2;
+    fg_rbuf_add (b, "<g class=\"event\"><title>");
+    fg_rbuf_escape (b, e->node);
+    fg_rbuf_printf (b, ": %s%s", e->what, e->why [0]? ": ": "");
+    fg_rbuf_escape (b, e->why);
+    fg_rbuf_add (b, "</title>");
+    if (strcmp (e->what, "joined") == 0) {
+        fg_rbuf_add (b, "<path fill=\"#009E73\" d=\"M");
+        fg_rbuf_num (b, cx, 1);
+        fg_rbuf_add (b, ",");
+        fg_rbuf_num (b, top, 1);
+        fg_rbuf_add (b, " l4,");
+        fg_rbuf_num (b, bottom - top, 1);
+        fg_rbuf_add (b, " h-8 Z\"/>");
+    }
+    else
+    if (strcmp (e->what, "removed") == 0) {
+        fg_rbuf_add (b, "<rect fill=\"#cc0000\" width=\"3\" x=\"");
+        fg_rbuf_num (b, cx - 1.5, 1);
+        fg_rbuf_add (b, "\" y=\"");
+        fg_rbuf_num (b, top, 1);
+        fg_rbuf_add (b, "\" height=\"");
+        fg_rbuf_num (b, bottom - top, 1);
+        fg_rbuf_add (b, "\"/>");
+    }
+    else {
+        bool strike = strcmp (e->what, "strike") == 0;
+        fg_rbuf_printf (b, "<rect fill=\"%s\" width=\"7\" height=\"7\" rx=\"%s\" x=\"",
+                        strike? "#E69F00": "#000", strike? "3.5": "0");
+        fg_rbuf_num (b, cx - 3.5, 1);
+        fg_rbuf_add (b, "\" y=\"");
+        fg_rbuf_num (b, mid - 3.5, 1);
+        fg_rbuf_add (b, "\"/>");
+    }
+    fg_rbuf_add (b, "</g>\n");
 }
 
 //  The lanes' names and the rounds' commits (timed: at their wall time).
@@ -198,12 +250,14 @@ fg_report_chart_timeline (fg_rbuf_t *b, const fg_report_exp_t *exp, const char *
     size_t lanes = nworkers < S_LANES_MAX? nworkers: S_LANES_MAX;
     double t0 = 0;
     bool timed = s_timed (exp, &t0);
-    fg_plot_t p = { .width = 720, .left = 130, .right = 16, .top = 28, .bottom = 96,
+    fg_plot_t p = { .width = 720, .left = 130, .right = 16, .top = 28, .bottom = 110,
                     .x0 = 0, .x1 = 1, .y0 = 0, .y1 = lanes? (double) lanes: 1, .rounds_x = !timed,
                     .no_yticks = true };
     p.height = p.top + p.bottom + 18 * (double) (lanes? lanes: 1);
     for (size_t i = 0; i < exp->ncopies; i++)
         p.x1 = fmax (p.x1, timed? exp->copies [i].ended_unix - t0: exp->copies [i].round);
+    for (size_t i = 0; timed && i < exp->nevents; i++)
+        p.x1 = fmax (p.x1, exp->events [i].unix_s - t0);
     for (size_t i = 0; timed && i < exp->nrounds; i++)
         if (isfinite (exp->rounds [i].committed_unix))
             p.x1 = fmax (p.x1, exp->rounds [i].committed_unix - t0);
@@ -221,6 +275,14 @@ fg_report_chart_timeline (fg_rbuf_t *b, const fg_report_exp_t *exp, const char *
         double x1 = timed? c->ended_unix - t0: c->round - 0.05;
         double x0 = timed? x1 - c->held_s: c->round - 0.95;
         s_copy_bar (b, &p, c, x0, x1, (double) (lanes - 1 - (size_t) (at - names)));
+    }
+    for (size_t i = 0; i < exp->nevents; i++) {
+        const fg_report_event_t *e = &exp->events [i];
+        const char *const *at = bsearch (&(const char *) { e->node }, names, lanes,
+                                         sizeof *names, s_strcmp);
+        if (at)
+            s_event_mark (b, &p, e, timed? e->unix_s - t0: e->round - 0.5,
+                          (double) (lanes - 1 - (size_t) (at - names)));
     }
     s_timeline_marks (b, &p, exp, names, lanes, timed, t0);
     s_timeline_legend (b, &p);

@@ -317,6 +317,48 @@ test_overlay_labels_page (void **state)
     fg_report_exp_release (&exps [1]);
 }
 
+static void
+test_journal_events (void **state)
+{
+    (void) state;
+    fg_report_event_t e;
+    assert_true (fg_report_event_parse ("node vm-local-0 joined (1 cores, kernel x)", 5.5, 1, &e));
+    assert_string_equal (e.node, "vm-local-0");
+    assert_string_equal (e.what, "joined");
+    assert_true (e.unix_s == 5.5 && e.round == 1);
+    assert_true (fg_report_event_parse ("node w 2 removed: silent", 6, 2, &e));
+    assert_string_equal (e.node, "w 2");
+    assert_string_equal (e.why, "silent");
+    assert_true (fg_report_event_parse ("strike 2 against node liar: outvoted on shard 1", 7, 2,
+                                        &e));
+    assert_string_equal (e.node, "liar");
+    assert_string_equal (e.what, "strike");
+    assert_true (fg_report_event_parse ("node liar quarantined for this experiment: 3 strikes",
+                                        8, 2, &e));
+    assert_string_equal (e.what, "quarantined");
+    assert_false (fg_report_event_parse ("round 1 committed: 4 updates", 9, 1, &e));
+    assert_false (fg_report_event_parse ("node  removed: silent", 9, 1, &e));  //  no name
+    assert_false (fg_report_event_parse ("strike 1 against node x", 9, 1, &e));
+    //  drawn in their node's lane, one mark each, the text escaped
+    fg_report_exp_t exp;
+    s_make (&exp, "ev", 2, 2, NULL);
+    exp.events = calloc (3, sizeof *exp.events);
+    assert_true (fg_report_event_parse ("node node-0 joined (x)", 998.0, 1, &exp.events [0]));
+    assert_true (fg_report_event_parse ("node node-1 removed: <b>silent</b>", 1001.5, 2,
+                                        &exp.events [1]));
+    assert_true (fg_report_event_parse ("node idle removed: said BYE", 1001.0, 2,
+                                        &exp.events [2]));
+    exp.nevents = 3;
+    fg_rbuf_t b = { 0 };
+    assert_int_equal (fg_report_chart_timeline (&b, &exp, "ev"), 0);
+    assert_int_equal (s_count (b.data, "class=\"event\""), 3);
+    assert_int_equal (s_count (b.data, "<rect fill=\"#cc0000\""), 2);     //  two removals
+    assert_non_null (strstr (b.data, ">idle</text>"));    //  a lane for an idle node's disconnect
+    assert_non_null (strstr (b.data, "removed: &lt;b&gt;silent&lt;/b&gt;"));
+    fg_rbuf_free (&b);
+    fg_report_exp_release (&exp);
+}
+
 //  ---- a folder ----------------------------------------------------------------
 
 static void
@@ -340,6 +382,7 @@ test_load_folder (void **state)
     assert_int_equal (fg_report_load (dir, &exp, &err), 0);
     assert_non_null (strstr (exp.notes, "fedgrid.toml: missing"));
     assert_non_null (strstr (exp.notes, "rounds.csv: missing"));
+    assert_non_null (strstr (exp.notes, "no journal"));
     assert_int_equal (exp.nrounds + exp.ncopies, 0);
     fg_report_exp_release (&exp);
     s_write (dir, "fedgrid.toml", "[experiment]\nrounds = 3\n");
@@ -371,6 +414,7 @@ main (void)
         cmocka_unit_test (test_shard_lines_and_bands),
         cmocka_unit_test (test_timeline_and_time),
         cmocka_unit_test (test_overlay_labels_page),
+        cmocka_unit_test (test_journal_events),
         cmocka_unit_test (test_load_folder),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);

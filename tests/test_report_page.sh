@@ -38,6 +38,9 @@ rounds=$(($(wc -l <"$e/rounds.csv") - 1))
 paths=$(grep -c '<path fill="none" stroke="[^"]*" stroke-width="1.6"[^>]* d="M' "$svgs/accuracy.svg")
 [ "$rounds" -eq 3 ] && [ "$paths" -eq 2 ] && ok "accuracy: a line per experiment over $rounds rounds" \
     || bad "accuracy: a line per experiment ($paths lines, $rounds rounds)"
+joined=$(grep -c 'class="event"><title>vm-local-[0-9]*: joined' "$svgs/timeline-1.svg")
+[ "$joined" -ge 1 ] && ok "the timeline marks the nodes' joins from the journal ($joined)" \
+    || bad "the timeline marks the nodes' joins from the journal ($(grep -c 'joined' "$svgs/timeline-1.svg"))"
 grep -q '>grid.allow_keys = &quot;&lt;script&gt;alert(1)&lt;/script&gt;&quot;</text>' "$svgs/accuracy.svg" \
     && ok "overlays are labelled by the key in which the experiments differ" \
     || bad "overlays are labelled by the key in which the experiments differ ($(grep -o 'class="legend">[^<]*' "$svgs/accuracy.svg" | head -2))"
