@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define S_COLS_MAX 64                   //  columns of a header we look at
@@ -433,6 +434,9 @@ fg_report_load (const char *dir, fg_report_exp_t *exp, fg_error_t *err)
     if (strlen (dir) >= sizeof exp->name || strlen (dir) > 4000)
         return fg_error_set (err, FG_ERANGE, "%.60s...: folder name too long", dir);
     strcpy (exp->name, dir);
+    struct stat st;
+    if (stat (dir, &st) != 0 || !S_ISDIR (st.st_mode))
+        return fg_error_set (err, FG_ENOENT, "%s: no such experiment folder", dir);
     int rc = s_load_config (dir, exp, err);
     if (rc == 0)
         rc = s_load_csv (dir, "rounds.csv", exp, fg_report_rounds_parse, err);

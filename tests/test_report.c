@@ -399,6 +399,11 @@ test_load_folder (void **state)
     assert_int_not_equal (fg_report_load (dir, &exp, &err), 0);
     assert_non_null (strstr (err.msg, "fedgrid.toml:2"));
     assert_null (exp.config);
+    s_write (dir, "fedgrid.toml", "[experiment]\nrounds = 3\n");
+    char missing [300];
+    snprintf (missing, sizeof missing, "%s/nope", dir);
+    assert_int_equal (fg_report_load (missing, &exp, &err), FG_ENOENT);
+    assert_non_null (strstr (err.msg, "nope: no such experiment folder"));
     assert_int_equal (fg_test_rmtree (dir), 0);
 }
 
