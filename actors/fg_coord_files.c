@@ -29,10 +29,18 @@
 
 #define S_STATUS_MS     1000        //  status.json refresh
 //  Columns are only ever appended: a reader by position keeps working.
+//  The time split (units_seconds .. commit_seconds, committed_unix_s) is
+//  measured by this run only: rows rebuilt at start keep the values of
+//  the rounds.csv they replace, or leave them empty (not recorded).
 #define S_ROUNDS_HEADER "round,test_accuracy,test_loss,train_loss,updates,samples,seconds," \
-                        "wasted_seconds,wasted_copies\n"
-#define S_CLIENTS_HEADER "round,shard,node,attempt,samples,local_losses,seconds,update_bytes," \
-                         "outcome,fetched_bytes,kind,held_seconds,wasted_seconds\n"
+                        "wasted_seconds,wasted_copies,units_seconds,aggregate_seconds," \
+                        "eval_seconds,commit_seconds,committed_unix_s\n"
+#define S_ROUNDS_TIMED  9           //  columns before the time split
+#define S_CLIENTS_COLUMNS "round,shard,node,attempt,samples,local_losses,seconds,update_bytes," \
+                          "outcome,fetched_bytes,kind,held_seconds,wasted_seconds"
+#define S_CLIENTS_HEADER S_CLIENTS_COLUMNS ",ended_unix_s\n"
+//  the layout before ended_unix_s: read for the waste, moved aside at open
+#define S_CLIENTS_HEADER_V2 S_CLIENTS_COLUMNS "\n"
 #define S_CLIENTS_OUTCOME   8       //  0-based columns read back for rounds.csv
 #define S_CLIENTS_WASTED    12
 
@@ -150,16 +158,56 @@ s_rounds_printf (fg_coord_t *self, const char *fmt, ...)
 }
 
 //  wasted < 0: not known (clients.csv of an earlier layout, or missing).
+//  timing: the time split's columns, without the leading comma.
 static int
 s_rounds_row (fg_coord_t *self, uint32_t round, const fg_journal_metrics_t *m, double wasted,
-              uint32_t copies)
+              uint32_t copies, const char *timing)
 {
     int rc = s_rounds_printf (self, "%u,%.6f,%.6f,%.6f,%u,%llu,%.3f,", round, m->test_accuracy,
                               m->test_loss, m->train_loss, m->updates,
                               (unsigned long long) m->samples, (double) m->duration_ms / 1000.0);
     if (rc == 0)
-        rc = wasted < 0? s_rounds_printf (self, ",\n")
-                       : s_rounds_printf (self, "%.3f,%u\n", wasted, copies);
+        rc = wasted < 0? s_rounds_printf (self, ",")
+                       : s_rounds_printf (self, "%.3f,%u", wasted, copies);
+    if (rc == 0)
+        rc = s_rounds_printf (self, ",%s\n", timing);
+    return rc;
+}
+
+//  The time split of rounds 1..last as the rounds.csv being replaced
+//  wrote it (its current layout only): timing [r] is the text after its
+//  S_ROUNDS_TIMED-th comma, or NULL. Returns 0 or FG_ENOMEM.
+static int
+s_timing_from_rounds (fg_coord_t *self, uint32_t last, char ***timing)
+{
+    *timing = calloc (last + 1, sizeof (char *));
+    if (!*timing)
+        return FG_ENOMEM;
+    char path [1100], line [1024];
+    snprintf (path, sizeof path, "%s/rounds.csv", self->dir);
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return 0;
+    bool current = fgets (line, sizeof line, file) && strcmp (line, S_ROUNDS_HEADER) == 0;
+    int rc = 0;
+    while (rc == 0 && current && fgets (line, sizeof line, file)) {
+        size_t len = strlen (line);
+        if (len == 0 || line [len - 1] != '\n')
+            break;                      //  cut short: not a row
+        line [len - 1] = 0;
+        char *tail = line;
+        for (int i = 0; tail && i < S_ROUNDS_TIMED; i++) {
+            tail = strchr (tail, ',');
+            tail = tail? tail + 1: NULL;
+        }
+        unsigned long round = strtoul (line, NULL, 10);
+        if (!tail || round < 1 || round > last || (*timing) [round]
+        ||  strspn (tail, "0123456789.,") != strlen (tail))
+            continue;
+        (*timing) [round] = strdup (tail);
+        rc = (*timing) [round]? 0: FG_ENOMEM;
+    }
+    fclose (file);
     return rc;
 }
 
@@ -181,7 +229,8 @@ s_waste_from_clients (fg_coord_t *self, uint32_t last, double **wasted, uint32_t
     FILE *file = fopen (path, "r");
     if (!file)
         return 0;
-    bool current = fgets (line, sizeof line, file) && strcmp (line, S_CLIENTS_HEADER) == 0;
+    bool current = fgets (line, sizeof line, file)
+                && (strcmp (line, S_CLIENTS_HEADER) == 0 || strcmp (line, S_CLIENTS_HEADER_V2) == 0);
     for (uint32_t r = 0; current && r <= last; r++)
         (*wasted) [r] = 0;
     while (current && fgets (line, sizeof line, file)) {
@@ -222,7 +271,10 @@ fg_coord_rounds_csv_rebuild (fg_coord_t *self, uint32_t last, fg_error_t *err)
     self->rounds_csv_size = 0;
     double *wasted = NULL;
     uint32_t *copies = NULL;
+    char **timing = NULL;
     int rc = s_waste_from_clients (self, last, &wasted, &copies);
+    if (rc == 0)
+        rc = s_timing_from_rounds (self, last, &timing);
     if (rc == 0)
         rc = s_rounds_printf (self, "%s", S_ROUNDS_HEADER);
     self->waste_total_s = 0;
@@ -230,10 +282,13 @@ fg_coord_rounds_csv_rebuild (fg_coord_t *self, uint32_t last, fg_error_t *err)
         fg_journal_metrics_t m;
         double w = wasted [r];
         if (fg_journal_metrics_get (self->journal, r, &m, NULL) == 0)
-            rc = s_rounds_row (self, r, &m, w, copies [r]);
+            rc = s_rounds_row (self, r, &m, w, copies [r], timing [r]? timing [r]: ",,,,");
         if (w > 0)
             self->waste_total_s += w;
     }
+    for (uint32_t r = 0; timing && r <= last; r++)
+        free (timing [r]);
+    free (timing);
     free (wasted);
     free (copies);
     if (rc)
@@ -245,7 +300,10 @@ void
 fg_coord_rounds_csv_add (fg_coord_t *self, uint32_t round, const fg_journal_metrics_t *m)
 {
     fg_error_t err;
-    if (s_rounds_row (self, round, m, self->waste_s, self->wasted_copies))
+    char timing [160];
+    snprintf (timing, sizeof timing, "%.3f,%.3f,%.3f,%.3f,%.3f", self->units_s, self->aggregate_s,
+              self->eval_s, self->commit_s, (double) fg_clock_wall_ns () / 1e9);
+    if (s_rounds_row (self, round, m, self->waste_s, self->wasted_copies, timing))
         fg_warn ("coordinator: rounds.csv: out of memory (rebuilt at the next start)");
     else
     if (s_rounds_write (self, &err))
@@ -316,9 +374,9 @@ s_clients_row (fg_coord_t *self, const char *id, uint32_t round, uint32_t shard,
     for (uint32_t i = 0; i < nloss; i++)
         fprintf (self->clients_csv, "%s%.6f", i? ";": "", loss [i]);
     uint64_t fetched = fg_coord_fetched_bytes (self, id, self->round, shard);
-    fprintf (self->clients_csv, ",%.3f,%llu,%s,%llu,%s,%.3f,%.3f\n", elapsed_ms / 1000.0,
+    fprintf (self->clients_csv, ",%.3f,%llu,%s,%llu,%s,%.3f,%.3f,%.3f\n", elapsed_ms / 1000.0,
              (unsigned long long) update_size, outcome, (unsigned long long) fetched, kind,
-             held, wasted);
+             held, wasted, (double) fg_clock_wall_ns () / 1e9);
     s_clients_csv_flushed (self);
 }
 
@@ -329,9 +387,10 @@ fg_coord_clients_csv_copy (fg_coord_t *self, const fg_coord_node_t *node,
     if (!self->clients_csv)
         return;
     uint64_t fetched = fg_coord_fetched_bytes (self, node->id, self->round, node->shard);
-    fprintf (self->clients_csv, "%u,%u,%s,%u,0,,0.000,0,%s,%llu,%s,%.3f,%.3f\n", self->round,
-             node->shard, node->id, node->attempt, outcome, (unsigned long long) fetched,
-             fg_coord_copy_kind_name (issue->kind), held, held);
+    fprintf (self->clients_csv, "%u,%u,%s,%u,0,,0.000,0,%s,%llu,%s,%.3f,%.3f,%.3f\n",
+             self->round, node->shard, node->id, node->attempt, outcome,
+             (unsigned long long) fetched, fg_coord_copy_kind_name (issue->kind), held, held,
+             (double) fg_clock_wall_ns () / 1e9);
     s_clients_csv_flushed (self);
 }
 

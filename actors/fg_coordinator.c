@@ -262,6 +262,7 @@ void
 fg_coord_start_folding (fg_coord_t *self)
 {
     self->folding = true;
+    self->fold_started = zclock_mono ();
     zsock_send (self->aggregator, "s", "FINISH");
     zpoller_add (self->poller, self->aggregator);
 }
@@ -398,9 +399,14 @@ s_commit_round (fg_coord_t *self, fg_error_t *err)
     int64_t wall_ms = zclock_mono () - self->round_started;
     fg_journal_metrics_t metrics;
     s_round_metrics (self, result, wall_ms, &metrics);
+    self->units_s = (double) (self->fold_started - self->round_started) / 1000.0;
+    self->aggregate_s = result->fold_seconds;
+    self->eval_s = result->eval_seconds;
     uint8_t *blob = NULL;
     size_t size = 0;
+    double commit_start = fg_clock_mono_s ();
     rc = s_journal_round (self, result, &metrics, &blob, &size, err);
+    self->commit_s = fg_clock_mono_s () - commit_start;
     if (rc) {
         fg_aggregator_result_destroy (&result);
         return rc;

@@ -224,6 +224,11 @@ typedef struct {
     int64_t   round_started;        //  zclock_mono
     int64_t   round_deadline;       //  deadline policy
     double    round_cpu;            //  coordinator thread CPU at round start
+    //  the time split of the round being committed (rounds.csv's last
+    //  columns, docs/report.md): seconds from the round's start to FINISH,
+    //  the aggregator's fold and evaluation, the journal's transaction
+    int64_t   fold_started;         //  zclock_mono when FINISH was sent
+    double    units_s, aggregate_s, eval_s, commit_s;
     double    train_loss_sum;       //  sample-weighted final local losses
     uint64_t  samples_sum;
 

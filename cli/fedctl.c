@@ -30,6 +30,7 @@ static const s_command_t s_commands [] = {
     { "export", fedctl_cmd_export, "write committed weights as a blob or safetensors" },
     { "train",  fedctl_cmd_train,  "centralised baseline: train the model on the whole training set" },
     { "eval",   fedctl_cmd_eval,   "evaluate a weights file on the experiment's test set" },
+    { "report", fedctl_cmd_report, "draw experiments into one HTML page (and SVG charts)" },
     { "journal", fedctl_cmd_journal, "journal verify|dump DIR: check or print an experiment's journal" },
     { "debug",  fedctl_cmd_debug,  "debug crashpoints: list the named crash points" },
 };

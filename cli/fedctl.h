@@ -95,5 +95,6 @@ int fedctl_cmd_train (int argc, char **argv);       //  fedctl_train.c
 int fedctl_cmd_eval (int argc, char **argv);        //  fedctl_train.c
 int fedctl_cmd_journal (int argc, char **argv);     //  fedctl_journal.c
 int fedctl_cmd_debug (int argc, char **argv);       //  fedctl_debug.c
+int fedctl_cmd_report (int argc, char **argv);      //  fedctl_report.c
 
 #endif

@@ -254,7 +254,8 @@ s_clients (const char *dir, const char *outcome)
 {
     s_clients_t sum = { 0, 0, 0, 0 };
     char *text = s_read (dir, "clients.csv");
-    assert_non_null (strstr (text, ",outcome,fetched_bytes,kind,held_seconds,wasted_seconds\n"));
+    assert_non_null (strstr (text, ",outcome,fetched_bytes,kind,held_seconds,wasted_seconds,"
+                                   "ended_unix_s\n"));
     for (char *line = strchr (text, '\n'); line && line [1]; line = strchr (line + 1, '\n')) {
         char field [64];
         s_field (line + 1, 12, field, sizeof field);
@@ -277,7 +278,9 @@ s_rounds_waste (const char *dir, double *seconds, int *copies)
     *seconds = 0;
     *copies = 0;
     char *text = s_read (dir, "rounds.csv");
-    assert_non_null (strstr (text, ",seconds,wasted_seconds,wasted_copies\n"));
+    assert_non_null (strstr (text, ",seconds,wasted_seconds,wasted_copies,units_seconds,"
+                                   "aggregate_seconds,eval_seconds,commit_seconds,"
+                                   "committed_unix_s\n"));
     for (char *line = strchr (text, '\n'); line && line [1]; line = strchr (line + 1, '\n')) {
         char field [64];
         s_field (line + 1, 7, field, sizeof field);
