@@ -69,7 +69,11 @@ awk -F, -v OFS=, 'NR == 3 { $3 = "0.x" } { print }' "$e/rounds.csv" >"$d/rounds.
 #   a restart rebuilds rounds.csv from the journal: a row's time split is
 #   kept from the file it replaces; a row that file lost has none, and its
 #   round is drawn as "not split: not recorded"
-k="$work/rebuilt"; cp -a "$e" "$k"; sed -i '3d; 2s/^\(\([^,]*,\)\{9\}\)[^,]*,/\19.999,/' "$k/rounds.csv"
+#   (an experiment stopped by a crash after round 2's commit, before its
+#   row: resume of a finished one starts nothing)
+k="$work/rebuilt"; mkdir -p "$k"; cp "$e/fedgrid.toml" "$k/"
+FEDGRID_CRASH=journal.round.after:2 "$FEDCTL" start "$k" >"$k.out" 2>&1
+sed -i '3,$d; 2s/^\(\([^,]*,\)\{9\}\)[^,]*,/\19.999,/' "$k/rounds.csv"
 "$FEDCTL" resume "$k" >"$k.out" 2>&1
 if [ "$(cut -d, -f1,10 "$k/rounds.csv" | sed -n 2,3p | tr '\n' ' ')" = "1,9.999 2, " ] \
    && [ "$(sed -n 3p "$k/rounds.csv" | cut -d, -f10-)" = ",,,," ] \
