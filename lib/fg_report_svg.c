@@ -313,6 +313,20 @@ fg_plot_legend (fg_rbuf_t *b, const fg_plot_t *p, const char *const *colour,
                 const char *const *text, size_t n)
 {
     double x = p->legend_x > 0? p->legend_x: p->left + 8, y = p->top + 14;
+    size_t longest = 0;
+    for (size_t i = 0; i < n; i++)
+        longest = strlen (text [i]) > longest? strlen (text [i]): longest;
+    if (n) {                            //  a backing, so lines under it do not cross the text
+        fg_rbuf_add (b, "<rect class=\"legend-box\" fill=\"#fff\" fill-opacity=\"0.85\" x=\"");
+        fg_rbuf_num (b, x - 4, 1);
+        fg_rbuf_add (b, "\" y=\"");
+        fg_rbuf_num (b, y - 12, 1);
+        fg_rbuf_add (b, "\" width=\"");
+        fg_rbuf_num (b, 24 + 6.2 * (double) (longest < 90? longest: 90), 1);
+        fg_rbuf_add (b, "\" height=\"");
+        fg_rbuf_num (b, 15 * (double) n + 2, 1);
+        fg_rbuf_add (b, "\"/>\n");
+    }
     for (size_t i = 0; i < n; i++, y += 15) {
         fg_rbuf_add (b, "<rect x=\"");
         fg_rbuf_num (b, x, 1);
