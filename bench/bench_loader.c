@@ -35,6 +35,7 @@
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
+#include "bench_median.h"
 #include "fg_clock.h"
 #include "fg_config.h"
 #include "fg_dataset.h"
@@ -72,20 +73,6 @@ s_since (s_clock_t start)
 {
     s_clock_t now = s_now ();
     return (s_clock_t) { now.cpu - start.cpu, now.wall - start.wall };
-}
-
-static int
-s_cmp_double (const void *a, const void *b)
-{
-    double x = *(const double *) a, y = *(const double *) b;
-    return x < y? -1: x > y? 1: 0;
-}
-
-static double
-s_median (double *v, int n)
-{
-    qsort (v, (size_t) n, sizeof *v, s_cmp_double);
-    return n % 2? v [n / 2]: 0.5 * (v [n / 2 - 1] + v [n / 2]);
 }
 
 //  The choice value of `name` for an enumerated key, or -1.
@@ -149,8 +136,8 @@ s_loader_rate (s_loader_t *l, bool augment, int reps, double seconds,
         cpu [r] = (double) images / spent.cpu;
         wall [r] = (double) images / spent.wall;
     }
-    *cpu_rate = s_median (cpu, reps);
-    *wall_rate = s_median (wall, reps);
+    *cpu_rate = bench_median (cpu, reps);
+    *wall_rate = bench_median (wall, reps);
     return 0;
 }
 
@@ -216,8 +203,8 @@ s_train_rate (s_loader_t *l, int kind, int reps, double seconds,
             wall [r] = (double) images / spent.wall;
         }
     }
-    *cpu_rate = s_median (cpu, reps);
-    *wall_rate = s_median (wall, reps);
+    *cpu_rate = bench_median (cpu, reps);
+    *wall_rate = bench_median (wall, reps);
     rc = 0;
 done:
     if (rc)
