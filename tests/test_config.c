@@ -328,7 +328,7 @@ test_choice_names (void **state)
 //  balance 0.9 over 5 nodes for 60 rounds (dominant classes automatic:
 //  docs/partitioning.md). The quick variant trains mobilenetv3-small.
 static void
-test_tiny_imagenet_presets (void **state)
+test_dataset_presets (void **state)
 {
     (void) state;
     static const struct { const char *name; int model, nodes, rounds, dist; double balance; }
@@ -365,6 +365,14 @@ test_tiny_imagenet_presets (void **state)
             assert_int_equal (cfg.training.schedule, FG_SCHEDULE_COSINE);
         }
     }
+    //  the texture preset: the model and input side docs/datasets.md recommends
+    fg_config_t cfg;
+    fg_error_t err;
+    assert_int_equal (fg_config_preset (&cfg, "texture-mnv3s", &err), 0);
+    assert_int_equal (cfg.data.dataset, FG_DATASET_TEXTURE);
+    assert_int_equal (cfg.model.name, FG_MODEL_MOBILENETV3_SMALL);
+    assert_int_equal (cfg.data.image_size, 128);
+    assert_int_equal (fg_config_validate (&cfg, &err), 0);
 }
 
 int
@@ -380,7 +388,7 @@ main (void)
         cmocka_unit_test (test_cross_key_rules),
         cmocka_unit_test (test_canonical_round_trip_and_hash),
         cmocka_unit_test (test_every_preset_round_trips),
-        cmocka_unit_test (test_tiny_imagenet_presets),
+        cmocka_unit_test (test_dataset_presets),
         cmocka_unit_test (test_load_file_and_relative_path),
         cmocka_unit_test (test_choice_names),
     };
