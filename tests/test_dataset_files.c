@@ -477,6 +477,15 @@ test_folder (void **state)
     s_jpeg (path, 10, 20, 20, 3);
     int rc = fg_dataset_open_folder (root, FG_SPLIT_TEST, 0, 24, &test, &err);
     s_expect (rc, &err, FG_EFORMAT, "test/fish", "not a class of");
+    //  an image file above FG_DATASET_FILE_MAX is refused at open (sparse)
+    s_path (path, "%s/train/cat/huge.jpg", root);
+    FILE *f = fopen (path, "w");
+    assert_non_null (f);
+    fclose (f);
+    assert_int_equal (truncate (path, (off_t) FG_DATASET_FILE_MAX + 1), 0);
+    rc = fg_dataset_open_folder (root, FG_SPLIT_TRAIN, 0, 24, &ds, &err);
+    s_expect (rc, &err, FG_ERANGE, "huge.jpg", "above the");
+    assert_int_equal (unlink (path), 0);
     //  an empty class folder; a bad side; no train/
     s_path (path, "%s/train/eel", root);
     s_mkdirs (path, false);
