@@ -2,9 +2,10 @@
 #   test_image_sets.sh — the file-backed datasets end to end through fedctl:
 #   `fedctl train` and `fedctl start` (2 local trainers) of mobilenetv3-small
 #   on a few hundred Tiny-ImageNet-200 images in the dataset's own layout,
-#   `fedctl train` on a folder of images (ImageFolder layout, 32x32 after
-#   data.image_size), and a folder with one damaged JPEG: it opens, and the
-#   training that needs the file fails naming it. Runs in seconds.
+#   `fedctl train` and `fedctl start` on a folder of images (ImageFolder
+#   layout, 32x32 after data.image_size), and a folder with one damaged
+#   JPEG: it opens, and the training that needs the file fails naming it.
+#   Runs in seconds of CPU.
 #   Data: the shared copy ($FG_TINY_IMAGENET_DIR or
 #   /work/shared/data/tiny-imagenet-200); every case is skipped when absent.
 #   The folder set links to its JPEGs. TAP output.
@@ -64,6 +65,16 @@ if "$FEDCTL" train "$work/folder" --set training.epochs=1 $small >"$work/out" 2>
    && grep -q "^epoch 1/1 " "$work/out" && grep -q "folder train: 48 training, 12 test images" "$work/err"; then
     ok "fedctl train on a folder of images (image_size 32)"
 else bad "fedctl train on a folder: $(tail -c 300 "$work/err")"; fi
+
+#   the folder set federated (the TASK carries kind 7)
+"$FEDCTL" init "$work/folder-fed" --preset tinyimagenet-mnv3-iid --set data.dataset=\"folder\" \
+    --set data.path="$work/folder-data" --set data.image_size=32 --set experiment.rounds=2 \
+    --set training.local_epochs=1 --set grid.nodes=2 >/dev/null 2>"$work/err"
+# shellcheck disable=SC2086
+if "$FEDCTL" start "$work/folder-fed" --local 2 $small >"$work/out" 2>"$work/err" \
+   && grep -q "^round 2/2 " "$work/out" && grep -q "^finished: final weights" "$work/out"; then
+    ok "fedctl start on a folder of images (2 trainers, 2 rounds)"
+else bad "fedctl start on a folder: $(tail -c 300 "$work/err")"; fi
 
 #   one damaged JPEG (its first 300 bytes): the set opens, training fails
 #   naming the file
