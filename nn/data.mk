@@ -8,12 +8,14 @@ nn_libfgnn_la_SOURCES += nn/fg_image.c nn/fg_image_fit.c
 pkginclude_HEADERS += nn/fg_image.h
 AM_CFLAGS += $(JPEG_CFLAGS) $(SPNG_CFLAGS)
 FG_DEP_LIBS += $(JPEG_LIBS) $(SPNG_LIBS)
-UNIT_TESTS += tests/test_image
+UNIT_TESTS += tests/test_image tests/test_image_fit
+##  test_image watches the largest malloc of a refused decode (bounds are
+##  checked before the pixel buffer is allocated)
+tests_test_image_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=malloc
 ##  tests/ref/image_tiny.ref, image_corpus.ref: PIL's decode of real
 ##  Tiny-ImageNet JPEGs and of fuzz/corpus/image (regenerate by hand with
 ##  /usr/bin/python3 tests/ref/gen_image.py tests/ref; needs python3-pil and
-##  python3-torchvision). The corpus itself is written by
-##  FG_IMAGE_CORPUS_DIR=fuzz/corpus/image tests/test_image.
+##  python3-torchvision).
 EXTRA_DIST += tests/ref/gen_image.py tests/ref/image_tiny.ref tests/ref/image_corpus.ref
 
 FUZZ_HARNESSES += image
@@ -21,6 +23,10 @@ check_PROGRAMS += fuzz/replay_image
 TESTS += fuzz/replay_image
 fuzz_replay_image_SOURCES = fuzz/fuzz_image.c fuzz/replay_main.c
 fuzz_replay_image_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_NAME='"image"'
+##  the corpus generator (run by hand: fuzz/gen_image_corpus fuzz/corpus/image)
+check_PROGRAMS += fuzz/gen_image_corpus
+fuzz_gen_image_corpus_SOURCES = fuzz/gen_image_corpus.c
+fuzz_gen_image_corpus_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/tests
 nn_libfgnn_la_SOURCES += nn/fg_dataset.c nn/fg_dataset_idx.c nn/fg_dataset_cifar.c \
     nn/fg_dataset_synthetic.c nn/fg_augment.c
 pkginclude_HEADERS += nn/fg_dataset.h

@@ -44,17 +44,19 @@ static const uint8_t s_png_magic [8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, 
 //  --------------------------------------------------------------------------
 //  Shared checks and conversions
 
+//  max_pixels: FG_IMAGE_PIXELS_MAX or the caller's tighter bound.
 static int
-s_check_size (const char *name, uint32_t height, uint32_t width, fg_error_t *err)
+s_check_size (const char *name, uint32_t height, uint32_t width, size_t max_pixels,
+              fg_error_t *err)
 {
     if (height == 0 || width == 0)
         return fg_error_set (err, FG_EFORMAT, "%s: image of %u x %u pixels", name, height, width);
     if (height > FG_IMAGE_SIDE_MAX || width > FG_IMAGE_SIDE_MAX
-    ||  (size_t) height * width > FG_IMAGE_PIXELS_MAX)
+    ||  (size_t) height * width > max_pixels)
         return fg_error_set (err, FG_ERANGE,
                              "%s: image of %u x %u pixels is beyond the bounds (sides at most %u, "
                              "at most %zu pixels)", name, height, width, FG_IMAGE_SIDE_MAX,
-                             (size_t) FG_IMAGE_PIXELS_MAX);
+                             max_pixels);
     return 0;
 }
 
@@ -112,6 +114,7 @@ typedef struct {
     uint8_t *row;                       //  one decoded row when converting
     uint32_t channels;                  //  requested, 1 or 3
     uint32_t height, width, components;
+    size_t max_pixels;                  //  the bound of s_check_size
     bool probe_only;
     bool created;
 } s_jpeg_t;
@@ -168,7 +171,7 @@ s_jpeg_header (s_jpeg_t *self, const char *name, fg_error_t *err)
     struct jpeg_decompress_struct *cinfo = &self->cinfo;
     self->height = cinfo->image_height;
     self->width = cinfo->image_width;
-    int rc = s_check_size (name, self->height, self->width, err);
+    int rc = s_check_size (name, self->height, self->width, self->max_pixels, err);
     if (rc)
         return rc;
     bool grey = cinfo->num_components == 1 && cinfo->jpeg_color_space == JCS_GRAYSCALE;
@@ -275,8 +278,8 @@ s_png_error (const char *name, const char *step, int code, fg_error_t *err)
 
 //  A decoding context with the limits set and the header read and checked.
 static int
-s_png_open (const uint8_t *bytes, size_t size, const char *name, spng_ctx **ctx_out,
-            struct spng_ihdr *ihdr, fg_error_t *err)
+s_png_open (const uint8_t *bytes, size_t size, const char *name, size_t max_pixels,
+            spng_ctx **ctx_out, struct spng_ihdr *ihdr, fg_error_t *err)
 {
     *ctx_out = NULL;
     spng_ctx *ctx = spng_ctx_new (0);
@@ -312,7 +315,7 @@ s_png_open (const uint8_t *bytes, size_t size, const char *name, spng_ctx **ctx_
         return fg_error_set (err, FG_EFORMAT, "%s: damaged PNG (header): IHDR checksum mismatch",
                              name);
     }
-    rc = s_check_size (name, ihdr->height, ihdr->width, err);
+    rc = s_check_size (name, ihdr->height, ihdr->width, max_pixels, err);
     if (rc) {
         spng_ctx_free (ctx);
         return rc;
@@ -333,11 +336,11 @@ s_png_components (const struct spng_ihdr *ihdr)
 //  then reduced in place to the requested channels.
 static int
 s_png_decode (const uint8_t *bytes, size_t size, const char *name, uint32_t channels,
-              fg_image_t *out, fg_error_t *err)
+              size_t max_pixels, fg_image_t *out, fg_error_t *err)
 {
     spng_ctx *ctx;
     struct spng_ihdr ihdr;
-    int rc = s_png_open (bytes, size, name, &ctx, &ihdr, err);
+    int rc = s_png_open (bytes, size, name, max_pixels, &ctx, &ihdr, err);
     if (rc)
         return rc;
     size_t pixels = (size_t) ihdr.height * ihdr.width;
@@ -404,19 +407,29 @@ int
 fg_image_decode (const uint8_t *bytes, size_t size, const char *name, uint32_t channels,
                  fg_image_t *out, fg_error_t *err)
 {
+    return fg_image_decode_max (bytes, size, name, channels, FG_IMAGE_PIXELS_MAX, out, err);
+}
+
+int
+fg_image_decode_max (const uint8_t *bytes, size_t size, const char *name, uint32_t channels,
+                     size_t max_pixels, fg_image_t *out, fg_error_t *err)
+{
     memset (out, 0, sizeof *out);
     if (!name)
         name = "image";
     if (channels != 1 && channels != 3)
         return fg_error_set (err, FG_EINVAL, "%s: %u channels asked for, 1 or 3 supported",
                              name, channels);
+    if (max_pixels == 0 || max_pixels > FG_IMAGE_PIXELS_MAX)
+        return fg_error_set (err, FG_EINVAL, "%s: a bound of %zu pixels, 1..%zu supported",
+                             name, max_pixels, (size_t) FG_IMAGE_PIXELS_MAX);
     if (!bytes)
         size = 0;
     if (s_is_png (bytes, size))
-        return s_png_decode (bytes, size, name, channels, out, err);
+        return s_png_decode (bytes, size, name, channels, max_pixels, out, err);
     if (!s_is_jpeg (bytes, size))
         return s_unknown (bytes, size, name, err);
-    s_jpeg_t self = { .channels = channels };
+    s_jpeg_t self = { .channels = channels, .max_pixels = max_pixels };
     int rc = s_jpeg_decode (&self, bytes, size, name, err);
     if (rc == 0) {
         out->pixels = self.pixels;
@@ -439,7 +452,7 @@ fg_image_probe (const uint8_t *bytes, size_t size, const char *name, uint32_t *h
     if (s_is_png (bytes, size)) {
         spng_ctx *ctx;
         struct spng_ihdr ihdr;
-        int rc = s_png_open (bytes, size, name, &ctx, &ihdr, err);
+        int rc = s_png_open (bytes, size, name, FG_IMAGE_PIXELS_MAX, &ctx, &ihdr, err);
         if (rc)
             return rc;
         spng_ctx_free (ctx);
@@ -450,7 +463,7 @@ fg_image_probe (const uint8_t *bytes, size_t size, const char *name, uint32_t *h
     }
     if (!s_is_jpeg (bytes, size))
         return s_unknown (bytes, size, name, err);
-    s_jpeg_t self = { .probe_only = true };
+    s_jpeg_t self = { .probe_only = true, .max_pixels = FG_IMAGE_PIXELS_MAX };
     int rc = s_jpeg_decode (&self, bytes, size, name, err);
     if (rc == 0) {
         *height = self.height;

@@ -64,6 +64,16 @@ int
     fg_image_decode (const uint8_t *bytes, size_t size, const char *name,
                      uint32_t channels, fg_image_t *out, fg_error_t *err);
 
+//  As fg_image_decode with a tighter bound: width x height at most
+//  max_pixels (1..FG_IMAGE_PIXELS_MAX, else FG_EINVAL), checked from the
+//  header before allocating (FG_ERANGE above it). For callers that know
+//  what to expect (a set of 64 x 64 files) or decode a peer's bytes: a
+//  small file cannot make them allocate for 2^28 pixels.
+int
+    fg_image_decode_max (const uint8_t *bytes, size_t size, const char *name,
+                         uint32_t channels, size_t max_pixels, fg_image_t *out,
+                         fg_error_t *err);
+
 //  Reads the header only: height, width and stored components (1 or 3 for
 //  JPEG; for PNG 1 for grey and grey+alpha, 3 for palette, RGB and RGBA —
 //  the channel count decode keeps before any conversion). Same codes as

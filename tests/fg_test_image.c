@@ -35,6 +35,15 @@ fg_test_image_pattern (uint64_t seed, uint32_t h, uint32_t w, uint32_t c, uint8_
             }
 }
 
+uint8_t *
+fg_test_image_pattern_new (uint64_t seed, uint32_t h, uint32_t w, uint32_t c)
+{
+    uint8_t *hwc = malloc ((size_t) h * w * c);
+    if (hwc)
+        fg_test_image_pattern (seed, h, w, c, hwc);
+    return hwc;
+}
+
 //  --------------------------------------------------------------------------
 //  JPEG
 

@@ -21,6 +21,11 @@
 void
     fg_test_image_pattern (uint64_t seed, uint32_t h, uint32_t w, uint32_t c, uint8_t *hwc);
 
+//  The same pattern in a new h x w x c buffer (free ()), NULL when out of
+//  memory.
+uint8_t *
+    fg_test_image_pattern_new (uint64_t seed, uint32_t h, uint32_t w, uint32_t c);
+
 //  JPEG encoder options (fg_test_image_jpeg_bytes flags)
 #define FG_TEST_JPEG_PROGRESSIVE 1      //  progressive scans (jpeg_simple_progression)
 #define FG_TEST_JPEG_444         2      //  no chroma subsampling (default 4:2:0)

@@ -1,24 +1,25 @@
-/*  test_image.c — the image codec (nn/fg_image.h): JPEG and PNG files made
-    by the libraries' encoders from seeded patterns decode to the pattern
-    (PNG exactly, JPEG at quality 100 within a bound), every PNG colour type
-    and bit depth and the channel conversions, probe, the resize rule with
-    known answers, and damaged or oversized files refused with the file's
-    name.
+/*  test_image.c — the image codec's decoding (nn/fg_image.c): JPEG and PNG
+    files made by the libraries' encoders from seeded patterns decode to the
+    pattern (PNG exactly, JPEG at quality 100 within a bound), every PNG
+    colour type and bit depth and the channel conversions, probe, and
+    damaged or oversized files refused with the file's name. The resize
+    rule's known answers are in tests/test_image_fit.c; its comparison with
+    torchvision is here, with the decodes it starts from.
 
     Real data: a Tiny-ImageNet JPEG (colour and greyscale) from
     $FG_TINY_IMAGENET_DIR, $top_srcdir/../shared/data/tiny-imagenet-200 or
     /work/shared/data/tiny-imagenet-200, compared with PIL's decode and
     torchvision's Resize + CenterCrop of the same files (fixture
     tests/ref/image_tiny.ref, made by tests/ref/gen_image.py). Skipped (TAP
-    "# SKIP") when the files are absent.
-
-    With FG_IMAGE_CORPUS_DIR set, the program only writes the seed corpus
-    of fuzz/fuzz_image.c into that folder.                                 */
+    "# SKIP") when the files are absent. The fuzz corpus's files against
+    PIL's decode of them (tests/ref/image_corpus.ref) need no data.        */
 
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,6 +38,25 @@
 
 //  --------------------------------------------------------------------------
 //  Helpers
+
+//  The program links with -Wl,--wrap=malloc (nn/data.mk): every malloc of
+//  the statically linked fedgrid code comes through here, so a test can
+//  see the largest block asked for while it watches.
+void *__real_malloc (size_t size);
+void *__wrap_malloc (size_t size);
+static bool s_malloc_watch;
+static size_t s_malloc_max;
+static size_t s_malloc_fail_above;      //  while watching, blocks above fail (0: none)
+
+void *
+__wrap_malloc (size_t size)
+{
+    if (s_malloc_watch && size > s_malloc_max)
+        s_malloc_max = size;
+    if (s_malloc_watch && s_malloc_fail_above && size > s_malloc_fail_above)
+        return NULL;
+    return __real_malloc (size);
+}
 
 static char s_tmp [256];
 
@@ -58,9 +78,8 @@ s_teardown (void **state)
 static uint8_t *
 s_pattern (uint64_t seed, uint32_t h, uint32_t w, uint32_t c)
 {
-    uint8_t *hwc = malloc ((size_t) h * w * c);
+    uint8_t *hwc = fg_test_image_pattern_new (seed, h, w, c);
     assert_non_null (hwc);
-    fg_test_image_pattern (seed, h, w, c, hwc);
     return hwc;
 }
 
@@ -389,164 +408,6 @@ test_probe (void **state)
 }
 
 //  --------------------------------------------------------------------------
-//  The resize rule
-
-static void
-test_fit_identity (void **state)
-{
-    (void) state;
-    uint8_t *hwc = s_pattern (71, 32, 32, 3);
-    fg_image_t src = { 32, 32, 3, hwc };
-    uint8_t out [32 * 32 * 3];
-    fg_error_t err;
-    assert_int_equal (fg_image_fit (&src, 32, out, &err), 0);
-    assert_memory_equal (out, hwc, sizeof out);
-    free (hwc);
-}
-
-//  A constant image stays that constant at any scale, both ways.
-static void
-test_fit_constant (void **state)
-{
-    (void) state;
-    const uint32_t sizes [4][3] = { { 300, 200, 50 }, { 77, 131, 64 }, { 10, 12, 97 },
-                                    { 5, 1000, 3 } };
-    for (int k = 0; k < 4; k++) {
-        uint32_t h = sizes [k][0], w = sizes [k][1], side = sizes [k][2];
-        uint8_t *hwc = malloc ((size_t) h * w * 3);
-        for (size_t i = 0; i < (size_t) h * w; i++) {
-            hwc [3 * i] = 0; hwc [3 * i + 1] = 255; hwc [3 * i + 2] = 137;
-        }
-        fg_image_t src = { h, w, 3, hwc };
-        uint8_t *out = malloc ((size_t) side * side * 3);
-        fg_error_t err;
-        assert_int_equal (fg_image_fit (&src, side, out, &err), 0);
-        for (size_t i = 0; i < (size_t) side * side; i++) {
-            assert_int_equal (out [3 * i], 0);
-            assert_int_equal (out [3 * i + 1], 255);
-            assert_int_equal (out [3 * i + 2], 137);
-        }
-        free (out);
-        free (hwc);
-    }
-}
-
-//  Halving: the triangle of support 2 gives weights 1 3 3 1 / 8, so a
-//  ramp 3x becomes 3 (2x + 1/2) + 1/2 rounding = 6x + 2 inside; at the
-//  edges the missing input is left out: x = 0 reads 0 3 6 with 3 3 1 / 7
-//  (15/7 -> 2), x = 31 reads 183 186 189 with 1 3 3 / 7 (1308/7 -> 187).
-static void
-test_fit_halving_known (void **state)
-{
-    (void) state;
-    uint8_t hwc [64 * 64];
-    for (int y = 0; y < 64; y++)
-        for (int x = 0; x < 64; x++)
-            hwc [y * 64 + x] = (uint8_t) (3 * x);
-    fg_image_t src = { 64, 64, 1, hwc };
-    uint8_t out [32 * 32];
-    fg_error_t err;
-    assert_int_equal (fg_image_fit (&src, 32, out, &err), 0);
-    for (int y = 0; y < 32; y++)
-        for (int x = 0; x < 32; x++) {
-            int expect = x == 0? 2: x == 31? 187: 6 * x + 2;
-            assert_int_equal (out [y * 32 + x], expect);
-        }
-}
-
-//  Doubling is bilinear: outputs at 1/4 and 3/4 between inputs, edges
-//  clamped. 2 x 2 [[0, 200], [100, 40]] -> rows [0 50 150 200],
-//  [100 85 55 40], then columns the same way (58.75 -> 59 ...).
-static void
-test_fit_upscale_known (void **state)
-{
-    (void) state;
-    uint8_t hwc [4] = { 0, 200, 100, 40 };
-    fg_image_t src = { 2, 2, 1, hwc };
-    uint8_t out [16];
-    const uint8_t expect [16] = { 0, 50, 150, 200, 25, 59, 126, 160,
-                                  75, 76, 79, 80, 100, 85, 55, 40 };
-    fg_error_t err;
-    assert_int_equal (fg_image_fit (&src, 4, out, &err), 0);
-    assert_memory_equal (out, expect, 16);
-}
-
-//  Crop only (the short side is already `side`): the offset is torchvision's
-//  round ((long - side) / 2) with Python's half-to-even rounding:
-//  25 - 10 = 15 -> 7.5 -> 8; 23 - 10 = 13 -> 6.5 -> 6; 12 - 10 -> 1.
-static void
-test_fit_centre_crop_offsets (void **state)
-{
-    (void) state;
-    const uint32_t longs [3] = { 25, 23, 12 }, offsets [3] = { 8, 6, 1 };
-    for (int k = 0; k < 3; k++) {
-        for (int portrait = 0; portrait < 2; portrait++) {
-            uint32_t h = portrait? longs [k]: 10, w = portrait? 10: longs [k];
-            uint8_t *hwc = s_pattern (81, h, w, 3);
-            fg_image_t src = { h, w, 3, hwc };
-            uint8_t out [10 * 10 * 3];
-            fg_error_t err;
-            assert_int_equal (fg_image_fit (&src, 10, out, &err), 0);
-            uint32_t top = portrait? offsets [k]: 0, left = portrait? 0: offsets [k];
-            for (uint32_t y = 0; y < 10; y++)
-                assert_memory_equal (out + y * 30, hwc + ((top + y) * w + left) * 3, 30);
-            free (hwc);
-        }
-    }
-}
-
-//  Aspect kept, then the centre crop: 40 wide x 100 high to 20 is an exact
-//  halving to 20 x 50, top = 15. A 2 x 2 white marker at rows 40-41,
-//  columns 14-15 lands on resized pixel (20, 7) -> output (5, 7), with
-//  255 x 3/4 = 191 after the rows, 191 x 3/4 = 143 after the columns.
-static void
-test_fit_aspect_marker (void **state)
-{
-    (void) state;
-    uint8_t *hwc = calloc (100 * 40, 1);
-    for (int y = 40; y < 42; y++)
-        for (int x = 14; x < 16; x++)
-            hwc [y * 40 + x] = 255;
-    fg_image_t src = { 100, 40, 1, hwc };
-    uint8_t out [20 * 20];
-    fg_error_t err;
-    assert_int_equal (fg_image_fit (&src, 20, out, &err), 0);
-    int best = 0;
-    for (int i = 1; i < 400; i++)
-        best = out [i] > out [best]? i: best;
-    assert_int_equal (best, 5 * 20 + 7);
-    assert_int_equal (out [5 * 20 + 7], 143);
-    free (hwc);
-    //  the same image turned: 100 wide x 40 high, left = 15
-    uint8_t *turned = calloc (40 * 100, 1);
-    for (int y = 14; y < 16; y++)
-        for (int x = 40; x < 42; x++)
-            turned [y * 100 + x] = 255;
-    fg_image_t src2 = { 40, 100, 1, turned };
-    assert_int_equal (fg_image_fit (&src2, 20, out, &err), 0);
-    best = 0;
-    for (int i = 1; i < 400; i++)
-        best = out [i] > out [best]? i: best;
-    assert_int_equal (best, 7 * 20 + 5);
-    free (turned);
-}
-
-static void
-test_fit_errors (void **state)
-{
-    (void) state;
-    uint8_t px [3] = { 1, 2, 3 };
-    fg_image_t src = { 1, 1, 3, px };
-    uint8_t out [3];
-    fg_error_t err;
-    assert_int_equal (fg_image_fit (&src, 0, out, &err), FG_EINVAL);
-    fg_image_t empty = { 0, 1, 3, px };
-    assert_int_equal (fg_image_fit (&empty, 1, out, &err), FG_EINVAL);
-    assert_int_equal (fg_image_fit (&src, 1, out, &err), 0);
-    assert_memory_equal (out, px, 3);
-}
-
-//  --------------------------------------------------------------------------
 //  Damaged and oversized files
 
 //  Offset of the first byte after a JPEG marker (0xff, code).
@@ -669,6 +530,198 @@ test_jpeg_scan_cap (void **state)
 }
 
 //  A PNG's IHDR fields rewritten and its CRC recomputed (zlib's crc32).
+static void s_png_set_size (uint8_t *png, uint32_t h, uint32_t w);
+
+//  A seeded h x w x 3 pattern (returned) and its JPEG and PNG files.
+static uint8_t *
+s_encode_both (uint64_t seed, uint32_t h, uint32_t w, int quality, uint8_t **jpeg,
+               size_t *jpeg_size, uint8_t **png, size_t *png_size)
+{
+    uint8_t *hwc = s_pattern (seed, h, w, 3);
+    assert_int_equal (fg_test_image_jpeg_bytes (hwc, h, w, 3, quality, 0, jpeg, jpeg_size), 0);
+    assert_int_equal (fg_test_image_png_bytes (hwc, h, w, 2, 8, NULL, 0, 0, png, png_size), 0);
+    return hwc;
+}
+
+//  Oversized headers are refused before the pixel buffer exists: while
+//  decoding them no block above 1 MiB is asked for, where a 512 x 512
+//  decode (the control: the watch works) asks for its 786,432 bytes.
+static void
+test_oversized_not_allocated (void **state)
+{
+    (void) state;
+    uint8_t *jpeg, *png;
+    size_t jpeg_size, png_size;
+    uint8_t *hwc = s_encode_both (97, 512, 512, 75, &jpeg, &jpeg_size, &png, &png_size);
+    fg_image_t image;
+    fg_error_t err;
+    s_malloc_max = 0;
+    s_malloc_watch = true;
+    int rc = fg_image_decode (jpeg, jpeg_size, "control.jpg", 3, &image, &err);
+    s_malloc_watch = false;
+    assert_int_equal (rc, 0);
+    fg_image_release (&image);
+    assert_true (s_malloc_max >= 512 * 512 * 3);
+    //  JPEG 60000 x 60000 and 20000 x 20000 (4e8 pixels > 2^28); PNG the same
+    size_t sof = s_find_marker (jpeg, jpeg_size, 0xc0);
+    const uint32_t sides [2] = { 60000, 20000 };
+    for (int k = 0; k < 2; k++) {
+        jpeg [sof + 3] = (uint8_t) (sides [k] >> 8); jpeg [sof + 4] = (uint8_t) sides [k];
+        jpeg [sof + 5] = (uint8_t) (sides [k] >> 8); jpeg [sof + 6] = (uint8_t) sides [k];
+        s_png_set_size (png, sides [k], sides [k]);
+        s_malloc_max = 0;
+        s_malloc_watch = true;
+        int rj = fg_image_decode (jpeg, jpeg_size, "big.jpg", 3, &image, &err);
+        int rp = fg_image_decode (png, png_size, "big.png", 3, &image, &err);
+        s_malloc_watch = false;
+        assert_int_equal (rj, FG_ERANGE);
+        assert_int_equal (rp, FG_ERANGE);
+        assert_true (s_malloc_max < (1 << 20));
+    }
+    free (jpeg);
+    free (png);
+    free (hwc);
+}
+
+//  A tighter bound of the caller's (a set of 64 x 64 files) is checked from
+//  the header too.
+static void
+test_decode_max (void **state)
+{
+    (void) state;
+    uint8_t *jpeg, *png;
+    size_t jpeg_size, png_size;
+    uint8_t *hwc = s_encode_both (99, 64, 64, 90, &jpeg, &jpeg_size, &png, &png_size);
+    fg_image_t image;
+    fg_error_t err;
+    for (int k = 0; k < 2; k++) {
+        const uint8_t *bytes = k? png: jpeg;
+        size_t size = k? png_size: jpeg_size;
+        assert_int_equal (fg_image_decode_max (bytes, size, "t.img", 3, 4096, &image, &err), 0);
+        assert_true (image.height == 64 && image.width == 64);
+        fg_image_release (&image);
+        s_malloc_max = 0;
+        s_malloc_watch = true;
+        int rc = fg_image_decode_max (bytes, size, "t.img", 3, 4095, &image, &err);
+        s_malloc_watch = false;
+        assert_int_equal (rc, FG_ERANGE);
+        assert_true (s_malloc_max < 64 * 64 * 3);
+        assert_non_null (strstr (err.msg, "t.img: image of 64 x 64 pixels"));
+        assert_non_null (strstr (err.msg, "at most 4095 pixels"));
+        assert_null (image.pixels);
+        assert_int_equal (fg_image_decode_max (bytes, size, "t.img", 3, 0, &image, &err),
+                          FG_EINVAL);
+    }
+    free (jpeg);
+    free (png);
+    free (hwc);
+}
+
+//  Failed allocations come back as FG_ENOMEM naming the file, nothing
+//  leaked (ASan builds) and the image zeroed.
+static void
+test_out_of_memory (void **state)
+{
+    (void) state;
+    uint8_t *jpeg, *png;
+    size_t jpeg_size, png_size;
+    uint8_t *hwc = s_encode_both (100, 512, 512, 75, &jpeg, &jpeg_size, &png, &png_size);
+    fg_image_t image = { 1, 1, 1, NULL };
+    fg_error_t err;
+    s_malloc_fail_above = 100000;
+    s_malloc_watch = true;
+    int rj = fg_image_decode (jpeg, jpeg_size, "mem.jpg", 1, &image, &err);
+    bool named_j = strstr (err.msg, "mem.jpg") != NULL;
+    int rp = fg_image_decode (png, png_size, "mem.png", 3, &image, &err);
+    bool named_p = strstr (err.msg, "mem.png") != NULL;
+    fg_image_t src = { 512, 512, 3, hwc };
+    uint8_t out [100 * 100 * 3];
+    int rf = fg_image_fit (&src, 100, out, &err);
+    s_malloc_watch = false;
+    s_malloc_fail_above = 0;
+    assert_int_equal (rj, FG_ENOMEM);
+    assert_true (named_j);
+    assert_int_equal (rp, FG_ENOMEM);
+    assert_true (named_p);
+    assert_null (image.pixels);
+    assert_int_equal (rf, FG_ENOMEM);
+    assert_int_equal (fg_image_fit (&src, 100, out, &err), 0);
+    free (jpeg);
+    free (png);
+    free (hwc);
+}
+
+//  Several threads decoding and fitting at once (trainers share a set)
+//  get the bytes one thread gets, errors included.
+typedef struct {
+    const uint8_t *bytes [3];
+    size_t sizes [3];
+    uint32_t sums [3];          //  crc32 of decode + fit, or the error code
+} s_job_t;
+
+static uint32_t
+s_decode_fit_crc (const uint8_t *bytes, size_t size)
+{
+    fg_image_t image;
+    fg_error_t err;
+    int rc = fg_image_decode (bytes, size, "thread.img", 3, &image, &err);
+    if (rc)
+        return (uint32_t) rc;
+    uint8_t out [24 * 24 * 3];
+    uint32_t crc = (uint32_t) crc32 (0, image.pixels, image.height * image.width * 3);
+    if (fg_image_fit (&image, 24, out, &err) == 0)
+        crc = (uint32_t) crc32 (crc, out, sizeof out);
+    fg_image_release (&image);
+    return crc;
+}
+
+static void *
+s_worker (void *arg)
+{
+    s_job_t *job = arg;
+    for (int r = 0; r < 40; r++)
+        for (int i = 0; i < 3; i++) {
+            uint32_t crc = s_decode_fit_crc (job->bytes [i], job->sizes [i]);
+            if (crc != job->sums [i])
+                job->sums [i] = 0xdeadbeef;
+        }
+    return NULL;
+}
+
+static void
+test_threads (void **state)
+{
+    (void) state;
+    uint8_t *hwc = s_pattern (98, 60, 45, 3);
+    s_job_t ref;
+    uint8_t *jpeg, *png;
+    assert_int_equal (fg_test_image_jpeg_bytes (hwc, 60, 45, 3, 85, FG_TEST_JPEG_PROGRESSIVE,
+                                                &jpeg, &ref.sizes [0]), 0);
+    assert_int_equal (fg_test_image_png_bytes (hwc, 60, 45, 2, 8, NULL, 0, 0, &png,
+                                               &ref.sizes [1]), 0);
+    ref.bytes [0] = jpeg;
+    ref.bytes [1] = png;
+    ref.bytes [2] = jpeg;                       //  truncated: an error every time
+    ref.sizes [2] = ref.sizes [0] / 2;
+    for (int i = 0; i < 3; i++)
+        ref.sums [i] = s_decode_fit_crc (ref.bytes [i], ref.sizes [i]);
+    assert_int_equal (ref.sums [2], (uint32_t) FG_EFORMAT);
+    enum { T = 4 };
+    s_job_t jobs [T];
+    pthread_t threads [T];
+    for (int t = 0; t < T; t++) {
+        jobs [t] = ref;
+        assert_int_equal (pthread_create (&threads [t], NULL, s_worker, &jobs [t]), 0);
+    }
+    for (int t = 0; t < T; t++) {
+        assert_int_equal (pthread_join (threads [t], NULL), 0);
+        assert_memory_equal (jobs [t].sums, ref.sums, sizeof ref.sums);
+    }
+    free (jpeg);
+    free (png);
+    free (hwc);
+}
+
 static void
 s_png_set_size (uint8_t *png, uint32_t h, uint32_t w)
 {
@@ -876,57 +929,6 @@ test_tiny_imagenet_vs_pil (void **state)
     s_check_fixture ("image_tiny.ref", dir);
 }
 
-//  --------------------------------------------------------------------------
-//  The seed corpus of fuzz/fuzz_image.c (FG_IMAGE_CORPUS_DIR)
-
-static int
-s_write_seed (const char *dir, const char *name, uint8_t *bytes, size_t size)
-{
-    char path [1024];
-    snprintf (path, sizeof path, "%s/%s", dir, name);
-    int rc = bytes? fg_test_image_write_file (path, bytes, size): -1;
-    free (bytes);
-    if (rc)
-        fprintf (stderr, "test_image: cannot write %s\n", path);
-    return rc;
-}
-
-static int
-s_write_corpus (const char *dir)
-{
-    uint8_t *hwc = malloc (12 * 10 * 4);
-    fg_test_image_pattern (1, 12, 10, 4, hwc);
-    uint8_t *b;
-    size_t n;
-    int rc = 0;
-    const uint8_t palette [12] = { 250, 0, 0, 0, 250, 0, 0, 0, 250, 90, 90, 90 };
-    const uint8_t packed [6] = { 0x01, 0x23, 0x32, 0x10, 0x11, 0x22 };
-    uint16_t deep [3 * 5 * 3];
-    for (int i = 0; i < 45; i++)
-        deep [i] = (uint16_t) (hwc [i] * 257 + i);
-    fg_test_image_jpeg_bytes (hwc, 12, 10, 3, 85, 0, &b, &n);
-    rc |= s_write_seed (dir, "rgb-420.jpg", b, n);
-    fg_test_image_jpeg_bytes (hwc, 9, 11, 1, 85, 0, &b, &n);
-    rc |= s_write_seed (dir, "grey.jpg", b, n);
-    fg_test_image_jpeg_bytes (hwc, 8, 13, 3, 70, FG_TEST_JPEG_PROGRESSIVE | FG_TEST_JPEG_444,
-                              &b, &n);
-    rc |= s_write_seed (dir, "progressive-444.jpg", b, n);
-    fg_test_image_png_bytes (hwc, 12, 10, 2, 8, NULL, 0, 0, &b, &n);
-    rc |= s_write_seed (dir, "rgb.png", b, n);
-    fg_test_image_png_bytes (hwc, 6, 5, 0, 8, NULL, 0, 1, &b, &n);
-    rc |= s_write_seed (dir, "grey-interlaced.png", b, n);
-    fg_test_image_png_bytes (packed, 3, 4, 3, 4, palette, 4, 0, &b, &n);
-    rc |= s_write_seed (dir, "palette-4bit.png", b, n);
-    fg_test_image_png_bytes (deep, 3, 5, 2, 16, NULL, 0, 0, &b, &n);
-    rc |= s_write_seed (dir, "rgb-16bit.png", b, n);
-    fg_test_image_png_bytes (hwc, 5, 6, 6, 8, NULL, 0, 0, &b, &n);
-    rc |= s_write_seed (dir, "rgba.png", b, n);
-    fg_test_image_png_bytes (hwc, 7, 4, 4, 8, NULL, 0, 0, &b, &n);
-    rc |= s_write_seed (dir, "grey-alpha.png", b, n);
-    free (hwc);
-    return rc? 1: 0;
-}
-
 static int
 s_run (void)
 {
@@ -941,18 +943,15 @@ s_run (void)
         cmocka_unit_test (test_png_alpha_dropped),
         cmocka_unit_test (test_png_interlaced),
         cmocka_unit_test (test_probe),
-        cmocka_unit_test (test_fit_identity),
-        cmocka_unit_test (test_fit_constant),
-        cmocka_unit_test (test_fit_halving_known),
-        cmocka_unit_test (test_fit_upscale_known),
-        cmocka_unit_test (test_fit_centre_crop_offsets),
-        cmocka_unit_test (test_fit_aspect_marker),
-        cmocka_unit_test (test_fit_errors),
         cmocka_unit_test (test_damaged_jpeg),
         cmocka_unit_test (test_damaged_png),
         cmocka_unit_test (test_not_an_image),
         cmocka_unit_test (test_jpeg_benign_warnings),
         cmocka_unit_test (test_jpeg_scan_cap),
+        cmocka_unit_test (test_oversized_not_allocated),
+        cmocka_unit_test (test_decode_max),
+        cmocka_unit_test (test_out_of_memory),
+        cmocka_unit_test (test_threads),
         cmocka_unit_test (test_corpus_vs_pil),
         cmocka_unit_test (test_tiny_imagenet_vs_pil),
     };
@@ -962,8 +961,5 @@ s_run (void)
 int
 main (void)
 {
-    const char *corpus = getenv ("FG_IMAGE_CORPUS_DIR");
-    if (corpus)
-        return s_write_corpus (corpus);
     return fg_test_run_tap (s_run);
 }
