@@ -52,6 +52,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <blis.h>
+#include "bench_median.h"
 #include "fg_clock.h"
 #include "fg_gemm.h"
 
@@ -86,20 +87,6 @@ typedef struct {
     int train_steps, infer_steps;   //  steps per repetition
     char msg [FG_ERROR_MSG_MAX];
 } s_result_t;
-
-static int
-s_cmp_double (const void *a, const void *b)
-{
-    double x = *(const double *) a, y = *(const double *) b;
-    return x < y? -1: x > y? 1: 0;
-}
-
-static double
-s_median (double *v, int n)
-{
-    qsort (v, (size_t) n, sizeof *v, s_cmp_double);
-    return n % 2? v [n / 2]: 0.5 * (v [n / 2 - 1] + v [n / 2]);
-}
 
 //  Busy and total CPU seconds of the whole machine so far (/proc/stat;
 //  steal counts as busy: on a VM it is someone else's work).
@@ -191,7 +178,7 @@ s_sgemm_gflops (int threads, dim_t n)
     free (a);
     free (b);
     free (c);
-    return 2.0 * (double) n * (double) n * (double) n / s_median (times, 3) / 1e9;
+    return 2.0 * (double) n * (double) n * (double) n / bench_median (times, 3) / 1e9;
 }
 
 //  ---------------------------------------------------------------------------
@@ -268,7 +255,7 @@ s_run (const s_model_t *m, uint32_t batch, int threads, int reps, int warmup, do
         }
         rate [r] = (double) steps * batch / (fg_clock_mono_s () - t0);
     }
-    res->train_img_s = s_median (rate, reps);
+    res->train_img_s = bench_median (rate, reps);
     res->train_steps = steps;
 
     //  inference
@@ -288,7 +275,7 @@ s_run (const s_model_t *m, uint32_t batch, int threads, int reps, int warmup, do
                 goto fail;
         rate [r] = (double) steps * batch / (fg_clock_mono_s () - t0);
     }
-    res->infer_img_s = s_median (rate, reps);
+    res->infer_img_s = bench_median (rate, reps);
     res->infer_steps = steps;
     res->ok = 1;
 fail:
@@ -518,7 +505,7 @@ s_profile (const s_model_t *m, uint32_t batch, int threads, int reps)
                 if (r >= 0)
                     times [r] = fg_clock_mono_s () - t0;
             }
-            (dir == 0? fwd_ms: bwd_ms) [kind] += 1e3 * s_median (times, reps);
+            (dir == 0? fwd_ms: bwd_ms) [kind] += 1e3 * bench_median (times, reps);
         }
     }
     double total = 0;

@@ -4,7 +4,8 @@ vgg16-bn (fedgrid's CIFAR form) on CIFAR-10 with fedgrid's recipe.
 
     /usr/bin/python3 bench/train_torch.py [-d /work/shared/data/cifar10]
         [-e epochs] [-b 32] [--lr 0.01] [--momentum 0.9] [--wd 0]
-        [-t threads] [--seed 1] [--torch-seed 1] [--order fedgrid|torch]
+        [--schedule constant|step|cosine] [--warmup W] [--milestones a,b]
+        [--gamma 0.1] [-t threads] [--seed 1] [--torch-seed 1] [--order fedgrid|torch]
         [--no-augment] [--train-limit N] [--channels-last] [--check-rng]
 
 Needs Debian's python3-torch (1.13) and python3-torchvision (0.14); run with
@@ -29,7 +30,9 @@ What is the same as `fedctl train` (docs/models.md, docs/datasets.md):
   draws: the sample at batch position b of step s reads the stream
   (seed, FG_RNG_AUGMENT = 5, 0, 0, epoch, s) from word 4b: top = below (9)
   - 4, left = below (9) - 4, flip = top bit of the next word (nn/fg_augment.c);
-- training: SGD (lr, momentum, weight decay as given), constant rate,
+- training: SGD (lr, momentum, weight decay as given), the rate of
+  fg_optim_lr per epoch (constant by default here: what the CIFAR runs of
+  docs/benchmarks.md used),
   mean cross-entropy, train mode; the last batch is the remainder (a single
   trailing image is skipped, as fedgrid does);
 - evaluation: eval mode on the whole test set.
@@ -111,14 +114,15 @@ def batch_order(seed, epoch, n):
     return Rng(seed, FG_RNG_BATCH, 0, 0, epoch, 0).permutation(n)
 
 
-def augment_draws(seed, epoch, step, n):
-    """(top, left, flip) per batch position, pad 4."""
+def augment_draws(seed, epoch, step, n, pad=4):
+    """(top, left, flip) per batch position; top and left in 0..2 pad, i.e.
+    offsets into the image zero-padded by pad (nn/fg_augment.c)."""
     rng = Rng(seed, FG_RNG_AUGMENT, 0, 0, epoch, step)
     draws = []
     for b in range(n):
         rng.seek(4 * b)
-        top = rng.below(9)
-        left = rng.below(9)
+        top = rng.below(2 * pad + 1)
+        left = rng.below(2 * pad + 1)
         flip = rng.u32() >> 31
         draws.append((top, left, flip))
     return draws
@@ -178,39 +182,63 @@ def load_cifar10(folder):
     return read(train), read(test)
 
 
-def normalise_lut():
+def normalise_lut(mean=MEAN, std=STD):
     # (pixel / 255 - mean) / std per byte value in double, rounded to float32,
     # as fg_dataset's lut (nn/fg_dataset.c)
     v = np.arange(256, dtype=np.float64) / 255.0
-    return np.stack([(v - m) / s for m, s in zip(MEAN, STD)]).astype(np.float32)
+    return np.stack([(v - m) / s for m, s in zip(mean, std)]).astype(np.float32)
 
 
-def make_batch(images, idx, lut, draws):
-    """images uint8 (N,3,32,32) -> float32 (n,3,32,32), augmented if draws."""
+def make_batch(images, idx, lut, draws, pad=4):
+    """images uint8 (N,C,H,W) -> float32 (n,C,H,W), augmented if draws
+    (augment_draws with the same pad)."""
     x = images[idx]
     if draws is not None:
-        padded = np.zeros((len(idx), 3, 40, 40), dtype=np.uint8)
-        padded[:, :, 4:36, 4:36] = x
+        n, c, h, w = x.shape
+        padded = np.zeros((n, c, h + 2 * pad, w + 2 * pad), dtype=np.uint8)
+        padded[:, :, pad:pad + h, pad:pad + w] = x
         out = np.empty_like(x)
         for b, (top, left, flip) in enumerate(draws):
-            crop = padded[b, :, top:top + 32, left:left + 32]
+            crop = padded[b, :, top:top + h, left:left + w]
             out[b] = crop[:, :, ::-1] if flip else crop
         x = out
-    return np.stack([lut[c][x[:, c]] for c in range(3)], axis=1)
+    return np.stack([lut[c][x[:, c]] for c in range(x.shape[1])], axis=1)
 
 
 # --------------------------------------------------------------------------
+# training (shared with bench/torch_tinyimagenet.py)
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('-d', '--data', default='/work/shared/data/cifar10')
+def fedgrid_lr(a, epoch):
+    """fg_optim_lr (nn/fg_optim.c) at a whole epoch, horizon = a.epochs,
+    lr_min 0: constant, step (a.milestones, a.gamma) or cosine, with
+    a.warmup warm-up epochs."""
+    import math
+    w, s = a.warmup, a.lr
+    if a.schedule == 'step':
+        s *= a.gamma ** sum(1 for m in a.milestones if m <= epoch)
+    elif a.schedule == 'cosine' and epoch >= w:
+        span = a.epochs - w
+        x = min(1.0, (epoch - w) / span) if span > 0 else 1.0
+        s = a.lr * (1 + math.cos(math.pi * x)) / 2
+    if epoch < w:
+        s = s * (epoch + 1) / (w + 1)
+    return s
+
+
+def add_common_args(ap, lr, wd, schedule, threads):
+    """The options both reference scripts share (fedctl train's recipe)."""
     ap.add_argument('-e', '--epochs', type=int, default=1)
     ap.add_argument('-b', '--batch', type=int, default=32)
     ap.add_argument('--test-batch', type=int, default=100)
-    ap.add_argument('--lr', type=float, default=0.01)
+    ap.add_argument('--lr', type=float, default=lr)
     ap.add_argument('--momentum', type=float, default=0.9)
-    ap.add_argument('--wd', type=float, default=0.0)
-    ap.add_argument('-t', '--threads', type=int, default=1)
+    ap.add_argument('--wd', type=float, default=wd)
+    ap.add_argument('--schedule', choices=('constant', 'step', 'cosine'), default=schedule)
+    ap.add_argument('--warmup', type=int, default=0, help='warm-up epochs')
+    ap.add_argument('--milestones', type=lambda v: [int(m) for m in v.split(',')],
+                    default=[], help='step schedule: epochs, comma-separated')
+    ap.add_argument('--gamma', type=float, default=0.1)
+    ap.add_argument('-t', '--threads', type=int, default=threads)
     ap.add_argument('--seed', type=int, default=1, help='fedgrid experiment seed')
     ap.add_argument('--torch-seed', type=int, default=1)
     ap.add_argument('--order', choices=('fedgrid', 'torch'), default='fedgrid')
@@ -218,36 +246,18 @@ def main():
     ap.add_argument('--train-limit', type=int, default=0)
     ap.add_argument('--channels-last', action='store_true')
     ap.add_argument('--progress', type=int, default=200, help='steps between progress lines')
-    ap.add_argument('--check-rng', action='store_true')
-    a = ap.parse_args()
-    if a.check_rng:
-        check_rng()
-        return
 
+
+def fit(model, name, train, test, lut, pad, a):
+    """fedctl train's loop: a.epochs epochs of SGD over train = (uint8
+    (N,C,H,W), int64 (N)) in fedgrid's batch order with fedgrid's
+    augmentation draws (padding pad), the rate of fedgrid_lr per epoch,
+    then eval mode on the whole test set; one line per epoch."""
     import torch
     import torch.nn as nn
     import torchvision
-    torch.set_num_threads(a.threads)
-    torch.manual_seed(a.torch_seed)
-
-    class Vgg16BnCifar(nn.Module):
-        def __init__(self, classes=10):
-            super().__init__()
-            self.features = torchvision.models.vgg16_bn().features
-            self.avgpool = nn.AdaptiveAvgPool2d(1)
-            self.classifier = nn.Linear(512, classes)
-            nn.init.normal_(self.classifier.weight, 0, 0.01)
-            nn.init.constant_(self.classifier.bias, 0)
-
-        def forward(self, x):
-            return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
-
-    (train_x, train_y), (test_x, test_y) = load_cifar10(a.data)
-    if a.train_limit:
-        train_x, train_y = train_x[:a.train_limit], train_y[:a.train_limit]
+    (train_x, train_y), (test_x, test_y) = train, test
     n = len(train_y)
-    lut = normalise_lut()
-    model = Vgg16BnCifar()
     fmt = torch.channels_last if a.channels_last else torch.contiguous_format
     model = model.to(memory_format=fmt)
     opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=a.momentum,
@@ -255,13 +265,17 @@ def main():
     loss_fn = nn.CrossEntropyLoss()
     full, rest = divmod(n, a.batch)
     steps = full + (1 if rest >= 2 or (rest == 1 and full == 0) else 0)
-    print('torch %s, torchvision %s, %d thread(s); vgg16-bn (%d parameters); %d training, '
-          '%d test images; batch %d, lr %g, momentum %g, wd %g; order %s; augment %s'
-          % (torch.__version__, torchvision.__version__, torch.get_num_threads(),
+    print('torch %s, torchvision %s, %d thread(s); %s (%d parameters); %d training, '
+          '%d test images; batch %d, lr %g (%s), momentum %g, wd %g; order %s; augment %s'
+          % (torch.__version__, torchvision.__version__, torch.get_num_threads(), name,
              sum(p.numel() for p in model.parameters()), n, len(test_y), a.batch, a.lr,
-             a.momentum, a.wd, a.order, not a.no_augment), flush=True)
+             a.schedule, a.momentum, a.wd, a.order,
+             'no' if a.no_augment else 'pad %d + flip' % pad), flush=True)
 
     for epoch in range(a.epochs):
+        lr = fedgrid_lr(a, epoch)
+        for group in opt.param_groups:
+            group['lr'] = lr
         model.train()
         start = time.time()
         if a.order == 'fedgrid':
@@ -271,8 +285,8 @@ def main():
         loss_sum, correct, seen = 0.0, 0, 0
         for step in range(steps):
             idx = order[step * a.batch:(step + 1) * a.batch]
-            draws = None if a.no_augment else augment_draws(a.seed, epoch, step, len(idx))
-            x = torch.from_numpy(make_batch(train_x, idx, lut, draws)).contiguous(memory_format=fmt)
+            draws = None if a.no_augment else augment_draws(a.seed, epoch, step, len(idx), pad)
+            x = torch.from_numpy(make_batch(train_x, idx, lut, draws, pad)).contiguous(memory_format=fmt)
             y = torch.from_numpy(train_y[idx])
             opt.zero_grad()
             out = model(x)
@@ -299,11 +313,47 @@ def main():
                 t_loss += loss_fn(out, y).item() * len(idx)
                 t_correct += (out.argmax(1) == y).sum().item()
         t_seconds = time.time() - t0
-        print('epoch %d/%d  loss %.4f  train %.2f%%  test loss %.4f  test %.2f%%  %.1f img/s  '
-              '(train %.0f s, test %.0f s)'
-              % (epoch + 1, a.epochs, loss_sum / seen, 100 * correct / seen,
+        print('epoch %d/%d  lr %.6g  loss %.4f  train %.2f%%  test loss %.4f  test %.2f%%  '
+              '%.1f img/s  (train %.0f s, test %.0f s)'
+              % (epoch + 1, a.epochs, lr, loss_sum / seen, 100 * correct / seen,
                  t_loss / len(test_y), 100 * t_correct / len(test_y), seen / seconds,
                  seconds, t_seconds), flush=True)
+
+
+# --------------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('-d', '--data', default='/work/shared/data/cifar10')
+    add_common_args(ap, lr=0.01, wd=0.0, schedule='constant', threads=1)
+    ap.add_argument('--check-rng', action='store_true')
+    a = ap.parse_args()
+    if a.check_rng:
+        check_rng()
+        return
+
+    import torch
+    import torch.nn as nn
+    import torchvision
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.torch_seed)
+
+    class Vgg16BnCifar(nn.Module):
+        def __init__(self, classes=10):
+            super().__init__()
+            self.features = torchvision.models.vgg16_bn().features
+            self.avgpool = nn.AdaptiveAvgPool2d(1)
+            self.classifier = nn.Linear(512, classes)
+            nn.init.normal_(self.classifier.weight, 0, 0.01)
+            nn.init.constant_(self.classifier.bias, 0)
+
+        def forward(self, x):
+            return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
+    (train_x, train_y), test = load_cifar10(a.data)
+    if a.train_limit:
+        train_x, train_y = train_x[:a.train_limit], train_y[:a.train_limit]
+    fit(Vgg16BnCifar(), 'vgg16-bn', (train_x, train_y), test, normalise_lut(), 4, a)
 
 
 if __name__ == '__main__':

@@ -5,9 +5,18 @@
 ##  against the sgemm peak, peak RSS; -L a per-layer profile. Built by
 ##  make check so it keeps compiling, never run by it.
 check_PROGRAMS += bench/bench_nn
-bench_bench_nn_SOURCES = bench/bench_nn.c
+bench_bench_nn_SOURCES = bench/bench_nn.c bench/bench_median.h
 ##  the PyTorch side (needs python3-torch; nothing in make check uses it)
 EXTRA_DIST += bench/bench_torch.py bench/compare.sh
+
+##  bench/bench_loader: fg_dataset_batch (decode + augment) img/s per core
+##  against the training img/s of the model it feeds (issue 13's target:
+##  >= 5x); built by make check, never run by it
+check_PROGRAMS += bench/bench_loader
+bench_bench_loader_SOURCES = bench/bench_loader.c bench/bench_median.h
+##  accuracy references for `fedctl train` (docs/benchmarks.md "Accuracy",
+##  docs/datasets.md); need python3-torch/torchvision/pil
+EXTRA_DIST += bench/train_torch.py bench/torch_tinyimagenet.py
 
 ##  tests/test_ref: every layer kernel and the cnn-small forward/backward
 ##  against torch 1.13 fixtures; regenerate by hand (needs python3-torch):

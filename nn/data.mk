@@ -31,10 +31,18 @@ nn_libfgnn_la_SOURCES += nn/fg_dataset.c nn/fg_dataset_idx.c nn/fg_dataset_cifar
     nn/fg_dataset_synthetic.c nn/fg_augment.c
 pkginclude_HEADERS += nn/fg_dataset.h
 noinst_HEADERS += nn/fg_dataset_internal.h
-UNIT_TESTS += tests/test_dataset
+UNIT_TESTS += tests/test_dataset tests/test_dataset_files
+##  file-backed sets (Tiny-ImageNet, folders of images): an index, each
+##  file's stored bytes read on first use, decoded on use by fg_image
+nn_libfgnn_la_SOURCES += nn/fg_dataset_files.c nn/fg_dataset_tiny.c nn/fg_dataset_folder.c
 
 FUZZ_HARNESSES += dataset
 check_PROGRAMS += fuzz/replay_dataset
 TESTS += fuzz/replay_dataset
 fuzz_replay_dataset_SOURCES = fuzz/fuzz_dataset.c fuzz/replay_main.c
 fuzz_replay_dataset_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_NAME='"dataset"'
+
+##  the file-backed sets end to end through fedctl (skipped without the
+##  shared Tiny-ImageNet copy)
+TESTS += tests/test_image_sets.sh
+EXTRA_DIST += tests/test_image_sets.sh

@@ -378,6 +378,59 @@ test_choice_names (void **state)
     assert_null (fg_config_choice_name ("data.seed", 0));
 }
 
+//  The study's Tiny-ImageNet columns (DESIGN §1): MobileNetV3 (large) on
+//  Tiny-ImageNet-200, rounds of 5 local epochs, batch 32, lr 0.001, plain
+//  SGD at a constant rate; IID over 10 nodes for 80 rounds, skewed with
+//  balance 0.9 over 5 nodes for 60 rounds (dominant classes automatic:
+//  docs/partitioning.md). The quick variant trains mobilenetv3-small.
+static void
+test_dataset_presets (void **state)
+{
+    (void) state;
+    static const struct { const char *name; int model, nodes, rounds, dist; double balance; }
+    want [] = {
+        { "tinyimagenet-mnv3-iid",  FG_MODEL_MOBILENETV3_LARGE, 10, 80, FG_DIST_IID,  0.8 },
+        { "tinyimagenet-mnv3-skew", FG_MODEL_MOBILENETV3_LARGE,  5, 60, FG_DIST_SKEW, 0.9 },
+        { "tinyimagenet-mnv3s-quick", FG_MODEL_MOBILENETV3_SMALL, 4, 3, FG_DIST_IID,  0.8 },
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want [0]; i++) {
+        fg_config_t cfg;
+        fg_error_t err;
+        assert_int_equal (fg_config_preset (&cfg, want [i].name, &err), 0);
+        assert_int_equal (cfg.data.dataset, FG_DATASET_TINY_IMAGENET);
+        assert_true (cfg.data.augment);
+        assert_int_equal (cfg.model.name, want [i].model);
+        assert_int_equal (cfg.grid.nodes, want [i].nodes);
+        assert_int_equal (cfg.experiment.rounds, want [i].rounds);
+        assert_int_equal (cfg.data.distribution, want [i].dist);
+        assert_true (cfg.data.balance == want [i].balance);
+        assert_int_equal (cfg.data.dominant_classes, 0);
+        assert_int_equal (cfg.training.batch_size, 32);
+        assert_int_equal (cfg.data.train_limit, 0);
+        assert_int_equal (cfg.data.test_limit, 0);
+        if (i < 2) {            //  the study's recipe
+            assert_int_equal (cfg.training.local_epochs, 5);
+            assert_true (cfg.training.lr == 0.001 && cfg.training.momentum == 0.0);
+            assert_true (cfg.training.weight_decay == 0.0);
+            assert_int_equal (cfg.training.schedule, FG_SCHEDULE_CONSTANT);
+        }
+        else {                  //  the recipe of the torchvision comparison
+            assert_int_equal (cfg.training.epochs, 5);
+            assert_true (cfg.training.lr == 0.05 && cfg.training.momentum == 0.9);
+            assert_true (cfg.training.weight_decay == 0.0005);
+            assert_int_equal (cfg.training.schedule, FG_SCHEDULE_COSINE);
+        }
+    }
+    //  the texture preset: the model and input side docs/datasets.md recommends
+    fg_config_t cfg;
+    fg_error_t err;
+    assert_int_equal (fg_config_preset (&cfg, "texture-mnv3s", &err), 0);
+    assert_int_equal (cfg.data.dataset, FG_DATASET_TEXTURE);
+    assert_int_equal (cfg.model.name, FG_MODEL_MOBILENETV3_SMALL);
+    assert_int_equal (cfg.data.image_size, 128);
+    assert_int_equal (fg_config_validate (&cfg, &err), 0);
+}
+
 int
 main (void)
 {
@@ -393,6 +446,7 @@ main (void)
         cmocka_unit_test (test_cross_key_rules),
         cmocka_unit_test (test_canonical_round_trip_and_hash),
         cmocka_unit_test (test_every_preset_round_trips),
+        cmocka_unit_test (test_dataset_presets),
         cmocka_unit_test (test_load_file_and_relative_path),
         cmocka_unit_test (test_choice_names),
     };

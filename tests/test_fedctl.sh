@@ -44,6 +44,24 @@ for preset in $("$FEDCTL" init --help | awk '/^  [a-z0-9-]+ / { print $1 }'); do
 done
 [ "$n" -ge 13 ] && ok "at least 6 presets listed" || bad "at least 6 presets listed"
 
+#   preset data paths: $FEDGRID_DATA/<folder>, else /srv/data/<folder>,
+#   resolved at init and written into the file; a relative root is refused
+(unset FEDGRID_DATA; "$FEDCTL" init "$work/d0" --preset tinyimagenet-mnv3s-quick >/dev/null 2>&1)
+FEDGRID_DATA=/data/here "$FEDCTL" init "$work/d1" --preset tinyimagenet-mnv3s-quick >/dev/null 2>&1
+FEDGRID_DATA=/data/here "$FEDCTL" init "$work/d2" --preset cifar10-vgg16-iid >/dev/null 2>&1
+if grep -q '^path = "/srv/data/tiny-imagenet-200"$' "$work/d0/fedgrid.toml" \
+   && grep -q '^path = "/data/here/tiny-imagenet-200"$' "$work/d1/fedgrid.toml" \
+   && grep -q '^path = "/data/here/cifar10"$' "$work/d2/fedgrid.toml" \
+   && [ "$(FEDGRID_DATA=/elsewhere "$FEDCTL" config check "$work/d1" | grep '^path = ')" = 'path = "/data/here/tiny-imagenet-200"' ] \
+   && [ "$("$FEDCTL" config check "$work/d0" | tail -1)" = "$("$FEDCTL" config check "$work/d1" | tail -1)" ]; then
+    ok "preset data path from FEDGRID_DATA at init only, not in the hash"
+else
+    bad "preset data path from FEDGRID_DATA at init only, not in the hash"
+fi
+expect 78 "FEDGRID_DATA=data is not an absolute path" "relative FEDGRID_DATA is refused" -- \
+    env FEDGRID_DATA=data "$FEDCTL" init "$work/d3" --preset tinyimagenet-mnv3s-quick
+[ ! -e "$work/d3/fedgrid.toml" ] && ok "refused FEDGRID_DATA writes nothing" || bad "refused FEDGRID_DATA writes nothing"
+
 #   --set at init is written into the file; --set at check overrides it
 "$FEDCTL" init "$work/s" --set data.strategy=dynamic --set training.lr=0.125 >/dev/null 2>&1
 if grep -q '^strategy = "dynamic"$' "$work/s/fedgrid.toml" && grep -q '^lr = 0.125$' "$work/s/fedgrid.toml"; then

@@ -1,0 +1,125 @@
+#!/usr/bin/python3
+"""torch_tinyimagenet.py — the PyTorch reference for `fedctl train` on
+Tiny-ImageNet-200: torchvision's mobilenet_v3_small (num_classes=200) with
+fedgrid's recipe, for the accuracy table of docs/datasets.md.
+
+    /usr/bin/python3 bench/torch_tinyimagenet.py
+        [-d /work/shared/data/tiny-imagenet-200] [-e epochs] [-b 32]
+        [--lr 0.05] [--momentum 0.9] [--wd 5e-4] [--schedule cosine]
+        [--warmup W] [--milestones a,b] [--gamma 0.1] [-t 2] [--seed 1]
+        [--torch-seed 1] [--order fedgrid|torch] [--no-augment]
+        [--train-limit N] [--channels-last] [--test-batch 100]
+
+Needs Debian's python3-torch (1.13), python3-torchvision (0.14) and
+python3-pil; run with /usr/bin/python3. Nothing in `make check` uses it.
+The defaults are fedgrid's defaults (lib/fg_config.c): batch 32, lr 0.05,
+momentum 0.9, weight decay 5e-4, cosine over the epochs, augmentation on
+(as the quick preset tinyimagenet-mnv3s-quick sets it).
+
+What is the same as `fedctl train` (docs/models.md, docs/datasets.md):
+- model: torchvision.models.mobilenet_v3_small (num_classes=200) as it is:
+  fedgrid's mobilenetv3-small has its block table, BN eps 1e-3 and momentum
+  0.01, hard-swish/SE layout, classifier Linear (576, 1024), hard-swish,
+  Dropout (0.2), Linear (1024, 200), and torchvision's initialisation
+  distributions (kaiming_normal fan_out, BN 1/0, linear N(0, 0.01)); at
+  64x64 the last feature map is 2x2. The initial VALUES and the dropout
+  masks are torch's own random numbers (fedgrid draws them from fg_rng);
+- data: the training images in fedgrid's sample order (classes
+  interleaved: sample i is class i mod 200's next file, files in byte order
+  of name; label = line of wnids.txt), the validation images with labels
+  from val/val_annotations.txt; decoded by PIL (libjpeg-turbo, islow DCT,
+  fancy upsampling — the settings of nn/fg_image.c), greyscale expanded to
+  RGB; (pixel / 255 - mean) / std with ImageNet's mean (0.485, 0.456,
+  0.406) and std (0.229, 0.224, 0.225);
+- batches: fedgrid's batch order and augmentation draws (random crop 64
+  from the image zero-padded by 8, then horizontal flip), the same bytes
+  as fg_dataset_batch (bench/train_torch.py reimplements fg_rng);
+- training: SGD with weight decay on every parameter, the rate of
+  fg_optim_lr per epoch, mean cross-entropy, the last batch the remainder;
+  evaluation in eval mode on all 10,000 validation images.
+images/s = training images / wall time of the epoch's training loop
+(batch preparation included, evaluation excluded), as fedctl train.
+"""
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from train_torch import add_common_args, fit, normalise_lut  # noqa: E402
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+PAD = 8                         # side / 8, the default branch of fg_dataset
+
+
+def interleave(per_class):
+    """[(label, [file, ...]), ...] -> [(file, label), ...]: round-robin over
+    the classes, each class's files in byte order of name; a class with fewer
+    files drops out when it runs out."""
+    lists = [(label, sorted(files, key=lambda f: os.path.basename(f).encode()))
+             for label, files in per_class]
+    out, i = [], 0
+    while True:
+        row = [(files[i], label) for label, files in lists if i < len(files)]
+        if not row:
+            return out
+        out.extend(row)
+        i += 1
+
+
+def load_images(samples):
+    from PIL import Image
+    x = np.empty((len(samples), 3, 64, 64), dtype=np.uint8)
+    y = np.empty(len(samples), dtype=np.int64)
+    for i, (path, label) in enumerate(samples):
+        with Image.open(path) as im:
+            rgb = np.asarray(im.convert('RGB'))
+        if rgb.shape != (64, 64, 3):
+            sys.exit('%s: %s, not 64x64' % (path, rgb.shape))
+        x[i] = rgb.transpose(2, 0, 1)
+        y[i] = label
+    return x, y
+
+
+def load_tiny(root):
+    with open(os.path.join(root, 'wnids.txt')) as f:
+        wnids = [line.strip() for line in f if line.strip()]
+    label_of = {w: i for i, w in enumerate(wnids)}
+    train = []
+    for label, wnid in enumerate(wnids):
+        folder = os.path.join(root, 'train', wnid, 'images')
+        train.append((label, [os.path.join(folder, f) for f in os.listdir(folder)
+                              if f.endswith('.JPEG')]))
+    val = {label: [] for label in range(len(wnids))}
+    with open(os.path.join(root, 'val', 'val_annotations.txt')) as f:
+        for line in f:
+            fields = line.rstrip('\n').split('\t')
+            if len(fields) >= 2:
+                val[label_of[fields[1]]].append(os.path.join(root, 'val', 'images', fields[0]))
+    return (load_images(interleave(train)),
+            load_images(interleave(sorted(val.items()))), len(wnids))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('-d', '--data', default='/work/shared/data/tiny-imagenet-200')
+    add_common_args(ap, lr=0.05, wd=5e-4, schedule='cosine', threads=2)
+    a = ap.parse_args()
+
+    import torch
+    import torchvision
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.torch_seed)
+    (train_x, train_y), test, classes = load_tiny(a.data)
+    if a.train_limit:
+        train_x, train_y = train_x[:a.train_limit], train_y[:a.train_limit]
+    model = torchvision.models.mobilenet_v3_small(num_classes=classes)
+    fit(model, 'mobilenet_v3_small', (train_x, train_y), test,
+        normalise_lut(IMAGENET_MEAN, IMAGENET_STD), PAD, a)
+
+
+if __name__ == '__main__':
+    main()
