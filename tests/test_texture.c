@@ -1,0 +1,440 @@
+/*  test_texture.c — the texture set: fragment counts against an
+    enumeration (and the study's table), places and the round-robin layout
+    as bijections, the split by whole image, rotations, contrast
+    normalisation, the area resize (scaling the image once = resizing each
+    fragment), and the dataset opened on generated folders of large PNG
+    and JPEG images.                                                       */
+
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "fg_rng.h"
+#include "fg_texture.h"
+#include "fg_test_util.h"
+
+static fg_texture_geometry_t
+s_geometry (uint32_t fragment, uint32_t stride, uint32_t rotations, uint32_t side)
+{
+    return (fg_texture_geometry_t) { fragment, stride, rotations, side, 512 };
+}
+
+//  --------------------------------------------------------------------------
+//  Geometry
+
+//  The count formula against an enumeration of every origin that keeps the
+//  fragment inside the image, and place <-> index as a bijection onto them.
+static void
+s_check_enumeration (const fg_texture_geometry_t *g, uint32_t h, uint32_t w)
+{
+    uint64_t seen = 0;
+    for (uint32_t y = 0; y + g->fragment <= h; y += g->stride)
+        for (uint32_t x = 0; x + g->fragment <= w; x += g->stride)
+            for (uint32_t r = 0; r < g->rotations; r++) {
+                fg_texture_place_t p = { y, x, r }, back;
+                uint64_t j = fg_texture_place_index (g, h, w, &p);
+                assert_int_equal (j, seen);         //  y-major, then x, then rotation
+                fg_texture_place (g, h, w, j, &back);
+                assert_int_equal (back.y, y);
+                assert_int_equal (back.x, x);
+                assert_int_equal (back.rotation, r);
+                seen++;
+            }
+    assert_int_equal (fg_texture_count (g, h, w), seen);
+}
+
+static void
+test_count_enumeration (void **state)
+{
+    (void) state;
+    static const uint32_t shapes [][2] = {
+        { 256, 256 }, { 255, 1000 }, { 600, 1000 }, { 1074, 2272 }, { 257, 511 }, { 9, 7 }
+    };
+    static const uint32_t strides [] = { 256, 128, 100, 64, 33, 16, 8, 1 };
+    static const uint32_t rotations [] = { 1, 2, 4 };
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes [0]; s++)
+        for (size_t t = 0; t < sizeof strides / sizeof strides [0]; t++)
+            for (size_t r = 0; r < 3; r++) {
+                fg_texture_geometry_t g = s_geometry (256, strides [t], rotations [r], 256);
+                if (strides [t] == 1 && shapes [s][0] > 600)
+                    continue;                       //  1.6 M places: covered by stride 8
+                s_check_enumeration (&g, shapes [s][0], shapes [s][1]);
+            }
+    //  Small fragments on a small image, every stride
+    for (uint32_t stride = 1; stride <= 9; stride++) {
+        fg_texture_geometry_t g = s_geometry (4, stride, 2, 4);
+        s_check_enumeration (&g, 9, 7);
+    }
+    fg_texture_geometry_t g = s_geometry (256, 64, 4, 256);
+    assert_int_equal (fg_texture_count (&g, 255, 4000), 0);
+    assert_int_equal (fg_texture_count (&g, 4000, 255), 0);
+}
+
+//  The study's images: 654 of 2272 x 1074, fragment 256. These are the
+//  numbers of docs/datasets.md's table; the formula is checked against an
+//  enumeration above, so this pins the table to the code.
+static void
+test_study_table (void **state)
+{
+    (void) state;
+    static const struct { uint32_t stride; uint64_t per_image; } rows [] = {
+        { 256, 32 }, { 128, 112 }, { 64, 416 }, { 32, 1664 }, { 16, 6604 }, { 8, 26059 }
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows [0]; i++)
+        for (uint32_t r = 1; r <= 4; r *= 2) {
+            fg_texture_geometry_t g = s_geometry (256, rows [i].stride, r, 256);
+            assert_int_equal (fg_texture_count (&g, 1074, 2272), rows [i].per_image * r);
+            s_check_enumeration (&g, 1074, 2272);
+        }
+}
+
+static void
+test_check (void **state)
+{
+    (void) state;
+    fg_error_t err;
+    fg_texture_geometry_t g = s_geometry (256, 64, 4, 64);
+    assert_int_equal (fg_texture_check (&g, &err), 0);
+    g.rotations = 3;
+    assert_int_equal (fg_texture_check (&g, &err), FG_EINVAL);
+    assert_non_null (strstr (err.msg, "data.texture_rotations"));
+    g = s_geometry (256, 2, 1, 64);                 //  2 x 64 / 256 is not an integer
+    assert_int_equal (fg_texture_check (&g, &err), FG_EINVAL);
+    assert_non_null (strstr (err.msg, "data.texture_stride"));
+    g = s_geometry (256, 2, 1, 256);                //  no scaling: any stride
+    assert_int_equal (fg_texture_check (&g, &err), 0);
+    g = s_geometry (256, 8, 1, 224);                //  8 x 224 / 256 = 7
+    assert_int_equal (fg_texture_check (&g, &err), 0);
+    g = s_geometry (0, 8, 1, 224);
+    assert_int_equal (fg_texture_check (&g, &err), FG_EINVAL);
+    g = s_geometry (256, 0, 1, 224);
+    assert_int_equal (fg_texture_check (&g, &err), FG_EINVAL);
+    g = s_geometry (256, 64, 1, 0);
+    assert_int_equal (fg_texture_check (&g, &err), FG_EINVAL);
+    g = s_geometry (256, 64, 1, 64);
+    g.contrast_q8 = FG_TEXTURE_CONTRAST_MAX + 1;
+    assert_int_equal (fg_texture_check (&g, &err), FG_EINVAL);
+}
+
+//  --------------------------------------------------------------------------
+//  Layout
+
+static void
+s_check_layout (const uint64_t *counts, size_t n)
+{
+    fg_texture_layout_t *layout = NULL;
+    assert_int_equal (fg_texture_layout_new (counts, n, &layout, NULL), 0);
+    uint64_t total = 0, most = 0;
+    for (size_t i = 0; i < n; i++) {
+        total += counts [i];
+        most = counts [i] > most? counts [i]: most;
+    }
+    assert_int_equal (fg_texture_layout_total (layout), total);
+    //  Every (image, j) exactly once, rounds in order: fragment j of any
+    //  image comes after every fragment j - 1
+    uint8_t *hit = calloc (total, 1);
+    uint64_t *next = calloc (n, sizeof (uint64_t));
+    assert_non_null (hit);
+    assert_non_null (next);
+    uint64_t round = 0;
+    for (uint64_t g = 0; g < total; g++) {
+        uint32_t image;
+        uint64_t j;
+        fg_texture_layout_locate (layout, g, &image, &j);
+        assert_true (image < n);
+        assert_int_equal (j, next [image]);         //  an image's fragments in order
+        next [image]++;
+        assert_true (j >= round);
+        round = j;
+        assert_int_equal (fg_texture_layout_index (layout, image, j), g);
+        assert_int_equal (hit [g], 0);
+        hit [g] = 1;
+    }
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal (next [i], counts [i]);
+    assert_int_equal (round, most - 1);
+    free (hit);
+    free (next);
+    fg_texture_layout_destroy (&layout);
+    assert_null (layout);
+}
+
+static void
+test_layout (void **state)
+{
+    (void) state;
+    //  Equal counts: sample g is fragment g / n of image g mod n
+    uint64_t equal [5] = { 7, 7, 7, 7, 7 };
+    s_check_layout (equal, 5);
+    fg_texture_layout_t *layout = NULL;
+    assert_int_equal (fg_texture_layout_new (equal, 5, &layout, NULL), 0);
+    for (uint64_t g = 0; g < 35; g++) {
+        uint32_t image;
+        uint64_t j;
+        fg_texture_layout_locate (layout, g, &image, &j);
+        assert_int_equal (image, g % 5);
+        assert_int_equal (j, g / 5);
+    }
+    fg_texture_layout_destroy (&layout);
+    //  Unequal: images with fewer fragments drop out; largest first
+    uint64_t mixed [6] = { 3, 9, 1, 9, 4, 3 };
+    s_check_layout (mixed, 6);
+    assert_int_equal (fg_texture_layout_new (mixed, 6, &layout, NULL), 0);
+    uint32_t first [6];
+    for (uint64_t g = 0; g < 6; g++) {
+        uint64_t j;
+        fg_texture_layout_locate (layout, g, &first [g], &j);
+        assert_int_equal (j, 0);
+    }
+    static const uint32_t visit [6] = { 1, 3, 4, 0, 5, 2 };
+    assert_memory_equal (first, visit, sizeof visit);
+    fg_texture_layout_destroy (&layout);
+    //  Random counts
+    fg_rng_t rng;
+    fg_rng_init (&rng, 5, FG_RNG_TEST, 0, 0, 0, 0);
+    for (int trial = 0; trial < 20; trial++) {
+        size_t n = 1 + fg_rng_below (&rng, 40);
+        uint64_t counts [40];
+        for (size_t i = 0; i < n; i++)
+            counts [i] = 1 + fg_rng_below (&rng, trial % 2? 5: 60);
+        s_check_layout (counts, n);
+    }
+    uint64_t zero [2] = { 3, 0 };
+    fg_error_t err;
+    assert_int_equal (fg_texture_layout_new (zero, 2, &layout, &err), FG_EINVAL);
+    assert_int_equal (fg_texture_layout_new (zero, 0, &layout, &err), FG_EINVAL);
+}
+
+//  --------------------------------------------------------------------------
+//  Split
+
+static void
+test_split (void **state)
+{
+    (void) state;
+    bool a [200], b [200];
+    for (uint32_t n = 0; n <= 200; n += 7) {
+        assert_int_equal (fg_texture_split (3, n, 0.2, a, NULL), 0);
+        assert_int_equal (fg_texture_split (3, n, 0.2, b, NULL), 0);
+        assert_memory_equal (a, b, n * sizeof (bool));      //  same on every call
+        uint32_t held = 0;
+        for (uint32_t i = 0; i < n; i++)
+            held += a [i];
+        uint32_t want = n < 2? 0: (uint32_t) floor (0.2 * n + 0.5);
+        assert_int_equal (held, want);
+    }
+    //  Classes draw differently; share 0 holds none; at least one image trains
+    fg_texture_split (0, 100, 0.3, a, NULL);
+    fg_texture_split (1, 100, 0.3, b, NULL);
+    assert_memory_not_equal (a, b, 100 * sizeof (bool));
+    fg_texture_split (0, 100, 0.0, a, NULL);
+    for (int i = 0; i < 100; i++)
+        assert_false (a [i]);
+    fg_texture_split (0, 4, 1.0, a, NULL);
+    assert_int_equal (a [0] + a [1] + a [2] + a [3], 3);
+    fg_texture_split (0, 1, 0.9, a, NULL);
+    assert_false (a [0]);
+}
+
+//  --------------------------------------------------------------------------
+//  Pixels
+
+static void
+s_pattern (uint64_t seed, uint8_t *p, size_t n)
+{
+    fg_rng_t rng;
+    fg_rng_init (&rng, seed, FG_RNG_TEST, 0, 0, 0, 0);
+    for (size_t i = 0; i < n; i++)
+        p [i] = (uint8_t) fg_rng_u32 (&rng);
+}
+
+static void
+test_rotate (void **state)
+{
+    (void) state;
+    enum { N = 17, C = 3 };
+    uint8_t in [N * N * C], a [N * N * C], b [N * N * C], c [N * N * C];
+    s_pattern (1, in, sizeof in);
+    //  Four quarter turns are the identity; two are a half turn
+    memcpy (a, in, sizeof a);
+    for (int t = 0; t < 4; t++) {
+        fg_texture_rotate (a, N, C, 1, b);
+        memcpy (a, b, sizeof a);
+    }
+    assert_memory_equal (a, in, sizeof in);
+    fg_texture_rotate (in, N, C, 1, a);
+    fg_texture_rotate (a, N, C, 1, b);
+    fg_texture_rotate (in, N, C, 2, c);
+    assert_memory_equal (b, c, sizeof c);
+    fg_texture_rotate (b, N, C, 1, a);
+    fg_texture_rotate (in, N, C, 3, c);
+    assert_memory_equal (a, c, sizeof c);
+    fg_texture_rotate (in, N, C, 4, c);
+    assert_memory_equal (in, c, sizeof c);
+    //  A marker at row 2, column 15 (near the top right): a counter-clockwise
+    //  quarter turn brings it to row N-1-15 = 1, column 2 (numpy.rot90)
+    uint8_t marker [N * N] = { 0 }, out [N * N];
+    marker [2 * N + 15] = 255;
+    fg_texture_rotate (marker, N, 1, 1, out);
+    for (int i = 0; i < N * N; i++)
+        assert_int_equal (out [i], i == 1 * N + 2? 255: 0);
+    fg_texture_rotate (marker, N, 1, 2, out);       //  half turn: row 14, column 1
+    assert_int_equal (out [14 * N + 1], 255);
+    fg_texture_rotate (marker, N, 1, 3, out);       //  clockwise: row 15, column 14
+    assert_int_equal (out [15 * N + 14], 255);
+}
+
+static void
+test_contrast (void **state)
+{
+    (void) state;
+    //  A constant fragment becomes 128, whatever its level
+    uint8_t flat [64 * 64 * 3];
+    for (int level = 0; level < 256; level += 51) {
+        memset (flat, level, sizeof flat);
+        fg_texture_contrast (flat, sizeof flat, 512);
+        for (size_t i = 0; i < sizeof flat; i++)
+            assert_int_equal (flat [i], 128);
+    }
+    //  A ramp 0 .. 255: mean 127.5, std sqrt ((256^2 - 1) / 12) = 73.9;
+    //  k = 2 maps v to 128 + (v - 127.5) x 128 / (2 x 73.9), within one
+    //  level of the real-valued map (isqrt floors the std), monotone, clamped
+    uint8_t ramp [256];
+    for (int v = 0; v < 256; v++)
+        ramp [v] = (uint8_t) v;
+    fg_texture_contrast (ramp, 256, 512);
+    double sd = sqrt ((256.0 * 256.0 - 1.0) / 12.0);
+    for (int v = 0; v < 256; v++) {
+        double want = 128.0 + (v - 127.5) * 128.0 / (2.0 * sd);
+        want = want < 0? 0: want > 255? 255: want;
+        assert_true (fabs (ramp [v] - want) <= 1.0);
+        if (v)
+            assert_true (ramp [v] >= ramp [v - 1]);
+    }
+    assert_int_equal (ramp [127], 128);     //  (127 - 127.5) x 128 / 147.8 = -0.43 -> 128
+    assert_int_equal (ramp [0], 18);        //  128 - 127.5 x 0.866 = 17.6
+    assert_int_equal (ramp [255], 238);
+    //  k = 1: the ramp's ends clamp
+    for (int v = 0; v < 256; v++)
+        ramp [v] = (uint8_t) v;
+    fg_texture_contrast (ramp, 256, 256);
+    assert_int_equal (ramp [0], 0);
+    assert_int_equal (ramp [255], 255);
+    assert_int_equal (ramp [128], 129);     //  128 + 0.5 x 1.732 = 128.87
+    //  k = 0: unchanged
+    for (int v = 0; v < 256; v++)
+        ramp [v] = (uint8_t) v;
+    fg_texture_contrast (ramp, 256, 0);
+    for (int v = 0; v < 256; v++)
+        assert_int_equal (ramp [v], v);
+    //  A low-contrast fragment is stretched: two levels 100, 102 -> far apart
+    uint8_t two [100];
+    for (int i = 0; i < 100; i++)
+        two [i] = i % 2? 102: 100;
+    fg_texture_contrast (two, 100, 512);    //  std 1: 128 -/+ 64
+    assert_int_equal (two [0], 64);
+    assert_int_equal (two [1], 192);
+}
+
+static void
+test_area (void **state)
+{
+    (void) state;
+    enum { H = 40, W = 52, C = 3 };
+    uint8_t src [H * W * C], out [H * W * C];
+    uint64_t scratch [W * C * 2];
+    s_pattern (2, src, sizeof src);
+    //  p = q: identity
+    fg_texture_area (src, H, W, C, 0, 0, H, W, 7, 7, scratch, out);
+    assert_memory_equal (out, src, sizeof src);
+    //  1 / 4: the 4 x 4 block average, rounded half up
+    fg_texture_area (src, H, W, C, 0, 0, H / 4, W / 4, 64, 256, scratch, out);
+    for (int oy = 0; oy < H / 4; oy++)
+        for (int ox = 0; ox < W / 4; ox++)
+            for (int c = 0; c < C; c++) {
+                unsigned sum = 0;
+                for (int y = 0; y < 4; y++)
+                    for (int x = 0; x < 4; x++)
+                        sum += src [((oy * 4 + y) * W + ox * 4 + x) * C + c];
+                assert_int_equal (out [(oy * (W / 4) + ox) * C + c], (sum + 8) / 16);
+            }
+    //  2 / 3 on a constant image stays constant (weights sum to q^2)
+    memset (src, 77, sizeof src);
+    fg_texture_area (src, H, W, C, 3, 3, 24, 32, 2, 3, scratch, out);
+    for (int i = 0; i < 24 * 32 * C; i++)
+        assert_int_equal (out [i], 77);
+}
+
+//  Scaling the whole image once and cutting = resizing the fragment cut at
+//  full resolution, for every place; and rotation commutes with the resize.
+static void
+s_check_scale_once (uint32_t fragment, uint32_t stride, uint32_t side, uint32_t h, uint32_t w)
+{
+    enum { C = 3 };
+    fg_texture_geometry_t g = { fragment, stride, 4, side, 512 };
+    assert_int_equal (fg_texture_check (&g, NULL), 0);
+    uint8_t *src = malloc ((size_t) h * w * C);
+    uint32_t sh, sw;
+    fg_texture_scaled_shape (&g, h, w, &sh, &sw);
+    uint8_t *scaled = malloc ((size_t) sh * sw * C);
+    size_t frag = (size_t) side * side * C;
+    uint8_t *tmp = malloc (frag), *cut = malloc (frag), *direct = malloc (frag),
+            *full = malloc ((size_t) fragment * fragment * C),
+            *turned = malloc ((size_t) fragment * fragment * C);
+    uint64_t *scratch = malloc ((size_t) (w > fragment? w: fragment) * C * sizeof (uint64_t));
+    assert_true (src && scaled && tmp && cut && direct && full && turned && scratch);
+    s_pattern (h * 31 + w, src, (size_t) h * w * C);
+    assert_int_equal (fg_texture_scale (&g, src, h, w, C, scaled, NULL), 0);
+    uint64_t n = fg_texture_count (&g, h, w);
+    assert_true (n > 0);
+    for (uint64_t j = 0; j < n; j++) {
+        fg_texture_place_t p;
+        fg_texture_place (&g, h, w, j, &p);
+        fg_texture_cut (&g, scaled, sh, sw, C, &p, tmp, cut);
+        //  the definition: cut at full resolution, rotate, resize, normalise
+        for (uint32_t r = 0; r < fragment; r++)
+            memcpy (full + (size_t) r * fragment * C, src + ((size_t) (p.y + r) * w + p.x) * C,
+                    (size_t) fragment * C);
+        fg_texture_rotate (full, fragment, C, p.rotation, turned);
+        fg_texture_area (turned, fragment, fragment, C, 0, 0, side, side, side, fragment,
+                         scratch, direct);
+        fg_texture_contrast (direct, frag, g.contrast_q8);
+        assert_memory_equal (cut, direct, frag);
+    }
+    free (src); free (scaled); free (tmp); free (cut); free (direct); free (full);
+    free (turned); free (scratch);
+}
+
+static void
+test_scale_once (void **state)
+{
+    (void) state;
+    s_check_scale_once (32, 8, 8, 70, 90);          //  1 / 4
+    s_check_scale_once (32, 8, 28, 70, 90);         //  7 / 8
+    s_check_scale_once (24, 9, 16, 50, 61);         //  2 / 3
+    s_check_scale_once (16, 5, 16, 40, 33);         //  identity, any stride
+    s_check_scale_once (8, 4, 12, 20, 30);          //  3 / 2: enlarging
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test (test_count_enumeration),
+        cmocka_unit_test (test_study_table),
+        cmocka_unit_test (test_check),
+        cmocka_unit_test (test_layout),
+        cmocka_unit_test (test_split),
+        cmocka_unit_test (test_rotate),
+        cmocka_unit_test (test_contrast),
+        cmocka_unit_test (test_area),
+        cmocka_unit_test (test_scale_once),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
