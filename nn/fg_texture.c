@@ -295,10 +295,49 @@ s_taps (uint32_t o, uint32_t p, uint32_t q, uint32_t *first, uint32_t *weights)
     return taps;
 }
 
-void
+//  The integer factor 1 / q (p = 1): every output pixel is the plain sum
+//  of a q x q box, the same value the weighted form gives (all weights
+//  1, total q^2), without the multiplies. acc holds out_w x channels.
+static void
+s_area_box (const uint8_t *src, size_t row, uint32_t channels, uint32_t out_h, uint32_t out_w,
+            uint32_t q, uint32_t *acc, uint8_t *out)
+{
+    uint32_t total = q * q, half = total / 2;
+    size_t n = (size_t) out_w * channels;
+    for (uint32_t oy = 0; oy < out_h; oy++) {
+        memset (acc, 0, n * sizeof (uint32_t));
+        for (uint32_t ty = 0; ty < q; ty++) {
+            const uint8_t *px = src + ((size_t) oy * q + ty) * row;
+            if (channels == 3)          //  RGB: the inner loop unrolled
+                for (uint32_t ox = 0; ox < out_w; ox++) {
+                    uint32_t r = 0, g = 0, b = 0;
+                    for (uint32_t tx = 0; tx < q; tx++, px += 3) {
+                        r += px [0];
+                        g += px [1];
+                        b += px [2];
+                    }
+                    acc [3 * ox] += r;
+                    acc [3 * ox + 1] += g;
+                    acc [3 * ox + 2] += b;
+                }
+            else
+                for (uint32_t ox = 0; ox < out_w; ox++) {
+                    uint32_t *a = acc + (size_t) ox * channels;
+                    for (uint32_t tx = 0; tx < q; tx++, px += channels)
+                        for (uint32_t c = 0; c < channels; c++)
+                            a [c] += px [c];
+                }
+        }
+        uint8_t *dst = out + (size_t) oy * n;
+        for (size_t v = 0; v < n; v++)
+            dst [v] = (uint8_t) ((acc [v] + half) / total);
+    }
+}
+
+int
 fg_texture_area (const uint8_t *src, uint32_t height, uint32_t width, uint32_t channels,
                  uint32_t y0, uint32_t x0, uint32_t out_h, uint32_t out_w,
-                 uint32_t p, uint32_t q, uint64_t *scratch, uint8_t *out)
+                 uint32_t p, uint32_t q, uint64_t *scratch, uint8_t *out, fg_error_t *err)
 {
     (void) height;
     uint32_t d = s_gcd (p, q);
@@ -306,22 +345,40 @@ fg_texture_area (const uint8_t *src, uint32_t height, uint32_t width, uint32_t c
     q /= d;
     uint64_t total = (uint64_t) q * q;
     size_t row = (size_t) width * channels;
-    uint32_t wy [FG_TEXTURE_FRAGMENT_MAX + 2], wx [FG_TEXTURE_FRAGMENT_MAX + 2];
+    if (p == 1 && total * 255 <= UINT32_MAX) {
+        s_area_box (src + (size_t) y0 * row + (size_t) x0 * channels, row, channels, out_h,
+                    out_w, q, (uint32_t *) scratch, out);
+        return 0;
+    }
+    //  The horizontal taps of every output column, once: first source
+    //  column, tap count, weights (at most q / p + 2 taps each)
+    size_t most = q / p + 2;
+    uint32_t *xfirst = malloc ((size_t) out_w * sizeof (uint32_t));
+    uint32_t *xtaps = malloc ((size_t) out_w * sizeof (uint32_t));
+    uint32_t *xw = malloc ((size_t) out_w * most * sizeof (uint32_t));
+    uint32_t *wy = malloc (most * sizeof (uint32_t));
+    if (!xfirst || !xtaps || !xw || !wy) {
+        free (xfirst); free (xtaps); free (xw); free (wy);
+        return fg_error_set (err, FG_ENOMEM, "texture: out of memory resizing to %ux%u",
+                             out_w, out_h);
+    }
+    for (uint32_t ox = 0; ox < out_w; ox++)
+        xtaps [ox] = s_taps (ox, p, q, &xfirst [ox], xw + ox * most);
     for (uint32_t oy = 0; oy < out_h; oy++) {
         uint32_t fy, ny = s_taps (oy, p, q, &fy, wy);
         memset (scratch, 0, (size_t) out_w * channels * sizeof (uint64_t));
         for (uint32_t ty = 0; ty < ny; ty++) {
             if (!wy [ty])
                 continue;
-            const uint8_t *line = src + (size_t) (y0 + fy + ty) * row;
+            const uint8_t *line = src + (size_t) (y0 + fy + ty) * row + (size_t) x0 * channels;
             for (uint32_t ox = 0; ox < out_w; ox++) {
-                uint32_t fx, nx = s_taps (ox, p, q, &fx, wx);
                 uint64_t *acc = scratch + (size_t) ox * channels;
-                for (uint32_t tx = 0; tx < nx; tx++) {
-                    const uint8_t *px = line + (size_t) (x0 + fx + tx) * channels;
-                    uint64_t w = (uint64_t) wy [ty] * wx [tx];
+                const uint8_t *px = line + (size_t) xfirst [ox] * channels;
+                const uint32_t *w = xw + ox * most;
+                for (uint32_t tx = 0; tx < xtaps [ox]; tx++, px += channels) {
+                    uint64_t weight = (uint64_t) wy [ty] * w [tx];
                     for (uint32_t c = 0; c < channels; c++)
-                        acc [c] += w * px [c];
+                        acc [c] += weight * px [c];
                 }
             }
         }
@@ -329,6 +386,8 @@ fg_texture_area (const uint8_t *src, uint32_t height, uint32_t width, uint32_t c
         for (size_t v = 0; v < (size_t) out_w * channels; v++)
             dst [v] = (uint8_t) ((scratch [v] + total / 2) / total);
     }
+    free (xfirst); free (xtaps); free (xw); free (wy);
+    return 0;
 }
 
 int
@@ -345,10 +404,10 @@ fg_texture_scale (const fg_texture_geometry_t *g, const uint8_t *src, uint32_t h
     if (!scratch)
         return fg_error_set (err, FG_ENOMEM, "texture: out of memory scaling a %ux%u image",
                              height, width);
-    fg_texture_area (src, height, width, channels, 0, 0, sh, sw, g->side, g->fragment,
-                     scratch, out);
+    int rc = fg_texture_area (src, height, width, channels, 0, 0, sh, sw, g->side, g->fragment,
+                              scratch, out, err);
     free (scratch);
-    return 0;
+    return rc;
 }
 
 static uint64_t

@@ -39,6 +39,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "fg_config.h"
+#include "fg_dataset.h"
 #include "fg_error.h"
 
 #ifdef __cplusplus
@@ -144,10 +146,11 @@ void
 //  channels pixels where output pixel (oy, ox) averages the source square
 //  [y0 + oy q / p, y0 + (oy + 1) q / p) x [x0 + ...). The region must lie
 //  inside src. scratch holds out_w x channels uint64. Exact integers.
-void
+//  Returns 0 or FG_ENOMEM (the tap tables).
+int
     fg_texture_area (const uint8_t *src, uint32_t height, uint32_t width, uint32_t channels,
                      uint32_t y0, uint32_t x0, uint32_t out_h, uint32_t out_w,
-                     uint32_t p, uint32_t q, uint64_t *scratch, uint8_t *out);
+                     uint32_t p, uint32_t q, uint64_t *scratch, uint8_t *out, fg_error_t *err);
 
 //  The whole image (height x width x channels) scaled by side / fragment
 //  into out (fg_texture_scaled_shape). Returns 0 or FG_ENOMEM.
@@ -180,6 +183,58 @@ void
     fg_texture_cut (const fg_texture_geometry_t *g, const uint8_t *scaled, uint32_t scaled_h,
                     uint32_t scaled_w, uint32_t channels, const fg_texture_place_t *place,
                     uint8_t *tmp, uint8_t *out);
+
+//  ---- the dataset (fg_dataset_texture.c) -----------------------------------
+
+typedef struct {
+    fg_texture_geometry_t geometry;
+    double   test_share;        //  share of each class's images held out (0 .. 1)
+    uint64_t cache_bytes;       //  bound of the scaled-image cache (bytes)
+} fg_texture_options_t;
+
+//  The data.texture_* keys and data.image_size of cfg as options.
+void
+    fg_texture_options_from_config (const fg_config_t *cfg, fg_texture_options_t *opt);
+
+//  Opens split of the texture set at path: path/<class>/<name>.{png,jpg,
+//  jpeg} (extensions without case; classes are the sub-folders sorted by
+//  name in byte order, label = position; hidden entries and other files
+//  are ignored). Each class's images are split by whole image
+//  (fg_texture_split, opt->test_share); images are class-interleaved
+//  (image i is the next file of class i mod K, files in byte order of
+//  name) and the samples are the fragments in layout order (above); limit
+//  > 0 keeps the first limit. Opening reads each image's header only;
+//  pixels are decoded on first use and kept, scaled, in a cache bounded
+//  by opt->cache_bytes (least recently used image evicted; at least the
+//  images in use stay). Samples are side x side x 3 (greyscale images
+//  replicated). Mean 0.5, std 0.25 (what the contrast stretch with k = 2
+//  gives); augmentation: pad side / 8, flips. Content hash "fgtx1" (see
+//  docs/datasets.md). Caller owns *out (fg_dataset_destroy).
+//  Returns 0, FG_EINVAL (bad geometry: names the key), FG_ENOENT (no
+//  such folder, no class folder, a class without images, an empty split),
+//  FG_EIO, FG_EFORMAT (an image whose header is damaged: names it),
+//  FG_ERANGE (an image smaller than a fragment: names it and its size;
+//  more than UINT32_MAX fragments; bounds of the listing) or FG_ENOMEM.
+//  Sample access (fg_dataset_batch, fg_dataset_records) returns
+//  FG_EFORMAT naming the file when an image fails to decode.
+int
+    fg_dataset_open_texture (const char *path, fg_split_t split, size_t limit,
+                             const fg_texture_options_t *opt, fg_dataset_t **out,
+                             fg_error_t *err);
+
+//  Where sample i (< count) of a texture set comes from: its image's path
+//  relative to the set's root ("<class>/<name>", owned by the set) and
+//  its place. Returns 0, FG_EINVAL (not a texture set) or FG_ERANGE.
+int
+    fg_dataset_texture_sample (const fg_dataset_t *self, size_t i, const char **path,
+                               fg_texture_place_t *place);
+
+//  Cache figures of a texture set: images decoded (misses), fragments cut
+//  from a cached image (hits), bytes held now and at most. Zeros for
+//  other sets.
+void
+    fg_dataset_texture_stats (const fg_dataset_t *self, uint64_t *hits,
+                              uint64_t *misses, uint64_t *bytes, uint64_t *peak_bytes);
 
 #ifdef __cplusplus
 }

@@ -351,10 +351,10 @@ test_area (void **state)
     uint64_t scratch [W * C * 2];
     s_pattern (2, src, sizeof src);
     //  p = q: identity
-    fg_texture_area (src, H, W, C, 0, 0, H, W, 7, 7, scratch, out);
+    fg_texture_area (src, H, W, C, 0, 0, H, W, 7, 7, scratch, out, NULL);
     assert_memory_equal (out, src, sizeof src);
     //  1 / 4: the 4 x 4 block average, rounded half up
-    fg_texture_area (src, H, W, C, 0, 0, H / 4, W / 4, 64, 256, scratch, out);
+    fg_texture_area (src, H, W, C, 0, 0, H / 4, W / 4, 64, 256, scratch, out, NULL);
     for (int oy = 0; oy < H / 4; oy++)
         for (int ox = 0; ox < W / 4; ox++)
             for (int c = 0; c < C; c++) {
@@ -366,7 +366,7 @@ test_area (void **state)
             }
     //  2 / 3 on a constant image stays constant (weights sum to q^2)
     memset (src, 77, sizeof src);
-    fg_texture_area (src, H, W, C, 3, 3, 24, 32, 2, 3, scratch, out);
+    fg_texture_area (src, H, W, C, 3, 3, 24, 32, 2, 3, scratch, out, NULL);
     for (int i = 0; i < 24 * 32 * C; i++)
         assert_int_equal (out [i], 77);
 }
@@ -403,7 +403,7 @@ s_check_scale_once (uint32_t fragment, uint32_t stride, uint32_t side, uint32_t 
                     (size_t) fragment * C);
         fg_texture_rotate (full, fragment, C, p.rotation, turned);
         fg_texture_area (turned, fragment, fragment, C, 0, 0, side, side, side, fragment,
-                         scratch, direct);
+                         scratch, direct, NULL);
         fg_texture_contrast (direct, frag, g.contrast_q8);
         assert_memory_equal (cut, direct, frag);
     }
