@@ -9,9 +9,15 @@ pkginclude_HEADERS += nn/fg_image.h
 AM_CFLAGS += $(JPEG_CFLAGS) $(SPNG_CFLAGS)
 FG_DEP_LIBS += $(JPEG_LIBS) $(SPNG_LIBS)
 UNIT_TESTS += tests/test_image
-##  tests/ref/image_*.ref: PIL's decode of real JPEGs (regenerate by hand with
-##  /usr/bin/python3 tests/ref/gen_image.py tests/ref; needs python3-pil)
-EXTRA_DIST += tests/ref/gen_image.py
+##  test_image watches the largest malloc of a refused decode (bounds are
+##  checked before the pixel buffer is allocated)
+tests_test_image_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=malloc
+##  tests/ref/image_tiny.ref, image_corpus.ref: PIL's decode of real
+##  Tiny-ImageNet JPEGs and of fuzz/corpus/image (regenerate by hand with
+##  /usr/bin/python3 tests/ref/gen_image.py tests/ref; needs python3-pil and
+##  python3-torchvision). The corpus itself is written by
+##  FG_IMAGE_CORPUS_DIR=fuzz/corpus/image tests/test_image.
+EXTRA_DIST += tests/ref/gen_image.py tests/ref/image_tiny.ref tests/ref/image_corpus.ref
 
 FUZZ_HARNESSES += image
 check_PROGRAMS += fuzz/replay_image

@@ -11,7 +11,8 @@
         a_i = max (0, 2 max (n, m) - |(2i + 1) m - (2x + 1) n|)
     an integer. Weights outside the image are left out and the rest
     normalised: k_i = round (a_i 2^22 / sum a), again integers. A pass is
-    out = min (255, (sum k_i p_i + 2^21) >> 22). Rows first (horizontal
+    out = min (255, (sum k_i p_i + 2^21) >> 22), in 32-bit unsigned sums (as
+    PIL's). Rows first (horizontal
     pass into uint8), then columns — the two-pass order and 22-bit
     precision of PIL's BILINEAR resample, whose weights come from the same
     triangle in floating point (so PIL's output differs from this by at
@@ -93,14 +94,17 @@ s_axis_new (uint32_t n, uint32_t m, uint32_t first, uint32_t count, s_axis_t *ax
     return 0;
 }
 
+//  Sums fit in 32 bits: weights are non-negative and add up to 2^22 plus
+//  at most half a unit per rounded weight, so a sum is below 256 x 2^23.
 static inline uint8_t
-s_clip (int64_t acc)
+s_clip (uint32_t acc)
 {
-    acc = (acc + ((int64_t) 1 << (S_BITS - 1))) >> S_BITS;
-    return (uint8_t) (acc < 0? 0: acc > 255? 255: acc);
+    acc = (acc + ((uint32_t) 1 << (S_BITS - 1))) >> S_BITS;
+    return (uint8_t) (acc > 255? 255: acc);
 }
 
-//  rows x in_w x c -> rows x count x c through the horizontal weights.
+//  rows x in_w x c -> rows x count x c through the horizontal weights
+//  (c <= 4: the channels of one pixel are summed together).
 static void
 s_pass_h (const uint8_t *src, uint32_t rows, uint32_t in_w, uint32_t c, const s_axis_t *axis,
           uint32_t count, uint8_t *dst)
@@ -111,32 +115,35 @@ s_pass_h (const uint8_t *src, uint32_t rows, uint32_t in_w, uint32_t c, const s_
         for (uint32_t x = 0; x < count; x++) {
             const int32_t *k = axis->coef + (size_t) x * axis->span;
             const uint8_t *p = line + (size_t) axis->start [x] * c;
-            for (uint32_t ch = 0; ch < c; ch++) {
-                int64_t acc = 0;
-                for (uint32_t i = 0; i < axis->len [x]; i++)
-                    acc += (int64_t) k [i] * p [(size_t) i * c + ch];
-                o [(size_t) x * c + ch] = s_clip (acc);
-            }
+            uint32_t acc [4] = { 0, 0, 0, 0 };
+            for (uint32_t i = 0; i < axis->len [x]; i++, p += c)
+                for (uint32_t ch = 0; ch < c; ch++)
+                    acc [ch] += (uint32_t) k [i] * p [ch];
+            for (uint32_t ch = 0; ch < c; ch++)
+                o [(size_t) x * c + ch] = s_clip (acc [ch]);
         }
     }
 }
 
-//  (rows from row0) x w x c -> count x w x c through the vertical weights.
+//  (rows from row0) x w x c -> count x w x c through the vertical weights,
+//  a whole output row at a time (acc: w x c sums).
 static void
 s_pass_v (const uint8_t *src, uint32_t row0, uint32_t w, uint32_t c, const s_axis_t *axis,
-          uint32_t count, uint8_t *dst)
+          uint32_t count, uint32_t *acc, uint8_t *dst)
 {
     size_t stride = (size_t) w * c;
     for (uint32_t y = 0; y < count; y++) {
         const int32_t *k = axis->coef + (size_t) y * axis->span;
         const uint8_t *p = src + (size_t) (axis->start [y] - row0) * stride;
-        uint8_t *o = dst + (size_t) y * stride;
-        for (size_t e = 0; e < stride; e++) {
-            int64_t acc = 0;
-            for (uint32_t i = 0; i < axis->len [y]; i++)
-                acc += (int64_t) k [i] * p [(size_t) i * stride + e];
-            o [e] = s_clip (acc);
+        memset (acc, 0, stride * sizeof *acc);
+        for (uint32_t i = 0; i < axis->len [y]; i++, p += stride) {
+            uint32_t weight = (uint32_t) k [i];
+            for (size_t e = 0; e < stride; e++)
+                acc [e] += weight * p [e];
         }
+        uint8_t *o = dst + (size_t) y * stride;
+        for (size_t e = 0; e < stride; e++)
+            o [e] = s_clip (acc [e]);
     }
 }
 
@@ -189,6 +196,7 @@ fg_image_fit (const fg_image_t *src, uint32_t side, uint8_t *out, fg_error_t *er
     s_axis_t ax = { 0 }, ay = { 0 };
     int rc = 0;
     uint8_t *mid = NULL;
+    uint32_t *acc = NULL;
     if (s_axis_new (w, nw, left, side, &ax) || s_axis_new (h, nh, top, side, &ay)) {
         rc = fg_error_set (err, FG_ENOMEM, "image fit: no memory for %u x %u -> %u", h, w, side);
         goto done;
@@ -197,14 +205,16 @@ fg_image_fit (const fg_image_t *src, uint32_t side, uint8_t *out, fg_error_t *er
     uint32_t row0 = ay.start [0];
     uint32_t rows = ay.start [side - 1] + ay.len [side - 1] - row0;
     mid = malloc ((size_t) rows * side * c);
-    if (!mid) {
+    acc = malloc ((size_t) side * c * sizeof *acc);
+    if (!mid || !acc) {
         rc = fg_error_set (err, FG_ENOMEM, "image fit: no memory for %u x %u -> %u", h, w, side);
         goto done;
     }
     s_pass_h (src->pixels + (size_t) row0 * w * c, rows, w, c, &ax, side, mid);
-    s_pass_v (mid, row0, side, c, &ay, side, out);
+    s_pass_v (mid, row0, side, c, &ay, side, acc, out);
 done:
     free (mid);
+    free (acc);
     s_axis_free (&ax);
     s_axis_free (&ay);
     return rc;

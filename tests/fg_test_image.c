@@ -49,12 +49,32 @@ s_jerr_exit (j_common_ptr cinfo)
     longjmp (((s_jerr_t *) cinfo->err)->jump, 1);
 }
 
+#define S_MANY_SCANS (1 + 63 * 9)
+
 typedef struct {
     struct jpeg_compress_struct cinfo;
     s_jerr_t jerr;
     unsigned char *buffer;
     unsigned long length;
+    jpeg_scan_info scans [S_MANY_SCANS];
 } s_jpeg_enc_t;
+
+//  DC first, then every AC coefficient k alone in successive approximation:
+//  bits 8 and up, then one refinement per bit plane down to 0.
+static void
+s_many_scans (s_jpeg_enc_t *self)
+{
+    jpeg_scan_info *scan = self->scans;
+    *scan++ = (jpeg_scan_info) { .comps_in_scan = 1, .Ss = 0, .Se = 0, .Ah = 0, .Al = 0 };
+    for (int k = 1; k <= 63; k++) {
+        *scan++ = (jpeg_scan_info) { .comps_in_scan = 1, .Ss = k, .Se = k, .Ah = 0, .Al = 8 };
+        for (int al = 7; al >= 0; al--)
+            *scan++ = (jpeg_scan_info) { .comps_in_scan = 1, .Ss = k, .Se = k, .Ah = al + 1,
+                                         .Al = al };
+    }
+    self->cinfo.scan_info = self->scans;
+    self->cinfo.num_scans = S_MANY_SCANS;
+}
 
 static int
 s_jpeg_encode (s_jpeg_enc_t *self, const uint8_t *hwc, uint32_t h, uint32_t w, uint32_t c,
@@ -75,6 +95,8 @@ s_jpeg_encode (s_jpeg_enc_t *self, const uint8_t *hwc, uint32_t h, uint32_t w, u
             self->cinfo.comp_info [i].h_samp_factor = self->cinfo.comp_info [i].v_samp_factor = 1;
     if (flags & FG_TEST_JPEG_PROGRESSIVE)
         jpeg_simple_progression (&self->cinfo);
+    if ((flags & FG_TEST_JPEG_MANY_SCANS) && c == 1)
+        s_many_scans (self);
     jpeg_start_compress (&self->cinfo, TRUE);
     while (self->cinfo.next_scanline < h) {
         JSAMPROW row = (JSAMPROW) (hwc + (size_t) self->cinfo.next_scanline * w * c);

@@ -24,6 +24,8 @@ void
 //  JPEG encoder options (fg_test_image_jpeg_bytes flags)
 #define FG_TEST_JPEG_PROGRESSIVE 1      //  progressive scans (jpeg_simple_progression)
 #define FG_TEST_JPEG_444         2      //  no chroma subsampling (default 4:2:0)
+#define FG_TEST_JPEG_MANY_SCANS  4      //  greyscale only: 1 + 63 x 9 progressive scans
+                                        //  (each AC coefficient alone, 9 bit planes)
 
 //  Encodes h x w x c (c 1: greyscale, 3: YCbCr from RGB, 4: CMYK) at
 //  quality 1..100 into a new buffer.

@@ -18,7 +18,9 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,6 +39,22 @@
 
 //  --------------------------------------------------------------------------
 //  Helpers
+
+//  The program links with -Wl,--wrap=malloc (nn/data.mk): every malloc of
+//  the statically linked fedgrid code comes through here, so a test can
+//  see the largest block asked for while it watches.
+void *__real_malloc (size_t size);
+void *__wrap_malloc (size_t size);
+static bool s_malloc_watch;
+static size_t s_malloc_max;
+
+void *
+__wrap_malloc (size_t size)
+{
+    if (s_malloc_watch && size > s_malloc_max)
+        s_malloc_max = size;
+    return __real_malloc (size);
+}
 
 static char s_tmp [256];
 
@@ -608,7 +626,183 @@ test_damaged_jpeg (void **state)
     free (hwc);
 }
 
+//  Warnings that leave the pixels intact are accepted: stray bytes before
+//  a marker, an unknown JFIF major version. The pixels are those of the
+//  clean file.
+static void
+test_jpeg_benign_warnings (void **state)
+{
+    (void) state;
+    uint8_t *hwc = s_pattern (95, 24, 24, 3);
+    uint8_t *bytes;
+    size_t size;
+    assert_int_equal (fg_test_image_jpeg_bytes (hwc, 24, 24, 3, 90, 0, &bytes, &size), 0);
+    fg_image_t clean, image;
+    s_decode_ok (bytes, size, 3, &clean);
+    //  two stray bytes before the frame header's marker
+    uint8_t *odd = malloc (size + 2);
+    size_t sof = s_find_marker (bytes, size, 0xc0) - 2;
+    memcpy (odd, bytes, sof);
+    odd [sof] = 0x12; odd [sof + 1] = 0x34;
+    memcpy (odd + sof + 2, bytes + sof, size - sof);
+    s_decode_ok (odd, size + 2, 3, &image);
+    assert_memory_equal (image.pixels, clean.pixels, 24 * 24 * 3);
+    fg_image_release (&image);
+    //  JFIF version 2.01 (APP0: "JFIF\0", then major, minor)
+    memcpy (odd, bytes, size);
+    size_t app0 = s_find_marker (odd, size, 0xe0);
+    assert_memory_equal (odd + app0 + 2, "JFIF", 5);
+    odd [app0 + 7] = 2;
+    s_decode_ok (odd, size, 3, &image);
+    assert_memory_equal (image.pixels, clean.pixels, 24 * 24 * 3);
+    fg_image_release (&image);
+    fg_image_release (&clean);
+    free (odd);
+    free (bytes);
+    free (hwc);
+}
+
+//  A progressive file of 568 scans: the header is fine, the decode stops
+//  at the cap of 500 scans.
+static void
+test_jpeg_scan_cap (void **state)
+{
+    (void) state;
+    uint8_t *hwc = s_pattern (96, 16, 16, 1);
+    uint8_t *bytes;
+    size_t size;
+    assert_int_equal (fg_test_image_jpeg_bytes (hwc, 16, 16, 1, 90, FG_TEST_JPEG_MANY_SCANS,
+                                                &bytes, &size), 0);
+    size_t sos = 0;
+    for (size_t i = 0; i + 1 < size; i++)
+        sos += bytes [i] == 0xff && bytes [i + 1] == 0xda;
+    assert_int_equal (sos, 568);
+    s_refused (bytes, size, FG_EFORMAT, 0);
+    fg_error_t err;
+    fg_image_t image;
+    assert_int_equal (fg_image_decode (bytes, size, "scans.jpg", 1, &image, &err), FG_EFORMAT);
+    assert_non_null (strstr (err.msg, "more than 500 progressive scans"));
+    free (bytes);
+    free (hwc);
+}
+
 //  A PNG's IHDR fields rewritten and its CRC recomputed (zlib's crc32).
+static void s_png_set_size (uint8_t *png, uint32_t h, uint32_t w);
+
+//  Oversized headers are refused before the pixel buffer exists: while
+//  decoding them no block above 1 MiB is asked for, where a 512 x 512
+//  decode (the control: the watch works) asks for its 786,432 bytes.
+static void
+test_oversized_not_allocated (void **state)
+{
+    (void) state;
+    uint8_t *hwc = s_pattern (97, 512, 512, 3);
+    uint8_t *jpeg, *png;
+    size_t jpeg_size, png_size;
+    assert_int_equal (fg_test_image_jpeg_bytes (hwc, 512, 512, 3, 75, 0, &jpeg, &jpeg_size), 0);
+    assert_int_equal (fg_test_image_png_bytes (hwc, 16, 16, 2, 8, NULL, 0, 0, &png, &png_size),
+                      0);
+    fg_image_t image;
+    fg_error_t err;
+    s_malloc_max = 0;
+    s_malloc_watch = true;
+    int rc = fg_image_decode (jpeg, jpeg_size, "control.jpg", 3, &image, &err);
+    s_malloc_watch = false;
+    assert_int_equal (rc, 0);
+    fg_image_release (&image);
+    assert_true (s_malloc_max >= 512 * 512 * 3);
+    //  JPEG 60000 x 60000 and 20000 x 20000 (4e8 pixels > 2^28); PNG the same
+    size_t sof = s_find_marker (jpeg, jpeg_size, 0xc0);
+    const uint32_t sides [2] = { 60000, 20000 };
+    for (int k = 0; k < 2; k++) {
+        jpeg [sof + 3] = (uint8_t) (sides [k] >> 8); jpeg [sof + 4] = (uint8_t) sides [k];
+        jpeg [sof + 5] = (uint8_t) (sides [k] >> 8); jpeg [sof + 6] = (uint8_t) sides [k];
+        s_png_set_size (png, sides [k], sides [k]);
+        s_malloc_max = 0;
+        s_malloc_watch = true;
+        int rj = fg_image_decode (jpeg, jpeg_size, "big.jpg", 3, &image, &err);
+        int rp = fg_image_decode (png, png_size, "big.png", 3, &image, &err);
+        s_malloc_watch = false;
+        assert_int_equal (rj, FG_ERANGE);
+        assert_int_equal (rp, FG_ERANGE);
+        assert_true (s_malloc_max < (1 << 20));
+    }
+    free (jpeg);
+    free (png);
+    free (hwc);
+}
+
+//  Several threads decoding and fitting at once (trainers share a set)
+//  get the bytes one thread gets, errors included.
+typedef struct {
+    const uint8_t *bytes [3];
+    size_t sizes [3];
+    uint32_t sums [3];          //  crc32 of decode + fit, or the error code
+} s_job_t;
+
+static uint32_t
+s_decode_fit_crc (const uint8_t *bytes, size_t size)
+{
+    fg_image_t image;
+    fg_error_t err;
+    int rc = fg_image_decode (bytes, size, "thread.img", 3, &image, &err);
+    if (rc)
+        return (uint32_t) rc;
+    uint8_t out [24 * 24 * 3];
+    uint32_t crc = (uint32_t) crc32 (0, image.pixels, image.height * image.width * 3);
+    if (fg_image_fit (&image, 24, out, &err) == 0)
+        crc = (uint32_t) crc32 (crc, out, sizeof out);
+    fg_image_release (&image);
+    return crc;
+}
+
+static void *
+s_worker (void *arg)
+{
+    s_job_t *job = arg;
+    for (int r = 0; r < 40; r++)
+        for (int i = 0; i < 3; i++) {
+            uint32_t crc = s_decode_fit_crc (job->bytes [i], job->sizes [i]);
+            if (crc != job->sums [i])
+                job->sums [i] = 0xdeadbeef;
+        }
+    return NULL;
+}
+
+static void
+test_threads (void **state)
+{
+    (void) state;
+    uint8_t *hwc = s_pattern (98, 60, 45, 3);
+    s_job_t ref;
+    uint8_t *jpeg, *png;
+    assert_int_equal (fg_test_image_jpeg_bytes (hwc, 60, 45, 3, 85, FG_TEST_JPEG_PROGRESSIVE,
+                                                &jpeg, &ref.sizes [0]), 0);
+    assert_int_equal (fg_test_image_png_bytes (hwc, 60, 45, 2, 8, NULL, 0, 0, &png,
+                                               &ref.sizes [1]), 0);
+    ref.bytes [0] = jpeg;
+    ref.bytes [1] = png;
+    ref.bytes [2] = jpeg;                       //  truncated: an error every time
+    ref.sizes [2] = ref.sizes [0] / 2;
+    for (int i = 0; i < 3; i++)
+        ref.sums [i] = s_decode_fit_crc (ref.bytes [i], ref.sizes [i]);
+    assert_int_equal (ref.sums [2], (uint32_t) FG_EFORMAT);
+    enum { T = 4 };
+    s_job_t jobs [T];
+    pthread_t threads [T];
+    for (int t = 0; t < T; t++) {
+        jobs [t] = ref;
+        assert_int_equal (pthread_create (&threads [t], NULL, s_worker, &jobs [t]), 0);
+    }
+    for (int t = 0; t < T; t++) {
+        assert_int_equal (pthread_join (threads [t], NULL), 0);
+        assert_memory_equal (jobs [t].sums, ref.sums, sizeof ref.sums);
+    }
+    free (jpeg);
+    free (png);
+    free (hwc);
+}
+
 static void
 s_png_set_size (uint8_t *png, uint32_t h, uint32_t w)
 {
@@ -760,16 +954,13 @@ s_check_record (const char *dir, const char *name, char mode, uint32_t side, uin
     fg_image_release (&image);
 }
 
+//  Every record of a fixture (tests/ref/NAME) against the files in dir.
 static void
-test_tiny_imagenet_vs_pil (void **state)
+s_check_fixture (const char *name, const char *dir)
 {
-    (void) state;
-    const char *dir = s_tiny_dir ();
-    if (!dir)
-        skip ();                //  ../shared/data/tiny-imagenet-200 not there
     const char *top = getenv ("top_srcdir");
     char path [1024];
-    snprintf (path, sizeof path, "%s/tests/ref/image_tiny.ref", top? top: ".");
+    snprintf (path, sizeof path, "%s/tests/ref/%s", top? top: ".", name);
     char *fixture;
     size_t size;
     fg_error_t err;
@@ -783,20 +974,40 @@ test_tiny_imagenet_vs_pil (void **state)
         size_t len = (size_t) p [0] | (size_t) p [1] << 8;
         p += 2;
         assert_true ((size_t) (end - p) >= len + 1 + 24);
-        char name [256];
-        assert_true (len < sizeof name);
-        memcpy (name, p, len);
-        name [len] = 0;
+        char file [256];
+        assert_true (len < sizeof file);
+        memcpy (file, p, len);
+        file [len] = 0;
         p += len;
         char mode = (char) *p++;
         uint32_t side = s_u32 (&p), crop_h = s_u32 (&p), crop_w = s_u32 (&p);
         uint32_t h = s_u32 (&p), w = s_u32 (&p), c = s_u32 (&p);
         assert_true ((size_t) (end - p) >= (size_t) h * w * c);
-        s_check_record (dir, name, mode, side, crop_h, crop_w, h, w, c, p);
+        s_check_record (dir, file, mode, side, crop_h, crop_w, h, w, c, p);
         p += (size_t) h * w * c;
     }
     assert_true (p == end);
     free (fixture);
+}
+
+//  The fuzz corpus's JPEGs and PNGs (every PNG colour type, 16-bit,
+//  palette, interlaced) decode as PIL decodes them.
+static void
+test_corpus_vs_pil (void **state)
+{
+    (void) state;
+    const char *top = getenv ("top_srcdir");
+    s_check_fixture ("image_corpus.ref", top? top: ".");
+}
+
+static void
+test_tiny_imagenet_vs_pil (void **state)
+{
+    (void) state;
+    const char *dir = s_tiny_dir ();
+    if (!dir)
+        skip ();                //  ../shared/data/tiny-imagenet-200 not there
+    s_check_fixture ("image_tiny.ref", dir);
 }
 
 //  --------------------------------------------------------------------------
@@ -874,6 +1085,11 @@ s_run (void)
         cmocka_unit_test (test_damaged_jpeg),
         cmocka_unit_test (test_damaged_png),
         cmocka_unit_test (test_not_an_image),
+        cmocka_unit_test (test_jpeg_benign_warnings),
+        cmocka_unit_test (test_jpeg_scan_cap),
+        cmocka_unit_test (test_oversized_not_allocated),
+        cmocka_unit_test (test_threads),
+        cmocka_unit_test (test_corpus_vs_pil),
         cmocka_unit_test (test_tiny_imagenet_vs_pil),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);

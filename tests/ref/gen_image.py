@@ -1,12 +1,16 @@
 """gen_image.py — PIL's decode of real Tiny-ImageNet JPEGs, and
-torchvision's Resize + CenterCrop of one, for tests/test_image.c.
+torchvision's Resize + CenterCrop of one (image_tiny.ref); PIL's decode of
+the files of fuzz/corpus/image, every PNG colour type among them
+(image_corpus.ref); for tests/test_image.c.
 
 Usage (needs Debian's python3-pil and python3-torchvision, and the shared
 data): /usr/bin/python3 tests/ref/gen_image.py tests/ref [DATA_DIR]
 DATA_DIR defaults to /work/shared/data/tiny-imagenet-200.
 
-Writes image_tiny.ref: the magic b"FGIMGREF", u32le count, then per record
-  u16le len, the file's path relative to DATA_DIR (len bytes),
+Writes image_tiny.ref and image_corpus.ref: the magic b"FGIMGREF", u32le
+count, then per record
+  u16le len, the file's path relative to DATA_DIR (image_tiny.ref) or to
+  the source tree (image_corpus.ref) (len bytes),
   u8 mode (b"R": convert ("RGB"), b"L": convert ("L")),
   u32le side (0: the decoded image; else Resize (side) + CenterCrop (side)
   with PIL's BILINEAR, torchvision's rule, of the decoded image's top-left
@@ -38,9 +42,25 @@ def record(name, mode, side, crop, image):
     return head + pixels
 
 
+def write(path, records):
+    with open(path, "wb") as f:
+        f.write(b"FGIMGREF" + struct.pack("<I", len(records)))
+        for r in records:
+            f.write(r)
+
+
 def main():
     out = sys.argv[1]
     data = sys.argv[2] if len(sys.argv) > 2 else "/work/shared/data/tiny-imagenet-200"
+    top = os.path.join(out, "..", "..")
+    corpus = []
+    for name in sorted(os.listdir(os.path.join(top, "fuzz/corpus/image"))):
+        rel = "fuzz/corpus/image/" + name
+        with Image.open(os.path.join(top, rel)) as im:
+            im.load()
+            for mode, pil_mode in ((b"R", "RGB"), (b"L", "L")):
+                corpus.append(record(rel, mode, 0, (0, 0), im.convert(pil_mode)))
+    write(os.path.join(out, "image_corpus.ref"), corpus)
     records = []
     for name in FILES:
         with Image.open(os.path.join(data, name)) as im:
@@ -52,10 +72,7 @@ def main():
             part = im.convert("RGB").crop((0, 0, crop_w, crop_h))
             fitted = T.CenterCrop(side)(T.Resize(side)(part))
             records.append(record(name, b"R", side, (crop_h, crop_w), fitted))
-    with open(os.path.join(out, "image_tiny.ref"), "wb") as f:
-        f.write(b"FGIMGREF" + struct.pack("<I", len(records)))
-        for r in records:
-            f.write(r)
+    write(os.path.join(out, "image_tiny.ref"), records)
 
 
 if __name__ == "__main__":
