@@ -8,7 +8,8 @@
                             [-b batch] [-B batches] [-t threads] [-k classes]
     Without -d it writes n seeded JPEGs (quality 90) of h x w (default the
     study's 2272 x 1074, 16 images, 4 classes) under $TMPDIR and removes
-    them after. Defaults: side 64, stride 64, 4 rotations, cache 1024 MiB,
+    them after; -d of a folder that does not exist writes them there and
+    keeps them (for several runs on the same images). Defaults: side 64, stride 64, 4 rotations, cache 1024 MiB,
     batch 32, 40 batches, 1 thread; test_share 0 (every image trains).
 
     Batches: sample indices uniform over the set (fg_rng FG_RNG_TEST),
@@ -218,8 +219,16 @@ main (int argc, char **argv)
         }
         printf ("# wrote %u JPEGs of %ux%u in %.1f s\n", o.images, o.w, o.h, s_wall () - w0);
     }
-    else
+    else {
         snprintf (root, sizeof root, "%s", o.dir);
+        if (access (root, F_OK) != 0) {             //  -d of a new folder: write it, keep it
+            if (s_generate (&o, root)) {
+                fprintf (stderr, "bench_texture: cannot write the images under %s\n", root);
+                return 1;
+            }
+            printf ("# wrote %u JPEGs of %ux%u under %s (kept)\n", o.images, o.w, o.h, root);
+        }
+    }
     fg_texture_options_t opt = { { 256, o.stride, o.rotations, o.side, 512 }, 0.0,
                                  o.cache_mb << 20 };
     fg_dataset_t *ds = NULL;

@@ -17,6 +17,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "fg_config.h"
 #include "fg_dataset.h"
 #include "fg_file.h"
 #include "fg_image.h"
@@ -126,6 +127,44 @@ test_check (void **state)
     g = s_geometry (256, 64, 1, 64);
     g.contrast_q8 = FG_TEXTURE_CONTRAST_MAX + 1;
     assert_int_equal (fg_texture_check (&g, &err), FG_EINVAL);
+}
+
+//  The configuration keys: defaults, the options they give, and the
+//  cross-key rules checked for the texture set only.
+static void
+test_config_keys (void **state)
+{
+    (void) state;
+    fg_config_t cfg;
+    fg_config_defaults (&cfg);
+    fg_texture_options_t opt;
+    fg_texture_options_from_config (&cfg, &opt);
+    assert_int_equal (opt.geometry.fragment, 256);
+    assert_int_equal (opt.geometry.stride, 128);
+    assert_int_equal (opt.geometry.rotations, 1);
+    assert_int_equal (opt.geometry.side, 64);
+    assert_int_equal (opt.geometry.contrast_q8, 512);
+    assert_true (opt.test_share == 0.2);
+    assert_int_equal (opt.cache_bytes, (uint64_t) 1024 << 20);
+    assert_int_equal (fg_texture_check (&opt.geometry, NULL), 0);
+    fg_error_t err;
+    assert_int_equal (fg_config_set (&cfg, "data.texture_rotations=3", "test", &err), 0);
+    assert_int_equal (fg_config_validate (&cfg, &err), 0);          //  not a texture run
+    assert_int_equal (fg_config_set (&cfg, "data.dataset=texture", "test", &err), 0);
+    assert_int_equal (fg_config_set (&cfg, "data.path=/srv/texture", "test", &err), 0);
+    assert_int_equal (fg_config_validate (&cfg, &err), FG_EINVAL);
+    assert_non_null (strstr (err.msg, "data.texture_rotations = 3"));
+    assert_int_equal (fg_config_set (&cfg, "data.texture_rotations=4", "test", &err), 0);
+    assert_int_equal (fg_config_set (&cfg, "data.texture_stride=6", "test", &err), 0);
+    assert_int_equal (fg_config_validate (&cfg, &err), FG_EINVAL);
+    assert_non_null (strstr (err.msg, "data.texture_stride (6) x data.image_size (64)"));
+    assert_int_equal (fg_config_set (&cfg, "data.texture_stride=8", "test", &err), 0);
+    assert_int_equal (fg_config_set (&cfg, "data.texture_contrast=1.5", "test", &err), 0);
+    assert_int_equal (fg_config_validate (&cfg, &err), 0);
+    fg_texture_options_from_config (&cfg, &opt);
+    assert_int_equal (opt.geometry.contrast_q8, 384);
+    assert_int_equal (fg_texture_check (&opt.geometry, NULL), 0);
+    assert_int_equal (fg_config_set (&cfg, "data.texture_contrast=17", "test", &err), FG_ERANGE);
 }
 
 //  --------------------------------------------------------------------------
@@ -848,6 +887,7 @@ main (void)
         cmocka_unit_test (test_count_enumeration),
         cmocka_unit_test (test_study_table),
         cmocka_unit_test (test_check),
+        cmocka_unit_test (test_config_keys),
         cmocka_unit_test (test_layout),
         cmocka_unit_test (test_split),
         cmocka_unit_test (test_rotate),
