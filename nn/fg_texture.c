@@ -371,6 +371,23 @@ fg_texture_area (const uint8_t *src, uint32_t height, uint32_t width, uint32_t c
             if (!wy [ty])
                 continue;
             const uint8_t *line = src + (size_t) (y0 + fy + ty) * row + (size_t) x0 * channels;
+            if (channels == 3) {        //  RGB: sums of one row in 32 bits (<= q x 255 x q)
+                for (uint32_t ox = 0; ox < out_w; ox++) {
+                    const uint8_t *px = line + (size_t) xfirst [ox] * 3;
+                    const uint32_t *w = xw + ox * most;
+                    uint32_t r = 0, g = 0, b = 0;
+                    for (uint32_t tx = 0; tx < xtaps [ox]; tx++, px += 3) {
+                        r += w [tx] * px [0];
+                        g += w [tx] * px [1];
+                        b += w [tx] * px [2];
+                    }
+                    uint64_t *acc = scratch + (size_t) ox * 3;
+                    acc [0] += (uint64_t) wy [ty] * r;
+                    acc [1] += (uint64_t) wy [ty] * g;
+                    acc [2] += (uint64_t) wy [ty] * b;
+                }
+                continue;
+            }
             for (uint32_t ox = 0; ox < out_w; ox++) {
                 uint64_t *acc = scratch + (size_t) ox * channels;
                 const uint8_t *px = line + (size_t) xfirst [ox] * channels;
