@@ -419,6 +419,10 @@ s_class_images (s_texture_t *self, const char *klass, uint32_t label, fg_split_t
         rc = fg_texture_split (label, (uint32_t) n, share, test, err);
     }
     for (size_t e = 0; e < n; e++) {
+        if (rc == 0 && entries [e].size > FG_DATASET_FILE_MAX)
+            rc = fg_error_set (err, FG_ERANGE, "%s/%s: %llu bytes, above the %zu MiB an image "
+                               "file may have", dir, entries [e].name,
+                               (unsigned long long) entries [e].size, FG_DATASET_FILE_MAX >> 20);
         if (rc == 0 && test [e] == (split == FG_SPLIT_TEST)) {
             s_image_t *im = &(*list) [*count];
             memset (im, 0, sizeof *im);
