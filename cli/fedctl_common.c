@@ -8,6 +8,7 @@
 #include "fg_file.h"
 #include "fg_journal.h"
 #include "fg_safetensors.h"
+#include "fg_texture.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -104,7 +105,11 @@ fedctl_open_split (const fg_config_t *cfg, fg_split_t split, fg_dataset_t **out)
     size_t limit = (size_t) (split == FG_SPLIT_TRAIN? cfg->data.train_limit: cfg->data.test_limit);
     if (cfg->data.dataset == FG_DATASET_SYNTHETIC && limit == 0)
         limit = (size_t) (split == FG_SPLIT_TRAIN? cfg->data.synthetic_train: cfg->data.synthetic_test);
-    int rc = cfg->data.dataset == FG_DATASET_FOLDER
+    fg_texture_options_t texture;
+    fg_texture_options_from_config (cfg, &texture);
+    int rc = cfg->data.dataset == FG_DATASET_TEXTURE
+           ? fg_dataset_open_texture (path, split, limit, &texture, out, &err)
+           : cfg->data.dataset == FG_DATASET_FOLDER
            ? fg_dataset_open_folder (path, split, limit, (uint32_t) cfg->data.image_size, out, &err)
            : fg_dataset_open (cfg->data.dataset, path, split, limit, out, &err);
     if (rc) {

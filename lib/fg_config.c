@@ -85,6 +85,18 @@ static const s_key_t s_keys [] = {
       "synthetic dataset: training samples" },
     { "data", "synthetic_test", T_INT, F(data.synthetic_test), "500", 1, 1e8, NULL, true,
       "synthetic dataset: test samples" },
+    { "data", "texture_fragment", T_INT, F(data.texture_fragment), "256", 1, 8192, NULL, true,
+      "texture: side of a fragment in source pixels (resized to data.image_size)" },
+    { "data", "texture_stride", T_INT, F(data.texture_stride), "128", 1, 8192, NULL, true,
+      "texture: step between fragment origins (source pixels; x image_size / fragment integral)" },
+    { "data", "texture_rotations", T_INT, F(data.texture_rotations), "1", 1, 4, NULL, true,
+      "texture: rotations per place, 1, 2 or 4 (by r x 360 / rotations degrees)" },
+    { "data", "texture_test_share", T_FLOAT, F(data.texture_test_share), "0.2", 0, 1, NULL, true,
+      "texture: share of each class's images held out for testing (split by whole image)" },
+    { "data", "texture_contrast", T_FLOAT, F(data.texture_contrast), "2.0", 0, 16, NULL, true,
+      "texture: contrast stretch of each fragment, mean +/- k std to 0..255; 0: none" },
+    { "data", "texture_cache_mb", T_INT, F(data.texture_cache_mb), "1024", 1, 1048576, NULL, false,
+      "texture: MiB of decoded, scaled images kept (does not change results)" },
 
     { "model", "name", T_CHOICE, F(model.name), "\"cnn-small\"", 0, 0,
       "cnn-small|vgg16-bn|mobilenetv3-small|mobilenetv3-large", true,
@@ -919,6 +931,19 @@ fg_config_validate (const fg_config_t *cfg, fg_error_t *err)
         return fg_error_set (err, FG_EINVAL, "data.train_limit (%lld) is smaller than grid.nodes "
                              "(%lld): every shard needs at least one sample",
                              (long long) cfg->data.train_limit, (long long) cfg->grid.nodes);
+    if (cfg->data.dataset == FG_DATASET_TEXTURE) {
+        int64_t r = cfg->data.texture_rotations;
+        if (r != 1 && r != 2 && r != 4)
+            return fg_error_set (err, FG_EINVAL, "data.texture_rotations = %lld: must be 1, 2 "
+                                 "or 4", (long long) r);
+        if ((cfg->data.texture_stride * cfg->data.image_size) % cfg->data.texture_fragment)
+            return fg_error_set (err, FG_EINVAL, "data.texture_stride (%lld) x data.image_size "
+                                 "(%lld) must be a multiple of data.texture_fragment (%lld), so "
+                                 "that fragments start on a pixel of the scaled image",
+                                 (long long) cfg->data.texture_stride,
+                                 (long long) cfg->data.image_size,
+                                 (long long) cfg->data.texture_fragment);
+    }
     return 0;
 }
 

@@ -69,6 +69,12 @@ typedef struct {
         bool    augment;            //  random crop + horizontal flip
         int64_t synthetic_train;    //  synthetic: training samples
         int64_t synthetic_test;     //  synthetic: test samples
+        int64_t texture_fragment;   //  texture: fragment side (source pixels)
+        int64_t texture_stride;     //  texture: step between fragment origins
+        int64_t texture_rotations;  //  texture: 1, 2 or 4 rotations per place
+        double  texture_test_share; //  texture: share of each class's images held out
+        double  texture_contrast;   //  texture: k of the mean +/- k std stretch; 0: none
+        int64_t texture_cache_mb;   //  texture: bound of the decoded-image cache
     } data;
     struct {
         int     name;               //  fg_model_kind_t

@@ -44,6 +44,7 @@ typedef enum {
     FG_RNG_SPOT_CHECK = 12,     //  units of trusted nodes computed twice
     FG_RNG_CHAOS      = 13,     //  tests: the chaos proxy's per-connection schedule
     FG_RNG_GRID_SIM   = 14,     //  tests: chaos-grid's crash and freeze schedules
+    FG_RNG_TEXTURE    = 15,     //  the texture set's test/train split of whole images
     FG_RNG_TEST       = 100     //  tests only
 } fg_rng_purpose_t;
 

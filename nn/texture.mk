@@ -1,0 +1,12 @@
+##  nn/texture.mk — the texture set: large images cut into fragments on
+##  demand (docs/datasets.md, "The texture set")
+nn_libfgnn_la_SOURCES += nn/fg_texture.c
+noinst_HEADERS += nn/fg_texture.h
+UNIT_TESTS += tests/test_texture
+nn_libfgnn_la_SOURCES += nn/fg_dataset_texture.c
+##  bench/bench_texture: random fragment batches per second (cold and warm
+##  cache), hit rate, memory, one decode and one scale. Built by make check
+##  so it keeps compiling, never run by it (docs/datasets.md).
+check_PROGRAMS += bench/bench_texture
+bench_bench_texture_SOURCES = bench/bench_texture.c
+bench_bench_texture_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/tests
