@@ -35,10 +35,15 @@ typedef struct {
     const char *value;          //  default, as TOML text
     double      min, max;       //  T_INT, T_FLOAT, T_INT_ARRAY elements
     const char *choices;        //  T_CHOICE: "a|b|c" in enum order
-    bool        experiment;     //  covered by the experiment hash
+    int         experiment;     //  0: deployment; 1 (true): in the experiment
+                                //  hash; S_HASH_IF_SET: in it when not at its
+                                //  default (keys added after experiments
+                                //  existed: their hashes, and so their
+                                //  journals' resume, stand)
     const char *help;
 } s_key_t;
 
+#define S_HASH_IF_SET 2
 #define F(field) offsetof (fg_config_t, field), 0
 #define A(field) offsetof (fg_config_t, field), offsetof (fg_config_t, field##_count)
 #define BIG 9007199254740992.0      //  2^53: integers exact in a double
@@ -63,7 +68,7 @@ static const s_key_t s_keys [] = {
       "0: whole training set; N: its first N samples (quick runs)" },
     { "data", "test_limit", T_INT, F(data.test_limit), "0", 0, 1e9, NULL, true,
       "0: whole test set; N: its first N samples" },
-    { "data", "image_size", T_INT, F(data.image_size), "64", 8, 1024, NULL, true,
+    { "data", "image_size", T_INT, F(data.image_size), "64", 8, 1024, NULL, S_HASH_IF_SET,
       "folder: side of the square images after resize (shorter side) and centre crop" },
     { "data", "strategy", T_CHOICE, F(data.strategy), "\"static\"", 0, 0,
       "stochastic|static|dynamic|hybrid", true,
@@ -85,15 +90,15 @@ static const s_key_t s_keys [] = {
       "synthetic dataset: training samples" },
     { "data", "synthetic_test", T_INT, F(data.synthetic_test), "500", 1, 1e8, NULL, true,
       "synthetic dataset: test samples" },
-    { "data", "texture_fragment", T_INT, F(data.texture_fragment), "256", 1, 8192, NULL, true,
+    { "data", "texture_fragment", T_INT, F(data.texture_fragment), "256", 1, 8192, NULL, S_HASH_IF_SET,
       "texture: side of a fragment in source pixels (resized to data.image_size)" },
-    { "data", "texture_stride", T_INT, F(data.texture_stride), "128", 1, 8192, NULL, true,
+    { "data", "texture_stride", T_INT, F(data.texture_stride), "128", 1, 8192, NULL, S_HASH_IF_SET,
       "texture: step between fragment origins (source pixels; x image_size / fragment integral)" },
-    { "data", "texture_rotations", T_INT, F(data.texture_rotations), "1", 1, 4, NULL, true,
+    { "data", "texture_rotations", T_INT, F(data.texture_rotations), "1", 1, 4, NULL, S_HASH_IF_SET,
       "texture: rotations per place, 1, 2 or 4 (by r x 360 / rotations degrees)" },
-    { "data", "texture_test_share", T_FLOAT, F(data.texture_test_share), "0.2", 0, 1, NULL, true,
+    { "data", "texture_test_share", T_FLOAT, F(data.texture_test_share), "0.2", 0, 1, NULL, S_HASH_IF_SET,
       "texture: share of each class's images held out for testing (split by whole image)" },
-    { "data", "texture_contrast", T_FLOAT, F(data.texture_contrast), "2.0", 0, 16, NULL, true,
+    { "data", "texture_contrast", T_FLOAT, F(data.texture_contrast), "2.0", 0, 16, NULL, S_HASH_IF_SET,
       "texture: contrast stretch of each fragment, mean +/- k std to 0..255; 0: none" },
     { "data", "texture_cache_mb", T_INT, F(data.texture_cache_mb), "1024", 1, 1048576, NULL, false,
       "texture: MiB of decoded, scaled images kept (does not change results)" },
@@ -1064,6 +1069,18 @@ s_text_finish (s_text_t *text)
     return text->data;
 }
 
+//  Whether key is at its default value in cfg (by its canonical text).
+static bool
+s_at_default (const fg_config_t *cfg, const s_key_t *key)
+{
+    fg_config_t defaults;
+    fg_config_defaults (&defaults);
+    char value [FG_CONFIG_STR_MAX * 2 + 8], initial [FG_CONFIG_STR_MAX * 2 + 8];
+    s_format_value (cfg, key, value, sizeof value);
+    s_format_value (&defaults, key, initial, sizeof initial);
+    return strcmp (value, initial) == 0;
+}
+
 char *
 fg_config_canonical (const fg_config_t *cfg, bool experiment_only)
 {
@@ -1072,7 +1089,8 @@ fg_config_canonical (const fg_config_t *cfg, bool experiment_only)
     const char *section = NULL;
     for (size_t i = 0; i < S_NKEYS; i++) {
         const s_key_t *key = &s_keys [i];
-        if (experiment_only && !key->experiment)
+        if (experiment_only && (!key->experiment
+        ||  (key->experiment == S_HASH_IF_SET && s_at_default (cfg, key))))
             continue;
         if (!section || strcmp (section, key->section)) {
             s_text_add (&text, "%s[%s]\n", section? "\n": "", key->section);
