@@ -412,11 +412,17 @@ s_resume_finished (const char *dir, const s_run_opts_t *opts)
     fg_error_t err;
     fg_journal_t *journal = NULL;
     uint32_t last = 0;
+    char stored [FG_SHA256_HEX_SIZE] = "", hash [FG_SHA256_HEX_SIZE];
     int rc = fg_journal_open_readonly (dir, &journal, &err);
+    if (rc == 0)
+        rc = fg_journal_meta (journal, stored, NULL, NULL, &err);
     if (rc == 0)
         rc = fg_journal_last_round (journal, &last, &err);
     fg_journal_close (&journal);
-    if (rc || last < (uint64_t) cfg.experiment.rounds)
+    fg_config_hash (&cfg, hash);
+    //  another configuration, or a journal that does not open: the run
+    //  refuses it with the reason
+    if (rc || strcmp (stored, hash) || last < (uint64_t) cfg.experiment.rounds)
         return 0;
     fprintf (stderr, "fedctl: %s is finished: round %u of %lld committed, nothing to resume "
              "(`fedctl status %s`; `fedctl export %s` writes the weights)\n", dir, last,
