@@ -33,7 +33,7 @@ typedef enum { FG_BACKUP_LATE, FG_BACKUP_ALWAYS, FG_BACKUP_NEVER } fg_backup_t;
 typedef enum {
     FG_DATASET_FASHION_MNIST, FG_DATASET_MNIST, FG_DATASET_CIFAR10,
     FG_DATASET_CIFAR100, FG_DATASET_TINY_IMAGENET, FG_DATASET_TEXTURE,
-    FG_DATASET_SYNTHETIC
+    FG_DATASET_SYNTHETIC, FG_DATASET_FOLDER
 } fg_dataset_kind_t;
 typedef enum {
     FG_STRATEGY_STOCHASTIC, FG_STRATEGY_STATIC, FG_STRATEGY_DYNAMIC, FG_STRATEGY_HYBRID
@@ -59,6 +59,7 @@ typedef struct {
         char    path [FG_CONFIG_STR_MAX];   //  as written; see fg_config_data_path
         int64_t train_limit;        //  0: whole training set
         int64_t test_limit;
+        int64_t image_size;         //  folder: side after resize + centre crop
         int     strategy;           //  fg_strategy_t
         int     distribution;       //  fg_distribution_t
         double  balance;            //  skew: share from dominant classes

@@ -14,6 +14,7 @@
 #include "fg_rng.h"
 
 #include <assert.h>
+#include <stdlib.h>
 #include <string.h>
 
 int
@@ -36,13 +37,21 @@ fg_dataset_batch (const fg_dataset_t *self, const uint32_t *indices, size_t n,
 
     const uint32_t H = self->height, W = self->width, C = self->channels;
     const size_t image = (size_t) H * W * C;
+    //  an on-demand set decodes each sample into scratch (H x W x C)
+    uint8_t *scratch = NULL;
+    if (!self->pixels && n > 0 && !(scratch = malloc (image)))
+        return fg_error_set (err, FG_ENOMEM, "%s: out of memory for a batch", self->name);
     fg_rng_t rng;
     if (augment)
         fg_rng_init (&rng, key->seed, FG_RNG_AUGMENT, key->round, key->shard,
                      key->epoch, key->step);
 
     for (size_t b = 0; b < n; b++) {
-        const uint8_t *src = self->pixels + (size_t) indices [b] * image;
+        const uint8_t *src = fg_dataset_image (self, indices [b], scratch, err);
+        if (!src) {
+            free (scratch);
+            return err && err->code? err->code: FG_EFORMAT;
+        }
         float *dst = out + b * image;               //  (H, W, C) of sample b
         if (labels)
             labels [b] = self->labels [indices [b]];
@@ -80,5 +89,6 @@ fg_dataset_batch (const fg_dataset_t *self, const uint32_t *indices, size_t n,
             }
         }
     }
+    free (scratch);
     return 0;
 }

@@ -87,25 +87,25 @@ s_put_u32le (uint8_t *p, uint32_t v)
     p [3] = (uint8_t) (v >> 24);
 }
 
-//  Allocates a dataset with room for count samples of h x w x c.
-int
-fg_dataset_alloc (int kind, fg_split_t split, size_t count, uint32_t classes,
-                  uint32_t height, uint32_t width, uint32_t channels,
-                  fg_dataset_t **out, fg_error_t *err)
+//  A dataset of count samples of h x w x c: labels, and the pixels when
+//  in_memory (else they come from a source).
+static int
+s_alloc (int kind, fg_split_t split, size_t count, uint32_t classes, uint32_t height,
+         uint32_t width, uint32_t channels, bool in_memory, fg_dataset_t **out, fg_error_t *err)
 {
     *out = NULL;
-    assert (channels >= 1 && channels <= FG_DATASET_CHANNELS_MAX);
     size_t image = (size_t) height * width * channels;
-    if (count == 0 || count > UINT32_MAX || image == 0 || count > SIZE_MAX / image)
+    if (count == 0 || count > UINT32_MAX || image == 0 || count > SIZE_MAX / image
+    ||  channels > FG_DATASET_CHANNELS_MAX)
         return fg_error_set (err, FG_EINVAL, "%s %s: %zu samples of %ux%ux%u is not a valid size",
                              fg_dataset_kind_name (kind), fg_dataset_split_name (split), count,
                              height, width, channels);
     fg_dataset_t *self = calloc (1, sizeof *self);
     if (self) {
         self->labels = malloc (count * sizeof (uint16_t));
-        self->pixels = malloc (count * image);
+        self->pixels = in_memory? malloc (count * image): NULL;
     }
-    if (!self || !self->labels || !self->pixels) {
+    if (!self || !self->labels || (in_memory && !self->pixels)) {
         fg_dataset_destroy (&self);
         return fg_error_set (err, FG_ENOMEM, "%s %s: out of memory for %zu samples",
                              fg_dataset_kind_name (kind), fg_dataset_split_name (split), count);
@@ -122,32 +122,90 @@ fg_dataset_alloc (int kind, fg_split_t split, size_t count, uint32_t classes,
     return 0;
 }
 
-//  Normalisation table, augmentation policy and content hash, once the
-//  labels and pixels are in place.
-void
-fg_dataset_finish (fg_dataset_t *self)
+int
+fg_dataset_alloc (int kind, fg_split_t split, size_t count, uint32_t classes,
+                  uint32_t height, uint32_t width, uint32_t channels,
+                  fg_dataset_t **out, fg_error_t *err)
 {
-    s_published_stats (self->kind, self->mean, self->std);
-    for (uint32_t c = 0; c < self->channels; c++)
-        for (int v = 0; v < 256; v++)
-            self->lut [c][v] = (float) (((double) v / 255.0 - self->mean [c]) / self->std [c]);
+    assert (channels >= 1 && channels <= FG_DATASET_CHANNELS_MAX);
+    return s_alloc (kind, split, count, classes, height, width, channels, true, out, err);
+}
 
-    switch (self->kind) {
-        case FG_DATASET_CIFAR10:
-        case FG_DATASET_CIFAR100:
-            self->pad = 4; self->flip = true;
-            break;
-        case FG_DATASET_FASHION_MNIST:
-            self->pad = 2; self->flip = true;
-            break;
-        case FG_DATASET_MNIST:
-            self->pad = 2; self->flip = false;      //  digits are not mirror-symmetric
-            break;
-        default:
-            self->pad = self->height / 8; self->flip = true;
-            break;
+int
+fg_dataset_alloc_source (int kind, fg_split_t split, size_t count, uint32_t classes,
+                         uint32_t height, uint32_t width, uint32_t channels,
+                         const fg_dataset_source_t *src, fg_dataset_t **out, fg_error_t *err)
+{
+    assert (src);
+    *out = NULL;
+    int rc;
+    if (!src->image)
+        rc = fg_error_set (err, FG_EINVAL, "%s %s: a source without an image callback",
+                           fg_dataset_kind_name (kind), fg_dataset_split_name (split));
+    else
+    if (height > FG_DATASET_SIDE_MAX || width > FG_DATASET_SIDE_MAX)
+        rc = fg_error_set (err, FG_EINVAL, "%s %s: %ux%u images are above %u pixels a side",
+                           fg_dataset_kind_name (kind), fg_dataset_split_name (split),
+                           height, width, FG_DATASET_SIDE_MAX);
+    else
+        rc = s_alloc (kind, split, count, classes, height, width, channels, false, out, err);
+    if (rc) {
+        if (src->destroy)
+            src->destroy (src->state);
+        return rc;
     }
+    (*out)->src = *src;
+    return 0;
+}
 
+const uint8_t *
+fg_dataset_image (const fg_dataset_t *self, size_t i, uint8_t *scratch, fg_error_t *err)
+{
+    assert (self);
+    assert (i < self->count);
+    size_t image = (size_t) self->height * self->width * self->channels;
+    if (self->pixels)
+        return self->pixels + i * image;
+    assert (scratch);
+    if (self->src.image (self, i, scratch, err))
+        return NULL;
+    return scratch;
+}
+
+//  Calls visit (ctx, pixels, H x W x C) for every sample in order, decoding
+//  on-demand samples into one scratch buffer. Returns 0 or the first
+//  decode error.
+static int
+s_each_image (const fg_dataset_t *self, void (*visit) (void *, const uint8_t *, size_t),
+              void *ctx, fg_error_t *err)
+{
+    size_t image = (size_t) self->height * self->width * self->channels;
+    uint8_t *scratch = self->pixels? NULL: malloc (image);
+    if (!self->pixels && !scratch)
+        return fg_error_set (err, FG_ENOMEM, "%s: out of memory", self->name);
+    for (size_t i = 0; i < self->count; i++) {
+        const uint8_t *p = fg_dataset_image (self, i, scratch, err);
+        if (!p) {
+            free (scratch);
+            return err && err->code? err->code: FG_EFORMAT;
+        }
+        visit (ctx, p, image);
+    }
+    free (scratch);
+    return 0;
+}
+
+static void
+s_hash_image (void *sha, const uint8_t *pixels, size_t size)
+{
+    fg_sha256_update (sha, pixels, size);
+}
+
+//  "fgds1" | u32le count, classes, H, W, C | labels u16le | pixels: over the
+//  decoded content (in-memory sets, and sources without their own hash).
+static int
+s_hash_pixels (fg_dataset_t *self, fg_error_t *err)
+{
     fg_sha256_t sha;
     fg_sha256_init (&sha);
     uint8_t head [5 + 5 * 4];
@@ -169,12 +227,55 @@ fg_dataset_finish (fg_dataset_t *self)
         }
     }
     fg_sha256_update (&sha, chunk, used);
-    fg_sha256_update (&sha, self->pixels,
-                      self->count * self->height * self->width * self->channels);
+    size_t image = (size_t) self->height * self->width * self->channels;
+    if (self->pixels)
+        fg_sha256_update (&sha, self->pixels, self->count * image);
+    else {
+        int rc = s_each_image (self, s_hash_image, &sha, err);
+        if (rc)
+            return rc;
+    }
     fg_sha256_final (&sha, self->digest);
+    return 0;
+}
+
+//  Normalisation table, augmentation policy and content hash, once the
+//  labels and pixels (or the source) are in place. Fails only for a
+//  source without its own hash whose samples cannot all be decoded.
+int
+fg_dataset_finish (fg_dataset_t *self, fg_error_t *err)
+{
+    s_published_stats (self->kind, self->mean, self->std);
+    for (uint32_t c = 0; c < self->channels; c++)
+        for (int v = 0; v < 256; v++)
+            self->lut [c][v] = (float) (((double) v / 255.0 - self->mean [c]) / self->std [c]);
+
+    switch (self->kind) {
+        case FG_DATASET_CIFAR10:
+        case FG_DATASET_CIFAR100:
+            self->pad = 4; self->flip = true;
+            break;
+        case FG_DATASET_FASHION_MNIST:
+            self->pad = 2; self->flip = true;
+            break;
+        case FG_DATASET_MNIST:
+            self->pad = 2; self->flip = false;      //  digits are not mirror-symmetric
+            break;
+        default:
+            self->pad = self->height / 8; self->flip = true;
+            break;
+    }
+    if (!self->pixels && self->src.hash)
+        self->src.hash (self, self->digest);
+    else {
+        int rc = s_hash_pixels (self, err);
+        if (rc)
+            return rc;
+    }
     fg_sha256_hex (self->digest, self->hex);
     if (!self->origin)
         memcpy (self->source, self->digest, FG_SHA256_SIZE);
+    return 0;
 }
 
 //  --------------------------------------------------------------------------
@@ -400,6 +501,8 @@ fg_dataset_destroy (fg_dataset_t **self_p)
         free ((*self_p)->labels);
         free ((*self_p)->pixels);
         free ((*self_p)->origin);
+        if ((*self_p)->src.destroy)
+            (*self_p)->src.destroy ((*self_p)->src.state);
         free (*self_p);
         *self_p = NULL;
     }
@@ -481,24 +584,38 @@ fg_dataset_std (const fg_dataset_t *self)
     return self->std;
 }
 
-void
-fg_dataset_compute_stats (const fg_dataset_t *self, double *mean, double *std)
+typedef struct {
+    uint32_t channels;
+    uint64_t sum [FG_DATASET_CHANNELS_MAX], sq [FG_DATASET_CHANNELS_MAX];
+} s_stats_t;
+
+static void
+s_stats_image (void *ctx, const uint8_t *p, size_t size)
+{
+    s_stats_t *st = ctx;
+    for (size_t q = 0; q < size; q += st->channels)
+        for (uint32_t c = 0; c < st->channels; c++) {
+            st->sum [c] += p [q + c];
+            st->sq [c] += (uint64_t) p [q + c] * p [q + c];
+        }
+}
+
+int
+fg_dataset_compute_stats (const fg_dataset_t *self, double *mean, double *std, fg_error_t *err)
 {
     assert (self);
-    uint64_t sum [FG_DATASET_CHANNELS_MAX] = { 0 }, sq [FG_DATASET_CHANNELS_MAX] = { 0 };
-    size_t pixels = self->count * self->height * self->width;
-    const uint8_t *p = self->pixels;
-    for (size_t i = 0; i < pixels; i++)
-        for (uint32_t c = 0; c < self->channels; c++, p++) {
-            sum [c] += *p;
-            sq [c] += (uint64_t) *p * *p;
-        }
+    s_stats_t st = { self->channels, { 0 }, { 0 } };
+    int rc = s_each_image (self, s_stats_image, &st, err);
+    if (rc)
+        return rc;
+    double pixels = (double) self->count * (double) self->height * (double) self->width;
     for (uint32_t c = 0; c < self->channels; c++) {
-        double m = (double) sum [c] / (double) pixels;
-        double var = (double) sq [c] / (double) pixels - m * m;
+        double m = (double) st.sum [c] / pixels;
+        double var = (double) st.sq [c] / pixels - m * m;
         mean [c] = m / 255.0;
         std [c] = (var > 0? sqrt (var): 0) / 255.0;
     }
+    return 0;
 }
 
 void
@@ -583,7 +700,12 @@ fg_dataset_records (const fg_dataset_t *self, size_t start, size_t count, uint8_
         uint16_t label = self->labels [start + i];
         out [0] = (uint8_t) label;
         out [1] = (uint8_t) (label >> 8);
-        memcpy (out + 2, self->pixels + (start + i) * image, image);
+        //  an on-demand source decodes straight into the record
+        const uint8_t *p = fg_dataset_image (self, start + i, out + 2, err);
+        if (!p)
+            return err && err->code? err->code: FG_EFORMAT;
+        if (p != out + 2)
+            memcpy (out + 2, p, image);
     }
     return 0;
 }
@@ -651,7 +773,7 @@ fg_dataset_from_records (int kind, fg_split_t split, const uint8_t source [FG_SH
     snprintf (self->name, sizeof self->name, "%s %s subset", fg_dataset_kind_name (kind),
               fg_dataset_split_name (split));
     memcpy (self->source, source, FG_SHA256_SIZE);
-    fg_dataset_finish (self);
+    fg_dataset_finish (self, NULL);
     *out = self;
     return 0;
 }
@@ -692,4 +814,31 @@ fg_dataset_source_hash (const fg_dataset_t *self, uint8_t digest [FG_SHA256_SIZE
 {
     assert (self);
     memcpy (digest, self->source, FG_SHA256_SIZE);
+}
+
+//  --------------------------------------------------------------------------
+//  Stored bytes of on-demand sets
+
+bool
+fg_dataset_has_stored (const fg_dataset_t *self)
+{
+    assert (self);
+    return !self->pixels && self->src.stored;
+}
+
+int
+fg_dataset_stored (const fg_dataset_t *self, size_t i, const uint8_t **bytes, size_t *size,
+                   fg_error_t *err)
+{
+    assert (self);
+    assert (bytes && size);
+    *bytes = NULL;
+    *size = 0;
+    if (i >= self->count)
+        return fg_error_set (err, FG_ERANGE, "%s: sample %zu is outside 0..%zu", self->name, i,
+                             self->count - 1);
+    if (!fg_dataset_has_stored (self))
+        return fg_error_set (err, FG_EUNSUPPORTED, "%s: samples have no stored bytes (an "
+                             "in-memory set: use its records)", self->name);
+    return self->src.stored (self, i, bytes, size, err);
 }

@@ -73,6 +73,6 @@ fg_dataset_from_cifar (int kind, fg_split_t split, size_t nfiles,
             }
         }
     }
-    fg_dataset_finish (self);
+    fg_dataset_finish (self, NULL);
     return 0;
 }

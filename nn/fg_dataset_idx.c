@@ -282,6 +282,6 @@ fg_dataset_from_idx (int kind, fg_split_t split,
     for (size_t i = 0; i < count; i++)
         (*out)->labels [i] = labels->data [i];
     memcpy ((*out)->pixels, images->data, count * 28 * 28);
-    fg_dataset_finish (*out);
+    fg_dataset_finish (*out, NULL);
     return 0;
 }

@@ -18,6 +18,27 @@ extern "C" {
 #define FG_CIFAR10_RECORD   3073u           //  label + 3 x 1024 planar pixels
 #define FG_CIFAR100_RECORD  3074u           //  coarse, fine + 3 x 1024
 
+//  A source of samples decoded on demand (file-backed sets, the texture
+//  set): the dataset holds labels and the index, and the source writes a
+//  sample's pixels when they are needed. Every callback must be safe to
+//  call from several threads at once on one dataset (trainers share it).
+typedef struct {
+    //  Writes sample i's H x W x C pixels (HWC, uint8) to out. Returns 0 or
+    //  an FG_ code with err set, naming the file or sample (a damaged
+    //  JPEG gives FG_EFORMAT naming it).
+    int  (*image) (const fg_dataset_t *self, size_t i, uint8_t *out, fg_error_t *err);
+    //  Optional (NULL: FG_EUNSUPPORTED): sample i's stored, compressed
+    //  bytes (a JPEG or PNG file), owned by the dataset.
+    int  (*stored) (const fg_dataset_t *self, size_t i, const uint8_t **bytes, size_t *size,
+                    fg_error_t *err);
+    //  Optional: the content hash of the set (fgds2: over the index, see
+    //  fg_dataset.h). NULL: fgds1 over the decoded pixels of every sample.
+    void (*hash) (const fg_dataset_t *self, uint8_t digest [FG_SHA256_SIZE]);
+    //  Optional: frees state when the dataset is destroyed.
+    void (*destroy) (void *state);
+    void  *state;
+} fg_dataset_source_t;
+
 struct _fg_dataset_t {
     int        kind;                        //  fg_dataset_kind_t
     fg_split_t split;
@@ -26,7 +47,8 @@ struct _fg_dataset_t {
     uint32_t   classes;
     uint32_t   height, width, channels;
     uint16_t  *labels;                      //  count
-    uint8_t   *pixels;                      //  count x H x W x C
+    uint8_t   *pixels;                      //  count x H x W x C; NULL when on demand
+    fg_dataset_source_t src;                //  on demand (pixels NULL): the source
     double     mean [FG_DATASET_CHANNELS_MAX];
     double     std [FG_DATASET_CHANNELS_MAX];
     float      lut [FG_DATASET_CHANNELS_MAX][256];  //  normalised value of a byte
@@ -56,10 +78,31 @@ int
                       uint32_t height, uint32_t width, uint32_t channels,
                       fg_dataset_t **out, fg_error_t *err);
 
-//  Once the labels and pixels are in place: the normalisation table, the
-//  augmentation policy and the content hash.
-void
-    fg_dataset_finish (fg_dataset_t *self);
+//  Allocates a dataset of count samples whose pixels come from src on
+//  demand (labels uninitialised, pixels NULL). The dataset owns src.state
+//  from the call on (src.destroy runs on failure too). Returns 0,
+//  FG_EINVAL (no sample, too many, a side or channel count out of range,
+//  no image callback) or FG_ENOMEM.
+int
+    fg_dataset_alloc_source (int kind, fg_split_t split, size_t count, uint32_t classes,
+                             uint32_t height, uint32_t width, uint32_t channels,
+                             const fg_dataset_source_t *src, fg_dataset_t **out,
+                             fg_error_t *err);
+
+//  Sample i's pixels (H x W x C, HWC, uint8): a pointer into the
+//  in-memory pixels of a decoded set (scratch untouched), or scratch (H x
+//  W x C bytes, the caller's) filled by the source. i must be < count.
+//  Returns NULL with err set when the source fails (damaged file, ...).
+const uint8_t *
+    fg_dataset_image (const fg_dataset_t *self, size_t i, uint8_t *scratch, fg_error_t *err);
+
+//  Once the labels and pixels (or the source) are in place: the
+//  normalisation table, the augmentation policy and the content hash
+//  (the source's own hash, or fgds1 over the decoded pixels). Returns 0;
+//  only a source without a hash callback can fail (a sample that does
+//  not decode: its code). err may be NULL for in-memory sets.
+int
+    fg_dataset_finish (fg_dataset_t *self, fg_error_t *err);
 
 //  A decoded IDX file: its dimensions and its payload (dims[0] items of
 //  item_size bytes). data points into block when the file was gzipped,

@@ -112,7 +112,7 @@ fg_dataset_synthetic (uint64_t seed, fg_split_t split, size_t n, uint32_t classe
             dst [p] = (uint8_t) (v < 0? 0: v > 255? 255: v);
         }
     }
-    fg_dataset_finish (self);
+    fg_dataset_finish (self, NULL);
 done:
     free (protos);
     free (order);
