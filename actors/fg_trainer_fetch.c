@@ -287,7 +287,8 @@ fg_trn_on_data_chunk (fg_trn_t *self, const fg_wire_msg_t *msg)
     if (self->win_have < self->win_total)
         return;
     rc = fg_sample_cache_put (self->cache, self->task.dataset_hash, self->record_size,
-                              self->window, self->nwindow, self->win_records, &err);
+                              self->window, self->nwindow, self->win_records,
+                              self->win_total * self->record_size, &err);
     if (rc) {
         s_unit_failed (self, &err);
         return;

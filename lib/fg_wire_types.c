@@ -103,7 +103,7 @@ static const fg_wire_field_t s_task [] = {
     F_BIT ("nesterov", 88, task.nesterov, TASK_NESTEROV),
     F_BIT ("augment", 88, task.augment, TASK_AUGMENT),
     F_U8 ("model", 89, task.model, RANGE (0, FG_MODEL_MOBILENETV3_LARGE)),
-    F_U8 ("dataset", 90, task.dataset, RANGE (0, FG_DATASET_SYNTHETIC)),
+    F_U8 ("dataset", 90, task.dataset, RANGE (0, FG_DATASET_FOLDER)),
     F_WORDS ("geometry", 91, task.geometry, task.has_geometry, 4),
     F_HASH ("dataset_hash", 92, task.dataset_hash),
     F_U32 ("deadline_ms", 124, task.deadline_ms),

@@ -789,7 +789,7 @@ static void m_task_epochs (s_frames_t *c) { s_put32 (c->data [1] + 56, 0); }
 static void m_task_batch (s_frames_t *c) { s_put32 (c->data [1] + 60, FG_WIRE_BATCH_MAX + 1); }
 static void m_task_flags (s_frames_t *c) { c->data [1][88] |= 0x04; }
 static void m_task_model (s_frames_t *c) { c->data [1][89] = 4; }
-static void m_task_dataset (s_frames_t *c) { c->data [1][90] = 7; }
+static void m_task_dataset (s_frames_t *c) { c->data [1][90] = 8; }
 static void m_task_geometry_odd (s_frames_t *c) { c->data [1][91] = 1; }
 static void m_task_geometry_short (s_frames_t *c) { c->data [1][91] = 16; }
 static void m_task_count_max (s_frames_t *c) { s_put32 (c->data [1] + 136, FG_WIRE_RANGES_MAX + 1); }
