@@ -103,7 +103,9 @@ fedctl_open_split (const fg_config_t *cfg, fg_split_t split, fg_dataset_t **out)
     size_t limit = (size_t) (split == FG_SPLIT_TRAIN? cfg->data.train_limit: cfg->data.test_limit);
     if (cfg->data.dataset == FG_DATASET_SYNTHETIC && limit == 0)
         limit = (size_t) (split == FG_SPLIT_TRAIN? cfg->data.synthetic_train: cfg->data.synthetic_test);
-    int rc = fg_dataset_open (cfg->data.dataset, path, split, limit, out, &err);
+    int rc = cfg->data.dataset == FG_DATASET_FOLDER
+           ? fg_dataset_open_folder (path, split, limit, (uint32_t) cfg->data.image_size, out, &err)
+           : fg_dataset_open (cfg->data.dataset, path, split, limit, out, &err);
     if (rc) {
         fedctl_fail ("%s", err.msg);
         return rc == FG_ENOENT? EX_NOINPUT: rc == FG_EUNSUPPORTED? EX_UNAVAILABLE: EX_DATAERR;

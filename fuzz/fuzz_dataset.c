@@ -2,12 +2,15 @@
     memory buffers (fg_dataset_internal.h).
 
     Input: one mode byte, then the payload.
-      mode % 5 == 0  IDX images file (raw or gzip)        fg_idx_decode
+      mode % 7 == 0  IDX images file (raw or gzip)        fg_idx_decode
                  1  IDX labels file (raw or gzip)        fg_idx_decode
                  2  u32le n, n bytes of an images file, the rest a labels
                     file -> fg_dataset_from_idx (Fashion-MNIST), batches
                  3  a CIFAR-10 binary file  -> fg_dataset_from_cifar, batches
                  4  a CIFAR-100 binary file -> fg_dataset_from_cifar, batches
+                 5  a Tiny-ImageNet wnids.txt -> fg_tiny_parse_wnids
+                 6  u32le n, n bytes of a wnids.txt, the rest a
+                    val_annotations.txt -> fg_tiny_parse_annotations
     Decoded sizes are capped at 4 MiB so a gzip bomb costs little.
     Invariants: a failure leaves a non-empty message and no output; a
     success gives counts, labels and sizes that agree with the input.  */
@@ -60,12 +63,60 @@ s_exercise (const fg_dataset_t *ds)
     S_CHECK (strlen (fg_dataset_hash_hex (ds)) == 64);
 }
 
+//  The Tiny-ImageNet index parsers: a success gives ids and annotations
+//  that satisfy what the parsers promise
+static void
+s_tiny (int mode, const uint8_t *data, size_t size)
+{
+    size_t n = size;
+    if (mode == 6) {
+        if (size < 4)
+            return;
+        n = (size_t) data [0] | (size_t) data [1] << 8 | (size_t) data [2] << 16
+          | (size_t) data [3] << 24;
+        data += 4;
+        size -= 4;
+        if (n > size)
+            return;
+    }
+    fg_error_t err;
+    char **wnids;
+    size_t count;
+    int rc = fg_tiny_parse_wnids ((const char *) data, n, "wnids.txt", &wnids, &count, &err);
+    if (rc) {
+        S_CHECK (err.code == rc && err.msg [0] && !wnids && !count);
+        return;
+    }
+    S_CHECK (count >= 1 && count <= FG_DATASET_CLASSES_MAX);
+    for (size_t k = 0; k < count; k++) {
+        size_t len = strlen (wnids [k]);
+        S_CHECK (len >= 1 && len <= FG_DATASET_NAME_MAX && !strchr (wnids [k], '/'));
+    }
+    if (mode == 6) {
+        fg_tiny_annotation_t *a;
+        size_t lines;
+        rc = fg_tiny_parse_annotations ((const char *) data + n, size - n, "val_annotations.txt",
+                                        wnids, count, &a, &lines, &err);
+        if (rc == 0) {
+            for (size_t k = 0; k < lines; k++) {
+                S_CHECK (a [k].label < count && a [k].line >= 1);
+                S_CHECK (k == 0 || strcmp (a [k - 1].file, a [k].file) < 0);
+                S_CHECK (a [k].file [0] != '.' && !strchr (a [k].file, '/'));
+            }
+            free (a);
+        }
+        else
+            S_CHECK (err.code == rc && err.msg [0] && !a);
+    }
+    free (wnids);
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    int mode = data [0] % 5;
+    int mode = data [0] % 7;
     data++;
     size--;
     fg_error_t err;
@@ -116,6 +167,10 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
             fg_idx_release (&images);
             break;
         }
+        case 5:
+        case 6:
+            s_tiny (mode, data, size);
+            break;
         default: {
             int kind = mode == 3? FG_DATASET_CIFAR10: FG_DATASET_CIFAR100;
             const uint8_t *files [1] = { data };

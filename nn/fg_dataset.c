@@ -28,7 +28,8 @@
 //  Names, published statistics and augmentation policies per kind
 
 static const char *s_kind_names [] = {
-    "fashion-mnist", "mnist", "cifar10", "cifar100", "tiny-imagenet", "texture", "synthetic"
+    "fashion-mnist", "mnist", "cifar10", "cifar100", "tiny-imagenet", "texture", "synthetic",
+    "folder"
 };
 
 const char *
@@ -65,6 +66,12 @@ s_published_stats (int kind, double *mean, double *std)
         case FG_DATASET_CIFAR100:
             mean [0] = 0.5071; mean [1] = 0.4865; mean [2] = 0.4409;
             std [0]  = 0.2673; std [1]  = 0.2564; std [2]  = 0.2762;
+            break;
+        case FG_DATASET_TINY_IMAGENET:
+        case FG_DATASET_FOLDER:
+            //  ImageNet's (torchvision's reference recipes)
+            mean [0] = 0.485; mean [1] = 0.456; mean [2] = 0.406;
+            std [0]  = 0.229; std [1]  = 0.224; std [2]  = 0.225;
             break;
         default:
             for (int c = 0; c < FG_DATASET_CHANNELS_MAX; c++) {
@@ -458,12 +465,13 @@ fg_dataset_open (int kind, const char *path, fg_split_t split, size_t limit,
         return fg_dataset_synthetic (FG_DATASET_SYNTHETIC_SEED, split,
                                      limit? limit: split == FG_SPLIT_TRAIN? 10000: 2000,
                                      10, 28, 28, 1, out, err);
-    if (kind == FG_DATASET_TINY_IMAGENET || kind == FG_DATASET_TEXTURE)
+    if (kind == FG_DATASET_TEXTURE)
         return fg_error_set (err, FG_EUNSUPPORTED, "%s: this dataset is not implemented yet "
-                             "(supported: fashion-mnist, mnist, cifar10, cifar100, synthetic)",
-                             fg_dataset_kind_name (kind));
+                             "(supported: fashion-mnist, mnist, cifar10, cifar100, "
+                             "tiny-imagenet, folder, synthetic)", fg_dataset_kind_name (kind));
     if (kind != FG_DATASET_FASHION_MNIST && kind != FG_DATASET_MNIST
-    &&  kind != FG_DATASET_CIFAR10 && kind != FG_DATASET_CIFAR100)
+    &&  kind != FG_DATASET_CIFAR10 && kind != FG_DATASET_CIFAR100
+    &&  kind != FG_DATASET_TINY_IMAGENET && kind != FG_DATASET_FOLDER)
         return fg_error_set (err, FG_EINVAL, "dataset kind %d is unknown", kind);
     if (!path || !*path) {
         path = fg_dataset_default_path (kind);
@@ -482,6 +490,10 @@ fg_dataset_open (int kind, const char *path, fg_split_t split, size_t limit,
                              fg_dataset_kind_name (kind), fg_dataset_split_name (split), path);
     if (kind == FG_DATASET_FASHION_MNIST || kind == FG_DATASET_MNIST)
         return s_open_idx (kind, path, split, limit, out, err);
+    if (kind == FG_DATASET_TINY_IMAGENET)
+        return fg_dataset_open_tiny (path, split, limit, out, err);
+    if (kind == FG_DATASET_FOLDER)
+        return fg_dataset_open_folder (path, split, limit, FG_DATASET_FOLDER_SIDE, out, err);
     return s_open_cifar (kind, path, split, limit, out, err);
 }
 
@@ -663,6 +675,12 @@ fg_dataset_kind_geometry (int kind, uint32_t *classes, uint32_t *height, uint32_
             k = 100; h = 32; w = 32; c = 3;
             break;
         case FG_DATASET_TINY_IMAGENET:
+            k = 200; h = 64; w = 64; c = 3;
+            break;
+        case FG_DATASET_FOLDER:
+            return fg_error_set (err, FG_EUNSUPPORTED, "folder: classes and image size depend "
+                                 "on the folder and data.image_size (take them from the "
+                                 "opened set)");
         case FG_DATASET_TEXTURE:
             return fg_error_set (err, FG_EUNSUPPORTED, "%s: not implemented yet",
                                  fg_dataset_kind_name (kind));

@@ -153,6 +153,95 @@ int
                            const char *const *names, size_t limit,
                            fg_dataset_t **out, fg_error_t *err);
 
+//  ---- file-backed sets (fg_dataset_files.c) ---------------------------------
+
+//  One entry of a directory listing
+typedef struct {
+    char     *name;                         //  owned
+    uint64_t  size;                         //  bytes (regular files)
+    bool      dir;
+} fg_dirent_t;
+
+//  Lists dir (following symbolic links): regular files and directories
+//  only, "." and ".." left out, sorted by name in byte order (strcmp).
+//  Bounds: FG_DATASET_FILES_MAX entries, FG_DATASET_NAME_MAX bytes a
+//  name. Caller frees with fg_files_list_free. Returns 0, FG_ENOENT (no
+//  such dir), FG_EIO, FG_ERANGE (a bound) or FG_ENOMEM; messages name dir.
+int
+    fg_files_list (const char *dir, fg_dirent_t **entries, size_t *count, fg_error_t *err);
+void
+    fg_files_list_free (fg_dirent_t **entries_p, size_t count);
+
+//  True when name ends in "." and one of extensions (NULL-terminated,
+//  compared without case), and is not only an extension.
+bool
+    fg_files_has_extension (const char *name, const char *const *extensions);
+
+//  A table of image files under root being filled: add every file with
+//  its label (< classes) and size, then build the dataset.
+typedef struct _fg_files_t fg_files_t;
+
+//  Returns 0 or FG_ENOMEM.
+int
+    fg_files_new (const char *root, uint32_t classes, fg_files_t **out, fg_error_t *err);
+void
+    fg_files_destroy (fg_files_t **self_p);
+
+//  Adds relpath (from root, "/"-separated) with label and size. Returns 0,
+//  FG_ERANGE (path above 1024 bytes, label >= classes, size above
+//  FG_DATASET_FILE_MAX, more than FG_DATASET_FILES_MAX files) or
+//  FG_ENOMEM.
+int
+    fg_files_add (fg_files_t *self, const char *relpath, uint32_t label, uint64_t size,
+                  fg_error_t *err);
+
+//  Takes *files_p (NULL afterwards, even on failure) and makes the dataset:
+//  samples in round-robin class order (docs/datasets.md), the first limit
+//  kept (0: all), side x side x 3 images, each decoded on use and fitted
+//  to side (fit) or required to be side x side (FG_EMISMATCH otherwise);
+//  content hash fgds2. Returns 0, FG_ENOENT (no file), FG_EFORMAT (a path
+//  added twice), fg_dataset_alloc_source's codes or FG_ENOMEM.
+int
+    fg_files_build (fg_files_t **files_p, int kind, fg_split_t split, uint32_t side, bool fit,
+                    size_t limit, fg_dataset_t **out, fg_error_t *err);
+
+//  ---- Tiny-ImageNet-200 (fg_dataset_tiny.c) ----------------------------------
+
+//  The class ids of wnids.txt (text, size bytes; name for messages), one a
+//  line in label order: each 1..FG_DATASET_NAME_MAX bytes of printable
+//  ASCII without spaces or "/", not "." or "..", no duplicate, 1 ..
+//  FG_DATASET_CLASSES_MAX lines; "\r\n" accepted, a last line without
+//  newline accepted, empty lines refused. *wnids is one allocation (free
+//  it) holding count pointers and the strings. Returns 0, FG_EFORMAT
+//  (names the file and line) or FG_ENOMEM.
+int
+    fg_tiny_parse_wnids (const char *text, size_t size, const char *name, char ***wnids,
+                         size_t *count, fg_error_t *err);
+
+//  One line of val_annotations.txt
+typedef struct {
+    const char *file;                       //  points into the parsed copy
+    uint32_t    label;
+    uint32_t    line;
+} fg_tiny_annotation_t;
+
+//  Parses val_annotations.txt: per line "<file>\t<wnid>\t<x0>\t<y0>\t<x1>
+//  \t<y1>" (the box: integers 0..65535), file a plain name (no "/", not
+//  hidden) given once, wnid one of wnids (count, in label order). *out is
+//  one allocation (free it) of *n entries sorted by file name in byte
+//  order, their names inside it. Returns 0, FG_EFORMAT (names the file and
+//  line: a missing field, an unknown wnid, a duplicate, a bad box) or
+//  FG_ENOMEM.
+int
+    fg_tiny_parse_annotations (const char *text, size_t size, const char *name,
+                               char *const *wnids, size_t count,
+                               fg_tiny_annotation_t **out, size_t *n, fg_error_t *err);
+
+//  Opens split of Tiny-ImageNet-200 at path (see fg_dataset_open).
+int
+    fg_dataset_open_tiny (const char *path, fg_split_t split, size_t limit, fg_dataset_t **out,
+                          fg_error_t *err);
+
 #ifdef __cplusplus
 }
 #endif

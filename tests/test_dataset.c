@@ -830,7 +830,7 @@ test_open_rejects (void **state)
     fg_error_t err;
     fg_dataset_t *ds = NULL;
     int rc = fg_dataset_open (FG_DATASET_TINY_IMAGENET, "/nonexistent", FG_SPLIT_TRAIN, 0, &ds, &err);
-    s_expect_error (rc, &err, FG_EUNSUPPORTED, "tiny-imagenet", "not implemented", NULL);
+    s_expect_error (rc, &err, FG_ENOENT, "/nonexistent", NULL);
     rc = fg_dataset_open (FG_DATASET_TEXTURE, "/nonexistent", FG_SPLIT_TRAIN, 0, &ds, &err);
     s_expect_error (rc, &err, FG_EUNSUPPORTED, "texture", NULL);
     rc = fg_dataset_open (FG_DATASET_CIFAR10, "/nonexistent/cifar", FG_SPLIT_TRAIN, 0, &ds, &err);
@@ -1287,6 +1287,11 @@ test_records_subset (void **state)
     assert_true (classes == 100 && h == 32 && w == 32 && c == 3);
     assert_int_equal (fg_dataset_kind_geometry (FG_DATASET_TEXTURE, NULL, NULL, NULL, NULL, &err),
                       FG_EUNSUPPORTED);
+    assert_int_equal (fg_dataset_kind_geometry (FG_DATASET_FOLDER, NULL, NULL, NULL, NULL, &err),
+                      FG_EUNSUPPORTED);
+    assert_int_equal (fg_dataset_kind_geometry (FG_DATASET_TINY_IMAGENET, &classes, &h, &w, &c,
+                                                &err), 0);
+    assert_true (classes == 200 && h == 64 && w == 64 && c == 3);
     assert_int_equal (fg_dataset_kind_geometry (99, NULL, NULL, NULL, NULL, &err), FG_EINVAL);
 
     //  indices 3, 10..19, 499: records from the whole set
