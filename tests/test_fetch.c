@@ -31,6 +31,7 @@
 #include "fg_model.h"
 #include "fg_ops.h"
 #include "fg_sample_cache.h"
+#include "fg_test_tiny.h"
 #include "fg_test_util.h"
 #include "fg_unit.h"
 #include "fg_wire_socket.h"
@@ -38,6 +39,7 @@
 static char s_tmp [256];
 static fg_dataset_t *s_train;           //  synthetic, 300 samples
 static uint8_t s_hash [FG_SHA256_SIZE];
+static char s_tiny [160];               //  a Tiny-ImageNet layout: 4 classes x 15
 
 static int
 s_setup (void **state)
@@ -48,6 +50,9 @@ s_setup (void **state)
     if (fg_test_tmpdir ("fg-test-fetch", s_tmp, sizeof s_tmp))
         return -1;
     if (fg_dataset_open (FG_DATASET_SYNTHETIC, "", FG_SPLIT_TRAIN, 300, &s_train, NULL))
+        return -1;
+    snprintf (s_tiny, sizeof s_tiny, "%.150s/tiny", s_tmp);
+    if (fg_test_tiny_write (s_tiny, 4, 15, 2, 11))
         return -1;
     fg_dataset_hash (s_train, s_hash);
     return 0;
@@ -373,6 +378,176 @@ test_trainer_fetches (void **state)
     zsock_destroy (&c.router);
 }
 
+
+//  ---- stored files -----------------------------------------------------------
+
+//  The variable records of samples indices [0 .. n) of set (their stored
+//  files), as a coordinator sends them; *size bytes, caller frees.
+static uint8_t *
+s_stored_records (const fg_dataset_t *set, const uint32_t *indices, size_t n, size_t *size)
+{
+    const uint16_t *labels = fg_dataset_labels (set);
+    size_t cap = 0;
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *bytes;
+        size_t file;
+        assert_int_equal (fg_dataset_stored (set, indices [i], &bytes, &file, NULL), 0);
+        cap += FG_WIRE_SAMPLE_HEAD + file;
+    }
+    uint8_t *raw = malloc (cap);
+    assert_non_null (raw);
+    *size = 0;
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *bytes;
+        size_t file;
+        assert_int_equal (fg_dataset_stored (set, indices [i], &bytes, &file, NULL), 0);
+        assert_int_equal (fg_wire_sample_put (raw, cap, size, labels [indices [i]], bytes, file,
+                                              NULL), 0);
+    }
+    return raw;
+}
+
+//  A unit of cnn-small over positions [0 .. n) of data, from seed 3.
+static fg_unit_t *
+s_files_unit (const fg_dataset_t *data, const uint32_t *positions, size_t n)
+{
+    fg_unit_spec_t spec;
+    memset (&spec, 0, sizeof spec);
+    spec.data = data;
+    spec.indices = positions;
+    spec.count = n;
+    fg_unit_model_spec (FG_MODEL_CNN_SMALL, data, &spec.model);
+    fg_config_t cfg;
+    fg_config_defaults (&cfg);
+    fg_optim_config_from (&spec.optim, &cfg, 10);
+    spec.optim.lr = 0.05;
+    spec.optim.schedule = FG_SCHEDULE_CONSTANT;
+    spec.optim.warmup_epochs = 0;
+    spec.seed = 3;
+    spec.round = 1;
+    spec.shard = 2;
+    spec.epochs = 1;
+    spec.batch = 8;
+    spec.augment = true;
+    spec.threads = 1;
+    fg_error_t err;
+    fg_model_t *init = fg_model_new (&spec.model, &err);
+    if (!init)
+        fail_msg ("model: %s", err.msg);
+    fg_model_init (init, 3);
+    fg_unit_t *unit = fg_unit_new (&spec, fg_model_state (init), &err);
+    fg_model_destroy (&init);
+    if (!unit)
+        fail_msg ("unit: %s", err.msg);
+    if (fg_unit_run (unit, &err))
+        fail_msg ("unit run: %s", err.msg);
+    return unit;
+}
+
+//  A shard's stored files, through the wire's variable records (one
+//  DATA-CHUNK, encoded and decoded), the sample cache and
+//  fg_dataset_from_stored: a unit on them gives the bits of the same unit
+//  on the whole set; and the files are ~5x smaller than the records.
+static void
+test_stored_same_bits (void **state)
+{
+    (void) state;
+    fg_error_t err;
+    fg_dataset_t *whole = NULL;
+    if (fg_dataset_open (FG_DATASET_TINY_IMAGENET, s_tiny, FG_SPLIT_TRAIN, 0, &whole, &err))
+        fail_msg ("open: %s", err.msg);
+    assert_int_equal (fg_dataset_count (whole), 60);
+    assert_true (fg_dataset_has_stored (whole));
+    uint8_t source [FG_SHA256_SIZE];
+    fg_dataset_hash (whole, source);
+    //  the shard: 0..9, 20..23, every third from 30 (three ranges)
+    uint32_t shard [24];
+    size_t n = 0;
+    for (uint32_t i = 0; i < 10; i++)
+        shard [n++] = i;
+    for (uint32_t i = 20; i < 24; i++)
+        shard [n++] = i;
+    for (uint32_t i = 30; i < 60; i += 3)
+        shard [n++] = i;
+    fg_wire_range_t *ranges;
+    uint32_t nranges;
+    assert_int_equal (fg_wire_ranges_from_indices (shard, n, &ranges, &nranges, &err), 0);
+
+    size_t raw_size;
+    uint8_t *raw = s_stored_records (whole, shard, n, &raw_size);
+    assert_true (raw_size * 3 < n * fg_dataset_record_size (whole));
+    fg_wire_msg_t chunk, got;
+    fg_wire_msg_reply (&chunk, FG_WIRE_DATA_CHUNK, NULL);
+    memcpy (chunk.data_chunk.dataset_hash, source, FG_SHA256_SIZE);
+    chunk.data_chunk.count = (uint32_t) n;
+    chunk.data_chunk.raw_size = raw_size;
+    uint8_t *lz4;
+    assert_int_equal (fg_wire_data_pack (raw, raw_size, &lz4, &chunk.data_chunk.lz4_size,
+                                         &err), 0);
+    chunk.data_chunk.lz4 = lz4;
+    fg_wire_frames_t frames;
+    assert_int_equal (fg_wire_encode (&chunk, NULL, &frames, &err), 0);
+    assert_int_equal (fg_wire_decode (frames.frame, frames.count, NULL, &got, &err), 0);
+    fg_wire_frames_clear (&frames);
+    free (lz4);
+
+    char dir [300];
+    snprintf (dir, sizeof dir, "%s/files-cache", s_tmp);
+    assert_int_equal (mkdir (dir, 0755), 0);
+    fg_sample_cache_t *cache = fg_sample_cache_open (dir, &err);
+    assert_non_null (cache);
+    assert_int_equal (fg_sample_cache_put (cache, source, 0, ranges, nranges, got.data_chunk.samples,
+                                           (size_t) got.data_chunk.raw_size, &err), 0);
+    fg_wire_msg_clear (&got);
+    uint8_t *back;
+    size_t back_size;
+    assert_int_equal (fg_sample_cache_load (cache, source, ranges, nranges, SIZE_MAX, &back,
+                                            &back_size, &err), 0);
+    assert_int_equal (back_size, raw_size);
+    assert_memory_equal (back, raw, raw_size);
+    fg_sample_cache_close (&cache);
+
+    uint16_t labels [24];
+    const uint8_t *bytes [24];
+    size_t sizes [24];
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        fg_wire_sample_t sample;
+        assert_int_equal (fg_wire_sample_next (back, back_size, &at, &sample, &err), 0);
+        labels [i] = sample.label;
+        bytes [i] = sample.bytes;
+        sizes [i] = sample.size;
+    }
+    fg_dataset_t *sub = NULL;
+    if (fg_dataset_from_stored (FG_DATASET_TINY_IMAGENET, FG_SPLIT_TRAIN, source,
+                                fg_dataset_classes (whole), 64, n, shard, labels, bytes, sizes,
+                                &sub, &err))
+        fail_msg ("from_stored: %s", err.msg);
+    free (back);
+    free (raw);
+    uint32_t positions [24];
+    for (size_t i = 0; i < n; i++) {
+        size_t pos;
+        assert_int_equal (fg_dataset_position (sub, shard [i], &pos), 0);
+        positions [i] = (uint32_t) pos;
+    }
+    fg_unit_t *a = s_files_unit (whole, shard, n);
+    fg_unit_t *b = s_files_unit (sub, positions, n);
+    char ha [65], hb [65];
+    fg_state_hash (fg_model_state (fg_unit_model (a)), ha);
+    fg_state_hash (fg_model_state (fg_unit_model (b)), hb);
+    assert_string_equal (ha, hb);
+    uint32_t na, nb;
+    const double *la = fg_unit_losses (a, &na), *lb = fg_unit_losses (b, &nb);
+    assert_int_equal (na, nb);
+    assert_memory_equal (la, lb, na * sizeof (double));
+    fg_unit_destroy (&a);
+    fg_unit_destroy (&b);
+    fg_dataset_destroy (&sub);
+    fg_dataset_destroy (&whole);
+    free (ranges);
+}
+
 //  ---- coordinator side -------------------------------------------------------
 
 static void
@@ -440,6 +615,33 @@ s_expect_reject (zsock_t *dealer, int reason, const char *needle)
     fg_wire_msg_clear (&msg);
 }
 
+//  A coordinator of cfg on inproc://name (its folder s_tmp/name) and a
+//  DEALER "scripted" connected to it (messages up to cfg's max_frame).
+static fg_coordinator_t *
+s_coordinator (fg_config_t *cfg, const fg_dataset_t *train, const fg_dataset_t *test,
+               const char *name, zsock_t **dealer)
+{
+    char dir [300];
+    snprintf (dir, sizeof dir, "%.200s/%s", s_tmp, name);
+    assert_int_equal (mkdir (dir, 0755), 0);
+    char inproc [80];
+    snprintf (inproc, sizeof inproc, "inproc://%s", name);
+    fg_coordinator_args_t args = {
+        .dir = dir, .cfg = cfg, .train = train, .test = test, .inproc = name,
+        .eval_threads = 1
+    };
+    fg_error_t err;
+    fg_coordinator_t *coordinator = fg_coordinator_new (&args, &err);
+    if (!coordinator)
+        fail_msg ("coordinator: %s", err.msg);
+    *dealer = zsock_new (ZMQ_DEALER);
+    assert_non_null (*dealer);
+    zsock_set_identity (*dealer, "scripted");
+    zsock_set_maxmsgsize (*dealer, (int) cfg->grid.max_frame);
+    assert_int_equal (zsock_connect (*dealer, "%s", inproc), 0);
+    return coordinator;
+}
+
 static void
 test_coordinator_serves (void **state)
 {
@@ -457,20 +659,9 @@ test_coordinator_serves (void **state)
                                        (size_t) cfg.data.synthetic_test, &test, &err), 0);
     uint8_t hash [FG_SHA256_SIZE];
     fg_dataset_hash (train, hash);
-    char dir [300];
-    snprintf (dir, sizeof dir, "%s/exp", s_tmp);
-    assert_int_equal (mkdir (dir, 0755), 0);
-    fg_coordinator_args_t args = {
-        .dir = dir, .cfg = &cfg, .train = train, .test = test, .inproc = "test-fetch-coord",
-        .eval_threads = 1
-    };
-    fg_coordinator_t *coordinator = fg_coordinator_new (&args, &err);
-    if (!coordinator)
-        fail_msg ("coordinator: %s", err.msg);
-
-    zsock_t *dealer = zsock_new (ZMQ_DEALER);
-    zsock_set_identity (dealer, "scripted");
-    assert_int_equal (zsock_connect (dealer, "inproc://test-fetch-coord"), 0);
+    zsock_t *dealer;
+    fg_coordinator_t *coordinator = s_coordinator (&cfg, train, test, "test-fetch-coord",
+                                                   &dealer);
     fg_wire_msg_t msg;
     //  a node whose arithmetic differs is refused: BLIS's own kernels, an
     //  identity that only starts like ours, and the release before the
@@ -580,12 +771,129 @@ test_coordinator_serves (void **state)
     fg_dataset_destroy (&test);
 }
 
+//  The coordinator of a Tiny-ImageNet layout, its chunks just larger than
+//  its largest file: the TASK carries the geometry, a shard's request is
+//  answered with the files themselves (variable records, several chunks),
+//  a request of every file is too much at once (busy), and the shard is
+//  served about 3 times its files' bytes before it is refused (busy).
+static void
+test_coordinator_serves_files (void **state)
+{
+    (void) state;
+    fg_config_t cfg;
+    fg_error_t err;
+    fg_config_defaults (&cfg);
+    assert_int_equal (fg_config_preset (&cfg, "synthetic-tiny", &err), 0);
+    assert_int_equal (fg_config_set (&cfg, "data.dataset=tiny-imagenet", "test", &err), 0);
+    snprintf (cfg.data.path, sizeof cfg.data.path, "%s", s_tiny);
+    cfg.grid.heartbeat_ms = 100;
+    cfg.grid.liveness = 50;
+    fg_dataset_t *train = NULL, *test = NULL;
+    assert_int_equal (fg_dataset_open (FG_DATASET_TINY_IMAGENET, s_tiny, FG_SPLIT_TRAIN, 0,
+                                       &train, &err), 0);
+    assert_int_equal (fg_dataset_open (FG_DATASET_TINY_IMAGENET, s_tiny, FG_SPLIT_TEST, 0,
+                                       &test, &err), 0);
+    size_t largest = 0, total = 0;
+    for (size_t i = 0; i < fg_dataset_count (train); i++) {
+        const uint8_t *bytes;
+        size_t size;
+        assert_int_equal (fg_dataset_stored (train, i, &bytes, &size, &err), 0);
+        largest = size > largest? size: largest;
+        total += FG_WIRE_SAMPLE_HEAD + size;
+    }
+    cfg.grid.max_frame = 65536;
+    cfg.grid.chunk_size = (int64_t) largest + 100;
+    assert_true (total > 16 * (largest + 100));         //  the whole set is too much at once
+    uint8_t hash [FG_SHA256_SIZE];
+    fg_dataset_hash (train, hash);
+    zsock_t *dealer;
+    fg_coordinator_t *coordinator = s_coordinator (&cfg, train, test, "test-fetch-files",
+                                                   &dealer);
+    char kernel [FG_WIRE_NAME_MAX + 1];
+    s_hello (dealer, fg_ops_blis_info (kernel, sizeof kernel));
+    fg_wire_msg_t msg;
+    s_expect (dealer, NULL, &msg);
+    assert_int_equal (msg.type, FG_WIRE_ACK);
+    uint64_t experiment = msg.experiment;
+    fg_wire_msg_clear (&msg);
+    s_ready (dealer, experiment);
+    s_expect (dealer, NULL, &msg);
+    assert_int_equal (msg.type, FG_WIRE_TASK);
+    assert_int_equal (msg.shard, 0);
+    assert_true (msg.task.has_geometry);
+    assert_int_equal (msg.task.geometry.classes, 4);
+    assert_int_equal (msg.task.geometry.height, 64);
+    assert_int_equal (msg.task.geometry.width, 64);
+    assert_int_equal (msg.task.geometry.channels, 3);
+    uint32_t nranges = msg.task.range_count;
+    fg_wire_range_t *ranges = malloc (nranges * sizeof *ranges);
+    assert_non_null (ranges);
+    memcpy (ranges, msg.task.ranges, nranges * sizeof *ranges);
+    uint32_t *indices;
+    size_t n;
+    assert_int_equal (fg_wire_ranges_to_indices (ranges, nranges, &indices, &n, &err), 0);
+    fg_wire_msg_clear (&msg);
+    size_t want_size;
+    uint8_t *want = s_stored_records (train, indices, n, &want_size);
+
+    //  every file at once: too much (busy), the trainer asks fewer
+    fg_wire_range_t all = { 0, (uint32_t) fg_dataset_count (train) };
+    s_data_request (dealer, experiment, hash, &all, 1);
+    s_expect_reject (dealer, FG_WIRE_REASON_BUSY, "too much at once");
+    //  the shard, three times: its files, in order, in several chunks
+    fg_wire_limits_t limits = { 65536, (size_t) cfg.grid.chunk_size };
+    int served = 0;
+    for (int round = 0; round < 5; round++) {
+        s_data_request (dealer, experiment, hash, ranges, nranges);
+        size_t at = 0, chunks = 0, samples = 0;
+        while (samples < n) {
+            zsock_set_rcvtimeo (dealer, 5000);
+            assert_int_equal (fg_wire_recv (dealer, NULL, &limits, &msg, &err), 0);
+            if (msg.type == FG_WIRE_HEARTBEAT) {
+                fg_wire_msg_clear (&msg);
+                continue;
+            }
+            if (msg.type == FG_WIRE_REJECT)
+                break;
+            assert_int_equal (msg.type, FG_WIRE_DATA_CHUNK);
+            assert_int_equal (msg.data_chunk.record_size, 0);
+            assert_int_equal (msg.data_chunk.start, indices [samples]);
+            assert_true (at + msg.data_chunk.raw_size <= want_size);
+            assert_memory_equal (msg.data_chunk.samples, want + at, msg.data_chunk.raw_size);
+            at += msg.data_chunk.raw_size;
+            samples += msg.data_chunk.count;
+            chunks++;
+            fg_wire_msg_clear (&msg);
+        }
+        if (msg.type == FG_WIRE_REJECT) {
+            assert_int_equal (msg.reject.reason, FG_WIRE_REASON_BUSY);
+            assert_non_null (strstr (msg.reject.text, "times its samples' bytes"));
+            fg_wire_msg_clear (&msg);
+            break;
+        }
+        assert_int_equal (at, want_size);
+        assert_true (chunks > 1);
+        served++;
+    }
+    //  3 times the files' bytes (LZ4 may save a little of the heads: 4)
+    assert_true (served == 3 || served == 4);
+    free (want);
+    free (indices);
+    free (ranges);
+    zsock_destroy (&dealer);
+    fg_coordinator_destroy (&coordinator);
+    fg_dataset_destroy (&train);
+    fg_dataset_destroy (&test);
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_trainer_fetches),
         cmocka_unit_test (test_coordinator_serves),
+        cmocka_unit_test (test_stored_same_bits),
+        cmocka_unit_test (test_coordinator_serves_files),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }
