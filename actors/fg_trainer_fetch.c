@@ -40,10 +40,6 @@
 #define S_STORED_WINDOW 16          //  a window's files: at most 16 chunks' worth
                                     //  (the coordinator's bound, our chunks)
 #define S_STORED_SHARD  ((size_t) 8 << 30)  //  bytes of a shard's files read back
-#define S_STORED_RANGES 64          //  ranges of a window of files: the coordinator
-                                    //  answers a range with a chunk at least, and a
-                                    //  burst of a chunk per file of a scattered
-                                    //  shard would overflow its send queue
 
 void
 fg_trn_request_chunks (fg_trn_t *self)
@@ -108,11 +104,10 @@ fg_trn_request_samples (fg_trn_t *self)
     size_t per_chunk = self->record_size? raw_max / self->record_size: 0;
     uint64_t budget = self->record_size? (uint64_t) S_DATA_CREDIT * (per_chunk? per_chunk: 1)
                                        : self->var_window;
-    uint32_t most = self->record_size? FG_TRN_DATA_RANGES: S_STORED_RANGES;
     uint32_t nwindow = 0;
     uint64_t asked = 0;
     uint32_t r = self->cursor_range, offset = self->cursor_offset;
-    while (r < self->nwant && nwindow < most && asked < budget) {
+    while (r < self->nwant && nwindow < FG_TRN_DATA_RANGES && asked < budget) {
         //  a range of at most one chunk of ours: whatever chunk size the
         //  coordinator cuts at, its chunks fit this node's limits
         uint64_t left = self->want [r].count - offset;

@@ -22,7 +22,11 @@
 #include "fg_trainer_journal.h"
 #include "fg_sample_cache.h"
 
-#define FG_TRN_DATA_RANGES  256     //  ranges in one DATA-REQUEST
+#define FG_TRN_DATA_RANGES  64      //  ranges in one DATA-REQUEST: the coordinator
+                                    //  answers each with a chunk at least, and a
+                                    //  burst of 256 (a scattered shard) overflowed
+                                    //  its send queue (S_PEER_SNDHWM 300: the
+                                    //  writer sees the reader's progress late)
 
 typedef enum {
     FG_TRN_CONNECTING, FG_TRN_IDLE, FG_TRN_SAMPLES, FG_TRN_FETCHING, FG_TRN_TRAINING,
