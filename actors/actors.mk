@@ -12,11 +12,11 @@ actors_libfgactors_la_SOURCES += actors/fg_partitioner.c actors/fg_aggregator.c 
 UNIT_TESTS += tests/test_fetch tests/test_vote tests/test_trust tests/test_actor \
     tests/test_slowdown tests/test_waste
 ##  fetching a file-backed set: a small Tiny-ImageNet layout of seeded JPEGs
-##  (tests/fg_test_tiny.h) for test_fetch and test_fetch_files.sh
-tests_test_fetch_SOURCES = tests/test_fetch.c tests/fg_test_tiny.c
-noinst_HEADERS += tests/fg_test_tiny.h
+##  (tests/fg_test_layouts.h) for test_fetch and test_fetch_files.sh
+tests_test_fetch_SOURCES = tests/test_fetch.c tests/fg_test_layouts.c
+noinst_HEADERS += tests/fg_test_layouts.h
 check_PROGRAMS += tests/fg_make_tiny
-tests_fg_make_tiny_SOURCES = tests/fg_make_tiny.c tests/fg_test_tiny.c
+tests_fg_make_tiny_SOURCES = tests/fg_make_tiny.c tests/fg_test_layouts.c
 TESTS += tests/test_fetch_files.sh
 EXTRA_DIST += tests/test_fetch_files.sh
 ##  CURVE keys, allow-lists and the coordinator's authentication guard

@@ -1,5 +1,5 @@
 /*  fg_make_tiny.c — writes a small Tiny-ImageNet-200 layout of seeded
-    JPEGs for the shell tests (tests/fg_test_tiny.h):
+    JPEGs for the shell tests (tests/fg_test_layouts.h):
         tests/fg_make_tiny ROOT CLASSES TRAIN VAL SEED
     Exit 0, 1 (not written: errno), 64 (usage).                          */
 
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fg_test_tiny.h"
+#include "fg_test_layouts.h"
 
 int
 main (int argc, char *argv [])

@@ -31,7 +31,7 @@
 #include "fg_model.h"
 #include "fg_ops.h"
 #include "fg_sample_cache.h"
-#include "fg_test_tiny.h"
+#include "fg_test_layouts.h"
 #include "fg_test_util.h"
 #include "fg_unit.h"
 #include "fg_wire_socket.h"
@@ -40,6 +40,7 @@ static char s_tmp [256];
 static fg_dataset_t *s_train;           //  synthetic, 300 samples
 static uint8_t s_hash [FG_SHA256_SIZE];
 static char s_tiny [160];               //  a Tiny-ImageNet layout: 4 classes x 15
+static char s_folder [160];             //  a folder of images: 3 classes x 12
 
 static int
 s_setup (void **state)
@@ -53,6 +54,9 @@ s_setup (void **state)
         return -1;
     snprintf (s_tiny, sizeof s_tiny, "%.150s/tiny", s_tmp);
     if (fg_test_tiny_write (s_tiny, 4, 15, 2, 11))
+        return -1;
+    snprintf (s_folder, sizeof s_folder, "%.150s/folder", s_tmp);
+    if (fg_test_folder_write (s_folder, 3, 12, 2, 23))
         return -1;
     fg_dataset_hash (s_train, s_hash);
     return 0;
@@ -447,35 +451,37 @@ s_files_unit (const fg_dataset_t *data, const uint32_t *positions, size_t n)
 //  A shard's stored files, through the wire's variable records (one
 //  DATA-CHUNK, encoded and decoded), the sample cache and
 //  fg_dataset_from_stored: a unit on them gives the bits of the same unit
-//  on the whole set; and the files are ~5x smaller than the records.
+//  on the whole set (kind at root, images side x side); Tiny-ImageNet's
+//  files are several times smaller than its records.
 static void
-test_stored_same_bits (void **state)
+s_stored_same_bits (int kind, const char *root, uint32_t side, size_t count)
 {
-    (void) state;
     fg_error_t err;
     fg_dataset_t *whole = NULL;
-    if (fg_dataset_open (FG_DATASET_TINY_IMAGENET, s_tiny, FG_SPLIT_TRAIN, 0, &whole, &err))
+    int rc = kind == FG_DATASET_FOLDER
+           ? fg_dataset_open_folder (root, FG_SPLIT_TRAIN, 0, side, &whole, &err)
+           : fg_dataset_open (kind, root, FG_SPLIT_TRAIN, 0, &whole, &err);
+    if (rc)
         fail_msg ("open: %s", err.msg);
-    assert_int_equal (fg_dataset_count (whole), 60);
+    assert_int_equal (fg_dataset_count (whole), count);
     assert_true (fg_dataset_has_stored (whole));
     uint8_t source [FG_SHA256_SIZE];
     fg_dataset_hash (whole, source);
-    //  the shard: 0..9, 20..23, every third from 30 (three ranges)
-    uint32_t shard [24];
+    //  the shard: a prefix, a run of 4 and every third of the second half
+    uint32_t shard [64];
     size_t n = 0;
-    for (uint32_t i = 0; i < 10; i++)
-        shard [n++] = i;
-    for (uint32_t i = 20; i < 24; i++)
-        shard [n++] = i;
-    for (uint32_t i = 30; i < 60; i += 3)
-        shard [n++] = i;
+    for (uint32_t i = 0; i < count; i++)
+        if (i < count / 6 || (i >= count / 3 && i < count / 3 + 4)
+        ||  (i >= count / 2 && i % 3 == 0))
+            shard [n++] = i;
     fg_wire_range_t *ranges;
     uint32_t nranges;
     assert_int_equal (fg_wire_ranges_from_indices (shard, n, &ranges, &nranges, &err), 0);
 
     size_t raw_size;
     uint8_t *raw = s_stored_records (whole, shard, n, &raw_size);
-    assert_true (raw_size * 3 < n * fg_dataset_record_size (whole));
+    if (kind == FG_DATASET_TINY_IMAGENET)      //  (a folder's files may be larger
+        assert_true (raw_size * 3 < n * fg_dataset_record_size (whole));   //  than 32x32 pixels)
     fg_wire_msg_t chunk, got;
     fg_wire_msg_reply (&chunk, FG_WIRE_DATA_CHUNK, NULL);
     memcpy (chunk.data_chunk.dataset_hash, source, FG_SHA256_SIZE);
@@ -492,7 +498,7 @@ test_stored_same_bits (void **state)
     free (lz4);
 
     char dir [300];
-    snprintf (dir, sizeof dir, "%s/files-cache", s_tmp);
+    snprintf (dir, sizeof dir, "%.200s/files-cache-%d", s_tmp, kind);
     assert_int_equal (mkdir (dir, 0755), 0);
     fg_sample_cache_t *cache = fg_sample_cache_open (dir, &err);
     assert_non_null (cache);
@@ -507,9 +513,9 @@ test_stored_same_bits (void **state)
     assert_memory_equal (back, raw, raw_size);
     fg_sample_cache_close (&cache);
 
-    uint16_t labels [24];
-    const uint8_t *bytes [24];
-    size_t sizes [24];
+    uint16_t labels [64];
+    const uint8_t *bytes [64];
+    size_t sizes [64];
     size_t at = 0;
     for (size_t i = 0; i < n; i++) {
         fg_wire_sample_t sample;
@@ -519,13 +525,12 @@ test_stored_same_bits (void **state)
         sizes [i] = sample.size;
     }
     fg_dataset_t *sub = NULL;
-    if (fg_dataset_from_stored (FG_DATASET_TINY_IMAGENET, FG_SPLIT_TRAIN, source,
-                                fg_dataset_classes (whole), 64, n, shard, labels, bytes, sizes,
-                                &sub, &err))
+    if (fg_dataset_from_stored (kind, FG_SPLIT_TRAIN, source, fg_dataset_classes (whole), side,
+                                n, shard, labels, bytes, sizes, &sub, &err))
         fail_msg ("from_stored: %s", err.msg);
     free (back);
     free (raw);
-    uint32_t positions [24];
+    uint32_t positions [64];
     for (size_t i = 0; i < n; i++) {
         size_t pos;
         assert_int_equal (fg_dataset_position (sub, shard [i], &pos), 0);
@@ -546,6 +551,15 @@ test_stored_same_bits (void **state)
     fg_dataset_destroy (&sub);
     fg_dataset_destroy (&whole);
     free (ranges);
+}
+
+static void
+test_stored_same_bits (void **state)
+{
+    (void) state;
+    s_stored_same_bits (FG_DATASET_TINY_IMAGENET, s_tiny, 64, 60);
+    //  a folder of JPEGs and PNGs of other shapes, fit to 32 x 32
+    s_stored_same_bits (FG_DATASET_FOLDER, s_folder, 32, 36);
 }
 
 //  ---- coordinator side -------------------------------------------------------

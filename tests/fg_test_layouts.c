@@ -1,9 +1,10 @@
-/*  fg_test_tiny.c — a small Tiny-ImageNet-200 layout (fg_test_tiny.h).  */
+/*  fg_test_layouts.c — a small Tiny-ImageNet-200 layout (fg_test_layouts.h).  */
 
-#include "fg_test_tiny.h"
+#include "fg_test_layouts.h"
 #include "fg_test_image.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,5 +79,42 @@ fg_test_tiny_write (const char *root, uint32_t classes, uint32_t train, uint32_t
         rc = -1;
     if (notes && fclose (notes))
         rc = -1;
+    return rc;
+}
+
+//  Folder image `seed` at base + extension: JPEG or PNG, one of four
+//  shapes, greyscale every 4th PNG.
+static int
+s_folder_image (const char *base, uint64_t seed)
+{
+    static const uint32_t shapes [4][2] = { { 40, 56 }, { 56, 40 }, { 48, 48 }, { 72, 60 } };
+    uint32_t h = shapes [seed % 4][0], w = shapes [seed % 4][1];
+    bool png = seed % 2 == 1;
+    uint32_t c = png && seed % 8 == 7? 1: 3;
+    uint8_t hwc [72 * 60 * 3];
+    fg_test_image_pattern (seed, h, w, c, hwc);
+    char path [4096];
+    snprintf (path, sizeof path, "%.4000s.%s", base, png? "png": "jpg");
+    return png? fg_test_image_write_png (path, hwc, h, w, c)
+              : fg_test_image_write_jpeg (path, hwc, h, w, c, 85);
+}
+
+int
+fg_test_folder_write (const char *root, uint32_t classes, uint32_t train, uint32_t val,
+                      uint64_t seed)
+{
+    static const char *splits [2] = { "train", "val" };
+    int rc = 0;
+    for (int s = 0; s < 2; s++)
+        for (uint32_t k = 0; rc == 0 && k < classes; k++) {
+            char path [4096];
+            snprintf (path, sizeof path, "%s/%s/c%u", root, splits [s], k);
+            rc = s_mkdirs (path);
+            uint32_t n = s == 0? train: val;
+            for (uint32_t i = 0; rc == 0 && i < n; i++) {
+                snprintf (path, sizeof path, "%s/%s/c%u/img_%u", root, splits [s], k, i);
+                rc = s_folder_image (path, seed + (uint64_t) s * 5000011 + k * 1009 + i);
+            }
+        }
     return rc;
 }
