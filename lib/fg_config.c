@@ -79,7 +79,7 @@ static const s_key_t s_keys [] = {
     { "data", "keep_fraction", T_FLOAT, F(data.keep_fraction), "0.5", 0, 1, NULL, true,
       "hybrid only: share of a shard kept from the previous round" },
     { "data", "augment", T_BOOL, F(data.augment), "false", 0, 0, NULL, true,
-      "random crop (padding 4) and horizontal flip during training" },
+      "random crop (padding: cifar 4, mnist-family 2, others side / 8) and horizontal flip (not mnist) during training" },
     { "data", "synthetic_train", T_INT, F(data.synthetic_train), "2000", 1, 1e8, NULL, true,
       "synthetic dataset: training samples" },
     { "data", "synthetic_test", T_INT, F(data.synthetic_test), "500", 1, 1e8, NULL, true,

@@ -32,3 +32,8 @@ check_PROGRAMS += fuzz/replay_dataset
 TESTS += fuzz/replay_dataset
 fuzz_replay_dataset_SOURCES = fuzz/fuzz_dataset.c fuzz/replay_main.c
 fuzz_replay_dataset_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_NAME='"dataset"'
+
+##  the file-backed sets end to end through fedctl (skipped without the
+##  shared Tiny-ImageNet copy)
+TESTS += tests/test_image_sets.sh
+EXTRA_DIST += tests/test_image_sets.sh

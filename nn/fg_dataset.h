@@ -35,9 +35,11 @@
     that needs it (fg_dataset_batch, fg_dataset_records, ...) fails with
     FG_EFORMAT naming the file.
 
-    Thread safety: a dataset is immutable after it is opened; any number
-    of threads (all trainers of a process) may call the const functions
-    below on one dataset at the same time. Only destroy needs exclusivity.
+    Thread safety: a dataset is immutable after it is opened, except that
+    a file-backed set publishes each file's stored bytes once, atomically,
+    when first read; any number of threads (all trainers of a process) may
+    call the const functions below on one dataset at the same time. Only
+    destroy needs exclusivity.
 
     Determinism: fg_dataset_batch is a pure function of the dataset, the
     indices and the key; augmentation draws come from fg_rng purpose

@@ -4,12 +4,13 @@
         <root>/val/<class>/...   (or <root>/test/<class>/...)  test split
     Classes are the sub-folders of train/, sorted by name in byte order
     (label = position); the test split uses those labels and may lack a
-    class but not add one. Extensions are compared without case. Hidden
+    class but not add one. Extensions are compared without case. A class
+    folder's sub-folders are walked, as ImageFolder does (symbolic links
+    followed, at most S_DEPTH_MAX levels, so a link loop ends). Hidden
     entries (names starting with ".") and files of other extensions are
-    skipped; so are files directly under train/ and sub-folders of a class
-    folder (ImageFolder would walk those). Images are decoded on use and
-    fitted to side x side x 3 (fg_image_fit: shorter side to side, centre
-    crop).                                                                */
+    skipped; so are files directly under train/. Images are decoded on use
+    and fitted to side x side x 3 (fg_image_fit: shorter side to side,
+    centre crop).                                                         */
 
 #include "fg_dataset_internal.h"
 #include "fg_config.h"
@@ -22,6 +23,7 @@
 #include <sys/stat.h>
 
 #define S_PATH_MAX  4096
+#define S_DEPTH_MAX 8               //  folder levels below a class folder
 
 static const char *s_extensions [] = { "jpg", "jpeg", "png", NULL };
 
@@ -52,27 +54,52 @@ s_classes (const char *dir, fg_dirent_t **list, size_t *n, size_t *classes, fg_e
     return 0;
 }
 
+//  Adds the images under <root>/<rel> (rel = <split>/<class>[/<sub>...])
+//  with label, walking sub-folders to depth; counts them in *images
+static int
+s_add_tree (const char *root, const char *rel, uint32_t label, int depth, fg_files_t *files,
+            size_t *images, fg_error_t *err)
+{
+    char dir [S_PATH_MAX], sub [S_PATH_MAX];
+    snprintf (dir, sizeof dir, "%s/%s", root, rel);
+    fg_dirent_t *list;
+    size_t n;
+    int rc = fg_files_list (dir, &list, &n, err);
+    for (size_t i = 0; i < n && !rc; i++) {
+        const fg_dirent_t *e = &list [i];
+        if (e->name [0] == '.')
+            continue;
+        if (snprintf (sub, sizeof sub, "%s/%s", rel, e->name) >= (int) sizeof sub - 1)
+            rc = fg_error_set (err, FG_ERANGE, "%s/%s: path too long", dir, e->name);
+        else
+        if (e->dir && depth >= S_DEPTH_MAX)
+            rc = fg_error_set (err, FG_ERANGE, "%s/%s: more than %d folder levels in a class "
+                               "folder (a link loop?)", dir, e->name, S_DEPTH_MAX);
+        else
+        if (e->dir)
+            rc = s_add_tree (root, sub, label, depth + 1, files, images, err);
+        else
+        if (fg_files_has_extension (e->name, s_extensions)) {
+            rc = fg_files_add (files, sub, label, e->size, err);
+            (*images)++;
+        }
+    }
+    fg_files_list_free (&list, n);
+    return rc;
+}
+
 //  Adds the images of <root>/<split>/<class> with label
 static int
 s_add_class (const char *root, const char *split, const char *class, uint32_t label,
              fg_files_t *files, fg_error_t *err)
 {
-    char dir [S_PATH_MAX], rel [S_PATH_MAX];
-    snprintf (dir, sizeof dir, "%s/%s/%s", root, split, class);
-    fg_dirent_t *list;
-    size_t n, images = 0;
-    int rc = fg_files_list (dir, &list, &n, err);
-    for (size_t i = 0; i < n && !rc; i++)
-        if (!list [i].dir && list [i].name [0] != '.'
-        &&  fg_files_has_extension (list [i].name, s_extensions)) {
-            snprintf (rel, sizeof rel, "%s/%s/%s", split, class, list [i].name);
-            rc = fg_files_add (files, rel, label, list [i].size, err);
-            images++;
-        }
-    fg_files_list_free (&list, n);
+    char rel [S_PATH_MAX];
+    snprintf (rel, sizeof rel, "%s/%s", split, class);
+    size_t images = 0;
+    int rc = s_add_tree (root, rel, label, 0, files, &images, err);
     if (!rc && images == 0)
-        rc = fg_error_set (err, FG_ENOENT, "%s: no image (*.jpg, *.jpeg, *.png) in class "
-                           "folder %s", dir, class);
+        rc = fg_error_set (err, FG_ENOENT, "%s/%s: no image (*.jpg, *.jpeg, *.png) in class "
+                           "folder %s", root, rel, class);
     return rc;
 }
 

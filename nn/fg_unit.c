@@ -168,8 +168,12 @@ fg_unit_step (fg_unit_t *self, bool *epoch_done, fg_error_t *err)
                               self->epoch, self->step };
     int rc = fg_dataset_batch (self->spec.data, self->batch_indices, n, self->spec.augment,
                                &dkey, self->images, self->labels, err);
-    if (rc)
+    if (rc) {
+        //  a damaged image of an on-demand set is found here (its file named)
+        fg_error_prefix (err, "work unit (round %u, shard %u) epoch %u batch %u",
+                         self->spec.round, self->spec.shard, self->epoch, self->step);
         return rc;
+    }
     double lr = fg_optim_lr (&self->spec.optim, (double) self->epoch);
     fg_train_keys_t keys = { self->spec.seed, self->spec.round, self->spec.shard,
                              self->epoch, self->step };

@@ -430,23 +430,27 @@ test_folder (void **state)
     s_path (path, "%s/train/bird/b1.png", root);    s_png (path, 6, 64, 33, 4);
     s_path (path, "%s/train/bird/b2.jpg", root);    s_jpeg (path, 7, 16, 90, 3);
     s_path (path, "%s/train/README.txt", root);     s_text (path, "top-level file: skipped");
+    s_path (path, "%s/train/cat/more/c2.jpg", root); s_jpeg (path, 11, 24, 24, 3);
+    s_path (path, "%s/train/cat/.cache/c3.jpg", root); s_jpeg (path, 12, 24, 24, 3);
     s_path (path, "%s/val/cat/v0.jpg", root);       s_jpeg (path, 8, 30, 30, 3);
     s_path (path, "%s/val/bird/v1.png", root);      s_png (path, 9, 31, 29, 3);
     fg_error_t err;
     fg_dataset_t *train, *test;
     assert_int_equal (fg_dataset_open_folder (root, FG_SPLIT_TRAIN, 0, 24, &train, &err), 0);
-    assert_int_equal (fg_dataset_count (train), 6);
+    assert_int_equal (fg_dataset_count (train), 7);
     assert_int_equal (fg_dataset_classes (train), 3);
     uint32_t h, w, c;
     fg_dataset_shape (train, &h, &w, &c);
     assert_true (h == 24 && w == 24 && c == 3);
-    //  round robin over Dog (0), bird (1), cat (2); files in byte order
-    static const uint16_t order [6] = { 0, 1, 2, 1, 2, 1 };
-    static const char *files [6] = { "Dog/d0.jpeg", "bird/b0.JPG", "cat/c0.PNG",
-                                     "bird/b1.png", "cat/c1.jpg", "bird/b2.jpg" };
+    //  round robin over Dog (0), bird (1), cat (2); files in byte order of
+    //  their paths, sub-folders walked, hidden ones not
+    static const uint16_t order [7] = { 0, 1, 2, 1, 2, 1, 2 };
+    static const char *files [7] = { "Dog/d0.jpeg", "bird/b0.JPG", "cat/c0.PNG",
+                                     "bird/b1.png", "cat/c1.jpg", "bird/b2.jpg",
+                                     "cat/more/c2.jpg" };
     assert_memory_equal (fg_dataset_labels (train), order, sizeof order);
     uint8_t got [24 * 24 * 3], want [24 * 24 * 3];
-    for (size_t i = 0; i < 6; i++) {
+    for (size_t i = 0; i < 7; i++) {
         s_sample (train, i, got, NULL);
         s_path (path, "%s/train/%s", root, files [i]);
         s_expected (path, 24, want);
@@ -477,6 +481,23 @@ test_folder (void **state)
     s_jpeg (path, 10, 20, 20, 3);
     int rc = fg_dataset_open_folder (root, FG_SPLIT_TEST, 0, 24, &test, &err);
     s_expect (rc, &err, FG_EFORMAT, "test/fish", "not a class of");
+    //  an image file above FG_DATASET_FILE_MAX is refused at open (sparse)
+    s_path (path, "%s/train/cat/huge.jpg", root);
+    FILE *f = fopen (path, "w");
+    assert_non_null (f);
+    fclose (f);
+    assert_int_equal (truncate (path, (off_t) FG_DATASET_FILE_MAX + 1), 0);
+    rc = fg_dataset_open_folder (root, FG_SPLIT_TRAIN, 0, 24, &ds, &err);
+    s_expect (rc, &err, FG_ERANGE, "huge.jpg", "above the");
+    assert_int_equal (unlink (path), 0);
+    //  a link loop inside a class folder ends at the depth bound
+    s_path (path, "%s/train/cat/more/loop", root);
+    char target [S_PATH];
+    s_path (target, "%s/train/cat", root);
+    assert_int_equal (symlink (target, path), 0);
+    rc = fg_dataset_open_folder (root, FG_SPLIT_TRAIN, 0, 24, &ds, &err);
+    s_expect (rc, &err, FG_ERANGE, "folder levels", NULL);
+    assert_int_equal (unlink (path), 0);
     //  an empty class folder; a bad side; no train/
     s_path (path, "%s/train/eel", root);
     s_mkdirs (path, false);
