@@ -1,5 +1,5 @@
 /*  fg_test_layouts.h — small file-backed sets for the tests of fetching
-    (tests/test_fetch.c; tests/test_fetch_files.sh through
+    (tests/test_fetch.c; tests/test_worker_files.sh through
     tests/fg_make_tiny): real image files made by libjpeg-turbo's and
     libspng's encoders (tests/fg_test_image.h) from seeded patterns.
 

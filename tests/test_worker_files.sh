@@ -1,5 +1,5 @@
 #!/bin/sh
-#   test_fetch_files.sh — a worker without a file-backed set (TAP output):
+#   test_worker_files.sh — a worker without a file-backed set (TAP output):
 #   a coordinator trains cnn-small on a generated Tiny-ImageNet layout
 #   (tests/fg_make_tiny: 4 classes of 25 seeded 64x64 JPEGs, 2 nodes, 1
 #   round); one `fedctl worker` process WITHOUT the dataset, with --cache,
