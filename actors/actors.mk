@@ -11,6 +11,16 @@ actors_libfgactors_la_SOURCES += actors/fg_partitioner.c actors/fg_aggregator.c 
     actors/fg_swarm.c
 UNIT_TESTS += tests/test_fetch tests/test_vote tests/test_trust tests/test_actor \
     tests/test_slowdown tests/test_waste
+##  fetching a file-backed set: small layouts of seeded JPEGs and PNGs
+##  (tests/fg_test_layouts.h) for test_fetch_files and test_worker_files.sh;
+##  the scripted peers both fetch tests share (tests/fg_test_fetch.h)
+UNIT_TESTS += tests/test_fetch_files
+tests_test_fetch_files_SOURCES = tests/test_fetch_files.c tests/fg_test_layouts.c
+noinst_HEADERS += tests/fg_test_layouts.h tests/fg_test_fetch.h
+check_PROGRAMS += tests/fg_make_tiny
+tests_fg_make_tiny_SOURCES = tests/fg_make_tiny.c tests/fg_test_layouts.c
+TESTS += tests/test_worker_files.sh
+EXTRA_DIST += tests/test_worker_files.sh
 ##  CURVE keys, allow-lists and the coordinator's authentication guard
 pkginclude_HEADERS += actors/fg_security.h
 noinst_HEADERS += actors/fg_security_internal.h

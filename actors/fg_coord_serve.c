@@ -6,12 +6,16 @@
 
     Samples: a node that lacks the dataset fetches its shard's samples with
     DATA-REQUEST; the coordinator answers from its training set with
-    DATA-CHUNKs (records of label + pixels, LZ4), at most S_DATA_WINDOW
-    chunks' worth and S_DATA_RANGES ranges per request (the requester asks
-    for the next window when one is in), so neither side buffers more than
-    a window. What one node is served is bounded in bytes, whether it reads
-    or not: samples only for a unit issued to it, at most S_FETCH_FACTOR
-    times the unit's records; the base weights at most S_WEIGHTS_FACTOR
+    DATA-CHUNKs (LZ4), at most S_DATA_WINDOW chunks' worth and
+    S_DATA_RANGES ranges per request (the requester asks for the next
+    window when one is in), so neither side buffers more than a window.
+    Samples of an in-memory set travel as fixed records (label + pixels);
+    those of a file-backed set (Tiny-ImageNet, folder) as variable records
+    of their stored files (label + the JPEG / PNG as it is on disk, ~5x
+    smaller than its pixels), at most S_DATA_STORED_SAMPLES a request. What
+    one node is served is bounded in bytes, whether it reads or not:
+    samples only for a unit issued to it, at most S_FETCH_FACTOR times the
+    bytes of the unit's records (or stored files); the base weights at most S_WEIGHTS_FACTOR
     times a round (a trainer fetches them once a round, again only after
     a restart; the count survives its HELLOs). Bytes served are counted per (node, round, shard) for
     clients.csv (fetched_bytes). A node that asks without reading fills
@@ -27,8 +31,9 @@
 
 #define S_DATA_WINDOW   16          //  data chunks' worth one DATA-REQUEST may ask
 #define S_DATA_RANGES   256         //  ranges one DATA-REQUEST may hold
-#define S_FETCH_FACTOR  3           //  times a unit's samples one node may be
-                                    //  served (retries after a crash)
+#define S_DATA_STORED_SAMPLES 1024  //  stored files one DATA-REQUEST may ask
+#define S_FETCH_FACTOR  3           //  times a unit's samples' bytes one node
+                                    //  may be served (retries after a crash)
 #define S_WEIGHTS_FACTOR 8          //  times the base weights, a round
 
 //  --------------------------------------------------------------------------
@@ -123,13 +128,29 @@ fg_coord_fetched_prune (fg_coord_t *self)
 //  --------------------------------------------------------------------------
 //  Samples
 
+//  The TASK's geometry block (fg_coordinator_internal.h).
+void
+fg_coord_task_geometry (const fg_coord_t *self, fg_wire_task_t *task)
+{
+    task->has_geometry = fg_dataset_has_stored (self->train);
+    if (!task->has_geometry)
+        return;
+    fg_wire_geometry_t *g = &task->geometry;
+    g->classes = fg_dataset_classes (self->train);
+    fg_dataset_shape (self->train, &g->height, &g->width, &g->channels);
+}
+
 //  Why a DATA-REQUEST is refused (into why, with *reason), or false.
+//  Fixed records: per_chunk of them fit in a chunk; stored files
+//  (variable records): at most S_DATA_STORED_SAMPLES a request, their
+//  bytes checked when they are read (s_stored_refused).
 static bool
-s_data_refused (fg_coord_t *self, const fg_wire_data_request_t *r, size_t per_chunk,
-                int *reason, char *why, size_t size)
+s_data_refused (fg_coord_t *self, const fg_wire_data_request_t *r, bool stored,
+                size_t per_chunk, int *reason, char *why, size_t size)
 {
     size_t count = fg_dataset_count (self->train);
     size_t record = fg_dataset_record_size (self->train);
+    uint64_t most = stored? S_DATA_STORED_SAMPLES: (uint64_t) S_DATA_WINDOW * per_chunk;
     const fg_wire_range_t *last = r->range_count? &r->ranges [r->range_count - 1]: NULL;
     *reason = FG_WIRE_REASON_OTHER;
     if (memcmp (r->dataset_hash, self->dataset_hash, FG_SHA256_SIZE)) {
@@ -142,26 +163,62 @@ s_data_refused (fg_coord_t *self, const fg_wire_data_request_t *r, size_t per_ch
         snprintf (why, size, "samples up to %llu asked, the training set holds %zu",
                   last? (unsigned long long) last->start + last->count: 0ull, count);
     else
-    if (per_chunk == 0)
+    if (!stored && per_chunk == 0)
         snprintf (why, size, "a sample (%zu bytes) does not fit in a data chunk", record);
     else
-    if (r->range_count > S_DATA_RANGES || r->sample_count > (uint64_t) S_DATA_WINDOW * per_chunk)
+    if (r->range_count > S_DATA_RANGES || r->sample_count > most)
         snprintf (why, size, "%u ranges of %llu samples asked at once; at most %d ranges "
-                  "of %zu samples", r->range_count, (unsigned long long) r->sample_count,
-                  S_DATA_RANGES, (size_t) S_DATA_WINDOW * per_chunk);
+                  "of %llu samples", r->range_count, (unsigned long long) r->sample_count,
+                  S_DATA_RANGES, (unsigned long long) most);
     else
         return false;
     return true;
 }
 
+//  Bytes of sample i as a variable record (its stored file and head) into
+//  *bytes. Returns 0 or fg_dataset_stored's code.
+static int
+s_stored_record (const fg_coord_t *self, uint32_t i, uint64_t *bytes, fg_error_t *err)
+{
+    const uint8_t *file;
+    size_t size;
+    int rc = fg_dataset_stored (self->train, i, &file, &size, err);
+    if (rc == 0)
+        *bytes = fg_wire_sample_bytes (size);
+    return rc;
+}
+
+//  What a node may be served for a unit, in bytes: the shard's records
+//  (count x record size), or the variable records of its stored files
+//  (each file is read here on the shard's first request, and kept by the
+//  dataset for the chunks that follow). Returns 0 or a read error.
+static int
+s_unit_bytes (const fg_coord_t *self, uint32_t shard, uint64_t *bytes, fg_error_t *err)
+{
+    size_t begin = self->shards->offset [shard], end = self->shards->offset [shard + 1];
+    *bytes = 0;
+    if (!fg_dataset_has_stored (self->train)) {
+        *bytes = (uint64_t) (end - begin) * fg_dataset_record_size (self->train);
+        return 0;
+    }
+    for (size_t k = begin; k < end; k++) {
+        uint64_t record;
+        int rc = s_stored_record (self, self->shards->index [k], &record, err);
+        if (rc)
+            return rc;
+        *bytes += record;
+    }
+    return 0;
+}
+
 //  Samples go to a node for a unit issued to it (any of its attempts: a
 //  trainer that reconnected continues its fetch; any unit of a round a
 //  restarted coordinator resumed, whose issues it does not know), at most
-//  S_FETCH_FACTOR times the unit's records: a node that asks and does not
-//  read makes the coordinator queue no more than that.
+//  S_FETCH_FACTOR times the unit's bytes (s_unit_bytes): a node that asks
+//  and does not read makes the coordinator queue no more than that.
 static bool
 s_data_over_budget (fg_coord_t *self, const fg_coord_node_t *node, const fg_wire_msg_t *msg,
-                    size_t record, int *reason, char *why, size_t size)
+                    int *reason, char *why, size_t size)
 {
     bool unit = self->units && msg->round == self->round && msg->shard < self->nshards;
     bool issued = unit && self->unsure_round == self->round;
@@ -173,38 +230,79 @@ s_data_over_budget (fg_coord_t *self, const fg_coord_node_t *node, const fg_wire
                   "shard %u is not one", msg->round, msg->shard);
         return true;
     }
-    uint64_t records = self->shards->offset [msg->shard + 1] - self->shards->offset [msg->shard];
-    uint64_t budget = (uint64_t) S_FETCH_FACTOR * records * record;
+    uint64_t unit_bytes;
+    fg_error_t err;
+    if (s_unit_bytes (self, msg->shard, &unit_bytes, &err)) {
+        *reason = FG_WIRE_REASON_OTHER;
+        snprintf (why, size, "%.190s", err.msg);
+        return true;
+    }
+    uint64_t budget = (uint64_t) S_FETCH_FACTOR * unit_bytes;
     uint64_t served = fg_coord_fetched_bytes (self, node->id, msg->round, msg->shard);
     if (served < budget)
         return false;
     *reason = FG_WIRE_REASON_BUSY;
     snprintf (why, size, "%llu bytes of samples served for round %u shard %u already, %d "
-              "times its records", (unsigned long long) served, msg->round, msg->shard,
+              "times its samples' bytes", (unsigned long long) served, msg->round, msg->shard,
               S_FETCH_FACTOR);
     return true;
 }
 
-//  One DATA-CHUNK: samples [start, start + n) packed from raw (a buffer of
-//  n records). *bytes grows by the LZ4 bytes sent.
+//  The stored files asked (read if not yet): why the request cannot be
+//  served (a file that does not fit in a chunk: never; more bytes than a
+//  window: ask fewer), or false.
+static bool
+s_stored_refused (fg_coord_t *self, const fg_wire_data_request_t *r, size_t raw_max,
+                  int *reason, char *why, size_t size)
+{
+    uint64_t total = 0;
+    fg_error_t err;
+    *reason = FG_WIRE_REASON_OTHER;
+    for (uint32_t k = 0; k < r->range_count; k++)
+        for (uint32_t i = r->ranges [k].start; i - r->ranges [k].start < r->ranges [k].count;
+             i++) {
+            uint64_t record;
+            if (s_stored_record (self, i, &record, &err)) {
+                snprintf (why, size, "%.190s", err.msg);
+                return true;
+            }
+            if (record > raw_max) {
+                snprintf (why, size, "sample %u's stored file is %llu bytes, more than a data "
+                          "chunk holds (%zu): raise grid.chunk_size", i,
+                          (unsigned long long) (record - FG_WIRE_SAMPLE_HEAD),
+                          raw_max - FG_WIRE_SAMPLE_HEAD);
+                return true;
+            }
+            total += record;
+        }
+    if (total <= (uint64_t) S_DATA_WINDOW * raw_max)
+        return false;
+    *reason = FG_WIRE_REASON_BUSY;
+    snprintf (why, size, "too much at once: %llu bytes of files asked, at most %llu; ask "
+              "fewer samples", (unsigned long long) total,
+              (unsigned long long) S_DATA_WINDOW * raw_max);
+    return true;
+}
+
+//  One DATA-CHUNK: samples [start, start + n) as raw_size bytes of raw
+//  (records of record_size bytes, 0: variable), LZ4-packed. *bytes grows
+//  by the LZ4 bytes sent.
 static int
 s_send_data_chunk (fg_coord_t *self, fg_coord_node_t *node, const fg_wire_msg_t *about,
-                   uint32_t start, uint32_t n, uint8_t *raw, uint64_t *bytes, fg_error_t *err)
+                   uint32_t start, uint32_t n, uint32_t record_size, const uint8_t *raw,
+                   size_t raw_size, uint64_t *bytes, fg_error_t *err)
 {
-    size_t record = fg_dataset_record_size (self->train);
     uint8_t *lz4 = NULL;
     size_t lz4_size = 0;
-    int rc = fg_dataset_records (self->train, start, n, raw, err);
-    if (rc == 0)
-        rc = fg_wire_data_pack (raw, (size_t) n * record, &lz4, &lz4_size, err);
+    int rc = fg_wire_data_pack (raw, raw_size, &lz4, &lz4_size, err);
     if (rc == 0) {
         fg_wire_msg_t chunk;
         fg_wire_msg_reply (&chunk, FG_WIRE_DATA_CHUNK, about);
         memcpy (chunk.data_chunk.dataset_hash, self->dataset_hash, FG_SHA256_SIZE);
         chunk.data_chunk.start = start;
         chunk.data_chunk.count = n;
-        chunk.data_chunk.record_size = (uint32_t) record;
-        chunk.data_chunk.raw_size = (uint64_t) n * record;
+        chunk.data_chunk.record_size = record_size;
+        chunk.data_chunk.raw_size = raw_size;
         chunk.data_chunk.lz4_size = lz4_size;
         chunk.data_chunk.lz4 = lz4;
         rc = fg_coord_send (self, node, &chunk);
@@ -215,25 +313,84 @@ s_send_data_chunk (fg_coord_t *self, fg_coord_node_t *node, const fg_wire_msg_t 
     return rc;
 }
 
+//  The samples of range as chunks of fixed records, per_chunk at most each.
+static int
+s_send_records (fg_coord_t *self, fg_coord_node_t *node, const fg_wire_msg_t *msg,
+                const fg_wire_range_t *range, size_t per_chunk, uint8_t *raw, uint64_t *bytes,
+                fg_error_t *err)
+{
+    size_t record = fg_dataset_record_size (self->train);
+    int rc = 0;
+    for (uint32_t done = 0; rc == 0 && done < range->count; ) {
+        uint32_t left = range->count - done;
+        uint32_t n = left < per_chunk? left: (uint32_t) per_chunk;
+        rc = fg_dataset_records (self->train, range->start + done, n, raw, err);
+        if (rc == 0)
+            rc = s_send_data_chunk (self, node, msg, range->start + done, n, (uint32_t) record,
+                                    raw, (size_t) n * record, bytes, err);
+        done += n;
+    }
+    return rc;
+}
+
+//  The stored files of range as chunks of variable records, each as full
+//  as raw_max allows (s_stored_refused made sure every file fits one).
+static int
+s_send_stored (fg_coord_t *self, fg_coord_node_t *node, const fg_wire_msg_t *msg,
+               const fg_wire_range_t *range, size_t raw_max, uint8_t *raw, uint64_t *bytes,
+               fg_error_t *err)
+{
+    const uint16_t *labels = fg_dataset_labels (self->train);
+    uint64_t end = (uint64_t) range->start + range->count;
+    uint64_t i = range->start;
+    int rc = 0;
+    while (rc == 0 && i < end) {
+        uint32_t first = (uint32_t) i;
+        size_t used = 0;
+        while (rc == 0 && i < end) {
+            const uint8_t *file;
+            size_t size;
+            rc = fg_dataset_stored (self->train, (size_t) i, &file, &size, err);
+            if (rc == 0)
+                rc = fg_wire_sample_put (raw, raw_max, &used, labels [i], file, size, err);
+            if (rc == FG_EFULL && used > 0) {
+                rc = 0;                 //  the chunk is full: send it
+                break;
+            }
+            if (rc == 0)
+                i++;
+        }
+        if (rc == 0)
+            rc = s_send_data_chunk (self, node, msg, first, (uint32_t) (i - first), 0, raw,
+                                    used, bytes, err);
+    }
+    return rc;
+}
+
 //  DATA-REQUEST: the samples of the ranges asked, as DATA-CHUNKs of
-//  consecutive records (u16le label | pixels) of one range each, at most
-//  fg_wire_data_raw_max bytes raw. Refused (REJECT, nothing changes): an
-//  unknown dataset, ranges outside the training set, more than a window.
+//  consecutive records of one range each, at most fg_wire_data_raw_max
+//  bytes raw: fixed records (u16le label | pixels) of an in-memory set,
+//  variable records (u16le label | u32le size | the image file) of a
+//  file-backed one. Refused (REJECT, nothing changes): an unknown dataset,
+//  ranges outside the training set, more than a window, a unit not issued
+//  to the node or served S_FETCH_FACTOR times, a file larger than a chunk.
 void
 fg_coord_on_data_request (fg_coord_t *self, fg_coord_node_t *node, const fg_wire_msg_t *msg)
 {
     const fg_wire_data_request_t *r = &msg->data_request;
-    size_t record = fg_dataset_record_size (self->train);
-    size_t per_chunk = fg_wire_data_raw_max (&self->limits) / record;
+    bool stored = fg_dataset_has_stored (self->train);
+    size_t raw_max = fg_wire_data_raw_max (&self->limits);
+    size_t per_chunk = raw_max / fg_dataset_record_size (self->train);
     char why [200];
     int reason;
-    if (s_data_refused (self, r, per_chunk, &reason, why, sizeof why)
-    ||  s_data_over_budget (self, node, msg, record, &reason, why, sizeof why)) {
+    if (s_data_refused (self, r, stored, per_chunk, &reason, why, sizeof why)
+    ||  s_data_over_budget (self, node, msg, &reason, why, sizeof why)
+    ||  (stored && s_stored_refused (self, r, raw_max, &reason, why, sizeof why))) {
         fg_coord_node_info (self, node, "DATA-REQUEST from %s refused: %s", node->id, why);
         fg_coord_send_reject (self, node->routing, msg, reason, why);
         return;
     }
-    uint8_t *raw = malloc (per_chunk * record);
+    uint8_t *raw = malloc (stored? raw_max: per_chunk * fg_dataset_record_size (self->train));
     if (!raw) {
         fg_coord_send_reject (self, node->routing, msg, FG_WIRE_REASON_BUSY, "out of memory");
         return;
@@ -243,13 +400,9 @@ fg_coord_on_data_request (fg_coord_t *self, fg_coord_node_t *node, const fg_wire
     fg_error_clear (&err);
     int rc = 0;
     for (uint32_t i = 0; rc == 0 && i < r->range_count; i++)
-        for (uint32_t done = 0; rc == 0 && done < r->ranges [i].count; ) {
-            uint32_t left = r->ranges [i].count - done;
-            uint32_t n = left < per_chunk? left: (uint32_t) per_chunk;
-            rc = s_send_data_chunk (self, node, msg, r->ranges [i].start + done, n, raw,
-                                    &bytes, &err);
-            done += n;
-        }
+        rc = stored? s_send_stored (self, node, msg, &r->ranges [i], raw_max, raw, &bytes, &err)
+                   : s_send_records (self, node, msg, &r->ranges [i], per_chunk, raw, &bytes,
+                                     &err);
     free (raw);
     if (rc && err.msg [0])              //  (a failed send is logged by fg_coord_send)
         fg_coord_node_warn (self, node, "samples to %s: %s", node->id, err.msg);

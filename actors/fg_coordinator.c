@@ -484,6 +484,7 @@ s_send_task (fg_coord_t *self, fg_coord_node_t *node, uint32_t shard, bool backu
     t->model = (uint8_t) self->cfg.model.name;
     t->dataset = (uint8_t) self->cfg.data.dataset;
     memcpy (t->dataset_hash, self->dataset_hash, FG_SHA256_SIZE);
+    fg_coord_task_geometry (self, t);
     int64_t now = zclock_mono ();
     //  its measured speed, or the slowest measured for a node not measured yet
     double expected_ms = fg_coord_expected_ms (self, node, count);

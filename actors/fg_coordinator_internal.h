@@ -471,6 +471,13 @@ void
     fg_coord_on_data_request (fg_coord_t *self, fg_coord_node_t *node,
                               const fg_wire_msg_t *msg);
 
+//  The TASK's geometry block: the training set's classes and shape when
+//  its samples travel as stored files (fg_dataset_has_stored), which a
+//  fetching trainer cannot learn from the kind; none otherwise (the
+//  TASK's bytes of protocol 1).
+void
+    fg_coord_task_geometry (const fg_coord_t *self, fg_wire_task_t *task);
+
 //  Sample bytes served to node id for (round, shard); 0 when none.
 uint64_t
     fg_coord_fetched_bytes (const fg_coord_t *self, const char *id, uint32_t round,

@@ -540,8 +540,9 @@ s_on_update_request (fg_trn_t *self, const fg_wire_msg_t *msg)
 }
 
 //  A REJECT: of HELLO, back-off; from a coordinator that forgot this node,
-//  HELLO again; of the samples request, the TASK refused for good; of the
-//  unit or READY, idle.
+//  HELLO again; of the samples request, fewer stored files asked when they
+//  were too many at once, else the TASK refused for good; of the unit or
+//  READY, idle.
 static void
 s_on_reject (fg_trn_t *self, const fg_wire_msg_t *msg, bool about_unit)
 {
@@ -560,6 +561,10 @@ s_on_reject (fg_trn_t *self, const fg_wire_msg_t *msg, bool about_unit)
             self->state = FG_TRN_CONNECTING;
         s_send_hello (self);
     }
+    else
+    if (about_unit && msg->reject.of_type == FG_WIRE_DATA_REQUEST
+    &&  fg_trn_samples_refused (self, &msg->reject))
+        ;                               //  fewer stored files asked at once
     else
     if (about_unit && msg->reject.of_type == FG_WIRE_DATA_REQUEST
     &&  self->state == FG_TRN_SAMPLES) {

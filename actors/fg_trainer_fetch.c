@@ -13,6 +13,13 @@
     labels) and stores it in one transaction before counting it, then
     trains on a dataset made of the shard's samples
     (fg_dataset_from_records), which gives the same bits as the whole set.
+    The samples of a file-backed set (the TASK carries its geometry) travel
+    as variable records of their stored files instead (label | size | the
+    JPEG / PNG): a window is then a number of samples that adapts to the
+    files' sizes (about S_DATA_CREDIT chunks' worth, halved when the
+    coordinator finds it too much), the cache keeps the files, and the
+    dataset is made of them with fg_dataset_from_stored (decoded on use,
+    the same bits as the whole set).
     A chunk that does not fit is dropped with a log line and the window is
     asked again from the first sample still missing; so is a window that
     brings nothing for liveness x heartbeat.                             */
@@ -28,6 +35,11 @@
 
 #define S_CREDIT        8           //  chunks asked for at a time
 #define S_DATA_CREDIT   8           //  data chunks' worth asked for at a time
+#define S_STORED_FIRST  64          //  stored files asked in a first window
+#define S_STORED_MOST   512         //  ... in any window (the coordinator: 1024)
+#define S_STORED_WINDOW 16          //  a window's files: at most 16 chunks' worth
+                                    //  (the coordinator's bound, our chunks)
+#define S_STORED_SHARD  ((size_t) 8 << 30)  //  bytes of a shard's files read back
 
 void
 fg_trn_request_chunks (fg_trn_t *self)
@@ -86,8 +98,12 @@ fg_trn_samples_ready (fg_trn_t *self)
 void
 fg_trn_request_samples (fg_trn_t *self)
 {
-    size_t per_chunk = fg_wire_data_raw_max (&self->limits) / self->record_size;
-    uint64_t budget = (uint64_t) S_DATA_CREDIT * (per_chunk? per_chunk: 1);
+    size_t raw_max = fg_wire_data_raw_max (&self->limits);
+    //  variable records: ranges are not cut (the coordinator cuts chunks
+    //  by bytes), the window is var_window samples
+    size_t per_chunk = self->record_size? raw_max / self->record_size: 0;
+    uint64_t budget = self->record_size? (uint64_t) S_DATA_CREDIT * (per_chunk? per_chunk: 1)
+                                       : self->var_window;
     uint32_t nwindow = 0;
     uint64_t asked = 0;
     uint32_t r = self->cursor_range, offset = self->cursor_offset;
@@ -115,7 +131,9 @@ fg_trn_request_samples (fg_trn_t *self)
     self->win_offset = 0;
     self->data_expires = zclock_mono () + (int64_t) self->heartbeat_ms * self->liveness;
     free (self->win_records);
-    self->win_records = nwindow? malloc ((size_t) asked * self->record_size): NULL;
+    self->win_bytes = 0;
+    self->win_cap = self->record_size? (size_t) asked * self->record_size: raw_max;
+    self->win_records = nwindow? malloc (self->win_cap): NULL;
     if (!self->win_records)
         return;                         //  nothing left; or asked again at data_expires
     fg_wire_msg_t msg;
@@ -129,6 +147,75 @@ fg_trn_request_samples (fg_trn_t *self)
     fg_trn_send (self, &msg);
 }
 
+//  The shard's stored files read back from the cache (n variable records
+//  in buf, size bytes): the unit's dataset of them (fg_dataset_from_stored
+//  copies the files). Returns 0, FG_ERANGE (a label the geometry does not
+//  have), FG_EFORMAT or fg_dataset_from_stored's code.
+static int
+s_from_stored (fg_trn_t *self, const uint8_t *buf, size_t size, fg_error_t *err)
+{
+    size_t n = self->nindices;
+    const fg_wire_geometry_t *g = &self->task.geometry;
+    uint16_t *labels = malloc (n * sizeof *labels);
+    const uint8_t **bytes = malloc (n * sizeof *bytes);
+    size_t *sizes = malloc (n * sizeof *sizes);
+    int rc = labels && bytes && sizes? 0
+           : fg_error_set (err, FG_ENOMEM, "out of memory for %zu samples", n);
+    size_t at = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        fg_wire_sample_t sample;
+        rc = fg_wire_sample_next (buf, size, &at, &sample, err);
+        if (rc == 0 && sample.label >= g->classes)
+            rc = fg_error_set (err, FG_ERANGE, "sample %u: label %u, the set has %u classes",
+                               self->indices [i], sample.label, g->classes);
+        if (rc == 0) {
+            labels [i] = sample.label;
+            bytes [i] = sample.bytes;
+            sizes [i] = sample.size;
+        }
+    }
+    if (rc == 0)
+        rc = fg_dataset_from_stored (self->task.dataset, FG_SPLIT_TRAIN, self->task.dataset_hash,
+                                     g->classes, g->height, n, self->indices, labels, bytes,
+                                     sizes, &self->fetched, err);
+    free (labels);
+    free (bytes);
+    free (sizes);
+    return rc;
+}
+
+//  The shard's samples from the cache, into self->fetched: fixed records
+//  (each checked), or the stored files. Returns 0 or an FG code.
+static int
+s_samples_read (fg_trn_t *self, fg_error_t *err)
+{
+    size_t n = self->nindices;
+    if (self->record_size == 0) {
+        uint8_t *buf;
+        size_t size;
+        int rc = fg_sample_cache_load (self->cache, self->task.dataset_hash, self->task.ranges,
+                                       self->task.range_count, S_STORED_SHARD, &buf, &size, err);
+        if (rc == 0) {
+            rc = s_from_stored (self, buf, size, err);
+            free (buf);
+        }
+        return rc;
+    }
+    if (n > SIZE_MAX / self->record_size)
+        return fg_error_set (err, FG_ENOMEM, "shard of %zu samples too large", n);
+    uint8_t *records = malloc (n * self->record_size);
+    if (!records)
+        return fg_error_set (err, FG_ENOMEM, "out of memory for %zu samples", n);
+    int rc = fg_sample_cache_get (self->cache, self->task.dataset_hash, self->record_size,
+                                  self->task.ranges, self->task.range_count, records, err);
+    if (rc == 0)
+        rc = fg_dataset_from_records (self->task.dataset, FG_SPLIT_TRAIN, self->task.dataset_hash,
+                                      n, self->indices, records, self->record_size,
+                                      &self->fetched, err);
+    free (records);
+    return rc;
+}
+
 //  Every sample of the shard is in the cache: read them back (each record
 //  checked) and make the unit's dataset of them.
 static void
@@ -136,24 +223,7 @@ s_samples_load (fg_trn_t *self)
 {
     fg_error_t err;
     size_t n = self->nindices;
-    if (n > SIZE_MAX / self->record_size) {
-        fg_error_set (&err, FG_ENOMEM, "shard of %zu samples too large", n);
-        s_unit_failed (self, &err);
-        return;
-    }
-    uint8_t *records = malloc (n * self->record_size);
-    if (!records) {
-        fg_error_set (&err, FG_ENOMEM, "out of memory for %zu samples", n);
-        s_unit_failed (self, &err);
-        return;
-    }
-    int rc = fg_sample_cache_get (self->cache, self->task.dataset_hash, self->record_size,
-                                  self->task.ranges, self->task.range_count, records, &err);
-    if (rc == 0)
-        rc = fg_dataset_from_records (self->task.dataset, FG_SPLIT_TRAIN, self->task.dataset_hash,
-                                      n, self->indices, records, self->record_size,
-                                      &self->fetched, &err);
-    free (records);
+    int rc = s_samples_read (self, &err);
     if ((rc == FG_ENOENT || rc == FG_ECHECKSUM) && self->data_loads < 3) {
         //  damaged (or lost) since it was looked up: fetch what is missing again
         fg_warn ("trainer %s: %s; fetching again", self->node_id, err.msg);
@@ -173,6 +243,42 @@ s_samples_load (fg_trn_t *self)
     fg_trn_samples_ready (self);
 }
 
+//  How the TASK's samples travel (self->record_size: fixed records of the
+//  kind's geometry, or 0: the stored files of a file-backed set, whose
+//  geometry the TASK carries), or why they cannot: into why, true.
+static bool
+s_record_form (fg_trn_t *self, char *why, size_t size)
+{
+    int kind = self->task.dataset;
+    bool files = kind == FG_DATASET_TINY_IMAGENET || kind == FG_DATASET_FOLDER;
+    const fg_wire_geometry_t *g = &self->task.geometry;
+    fg_error_t err;
+    uint32_t h, w, c;
+    if (files != self->task.has_geometry)
+        snprintf (why, size, "a TASK of %s %s geometry", fg_config_choice_name ("data.dataset", kind),
+                  files? "without its": "with a");
+    else
+    if (files && (g->height != g->width || g->channels != 3))
+        snprintf (why, size, "%ux%ux%u images: the stored files of %s are square RGB",
+                  g->height, g->width, g->channels, fg_config_choice_name ("data.dataset", kind));
+    else
+    if (files) {
+        self->record_size = 0;
+        if (self->var_window == 0)
+            self->var_window = S_STORED_FIRST;
+        return false;
+    }
+    else
+    if (fg_dataset_kind_geometry (kind, NULL, &h, &w, &c, &err))
+        snprintf (why, size, "%.190s", err.msg);
+    else
+    if ((self->record_size = 2 + (size_t) h * w * c) > fg_wire_data_raw_max (&self->limits))
+        snprintf (why, size, "a sample is larger than a data chunk (grid.chunk_size)");
+    else
+        return false;
+    return true;
+}
+
 //  The TASK's dataset is not held: look up the shard's samples in the
 //  cache and fetch the missing ones.
 void
@@ -180,14 +286,9 @@ fg_trn_samples_begin (fg_trn_t *self)
 {
     fg_error_t err;
     self->data_loads++;
-    uint32_t classes, h, w, c;
-    if (fg_dataset_kind_geometry (self->task.dataset, &classes, &h, &w, &c, &err)) {
-        fg_trn_refuse_task (self, err.msg);
-        return;
-    }
-    self->record_size = 2 + (size_t) h * w * c;
-    if (self->record_size > fg_wire_data_raw_max (&self->limits)) {
-        fg_trn_refuse_task (self, "a sample is larger than a data chunk (grid.chunk_size)");
+    char why [200];
+    if (s_record_form (self, why, sizeof why)) {
+        fg_trn_refuse_task (self, why);
         return;
     }
     free (self->want);
@@ -218,10 +319,32 @@ fg_trn_samples_begin (fg_trn_t *self)
     fg_trn_request_samples (self);
 }
 
+//  The variable records of chunk c: every label below the TASK's classes
+//  (their framing the decoder checked), and the window stays within
+//  S_STORED_WINDOW chunks' worth. Returns 0, FG_ERANGE or FG_EFORMAT.
+static int
+s_check_stored (const fg_trn_t *self, const fg_wire_data_chunk_t *c, fg_error_t *err)
+{
+    size_t most = (size_t) S_STORED_WINDOW * fg_wire_data_raw_max (&self->limits);
+    if (c->raw_size > most - self->win_bytes)
+        return fg_error_set (err, FG_ERANGE, "the window's files pass %zu bytes", most);
+    size_t at = 0;
+    for (uint32_t i = 0; i < c->count; i++) {
+        fg_wire_sample_t sample;
+        int rc = fg_wire_sample_next (c->samples, (size_t) c->raw_size, &at, &sample, err);
+        if (rc)
+            return rc;
+        if (sample.label >= self->task.geometry.classes)
+            return fg_error_set (err, FG_ERANGE, "sample %u: label %u, the set has %u classes",
+                                 c->start + i, sample.label, self->task.geometry.classes);
+    }
+    return 0;
+}
+
 //  Whether DATA-CHUNK c is exactly the next run of samples of the window
 //  (at: the window's range it falls in, NULL when none is awaited), of
 //  the TASK's dataset, and sound. Returns 0, FG_EMISMATCH, FG_ESTATE,
-//  FG_EFORMAT or fg_dataset_check_records's code.
+//  FG_EFORMAT, FG_ERANGE or fg_dataset_check_records's code.
 static int
 s_check_chunk (const fg_trn_t *self, const fg_wire_data_chunk_t *c,
                const fg_wire_range_t *at, fg_error_t *err)
@@ -240,6 +363,9 @@ s_check_chunk (const fg_trn_t *self, const fg_wire_data_chunk_t *c,
                            c->start, (unsigned long long) c->start + c->count - 1,
                            at? (unsigned long long) at->start + self->win_offset: 0ull);
     else
+    if (self->record_size == 0)
+        rc = s_check_stored (self, c, err);
+    else
     if (c->raw_size != (uint64_t) c->count * self->record_size)
         rc = fg_error_set (err, FG_EFORMAT, "%llu bytes for %u records",
                            (unsigned long long) c->raw_size, c->count);
@@ -247,6 +373,53 @@ s_check_chunk (const fg_trn_t *self, const fg_wire_data_chunk_t *c,
         rc = fg_dataset_check_records (self->task.dataset, c->samples, c->count,
                                        self->record_size, err);
     return rc;
+}
+
+//  Appends chunk c's records to the window (variable records: the buffer
+//  grows, within the bound s_check_stored kept). Returns 0 or FG_ENOMEM.
+static int
+s_window_add (fg_trn_t *self, const fg_wire_data_chunk_t *c, fg_error_t *err)
+{
+    size_t raw = (size_t) c->raw_size;
+    if (self->record_size == 0 && raw > self->win_cap - self->win_bytes) {
+        size_t cap = self->win_cap * 2 > self->win_bytes + raw? self->win_cap * 2
+                                                               : self->win_bytes + raw;
+        uint8_t *more = realloc (self->win_records, cap);
+        if (!more)
+            return fg_error_set (err, FG_ENOMEM, "out of memory for %zu bytes of samples", cap);
+        self->win_records = more;
+        self->win_cap = cap;
+    }
+    size_t at = self->record_size? self->win_have * self->record_size: self->win_bytes;
+    memcpy (self->win_records + at, c->samples, raw);
+    self->win_bytes = at + raw;
+    self->win_have += c->count;
+    return 0;
+}
+
+//  After a window of stored files: the next asks about S_DATA_CREDIT
+//  chunks' worth at the mean size seen (1 .. S_STORED_MOST files).
+static void
+s_window_adapt (fg_trn_t *self)
+{
+    if (self->record_size || self->win_total == 0)
+        return;
+    uint64_t mean = self->win_bytes / self->win_total + 1;
+    uint64_t n = (uint64_t) S_DATA_CREDIT * fg_wire_data_raw_max (&self->limits) / mean;
+    self->var_window = n < 1? 1: n > S_STORED_MOST? S_STORED_MOST: (uint32_t) n;
+}
+
+bool
+fg_trn_samples_refused (fg_trn_t *self, const fg_wire_reject_t *reject)
+{
+    if (self->state != FG_TRN_SAMPLES || self->record_size != 0
+    ||  reject->reason != FG_WIRE_REASON_BUSY || self->var_window <= 1)
+        return false;
+    self->var_window /= 2;
+    fg_info ("trainer %s: %s; asking %u files at a time", self->node_id, reject->text,
+             self->var_window);
+    fg_trn_request_samples (self);
+    return true;
 }
 
 //  A DATA-CHUNK: kept when it is exactly the next run of samples of the
@@ -275,8 +448,10 @@ fg_trn_on_data_chunk (fg_trn_t *self, const fg_wire_msg_t *msg)
         return;
     }
     self->rerequested = false;
-    memcpy (self->win_records + self->win_have * self->record_size, c->samples, c->raw_size);
-    self->win_have += c->count;
+    if ((rc = s_window_add (self, c, &err))) {
+        s_unit_failed (self, &err);
+        return;
+    }
     self->win_offset += c->count;
     if (self->win_offset == at->count) {
         self->win_range++;
@@ -287,12 +462,14 @@ fg_trn_on_data_chunk (fg_trn_t *self, const fg_wire_msg_t *msg)
     if (self->win_have < self->win_total)
         return;
     rc = fg_sample_cache_put (self->cache, self->task.dataset_hash, self->record_size,
-                              self->window, self->nwindow, self->win_records, &err);
+                              self->window, self->nwindow, self->win_records, self->win_bytes,
+                              &err);
     if (rc) {
         s_unit_failed (self, &err);
         return;
     }
     fg_crash_point ("trainer.data.stored");
+    s_window_adapt (self);
     //  the committed cursor moves past the window
     uint64_t left = self->win_total;
     while (left) {

@@ -22,7 +22,11 @@
 #include "fg_trainer_journal.h"
 #include "fg_sample_cache.h"
 
-#define FG_TRN_DATA_RANGES  256     //  ranges in one DATA-REQUEST
+#define FG_TRN_DATA_RANGES  64      //  ranges in one DATA-REQUEST: the coordinator
+                                    //  answers each with a chunk at least, and a
+                                    //  burst of 256 (a scattered shard) overflowed
+                                    //  its send queue (S_PEER_SNDHWM 300: the
+                                    //  writer sees the reader's progress late)
 
 typedef enum {
     FG_TRN_CONNECTING, FG_TRN_IDLE, FG_TRN_SAMPLES, FG_TRN_FETCHING, FG_TRN_TRAINING,
@@ -101,8 +105,13 @@ typedef struct {
     uint64_t  win_have;
     uint32_t  win_range;            //  window [win_range] holds the next sample
     uint32_t  win_offset;
-    uint8_t  *win_records;          //  win_total x record_size
-    size_t    record_size;
+    uint8_t  *win_records;          //  win_total x record_size; variable: win_bytes
+    size_t    record_size;          //  0: variable records (the stored files of a
+                                    //  file-backed set, fg_wire_sample_next)
+    size_t    win_bytes;            //  variable: bytes in win_records
+    size_t    win_cap;              //  ... and its capacity
+    uint32_t  var_window;           //  variable: samples to ask at once (adapts to
+                                    //  the files' sizes: about S_DATA_CREDIT chunks)
     bool      rerequested;          //  asked again since the last good chunk
     int64_t   data_expires;         //  ask again when nothing came by then
     uint64_t  data_bytes;           //  LZ4 bytes received for the unit
@@ -262,6 +271,12 @@ void
 
 void
     fg_trn_on_data_chunk (fg_trn_t *self, const fg_wire_msg_t *msg);
+
+//  A REJECT of the samples request: true when it was handled here (the
+//  stored files asked were too much at once: a window of half as many
+//  asked instead); false when the unit must be given up.
+bool
+    fg_trn_samples_refused (fg_trn_t *self, const fg_wire_reject_t *reject);
 
 void
     fg_trn_on_weights_chunk (fg_trn_t *self, const fg_wire_msg_t *msg);

@@ -5,12 +5,15 @@
     what is left) and its bytes; the last frame is the rest. Every frame is
     copied into its own exact-size heap block, so ASan catches a read past
     any frame's end. fuzz_frames_fix makes the header's payload length and
-    checksum right, so the fuzzer reaches the body parsers.              */
+    checksum right, so the fuzzer reaches the body parsers.
+    fuzz_frames_write writes encoded frames as a seed in this layout
+    (tests/test_wire --corpus, tests/test_wire_samples --corpus).        */
 
 #ifndef FUZZ_FRAMES_H_INCLUDED
 #define FUZZ_FRAMES_H_INCLUDED
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -65,6 +68,32 @@ fuzz_frames_fix (uint8_t *header, const fg_wire_frame_t *frames, size_t count)
     for (size_t i = 1; i < count; i++)
         crc = crc32_z (crc, frames [i].data, frames [i].size);
     fuzz_frames_put (header + 36, (uint32_t) crc, 4);
+}
+
+//  Writes frames f to the file path as a seed: byte 0 = frame count |
+//  flags (0x80: the harness recomputes payload length and checksum), then
+//  the layout above. Returns 0, or -1 (a frame but the last over 65,535
+//  bytes, or an I/O error: errno says which).
+static inline int
+fuzz_frames_write (const char *path, const fg_wire_frames_t *f, uint8_t flags)
+{
+    FILE *file = fopen (path, "wb");
+    if (!file)
+        return -1;
+    fputc ((int) (f->count | flags), file);
+    for (size_t i = 0; i < f->count; i++) {
+        if (i + 1 < f->count) {
+            if (f->frame [i].size > 0xffff) {
+                fclose (file);
+                return -1;
+            }
+            fputc ((int) (f->frame [i].size & 0xff), file);
+            fputc ((int) (f->frame [i].size >> 8), file);
+        }
+        if (f->frame [i].size)
+            fwrite (f->frame [i].data, 1, f->frame [i].size, file);
+    }
+    return fclose (file);
 }
 
 #endif

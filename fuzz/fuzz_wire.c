@@ -8,7 +8,9 @@
 
     Oracle: whatever the input, decode must not crash or leak; when it
     succeeds, re-encoding the message must succeed and give exactly the
-    input frames, and a DATA-CHUNK's samples must have raw_size bytes.
+    input frames, and a DATA-CHUNK's samples must have raw_size bytes; of
+    variable records (record_size 0), exactly `count` records that
+    fg_wire_sample_next reads to the last byte.
     tests/test_wire --corpus DIR writes the seed corpus.                   */
 
 #include <stdint.h>
@@ -51,6 +53,17 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
             for (uint64_t i = 0; i < msg.data_chunk.raw_size; i++)
                 sum ^= msg.data_chunk.samples [i];
             (void) sum;
+            if (msg.data_chunk.record_size == 0) {
+                size_t at = 0;
+                fg_wire_sample_t sample;
+                for (uint32_t i = 0; i < msg.data_chunk.count; i++)
+                    if (fg_wire_sample_next (msg.data_chunk.samples,
+                                             (size_t) msg.data_chunk.raw_size, &at, &sample,
+                                             &err))
+                        __builtin_trap ();      //  decoded, yet not its records
+                if (at != msg.data_chunk.raw_size)
+                    __builtin_trap ();
+            }
         }
         fg_wire_frames_t again;
         if (fg_wire_encode (&msg, &limits, &again, &err) != 0)

@@ -44,10 +44,28 @@ s_crc (const uint8_t key [S_KEY_SIZE], const uint8_t *record, size_t size)
     return (uint32_t) crc32_z (crc, record, size);
 }
 
-//  True when value v is a sound record of record_size bytes for key.
+//  Bytes of the variable record at p (its head read; the caller knows
+//  at least FG_WIRE_SAMPLE_HEAD bytes are there).
+static size_t
+s_var_size (const uint8_t *p)
+{
+    uint32_t size = (uint32_t) p [2] | (uint32_t) p [3] << 8 | (uint32_t) p [4] << 16
+                  | (uint32_t) p [5] << 24;
+    return FG_WIRE_SAMPLE_HEAD + (size_t) size;
+}
+
+//  True when value v is a sound record for key: of record_size bytes, or
+//  (record_size 0) a variable record whose head says its size.
 static bool
 s_sound (const uint8_t key [S_KEY_SIZE], const MDB_val *v, size_t record_size)
 {
+    if (record_size == 0) {
+        if (v->mv_size < FG_WIRE_SAMPLE_HEAD + 1 + 4
+        ||  v->mv_size > FG_WIRE_SAMPLE_HEAD + FG_WIRE_SAMPLE_MAX + 4
+        ||  s_var_size (v->mv_data) != v->mv_size - 4)
+            return false;
+        record_size = v->mv_size - 4;
+    }
     if (v->mv_size != record_size + 4)
         return false;
     const uint8_t *p = (const uint8_t *) v->mv_data + record_size;
@@ -93,8 +111,8 @@ static int
 s_check_ranges (const fg_sample_cache_t *self, size_t record_size, const fg_wire_range_t *ranges,
                 uint32_t nranges, fg_error_t *err)
 {
-    if (record_size == 0 || record_size > S_RECORD_MAX)
-        return fg_error_set (err, FG_EINVAL, "%s: record size %zu outside 1..%zu", self->path,
+    if (record_size > S_RECORD_MAX)
+        return fg_error_set (err, FG_EINVAL, "%s: record size %zu above %zu", self->path,
                              record_size, S_RECORD_MAX);
     uint64_t end = 0;
     for (uint32_t r = 0; r < nranges; r++) {
@@ -136,7 +154,7 @@ typedef struct {
     size_t ndrop;
     const fg_wire_range_t *ranges;      //  records to put
     uint32_t nranges;
-    size_t record_size;
+    size_t record_size;                 //  0: variable records
     const uint8_t *records;
 } s_write_t;
 
@@ -168,31 +186,35 @@ s_write_txn (MDB_txn *txn, void *ctx, fg_error_t *err)
     }
     const uint8_t *record = w->records;
     for (uint32_t r = 0; r < w->nranges; r++)
-        for (uint32_t i = 0; i < w->ranges [r].count; i++, record += w->record_size) {
+        for (uint32_t i = 0; i < w->ranges [r].count; i++) {
+            //  variable records: framing checked by fg_sample_cache_put
+            size_t size = w->record_size? w->record_size: s_var_size (record);
             uint32_t index = w->ranges [r].start + i;
             s_key (key, w->hash, index);
-            MDB_val k = { S_KEY_SIZE, key }, v = { w->record_size + 4, NULL };
+            MDB_val k = { S_KEY_SIZE, key }, v = { size + 4, NULL };
             int rc = fg_lmdb_put (self->lmdb, txn, self->dbi, &k, &v, MDB_RESERVE);
             if (rc)
                 return fg_lmdb_fail (self->lmdb, rc, err, "put sample %u", index);
-            s_fill (v.mv_data, key, record, w->record_size);
+            s_fill (v.mv_data, key, record, size);
+            record += size;
         }
     return 0;
 }
 
 //  One write transaction: deletes the keys of indices drop [0 .. ndrop)
-//  (damaged records), then puts the records of ranges. Grows the map
-//  when full (by at least twice the window's records with their keys).
+//  (damaged records), then puts the records of ranges (records_size
+//  bytes). Grows the map when full (by at least twice the window's
+//  records with their keys).
 static int
 s_write (fg_sample_cache_t *self, const uint8_t hash [FG_SHA256_SIZE], const uint32_t *drop,
          size_t ndrop, const fg_wire_range_t *ranges, uint32_t nranges, size_t record_size,
-         const uint8_t *records, fg_error_t *err)
+         const uint8_t *records, size_t records_size, fg_error_t *err)
 {
     size_t total = 0;
     for (uint32_t r = 0; r < nranges; r++)
         total += ranges [r].count;
     s_write_t w = { self, hash, drop, ndrop, ranges, nranges, record_size, records };
-    return fg_lmdb_write (self->lmdb, "store samples", total * (record_size + 64) * 2,
+    return fg_lmdb_write (self->lmdb, "store samples", (records_size + total * 64) * 2,
                           s_write_txn, &w, err);
 }
 
@@ -293,7 +315,7 @@ fg_sample_cache_missing (fg_sample_cache_t *self, const uint8_t hash [FG_SHA256_
         fg_error_set (err, FG_ENOMEM, "%s: out of memory", self->path);
     if (rc == 0 && scan.ndamaged) {
         fg_error_t werr;
-        if (s_write (self, hash, scan.damaged, scan.ndamaged, NULL, 0, record_size, NULL,
+        if (s_write (self, hash, scan.damaged, scan.ndamaged, NULL, 0, record_size, NULL, 0,
                      &werr) == 0)
             fg_warn ("%s: %zu damaged sample records deleted; fetching them again",
                      self->path, scan.ndamaged);
@@ -312,14 +334,50 @@ fg_sample_cache_missing (fg_sample_cache_t *self, const uint8_t hash [FG_SHA256_
 int
 fg_sample_cache_put (fg_sample_cache_t *self, const uint8_t hash [FG_SHA256_SIZE],
                      size_t record_size, const fg_wire_range_t *ranges, uint32_t nranges,
-                     const uint8_t *records, fg_error_t *err)
+                     const uint8_t *records, size_t records_size, fg_error_t *err)
 {
     int rc = s_check_ranges (self, record_size, ranges, nranges, err);
     if (rc)
         return rc;
     if (nranges == 0 || !records)
         return fg_error_set (err, FG_EINVAL, "%s: nothing to store", self->path);
-    return s_write (self, hash, NULL, 0, ranges, nranges, record_size, records, err);
+    uint64_t count = 0;
+    for (uint32_t r = 0; r < nranges; r++)
+        count += ranges [r].count;
+    fg_error_t why;
+    if (record_size && count * record_size != records_size)
+        return fg_error_set (err, FG_EINVAL, "%s: %zu bytes of records for %llu samples of "
+                             "%zu bytes", self->path, records_size, (unsigned long long) count,
+                             record_size);
+    if (record_size == 0
+    &&  (count > UINT32_MAX
+    ||   fg_wire_samples_check (records, records_size, (uint32_t) count, &why)))
+        return fg_error_set (err, FG_EINVAL, "%s: not %llu variable records: %s", self->path,
+                             (unsigned long long) count, count > UINT32_MAX? "too many": why.msg);
+    return s_write (self, hash, NULL, 0, ranges, nranges, record_size, records, records_size,
+                    err);
+}
+
+//  The sound stored value of sample index into *v (its record is the
+//  first v->mv_size - 4 bytes). Returns 0, FG_ENOENT, FG_ECHECKSUM or
+//  FG_EIO, naming the sample.
+static int
+s_lookup (fg_sample_cache_t *self, MDB_txn *txn, const uint8_t hash [FG_SHA256_SIZE],
+          uint32_t index, size_t record_size, MDB_val *v, fg_error_t *err)
+{
+    uint8_t key [S_KEY_SIZE];
+    s_key (key, hash, index);
+    MDB_val k = { S_KEY_SIZE, key };
+    int mrc = mdb_get (txn, self->dbi, &k, v);
+    if (mrc == MDB_NOTFOUND)
+        return fg_error_set (err, FG_ENOENT, "%s: sample %u is not in the cache", self->path,
+                             index);
+    if (mrc)
+        return fg_lmdb_fail (self->lmdb, mrc, err, "get sample %u", index);
+    if (!s_sound (key, v, record_size))
+        return fg_error_set (err, FG_ECHECKSUM, "%s: the record of sample %u is damaged "
+                             "(%zu bytes, CRC-32)", self->path, index, v->mv_size);
+    return 0;
 }
 
 int
@@ -330,33 +388,79 @@ fg_sample_cache_get (fg_sample_cache_t *self, const uint8_t hash [FG_SHA256_SIZE
     int rc = s_check_ranges (self, record_size, ranges, nranges, err);
     if (rc)
         return rc;
+    if (record_size == 0)
+        return fg_error_set (err, FG_EINVAL, "%s: variable records are loaded, not copied",
+                             self->path);
     MDB_txn *txn;
     if ((rc = s_read_txn (self, &txn, err)))
         return rc;
     for (uint32_t r = 0; rc == 0 && r < nranges; r++)
         for (uint32_t i = 0; rc == 0 && i < ranges [r].count; i++) {
-            uint32_t index = ranges [r].start + i;
-            uint8_t key [S_KEY_SIZE];
-            s_key (key, hash, index);
-            MDB_val k = { S_KEY_SIZE, key }, v;
-            int mrc = mdb_get (txn, self->dbi, &k, &v);
-            if (mrc == MDB_NOTFOUND)
-                rc = fg_error_set (err, FG_ENOENT, "%s: sample %u is not in the cache",
-                                   self->path, index);
-            else
-            if (mrc)
-                rc = fg_lmdb_fail (self->lmdb, mrc, err, "get sample %u", index);
-            else
-            if (!s_sound (key, &v, record_size))
-                rc = fg_error_set (err, FG_ECHECKSUM, "%s: the record of sample %u is damaged "
-                                   "(%zu bytes, CRC-32)", self->path, index, v.mv_size);
-            else {
+            MDB_val v;
+            rc = s_lookup (self, txn, hash, ranges [r].start + i, record_size, &v, err);
+            if (rc == 0) {
                 memcpy (out, v.mv_data, record_size);
                 out += record_size;
             }
         }
     mdb_txn_abort (txn);
     return rc;
+}
+
+//  Walks the variable records of ranges in txn: sums their bytes into
+//  *total (out NULL), or copies them to out.
+static int
+s_load_pass (fg_sample_cache_t *self, MDB_txn *txn, const uint8_t hash [FG_SHA256_SIZE],
+             const fg_wire_range_t *ranges, uint32_t nranges, uint64_t *total, uint8_t *out,
+             fg_error_t *err)
+{
+    int rc = 0;
+    for (uint32_t r = 0; rc == 0 && r < nranges; r++)
+        for (uint32_t i = 0; rc == 0 && i < ranges [r].count; i++) {
+            MDB_val v;
+            rc = s_lookup (self, txn, hash, ranges [r].start + i, 0, &v, err);
+            if (rc == 0 && out) {
+                memcpy (out, v.mv_data, v.mv_size - 4);
+                out += v.mv_size - 4;
+            }
+            if (rc == 0 && !out)
+                *total += v.mv_size - 4;
+        }
+    return rc;
+}
+
+int
+fg_sample_cache_load (fg_sample_cache_t *self, const uint8_t hash [FG_SHA256_SIZE],
+                      const fg_wire_range_t *ranges, uint32_t nranges, size_t max_bytes,
+                      uint8_t **out, size_t *size, fg_error_t *err)
+{
+    *out = NULL;
+    *size = 0;
+    int rc = s_check_ranges (self, 0, ranges, nranges, err);
+    if (rc)
+        return rc;
+    MDB_txn *txn;
+    if ((rc = s_read_txn (self, &txn, err)))
+        return rc;
+    uint64_t total = 0;
+    rc = s_load_pass (self, txn, hash, ranges, nranges, &total, NULL, err);
+    if (rc == 0 && total > max_bytes)
+        rc = fg_error_set (err, FG_ERANGE, "%s: the samples hold %llu bytes, more than %zu",
+                           self->path, (unsigned long long) total, max_bytes);
+    uint8_t *buffer = NULL;
+    if (rc == 0 && !(buffer = malloc (total? (size_t) total: 1)))
+        rc = fg_error_set (err, FG_ENOMEM, "%s: out of memory for %llu bytes of samples",
+                           self->path, (unsigned long long) total);
+    if (rc == 0)
+        rc = s_load_pass (self, txn, hash, ranges, nranges, NULL, buffer, err);
+    mdb_txn_abort (txn);
+    if (rc) {
+        free (buffer);
+        return rc;
+    }
+    *out = buffer;
+    *size = (size_t) total;
+    return 0;
 }
 
 uint64_t

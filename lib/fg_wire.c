@@ -16,7 +16,9 @@
     numbers, ranges sorted, sums, chunk bounds). The encoder runs
     s_validate first, so what it emits always decodes to the same message.
     A type with an LZ4 frame is validated before (2) allocates: its
-    decompressed size is one of the fields validated.                    */
+    decompressed size is one of the fields validated; its decompressed
+    bytes are then checked by the type's `inflated` rule (DATA-CHUNK's
+    variable records).                                                   */
 
 #include "fg_le.h"
 #include "fg_wire_internal.h"
@@ -394,6 +396,8 @@ s_tail_size (const fg_wire_msg_t *msg, const fg_wire_desc_t *t)
             size += strlen ((const char *) S_CMEMBER (msg, f->member));
         if (f->kind == FG_WIRE_K_HASHES)
             size += (size_t) S_U32 (msg, f->count) * FG_WIRE_HASH_SIZE;
+        if (f->kind == FG_WIRE_K_WORDS && *(const bool *) S_CMEMBER (msg, f->count))
+            size += (size_t) f->hi * 4;
     }
     return size;
 }
@@ -433,6 +437,13 @@ s_write_body (uint8_t *b, const fg_wire_msg_t *msg, const fg_wire_desc_t *t)
                 tail += (size_t) n * FG_WIRE_HASH_SIZE;
                 break;
             }
+            case FG_WIRE_K_WORDS:
+                if (*(const bool *) S_CMEMBER (msg, f->count)) {
+                    *at = (uint8_t) (f->hi * 4);
+                    for (size_t w = 0; w < f->hi; w++, tail += 4)
+                        fg_le_put32 (tail, ((const uint32_t *) p) [w]);
+                }
+                break;
             default:                    //  FG_WIRE_K_FLAGS, FG_WIRE_K_RESERVED: zero
                 break;
         }
@@ -624,6 +635,15 @@ s_read_field (const uint8_t *b, const fg_wire_field_t *f, fg_wire_msg_t *msg, si
             *want += (size_t) n * FG_WIRE_HASH_SIZE;
             return s_check_most (ctx, f->at, f->name, n, f->hi, err);
         }
+        case FG_WIRE_K_WORDS:
+            //  a block of exactly its size, or none
+            if (*at != 0 && *at != f->hi * 4)
+                return fg_wire_fail (err, FG_EFORMAT, ctx, 1, f->at, f->name,
+                                     "block of %u bytes, expected 0 or %u",
+                                     (unsigned) *at, (unsigned) (f->hi * 4));
+            *(bool *) S_MEMBER (msg, f->count) = *at != 0;
+            *want += *at;
+            break;
         default:
             break;
     }
@@ -653,9 +673,15 @@ s_read_body (const fg_wire_frame_t *f, const fg_wire_desc_t *t, fg_wire_msg_t *m
         size_t len = fi->kind == FG_WIRE_K_STRING? f->data [fi->at]: 0;
         if (fi->kind == FG_WIRE_K_HASHES)
             len = (size_t) S_U32 (msg, fi->count) * FG_WIRE_HASH_SIZE;
+        if (fi->kind == FG_WIRE_K_WORDS)
+            len = f->data [fi->at];
         //  strings checked on the wire bytes: a NUL would hide the rest
         if (fi->kind == FG_WIRE_K_STRING)
             rc = s_check_text (ctx, at, fi, f->data + at, len, err);
+        if (fi->kind == FG_WIRE_K_WORDS)
+            for (size_t w = 0; w < len / 4; w++)
+                ((uint32_t *) S_MEMBER (msg, fi->member)) [w] = fg_le_get32 (f->data + at + 4 * w);
+        else
         if (rc == 0 && len)
             memcpy (S_MEMBER (msg, fi->member), f->data + at, len);
         at += len;
@@ -782,6 +808,8 @@ s_parse (const fg_wire_frame_t *f, const fg_wire_limits_t *lim,
         rc = s_read_store (&f [2], t, ctx, msg, err);
     if (rc == 0 && !lz4)
         rc = s_validate (msg, lim, ctx, err);
+    if (rc == 0 && t->inflated)
+        rc = t->inflated (msg, lim, ctx, err);
     return rc;
 }
 

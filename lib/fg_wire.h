@@ -58,6 +58,12 @@ extern "C" {
 #define FG_WIRE_FRAME_LIMIT     (1u << 30)  //  largest acceptable max_frame
 #define FG_WIRE_FRAME_DEFAULT   (4u << 20)  //  = grid.max_frame default
 #define FG_WIRE_CHUNK_DEFAULT   (1u << 20)  //  = grid.chunk_size default
+#define FG_WIRE_SAMPLE_HEAD     6           //  variable record: u16le label | u32le size
+#define FG_WIRE_SAMPLE_MAX      (1u << 26)  //  bytes of one variable record's sample
+                                            //  (a stored image file); also <= a chunk
+#define FG_WIRE_CLASSES_MAX     65536       //  TASK geometry: labels are u16
+#define FG_WIRE_SIDE_MAX        65535       //  TASK geometry: height, width
+#define FG_WIRE_PIXELS_MAX      ((uint64_t) 1 << 28)    //  H x W x C of a TASK's geometry
 
 typedef enum {
     FG_WIRE_HELLO           =  1,   //  node -> coordinator: who I am, what I have
@@ -121,6 +127,15 @@ typedef struct {
     uint32_t slots;                 //  1 .. FG_WIRE_SLOTS_MAX
 } fg_wire_ready_t;
 
+//  The training set's geometry, for a trainer that builds its dataset from
+//  fetched samples and cannot learn it from the dataset kind (folder...).
+typedef struct {
+    uint32_t classes;               //  1 .. FG_WIRE_CLASSES_MAX
+    uint32_t height;                //  1 .. FG_WIRE_SIDE_MAX
+    uint32_t width;                 //  1 .. FG_WIRE_SIDE_MAX
+    uint32_t channels;              //  1 or 3; H x W x C <= FG_WIRE_PIXELS_MAX
+} fg_wire_geometry_t;
+
 typedef struct {
     uint64_t weights_version;       //  global weights to start from
     uint64_t weights_size;          //  bytes of that weights blob
@@ -140,6 +155,9 @@ typedef struct {
     uint64_t sample_count;          //  sum of the ranges' counts
     uint32_t range_count;           //  1 .. FG_WIRE_RANGES_MAX
     const fg_wire_range_t *ranges;  //  the shard
+    bool     has_geometry;          //  the body carries geometry (16 bytes
+    fg_wire_geometry_t geometry;    //  after the fixed part); false: the
+                                    //  TASK's bytes are those of protocol 1
 } fg_wire_task_t;
 
 typedef struct {
@@ -171,7 +189,9 @@ typedef struct {
     uint8_t  dataset_hash [FG_WIRE_HASH_SIZE];
     uint32_t start;                 //  samples [start, start + count)
     uint32_t count;                 //  >= 1
-    uint32_t record_size;           //  bytes per sample; 0 = variable
+    uint32_t record_size;           //  bytes per sample; 0 = variable records
+                                    //  (u16le label | u32le size | size bytes,
+                                    //  fg_wire_sample_next), checked when decoded
     uint64_t raw_size;              //  decompressed bytes: 1 .. max_chunk,
                                     //  = count * record_size when fixed
     size_t   lz4_size;              //  LZ4 block (fg_wire_data_pack)
@@ -346,6 +366,46 @@ int
 int
     fg_wire_data_pack (const void *raw, size_t raw_size, uint8_t **lz4_p,
                        size_t *lz4_size, fg_error_t *err);
+
+//  ---- variable records (DATA-CHUNK record_size 0) ---------------------------
+//
+//  A sample whose stored form has no fixed size (a JPEG or PNG file)
+//  travels as u16le label | u32le size | size bytes, 1 <= size <=
+//  FG_WIRE_SAMPLE_MAX; a chunk's raw bytes are exactly `count` of them.
+
+typedef struct {
+    uint16_t label;
+    uint32_t size;                  //  1 .. FG_WIRE_SAMPLE_MAX
+    const uint8_t *bytes;           //  into the chunk's raw bytes
+} fg_wire_sample_t;
+
+//  Appends one record to buf (cap bytes, *used of them in use; *used
+//  grows). Returns 0, FG_ERANGE (size 0 or over FG_WIRE_SAMPLE_MAX) or
+//  FG_EFULL (does not fit in cap: nothing written).
+int
+    fg_wire_sample_put (uint8_t *buf, size_t cap, size_t *used, uint16_t label,
+                        const uint8_t *bytes, size_t size, fg_error_t *err);
+
+//  Bytes one record of a size-byte sample takes: FG_WIRE_SAMPLE_HEAD + size.
+static inline uint64_t
+fg_wire_sample_bytes (uint64_t size)
+{
+    return FG_WIRE_SAMPLE_HEAD + size;
+}
+
+//  Reads the record at raw [*at] (raw: raw_size bytes) into out and moves
+//  *at past it. Every length is checked against the bytes left before it
+//  is used. Returns 0 or FG_EFORMAT (truncated head, size 0, over
+//  FG_WIRE_SAMPLE_MAX, or past the end: names the offset).
+int
+    fg_wire_sample_next (const uint8_t *raw, size_t raw_size, size_t *at,
+                         fg_wire_sample_t *out, fg_error_t *err);
+
+//  Checks that raw holds exactly count records (the decoder runs it on
+//  every DATA-CHUNK of record_size 0). Returns 0 or FG_EFORMAT.
+int
+    fg_wire_samples_check (const uint8_t *raw, size_t raw_size, uint32_t count,
+                           fg_error_t *err);
 
 #ifdef __cplusplus
 }

@@ -28,7 +28,10 @@ typedef enum {
     //  the kinds below have bytes after the fixed part (the tail), in
     //  the order of their fields
     FG_WIRE_K_STRING,       //  u8 length at `at`, the string's bytes
-    FG_WIRE_K_HASHES        //  u16 count at `at`, the hashes
+    FG_WIRE_K_HASHES,       //  u16 count at `at`, the hashes
+    FG_WIRE_K_WORDS         //  u8 length at `at`: 0, or 4 x hi bytes of hi u32le
+                            //  words into the u32 array `member`; `count` is
+                            //  the offset of the bool member "present"
 } fg_wire_kind_t;
 
 //  What the validator checks of a field's value.
@@ -68,9 +71,11 @@ typedef struct {
     uint8_t     rule;           //  fg_wire_rule_t
     uint16_t    at;             //  offset in the body
     uint16_t    member;         //  offsetof (fg_wire_msg_t, ...)
-    uint16_t    count;          //  K_HASHES: its u32 count member; K_STRING: sizeof the array
+    uint16_t    count;          //  K_HASHES: its u32 count member; K_STRING: sizeof the
+                                //  array; K_WORDS: its bool "present" member
     uint64_t    lo, hi;         //  R_RANGE bounds; K_BIT, K_FLAGS: bits; K_STRING:
-                                //  length bounds; K_HASHES: at most hi
+                                //  length bounds; K_HASHES: at most hi; K_WORDS:
+                                //  words of the block
     double      top;            //  R_HYPER: upper bound (excluded)
     const char *count_name;     //  K_STRING: name of its length on the wire
     uint8_t     first;          //  K_STRING: lowest byte allowed
@@ -99,6 +104,8 @@ typedef struct {
     const fg_wire_bulk_t  *bulk;    //  frames 2, 3, ...
     size_t                 bulks;
     fg_wire_check_fn      *check;   //  the rules a table cannot say, run last
+    fg_wire_check_fn      *inflated;    //  decoder only: rules on the bytes an LZ4
+                                        //  frame gave, run after decompressing
 } fg_wire_desc_t;
 
 //  One descriptor per message type (index: fg_wire_type_t; [0] is none).

@@ -1,8 +1,9 @@
 /*  fg_wire_shard.c — a shard and its samples as the wire carries them:
     the index ranges of a TASK from the shard's sample indices and back
     (fg_wire_ranges_from_indices, fg_wire_ranges_to_indices), and sample
-    records LZ4-packed for a DATA-CHUNK (fg_wire_data_pack). See
-    fg_wire.h.                                                           */
+    records LZ4-packed for a DATA-CHUNK (fg_wire_data_pack), and the
+    framing of variable records (fg_wire_sample_put, fg_wire_sample_next,
+    fg_wire_samples_check). See fg_wire.h.                               */
 
 #include "fg_wire.h"
 
@@ -130,5 +131,76 @@ fg_wire_data_pack (const void *raw, size_t raw_size, uint8_t **lz4_p,
     }
     *lz4_p = out;
     *lz4_size = (size_t) n;
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Variable records: u16le label | u32le size | size bytes
+
+int
+fg_wire_sample_put (uint8_t *buf, size_t cap, size_t *used, uint16_t label,
+                    const uint8_t *bytes, size_t size, fg_error_t *err)
+{
+    assert (used && *used <= cap);
+    assert (bytes || size == 0);
+    if (size < 1 || size > FG_WIRE_SAMPLE_MAX)
+        return fg_error_set (err, FG_ERANGE, "wire sample: %zu bytes outside [1, %u]",
+                             size, FG_WIRE_SAMPLE_MAX);
+    if (fg_wire_sample_bytes (size) > cap - *used)
+        return fg_error_set (err, FG_EFULL, "wire sample: %zu bytes do not fit in the %zu "
+                             "left", size, cap - *used);
+    uint8_t *p = buf + *used;
+    p [0] = (uint8_t) label;
+    p [1] = (uint8_t) (label >> 8);
+    p [2] = (uint8_t) size;
+    p [3] = (uint8_t) (size >> 8);
+    p [4] = (uint8_t) (size >> 16);
+    p [5] = (uint8_t) (size >> 24);
+    memcpy (p + FG_WIRE_SAMPLE_HEAD, bytes, size);
+    *used += FG_WIRE_SAMPLE_HEAD + size;
+    return 0;
+}
+
+int
+fg_wire_sample_next (const uint8_t *raw, size_t raw_size, size_t *at,
+                     fg_wire_sample_t *out, fg_error_t *err)
+{
+    assert (at && out);
+    size_t left = *at <= raw_size? raw_size - *at: 0;
+    if (left < FG_WIRE_SAMPLE_HEAD)
+        return fg_error_set (err, FG_EFORMAT, "variable record at offset %zu: %zu bytes "
+                             "left, a record's head is %d", *at, left, FG_WIRE_SAMPLE_HEAD);
+    const uint8_t *p = raw + *at;
+    uint32_t size = (uint32_t) p [2] | (uint32_t) p [3] << 8 | (uint32_t) p [4] << 16
+                  | (uint32_t) p [5] << 24;
+    if (size < 1 || size > FG_WIRE_SAMPLE_MAX)
+        return fg_error_set (err, FG_EFORMAT, "variable record at offset %zu: size %" PRIu32
+                             " outside [1, %u]", *at, size, FG_WIRE_SAMPLE_MAX);
+    if (size > left - FG_WIRE_SAMPLE_HEAD)
+        return fg_error_set (err, FG_EFORMAT, "variable record at offset %zu: size %" PRIu32
+                             " runs past the end (%zu bytes left)", *at, size,
+                             left - FG_WIRE_SAMPLE_HEAD);
+    out->label = (uint16_t) (p [0] | p [1] << 8);
+    out->size = size;
+    out->bytes = p + FG_WIRE_SAMPLE_HEAD;
+    *at += FG_WIRE_SAMPLE_HEAD + (size_t) size;
+    return 0;
+}
+
+int
+fg_wire_samples_check (const uint8_t *raw, size_t raw_size, uint32_t count, fg_error_t *err)
+{
+    assert (raw || raw_size == 0);
+    size_t at = 0;
+    fg_wire_sample_t sample;
+    for (uint32_t i = 0; i < count; i++) {
+        int rc = fg_wire_sample_next (raw, raw_size, &at, &sample, err);
+        if (rc)
+            return rc;
+    }
+    if (at != raw_size)
+        return fg_error_set (err, FG_EFORMAT, "%" PRIu32 " variable records end at offset "
+                             "%zu, the chunk has %zu bytes", count, at, raw_size);
     return 0;
 }

@@ -42,6 +42,13 @@
     { .name = nm, .kind = FG_WIRE_K_STRING, .at = off, .member = offsetof (fg_wire_msg_t, f), \
       .count = sizeof (((fg_wire_msg_t *) 0)->f), .lo = (min), .hi = (max), \
       .count_name = nm "_len", .first = (lowest), .high = (high_ok) }
+//  a block of words of member f (an array or struct of u32), present when
+//  the bool member `there` is true
+#define F_WORDS(nm, off, f, there, words) \
+    { .name = nm, .kind = FG_WIRE_K_WORDS, .at = off, \
+      .member = offsetof (fg_wire_msg_t, f) \
+        + 0 * sizeof (char [sizeof (((fg_wire_msg_t *) 0)->f) == 4 * (words)? 1: -1]), \
+      .count = offsetof (fg_wire_msg_t, there), .hi = (words) }
 #define F_HASHES(nm, off, f, n, max) \
     { .name = nm, .kind = FG_WIRE_K_HASHES, .at = off, .member = offsetof (fg_wire_msg_t, f), \
       .count = S_OFFSET (n, 4), .hi = (max) }
@@ -65,8 +72,8 @@
       .sum = S_OFFSET (m.sample_count, 8), .sum_at = sum_off }
 
 
-static fg_wire_check_fn s_check_proto, s_check_weights_chunk, s_check_data_chunk,
-                        s_check_result;
+static fg_wire_check_fn s_check_proto, s_check_task, s_check_weights_chunk,
+                        s_check_data_chunk, s_check_data_records, s_check_result;
 
 static const fg_wire_field_t s_hello [] = {
     F_U16 ("proto_min", 0, hello.proto_min, CHECK (s_check_proto)),
@@ -97,7 +104,7 @@ static const fg_wire_field_t s_task [] = {
     F_BIT ("augment", 88, task.augment, TASK_AUGMENT),
     F_U8 ("model", 89, task.model, RANGE (0, FG_MODEL_MOBILENETV3_LARGE)),
     F_U8 ("dataset", 90, task.dataset, RANGE (0, FG_DATASET_FOLDER)),
-    F_RESERVED ("reserved", 91),
+    F_WORDS ("geometry", 91, task.geometry, task.has_geometry, 4),
     F_HASH ("dataset_hash", 92, task.dataset_hash),
     F_U32 ("deadline_ms", 124, task.deadline_ms),
     F_U64 ("sample_count", 128, task.sample_count),
@@ -185,14 +192,16 @@ const fg_wire_desc_t fg_wire_desc [FG_WIRE_TYPE_MAX + 1] = {
     [FG_WIRE_HELLO]           = { "HELLO", 20, S_ROWS (s_hello) },
     [FG_WIRE_READY]           = { "READY", 4, S_ROWS (s_ready) },
     [FG_WIRE_HEARTBEAT]       = { "HEARTBEAT" },
-    [FG_WIRE_TASK]            = { "TASK", 140, S_ROWS (s_task), S_ROWS (s_task_bulk) },
+    [FG_WIRE_TASK]            = { "TASK", 140, S_ROWS (s_task), S_ROWS (s_task_bulk),
+                                  s_check_task },
     [FG_WIRE_WEIGHTS_REQUEST] = { "WEIGHTS-REQUEST", 25, S_ROWS (s_weights_request) },
     [FG_WIRE_WEIGHTS_CHUNK]   = { "WEIGHTS-CHUNK", 57, S_ROWS (s_weights_chunk),
                                   S_ROWS (s_weights_chunk_bulk), s_check_weights_chunk },
     [FG_WIRE_DATA_REQUEST]    = { "DATA-REQUEST", 44, S_ROWS (s_data_request),
                                   S_ROWS (s_data_request_bulk) },
     [FG_WIRE_DATA_CHUNK]      = { "DATA-CHUNK", 52, S_ROWS (s_data_chunk),
-                                  S_ROWS (s_data_chunk_bulk), s_check_data_chunk },
+                                  S_ROWS (s_data_chunk_bulk), s_check_data_chunk,
+                                  s_check_data_records },
     [FG_WIRE_RESULT]          = { "RESULT", 64, S_ROWS (s_result), S_ROWS (s_result_bulk),
                                   s_check_result },
     [FG_WIRE_ACK]             = { "ACK", 1, S_ROWS (s_ack) },
@@ -238,6 +247,33 @@ s_check_proto (const fg_wire_msg_t *msg, const fg_wire_limits_t *lim,
     return 0;
 }
 
+//  The geometry block, when present: the bounds of fg_wire_geometry_t.
+static int
+s_check_task (const fg_wire_msg_t *msg, const fg_wire_limits_t *lim,
+              const fg_wire_ctx_t *ctx, fg_error_t *err)
+{
+    const fg_wire_task_t *t = &msg->task;
+    if (!t->has_geometry)
+        return 0;
+    const fg_wire_geometry_t *g = &t->geometry;
+    if (g->classes < 1 || g->classes > FG_WIRE_CLASSES_MAX)
+        return fg_wire_fail (err, FG_ERANGE, ctx, 1, 140, "geometry.classes",
+                             "%" PRIu32 " outside [1, %d]", g->classes, FG_WIRE_CLASSES_MAX);
+    if (g->height < 1 || g->height > FG_WIRE_SIDE_MAX
+    ||  g->width < 1 || g->width > FG_WIRE_SIDE_MAX)
+        return fg_wire_fail (err, FG_ERANGE, ctx, 1, 144, "geometry.height",
+                             "%" PRIu32 " x %" PRIu32 " outside [1, %d]", g->height, g->width,
+                             FG_WIRE_SIDE_MAX);
+    if (g->channels != 1 && g->channels != 3)
+        return fg_wire_fail (err, FG_ERANGE, ctx, 1, 152, "geometry.channels",
+                             "%" PRIu32 ", expected 1 or 3", g->channels);
+    if ((uint64_t) g->height * g->width * g->channels > FG_WIRE_PIXELS_MAX)
+        return fg_wire_fail (err, FG_ERANGE, ctx, 1, 144, "geometry.height",
+                             "%" PRIu32 " x %" PRIu32 " x %" PRIu32 " values > %" PRIu64,
+                             g->height, g->width, g->channels, FG_WIRE_PIXELS_MAX);
+    return 0;
+}
+
 static int
 s_check_weights_chunk (const fg_wire_msg_t *msg, const fg_wire_limits_t *lim,
                        const fg_wire_ctx_t *ctx, fg_error_t *err)
@@ -279,12 +315,32 @@ s_check_data_chunk (const fg_wire_msg_t *msg, const fg_wire_limits_t *lim,
         return fg_wire_fail (err, FG_EFORMAT, ctx, 1, 44, "raw_size",
                              "%" PRIu64 " is not count %u x record_size %u",
                              c->raw_size, c->count, c->record_size);
+    //  variable records: each at least its head and one byte, so a count
+    //  the bytes cannot hold is refused before anything is decompressed
+    if (c->record_size == 0 && c->count > c->raw_size / fg_wire_sample_bytes (1))
+        return fg_wire_fail (err, FG_EFORMAT, ctx, 1, 36, "count",
+                             "%u variable records cannot fit in %" PRIu64 " bytes",
+                             c->count, c->raw_size);
     if (c->lz4_size < 1 || c->lz4_size > fg_wire_lz4_bound ((size_t) c->raw_size))
         return fg_wire_fail (err, FG_EFORMAT, ctx, 2, 0, "lz4",
                              "%zu bytes cannot be an LZ4 block of %" PRIu64 " bytes",
                              c->lz4_size, c->raw_size);
     if (!c->lz4)
         return fg_wire_fail (err, FG_EINVAL, ctx, 2, 0, "lz4", "NULL");
+    return 0;
+}
+
+//  Decoder, after LZ4: variable records fill the chunk exactly.
+static int
+s_check_data_records (const fg_wire_msg_t *msg, const fg_wire_limits_t *lim,
+                      const fg_wire_ctx_t *ctx, fg_error_t *err)
+{
+    const fg_wire_data_chunk_t *c = &msg->data_chunk;
+    if (c->record_size > 0)
+        return 0;
+    fg_error_t why;
+    if (fg_wire_samples_check (c->samples, (size_t) c->raw_size, c->count, &why))
+        return fg_wire_fail (err, FG_EFORMAT, ctx, 2, 0, "samples", "%s", why.msg);
     return 0;
 }
 

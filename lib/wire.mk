@@ -2,7 +2,7 @@
 pkginclude_HEADERS += lib/fg_wire.h
 noinst_HEADERS += lib/fg_wire_internal.h
 lib_libfglib_la_SOURCES += lib/fg_wire.c lib/fg_wire_types.c lib/fg_wire_shard.c
-UNIT_TESTS += tests/test_wire
+UNIT_TESTS += tests/test_wire tests/test_wire_samples
 FUZZ_HARNESSES += wire
 check_PROGRAMS += fuzz/replay_wire
 TESTS += fuzz/replay_wire

@@ -12,28 +12,19 @@
     another dataset, outside the training set, too large or of no unit
     issued to the node are refused with a reason and change nothing; a
     good one is answered with the right records; a node that refuses a TASK as impossible gets no more
-    units until it says HELLO again.                                                        */
+    units until it says HELLO again. (The stored files of file-backed
+    sets: tests/test_fetch_files.c.)                                      */
 
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-#include <czmq.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
+#include "fg_test_fetch.h"
+
 #include <unistd.h>
 
-#include "fg_actors.h"
 #include "fg_blob.h"
 #include "fg_model.h"
 #include "fg_ops.h"
 #include "fg_sample_cache.h"
 #include "fg_test_util.h"
 #include "fg_unit.h"
-#include "fg_wire_socket.h"
 
 static char s_tmp [256];
 static fg_dataset_t *s_train;           //  synthetic, 300 samples
@@ -61,90 +52,13 @@ s_teardown (void **state)
     return fg_test_rmtree (s_tmp);
 }
 
-//  Next message on sock that is not a HEARTBEAT, or type 0 after 5 s.
-static void
-s_expect (zsock_t *sock, zframe_t **routing, fg_wire_msg_t *msg)
-{
-    zsock_set_rcvtimeo (sock, 5000);
-    while (true) {
-        if (routing)
-            zframe_destroy (routing);
-        fg_error_t err;
-        if (fg_wire_recv (sock, routing, NULL, msg, &err)) {
-            memset (msg, 0, sizeof *msg);
-            return;
-        }
-        if (msg->type != FG_WIRE_HEARTBEAT)
-            return;
-        fg_wire_msg_clear (msg);
-    }
-}
-
-//  Nothing but heartbeats for ms milliseconds.
-static void
-s_expect_silence (zsock_t *sock, int ms)
-{
-    int64_t until = zclock_mono () + ms;
-    while (zclock_mono () < until) {
-        zsock_set_rcvtimeo (sock, (int) (until - zclock_mono ()) + 1);
-        zframe_t *routing = NULL;
-        fg_wire_msg_t msg;
-        int rc = fg_wire_recv (sock, zsock_type (sock) == ZMQ_ROUTER? &routing: NULL, NULL,
-                               &msg, NULL);
-        zframe_destroy (&routing);
-        if (rc)
-            return;
-        int type = msg.type;
-        fg_wire_msg_clear (&msg);
-        assert_int_equal (type, FG_WIRE_HEARTBEAT);
-    }
-}
-
 //  ---- trainer side -----------------------------------------------------------
 
-typedef struct {
-    zsock_t  *router;
-    zframe_t *peer;
-    uint8_t  *weights;
-    size_t    weights_size;
-    uint8_t   weights_hash [FG_SHA256_SIZE];
-} s_coord_t;
-
+//  A TASK of the synthetic set.
 static void
-s_send_to (s_coord_t *c, fg_wire_msg_t *msg)
+s_send_task (fetch_coord_t *c, uint32_t shard, const fg_wire_range_t *ranges, uint32_t n)
 {
-    msg->experiment = 42;
-    assert_int_equal (fg_wire_send (c->router, c->peer, msg, NULL, NULL), 0);
-}
-
-//  A TASK of round 1, shard `shard` over ranges.
-static void
-s_send_task (s_coord_t *c, uint32_t shard, const fg_wire_range_t *ranges, uint32_t n)
-{
-    fg_wire_msg_t msg;
-    memset (&msg, 0, sizeof msg);
-    msg.type = FG_WIRE_TASK;
-    msg.round = 1;
-    msg.shard = shard;
-    msg.attempt = 1;
-    fg_wire_task_t *t = &msg.task;
-    t->weights_version = 0;
-    t->weights_size = c->weights_size;
-    memcpy (t->weights_hash, c->weights_hash, FG_SHA256_SIZE);
-    t->seed = 1;
-    t->local_epochs = 1;
-    t->batch_size = 8;
-    t->lr = 0.01;
-    t->model = FG_MODEL_CNN_SMALL;
-    t->dataset = FG_DATASET_SYNTHETIC;
-    memcpy (t->dataset_hash, s_hash, FG_SHA256_SIZE);
-    uint64_t count = 0;
-    for (uint32_t i = 0; i < n; i++)
-        count += ranges [i].count;
-    t->sample_count = count;
-    t->range_count = n;
-    t->ranges = ranges;
-    s_send_to (c, &msg);
+    fetch_send_task (c, shard, ranges, n, FG_DATASET_SYNTHETIC, s_hash, NULL);
 }
 
 //  A DATA-CHUNK of samples [start, start + count) from the real set, then
@@ -152,7 +66,7 @@ s_send_task (s_coord_t *c, uint32_t shard, const fg_wire_range_t *ranges, uint32
 typedef enum { GOOD, BAD_HASH, BAD_RECORD_SIZE, BAD_LABEL } s_spoil_t;
 
 static void
-s_send_chunk (s_coord_t *c, uint32_t shard, uint32_t start, uint32_t count, s_spoil_t how)
+s_send_chunk (fetch_coord_t *c, uint32_t shard, uint32_t start, uint32_t count, s_spoil_t how)
 {
     size_t rs = fg_dataset_record_size (s_train);
     uint8_t *raw = malloc (count * rs);
@@ -166,82 +80,25 @@ s_send_chunk (s_coord_t *c, uint32_t shard, uint32_t start, uint32_t count, s_sp
     }
     if (how == BAD_LABEL)
         raw [(count - 1) * rs] = 10;            //  10 classes: labels 0..9
-    uint8_t *lz4;
-    size_t lz4_size;
-    assert_int_equal (fg_wire_data_pack (raw, raw_size, &lz4, &lz4_size, NULL), 0);
-    fg_wire_msg_t msg;
-    memset (&msg, 0, sizeof msg);
-    msg.type = FG_WIRE_DATA_CHUNK;
-    msg.round = 1;
-    msg.shard = shard;
-    msg.attempt = 1;
-    memcpy (msg.data_chunk.dataset_hash, s_hash, FG_SHA256_SIZE);
+    uint8_t hash [FG_SHA256_SIZE];
+    memcpy (hash, s_hash, sizeof hash);
     if (how == BAD_HASH)
-        msg.data_chunk.dataset_hash [5] ^= 1;
-    msg.data_chunk.start = start;
-    msg.data_chunk.count = count;
-    msg.data_chunk.record_size = record_size;
-    msg.data_chunk.raw_size = raw_size;
-    msg.data_chunk.lz4_size = lz4_size;
-    msg.data_chunk.lz4 = lz4;
-    s_send_to (c, &msg);
-    free (lz4);
+        hash [5] ^= 1;
+    fetch_send_data (c, shard, hash, start, count, record_size, raw, raw_size);
     free (raw);
 }
 
-//  Expects a DATA-REQUEST for exactly ranges.
 static void
-s_expect_request (s_coord_t *c, const fg_wire_range_t *ranges, uint32_t n)
+s_expect_request (fetch_coord_t *c, const fg_wire_range_t *ranges, uint32_t n)
 {
-    fg_wire_msg_t msg;
-    s_expect (c->router, &c->peer, &msg);
-    assert_int_equal (msg.type, FG_WIRE_DATA_REQUEST);
-    assert_memory_equal (msg.data_request.dataset_hash, s_hash, FG_SHA256_SIZE);
-    assert_int_equal (msg.data_request.range_count, n);
-    assert_memory_equal (msg.data_request.ranges, ranges, n * sizeof *ranges);
-    assert_int_equal (msg.round, 1);
-    fg_wire_msg_clear (&msg);
-}
-
-static void
-s_expect_type (s_coord_t *c, int type)
-{
-    fg_wire_msg_t msg;
-    s_expect (c->router, &c->peer, &msg);
-    assert_int_equal (msg.type, type);
-    fg_wire_msg_clear (&msg);
-}
-
-//  A trainer without a dataset on cache dir, greeted by the scripted
-//  coordinator; returns after its first READY.
-static fg_trainer_t *
-s_trainer (s_coord_t *c, const char *endpoint, const char *cache)
-{
-    fg_trainer_args_t args = {
-        .endpoint = endpoint, .node_id = "fetcher", .train = NULL, .cache_dir = cache,
-        .threads = 1, .heartbeat_ms = 100, .liveness = 100
-    };
-    fg_error_t err;
-    fg_trainer_t *trainer = fg_trainer_new (&args, &err);
-    assert_non_null (trainer);
-    fg_wire_msg_t msg;
-    s_expect (c->router, &c->peer, &msg);
-    assert_int_equal (msg.type, FG_WIRE_HELLO);
-    assert_int_equal (msg.hello.dataset_count, 0);        //  holds no dataset
-    fg_wire_msg_clear (&msg);
-    memset (&msg, 0, sizeof msg);
-    msg.type = FG_WIRE_ACK;
-    msg.ack.of_type = FG_WIRE_HELLO;
-    s_send_to (c, &msg);
-    s_expect_type (c, FG_WIRE_READY);
-    return trainer;
+    fetch_expect_request (c, s_hash, ranges, n);
 }
 
 static void
 test_trainer_fetches (void **state)
 {
     (void) state;
-    s_coord_t c;
+    fetch_coord_t c;
     memset (&c, 0, sizeof c);
     c.router = zsock_new (ZMQ_ROUTER);
     assert_non_null (c.router);
@@ -272,7 +129,7 @@ test_trainer_fetches (void **state)
     //  a window whose last chunk is bad is not stored at all
     char cache0 [300];
     snprintf (cache0, sizeof cache0, "%s/cache0", s_tmp);
-    fg_trainer_t *trainer = s_trainer (&c, "inproc://test-fetch-trainer", cache0);
+    fg_trainer_t *trainer = fetch_trainer (&c, "inproc://test-fetch-trainer", cache0);
     fg_wire_range_t shard [2] = { { 10, 20 }, { 100, 5 } };
     s_send_task (&c, 0, shard, 2);
     s_expect_request (&c, shard, 2);
@@ -280,13 +137,13 @@ test_trainer_fetches (void **state)
     s_send_chunk (&c, 0, 100, 5, BAD_LABEL);
     s_expect_request (&c, shard, 2);
     fg_trainer_destroy (&trainer);
-    s_expect_type (&c, FG_WIRE_BYE);
+    fetch_expect_type (&c, FG_WIRE_BYE);
     fg_sample_cache_t *samples = fg_sample_cache_open (cache0, &err);
     assert_non_null (samples);
     assert_int_equal (fg_sample_cache_count (samples, s_hash), 0);
     fg_sample_cache_close (&samples);
 
-    trainer = s_trainer (&c, "inproc://test-fetch-trainer", cache);
+    trainer = fetch_trainer (&c, "inproc://test-fetch-trainer", cache);
     s_send_task (&c, 0, shard, 2);
     s_expect_request (&c, shard, 2);
 
@@ -308,18 +165,18 @@ test_trainer_fetches (void **state)
     s_expect_request (&c, shard, 2);
     s_send_chunk (&c, 0, 10, 5, BAD_HASH);              //  asked again already: no more
     s_send_chunk (&c, 1, 10, 20, GOOD);                 //  about another unit: ignored
-    s_expect_silence (c.router, 300);
+    fetch_expect_silence (c.router, 300);
     //  now the right window, in two chunks for the first range
     s_send_chunk (&c, 0, 10, 12, GOOD);
     s_send_chunk (&c, 0, 22, 8, GOOD);
     s_send_chunk (&c, 0, 100, 5, GOOD);
     //  stored; then it wants the weights
     fg_wire_msg_t msg;
-    s_expect (c.router, &c.peer, &msg);
+    fetch_expect (c.router, &c.peer, &msg);
     assert_int_equal (msg.type, FG_WIRE_WEIGHTS_REQUEST);
     fg_wire_msg_clear (&msg);
     fg_trainer_destroy (&trainer);
-    s_expect_type (&c, FG_WIRE_BYE);
+    fetch_expect_type (&c, FG_WIRE_BYE);
 
     //  the cache holds exactly the shard's true records
     samples = fg_sample_cache_open (cache, &err);
@@ -337,12 +194,12 @@ test_trainer_fetches (void **state)
 
     //  a restarted trainer with the same cache: the same shard fetches
     //  nothing; a shard that is partly new fetches only the new part
-    trainer = s_trainer (&c, "inproc://test-fetch-trainer", cache);
+    trainer = fetch_trainer (&c, "inproc://test-fetch-trainer", cache);
     s_send_task (&c, 0, shard, 2);
-    s_expect_type (&c, FG_WIRE_WEIGHTS_REQUEST);
+    fetch_expect_type (&c, FG_WIRE_WEIGHTS_REQUEST);
     fg_trainer_destroy (&trainer);
-    s_expect_type (&c, FG_WIRE_BYE);
-    trainer = s_trainer (&c, "inproc://test-fetch-trainer", cache);
+    fetch_expect_type (&c, FG_WIRE_BYE);
+    trainer = fetch_trainer (&c, "inproc://test-fetch-trainer", cache);
     fg_wire_range_t mixed [3] = { { 5, 10 }, { 100, 5 }, { 200, 3 } };
     fg_wire_range_t fresh [2] = { { 5, 5 }, { 200, 3 } };
     s_send_task (&c, 2, mixed, 3);
@@ -357,15 +214,15 @@ test_trainer_fetches (void **state)
     msg.reject.of_type = FG_WIRE_DATA_REQUEST;
     msg.reject.reason = FG_WIRE_REASON_OTHER;
     snprintf (msg.reject.text, sizeof msg.reject.text, "too much at once");
-    s_send_to (&c, &msg);
-    s_expect (c.router, &c.peer, &msg);
+    fetch_send_to (&c, &msg);
+    fetch_expect (c.router, &c.peer, &msg);
     assert_int_equal (msg.type, FG_WIRE_REJECT);
     assert_int_equal (msg.reject.of_type, FG_WIRE_TASK);
     assert_int_equal (msg.reject.reason, FG_WIRE_REASON_UNKNOWN);
     assert_non_null (strstr (msg.reject.text, "too much at once"));
     assert_int_equal (msg.shard, 2);
     fg_wire_msg_clear (&msg);
-    s_expect_type (&c, FG_WIRE_READY);
+    fetch_expect_type (&c, FG_WIRE_READY);
     fg_trainer_destroy (&trainer);
 
     zframe_destroy (&c.peer);
@@ -373,72 +230,8 @@ test_trainer_fetches (void **state)
     zsock_destroy (&c.router);
 }
 
+
 //  ---- coordinator side -------------------------------------------------------
-
-static void
-s_dealer_send (zsock_t *dealer, fg_wire_msg_t *msg, uint64_t experiment)
-{
-    msg->experiment = experiment;
-    assert_int_equal (fg_wire_send (dealer, NULL, msg, NULL, NULL), 0);
-}
-
-//  A HELLO from node "scripted" (one core, no dataset) with this kernel string
-static void
-s_hello (zsock_t *dealer, const char *kernel)
-{
-    fg_wire_msg_t msg;
-    memset (&msg, 0, sizeof msg);
-    msg.type = FG_WIRE_HELLO;
-    msg.hello.proto_min = msg.hello.proto_max = FG_WIRE_VERSION;
-    msg.hello.cores = 1;
-    snprintf (msg.hello.node_id, sizeof msg.hello.node_id, "scripted");
-    snprintf (msg.hello.kernel, sizeof msg.hello.kernel, "%s", kernel);
-    s_dealer_send (dealer, &msg, 0);
-}
-
-//  READY for one unit
-static void
-s_ready (zsock_t *dealer, uint64_t experiment)
-{
-    fg_wire_msg_t msg;
-    memset (&msg, 0, sizeof msg);
-    msg.type = FG_WIRE_READY;
-    msg.ready.slots = 1;
-    s_dealer_send (dealer, &msg, experiment);
-}
-
-static void
-s_data_request (zsock_t *dealer, uint64_t experiment, const uint8_t *hash,
-                const fg_wire_range_t *ranges, uint32_t n)
-{
-    fg_wire_msg_t msg;
-    memset (&msg, 0, sizeof msg);
-    msg.type = FG_WIRE_DATA_REQUEST;
-    msg.round = 1;
-    msg.shard = 0;
-    msg.attempt = 1;
-    memcpy (msg.data_request.dataset_hash, hash, FG_SHA256_SIZE);
-    uint64_t count = 0;
-    for (uint32_t i = 0; i < n; i++)
-        count += ranges [i].count;
-    msg.data_request.sample_count = count;
-    msg.data_request.range_count = n;
-    msg.data_request.ranges = ranges;
-    s_dealer_send (dealer, &msg, experiment);
-}
-
-static void
-s_expect_reject (zsock_t *dealer, int reason, const char *needle)
-{
-    fg_wire_msg_t msg;
-    s_expect (dealer, NULL, &msg);
-    assert_int_equal (msg.type, FG_WIRE_REJECT);
-    assert_int_equal (msg.reject.of_type, FG_WIRE_DATA_REQUEST);
-    assert_int_equal (msg.reject.reason, reason);
-    if (!strstr (msg.reject.text, needle))
-        fail_msg ("REJECT text '%s' lacks '%s'", msg.reject.text, needle);
-    fg_wire_msg_clear (&msg);
-}
 
 static void
 test_coordinator_serves (void **state)
@@ -457,20 +250,9 @@ test_coordinator_serves (void **state)
                                        (size_t) cfg.data.synthetic_test, &test, &err), 0);
     uint8_t hash [FG_SHA256_SIZE];
     fg_dataset_hash (train, hash);
-    char dir [300];
-    snprintf (dir, sizeof dir, "%s/exp", s_tmp);
-    assert_int_equal (mkdir (dir, 0755), 0);
-    fg_coordinator_args_t args = {
-        .dir = dir, .cfg = &cfg, .train = train, .test = test, .inproc = "test-fetch-coord",
-        .eval_threads = 1
-    };
-    fg_coordinator_t *coordinator = fg_coordinator_new (&args, &err);
-    if (!coordinator)
-        fail_msg ("coordinator: %s", err.msg);
-
-    zsock_t *dealer = zsock_new (ZMQ_DEALER);
-    zsock_set_identity (dealer, "scripted");
-    assert_int_equal (zsock_connect (dealer, "inproc://test-fetch-coord"), 0);
+    zsock_t *dealer;
+    fg_coordinator_t *coordinator = fetch_coordinator (s_tmp, &cfg, train, test,
+                                                       "test-fetch-coord", &dealer);
     fg_wire_msg_t msg;
     //  a node whose arithmetic differs is refused: BLIS's own kernels, an
     //  identity that only starts like ours, and the release before the
@@ -478,8 +260,8 @@ test_coordinator_serves (void **state)
     const char *foreign [] = { "0.9.0 generic", "fg-sgemm-fma kc=256 v10 avx2 6x16", "",
                                "fg-sgemm-fma kc=256 v1 avx512 24x16 blis-0.9.0" };
     for (size_t i = 0; i < sizeof foreign / sizeof foreign [0]; i++) {
-        s_hello (dealer, foreign [i]);
-        s_expect (dealer, NULL, &msg);
+        fetch_hello (dealer, foreign [i]);
+        fetch_expect (dealer, NULL, &msg);
         assert_int_equal (msg.type, FG_WIRE_REJECT);
         assert_int_equal (msg.reject.of_type, FG_WIRE_HELLO);
         assert_int_equal (msg.reject.reason, FG_WIRE_REASON_NOT_ALLOWED);
@@ -490,8 +272,8 @@ test_coordinator_serves (void **state)
     //  lacks the dataset)
     char kernel [FG_WIRE_NAME_MAX + 1];
     snprintf (kernel, sizeof kernel, "%s portable 4x16 blis-0.9.0", fg_ops_kernel_identity ());
-    s_hello (dealer, kernel);
-    s_expect (dealer, NULL, &msg);
+    fetch_hello (dealer, kernel);
+    fetch_expect (dealer, NULL, &msg);
     assert_int_equal (msg.type, FG_WIRE_ACK);
     uint64_t experiment = msg.experiment;
     fg_wire_msg_clear (&msg);
@@ -501,34 +283,34 @@ test_coordinator_serves (void **state)
     memcpy (other, hash, sizeof other);
     other [0] ^= 0xff;
     fg_wire_range_t inside [2] = { { 3, 4 }, { 700, 2 } };
-    s_data_request (dealer, experiment, other, inside, 2);
-    s_expect_reject (dealer, FG_WIRE_REASON_UNKNOWN, "unknown dataset");
+    fetch_data_request (dealer, experiment, other, inside, 2);
+    fetch_expect_reject (dealer, FG_WIRE_REASON_UNKNOWN, "unknown dataset");
     fg_wire_range_t outside [2] = { { 3, 4 }, { 795, 6 } };
-    s_data_request (dealer, experiment, hash, outside, 2);
-    s_expect_reject (dealer, FG_WIRE_REASON_OTHER, "holds 800");
+    fetch_data_request (dealer, experiment, hash, outside, 2);
+    fetch_expect_reject (dealer, FG_WIRE_REASON_OTHER, "holds 800");
     fg_wire_range_t *many = calloc (300, sizeof *many);
     for (uint32_t i = 0; i < 300; i++) {
         many [i].start = 2 * i;
         many [i].count = 1;
     }
-    s_data_request (dealer, experiment, hash, many, 300);
-    s_expect_reject (dealer, FG_WIRE_REASON_OTHER, "at once");
+    fetch_data_request (dealer, experiment, hash, many, 300);
+    fetch_expect_reject (dealer, FG_WIRE_REASON_OTHER, "at once");
     free (many);
     //  another experiment's request: refused before anything else
-    s_data_request (dealer, experiment + 1, hash, inside, 2);
-    s_expect (dealer, NULL, &msg);
+    fetch_data_request (dealer, experiment + 1, hash, inside, 2);
+    fetch_expect (dealer, NULL, &msg);
     assert_int_equal (msg.type, FG_WIRE_REJECT);
     assert_int_equal (msg.reject.reason, FG_WIRE_REASON_EXPERIMENT);
     fg_wire_msg_clear (&msg);
 
     //  samples of no unit issued to the node: refused
-    s_data_request (dealer, experiment, hash, inside, 2);
-    s_expect_reject (dealer, FG_WIRE_REASON_UNKNOWN, "unit issued to this node");
+    fetch_data_request (dealer, experiment, hash, inside, 2);
+    fetch_expect_reject (dealer, FG_WIRE_REASON_UNKNOWN, "unit issued to this node");
 
     //  a node without the dataset gets a unit (shard 0, attempt 1: the
     //  requests' header)
-    s_ready (dealer, experiment);
-    s_expect (dealer, NULL, &msg);
+    fetch_ready (dealer, experiment);
+    fetch_expect (dealer, NULL, &msg);
     assert_int_equal (msg.type, FG_WIRE_TASK);
     assert_memory_equal (msg.task.dataset_hash, hash, FG_SHA256_SIZE);
     uint32_t shard = msg.shard, attempt = msg.attempt;
@@ -536,10 +318,10 @@ test_coordinator_serves (void **state)
     fg_wire_msg_clear (&msg);
 
     //  a good request: one chunk per range, the true records
-    s_data_request (dealer, experiment, hash, inside, 2);
+    fetch_data_request (dealer, experiment, hash, inside, 2);
     size_t rs = fg_dataset_record_size (train);
     for (int i = 0; i < 2; i++) {
-        s_expect (dealer, NULL, &msg);
+        fetch_expect (dealer, NULL, &msg);
         assert_int_equal (msg.type, FG_WIRE_DATA_CHUNK);
         const fg_wire_data_chunk_t *c = &msg.data_chunk;
         assert_memory_equal (c->dataset_hash, hash, FG_SHA256_SIZE);
@@ -561,16 +343,16 @@ test_coordinator_serves (void **state)
     msg.reject.of_type = FG_WIRE_TASK;
     msg.reject.reason = FG_WIRE_REASON_UNKNOWN;
     snprintf (msg.reject.text, sizeof msg.reject.text, "cannot build this dataset");
-    s_dealer_send (dealer, &msg, experiment);
-    s_ready (dealer, experiment);
-    s_expect_silence (dealer, 600);
+    fetch_dealer_send (dealer, &msg, experiment);
+    fetch_ready (dealer, experiment);
+    fetch_expect_silence (dealer, 600);
     //  ... until it announces itself again
-    s_hello (dealer, fg_ops_blis_info (kernel, sizeof kernel));
-    s_expect (dealer, NULL, &msg);
+    fetch_hello (dealer, fg_ops_blis_info (kernel, sizeof kernel));
+    fetch_expect (dealer, NULL, &msg);
     assert_int_equal (msg.type, FG_WIRE_ACK);
     fg_wire_msg_clear (&msg);
-    s_ready (dealer, experiment);
-    s_expect (dealer, NULL, &msg);
+    fetch_ready (dealer, experiment);
+    fetch_expect (dealer, NULL, &msg);
     assert_int_equal (msg.type, FG_WIRE_TASK);
     fg_wire_msg_clear (&msg);
 

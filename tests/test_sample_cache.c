@@ -67,7 +67,8 @@ s_put (fg_sample_cache_t *cache, const uint8_t *hash, uint32_t start, uint32_t c
         s_record (start + i, records + (size_t) i * RS);
     fg_error_t err;
     fg_wire_range_t range = { start, count };
-    assert_int_equal (fg_sample_cache_put (cache, hash, RS, &range, 1, records, &err), 0);
+    assert_int_equal (fg_sample_cache_put (cache, hash, RS, &range, 1, records,
+                                           (size_t) count * RS, &err), 0);
     free (records);
 }
 
@@ -129,7 +130,8 @@ test_missing_put_get (void **state)
     uint32_t which [7] = { 5, 6, 10, 11, 12, 13, 14 };
     for (int i = 0; i < 7; i++)
         s_record (which [i], seven + i * RS);
-    assert_int_equal (fg_sample_cache_put (cache, hash, RS, two, 2, seven, &err), 0);
+    assert_int_equal (fg_sample_cache_put (cache, hash, RS, two, 2, seven, sizeof seven, &err),
+                      0);
     memset (out, 0, sizeof out);
     assert_int_equal (fg_sample_cache_get (cache, hash, RS, two, 2, out, &err), 0);
     assert_memory_equal (out, seven, sizeof seven);
@@ -168,12 +170,15 @@ test_bad_arguments (void **state)
     uint8_t hash [FG_SHA256_SIZE] = { 1 }, records [2 * RS] = { 0 };
     fg_wire_range_t unsorted [2] = { { 10, 5 }, { 12, 1 } }, empty [1] = { { 3, 0 } };
     fg_wire_range_t past [1] = { { UINT32_MAX, 2 } }, one [1] = { { 0, 1 } };
-    assert_int_equal (fg_sample_cache_put (cache, hash, RS, empty, 1, records, &err), FG_EINVAL);
-    assert_int_equal (fg_sample_cache_put (cache, hash, RS, one, 0, records, &err), FG_EINVAL);
-    assert_int_equal (fg_sample_cache_put (cache, hash, RS, past, 1, records, &err), FG_EINVAL);
-    assert_int_equal (fg_sample_cache_put (cache, hash, RS, unsorted, 2, records, &err), FG_EINVAL);
-    assert_int_equal (fg_sample_cache_put (cache, hash, 0, one, 1, records, &err), FG_EINVAL);
-    assert_int_equal (fg_sample_cache_put (cache, hash, RS, one, 1, NULL, &err), FG_EINVAL);
+    assert_int_equal (fg_sample_cache_put (cache, hash, RS, empty, 1, records, RS, &err), FG_EINVAL);
+    assert_int_equal (fg_sample_cache_put (cache, hash, RS, one, 0, records, RS, &err), FG_EINVAL);
+    assert_int_equal (fg_sample_cache_put (cache, hash, RS, past, 1, records, RS, &err), FG_EINVAL);
+    assert_int_equal (fg_sample_cache_put (cache, hash, RS, unsorted, 2, records, RS, &err), FG_EINVAL);
+    assert_int_equal (fg_sample_cache_put (cache, hash, RS, one, 1, records, RS + 1, &err),
+                      FG_EINVAL);
+    //  variable records whose framing is not one record (zero bytes: size 0)
+    assert_int_equal (fg_sample_cache_put (cache, hash, 0, one, 1, records, RS, &err), FG_EINVAL);
+    assert_int_equal (fg_sample_cache_put (cache, hash, RS, one, 1, NULL, RS, &err), FG_EINVAL);
     assert_int_equal (fg_sample_cache_count (cache, hash), 0);
     fg_wire_range_t *missing;
     uint32_t nmissing;
@@ -183,8 +188,8 @@ test_bad_arguments (void **state)
     assert_null (missing);
     assert_int_equal (fg_sample_cache_missing (cache, hash, RS, empty, 1, &missing, &nmissing,
                                                &samples, &err), FG_EINVAL);
-    assert_int_equal (fg_sample_cache_missing (cache, hash, 0, unsorted, 1, &missing, &nmissing,
-                                               &samples, &err), FG_EINVAL);
+    assert_int_equal (fg_sample_cache_missing (cache, hash, ((size_t) 1 << 24) + 1, unsorted, 1,
+                                               &missing, &nmissing, &samples, &err), FG_EINVAL);
     assert_int_equal (fg_sample_cache_get (cache, hash, RS, unsorted, 2, records, &err), FG_EINVAL);
     fg_sample_cache_close (&cache);
     //  a cache in a folder that does not exist
@@ -194,6 +199,19 @@ test_bad_arguments (void **state)
     assert_int_equal (err.code, FG_ENOENT);
     assert_non_null (strstr (err.msg, "samples.lmdb"));
     assert_non_null (strstr (err.msg, "does not exist"));
+}
+
+//  A write transaction on dir/samples.lmdb, opened behind the module's
+//  back (to damage what it stored).
+static void
+s_behind_back (const char *dir, MDB_env **env, MDB_txn **txn, MDB_dbi *dbi)
+{
+    char path [600];
+    snprintf (path, sizeof path, "%s/samples.lmdb", dir);
+    assert_int_equal (mdb_env_create (env), 0);
+    assert_int_equal (mdb_env_open (*env, path, MDB_NOSUBDIR, 0644), 0);
+    assert_int_equal (mdb_txn_begin (*env, NULL, 0, txn), 0);
+    assert_int_equal (mdb_dbi_open (*txn, NULL, 0, dbi), 0);
 }
 
 //  Damage a stored record behind the module's back (wrong bytes, wrong
@@ -211,15 +229,10 @@ test_damaged_records (void **state)
     s_put (cache, hash, 0, 20);
     fg_sample_cache_close (&cache);
 
-    char path [600];
-    snprintf (path, sizeof path, "%s/samples.lmdb", dir);
     MDB_env *env;
     MDB_txn *txn;
     MDB_dbi dbi;
-    assert_int_equal (mdb_env_create (&env), 0);
-    assert_int_equal (mdb_env_open (env, path, MDB_NOSUBDIR, 0644), 0);
-    assert_int_equal (mdb_txn_begin (env, NULL, 0, &txn), 0);
-    assert_int_equal (mdb_dbi_open (txn, NULL, 0, &dbi), 0);
+    s_behind_back (dir, &env, &txn, &dbi);
     uint8_t key [FG_SHA256_SIZE + 4];
     memcpy (key, hash, FG_SHA256_SIZE);
     uint8_t value [RS + 4];
@@ -275,6 +288,142 @@ test_damaged_records (void **state)
     fg_sample_cache_close (&cache);
 }
 
+//  Variable records (record_size 0): sample i is a file of s_var_len (i)
+//  bytes, one of them over 3 MB (LMDB overflow pages); they round-trip
+//  in order, are reported missing until stored, a damaged one is found
+//  by its CRC, the loaded total is bounded before allocating, and fixed
+//  readers of the same keys see only damage.
+static size_t
+s_var_len (uint32_t i)
+{
+    return i == 7? ((size_t) 3 << 20) + 5: 1 + (size_t) i * 977 % 4000;
+}
+
+//  The records of samples [start, start + count) into a new buffer.
+static uint8_t *
+s_var_records (uint32_t start, uint32_t count, size_t *size)
+{
+    size_t cap = 0;
+    for (uint32_t i = start; i < start + count; i++)
+        cap += FG_WIRE_SAMPLE_HEAD + s_var_len (i);
+    uint8_t *buf = malloc (cap);
+    uint8_t *bytes = malloc (s_var_len (7));
+    assert_non_null (buf);
+    assert_non_null (bytes);
+    *size = 0;
+    fg_error_t err;
+    for (uint32_t i = start; i < start + count; i++) {
+        for (size_t b = 0; b < s_var_len (i); b++)
+            bytes [b] = (uint8_t) (i * 13 + b * 5 + (b >> 9));
+        assert_int_equal (fg_wire_sample_put (buf, cap, size, (uint16_t) (i % 200), bytes,
+                                              s_var_len (i), &err), 0);
+    }
+    free (bytes);
+    assert_int_equal (*size, cap);
+    return buf;
+}
+
+static void
+test_variable_records (void **state)
+{
+    (void) state;
+    fg_error_t err;
+    fg_sample_cache_t *cache = fg_sample_cache_open (s_dir ("variable"), &err);
+    assert_non_null (cache);
+    uint8_t hash [FG_SHA256_SIZE];
+    memset (hash, 0x5a, sizeof hash);
+    fg_wire_range_t shard [2] = { { 0, 12 }, { 30, 8 } };
+    fg_wire_range_t *missing;
+    uint32_t nmissing;
+    uint64_t samples;
+    assert_int_equal (fg_sample_cache_missing (cache, hash, 0, shard, 2, &missing, &nmissing,
+                                               &samples, &err), 0);
+    assert_int_equal (samples, 20);
+    free (missing);
+    //  two windows, the second of two ranges
+    size_t size0, size1, size2;
+    uint8_t *w0 = s_var_records (0, 10, &size0);
+    fg_wire_range_t r0 = { 0, 10 };
+    assert_int_equal (fg_sample_cache_put (cache, hash, 0, &r0, 1, w0, size0, &err), 0);
+    uint8_t *w1 = s_var_records (10, 2, &size1);
+    uint8_t *w2 = s_var_records (30, 8, &size2);
+    uint8_t *both = malloc (size1 + size2);
+    assert_non_null (both);
+    memcpy (both, w1, size1);
+    memcpy (both + size1, w2, size2);
+    fg_wire_range_t r1 [2] = { { 10, 2 }, { 30, 8 } };
+    //  a framing that says another count is refused, nothing stored
+    assert_int_equal (fg_sample_cache_put (cache, hash, 0, r1, 2, both, size1 + size2 - 1, &err),
+                      FG_EINVAL);
+    assert_int_equal (fg_sample_cache_put (cache, hash, 0, r1, 1, both, size1 + size2, &err),
+                      FG_EINVAL);
+    assert_int_equal (fg_sample_cache_count (cache, hash), 10);
+    assert_int_equal (fg_sample_cache_put (cache, hash, 0, r1, 2, both, size1 + size2, &err), 0);
+    assert_int_equal (fg_sample_cache_missing (cache, hash, 0, shard, 2, &missing, &nmissing,
+                                               &samples, &err), 0);
+    assert_int_equal (samples, 0);
+    //  loaded in order: the same bytes
+    uint8_t *out;
+    size_t size;
+    assert_int_equal (fg_sample_cache_load (cache, hash, shard, 2, SIZE_MAX, &out, &size, &err),
+                      0);
+    assert_int_equal (size, size0 + size1 + size2);
+    assert_memory_equal (out, w0, size0);
+    assert_memory_equal (out + size0, both, size1 + size2);
+    free (out);
+    //  bounded: one byte short of the total is refused before allocating
+    assert_int_equal (fg_sample_cache_load (cache, hash, shard, 2, size - 1, &out, &size, &err),
+                      FG_ERANGE);
+    assert_null (out);
+    //  fixed readers of the same keys see damage; get refuses variable
+    uint8_t fixed [RS];
+    assert_int_equal (fg_sample_cache_get (cache, hash, RS, &r0, 1, fixed, &err), FG_ECHECKSUM);
+    assert_int_equal (fg_sample_cache_get (cache, hash, 0, &r0, 1, fixed, &err), FG_EINVAL);
+    //  a sample not stored
+    fg_wire_range_t gap = { 12, 1 };
+    assert_int_equal (fg_sample_cache_load (cache, hash, &gap, 1, SIZE_MAX, &out, &size, &err),
+                      FG_ENOENT);
+    assert_non_null (strstr (err.msg, "sample 12 "));
+    //  persistence, then a record damaged behind the module's back: its
+    //  size field says one byte more than the value holds
+    fg_sample_cache_close (&cache);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    s_behind_back (s_dir ("variable"), &env, &txn, &dbi);
+    uint8_t key [FG_SHA256_SIZE + 4] = { 0 };
+    memcpy (key, hash, FG_SHA256_SIZE);
+    key [35] = 31;
+    MDB_val k = { sizeof key, key }, v;
+    assert_int_equal (mdb_get (txn, dbi, &k, &v), 0);
+    uint8_t *value = malloc (v.mv_size);
+    assert_non_null (value);
+    memcpy (value, v.mv_data, v.mv_size);
+    value [2]++;
+    v.mv_data = value;
+    assert_int_equal (mdb_put (txn, dbi, &k, &v, 0), 0);
+    assert_int_equal (mdb_txn_commit (txn), 0);
+    mdb_env_close (env);
+    free (value);
+    cache = fg_sample_cache_open (s_dir ("variable"), &err);
+    assert_non_null (cache);
+    assert_int_equal (fg_sample_cache_load (cache, hash, shard, 2, SIZE_MAX, &out, &size, &err),
+                      FG_ECHECKSUM);
+    assert_non_null (strstr (err.msg, "sample 31 "));
+    assert_int_equal (fg_sample_cache_missing (cache, hash, 0, shard, 2, &missing, &nmissing,
+                                               &samples, &err), 0);
+    assert_int_equal (nmissing, 1);
+    assert_int_equal (missing [0].start, 31);
+    assert_int_equal (samples, 1);
+    free (missing);
+    assert_int_equal (fg_sample_cache_count (cache, hash), 19);
+    fg_sample_cache_close (&cache);
+    free (w0);
+    free (w1);
+    free (w2);
+    free (both);
+}
+
 //  A child stores windows of 50 records in a loop and is killed with
 //  SIGKILL at a random instant; the cache then holds whole windows only,
 //  each record sound, and the next writer carries on.
@@ -301,7 +450,7 @@ test_killed_writer (void **state)
                     s_record (chunk * 50 + i, records + i * RS);
                 fg_wire_range_t window [3] = { { chunk * 50, 10 }, { chunk * 50 + 10, 1 },
                                                { chunk * 50 + 11, 39 } };
-                if (fg_sample_cache_put (cache, hash, RS, window, 3, records, NULL))
+                if (fg_sample_cache_put (cache, hash, RS, window, 3, records, sizeof records, NULL))
                     _exit (3);
             }
             fg_sample_cache_close (&cache);
@@ -340,6 +489,7 @@ main (void)
         cmocka_unit_test (test_missing_put_get),
         cmocka_unit_test (test_bad_arguments),
         cmocka_unit_test (test_damaged_records),
+        cmocka_unit_test (test_variable_records),
         cmocka_unit_test (test_killed_writer),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);

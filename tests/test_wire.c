@@ -27,6 +27,7 @@
 
 #include "fg_sha256.h"
 #include "fg_wire_socket.h"
+#include "../fuzz/fuzz_frames.h"
 
 //  --------------------------------------------------------------------------
 //  A sample of every type, every field set to something non-default
@@ -789,7 +790,8 @@ static void m_task_batch (s_frames_t *c) { s_put32 (c->data [1] + 60, FG_WIRE_BA
 static void m_task_flags (s_frames_t *c) { c->data [1][88] |= 0x04; }
 static void m_task_model (s_frames_t *c) { c->data [1][89] = 4; }
 static void m_task_dataset (s_frames_t *c) { c->data [1][90] = 8; }
-static void m_task_reserved (s_frames_t *c) { c->data [1][91] = 1; }
+static void m_task_geometry_odd (s_frames_t *c) { c->data [1][91] = 1; }
+static void m_task_geometry_short (s_frames_t *c) { c->data [1][91] = 16; }
 static void m_task_count_max (s_frames_t *c) { s_put32 (c->data [1] + 136, FG_WIRE_RANGES_MAX + 1); }
 static void m_task_count_zero (s_frames_t *c) { s_put32 (c->data [1] + 136, 0); }
 static void m_task_count_more (s_frames_t *c) { s_put32 (c->data [1] + 136, 5); }
@@ -871,7 +873,8 @@ test_reject_body (void **state)
     s_case (FG_WIRE_TASK, m_task_flags, NULL, FG_EFORMAT, "flags", "0x04");
     s_case (FG_WIRE_TASK, m_task_model, NULL, FG_ERANGE, "model", "offset 89");
     s_case (FG_WIRE_TASK, m_task_dataset, NULL, FG_ERANGE, "dataset", "offset 90");
-    s_case (FG_WIRE_TASK, m_task_reserved, NULL, FG_EFORMAT, "reserved", "offset 91");
+    s_case (FG_WIRE_TASK, m_task_geometry_odd, NULL, FG_EFORMAT, "geometry", "offset 91");
+    s_case (FG_WIRE_TASK, m_task_geometry_short, NULL, FG_EFORMAT, "body", "expected 156");
     s_case (FG_WIRE_TASK, m_task_count_max, NULL, FG_ERANGE, "range_count", "16777217");
     s_case (FG_WIRE_TASK, m_task_count_zero, NULL, FG_ERANGE, "range_count", "offset 136");
     s_case (FG_WIRE_TASK, m_task_count_more, NULL, FG_EFORMAT, "ranges", "needs 40");
@@ -1191,13 +1194,24 @@ test_data_pack (void **state)
     size_t size;
     assert_int_equal (fg_wire_data_pack (s_raw, 0, &lz4, &size, &err), FG_ERANGE);
     assert_null (lz4);
-    //  variable-size records: record_size 0, raw_size any
-    uint8_t raw [1000];
-    s_fill (raw, sizeof raw, 1);
+    //  variable-size records: record_size 0, records framed
+    //  (tests/test_wire_samples.c tests the framing's every refusal)
+    uint8_t raw [1000], bytes [300];
+    s_fill (bytes, sizeof bytes, 1);
+    size_t used = 0;
+    for (uint16_t i = 0; i < 3; i++)
+        assert_int_equal (fg_wire_sample_put (raw, sizeof raw, &used, i, bytes,
+                                              sizeof bytes - i, &err), 0);
+    assert_int_equal (fg_wire_sample_put (raw, sizeof raw, &used, 3, bytes, sizeof bytes, &err),
+                      FG_EFULL);
+    size_t rest = sizeof raw - used - FG_WIRE_SAMPLE_HEAD;
+    assert_int_equal (fg_wire_sample_put (raw, sizeof raw, &used, 3, bytes, rest, &err), 0);
+    assert_int_equal (used, sizeof raw);
     assert_int_equal (fg_wire_data_pack (raw, sizeof raw, &lz4, &size, &err), 0);
     fg_wire_msg_t m, out;
     s_sample (FG_WIRE_DATA_CHUNK, &m);
     m.data_chunk.record_size = 0;
+    m.data_chunk.count = 4;
     m.data_chunk.raw_size = sizeof raw;
     m.data_chunk.lz4 = lz4;
     m.data_chunk.lz4_size = size;
@@ -1211,6 +1225,13 @@ test_data_pack (void **state)
     m.data_chunk.raw_size = sizeof raw - 1;
     assert_int_equal (fg_wire_encode (&m, NULL, &f, &err), 0);
     assert_int_equal (fg_wire_decode (f.frame, f.count, NULL, &out, &err), FG_EFORMAT);
+    fg_wire_frames_clear (&f);
+    //  a count the records do not make is caught after LZ4
+    m.data_chunk.raw_size = sizeof raw;
+    m.data_chunk.count = 3;
+    assert_int_equal (fg_wire_encode (&m, NULL, &f, &err), 0);
+    assert_int_equal (fg_wire_decode (f.frame, f.count, NULL, &out, &err), FG_EFORMAT);
+    assert_non_null (strstr (err.msg, "(samples)"));
     fg_wire_frames_clear (&f);
     free (lz4);
 }
@@ -1323,23 +1344,7 @@ s_write_seed (const char *dir, const char *name, const fg_wire_frames_t *f,
 {
     char path [4096];
     snprintf (path, sizeof path, "%s/%s", dir, name);
-    FILE *file = fopen (path, "wb");
-    if (!file)
-        return -1;
-    fputc ((int) (f->count | flags), file);
-    for (size_t i = 0; i < f->count; i++) {
-        if (i + 1 < f->count) {
-            if (f->frame [i].size > 0xffff) {
-                fclose (file);
-                return -1;
-            }
-            fputc ((int) (f->frame [i].size & 0xff), file);
-            fputc ((int) (f->frame [i].size >> 8), file);
-        }
-        if (f->frame [i].size)
-            fwrite (f->frame [i].data, 1, f->frame [i].size, file);
-    }
-    return fclose (file);
+    return fuzz_frames_write (path, f, flags);
 }
 
 static int
