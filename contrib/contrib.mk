@@ -8,7 +8,7 @@ TESTS += tests/test_systemd.sh
 
 ##  The Slurm fleet on a one-node Slurm on localhost (tests/test_slurm.sh):
 ##  needs root and slurm-wlm + munge (scripts/deps-slurm), starts daemons and
-##  takes ~30 s, so it is not part of make check; scripts/test runs it. TAP
+##  takes about a minute, so it is not part of make check; scripts/test runs it. TAP
 ##  on stdout; the exit status says whether a check failed.
 slurmtest: cli/fedctl$(EXEEXT)
 	FEDCTL=$(abs_builddir)/cli/fedctl top_srcdir=$(abs_top_srcdir) $(SHELL) $(srcdir)/tests/test_slurm.sh

@@ -6,12 +6,14 @@
 #   contrib/slurm/fedgrid-workers.sbatch submitted as a 2-task job array;
 #   once round 1 is committed one array task is cancelled with scancel, and
 #   the experiment must still finish with the final weights of the calm run
-#   (the same configuration with in-process trainers and no Slurm).
+#   (the same configuration with in-process trainers and no Slurm). Then a
+#   task whose worker fails (a cache it cannot make) must be requeued once
+#   by the script (FEDGRID_MAX_REQUEUES=1) and then stop.
 #   Skipped, with the reason, when Slurm cannot start here: not root, the
 #   packages are absent (scripts/deps-slurm installs slurm-wlm and munge),
 #   or a daemon does not come up. Every daemon it starts is stopped on any
 #   exit. Run by `make slurmtest` (scripts/test), not by make check: it
-#   needs root and takes ~20-60 s. TAP output.
+#   needs root and takes about a minute. TAP output.
 set -u
 . "$(dirname "$0")/fg_test_lib.sh"
 fg_test_cleanup () {
@@ -147,4 +149,30 @@ if grep -q "task 1" "$s/fedgrid-worker-${jobid}_1.out" 2>/dev/null \
 && [ "$sacct_state" = CANCELLED ]; then
     ok "task 1 ran the worker and ended CANCELLED (not requeued)"
 else bad "task 1: state ${sacct_state:-unknown}, log: $(tail -n 2 "$s/fedgrid-worker-${jobid}_1.out" 2>/dev/null)"; fi
+
+#   ---- a task whose worker fails is requeued (once here), then gives up ----
+#   its cache root is under a regular file, so the cache cannot be made
+: >"$s/not-a-folder"
+jobid2=$(cd "$s" && FEDCTL="$fedctl_abs" FEDGRID_CONNECT="tcp://127.0.0.1:9" FEDGRID_SERVER_KEY="" \
+         FEDGRID_CACHE_ROOT="$s/not-a-folder/cache" FEDGRID_RETRY_S=0 FEDGRID_MAX_REQUEUES=1 \
+         sbatch --parsable --array=0 --job-name=fgfail "$sbatch_script" 2>"$s/sbatch2.err")
+jobid2=${jobid2%%;*}
+log2="$s/fedgrid-worker-${jobid2}_0.out"
+#   Slurm holds a requeued batch job a while (its begin time is set later;
+#   here it was still pending after 2 minutes): the test lets it start now
+released=""
+for t in $(seq 1 600); do
+    if [ -z "$released" ] && grep -q "requeued" "$log2" 2>/dev/null \
+    && squeue -h -j "$jobid2" -t PENDING 2>/dev/null | grep -q .; then
+        scontrol update JobId="${jobid2}_0" StartTime=now 2>/dev/null && released=1
+    fi
+    grep -q "restart 1" "$log2" 2>/dev/null \
+        && ! squeue -h -j "$jobid2" 2>/dev/null | grep -q . && break
+    sleep 0.2
+done
+state2=$(scontrol show job "${jobid2}_0" 2>/dev/null | sed -n 's/.*JobState=\([A-Z]*\).*/\1/p')
+if [ -n "$jobid2" ] && grep -q "restart 0.*cannot make" "$log2" && grep -q "task 0 requeued" "$log2" \
+&& grep -q "restart 1.*cannot make" "$log2" && [ "$(grep -c requeued "$log2")" -eq 1 ]; then
+    ok "a failing task is requeued once (FEDGRID_MAX_REQUEUES=1), then stops (state ${state2:-gone})"
+else bad "failing task $jobid2 (state ${state2:-unknown}): $(tr '\n' ' ' <"$log2" 2>/dev/null | cut -c1-400) $(cat "$s/sbatch2.err")"; fi
 fg_test_end
