@@ -15,20 +15,23 @@ examples_coordinator_local_LDADD = lib/libfedgrid.la
 TESTS += tests/test_examples.sh
 EXTRA_DIST += tests/test_examples.sh
 
-##  The installed library as a user gets it: pkg-config's flags only, the
-##  staged prefix when DESTDIR is set. Builds both examples and runs them.
+##  The installed library as a user gets it: pkg-config's flags only (its
+##  include and library folders moved under DESTDIR when that is set). Builds both examples with
+##  warnings as errors and runs them; a failure fails installcheck.
 installcheck-examples:
 	@set -e; work=$$(mktemp -d "$${TMPDIR:-/tmp}/fedgrid-installcheck.XXXXXX"); \
 	trap 'rm -rf "$$work"' EXIT; \
 	PKG_CONFIG_PATH="$(DESTDIR)$(libdir)/pkgconfig"; export PKG_CONFIG_PATH; \
-	if test -n "$(DESTDIR)"; then PKG_CONFIG_SYSROOT_DIR="$(DESTDIR)"; export PKG_CONFIG_SYSROOT_DIR; fi; \
-	flags=$$($(PKG_CONFIG) --cflags --libs fedgrid); \
+	flags=$$($(PKG_CONFIG) --cflags --libs fedgrid \
+	    | sed -e 's|-I$(includedir)/fedgrid|-I$(DESTDIR)$(includedir)/fedgrid|' -e 's|-L$(libdir)|-L$(DESTDIR)$(libdir)|'); \
 	for e in train_dataset coordinator_local; do \
 	    echo "installcheck: cc examples/$$e.c $$flags"; \
 	    $(CC) -std=c11 -Wall -Wextra -Werror -o "$$work/$$e" $(srcdir)/examples/$$e.c $$flags; \
 	done; \
 	LD_LIBRARY_PATH="$(DESTDIR)$(libdir)$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH}"; export LD_LIBRARY_PATH; \
-	"$$work/train_dataset" "$$work/no-such-folder" 128 | tail -n 1; \
-	"$$work/coordinator_local" "$$work/exp" 2>/dev/null | tail -n 1
+	"$$work/train_dataset" "$$work/no-such-folder" 128 >"$$work/train.out"; tail -n 1 "$$work/train.out"; \
+	"$$work/coordinator_local" "$$work/exp" >"$$work/coord.out" 2>"$$work/coord.err" \
+	    || { cat "$$work/coord.err"; exit 1; }; \
+	tail -n 1 "$$work/coord.out"
 installcheck-local: installcheck-examples
 .PHONY: installcheck-examples
