@@ -5,7 +5,8 @@
 #   columns); the built fedgrid.toml(5) is what `fedctl config man` writes
 #   now and lists every key of the canonical configuration under its
 #   section; fedctl(1) names every command of `fedctl --help` and every
-#   option each `fedctl COMMAND --help` shows; libfedgrid(3) names every
+#   option each `fedctl COMMAND --help` shows, every environment variable
+#   the code reads and every sysexits code cli/ returns; libfedgrid(3) names every
 #   header fedgrid.h includes. TAP output; run from the build folder.
 set -u
 FEDCTL=${FEDCTL:-cli/fedctl}
@@ -89,6 +90,23 @@ for e in $(grep -rhoE 'getenv \("[A-Z_]+"\)' "$src/lib" "$src/nn" "$src/actors" 
 done
 if [ -z "$missing" ]; then ok "fedctl(1) ENVIRONMENT has every variable the code reads"
 else bad "fedctl(1) ENVIRONMENT lacks:$missing"; fi
+
+#   every sysexits code a command can return is explained under EXIT STATUS
+sysexits=/usr/include/sysexits.h
+if [ -r "$sysexits" ]; then
+    missing=""; codes=0
+    for ex in $(grep -ohE '\bEX_[A-Z]+\b' "$src"/cli/*.c | sort -u); do
+        num=$(sed -n "s/^#define[ \t]*$ex[ \t]*\([0-9]*\).*/\1/p" "$sysexits")
+        [ -n "$num" ] || { missing="$missing $ex(unknown)"; continue; }
+        codes=$((codes + 1))
+        awk '/^\.SH EXIT STATUS/ { on = 1 } /^\.SH EXAMPLES/ { on = 0 } on' "$work/fedctl.txt" \
+            | grep -q "^\.B $num\$" || missing="$missing $ex=$num"
+    done
+    if [ "$codes" -ge 5 ] && [ -z "$missing" ]; then ok "fedctl(1) EXIT STATUS explains the $codes sysexits codes cli/ returns"
+    else bad "fedctl(1) EXIT STATUS lacks:$missing"; fi
+else
+    n=$((n + 1)); echo "ok $n - # SKIP $sysexits not found (libc6-dev)"
+fi
 
 #   4. libfedgrid(3) names every header of fedgrid.h
 missing=""

@@ -29,7 +29,7 @@ trap 'exit 1' INT TERM      # so the EXIT trap stops the daemons on a signal too
 skip_all () { echo "1..0 # SKIP $1"; exit 0; }
 
 [ "$(id -u)" -eq 0 ] || skip_all "needs root (slurmd runs jobs as their user; a test Slurm runs as root)"
-for c in munged slurmctld slurmd sbatch scancel squeue scontrol; do
+for c in munged slurmctld slurmd sbatch scancel squeue scontrol sinfo; do
     command -v "$c" >/dev/null 2>&1 || skip_all "$c not found (scripts/deps-slurm installs slurm-wlm and munge)"
 done
 sbatch_script="$top_srcdir/contrib/slurm/fedgrid-workers.sbatch"
