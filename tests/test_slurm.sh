@@ -19,10 +19,19 @@ set -u
 fg_test_cleanup () {
     #   the array first (its workers are slurmd's children), then the
     #   daemons, by the process ids this test recorded
-    [ -n "${jobid:-}" ] && scancel "$jobid" 2>/dev/null && sleep 1
+    for j_ in ${jobid:-} ${jobid2:-}; do scancel "$j_" 2>/dev/null; done
+    [ -n "${jobid:-}${jobid2:-}" ] && sleep 1
     for p_ in ${daemons:-}; do kill "$p_" 2>/dev/null; done
     sleep 1
     for p_ in ${daemons:-}; do kill -9 "$p_" 2>/dev/null; done
+    #   a job step outlives slurmd: stop any worker still running from this
+    #   test (its command line holds this test's folder, which nothing else has)
+    [ -n "${jobid:-}${jobid2:-}" ] || return 0
+    for c_ in /proc/[0-9]*/cmdline; do
+        tr '\0' ' ' 2>/dev/null <"$c_" | grep -qF -- "$work/" || continue
+        p_=${c_#/proc/}; p_=${p_%/cmdline}
+        [ "$p_" != $$ ] && kill -9 "$p_" 2>/dev/null
+    done
 }
 fg_test_begin slurm
 trap 'exit 1' INT TERM      # so the EXIT trap stops the daemons on a signal too
