@@ -16,12 +16,18 @@ TESTS += tests/test_examples.sh
 EXTRA_DIST += tests/test_examples.sh
 
 ##  The installed library as a user gets it: pkg-config's flags only (its
-##  include and library folders moved under DESTDIR when that is set). Builds both examples with
+##  include and library folders moved under DESTDIR when that is set). Checks
+##  that fedgrid.h includes every installed header, builds both examples with
 ##  warnings as errors and runs them; a failure fails installcheck.
 installcheck-examples:
 	@set -e; work=$$(mktemp -d "$${TMPDIR:-/tmp}/fedgrid-installcheck.XXXXXX"); \
 	trap 'rm -rf "$$work"' EXIT; \
 	PKG_CONFIG_PATH="$(DESTDIR)$(libdir)/pkgconfig"; export PKG_CONFIG_PATH; \
+	for h in "$(DESTDIR)$(pkgincludedir)"/*.h; do \
+	    h=$${h##*/}; test "$$h" = fedgrid.h && continue; \
+	    grep -q "^#include \"$$h\"" "$(DESTDIR)$(pkgincludedir)/fedgrid.h" \
+	        || { echo "installcheck: $$h is installed but fedgrid.h does not include it"; exit 1; }; \
+	done; \
 	flags=$$($(PKG_CONFIG) --cflags --libs fedgrid \
 	    | sed -e 's|-I$(includedir)/fedgrid|-I$(DESTDIR)$(includedir)/fedgrid|' -e 's|-L$(libdir)|-L$(DESTDIR)$(libdir)|'); \
 	for e in train_dataset coordinator_local; do \
