@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-//  Text for a roff line: backslashes doubled as \e, a leading '.' or '\''
+//  Text for a roff line: a backslash written as \e, a leading '.' or '\''
 //  protected, '-' kept as a hyphen (these are words, not options).
 static void
 s_roff (FILE *out, const char *text)
