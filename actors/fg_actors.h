@@ -67,7 +67,7 @@ int
     fg_coordinator_port (fg_coordinator_t *self);
 
 //  Receives one event from the pipe (blocking): *kind "ROUND", "DONE" or
-//  "FAILED"; *text the line or message. Caller frees both (zstr_free).
+//  "FAILED"; *text the line or message. Caller frees both (free () or zstr_free).
 //  Returns 0 or FG_EINTR.
 int
     fg_coordinator_event (fg_coordinator_t *self, char **kind, char **text);

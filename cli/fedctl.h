@@ -97,4 +97,8 @@ int fedctl_cmd_journal (int argc, char **argv);     //  fedctl_journal.c
 int fedctl_cmd_debug (int argc, char **argv);       //  fedctl_debug.c
 int fedctl_cmd_report (int argc, char **argv);      //  fedctl_report.c
 
+//  Writes the fedgrid.toml(5) page (roff) to out; `fedctl config man`.
+//  Returns EX_OK or EX_IOERR.
+int fedctl_config_man (FILE *out);                  //  fedctl_man.c
+
 #endif

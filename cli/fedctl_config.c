@@ -123,6 +123,9 @@ fedctl_cmd_config (int argc, char **argv)
             default:  s_config_usage (stderr); return EX_USAGE;
         }
     }
+    //  hidden: the build writes fedgrid.toml(5) with it (cli/fedctl_man.c)
+    if (optind == argc - 1 && strcmp (argv [optind], "man") == 0)
+        return fedctl_config_man (stdout);
     if (optind != argc - 2 || strcmp (argv [optind], "check")) {
         fedctl_fail ("expected: config check FILE");
         s_config_usage (stderr);

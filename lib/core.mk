@@ -1,5 +1,5 @@
 ##  lib/core.mk — errors, log, rng, hashing, files, configuration, state, clocks
-pkginclude_HEADERS += lib/fedgrid.h lib/fg_error.h lib/fg_log.h lib/fg_rng.h \
+pkginclude_HEADERS += lib/fedgrid.h lib/fg_version.h lib/fg_error.h lib/fg_log.h lib/fg_rng.h \
     lib/fg_sha256.h lib/fg_config.h lib/fg_state.h lib/fg_crash.h lib/fg_fault.h
 lib_libfglib_la_SOURCES += lib/fg_error.c lib/fg_log.c lib/fg_rng.c \
     lib/fg_sha256.c lib/fg_config.c lib/fg_preset.c lib/fg_file.c lib/fg_state.c \

@@ -16,6 +16,7 @@
 #include <ini.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -1172,4 +1173,38 @@ fg_config_choice_name (const char *dotted_key, int value)
             return s_choice_name (key->choices, value, name, sizeof name);
     }
     return NULL;
+}
+
+//  The table for documentation: built once from s_keys (same order), so a
+//  generated page lists exactly what the parser accepts.
+static fg_config_key_t s_public [S_NKEYS];
+static pthread_once_t s_public_once = PTHREAD_ONCE_INIT;
+
+static void
+s_public_fill (void)
+{
+    static const char *types [] = {
+        [T_INT] = "integer", [T_FLOAT] = "float", [T_BOOL] = "boolean",
+        [T_STRING] = "string", [T_CHOICE] = "choice", [T_INT_ARRAY] = "integer array"
+    };
+    for (size_t i = 0; i < S_NKEYS; i++) {
+        const s_key_t *key = &s_keys [i];
+        s_public [i] = (fg_config_key_t) {
+            .section = key->section, .name = key->name, .type = types [key->type],
+            .value = key->value,
+            .ranged = key->type == T_INT || key->type == T_FLOAT || key->type == T_INT_ARRAY,
+            .min = key->min, .max = key->max,
+            .choices = key->type == T_CHOICE? key->choices: NULL,
+            .experiment = key->experiment, .help = key->help
+        };
+    }
+}
+
+const fg_config_key_t *
+fg_config_key (size_t i)
+{
+    if (i >= S_NKEYS)
+        return NULL;
+    pthread_once (&s_public_once, s_public_fill);
+    return &s_public [i];
 }

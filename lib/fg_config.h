@@ -190,6 +190,26 @@ int
 const char *
     fg_config_choice_name (const char *dotted_key, int value);
 
+//  One key of the configuration table, for documentation (the generated
+//  fedgrid.toml(5) page, `fedctl config man`). Strings are static.
+typedef struct {
+    const char *section;            //  "data"
+    const char *name;               //  "train_limit"
+    const char *type;               //  "integer", "float", "boolean", "string",
+                                    //  "choice" or "integer array"
+    const char *value;              //  default, as TOML text
+    bool        ranged;             //  min and max apply (numbers, array elements)
+    double      min, max;
+    const char *choices;            //  choice: "a|b|c"; otherwise NULL
+    bool        experiment;         //  covered by the experiment hash
+    const char *help;               //  one-line meaning
+} fg_config_key_t;
+
+//  Key i of the table (table order: sections in file order), or NULL past
+//  the last one. The pointer is to static storage owned by the library.
+const fg_config_key_t *
+    fg_config_key (size_t i);
+
 //  Presets (`fedctl init --preset NAME`): defaults, then the preset's own
 //  settings. Returns 0 or FG_ENOENT for an unknown name (the message lists
 //  the known ones).

@@ -4,7 +4,7 @@
 #   include "config.h"
 #endif
 #include "fg_error.h"
-#include "fedgrid.h"
+#include "fg_version.h"
 
 #include <assert.h>
 #include <stdio.h>

@@ -461,6 +461,52 @@ test_hash_stands_across_added_keys (void **state)
     free (text);
 }
 
+//  fg_config_key lists the table: the canonical text's keys in its order,
+//  each default accepted by fg_config_set, choices and ranges as parsed.
+static void
+test_key_table_is_listed (void **state)
+{
+    (void) state;
+    fg_config_t cfg;
+    fg_config_defaults (&cfg);
+    char *canonical = fg_config_canonical (&cfg, false);
+    assert_non_null (canonical);
+    const char *line = canonical;
+    size_t i = 0, experiment = 0;
+    const fg_config_key_t *key;
+    for (; (key = fg_config_key (i)); i++) {
+        //  the canonical text has "[section]" headers and "name = value" lines
+        while (*line == '[' || *line == '\n')
+            line = strchr (line, '\n') + 1;
+        size_t n = strlen (key->name);
+        assert_int_equal (strncmp (line, key->name, n), 0);
+        assert_int_equal (strncmp (line + n, " = ", 3), 0);
+        line = strchr (line, '\n') + 1;
+        char assignment [512];
+        snprintf (assignment, sizeof assignment, "%s.%s=%s", key->section, key->name, key->value);
+        fg_config_t copy = cfg;
+        assert_int_equal (fg_config_set (&copy, assignment, "test", NULL), 0);
+        assert_true (key->help && *key->help);
+        assert_true (strcmp (key->type, "choice") == 0? key->choices != NULL: key->choices == NULL);
+        if (key->ranged)
+            assert_true (key->min <= key->max);
+        experiment += key->experiment;
+    }
+    assert_string_equal (line, "");            //  every line was a key
+    assert_null (fg_config_key (i));
+    assert_null (fg_config_key ((size_t) -1));
+    assert_true (experiment > 0 && experiment < i);
+    //  an example of each kind, as the table says
+    for (i = 0; (key = fg_config_key (i)); i++)
+        if (strcmp (key->section, "data") == 0 && strcmp (key->name, "strategy") == 0)
+            break;
+    assert_non_null (key);
+    assert_string_equal (key->choices, "stochastic|static|dynamic|hybrid");
+    assert_string_equal (key->value, "\"static\"");
+    assert_true (key->experiment);
+    free (canonical);
+}
+
 int
 main (void)
 {
@@ -480,6 +526,7 @@ main (void)
         cmocka_unit_test (test_dataset_presets),
         cmocka_unit_test (test_load_file_and_relative_path),
         cmocka_unit_test (test_choice_names),
+        cmocka_unit_test (test_key_table_is_listed),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
