@@ -29,6 +29,7 @@
 
 //  the network engine (nn/)
 #include "fg_dataset.h"
+#include "fg_image.h"
 #include "fg_ops.h"
 #include "fg_model.h"
 #include "fg_optim.h"
