@@ -73,6 +73,18 @@ int
     fedctl_journal_weights (const char *dir, uint32_t round, uint32_t *found,
                             fg_state_t **state, fg_error_t *err);
 
+//  Writes weights as safetensors with the metadata a user needs to run
+//  them (docs/blob.md, "safetensors metadata"): model, dataset, classes,
+//  input_height/_width/_channels (from the kind, or from test — the
+//  opened test split — when the kind alone does not say), mean and std
+//  (comma-separated, per channel), layout "NCHW", experiment (the
+//  configuration hash), round ("" for fedctl train) and weights_sha256.
+//  Returns 0 or an FG_E* code, err set.
+int
+    fedctl_save_safetensors (const char *path, const fg_state_t *weights,
+                             const fg_config_t *cfg, const fg_dataset_t *test,
+                             const char *round, fg_error_t *err);
+
 //  Reads a weights file for the model of spec: safetensors when path ends
 //  in ".safetensors" (checked against the model's tensors and shapes,
 //  fg_safetensors_load), else a fedgrid blob (fg_blob_load). Caller owns

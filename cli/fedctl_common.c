@@ -171,6 +171,56 @@ fedctl_journal_weights (const char *dir, uint32_t round, uint32_t *found, fg_sta
     return rc;
 }
 
+//  "a,b,c" of the first n values, 4 decimals (the published statistics')
+static void
+s_join_values (const double *v, uint32_t n, char *out, size_t size)
+{
+    size_t used = 0;
+    out [0] = '\0';
+    for (uint32_t c = 0; c < n && used < size; c++) {
+        int w = snprintf (out + used, size - used, "%s%.4f", c? ",": "", v [c]);
+        used += w > 0? (size_t) w: 0;
+    }
+}
+
+int
+fedctl_save_safetensors (const char *path, const fg_state_t *weights, const fg_config_t *cfg,
+                         const fg_dataset_t *test, const char *round, fg_error_t *err)
+{
+    uint32_t classes = 0, h = 0, w = 0, c = 0;
+    if (fg_dataset_kind_geometry (cfg->data.dataset, &classes, &h, &w, &c, NULL) && test) {
+        classes = fg_dataset_classes (test);
+        fg_dataset_shape (test, &h, &w, &c);
+    }
+    if (c == 0 || c > FG_DATASET_CHANNELS_MAX)
+        return fg_error_set (err, FG_EINVAL, "%s: the input shape of %s is unknown without "
+                             "its test set", path, fg_config_choice_name ("data.dataset",
+                                                                          cfg->data.dataset));
+    double mean [FG_DATASET_CHANNELS_MAX], std [FG_DATASET_CHANNELS_MAX];
+    fg_dataset_kind_stats (cfg->data.dataset, mean, std);
+    char text [6][48], means [64], stds [64], experiment [FG_SHA256_HEX_SIZE], hash [65];
+    snprintf (text [0], sizeof text [0], "%u", classes);
+    snprintf (text [1], sizeof text [1], "%u", h);
+    snprintf (text [2], sizeof text [2], "%u", w);
+    snprintf (text [3], sizeof text [3], "%u", c);
+    s_join_values (mean, c, means, sizeof means);
+    s_join_values (std, c, stds, sizeof stds);
+    fg_config_hash (cfg, experiment);
+    fg_state_hash (weights, hash);
+    //  (fg_config_choice_name's text lives until its next call)
+    snprintf (text [4], sizeof text [4], "%s", fg_config_choice_name ("model.name", cfg->model.name));
+    snprintf (text [5], sizeof text [5], "%s", fg_config_choice_name ("data.dataset", cfg->data.dataset));
+    const fg_safetensors_meta_t meta [] = {
+        { "model", text [4] }, { "dataset", text [5] },
+        { "classes", text [0] }, { "input_height", text [1] }, { "input_width", text [2] },
+        { "input_channels", text [3] }, { "mean", means }, { "std", stds },
+        { "normalisation", "(pixel / 255 - mean) / std per channel" },
+        { "layout", "NCHW" }, { "experiment", experiment }, { "round", round },
+        { "weights_sha256", hash },
+    };
+    return fg_safetensors_save (path, weights, meta, sizeof meta / sizeof meta [0], err);
+}
+
 int
 fedctl_weights_load (const char *path, const fg_model_spec_t *spec, fg_state_t **state,
                      fg_error_t *err)

@@ -28,6 +28,19 @@ s_journal_meta_matches (const char *dir, const fg_config_t *cfg, fg_error_t *err
     return 0;
 }
 
+enum { S_BLOB, S_SAFETENSORS };
+
+//  The format a file name asks for, by its extension, or -1.
+static int
+s_format_of (const char *path)
+{
+    const char *dot = strrchr (path, '.');
+    const char *slash = strrchr (path, '/');
+    if (!dot || (slash && dot < slash))
+        return -1;
+    return strcmp (dot, ".fgb") == 0? S_BLOB: strcmp (dot, ".safetensors") == 0? S_SAFETENSORS: -1;
+}
+
 int
 fedctl_cmd_export (int argc, char **argv)
 {
@@ -59,8 +72,9 @@ fedctl_cmd_export (int argc, char **argv)
             case 's': if (fedctl_sets_add (&sets, optarg)) return EX_USAGE; break;
             case 'h':
                 printf ("usage: fedctl export DIR [--round N|last] -o FILE\n\nWrites committed "
-                        "global weights: a fedgrid blob, or safetensors when FILE ends in "
-                        ".safetensors.\n");
+                        "global weights: FILE.fgb a fedgrid blob, FILE.safetensors with the "
+                        "metadata\n(model, classes, input shape, normalisation, experiment, "
+                        "round) a PyTorch user needs\n(docs/models.md).\n");
                 return EX_OK;
             default:
                 return EX_USAGE;
@@ -68,6 +82,13 @@ fedctl_cmd_export (int argc, char **argv)
     }
     if (optind != argc - 1 || !output) {
         fedctl_fail ("usage: fedctl export DIR [--round N|last] -o FILE");
+        return EX_USAGE;
+    }
+    int format = s_format_of (output);
+    if (format < 0) {
+        fedctl_fail ("-o %s: unknown format; fedctl export writes FILE.fgb (a fedgrid blob, "
+                     "fedctl eval reads it) or FILE.safetensors (with the model's metadata, "
+                     "for PyTorch: docs/models.md)", output);
         return EX_USAGE;
     }
     //  the journal must be this experiment's (with the same --set as the run)
@@ -88,10 +109,19 @@ fedctl_cmd_export (int argc, char **argv)
         fedctl_fail ("%s%s", err.msg, rc == FG_ENOENT? " (fedctl journal dump lists the retained rounds)": "");
         return rc == FG_ENOENT? EX_NOINPUT: EX_DATAERR;
     }
-    size_t len = strlen (output);
-    bool safetensors = len > 12 && strcmp (output + len - 12, ".safetensors") == 0;
-    rc = safetensors? fg_blob_export_safetensors (output, weights, &err)
-                    : fg_blob_save (output, weights, &err);
+    char round_text [16];
+    snprintf (round_text, sizeof round_text, "%u", found);
+    fg_dataset_t *test = NULL;
+    if (format == S_SAFETENSORS
+    &&  fg_dataset_kind_geometry (cfg.data.dataset, NULL, NULL, NULL, NULL, NULL)
+    &&  (status = fedctl_open_split (&cfg, FG_SPLIT_TEST, &test))) {
+        fg_state_destroy (&weights);
+        return status;                  //  its classes and shape are the metadata's
+    }
+    rc = format == S_SAFETENSORS
+       ? fedctl_save_safetensors (output, weights, &cfg, test, round_text, &err)
+       : fg_blob_save (output, weights, &err);
+    fg_dataset_destroy (&test);
     char hash [65];
     fg_state_hash (weights, hash);
     fg_state_destroy (&weights);

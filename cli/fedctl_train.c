@@ -239,7 +239,7 @@ s_train_save (s_train_t *t)
     int rc = fg_blob_save (path, final, &err);
     if (rc == 0) {
         snprintf (path, sizeof path, "%s/model.safetensors", t->folder);
-        rc = fg_blob_export_safetensors (path, final, &err);
+        rc = fedctl_save_safetensors (path, final, &t->cfg, t->test, "", &err);
     }
     if (rc) {
         fedctl_fail ("%s", err.msg);

@@ -23,8 +23,45 @@
 //  --------------------------------------------------------------------------
 //  Writer
 
+//  __metadata__: format and producer, then the caller's entries, checked.
+static json_t *
+s_metadata (const fg_safetensors_meta_t *meta, size_t nmeta, fg_error_t *err)
+{
+    json_t *object = json_pack ("{s:s, s:s}", "format", "pt", "producer", "fedgrid");
+    for (size_t i = 0; object && i < nmeta; i++) {
+        const char *key = meta [i].key, *value = meta [i].value;
+        if (!key || !*key || !value || json_object_get (object, key)) {
+            fg_error_set (err, FG_EINVAL, "metadata entry %zu: %s", i,
+                          !key || !*key? "no key": !value? "no value": "key given twice "
+                          "(or format, producer: fedgrid's own)");
+            json_decref (object);
+            return NULL;
+        }
+        json_t *string = json_string (value);
+        if (!string) {
+            fg_error_set (err, FG_EINVAL, "metadata %s: the value is not UTF-8", key);
+            json_decref (object);
+            return NULL;
+        }
+        if (json_object_set_new (object, key, string)) {
+            json_decref (object);
+            object = NULL;
+        }
+    }
+    if (!object && err && err->code == 0)
+        fg_error_set (err, FG_ENOMEM, "out of memory for the metadata");
+    return object;
+}
+
 int
 fg_safetensors_encode (const fg_state_t *state, uint8_t **out, size_t *size, fg_error_t *err)
+{
+    return fg_safetensors_encode_meta (state, NULL, 0, out, size, err);
+}
+
+int
+fg_safetensors_encode_meta (const fg_state_t *state, const fg_safetensors_meta_t *meta,
+                            size_t nmeta, uint8_t **out, size_t *size, fg_error_t *err)
 {
     assert (state && out && size);
     *out = NULL;
@@ -38,8 +75,14 @@ fg_safetensors_encode (const fg_state_t *state, uint8_t **out, size_t *size, fg_
                                  "reserved by safetensors", i);
     //  keys in insertion order (jansson keeps it): metadata, then the
     //  tensors in state order, their data in the same order
-    json_t *header = json_pack ("{s:{s:s, s:s}}", "__metadata__", "format", "pt",
-                                "producer", "fedgrid");
+    fg_error_t local = { 0 };
+    json_t *metadata = s_metadata (meta, nmeta, &local);
+    if (!metadata) {
+        if (err)
+            *err = local;
+        return local.code? local.code: FG_ENOMEM;
+    }
+    json_t *header = json_pack ("{s:o}", "__metadata__", metadata);
     for (size_t i = 0; header && i < state->nviews; i++) {
         const fg_tensor_view_t *v = &state->views [i];
         json_t *shape = json_array ();
@@ -80,10 +123,17 @@ fg_safetensors_encode (const fg_state_t *state, uint8_t **out, size_t *size, fg_
 int
 fg_blob_export_safetensors (const char *path, const fg_state_t *state, fg_error_t *err)
 {
+    return fg_safetensors_save (path, state, NULL, 0, err);
+}
+
+int
+fg_safetensors_save (const char *path, const fg_state_t *state,
+                     const fg_safetensors_meta_t *meta, size_t nmeta, fg_error_t *err)
+{
     assert (path && state);
     uint8_t *file;
     size_t size;
-    int rc = fg_safetensors_encode (state, &file, &size, err);
+    int rc = fg_safetensors_encode_meta (state, meta, nmeta, &file, &size, err);
     if (rc == 0)
         rc = fg_file_write_atomic (path, file, size, 0644, 0, err);
     else

@@ -60,8 +60,33 @@ int
     fg_safetensors_load (const char *path, const fg_state_t *expect,
                          fg_state_t **state_out, fg_error_t *err);
 
+//  One entry of a file's "__metadata__" (a string-to-string map in the
+//  format): what a user of the weights needs besides the tensors (model,
+//  classes, input shape, normalisation, experiment, round; docs/blob.md).
+typedef struct {
+    const char *key;
+    const char *value;
+} fg_safetensors_meta_t;
+
+//  The safetensors bytes of state with "__metadata__" = { "format": "pt",
+//  "producer": "fedgrid", then meta [0 .. nmeta) in order }. Keys must be
+//  distinct, non-empty, and neither "format" nor "producer"; values
+//  non-NULL UTF-8. Returns 0, FG_EINVAL (a bad key or value, or as
+//  fg_blob_export_safetensors) or FG_ENOMEM; the caller frees *out.
+int
+    fg_safetensors_encode_meta (const fg_state_t *state, const fg_safetensors_meta_t *meta,
+                                size_t nmeta, uint8_t **out, size_t *size, fg_error_t *err);
+
+//  Writes fg_safetensors_encode_meta's bytes to path (atomically: tmp,
+//  fsync, rename). Returns its codes, FG_EIO or FG_ENOSPC, with path in
+//  the message.
+int
+    fg_safetensors_save (const char *path, const fg_state_t *state,
+                         const fg_safetensors_meta_t *meta, size_t nmeta, fg_error_t *err);
+
 //  The safetensors bytes of state (what fg_blob_export_safetensors
-//  writes), in a buffer the caller frees. Returns 0, FG_EINVAL (as
+//  writes: the metadata is format and producer only), in a buffer the
+//  caller frees. Returns 0, FG_EINVAL (as
 //  fg_blob_export_safetensors) or FG_ENOMEM.
 int
     fg_safetensors_encode (const fg_state_t *state, uint8_t **out, size_t *size,

@@ -82,6 +82,13 @@ s_published_stats (int kind, double *mean, double *std)
     }
 }
 
+void
+fg_dataset_kind_stats (int kind, double mean [FG_DATASET_CHANNELS_MAX],
+                       double std [FG_DATASET_CHANNELS_MAX])
+{
+    s_published_stats (kind, mean, std);
+}
+
 //  --------------------------------------------------------------------------
 //  Construction shared by every source
 

@@ -171,6 +171,13 @@ const double *
 const double *
     fg_dataset_std (const fg_dataset_t *self);
 
+//  The mean and std fg_dataset_finish gives a set of kind (published
+//  values per channel; 0.5 and 0.25 for kinds without them), without
+//  opening it: for the metadata of exported weights.
+void
+    fg_dataset_kind_stats (int kind, double mean [FG_DATASET_CHANNELS_MAX],
+                           double std [FG_DATASET_CHANNELS_MAX]);
+
 //  Exact per-channel mean and std (population) of pixel / 255 over the
 //  samples held, from integer sums (so the same on every machine). For
 //  checking the constants above and for custom sets; C entries each.

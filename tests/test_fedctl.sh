@@ -191,6 +191,8 @@ f="$work/finished"; "$FEDCTL" init "$f" --preset synthetic-tiny >/dev/null 2>&1
 "$FEDCTL" start "$f" --local 2 >/dev/null 2>&1; cp "$f/status.json" "$work/status.before" 2>/dev/null
 expect 0 "$f is finished: round 3 of 3 committed, nothing to resume" "resume of a finished experiment says so" -- \
     "$FEDCTL" resume "$f" --local 2
+expect 64 "-o $f/w.pt: unknown format; fedctl export writes FILE.fgb" "export refuses an unknown extension and names the formats" -- \
+    "$FEDCTL" export "$f" -o "$f/w.pt"
 if cmp -s "$f/status.json" "$work/status.before" && ! grep -q trainer "$work/err"; then
     ok "resume of a finished experiment starts nothing"
 else bad "resume of a finished experiment starts nothing"; fi

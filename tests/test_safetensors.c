@@ -94,6 +94,43 @@ test_export_bytes (void **unused)
     fg_state_destroy (&s);
 }
 
+//  The metadata a user needs rides in __metadata__ after format and
+//  producer, in order; bad entries are refused and nothing is written.
+static void
+test_metadata (void **unused)
+{
+    (void) unused;
+    fg_state_t *s = s_small ();
+    uint8_t *file;
+    size_t size;
+    fg_error_t err;
+    const fg_safetensors_meta_t meta [] = {
+        { "model", "cnn-small" }, { "mean", "0.2860" }, { "round", "3" },
+    };
+    assert_int_equal (fg_safetensors_encode_meta (s, meta, 3, &file, &size, &err), 0);
+    const char *want = "{\"__metadata__\":{\"format\":\"pt\",\"producer\":\"fedgrid\","
+                       "\"model\":\"cnn-small\",\"mean\":\"0.2860\",\"round\":\"3\"},";
+    assert_memory_equal (file + 8, want, strlen (want));
+    fg_state_t *back = NULL;
+    assert_int_equal (fg_safetensors_decode (file, size, "m.safetensors", s, &back, &err), 0);
+    assert_memory_equal (back->data, s->data, 4 * s->size);
+    fg_state_destroy (&back);
+    free (file);
+    static const fg_safetensors_meta_t bad [][2] = {
+        { { "producer", "me" }, { "x", "y" } },
+        { { "model", "a" }, { "model", "b" } },
+        { { "", "a" }, { "x", "y" } },
+        { { "k", "\xff" }, { "x", "y" } },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
+        file = NULL;
+        assert_int_equal (fg_safetensors_encode_meta (s, bad [i], 2, &file, &size, &err), FG_EINVAL);
+        assert_null (file);
+        assert_non_null (strstr (err.msg, "metadata"));
+    }
+    fg_state_destroy (&s);
+}
+
 static void
 test_export_file_read_by_jansson (void **unused)
 {
@@ -311,6 +348,7 @@ main (void)
 {
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_export_bytes),
+        cmocka_unit_test (test_metadata),
         cmocka_unit_test (test_export_file_read_by_jansson),
         cmocka_unit_test (test_round_trip),
         cmocka_unit_test (test_lying_headers_are_refused),
