@@ -68,20 +68,38 @@ s_number (double x)
 //  (out of memory).
 //  Dumped as one line, keys in this order, ", " and ": " between items
 //  (jansson's default separators): `sed` on `"port": N` keeps working.
+double
+fg_coord_eta (bool finished, uint32_t rounds_left, double round_avg_s, double elapsed_s,
+              size_t done, size_t shards)
+{
+    if (finished)
+        return 0;
+    if (round_avg_s > 0)
+        return round_avg_s * rounds_left;
+    if (done == 0 || shards == 0 || rounds_left == 0)
+        return -1;                      //  nothing measured yet
+    //  before the first commit: this round at the pace of its finished units
+    double round_s = elapsed_s * (double) shards / (double) done;
+    double eta = round_s * rounds_left - elapsed_s;
+    return eta > 0? eta: 0;
+}
+
 static json_t *
 s_status_object (fg_coord_t *self, json_error_t *jerr)
 {
-    double eta = -1;
     uint32_t left = (uint32_t) self->cfg.experiment.rounds - (self->round? self->round - 1: 0);
-    if (self->round_seconds_avg > 0)
-        eta = self->round_seconds_avg * left;
+    double elapsed_s = self->round_started? (double) (zclock_mono () - self->round_started) / 1000.0: 0;
+    double eta = fg_coord_eta (self->finished, left, self->round_seconds_avg, elapsed_s,
+                               self->done, self->nshards);
     return json_pack_ex (jerr, 0, "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:I, s:i, "
                                   "s:s, s:o, s:I, s:I, s:o, s:o, s:I}",
         "state", self->finished? "finished": self->nnodes? "running": "waiting for trainers",
         "round", (json_int_t) self->round,
         "rounds", (json_int_t) self->cfg.experiment.rounds,
-        "nodes_alive", (json_int_t) self->nnodes,
-        "units_in_flight", (json_int_t) s_in_flight (self),
+        //  a finished experiment has no node and no unit left (as fedctl
+        //  status --json says once the coordinator is gone)
+        "nodes_alive", (json_int_t) (self->finished? 0: self->nnodes),
+        "units_in_flight", (json_int_t) (self->finished? 0: s_in_flight (self)),
         "units_done", (json_int_t) self->done,
         "shards", (json_int_t) self->nshards,
         "last_accuracy", s_number (self->last_accuracy),

@@ -490,6 +490,14 @@ void
 //  ---- fg_coord_files.c: status.json, rounds.csv, clients.csv --------------
 
 //  Replaces status.json and schedules the next refresh.
+//  Seconds left for status.json's eta_s: 0 when finished; rounds left x
+//  the committed rounds' average; before the first commit, from the first
+//  finished units (elapsed x shards / done per round, minus what this
+//  round already took); -1 while nothing is measured.
+double
+    fg_coord_eta (bool finished, uint32_t rounds_left, double round_avg_s, double elapsed_s,
+                  size_t done, size_t shards);
+
 void
     fg_coord_write_status (fg_coord_t *self);
 

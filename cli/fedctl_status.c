@@ -120,7 +120,7 @@ s_status_live (const char *dir, const fg_config_t *cfg, s_status_t *st)
     st->state = st->last >= (uint32_t) cfg->experiment.rounds? "finished"
               : st->running? "running"
               : st->last || fg_journal_exists (dir)? "stopped": "not started";
-    st->eta = -1;
+    st->eta = strcmp (st->state, "finished") == 0? 0: -1;   //  as status.json ends
     //  the waste figures stay in status.json after the run
     const char *backup = fedctl_status_string (live, "backup");
     if (*backup) {

@@ -191,6 +191,15 @@ f="$work/finished"; "$FEDCTL" init "$f" --preset synthetic-tiny >/dev/null 2>&1
 "$FEDCTL" start "$f" --local 2 >/dev/null 2>&1; cp "$f/status.json" "$work/status.before" 2>/dev/null
 expect 0 "$f is finished: round 3 of 3 committed, nothing to resume" "resume of a finished experiment says so" -- \
     "$FEDCTL" resume "$f" --local 2
+#   after the end, status.json and status --json tell the same state
+field_ () { sed -n "s/.*\"$2\": \([^,}]*\).*/\1/p" "$1"; }
+"$FEDCTL" status "$f" --json > "$work/st.json" 2>/dev/null
+same=yes
+for k in state round rounds nodes_alive units_in_flight eta_s; do
+    [ "$(field_ "$f/status.json" $k | sed 's/\.0*$//')" = "$(field_ "$work/st.json" $k | sed 's/\.0*$//')" ] || same="no ($k)"
+done
+[ "$same" = yes ] && ok "after the end, status.json and status --json agree" \
+    || bad "after the end, status.json and status --json agree: $same: $(cat "$f/status.json" "$work/st.json")"
 expect 64 "-o $f/w.pt: unknown format; fedctl export writes FILE.fgb" "export refuses an unknown extension and names the formats" -- \
     "$FEDCTL" export "$f" -o "$f/w.pt"
 if cmp -s "$f/status.json" "$work/status.before" && ! grep -q trainer "$work/err"; then

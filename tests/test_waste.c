@@ -423,10 +423,28 @@ test_on_time_no_backup (void **state)
     assert_string_equal (late_hash, always_hash);   //  the weights never change
 }
 
+//  status.json's eta_s: from the first finished units before any commit,
+//  from the committed rounds' average after, 0 once finished.
+static void
+test_eta (void **state)
+{
+    (void) state;
+    //  nothing finished yet: unknown
+    assert_true (fg_coord_eta (false, 10, 0, 5.0, 0, 4) < 0);
+    //  1 of 4 units after 5 s: a round ~20 s, 10 rounds left, 5 s of this one gone
+    assert_true (fabs (fg_coord_eta (false, 10, 0, 5.0, 1, 4) - 195.0) < 1e-9);
+    assert_true (fabs (fg_coord_eta (false, 10, 0, 10.0, 4, 4) - 90.0) < 1e-9);
+    //  after a commit: the average
+    assert_true (fabs (fg_coord_eta (false, 3, 12.5, 99.0, 1, 4) - 37.5) < 1e-9);
+    assert_true (fg_coord_eta (true, 3, 12.5, 1.0, 1, 4) == 0);
+    assert_true (fg_coord_eta (false, 1, 0, 50.0, 4, 4) == 0);
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests [] = {
+        cmocka_unit_test (test_eta),
         cmocka_unit_test (test_policy_cases),
         cmocka_unit_test (test_late_holder_backup),
         cmocka_unit_test (test_on_time_no_backup),
