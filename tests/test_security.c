@@ -435,13 +435,13 @@ test_guard_curve_allow_list (void **state)
     zmsg_destroy (&msg);
     zsock_destroy (&local);
     //  a key not in the list: refused, and both sides say why
-    assert_false (s_reaches (router, port, server.public_txt, &other, 800, &problem));
+    assert_false (s_reaches (router, port, server.public_txt, &other, 4000, &problem));
     assert_non_null (strstr (problem, "not in the coordinator's grid.allow_keys"));
     //  a wrong server key: the handshake fails
-    assert_false (s_reaches (router, port, other.public_txt, &allowed, 800, &problem));
+    assert_false (s_reaches (router, port, other.public_txt, &allowed, 4000, &problem));
     assert_non_null (strstr (problem, "--server-key"));
     //  no CURVE at all
-    assert_false (s_reaches (router, port, NULL, NULL, 800, &problem));
+    assert_false (s_reaches (router, port, NULL, NULL, 4000, &problem));
     assert_non_null (strstr (problem, "another security mechanism"));
     uint64_t denied, failed;
     fg_guard_counts (guard, &denied, &failed);
@@ -474,7 +474,7 @@ test_guard_curve_allow_list (void **state)
     zclock_sleep (2600);
     assert_true (s_logged ("keeping the previous allow list"));
     assert_true (s_reaches (router, port, server.public_txt, &late, 3000, &problem));
-    assert_false (s_reaches (router, port, server.public_txt, &other, 800, &problem));
+    assert_false (s_reaches (router, port, server.public_txt, &other, 4000, &problem));
 
     zsock_destroy (&router);
     fg_guard_destroy (&guard);
@@ -525,7 +525,7 @@ test_guard_any_key_and_ip_list (void **state)
                                      &server, &err), 0);
     port = zsock_bind (router, "tcp://127.0.0.1:*");
     const char *problem;
-    assert_false (s_reaches (router, port, server.public_txt, &worker, 800, &problem));
+    assert_false (s_reaches (router, port, server.public_txt, &worker, 4000, &problem));
     assert_non_null (strstr (problem, "refused this worker"));
     zsock_destroy (&router);
     fg_guard_destroy (&guard);
