@@ -1070,15 +1070,13 @@ s_text_finish (s_text_t *text)
     return text->data;
 }
 
-//  Whether key is at its default value in cfg (by its canonical text).
+//  Whether key has the same canonical text in cfg and in defaults.
 static bool
-s_at_default (const fg_config_t *cfg, const s_key_t *key)
+s_at_default (const fg_config_t *cfg, const fg_config_t *defaults, const s_key_t *key)
 {
-    fg_config_t defaults;
-    fg_config_defaults (&defaults);
     char value [FG_CONFIG_STR_MAX * 2 + 8], initial [FG_CONFIG_STR_MAX * 2 + 8];
     s_format_value (cfg, key, value, sizeof value);
-    s_format_value (&defaults, key, initial, sizeof initial);
+    s_format_value (defaults, key, initial, sizeof initial);
     return strcmp (value, initial) == 0;
 }
 
@@ -1087,11 +1085,13 @@ fg_config_canonical (const fg_config_t *cfg, bool experiment_only)
 {
     s_text_t text = { NULL, 0, 0, false };
     s_text_add (&text, "%s", "");
+    fg_config_t defaults;
+    fg_config_defaults (&defaults);
     const char *section = NULL;
     for (size_t i = 0; i < S_NKEYS; i++) {
         const s_key_t *key = &s_keys [i];
         if (experiment_only && (!key->experiment
-        ||  (key->experiment == S_HASH_IF_SET && s_at_default (cfg, key))))
+        ||  (key->experiment == S_HASH_IF_SET && s_at_default (cfg, &defaults, key))))
             continue;
         if (!section || strcmp (section, key->section)) {
             s_text_add (&text, "%s[%s]\n", section? "\n": "", key->section);
