@@ -12,7 +12,10 @@
     Samples of an in-memory set travel as fixed records (label + pixels);
     those of a file-backed set (Tiny-ImageNet, folder) as variable records
     of their stored files (label + the JPEG / PNG as it is on disk, ~5x
-    smaller than its pixels), at most S_DATA_STORED_SAMPLES a request. What
+    smaller than its pixels), at most S_DATA_STORED_SAMPLES a request; a
+    texture set's as PIECES of its image table and source files
+    (fg_texture.h: sample k of the request is piece k, read from the file
+    when sent, nothing kept), with the same bounds. What
     one node is served is bounded in bytes, whether it reads or not:
     samples only for a unit issued to it, at most S_FETCH_FACTOR times the
     bytes of the unit's records (or stored files); the base weights at most S_WEIGHTS_FACTOR
@@ -25,6 +28,7 @@
 
 #include "fg_coordinator_internal.h"
 #include "fg_log.h"
+#include "fg_texture.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -132,12 +136,33 @@ fg_coord_fetched_prune (fg_coord_t *self)
 void
 fg_coord_task_geometry (const fg_coord_t *self, fg_wire_task_t *task)
 {
-    task->has_geometry = fg_dataset_has_stored (self->train);
+    fg_texture_geometry_t texture;
+    task->has_texture = fg_dataset_texture_geometry (self->train, &texture) == 0;
+    task->has_geometry = fg_dataset_has_stored (self->train) || task->has_texture;
     if (!task->has_geometry)
         return;
     fg_wire_geometry_t *g = &task->geometry;
+    memset (g, 0, sizeof *g);
     g->classes = fg_dataset_classes (self->train);
     fg_dataset_shape (self->train, &g->height, &g->width, &g->channels);
+    if (task->has_texture) {
+        const uint8_t *table;
+        g->fragment = texture.fragment;
+        g->stride = texture.stride;
+        g->rotations = texture.rotations;
+        g->contrast_q8 = texture.contrast_q8;
+        g->table_size = (uint32_t) fg_dataset_texture_table (self->train, &table);
+    }
+}
+
+//  How the training set's samples travel
+typedef enum { S_FIXED, S_STORED, S_PIECES } s_form_t;
+
+static s_form_t
+s_form (const fg_coord_t *self)
+{
+    return fg_dataset_texture_pieces (self->train)? S_PIECES
+         : fg_dataset_has_stored (self->train)? S_STORED: S_FIXED;
 }
 
 //  Why a DATA-REQUEST is refused (into why, with *reason), or false.
@@ -145,10 +170,12 @@ fg_coord_task_geometry (const fg_coord_t *self, fg_wire_task_t *task)
 //  (variable records): at most S_DATA_STORED_SAMPLES a request, their
 //  bytes checked when they are read (s_stored_refused).
 static bool
-s_data_refused (fg_coord_t *self, const fg_wire_data_request_t *r, bool stored,
+s_data_refused (fg_coord_t *self, const fg_wire_data_request_t *r, s_form_t form,
                 size_t per_chunk, int *reason, char *why, size_t size)
 {
-    size_t count = fg_dataset_count (self->train);
+    bool stored = form != S_FIXED;
+    size_t count = form == S_PIECES? fg_dataset_texture_pieces (self->train)
+                                   : fg_dataset_count (self->train);
     size_t record = fg_dataset_record_size (self->train);
     uint64_t most = stored? S_DATA_STORED_SAMPLES: (uint64_t) S_DATA_WINDOW * per_chunk;
     const fg_wire_range_t *last = r->range_count? &r->ranges [r->range_count - 1]: NULL;
@@ -160,8 +187,9 @@ s_data_refused (fg_coord_t *self, const fg_wire_data_request_t *r, bool stored,
     }
     else
     if (!last || (uint64_t) last->start + last->count > count)
-        snprintf (why, size, "samples up to %llu asked, the training set holds %zu",
-                  last? (unsigned long long) last->start + last->count: 0ull, count);
+        snprintf (why, size, "samples up to %llu asked, the training set holds %zu%s",
+                  last? (unsigned long long) last->start + last->count: 0ull, count,
+                  form == S_PIECES? " pieces": "");
     else
     if (!stored && per_chunk == 0)
         snprintf (why, size, "a sample (%zu bytes) does not fit in a data chunk", record);
@@ -175,17 +203,45 @@ s_data_refused (fg_coord_t *self, const fg_wire_data_request_t *r, bool stored,
     return true;
 }
 
-//  Bytes of sample i as a variable record (its stored file and head) into
-//  *bytes. Returns 0 or fg_dataset_stored's code.
+//  Bytes of sample i as a variable record (its stored file, or texture
+//  piece, and head) into *bytes. Returns 0 or fg_dataset_stored's code.
 static int
 s_stored_record (const fg_coord_t *self, uint32_t i, uint64_t *bytes, fg_error_t *err)
 {
+    fg_texture_piece_t piece;
+    if (fg_dataset_texture_piece_info (self->train, i, &piece) == 0) {
+        *bytes = fg_wire_sample_bytes (piece.size);
+        return 0;
+    }
     const uint8_t *file;
     size_t size;
     int rc = fg_dataset_stored (self->train, i, &file, &size, err);
     if (rc == 0)
         *bytes = fg_wire_sample_bytes (size);
     return rc;
+}
+
+//  A texture unit's bytes: the image table and the files of the images
+//  the shard's fragments are cut from, in pieces with their heads.
+static int
+s_unit_pieces (const fg_coord_t *self, uint32_t shard, uint64_t *bytes, fg_error_t *err)
+{
+    size_t begin = self->shards->offset [shard], end = self->shards->offset [shard + 1];
+    uint32_t *runs;
+    size_t nruns;
+    uint64_t files;
+    int rc = fg_dataset_texture_pieces_of (self->train, self->shards->index + begin, end - begin,
+                                           &runs, &nruns, &files, err);
+    if (rc)
+        return rc;
+    const uint8_t *table;
+    size_t table_size = fg_dataset_texture_table (self->train, &table);
+    uint64_t pieces = fg_texture_pieces (table_size);
+    for (size_t r = 0; r < nruns; r++)
+        pieces += runs [2 * r + 1];
+    free (runs);
+    *bytes = table_size + files + pieces * FG_WIRE_SAMPLE_HEAD;
+    return 0;
 }
 
 //  What a node may be served for a unit, in bytes: the shard's records
@@ -197,6 +253,8 @@ s_unit_bytes (const fg_coord_t *self, uint32_t shard, uint64_t *bytes, fg_error_
 {
     size_t begin = self->shards->offset [shard], end = self->shards->offset [shard + 1];
     *bytes = 0;
+    if (s_form (self) == S_PIECES)
+        return s_unit_pieces (self, shard, bytes, err);
     if (!fg_dataset_has_stored (self->train)) {
         *bytes = (uint64_t) (end - begin) * fg_dataset_record_size (self->train);
         return 0;
@@ -267,8 +325,9 @@ s_stored_refused (fg_coord_t *self, const fg_wire_data_request_t *r, size_t raw_
                 return true;
             }
             if (record > raw_max) {
-                snprintf (why, size, "sample %u's stored file is %llu bytes, more than a data "
+                snprintf (why, size, "sample %u's stored %s is %llu bytes, more than a data "
                           "chunk holds (%zu): raise grid.chunk_size", i,
+                          s_form (self) == S_PIECES? "piece": "file",
                           (unsigned long long) (record - FG_WIRE_SAMPLE_HEAD),
                           raw_max - FG_WIRE_SAMPLE_HEAD);
                 return true;
@@ -333,14 +392,38 @@ s_send_records (fg_coord_t *self, fg_coord_node_t *node, const fg_wire_msg_t *ms
     return rc;
 }
 
-//  The stored files of range as chunks of variable records, each as full
-//  as raw_max allows (s_stored_refused made sure every file fits one).
+//  Sample i as a variable record's label and bytes: a stored file (owned
+//  by the set), or a texture piece read into piece (FG_TEXTURE_PIECE
+//  bytes; NULL for a set of stored files).
+static int
+s_sample (const fg_coord_t *self, uint32_t i, uint8_t *piece, uint16_t *label,
+          const uint8_t **bytes, size_t *size, fg_error_t *err)
+{
+    if (!piece) {
+        *label = fg_dataset_labels (self->train) [i];
+        return fg_dataset_stored (self->train, i, bytes, size, err);
+    }
+    fg_texture_piece_t info;
+    uint32_t got = 0;
+    int rc = fg_dataset_texture_piece_info (self->train, i, &info);
+    if (rc == 0)
+        rc = fg_dataset_texture_piece (self->train, i, piece, &got, err);
+    else
+        fg_error_set (err, rc, "piece %u of the texture set", i);
+    *label = info.label;
+    *bytes = piece;
+    *size = got;
+    return rc;
+}
+
+//  The stored files (texture pieces: piece is a buffer of
+//  FG_TEXTURE_PIECE bytes) of range as chunks of variable records, each as
+//  full as raw_max allows (s_stored_refused made sure every one fits).
 static int
 s_send_stored (fg_coord_t *self, fg_coord_node_t *node, const fg_wire_msg_t *msg,
-               const fg_wire_range_t *range, size_t raw_max, uint8_t *raw, uint64_t *bytes,
-               fg_error_t *err)
+               const fg_wire_range_t *range, size_t raw_max, uint8_t *raw, uint8_t *piece,
+               uint64_t *bytes, fg_error_t *err)
 {
-    const uint16_t *labels = fg_dataset_labels (self->train);
     uint64_t end = (uint64_t) range->start + range->count;
     uint64_t i = range->start;
     int rc = 0;
@@ -350,9 +433,10 @@ s_send_stored (fg_coord_t *self, fg_coord_node_t *node, const fg_wire_msg_t *msg
         while (rc == 0 && i < end) {
             const uint8_t *file;
             size_t size;
-            rc = fg_dataset_stored (self->train, (size_t) i, &file, &size, err);
+            uint16_t label;
+            rc = s_sample (self, (uint32_t) i, piece, &label, &file, &size, err);
             if (rc == 0)
-                rc = fg_wire_sample_put (raw, raw_max, &used, labels [i], file, size, err);
+                rc = fg_wire_sample_put (raw, raw_max, &used, label, file, size, err);
             if (rc == FG_EFULL && used > 0) {
                 rc = 0;                 //  the chunk is full: send it
                 break;
@@ -378,12 +462,13 @@ void
 fg_coord_on_data_request (fg_coord_t *self, fg_coord_node_t *node, const fg_wire_msg_t *msg)
 {
     const fg_wire_data_request_t *r = &msg->data_request;
-    bool stored = fg_dataset_has_stored (self->train);
+    s_form_t form = s_form (self);
+    bool stored = form != S_FIXED;
     size_t raw_max = fg_wire_data_raw_max (&self->limits);
     size_t per_chunk = raw_max / fg_dataset_record_size (self->train);
     char why [200];
     int reason;
-    if (s_data_refused (self, r, stored, per_chunk, &reason, why, sizeof why)
+    if (s_data_refused (self, r, form, per_chunk, &reason, why, sizeof why)
     ||  s_data_over_budget (self, node, msg, &reason, why, sizeof why)
     ||  (stored && s_stored_refused (self, r, raw_max, &reason, why, sizeof why))) {
         fg_coord_node_info (self, node, "DATA-REQUEST from %s refused: %s", node->id, why);
@@ -391,7 +476,10 @@ fg_coord_on_data_request (fg_coord_t *self, fg_coord_node_t *node, const fg_wire
         return;
     }
     uint8_t *raw = malloc (stored? raw_max: per_chunk * fg_dataset_record_size (self->train));
-    if (!raw) {
+    uint8_t *piece = form == S_PIECES? malloc (FG_TEXTURE_PIECE): NULL;
+    if (!raw || (form == S_PIECES && !piece)) {
+        free (raw);
+        free (piece);
         fg_coord_send_reject (self, node->routing, msg, FG_WIRE_REASON_BUSY, "out of memory");
         return;
     }
@@ -400,10 +488,12 @@ fg_coord_on_data_request (fg_coord_t *self, fg_coord_node_t *node, const fg_wire
     fg_error_clear (&err);
     int rc = 0;
     for (uint32_t i = 0; rc == 0 && i < r->range_count; i++)
-        rc = stored? s_send_stored (self, node, msg, &r->ranges [i], raw_max, raw, &bytes, &err)
+        rc = stored? s_send_stored (self, node, msg, &r->ranges [i], raw_max, raw, piece,
+                                    &bytes, &err)
                    : s_send_records (self, node, msg, &r->ranges [i], per_chunk, raw, &bytes,
                                      &err);
     free (raw);
+    free (piece);
     if (rc && err.msg [0])              //  (a failed send is logged by fg_coord_send)
         fg_coord_node_warn (self, node, "samples to %s: %s", node->id, err.msg);
     fg_debug ("coordinator: %llu samples (%llu bytes) to %s for round %u shard %u",

@@ -110,6 +110,8 @@ s_drop_unit (fg_trn_t *self)
     self->win_records = NULL;
     self->data = NULL;
     self->data_loads = 0;
+    free (self->tex_want);
+    self->tex_want = NULL;
     fg_dataset_destroy (&self->fetched);
     free (self->fetch);
     self->fetch = NULL;
@@ -727,6 +729,7 @@ fg_trn_destroy (fg_trn_t **self_p)
     free (self->indices);
     free (self->want);
     free (self->win_records);
+    free (self->tex_want);
     fg_dataset_destroy (&self->fetched);
     free (self->fetch);
     free (self->update);

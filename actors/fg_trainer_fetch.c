@@ -20,6 +20,14 @@
     coordinator finds it too much), the cache keeps the files, and the
     dataset is made of them with fg_dataset_from_stored (decoded on use,
     the same bits as the whole set).
+    A texture set (the TASK carries its fragment geometry and the size of
+    its image table) travels as pieces of its stored form (fg_texture.h):
+    first the image table, checked against the TASK's dataset hash, from
+    which the set is rebuilt (fg_dataset_texture_from_table) and the
+    images the shard's fragments use are found; then those images' files,
+    every piece checked against what the table promises (label, size),
+    every file against its size and header shape. The unit then runs on
+    that set, whose indices are the whole set's.
     A chunk that does not fit is dropped with a log line and the window is
     asked again from the first sample still missing; so is a window that
     brings nothing for liveness x heartbeat.                             */
@@ -28,6 +36,7 @@
 #include "fg_blob.h"
 #include "fg_crash.h"
 #include "fg_log.h"
+#include "fg_texture.h"
 
 #include <czmq.h>
 #include <stdlib.h>
@@ -40,6 +49,34 @@
 #define S_STORED_WINDOW 16          //  a window's files: at most 16 chunks' worth
                                     //  (the coordinator's bound, our chunks)
 #define S_STORED_SHARD  ((size_t) 8 << 30)  //  bytes of a shard's files read back
+#define S_TEXTURE_CACHE ((uint64_t) 1 << 30)    //  scaled images a fetched texture
+                                                //  set keeps (data.texture_cache_mb's
+                                                //  default; speed only)
+
+static void s_fetch_begin (fg_trn_t *self);
+
+static bool
+s_texture (const fg_trn_t *self)
+{
+    return self->task.dataset == FG_DATASET_TEXTURE;
+}
+
+//  What this fetch wants: the TASK's samples, or (texture) the pieces of
+//  the image table, then those of the shard's images.
+static const fg_wire_range_t *
+s_wanted (const fg_trn_t *self, uint32_t *n)
+{
+    if (!s_texture (self)) {
+        *n = self->task.range_count;
+        return self->task.ranges;
+    }
+    if (!self->fetched) {
+        *n = 1;
+        return &self->tex_table;
+    }
+    *n = self->ntex_want;
+    return self->tex_want;
+}
 
 void
 fg_trn_request_chunks (fg_trn_t *self)
@@ -184,6 +221,135 @@ s_from_stored (fg_trn_t *self, const uint8_t *buf, size_t size, fg_error_t *err)
     return rc;
 }
 
+//  ---- the texture set ------------------------------------------------------
+
+//  The TASK's fragment geometry.
+static fg_texture_geometry_t
+s_texture_geometry (const fg_trn_t *self)
+{
+    const fg_wire_geometry_t *g = &self->task.geometry;
+    return (fg_texture_geometry_t) { g->fragment, g->stride, g->rotations, g->height,
+                                     g->contrast_q8 };
+}
+
+//  What piece k is promised to be: of the image table (before the set is
+//  built from it: the TASK gives its size) or of an image (the table
+//  gives its label and size). Returns 0 or FG_ERANGE.
+static int
+s_piece_expected (const fg_trn_t *self, uint32_t k, fg_texture_piece_t *info, fg_error_t *err)
+{
+    if (self->fetched) {
+        if (fg_dataset_texture_piece_info (self->fetched, k, info))
+            return fg_error_set (err, FG_ERANGE, "piece %u: past the set's %u pieces", k,
+                                 fg_dataset_texture_pieces (self->fetched));
+        return 0;
+    }
+    uint64_t total = self->task.geometry.table_size;
+    if (k >= fg_texture_pieces (total))
+        return fg_error_set (err, FG_ERANGE, "piece %u: past the image table's %llu", k,
+                             (unsigned long long) fg_texture_pieces (total));
+    uint64_t left = total - (uint64_t) k * FG_TEXTURE_PIECE;
+    *info = (fg_texture_piece_t) { UINT32_MAX, 0, left < FG_TEXTURE_PIECE? (uint32_t) left
+                                                                        : FG_TEXTURE_PIECE,
+                                   (uint64_t) k * FG_TEXTURE_PIECE, total, "the image table" };
+    return 0;
+}
+
+//  A piece received (or read back) against what it is promised to be.
+//  Returns 0, FG_ERANGE or FG_EMISMATCH naming the image.
+static int
+s_piece_check (const fg_trn_t *self, uint32_t k, const fg_wire_sample_t *sample,
+               fg_texture_piece_t *info, fg_error_t *err)
+{
+    int rc = s_piece_expected (self, k, info, err);
+    if (rc == 0 && (sample->label != info->label || sample->size != info->size))
+        rc = fg_error_set (err, FG_EMISMATCH, "piece %u (%s, bytes %llu..): label %u, %u bytes; "
+                           "the image table promises label %u, %u bytes", k, info->name,
+                           (unsigned long long) info->offset, sample->label, sample->size,
+                           info->label, info->size);
+    return rc;
+}
+
+//  The image table's pieces read back (buf, size bytes of variable
+//  records): the set rebuilt from it (self->fetched) and the pieces of the
+//  images the shard's fragments use (self->tex_want). Returns 0 or an FG
+//  code (FG_EMISMATCH: not the TASK's set).
+static int
+s_texture_table (fg_trn_t *self, const uint8_t *buf, size_t size, fg_error_t *err)
+{
+    size_t total = self->task.geometry.table_size;
+    uint8_t *table = malloc (total);
+    if (!table)
+        return fg_error_set (err, FG_ENOMEM, "out of memory for an image table of %zu bytes",
+                             total);
+    size_t at = 0;
+    int rc = 0;
+    for (uint32_t k = 0; rc == 0 && k < self->tex_table.count; k++) {
+        fg_wire_sample_t sample;
+        fg_texture_piece_t info;
+        rc = fg_wire_sample_next (buf, size, &at, &sample, err);
+        if (rc == 0)
+            rc = s_piece_check (self, k, &sample, &info, err);
+        if (rc == 0)
+            memcpy (table + info.offset, sample.bytes, sample.size);
+    }
+    fg_texture_geometry_t g = s_texture_geometry (self);
+    if (rc == 0)
+        rc = fg_dataset_texture_from_table (&g, self->task.dataset_hash, table, total,
+                                            S_TEXTURE_CACHE, &self->fetched, err);
+    free (table);
+    uint32_t *runs = NULL;
+    size_t nruns = 0;
+    uint64_t bytes = 0;
+    if (rc == 0)
+        rc = fg_dataset_texture_pieces_of (self->fetched, self->indices, self->nindices, &runs,
+                                           &nruns, &bytes, err);
+    if (rc == 0 && bytes > S_STORED_SHARD)
+        rc = fg_error_set (err, FG_ERANGE, "the shard's images take %llu bytes, more than the "
+                           "%zu a unit may fetch", (unsigned long long) bytes, S_STORED_SHARD);
+    if (rc == 0 && !(self->tex_want = malloc ((nruns? nruns: 1) * sizeof *self->tex_want)))
+        rc = fg_error_set (err, FG_ENOMEM, "out of memory for %zu runs of pieces", nruns);
+    for (size_t r = 0; rc == 0 && r < nruns; r++)
+        self->tex_want [r] = (fg_wire_range_t) { runs [2 * r], runs [2 * r + 1] };
+    self->ntex_want = rc? 0: (uint32_t) nruns;
+    free (runs);
+    if (rc)
+        fg_dataset_destroy (&self->fetched);
+    return rc;
+}
+
+//  The images' pieces read back: each file put together, checked (its
+//  size, its pieces' labels) and given to the set. Returns 0 or an FG code.
+static int
+s_texture_images (fg_trn_t *self, const uint8_t *buf, size_t size, fg_error_t *err)
+{
+    size_t at = 0;
+    uint8_t *file = NULL;
+    int rc = 0;
+    for (uint32_t r = 0; rc == 0 && r < self->ntex_want; r++)
+        for (uint32_t d = 0; rc == 0 && d < self->tex_want [r].count; d++) {
+            uint32_t k = self->tex_want [r].start + d;
+            fg_wire_sample_t sample;
+            fg_texture_piece_t info;
+            rc = fg_wire_sample_next (buf, size, &at, &sample, err);
+            if (rc == 0)
+                rc = s_piece_check (self, k, &sample, &info, err);
+            if (rc == 0 && info.offset == 0 && !(file = malloc ((size_t) info.total)))
+                rc = fg_error_set (err, FG_ENOMEM, "%s: out of memory for %llu bytes",
+                                   info.name, (unsigned long long) info.total);
+            if (rc || !file)            //  (a run starts with an image's first piece)
+                break;
+            memcpy (file + info.offset, sample.bytes, sample.size);
+            if (info.offset + info.size == info.total) {
+                rc = fg_dataset_texture_give (self->fetched, info.image, file,
+                                              (size_t) info.total, err);
+                file = NULL;            //  the set's, also on failure
+            }
+        }
+    free (file);
+    return rc;
+}
+
 //  The shard's samples from the cache, into self->fetched: fixed records
 //  (each checked), or the stored files. Returns 0 or an FG code.
 static int
@@ -193,10 +359,14 @@ s_samples_read (fg_trn_t *self, fg_error_t *err)
     if (self->record_size == 0) {
         uint8_t *buf;
         size_t size;
-        int rc = fg_sample_cache_load (self->cache, self->task.dataset_hash, self->task.ranges,
-                                       self->task.range_count, S_STORED_SHARD, &buf, &size, err);
+        uint32_t nwanted;
+        const fg_wire_range_t *wanted = s_wanted (self, &nwanted);
+        int rc = fg_sample_cache_load (self->cache, self->task.dataset_hash, wanted, nwanted,
+                                       S_STORED_SHARD, &buf, &size, err);
         if (rc == 0) {
-            rc = s_from_stored (self, buf, size, err);
+            rc = !s_texture (self)? s_from_stored (self, buf, size, err)
+               : !self->fetched? s_texture_table (self, buf, size, err)
+               : s_texture_images (self, buf, size, err);
             free (buf);
         }
         return rc;
@@ -223,6 +393,7 @@ s_samples_load (fg_trn_t *self)
 {
     fg_error_t err;
     size_t n = self->nindices;
+    bool table = s_texture (self) && !self->fetched;
     int rc = s_samples_read (self, &err);
     if ((rc == FG_ENOENT || rc == FG_ECHECKSUM) && self->data_loads < 3) {
         //  damaged (or lost) since it was looked up: fetch what is missing again
@@ -232,6 +403,13 @@ s_samples_load (fg_trn_t *self)
     }
     if (rc) {
         s_unit_failed (self, &err);
+        return;
+    }
+    if (table) {                        //  the images next
+        fg_info ("trainer %s: round %u shard %u: the image table (%u bytes) matches the "
+                 "dataset hash", self->node_id, self->round, self->shard,
+                 self->task.geometry.table_size);
+        s_fetch_begin (self);
         return;
     }
     for (size_t i = 0; i < n; i++) {
@@ -250,10 +428,25 @@ static bool
 s_record_form (fg_trn_t *self, char *why, size_t size)
 {
     int kind = self->task.dataset;
-    bool files = kind == FG_DATASET_TINY_IMAGENET || kind == FG_DATASET_FOLDER;
+    bool files = kind == FG_DATASET_TINY_IMAGENET || kind == FG_DATASET_FOLDER
+              || kind == FG_DATASET_TEXTURE;
     const fg_wire_geometry_t *g = &self->task.geometry;
     fg_error_t err;
     uint32_t h, w, c;
+    fg_texture_geometry_t tg = s_texture_geometry (self);
+    if (s_texture (self) != self->task.has_texture)
+        snprintf (why, size, "a TASK of %s %s texture geometry",
+                  fg_config_choice_name ("data.dataset", kind),
+                  s_texture (self)? "without its": "with a");
+    else
+    if (s_texture (self) && fg_texture_check (&tg, &err))
+        snprintf (why, size, "%.190s", err.msg);
+    else
+    if (s_texture (self) && fg_wire_sample_bytes (FG_TEXTURE_PIECE)
+                            > fg_wire_data_raw_max (&self->limits))
+        snprintf (why, size, "a texture piece (%u bytes) is larger than a data chunk: raise "
+                  "grid.chunk_size", FG_TEXTURE_PIECE + FG_WIRE_SAMPLE_HEAD);
+    else
     if (files != self->task.has_geometry)
         snprintf (why, size, "a TASK of %s %s geometry", fg_config_choice_name ("data.dataset", kind),
                   files? "without its": "with a");
@@ -266,6 +459,7 @@ s_record_form (fg_trn_t *self, char *why, size_t size)
         self->record_size = 0;
         if (self->var_window == 0)
             self->var_window = S_STORED_FIRST;
+        self->tex_table = (fg_wire_range_t) { 0, (uint32_t) fg_texture_pieces (g->table_size) };
         return false;
     }
     else
@@ -284,19 +478,30 @@ s_record_form (fg_trn_t *self, char *why, size_t size)
 void
 fg_trn_samples_begin (fg_trn_t *self)
 {
-    fg_error_t err;
     self->data_loads++;
     char why [200];
     if (s_record_form (self, why, sizeof why)) {
         fg_trn_refuse_task (self, why);
         return;
     }
+    s_fetch_begin (self);
+}
+
+//  Looks up what this fetch wants (s_wanted) in the cache and asks for the
+//  missing part.
+static void
+s_fetch_begin (fg_trn_t *self)
+{
+    fg_error_t err;
     free (self->want);
     self->want = NULL;
     uint64_t missing = 0;
+    uint32_t nwanted;
+    const fg_wire_range_t *wanted = s_wanted (self, &nwanted);
+    const char *what = !s_texture (self)? "samples"
+                     : !self->fetched? "pieces of the image table": "pieces of the shard's images";
     if (fg_sample_cache_missing (self->cache, self->task.dataset_hash, self->record_size,
-                                 self->task.ranges, self->task.range_count, &self->want,
-                                 &self->nwant, &missing, &err)) {
+                                 wanted, nwanted, &self->want, &self->nwant, &missing, &err)) {
         s_unit_failed (self, &err);
         return;
     }
@@ -307,14 +512,18 @@ fg_trn_samples_begin (fg_trn_t *self)
     self->rerequested = false;
     self->data_bytes = 0;
     self->data_started = zclock_mono ();
+    uint64_t wanted_total = 0;
+    for (uint32_t r = 0; r < nwanted; r++)
+        wanted_total += wanted [r].count;
     if (missing == 0) {
-        fg_info ("trainer %s: round %u shard %u: all %zu samples in the cache", self->node_id,
-                 self->round, self->shard, self->nindices);
+        fg_info ("trainer %s: round %u shard %u: all %llu %s in the cache", self->node_id,
+                 self->round, self->shard, (unsigned long long) wanted_total, what);
         s_samples_load (self);
         return;
     }
-    fg_info ("trainer %s: round %u shard %u: fetching %llu of %zu samples", self->node_id,
-             self->round, self->shard, (unsigned long long) missing, self->nindices);
+    fg_info ("trainer %s: round %u shard %u: fetching %llu of %llu %s", self->node_id,
+             self->round, self->shard, (unsigned long long) missing,
+             (unsigned long long) wanted_total, what);
     self->state = FG_TRN_SAMPLES;
     fg_trn_request_samples (self);
 }
@@ -333,6 +542,9 @@ s_check_stored (const fg_trn_t *self, const fg_wire_data_chunk_t *c, fg_error_t 
         fg_wire_sample_t sample;
         int rc = fg_wire_sample_next (c->samples, (size_t) c->raw_size, &at, &sample, err);
         if (rc)
+            return rc;
+        fg_texture_piece_t info;
+        if (s_texture (self) && (rc = s_piece_check (self, c->start + i, &sample, &info, err)))
             return rc;
         if (sample.label >= self->task.geometry.classes)
             return fg_error_set (err, FG_ERANGE, "sample %u: label %u, the set has %u classes",
@@ -489,8 +701,9 @@ fg_trn_on_data_chunk (fg_trn_t *self, const fg_wire_msg_t *msg)
         fg_trn_request_samples (self);
         return;
     }
-    fg_info ("trainer %s: round %u shard %u: fetched %llu samples (%llu bytes) in %lld ms",
+    fg_info ("trainer %s: round %u shard %u: fetched %llu %s (%llu bytes) in %lld ms",
              self->node_id, self->round, self->shard, (unsigned long long) self->want_total,
+             s_texture (self)? "pieces": "samples",
              (unsigned long long) self->data_bytes,
              (long long) (zclock_mono () - self->data_started));
     s_samples_load (self);

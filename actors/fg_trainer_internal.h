@@ -117,6 +117,12 @@ typedef struct {
     uint64_t  data_bytes;           //  LZ4 bytes received for the unit
     int64_t   data_started;
     int       data_loads;           //  cache read-backs of this unit
+    //  the texture set (fg_trainer_fetch.c): pieces of the image table
+    //  first (tex_table), then of the images the shard's fragments use
+    //  (tex_want, once fetched holds the set built from the table)
+    fg_wire_range_t tex_table;
+    fg_wire_range_t *tex_want;
+    uint32_t  ntex_want;
 
     //  weights transfer in progress
     uint8_t  *fetch;

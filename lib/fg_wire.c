@@ -385,6 +385,16 @@ fg_wire_frames_clear (fg_wire_frames_t *frames)
     memset (frames, 0, sizeof *frames);
 }
 
+//  Words a K_WORDS field of msg carries: 0 (absent), its short form's
+//  lo or its hi.
+static size_t
+s_words (const fg_wire_msg_t *msg, const fg_wire_field_t *f)
+{
+    if (!*(const bool *) S_CMEMBER (msg, f->count))
+        return 0;
+    return f->lo && !*(const bool *) S_CMEMBER (msg, f->full)? (size_t) f->lo: (size_t) f->hi;
+}
+
 //  Bytes of the strings and hash lists after the body's fixed part.
 static size_t
 s_tail_size (const fg_wire_msg_t *msg, const fg_wire_desc_t *t)
@@ -396,8 +406,8 @@ s_tail_size (const fg_wire_msg_t *msg, const fg_wire_desc_t *t)
             size += strlen ((const char *) S_CMEMBER (msg, f->member));
         if (f->kind == FG_WIRE_K_HASHES)
             size += (size_t) S_U32 (msg, f->count) * FG_WIRE_HASH_SIZE;
-        if (f->kind == FG_WIRE_K_WORDS && *(const bool *) S_CMEMBER (msg, f->count))
-            size += (size_t) f->hi * 4;
+        if (f->kind == FG_WIRE_K_WORDS)
+            size += s_words (msg, f) * 4;
     }
     return size;
 }
@@ -437,13 +447,13 @@ s_write_body (uint8_t *b, const fg_wire_msg_t *msg, const fg_wire_desc_t *t)
                 tail += (size_t) n * FG_WIRE_HASH_SIZE;
                 break;
             }
-            case FG_WIRE_K_WORDS:
-                if (*(const bool *) S_CMEMBER (msg, f->count)) {
-                    *at = (uint8_t) (f->hi * 4);
-                    for (size_t w = 0; w < f->hi; w++, tail += 4)
-                        fg_le_put32 (tail, ((const uint32_t *) p) [w]);
-                }
+            case FG_WIRE_K_WORDS: {
+                size_t words = s_words (msg, f);
+                *at = (uint8_t) (words * 4);
+                for (size_t w = 0; w < words; w++, tail += 4)
+                    fg_le_put32 (tail, ((const uint32_t *) p) [w]);
                 break;
+            }
             default:                    //  FG_WIRE_K_FLAGS, FG_WIRE_K_RESERVED: zero
                 break;
         }
@@ -636,12 +646,21 @@ s_read_field (const uint8_t *b, const fg_wire_field_t *f, fg_wire_msg_t *msg, si
             return s_check_most (ctx, f->at, f->name, n, f->hi, err);
         }
         case FG_WIRE_K_WORDS:
-            //  a block of exactly its size, or none
-            if (*at != 0 && *at != f->hi * 4)
+            //  a block of exactly one of its sizes, or none
+            if (*at != 0 && *at != f->hi * 4 && (f->lo == 0 || *at != f->lo * 4)) {
+                if (f->lo)
+                    return fg_wire_fail (err, FG_EFORMAT, ctx, 1, f->at, f->name,
+                                         "block of %u bytes, expected 0, %u or %u",
+                                         (unsigned) *at, (unsigned) (f->lo * 4),
+                                         (unsigned) (f->hi * 4));
                 return fg_wire_fail (err, FG_EFORMAT, ctx, 1, f->at, f->name,
                                      "block of %u bytes, expected 0 or %u",
                                      (unsigned) *at, (unsigned) (f->hi * 4));
+            }
             *(bool *) S_MEMBER (msg, f->count) = *at != 0;
+            if (f->lo)
+                *(bool *) S_MEMBER (msg, f->full) = *at == f->hi * 4;
+            memset (S_MEMBER (msg, f->member), 0, f->hi * 4);
             *want += *at;
             break;
         default:

@@ -64,6 +64,11 @@ extern "C" {
 #define FG_WIRE_CLASSES_MAX     65536       //  TASK geometry: labels are u16
 #define FG_WIRE_SIDE_MAX        65535       //  TASK geometry: height, width
 #define FG_WIRE_PIXELS_MAX      ((uint64_t) 1 << 28)    //  H x W x C of a TASK's geometry
+#define FG_WIRE_TEXTURE_FRAGMENT_MAX 8192   //  TASK texture: fragment, stride (FG_TEXTURE_*)
+#define FG_WIRE_TEXTURE_SIDE_MAX 1024       //  ... side (= height = width)
+#define FG_WIRE_TEXTURE_CONTRAST_MAX 4096   //  ... contrast_q8
+#define FG_WIRE_TEXTURE_TABLE_MIN 12        //  ... bytes of the image table
+#define FG_WIRE_TEXTURE_TABLE_MAX (1u << 26)
 
 typedef enum {
     FG_WIRE_HELLO           =  1,   //  node -> coordinator: who I am, what I have
@@ -129,11 +134,22 @@ typedef struct {
 
 //  The training set's geometry, for a trainer that builds its dataset from
 //  fetched samples and cannot learn it from the dataset kind (folder...).
+//  A texture set adds its fragment geometry (fg_texture_geometry_t, side =
+//  height) and the bytes of its image table (fg_texture.h): the block is
+//  then 36 bytes instead of 16, which a node of before refuses by name.
 typedef struct {
     uint32_t classes;               //  1 .. FG_WIRE_CLASSES_MAX
     uint32_t height;                //  1 .. FG_WIRE_SIDE_MAX
     uint32_t width;                 //  1 .. FG_WIRE_SIDE_MAX
     uint32_t channels;              //  1 or 3; H x W x C <= FG_WIRE_PIXELS_MAX
+    //  has_texture only (else 0): height = width <= FG_WIRE_TEXTURE_SIDE_MAX,
+    //  channels 3
+    uint32_t fragment;              //  1 .. FG_WIRE_TEXTURE_FRAGMENT_MAX
+    uint32_t stride;                //  1 .. FG_WIRE_TEXTURE_FRAGMENT_MAX; stride x
+                                    //  height a multiple of fragment
+    uint32_t rotations;             //  1, 2 or 4
+    uint32_t contrast_q8;           //  0 .. FG_WIRE_TEXTURE_CONTRAST_MAX
+    uint32_t table_size;            //  FG_WIRE_TEXTURE_TABLE_MIN .. _MAX
 } fg_wire_geometry_t;
 
 typedef struct {
@@ -158,6 +174,8 @@ typedef struct {
     bool     has_geometry;          //  the body carries geometry (16 bytes
     fg_wire_geometry_t geometry;    //  after the fixed part); false: the
                                     //  TASK's bytes are those of protocol 1
+    bool     has_texture;           //  ... with the texture words (36 bytes);
+                                    //  implies has_geometry
 } fg_wire_task_t;
 
 typedef struct {

@@ -31,7 +31,10 @@ typedef enum {
     FG_WIRE_K_HASHES,       //  u16 count at `at`, the hashes
     FG_WIRE_K_WORDS         //  u8 length at `at`: 0, or 4 x hi bytes of hi u32le
                             //  words into the u32 array `member`; `count` is
-                            //  the offset of the bool member "present"
+                            //  the offset of the bool member "present"; with
+                            //  lo > 0 also 4 x lo bytes (the short form, the
+                            //  other words 0), `full` the offset of the bool
+                            //  member "the long form"
 } fg_wire_kind_t;
 
 //  What the validator checks of a field's value.
@@ -81,6 +84,7 @@ typedef struct {
     uint8_t     first;          //  K_STRING: lowest byte allowed
     bool        high;           //  K_STRING: bytes >= 0x80 allowed
     fg_wire_check_fn *fn;       //  R_FN
+    uint16_t    full;           //  K_WORDS with a short form: its bool "long" member
 } fg_wire_field_t;
 
 typedef struct {

@@ -44,11 +44,13 @@
       .count_name = nm "_len", .first = (lowest), .high = (high_ok) }
 //  a block of words of member f (an array or struct of u32), present when
 //  the bool member `there` is true
-#define F_WORDS(nm, off, f, there, words) \
+//  (short: the words of the short form, 0: none; long_: its bool member)
+#define F_WORDS(nm, off, f, there, words, short, long_) \
     { .name = nm, .kind = FG_WIRE_K_WORDS, .at = off, \
       .member = offsetof (fg_wire_msg_t, f) \
         + 0 * sizeof (char [sizeof (((fg_wire_msg_t *) 0)->f) == 4 * (words)? 1: -1]), \
-      .count = offsetof (fg_wire_msg_t, there), .hi = (words) }
+      .count = offsetof (fg_wire_msg_t, there), .hi = (words), .lo = (short), \
+      .full = offsetof (fg_wire_msg_t, long_) }
 #define F_HASHES(nm, off, f, n, max) \
     { .name = nm, .kind = FG_WIRE_K_HASHES, .at = off, .member = offsetof (fg_wire_msg_t, f), \
       .count = S_OFFSET (n, 4), .hi = (max) }
@@ -104,7 +106,7 @@ static const fg_wire_field_t s_task [] = {
     F_BIT ("augment", 88, task.augment, TASK_AUGMENT),
     F_U8 ("model", 89, task.model, RANGE (0, FG_MODEL_MOBILENETV3_LARGE)),
     F_U8 ("dataset", 90, task.dataset, RANGE (0, FG_DATASET_FOLDER)),
-    F_WORDS ("geometry", 91, task.geometry, task.has_geometry, 4),
+    F_WORDS ("geometry", 91, task.geometry, task.has_geometry, 9, 4, task.has_texture),
     F_HASH ("dataset_hash", 92, task.dataset_hash),
     F_U32 ("deadline_ms", 124, task.deadline_ms),
     F_U64 ("sample_count", 128, task.sample_count),
@@ -247,12 +249,49 @@ s_check_proto (const fg_wire_msg_t *msg, const fg_wire_limits_t *lim,
     return 0;
 }
 
+//  The texture words of a geometry block (after its 16 bytes, from offset
+//  156 of the body): the bounds of fg_wire_geometry_t, which are
+//  fg_texture_check's.
+static int
+s_check_texture (const fg_wire_geometry_t *g, const fg_wire_ctx_t *ctx, fg_error_t *err)
+{
+    if (g->height != g->width || g->height > FG_WIRE_TEXTURE_SIDE_MAX || g->channels != 3)
+        return fg_wire_fail (err, FG_ERANGE, ctx, 1, 144, "geometry.height",
+                             "%" PRIu32 " x %" PRIu32 " x %" PRIu32 ": a texture sample is "
+                             "square, at most %d, RGB", g->height, g->width, g->channels,
+                             FG_WIRE_TEXTURE_SIDE_MAX);
+    if (g->fragment < 1 || g->fragment > FG_WIRE_TEXTURE_FRAGMENT_MAX)
+        return fg_wire_fail (err, FG_ERANGE, ctx, 1, 156, "geometry.fragment",
+                             "%" PRIu32 " outside [1, %d]", g->fragment,
+                             FG_WIRE_TEXTURE_FRAGMENT_MAX);
+    if (g->stride < 1 || g->stride > FG_WIRE_TEXTURE_FRAGMENT_MAX
+    ||  (uint64_t) g->stride * g->height % g->fragment)
+        return fg_wire_fail (err, FG_ERANGE, ctx, 1, 160, "geometry.stride",
+                             "%" PRIu32 " outside [1, %d] or x side %" PRIu32 " not a multiple "
+                             "of the fragment %" PRIu32, g->stride, FG_WIRE_TEXTURE_FRAGMENT_MAX,
+                             g->height, g->fragment);
+    if (g->rotations != 1 && g->rotations != 2 && g->rotations != 4)
+        return fg_wire_fail (err, FG_ERANGE, ctx, 1, 164, "geometry.rotations",
+                             "%" PRIu32 ", expected 1, 2 or 4", g->rotations);
+    if (g->contrast_q8 > FG_WIRE_TEXTURE_CONTRAST_MAX)
+        return fg_wire_fail (err, FG_ERANGE, ctx, 1, 168, "geometry.contrast_q8",
+                             "%" PRIu32 " above %d", g->contrast_q8, FG_WIRE_TEXTURE_CONTRAST_MAX);
+    if (g->table_size < FG_WIRE_TEXTURE_TABLE_MIN || g->table_size > FG_WIRE_TEXTURE_TABLE_MAX)
+        return fg_wire_fail (err, FG_ERANGE, ctx, 1, 172, "geometry.table_size",
+                             "%" PRIu32 " outside [%d, %u]", g->table_size,
+                             FG_WIRE_TEXTURE_TABLE_MIN, FG_WIRE_TEXTURE_TABLE_MAX);
+    return 0;
+}
+
 //  The geometry block, when present: the bounds of fg_wire_geometry_t.
 static int
 s_check_task (const fg_wire_msg_t *msg, const fg_wire_limits_t *lim,
               const fg_wire_ctx_t *ctx, fg_error_t *err)
 {
     const fg_wire_task_t *t = &msg->task;
+    if (!t->has_geometry && t->has_texture)
+        return fg_wire_fail (err, FG_EINVAL, ctx, 1, 91, "geometry",
+                             "texture words without the geometry block");
     if (!t->has_geometry)
         return 0;
     const fg_wire_geometry_t *g = &t->geometry;
@@ -271,7 +310,7 @@ s_check_task (const fg_wire_msg_t *msg, const fg_wire_limits_t *lim,
         return fg_wire_fail (err, FG_ERANGE, ctx, 1, 144, "geometry.height",
                              "%" PRIu32 " x %" PRIu32 " x %" PRIu32 " values > %" PRIu64,
                              g->height, g->width, g->channels, FG_WIRE_PIXELS_MAX);
-    return 0;
+    return t->has_texture? s_check_texture (g, ctx, err): 0;
 }
 
 static int

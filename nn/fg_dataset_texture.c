@@ -57,11 +57,17 @@ typedef struct {
 } s_slot_t;
 
 typedef struct {
-    char                 *root;
+    char                 *root;     //  NULL: a set from a fetched table
     fg_texture_geometry_t g;
     uint32_t              nimages;
     s_image_t            *images;
     fg_texture_layout_t  *layout;
+    uint8_t              *table;    //  the image table (fg_texture.h)
+    size_t                table_size;
+    uint64_t             *first;    //  nimages + 1: image i's first piece;
+                                    //  [nimages] = pieces of the set
+    uint8_t             **given;    //  root NULL: each image's stored bytes
+                                    //  (fg_dataset_texture_give), or NULL
     pthread_mutex_t       lock;
     pthread_cond_t        loaded;
     s_slot_t             *slots;
@@ -79,7 +85,12 @@ s_texture_free (void *state)
         free (self->images [i].path);
         if (self->slots)
             free (self->slots [i].pixels);
+        if (self->given)
+            free (self->given [i]);
     }
+    free (self->given);
+    free (self->table);
+    free (self->first);
     free (self->images);
     free (self->slots);
     free (self->root);
@@ -153,14 +164,23 @@ s_load (const s_texture_t *self, uint32_t i, uint8_t **pixels, size_t *bytes, fg
 {
     const s_image_t *im = &self->images [i];
     char path [S_PATH_MAX];
-    snprintf (path, sizeof path, "%s/%s", self->root, im->path);
     uint8_t *file = NULL;
     size_t size = 0;
-    int rc = s_read (path, im->size, (size_t) im->size, &file, &size, err);
+    int rc = 0;
+    if (self->root) {
+        snprintf (path, sizeof path, "%s/%s", self->root, im->path);
+        rc = s_read (path, im->size, (size_t) im->size, &file, &size, err);
+    }
+    else {                          //  fetched: the bytes given (never changed once given)
+        snprintf (path, sizeof path, "texture image %u (%s)", i, im->path);
+        if (!self->given [i])
+            rc = fg_error_set (err, FG_ENOENT, "%s: not fetched", path);
+        size = (size_t) im->size;
+    }
     if (rc)
         return rc;
     fg_image_t image;
-    rc = fg_image_decode (file, size, path, 3, &image, err);
+    rc = fg_image_decode (self->root? file: self->given [i], size, path, 3, &image, err);
     free (file);
     if (rc)
         return rc;
@@ -294,44 +314,14 @@ s_image (const fg_dataset_t *ds, size_t i, uint8_t *out, fg_error_t *err)
 }
 
 //  --------------------------------------------------------------------------
-//  Content hash: the index, cheap at open (no pixel is decoded)
-//      "fgtx1" | u32le count, classes, side, side, 3 | u32le fragment,
-//      stride, rotations, contrast_q8 | u32le images | per image in
-//      interleaved order: u16le label, u32le height, width, u64le file
-//      size, u16le path length, path ("<class>/<name>")
-
-static void
-s_put (fg_sha256_t *sha, uint64_t v, int bytes)
-{
-    uint8_t b [8];
-    for (int i = 0; i < bytes; i++)
-        b [i] = (uint8_t) (v >> (8 * i));
-    fg_sha256_update (sha, b, (size_t) bytes);
-}
+//  Content hash: the index, cheap at open (no pixel is decoded): fgtx1 of
+//  the image table (fg_texture.h), which a fetching trainer rebuilds
 
 static void
 s_hash (const fg_dataset_t *ds, uint8_t digest [FG_SHA256_SIZE])
 {
     const s_texture_t *self = ds->src.state;
-    fg_sha256_t sha;
-    fg_sha256_init (&sha);
-    fg_sha256_update (&sha, "fgtx1", 5);
-    uint32_t head [] = { (uint32_t) ds->count, ds->classes, ds->height, ds->width, ds->channels,
-                         self->g.fragment, self->g.stride, self->g.rotations,
-                         self->g.contrast_q8, self->nimages };
-    for (size_t i = 0; i < sizeof head / sizeof head [0]; i++)
-        s_put (&sha, head [i], 4);
-    for (uint32_t i = 0; i < self->nimages; i++) {
-        const s_image_t *im = &self->images [i];
-        size_t len = strlen (im->path);
-        s_put (&sha, im->label, 2);
-        s_put (&sha, im->height, 4);
-        s_put (&sha, im->width, 4);
-        s_put (&sha, im->size, 8);
-        s_put (&sha, len, 2);
-        fg_sha256_update (&sha, im->path, len);
-    }
-    fg_sha256_final (&sha, digest);
+    fg_texture_table_hash (&self->g, self->table, self->table_size, digest);
 }
 
 void
@@ -524,6 +514,40 @@ s_check_options (const char *path, fg_split_t split, const fg_texture_options_t 
     return fg_texture_check (&opt->geometry, err);
 }
 
+//  The image table of the samples kept (count of them, classes) and the
+//  pieces of the set: the table's, then each image's (fg_texture.h).
+static int
+s_table (s_texture_t *self, uint32_t count, uint32_t classes, fg_error_t *err)
+{
+    fg_texture_entry_t *entries = malloc (self->nimages * sizeof *entries);
+    self->first = malloc ((self->nimages + (size_t) 1) * sizeof (uint64_t));
+    if (!entries || !self->first) {
+        free (entries);
+        return fg_error_set (err, FG_ENOMEM, "texture: out of memory for the image table");
+    }
+    for (uint32_t i = 0; i < self->nimages; i++) {
+        const s_image_t *im = &self->images [i];
+        entries [i] = (fg_texture_entry_t) { im->label, im->height, im->width, im->size,
+                                             im->path };
+    }
+    int rc = self->table? 0: fg_texture_table_encode (count, classes, entries, self->nimages,
+                                                     &self->table, &self->table_size, err);
+    free (entries);
+    if (rc)
+        return rc;
+    uint64_t pieces = fg_texture_pieces (self->table_size);
+    for (uint32_t i = 0; i < self->nimages; i++) {
+        self->first [i] = pieces;
+        pieces += fg_texture_pieces (self->images [i].size);
+    }
+    self->first [self->nimages] = pieces;
+    if (pieces > UINT32_MAX)
+        return fg_error_set (err, FG_ERANGE, "texture: %llu pieces of %u bytes, more than %u "
+                             "(the images are too large to be fetched)",
+                             (unsigned long long) pieces, FG_TEXTURE_PIECE, UINT32_MAX);
+    return 0;
+}
+
 //  The layout of the indexed images, the labels of the samples kept, and
 //  the dataset around the source.
 static int
@@ -531,11 +555,12 @@ s_build (s_texture_t **self_p, fg_split_t split, uint32_t classes, size_t limit,
          fg_dataset_t **out, fg_error_t *err)
 {
     s_texture_t *self = *self_p;
+    const char *where = self->root? self->root: "texture (fetched table)";
     uint64_t *counts = malloc (self->nimages * sizeof (uint64_t));
     self->slots = calloc (self->nimages, sizeof (s_slot_t));
     if (!counts || !self->slots) {
         free (counts);
-        return fg_error_set (err, FG_ENOMEM, "%s: out of memory", self->root);
+        return fg_error_set (err, FG_ENOMEM, "%s: out of memory", where);
     }
     for (uint32_t i = 0; i < self->nimages; i++)
         counts [i] = fg_texture_count (&self->g, self->images [i].height, self->images [i].width);
@@ -547,8 +572,10 @@ s_build (s_texture_t **self_p, fg_split_t split, uint32_t classes, size_t limit,
     uint64_t count = limit && limit < total? limit: total;
     if (count > UINT32_MAX)
         return fg_error_set (err, FG_ERANGE, "%s: %llu fragments, more than %u (raise "
-                             "data.texture_stride or set data.train_limit)", self->root,
+                             "data.texture_stride or set data.train_limit)", where,
                              (unsigned long long) count, UINT32_MAX);
+    if ((rc = s_table (self, (uint32_t) count, classes, err)))
+        return rc;
     fg_dataset_source_t src = { s_image, NULL, s_hash, s_texture_free, self };
     *self_p = NULL;                                 //  the dataset owns it from here
     fg_dataset_t *ds = NULL;
@@ -571,6 +598,19 @@ s_build (s_texture_t **self_p, fg_split_t split, uint32_t classes, size_t limit,
     return 0;
 }
 
+static s_texture_t *
+s_texture_new (const fg_texture_geometry_t *g, uint64_t cache_bytes)
+{
+    s_texture_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    pthread_mutex_init (&self->lock, NULL);
+    pthread_cond_init (&self->loaded, NULL);
+    self->g = *g;
+    self->bound = cache_bytes > SIZE_MAX? SIZE_MAX: (size_t) cache_bytes;
+    return self;
+}
+
 int
 fg_dataset_open_texture (const char *path, fg_split_t split, size_t limit,
                          const fg_texture_options_t *opt, fg_dataset_t **out, fg_error_t *err)
@@ -580,13 +620,9 @@ fg_dataset_open_texture (const char *path, fg_split_t split, size_t limit,
     int rc = s_check_options (path, split, opt, err);
     if (rc)
         return rc;
-    s_texture_t *self = calloc (1, sizeof *self);
+    s_texture_t *self = s_texture_new (&opt->geometry, opt->cache_bytes);
     if (!self)
         return fg_error_set (err, FG_ENOMEM, "texture: out of memory");
-    pthread_mutex_init (&self->lock, NULL);
-    pthread_cond_init (&self->loaded, NULL);
-    self->g = opt->geometry;
-    self->bound = opt->cache_bytes > SIZE_MAX? SIZE_MAX: (size_t) opt->cache_bytes;
     self->root = strdup (path);
     uint32_t classes = 0;
     if (!self->root)
@@ -618,5 +654,238 @@ fg_dataset_texture_sample (const fg_dataset_t *ds, size_t i, const char **path,
     const s_image_t *im = &self->images [image];
     *path = im->path;
     fg_texture_place (&self->g, im->height, im->width, j, place);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  The stored form: image table and pieces (fg_texture.h)
+
+//  The texture state of ds, or NULL.
+static s_texture_t *
+s_of (const fg_dataset_t *ds)
+{
+    return ds && ds->kind == FG_DATASET_TEXTURE && !ds->pixels? ds->src.state: NULL;
+}
+
+int
+fg_dataset_texture_geometry (const fg_dataset_t *ds, fg_texture_geometry_t *g)
+{
+    const s_texture_t *self = s_of (ds);
+    if (!self)
+        return FG_EINVAL;
+    *g = self->g;
+    return 0;
+}
+
+size_t
+fg_dataset_texture_table (const fg_dataset_t *ds, const uint8_t **table)
+{
+    const s_texture_t *self = s_of (ds);
+    *table = self? self->table: NULL;
+    return self? self->table_size: 0;
+}
+
+uint32_t
+fg_dataset_texture_pieces (const fg_dataset_t *ds)
+{
+    const s_texture_t *self = s_of (ds);
+    return self? (uint32_t) self->first [self->nimages]: 0;
+}
+
+int
+fg_dataset_texture_piece_info (const fg_dataset_t *ds, uint32_t k, fg_texture_piece_t *info)
+{
+    const s_texture_t *self = s_of (ds);
+    if (!self)
+        return FG_EINVAL;
+    if (k >= self->first [self->nimages])
+        return FG_ERANGE;
+    if (k < self->first [0]) {
+        info->image = UINT32_MAX;
+        info->label = 0;
+        info->total = self->table_size;
+        info->offset = (uint64_t) k * FG_TEXTURE_PIECE;
+        info->name = "the image table";
+    }
+    else {
+        uint32_t lo = 0, hi = self->nimages;        //  first [lo] <= k < first [hi]
+        while (hi - lo > 1) {
+            uint32_t mid = lo + (hi - lo) / 2;
+            if (self->first [mid] <= k)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        info->image = lo;
+        info->label = self->images [lo].label;
+        info->total = self->images [lo].size;
+        info->offset = (k - self->first [lo]) * FG_TEXTURE_PIECE;
+        info->name = self->images [lo].path;
+    }
+    uint64_t left = info->total - info->offset;
+    info->size = left < FG_TEXTURE_PIECE? (uint32_t) left: FG_TEXTURE_PIECE;
+    return 0;
+}
+
+int
+fg_dataset_texture_piece (const fg_dataset_t *ds, uint32_t k, uint8_t *out, uint32_t *size,
+                          fg_error_t *err)
+{
+    const s_texture_t *self = s_of (ds);
+    fg_texture_piece_t info;
+    if (!self || !self->root)
+        return fg_error_set (err, FG_EINVAL, "texture: piece %u asked of a set without its "
+                             "folder", k);
+    if (fg_dataset_texture_piece_info (ds, k, &info))
+        return fg_error_set (err, FG_ERANGE, "texture: piece %u of %llu", k,
+                             (unsigned long long) self->first [self->nimages]);
+    *size = info.size;
+    if (info.image == UINT32_MAX) {
+        memcpy (out, self->table + info.offset, info.size);
+        return 0;
+    }
+    char path [S_PATH_MAX];
+    snprintf (path, sizeof path, "%s/%s", self->root, info.name);
+    int fd = open (path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return fg_error_set (err, fg_file_errno_code (errno), "%s: %s", path,
+                             fg_file_strerror (errno));
+    size_t done = 0;
+    int rc = 0;
+    while (rc == 0 && done < info.size) {
+        ssize_t n = pread (fd, out + done, info.size - done, (off_t) (info.offset + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            rc = fg_error_set (err, FG_EIO, "%s: %s", path, fg_file_strerror (errno));
+        else
+        if (n == 0)
+            rc = fg_error_set (err, FG_EFORMAT, "%s: the file shrank since the set was opened "
+                               "(%llu bytes expected)", path, (unsigned long long) info.total);
+        else
+            done += (size_t) n;
+    }
+    close (fd);
+    return rc;
+}
+
+static int
+s_compare_u32 (const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+    return x < y? -1: x > y;
+}
+
+int
+fg_dataset_texture_pieces_of (const fg_dataset_t *ds, const uint32_t *indices, size_t n,
+                              uint32_t **runs, size_t *nruns, uint64_t *bytes, fg_error_t *err)
+{
+    const s_texture_t *self = s_of (ds);
+    *runs = NULL;
+    *nruns = 0;
+    *bytes = 0;
+    if (!self)
+        return fg_error_set (err, FG_EINVAL, "not a texture set");
+    uint32_t *images = malloc ((n? n: 1) * sizeof *images);
+    if (!images)
+        return fg_error_set (err, FG_ENOMEM, "out of memory for %zu samples", n);
+    for (size_t i = 0; i < n; i++) {
+        if (indices [i] >= ds->count) {
+            free (images);
+            return fg_error_set (err, FG_ERANGE, "sample %u of a texture set of %zu",
+                                 indices [i], ds->count);
+        }
+        uint64_t j;
+        fg_texture_layout_locate (self->layout, indices [i], &images [i], &j);
+    }
+    qsort (images, n, sizeof *images, s_compare_u32);
+    //  distinct images in order; consecutive images' pieces are one run
+    uint32_t *out = malloc ((n? n: 1) * 2 * sizeof *out);
+    if (!out) {
+        free (images);
+        return fg_error_set (err, FG_ENOMEM, "out of memory for %zu samples", n);
+    }
+    size_t r = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t im = images [i];
+        if (i > 0 && images [i - 1] == im)
+            continue;
+        *bytes += self->images [im].size;
+        uint32_t first = (uint32_t) self->first [im];
+        uint32_t count = (uint32_t) (self->first [im + 1] - first);
+        if (r > 0 && out [2 * r - 2] + out [2 * r - 1] == first)
+            out [2 * r - 1] += count;
+        else {
+            out [2 * r] = first;
+            out [2 * r + 1] = count;
+            r++;
+        }
+    }
+    free (images);
+    *runs = out;
+    *nruns = r;
+    return 0;
+}
+
+int
+fg_dataset_texture_from_table (const fg_texture_geometry_t *g,
+                               const uint8_t hash [FG_SHA256_SIZE], const uint8_t *table,
+                               size_t size, uint64_t cache_bytes, fg_dataset_t **out,
+                               fg_error_t *err)
+{
+    *out = NULL;
+    uint32_t count, classes, n;
+    fg_texture_entry_t *entries = NULL;
+    int rc = fg_texture_table_decode (g, table, size, hash, &count, &classes, &entries, &n, err);
+    if (rc)
+        return rc;
+    s_texture_t *self = s_texture_new (g, cache_bytes);
+    if (!self || !(self->images = calloc (n, sizeof (s_image_t)))
+    ||  !(self->given = calloc (n, sizeof (uint8_t *))) || !(self->table = malloc (size)))
+        rc = fg_error_set (err, FG_ENOMEM, "texture: out of memory for %u images", n);
+    else {
+        memcpy (self->table, table, size);
+        self->table_size = size;
+    }
+    for (uint32_t i = 0; rc == 0 && i < n; i++) {
+        s_image_t *im = &self->images [i];
+        *im = (s_image_t) { strdup (entries [i].path), entries [i].size, entries [i].height,
+                            entries [i].width, entries [i].label };
+        self->nimages++;
+        if (!im->path)
+            rc = fg_error_set (err, FG_ENOMEM, "texture: out of memory");
+    }
+    free (entries);
+    if (rc == 0)
+        rc = s_build (&self, FG_SPLIT_TRAIN, classes, count, out, err);
+    s_texture_free (self);                          //  NULL once the dataset owns it
+    return rc;
+}
+
+int
+fg_dataset_texture_give (fg_dataset_t *ds, uint32_t image, uint8_t *bytes, size_t size,
+                         fg_error_t *err)
+{
+    s_texture_t *self = s_of (ds);
+    int rc = 0;
+    if (!self || self->root || image >= self->nimages || self->given [image])
+        rc = fg_error_set (err, !self || self->root? FG_EINVAL
+                                : image >= self->nimages? FG_ERANGE: FG_EINVAL,
+                           "texture: image %u cannot be given to this set", image);
+    const s_image_t *im = rc? NULL: &self->images [image];
+    uint32_t h = 0, w = 0, c = 0;
+    if (rc == 0 && size != im->size)
+        rc = fg_error_set (err, FG_EMISMATCH, "texture image %u (%s): %zu bytes, the image "
+                           "table promises %llu", image, im->path, size,
+                           (unsigned long long) im->size);
+    if (rc == 0 && (rc = fg_image_probe (bytes, size, im->path, &h, &w, &c, err)) == 0
+    &&  (h != im->height || w != im->width))
+        rc = fg_error_set (err, FG_EMISMATCH, "texture image %u (%s): %ux%u, the image table "
+                           "promises %ux%u", image, im->path, w, h, im->width, im->height);
+    if (rc) {
+        free (bytes);
+        return rc;
+    }
+    self->given [image] = bytes;
     return 0;
 }

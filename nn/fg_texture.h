@@ -236,6 +236,149 @@ void
     fg_dataset_texture_stats (const fg_dataset_t *self, uint64_t *hits,
                               uint64_t *misses, uint64_t *bytes, uint64_t *peak_bytes);
 
+//  ---- a trainer without the folder: the image table and pieces -----------
+//
+//  A trainer that lacks the set fetches its stored form over DATA-REQUEST
+//  (docs/actors.md, "The texture set"): first the IMAGE TABLE, then the
+//  source files of the images its shard's fragments use, both cut into
+//  PIECES of FG_TEXTURE_PIECE bytes (the last piece of each shorter), so a
+//  file of any size travels in chunks of the usual size. The pieces are
+//  numbered once for the set: the table's first, then each training
+//  image's in layout (interleaved) order; sample k of such a DATA-REQUEST
+//  is piece k, a variable record whose label is its image's (0 for the
+//  table) and whose bytes are that part of the file as it is on disk.
+//
+//  The table (all integers little-endian):
+//      u32 count (fragments of the set, after data.train_limit) | u32
+//      classes | u32 images | per image in layout order: u16 label, u32
+//      height, u32 width, u64 file size, u16 path length, path
+//      ("<class>/<name>", bytes 0x20..0x7e and >= 0x80, no "/" first)
+//  The set's content hash (fgtx1) is SHA-256 of "fgtx1" | u32 count,
+//  classes, side, side, 3, fragment, stride, rotations, contrast_q8,
+//  images | the table's per-image part: a trainer that rebuilds it from a
+//  fetched table and the TASK's geometry knows the table is the one the
+//  TASK's dataset hash promises.
+
+#define FG_TEXTURE_PIECE        ((uint32_t) 64 << 10)   //  bytes of a piece
+#define FG_TEXTURE_TABLE_MAX    ((uint32_t) 64 << 20)   //  bytes of an image table
+#define FG_TEXTURE_PATH_MAX     1024                    //  bytes of a table path
+
+//  One image of a table (path NUL-terminated, owned by whoever made it)
+typedef struct {
+    uint16_t    label;
+    uint32_t    height, width;
+    uint64_t    size;               //  bytes of the stored file
+    const char *path;
+} fg_texture_entry_t;
+
+//  Pieces of bytes (ceil (bytes / FG_TEXTURE_PIECE); 0 for 0).
+static inline uint64_t
+fg_texture_pieces (uint64_t bytes)
+{
+    return bytes / FG_TEXTURE_PIECE + (bytes % FG_TEXTURE_PIECE? 1: 0);
+}
+
+//  The table of n entries into *out (malloc'ed, *size bytes). Returns 0,
+//  FG_ERANGE (a path longer than FG_TEXTURE_PATH_MAX, more than
+//  FG_TEXTURE_TABLE_MAX bytes) or FG_ENOMEM.
+int
+    fg_texture_table_encode (uint32_t count, uint32_t classes, const fg_texture_entry_t *entries,
+                             uint32_t n, uint8_t **out, size_t *size, fg_error_t *err);
+
+//  The fgtx1 hash of the set whose table is table (size bytes, at least
+//  its 12-byte head; its framing unchecked) under geometry g.
+void
+    fg_texture_table_hash (const fg_texture_geometry_t *g, const uint8_t *table, size_t size,
+                           uint8_t digest [FG_SHA256_SIZE]);
+
+//  Parses a table from outside (a peer's bytes): every field bounded
+//  (count >= 1, classes 1 .. FG_DATASET_CLASSES_MAX, images 1 ..
+//  FG_DATASET_FILES_MAX, a label below classes, height and width 1 ..
+//  65535 and each image at least a fragment, a size 1 ..
+//  FG_DATASET_FILE_MAX, a path 1 .. FG_TEXTURE_PATH_MAX bytes of text,
+//  count <= the fragments of the images, nothing after the last entry),
+//  then its hash against expect (g: the TASK's geometry). *entries
+//  (malloc'ed, one block with the paths: free (*entries)). Returns 0,
+//  FG_EFORMAT / FG_ERANGE naming the entry and field, FG_EMISMATCH (a
+//  well-formed table whose hash is not expect) or FG_ENOMEM.
+int
+    fg_texture_table_decode (const fg_texture_geometry_t *g, const uint8_t *table, size_t size,
+                             const uint8_t expect [FG_SHA256_SIZE], uint32_t *count,
+                             uint32_t *classes, fg_texture_entry_t **entries, uint32_t *n,
+                             fg_error_t *err);
+
+//  Where piece k of a texture set is
+typedef struct {
+    uint32_t    image;              //  UINT32_MAX: a piece of the image table
+    uint16_t    label;              //  the image's (0 for the table)
+    uint32_t    size;               //  bytes of this piece (1 .. FG_TEXTURE_PIECE)
+    uint64_t    offset;             //  of the piece in its file (table)
+    uint64_t    total;              //  bytes of the file (table)
+    const char *name;               //  "<class>/<name>" or "the image table"
+} fg_texture_piece_t;
+
+//  The set's fragment geometry into *g. Returns 0 or FG_EINVAL (not a
+//  texture set).
+int
+    fg_dataset_texture_geometry (const fg_dataset_t *self, fg_texture_geometry_t *g);
+
+//  The set's image table (owned by the set) and its byte count; 0 and
+//  NULL for other sets.
+size_t
+    fg_dataset_texture_table (const fg_dataset_t *self, const uint8_t **table);
+
+//  Pieces of the set (the table's and every image's); 0 for other sets.
+uint32_t
+    fg_dataset_texture_pieces (const fg_dataset_t *self);
+
+//  Piece k's place. Returns 0, FG_EINVAL (not a texture set) or FG_ERANGE.
+int
+    fg_dataset_texture_piece_info (const fg_dataset_t *self, uint32_t k,
+                                   fg_texture_piece_t *info);
+
+//  Piece k's bytes into out (FG_TEXTURE_PIECE bytes of room), *size of
+//  them, read from the file (the coordinator: nothing kept). Returns 0,
+//  FG_EINVAL (a set without a folder), FG_ERANGE, FG_ENOENT / FG_EIO,
+//  FG_EFORMAT (the file shrank since the set was opened).
+int
+    fg_dataset_texture_piece (const fg_dataset_t *self, uint32_t k, uint8_t *out,
+                              uint32_t *size, fg_error_t *err);
+
+//  The pieces of the images samples indices [0 .. n) (any order, each <
+//  count) are cut from, as *nruns sorted, disjoint runs of consecutive
+//  pieces (runs [2r] = first piece, runs [2r + 1] = count; malloc'ed;
+//  the table's pieces not included), and their bytes (file sizes). Returns
+//  0, FG_EINVAL (not a texture set), FG_ERANGE (an index past the set) or
+//  FG_ENOMEM.
+int
+    fg_dataset_texture_pieces_of (const fg_dataset_t *self, const uint32_t *indices, size_t n,
+                                  uint32_t **runs, size_t *nruns, uint64_t *bytes,
+                                  fg_error_t *err);
+
+//  The training set of a trainer without the folder, from a fetched table
+//  (fg_texture_table_decode against hash under geometry g): the same
+//  samples, labels, layout and content hash as the set the coordinator
+//  opened, whose images have no bytes until fg_dataset_texture_give gives
+//  them (a sample of an image not given fails, naming it). Decoding,
+//  scaling, the cache (cache_bytes) and the fragments are the folder
+//  set's own, so a unit gives the same bits. Returns 0, the codes of
+//  fg_texture_check and fg_texture_table_decode, or FG_ENOMEM.
+int
+    fg_dataset_texture_from_table (const fg_texture_geometry_t *g,
+                                   const uint8_t hash [FG_SHA256_SIZE], const uint8_t *table,
+                                   size_t size, uint64_t cache_bytes, fg_dataset_t **out,
+                                   fg_error_t *err);
+
+//  Gives image `image` of a set made by fg_dataset_texture_from_table its
+//  stored bytes (taken: freed by the set, also on failure). They must be
+//  what the table promises: size bytes exactly, a header of its height x
+//  width. Returns 0, FG_EINVAL (not such a set, an image already given),
+//  FG_ERANGE (no such image), FG_EMISMATCH (naming the image: another
+//  size or shape), FG_EFORMAT (no readable header).
+int
+    fg_dataset_texture_give (fg_dataset_t *self, uint32_t image, uint8_t *bytes, size_t size,
+                             fg_error_t *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -4,9 +4,19 @@ nn_libfgnn_la_SOURCES += nn/fg_texture.c
 noinst_HEADERS += nn/fg_texture.h
 UNIT_TESTS += tests/test_texture
 nn_libfgnn_la_SOURCES += nn/fg_dataset_texture.c
+##  the image table a trainer without the folder fetches (fg_texture.h)
+nn_libfgnn_la_SOURCES += nn/fg_texture_table.c
+UNIT_TESTS += tests/test_texture_table
 ##  bench/bench_texture: random fragment batches per second (cold and warm
 ##  cache), hit rate, memory, one decode and one scale. Built by make check
 ##  so it keeps compiling, never run by it (docs/datasets.md).
 check_PROGRAMS += bench/bench_texture
 bench_bench_texture_SOURCES = bench/bench_texture.c
 bench_bench_texture_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/tests
+##  tests/fg_make_texture writes a generated texture set (seeded patterns)
+##  for test_worker_texture.sh: a worker without the folder fetches the
+##  image table and the source files in pieces, and ends on the same bits
+check_PROGRAMS += tests/fg_make_texture
+tests_fg_make_texture_SOURCES = tests/fg_make_texture.c
+TESTS += tests/test_worker_texture.sh
+EXTRA_DIST += tests/test_worker_texture.sh

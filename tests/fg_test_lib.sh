@@ -5,7 +5,8 @@
 #   experiment (new_exp: synthetic data, cnn-small, 4 shards, 3 rounds)
 #   and what `fedctl status` says of an experiment (final_hash, state_of,
 #   accuracy_of), a background coordinator over tcp (start_coordinator,
-#   await_coordinator), and check DIR WHAT against the reference hash $H (and journal verify).
+#   await_coordinator), and check DIR WHAT against the reference hash $H (and journal verify);
+#   a worker without the dataset (run_fetcher, fetched_of).
 #   A test that needs more cleanup defines fg_test_cleanup before it calls
 #   fg_test_begin.
 FEDCTL=${FEDCTL:-cli/fedctl}
@@ -66,3 +67,15 @@ await_coordinator () {
     kill -0 "$coord" 2>/dev/null && { sleep 2; kill "$coord" 2>/dev/null; }
     wait "$coord" 2>/dev/null
 }
+#   run_fetcher DIR: DIR's coordinator over tcp and one `fedctl worker`
+#   without the dataset on the shared cache $work/cache (its log: DIR.worker)
+run_fetcher () {
+    start_coordinator "$1" start --local 0 --listen 'tcp://127.0.0.1:*'
+    FEDGRID_LOG=info "$FEDCTL" worker --connect "tcp://127.0.0.1:$port" --server-key "$1/coordinator.key" \
+        --cache "$work/cache" --id fetcher --threads 1 >"$1.worker" 2>&1 &
+    w_=$!; pids="$pids $w_"
+    await_coordinator "$w_"
+    wait "$w_" 2>/dev/null
+}
+#   fetched_of DIR: fetched_bytes (the 10th column of clients.csv) summed
+fetched_of () { awk -F, 'NR > 1 { s += $10 } END { print s + 0 }' "$1/clients.csv"; }

@@ -300,7 +300,7 @@ test_trainer_fetches_files (void **state)
                                        &err), 0);
     uint8_t hash [FG_SHA256_SIZE];
     fg_dataset_hash (tiny, hash);
-    fg_wire_geometry_t g = { 4, 64, 64, 3 };
+    fg_wire_geometry_t g = { .classes = 4, .height = 64, .width = 64, .channels = 3 };
     fetch_coord_t c;
     memset (&c, 0, sizeof c);
     c.router = zsock_new (ZMQ_ROUTER);

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fg_le.h"
 #include "fg_wire.h"
 #include "../fuzz/fuzz_frames.h"
 
@@ -206,7 +207,39 @@ s_task (fg_wire_msg_t *m, fg_wire_range_t *ranges)
     m->task.ranges = ranges;
     m->task.sample_count = 10;
     m->task.has_geometry = true;
-    m->task.geometry = (fg_wire_geometry_t) { 200, 64, 48, 3 };
+    m->task.geometry = (fg_wire_geometry_t) { .classes = 200, .height = 64, .width = 48,
+                                              .channels = 3 };
+}
+
+//  The decoder on a sound TASK's frames f whose body byte `at` is set to
+//  value (the header fixed after): code, and err naming `what`; 0 when
+//  code is 0. at = SIZE_MAX: every truncation of the body is refused.
+static void
+s_damaged (const fg_wire_frames_t *f, size_t at, uint8_t value, int code, const char *what)
+{
+    uint8_t header [FG_WIRE_HEADER_SIZE], body [256];
+    assert_true (f->frame [1].size <= sizeof body);
+    memcpy (header, f->frame [0].data, sizeof header);
+    memcpy (body, f->frame [1].data, f->frame [1].size);
+    fg_wire_frame_t frames [3] = { { header, sizeof header }, { body, f->frame [1].size },
+                                   f->frame [2] };
+    fg_wire_msg_t out;
+    fg_error_t err;
+    if (at == SIZE_MAX) {
+        for (size_t n = 0; n < f->frame [1].size; n++) {
+            frames [1].size = n;
+            fuzz_frames_fix (header, frames, 3);
+            assert_int_not_equal (fg_wire_decode (frames, 3, NULL, &out, &err), 0);
+        }
+        return;
+    }
+    body [at] = value;
+    fuzz_frames_fix (header, frames, 3);
+    assert_int_equal (fg_wire_decode (frames, 3, NULL, &out, &err), code);
+    if (code)
+        assert_non_null (strstr (err.msg, what));
+    else
+        fg_wire_msg_clear (&out);
 }
 
 static void
@@ -244,52 +277,116 @@ test_task_geometry (void **state)
     fg_wire_frames_clear (&f);
     //  every bound, refused by the encoder (and so by the decoder, which
     //  runs the same rules)
+#define G(k, h, w, c) { .classes = k, .height = h, .width = w, .channels = c }
     const struct { fg_wire_geometry_t g; const char *field; } bad [] = {
-        { { 0, 64, 64, 3 }, "geometry.classes" },
-        { { 65537, 64, 64, 3 }, "geometry.classes" },
-        { { 10, 0, 64, 3 }, "geometry.height" },
-        { { 10, 64, 65536, 3 }, "geometry.height" },
-        { { 10, 64, 64, 2 }, "geometry.channels" },
-        { { 10, 64, 64, 0 }, "geometry.channels" },
-        { { 10, 65535, 65535, 3 }, "geometry.height" },
+        { G (0, 64, 64, 3), "geometry.classes" },
+        { G (65537, 64, 64, 3), "geometry.classes" },
+        { G (10, 0, 64, 3), "geometry.height" },
+        { G (10, 64, 65536, 3), "geometry.height" },
+        { G (10, 64, 64, 2), "geometry.channels" },
+        { G (10, 64, 64, 0), "geometry.channels" },
+        { G (10, 65535, 65535, 3), "geometry.height" },
     };
+#undef G
     m.task.has_geometry = true;
     for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
         m.task.geometry = bad [i].g;
         assert_int_equal (fg_wire_encode (&m, NULL, &f, &err), FG_ERANGE);
         assert_non_null (strstr (err.msg, bad [i].field));
     }
-    //  the decoder, on a sound TASK's bytes damaged (header fixed after):
-    //  a block of another size; a value out of bounds
+    //  the decoder, on a sound TASK's bytes damaged: a block of another
+    //  size; a value out of bounds; every truncation
     s_task (&m, ranges);
     assert_int_equal (fg_wire_encode (&m, NULL, &f, &err), 0);
-    uint8_t header [FG_WIRE_HEADER_SIZE], body [156];
-    memcpy (header, f.frame [0].data, sizeof header);
-    memcpy (body, f.frame [1].data, sizeof body);
-    fg_wire_frame_t frames [3] = { { header, sizeof header }, { body, sizeof body },
-                                   f.frame [2] };
-    body [91] = 8;
-    fuzz_frames_fix (header, frames, 3);
-    assert_int_equal (fg_wire_decode (frames, 3, NULL, &out, &err), FG_EFORMAT);
-    assert_non_null (strstr (err.msg, "offset 91 (geometry): block of 8 bytes"));
-    body [91] = 16;
-    body [152] = 4;                     //  channels
-    fuzz_frames_fix (header, frames, 3);
-    assert_int_equal (fg_wire_decode (frames, 3, NULL, &out, &err), FG_ERANGE);
-    assert_non_null (strstr (err.msg, "offset 152 (geometry.channels)"));
-    body [152] = 3;
-    fuzz_frames_fix (header, frames, 3);
-    assert_int_equal (fg_wire_decode (frames, 3, NULL, &out, &err), 0);
-    fg_wire_msg_clear (&out);
-    //  every truncation of the body is refused
-    for (size_t n = 0; n < sizeof body; n++) {
-        frames [1].size = n;
-        fuzz_frames_fix (header, frames, 3);
-        assert_int_not_equal (fg_wire_decode (frames, 3, NULL, &out, &err), 0);
-    }
+    s_damaged (&f, 91, 8, FG_EFORMAT, "offset 91 (geometry): block of 8 bytes");
+    s_damaged (&f, 152, 4, FG_ERANGE, "offset 152 (geometry.channels)");
+    s_damaged (&f, 152, 3, 0, NULL);
+    s_damaged (&f, SIZE_MAX, 0, 0, NULL);
     fg_wire_frames_clear (&f);
 }
 
+//  A TASK of the texture set: the geometry block with its texture words.
+static void
+s_task_texture (fg_wire_msg_t *m, fg_wire_range_t *ranges)
+{
+    s_task (m, ranges);
+    m->task.dataset = 5;
+    m->task.has_texture = true;
+    m->task.geometry = (fg_wire_geometry_t) { 3, 64, 64, 3, 256, 128, 2, 512, 4321 };
+}
+
+static void
+test_task_texture (void **state)
+{
+    (void) state;
+    fg_wire_range_t ranges [1];
+    fg_wire_msg_t m, out;
+    s_task_texture (&m, ranges);
+    fg_error_t err;
+    fg_wire_frames_t f;
+    assert_int_equal (fg_wire_encode (&m, NULL, &f, &err), 0);
+    assert_int_equal (f.frame [1].size, 140 + 36);
+    assert_int_equal (f.frame [1].data [91], 36);
+    //  fragment, stride, rotations, contrast_q8, table_size after the 16
+    assert_int_equal (fg_le_get32 (f.frame [1].data + 156), 256);
+    assert_int_equal (fg_le_get32 (f.frame [1].data + 160), 128);
+    assert_int_equal (fg_le_get32 (f.frame [1].data + 164), 2);
+    assert_int_equal (fg_le_get32 (f.frame [1].data + 168), 512);
+    assert_int_equal (fg_le_get32 (f.frame [1].data + 172), 4321);
+    assert_int_equal (fg_wire_decode (f.frame, f.count, NULL, &out, &err), 0);
+    assert_true (out.task.has_geometry && out.task.has_texture);
+    assert_memory_equal (&out.task.geometry, &m.task.geometry, sizeof m.task.geometry);
+    fg_wire_msg_clear (&out);
+    fg_wire_frames_clear (&f);
+    //  the short block leaves the texture words 0 and has_texture false
+    m.task.has_texture = false;
+    assert_int_equal (fg_wire_encode (&m, NULL, &f, &err), 0);
+    assert_int_equal (f.frame [1].data [91], 16);
+    assert_int_equal (fg_wire_decode (f.frame, f.count, NULL, &out, &err), 0);
+    assert_true (out.task.has_geometry && !out.task.has_texture);
+    assert_int_equal (out.task.geometry.fragment, 0);
+    assert_int_equal (out.task.geometry.table_size, 0);
+    fg_wire_msg_clear (&out);
+    fg_wire_frames_clear (&f);
+    //  texture words without the block
+    s_task_texture (&m, ranges);
+    m.task.has_geometry = false;
+    assert_int_equal (fg_wire_encode (&m, NULL, &f, &err), FG_EINVAL);
+    assert_non_null (strstr (err.msg, "texture words without"));
+    //  every bound of the texture words
+    const struct { uint32_t at, value; const char *field; } bad [] = {
+        { 1, 32, "geometry.height" },           //  not square
+        { 3, 1, "geometry.height" },            //  not RGB
+        { 4, 0, "geometry.fragment" },
+        { 4, 8193, "geometry.fragment" },
+        { 5, 0, "geometry.stride" },
+        { 5, 8193, "geometry.stride" },
+        { 5, 7, "geometry.stride" },            //  7 x 64 / 256 not integral
+        { 6, 3, "geometry.rotations" },
+        { 6, 0, "geometry.rotations" },
+        { 7, 4097, "geometry.contrast_q8" },
+        { 8, 11, "geometry.table_size" },
+        { 8, (1u << 26) + 1, "geometry.table_size" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
+        s_task_texture (&m, ranges);
+        ((uint32_t *) &m.task.geometry) [bad [i].at] = bad [i].value;
+        if (bad [i].at == 1)
+            m.task.geometry.width = 64, m.task.geometry.height = 32;
+        assert_int_equal (fg_wire_encode (&m, NULL, &f, &err), FG_ERANGE);
+        assert_non_null (strstr (err.msg, bad [i].field));
+    }
+    //  the decoder: a block of 20 (neither 16 nor 36) is refused by name,
+    //  a damaged word by its field, every truncation refused
+    s_task_texture (&m, ranges);
+    assert_int_equal (fg_wire_encode (&m, NULL, &f, &err), 0);
+    assert_int_equal (f.frame [1].size, 176);
+    s_damaged (&f, 91, 20, FG_EFORMAT, "block of 20 bytes, expected 0, 16 or 36");
+    s_damaged (&f, 164, 3, FG_ERANGE, "offset 164 (geometry.rotations)");
+    s_damaged (&f, 164, 4, 0, NULL);
+    s_damaged (&f, SIZE_MAX, 0, 0, NULL);
+    fg_wire_frames_clear (&f);
+}
 
 //  --------------------------------------------------------------------------
 //  Seeds for fuzz/fuzz_wire.c (its input format: byte 0 = frame count |
@@ -330,6 +427,9 @@ s_corpus (const char *dir)
     s_task (&m, ranges);
     if (s_seed (dir, "04-task-geometry", &m))
         return 1;
+    s_task_texture (&m, ranges);
+    if (s_seed (dir, "04-task-texture", &m))
+        return 1;
     uint8_t raw [2048];
     uint8_t bytes [200];
     s_fill (bytes, sizeof bytes, 3);
@@ -364,6 +464,7 @@ main (int argc, char *argv [])
         cmocka_unit_test (test_framing_refused),
         cmocka_unit_test (test_chunk_decode),
         cmocka_unit_test (test_task_geometry),
+        cmocka_unit_test (test_task_texture),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

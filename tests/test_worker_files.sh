@@ -40,19 +40,6 @@ H=$(final_hash "$ref")
 awk -F, 'NR > 1 && $10 + 0 != 0 { bad = 1 } END { exit bad }' "$ref/clients.csv" \
     && ok "reference run: nothing fetched" || bad "reference run: nothing fetched ($(cat "$ref/clients.csv"))"
 
-#   run_fetcher DIR NAME: DIR's coordinator over tcp and one worker without
-#   the dataset on the shared cache
-run_fetcher () {
-    start_coordinator "$1" start --local 0 --listen 'tcp://127.0.0.1:*'
-    FEDGRID_LOG=info "$FEDCTL" worker --connect "tcp://127.0.0.1:$port" --server-key "$1/coordinator.key" \
-        --cache "$work/cache" --id fetcher --threads 1 >"$1.worker" 2>&1 &
-    w_=$!; pids="$pids $w_"
-    await_coordinator "$w_"
-    wait "$w_" 2>/dev/null
-}
-#   fetched_bytes (the 10th column of clients.csv) summed over its rows
-fetched_of () { awk -F, 'NR > 1 { s += $10 } END { print s + 0 }' "$1/clients.csv"; }
-
 d="$work/fetch"
 tiny_exp "$d"
 run_fetcher "$d"
