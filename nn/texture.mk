@@ -19,4 +19,6 @@ bench_bench_texture_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/tests
 check_PROGRAMS += tests/fg_make_texture
 tests_fg_make_texture_SOURCES = tests/fg_make_texture.c
 TESTS += tests/test_worker_texture.sh
+##  the trainer's side against a scripted coordinator (hostile pieces, tables)
+UNIT_TESTS += tests/test_fetch_texture
 EXTRA_DIST += tests/test_worker_texture.sh
