@@ -76,7 +76,8 @@ fetch_send_to (fetch_coord_t *c, fg_wire_msg_t *msg)
 }
 
 //  A TASK of round 1, shard `shard` over ranges, of dataset kind with
-//  content hash, and geometry g (NULL: none).
+//  content hash, and geometry g (NULL: none; with the texture words when
+//  g->table_size is set).
 static inline void
 fetch_send_task (fetch_coord_t *c, uint32_t shard, const fg_wire_range_t *ranges, uint32_t n,
                 int kind, const uint8_t *hash, const fg_wire_geometry_t *g)
@@ -99,6 +100,7 @@ fetch_send_task (fetch_coord_t *c, uint32_t shard, const fg_wire_range_t *ranges
     t->dataset = (uint8_t) kind;
     memcpy (t->dataset_hash, hash, FG_SHA256_SIZE);
     t->has_geometry = g != NULL;
+    t->has_texture = g && g->table_size;    //  the texture words, when set
     if (g)
         t->geometry = *g;
     uint64_t count = 0;

@@ -99,30 +99,7 @@ s_send_task (fetch_coord_t *c, const fg_dataset_t *set, const uint8_t *hash,
                               (uint32_t) fg_dataset_texture_table (set, &table) };
     if (!words)
         memset (&wg.fragment, 0, 5 * sizeof (uint32_t));
-    //  fetch_send_task sets has_geometry; has_texture follows the words
-    fg_wire_msg_t msg;
-    memset (&msg, 0, sizeof msg);
-    msg.type = FG_WIRE_TASK;
-    msg.round = 1;
-    msg.attempt = 1;
-    fg_wire_task_t *t = &msg.task;
-    t->weights_size = c->weights_size;
-    memcpy (t->weights_hash, c->weights_hash, FG_SHA256_SIZE);
-    t->seed = 1;
-    t->local_epochs = 1;
-    t->batch_size = 8;
-    t->lr = 0.01;
-    t->model = FG_MODEL_CNN_SMALL;
-    t->dataset = FG_DATASET_TEXTURE;
-    memcpy (t->dataset_hash, hash, FG_SHA256_SIZE);
-    t->has_geometry = true;
-    t->has_texture = words;
-    t->geometry = wg;
-    for (uint32_t i = 0; i < n; i++)
-        t->sample_count += shard [i].count;
-    t->range_count = n;
-    t->ranges = shard;
-    fetch_send_to (c, &msg);
+    fetch_send_task (c, 0, shard, n, FG_DATASET_TEXTURE, hash, &wg);
 }
 
 //  Expects a message of type whose text (REJECT, ERROR) says why.
