@@ -262,6 +262,10 @@ void
 #define FG_TEXTURE_PIECE        ((uint32_t) 64 << 10)   //  bytes of a piece
 #define FG_TEXTURE_TABLE_MAX    ((uint32_t) 64 << 20)   //  bytes of an image table
 #define FG_TEXTURE_PATH_MAX     1024                    //  bytes of a table path
+#define FG_TEXTURE_FETCH_COUNT_MAX (1u << 28)   //  fragments of a fetched table: bounds
+                                                //  the labels a peer makes us keep
+                                                //  (512 MiB; the study at stride 8 with
+                                                //  4 rotations has 68 M)
 
 //  One image of a table (path NUL-terminated, owned by whoever made it)
 typedef struct {
@@ -292,7 +296,7 @@ void
                            uint8_t digest [FG_SHA256_SIZE]);
 
 //  Parses a table from outside (a peer's bytes): every field bounded
-//  (count >= 1, classes 1 .. FG_DATASET_CLASSES_MAX, images 1 ..
+//  (count 1 .. FG_TEXTURE_FETCH_COUNT_MAX, classes 1 .. FG_DATASET_CLASSES_MAX, images 1 ..
 //  FG_DATASET_FILES_MAX, a label below classes, height and width 1 ..
 //  65535 and each image at least a fragment, a size 1 ..
 //  FG_DATASET_FILE_MAX, a path 1 .. FG_TEXTURE_PATH_MAX bytes of text,

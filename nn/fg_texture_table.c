@@ -142,8 +142,9 @@ fg_texture_table_decode (const fg_texture_geometry_t *g, const uint8_t *table, s
     *count = (uint32_t) s_get (table, 4);
     *classes = (uint32_t) s_get (table + 4, 4);
     *n = (uint32_t) s_get (table + 8, 4);
-    if (*count < 1)
-        return fg_error_set (err, FG_ERANGE, "image table: a set of 0 fragments");
+    if (*count < 1 || *count > FG_TEXTURE_FETCH_COUNT_MAX)
+        return fg_error_set (err, FG_ERANGE, "image table: a set of %u fragments (1 .. %u)",
+                             *count, FG_TEXTURE_FETCH_COUNT_MAX);
     if (*classes < 1 || *classes > FG_DATASET_CLASSES_MAX)
         return fg_error_set (err, FG_ERANGE, "image table: %u classes (1 .. %d)", *classes,
                              FG_DATASET_CLASSES_MAX);

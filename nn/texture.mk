@@ -22,3 +22,10 @@ TESTS += tests/test_worker_texture.sh
 ##  the trainer's side against a scripted coordinator (hostile pieces, tables)
 UNIT_TESTS += tests/test_fetch_texture
 EXTRA_DIST += tests/test_worker_texture.sh
+##  the image table a peer sends is fuzzed (fuzz/fuzz_texture_table.c; its
+##  corpus written by tests/test_texture_table --corpus fuzz/corpus/texture_table)
+FUZZ_HARNESSES += texture_table
+check_PROGRAMS += fuzz/replay_texture_table
+TESTS += fuzz/replay_texture_table
+fuzz_replay_texture_table_SOURCES = fuzz/fuzz_texture_table.c fuzz/replay_main.c
+fuzz_replay_texture_table_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_NAME='"texture_table"'

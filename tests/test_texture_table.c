@@ -294,6 +294,7 @@ test_table_hostile (void **state)
         { 5, 0, FG_EFORMAT, "byte 2 of its path is 0x0a" },
         { 6, 0, FG_EFORMAT, "byte 0 of its path is 0x2f" },
         { 7, 0, FG_ERANGE, "a set of 0 fragments" },
+        { 7, (1u << 28) + 1, FG_ERANGE, "a set of 268435457 fragments" },
         { 8, 0, FG_ERANGE, "its images hold" },
         { 9, 0, FG_ERANGE, "0 classes" },
         { 10, 0, FG_EFORMAT, "bytes after its last entry" },
@@ -311,7 +312,7 @@ test_table_hostile (void **state)
             case 4: x [1].path = ""; break;
             case 5: x [1].path = "c1\ni0.png"; break;
             case 6: x [1].path = "/etc/passwd"; break;
-            case 7: count = 0; break;
+            case 7: count = (uint32_t) bad [i].value; break;
             case 8: count = whole + 1; break;
             case 9: classes = 0; break;
             default: break;
@@ -381,8 +382,50 @@ s_run (void)
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }
 
-int
-main (void)
+//  --------------------------------------------------------------------------
+//  Seeds for fuzz/fuzz_texture_table.c (its input: byte 0 picks the
+//  geometry, the rest is the table; see the harness)
+
+static int
+s_seed (const char *dir, const char *name, uint8_t pick, uint32_t count, uint32_t classes,
+        const fg_texture_entry_t *e, uint32_t n)
 {
+    uint8_t *table;
+    size_t size;
+    fg_error_t err;
+    if (fg_texture_table_encode (count, classes, e, n, &table, &size, &err))
+        return 1;
+    uint8_t *input = malloc (size + 1);
+    if (!input)
+        return 1;
+    input [0] = pick;
+    memcpy (input + 1, table, size);
+    char path [4096];
+    snprintf (path, sizeof path, "%s/%s", dir, name);
+    int rc = fg_test_image_write_file (path, input, size + 1);
+    free (input);
+    free (table);
+    return rc;
+}
+
+static int
+s_corpus (const char *dir)
+{
+    //  geometry 0: fragment 64, stride 16, 1 rotation (side 32)
+    fg_texture_entry_t e [3] = { { 0, 100, 80, 5000, "c0/a.png" },
+                                 { 1, 64, 64, 70000, "c1/b.jpg" },
+                                 { 0, 200, 90, 131072, "c0/longer name.jpeg" } };
+    //  100 x 80: 3 x 2 places; 64 x 64: 1; 200 x 90: 9 x 2
+    return s_seed (dir, "one-image", 0, 6, 1, e, 1)
+        || s_seed (dir, "three-images", 0, 25, 2, e, 3)
+        || s_seed (dir, "limit-rotations", 0x09, 30, 2, e, 3)    //  of 32
+        || s_seed (dir, "bad-label", 0, 6, 1, e + 1, 1);
+}
+
+int
+main (int argc, char *argv [])
+{
+    if (argc == 3 && strcmp (argv [1], "--corpus") == 0)
+        return s_corpus (argv [2]);
     return fg_test_run_tap (s_run);
 }
