@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 
 #include "fg_actors.h"
+#include "fg_ops.h"
 #include "fg_wire_socket.h"
 
 //  Next message on sock that is not a HEARTBEAT, or type 0 after 5 s.
@@ -191,6 +192,24 @@ fetch_ready (zsock_t *dealer, uint64_t experiment)
     msg.type = FG_WIRE_READY;
     msg.ready.slots = 1;
     fetch_dealer_send (dealer, &msg, experiment);
+}
+
+//  HELLO (this node's kernel string), its ACK, READY, then the first TASK
+//  into *task (shard 0; the caller clears it). Returns the experiment id.
+static inline uint64_t
+fetch_first_task (zsock_t *dealer, fg_wire_msg_t *task)
+{
+    char kernel [FG_WIRE_NAME_MAX + 1];
+    fetch_hello (dealer, fg_ops_blis_info (kernel, sizeof kernel));
+    fetch_expect (dealer, NULL, task);
+    assert_int_equal (task->type, FG_WIRE_ACK);
+    uint64_t experiment = task->experiment;
+    fg_wire_msg_clear (task);
+    fetch_ready (dealer, experiment);
+    fetch_expect (dealer, NULL, task);
+    assert_int_equal (task->type, FG_WIRE_TASK);
+    assert_int_equal (task->shard, 0);
+    return experiment;
 }
 
 static inline void

@@ -403,17 +403,8 @@ test_coordinator_serves_files (void **state)
     zsock_t *dealer;
     fg_coordinator_t *coordinator = fetch_coordinator (s_tmp, &cfg, train, test, "test-fetch-files",
                                                    &dealer);
-    char kernel [FG_WIRE_NAME_MAX + 1];
-    fetch_hello (dealer, fg_ops_blis_info (kernel, sizeof kernel));
     fg_wire_msg_t msg;
-    fetch_expect (dealer, NULL, &msg);
-    assert_int_equal (msg.type, FG_WIRE_ACK);
-    uint64_t experiment = msg.experiment;
-    fg_wire_msg_clear (&msg);
-    fetch_ready (dealer, experiment);
-    fetch_expect (dealer, NULL, &msg);
-    assert_int_equal (msg.type, FG_WIRE_TASK);
-    assert_int_equal (msg.shard, 0);
+    uint64_t experiment = fetch_first_task (dealer, &msg);
     assert_true (msg.task.has_geometry);
     assert_int_equal (msg.task.geometry.classes, 4);
     assert_int_equal (msg.task.geometry.height, 64);
