@@ -318,35 +318,67 @@ s_texture_table (fg_trn_t *self, const uint8_t *buf, size_t size, fg_error_t *er
     return rc;
 }
 
-//  The images' pieces read back: each file put together, checked (its
-//  size, its pieces' labels) and given to the set. Returns 0 or an FG code.
+//  One image's pieces (range) read back from the cache: its file put
+//  together, checked (its size, its pieces' labels and sizes) and given to
+//  the set. Returns 0 or an FG code (FG_ENOENT / FG_ECHECKSUM: fetch again).
 static int
-s_texture_images (fg_trn_t *self, const uint8_t *buf, size_t size, fg_error_t *err)
+s_texture_image (fg_trn_t *self, const fg_wire_range_t *range, fg_error_t *err)
 {
-    size_t at = 0;
-    uint8_t *file = NULL;
+    uint8_t *buf = NULL, *file = NULL;
+    size_t size = 0, at = 0;
+    uint64_t most = FG_DATASET_FILE_MAX + (uint64_t) range->count * FG_WIRE_SAMPLE_HEAD;
+    int rc = fg_sample_cache_load (self->cache, self->task.dataset_hash, range, 1, (size_t) most,
+                                   &buf, &size, err);
+    fg_texture_piece_t info = { 0 };
+    for (uint32_t d = 0; rc == 0 && d < range->count; d++) {
+        fg_wire_sample_t sample;
+        rc = fg_wire_sample_next (buf, size, &at, &sample, err);
+        if (rc == 0)
+            rc = s_piece_check (self, range->start + d, &sample, &info, err);
+        if (rc == 0 && info.offset != (uint64_t) d * FG_TEXTURE_PIECE)
+            rc = fg_error_set (err, FG_EFORMAT, "%s: piece %u is not its piece %u", info.name,
+                               range->start + d, d);
+        if (rc == 0 && d == 0 && !(file = malloc ((size_t) info.total)))
+            rc = fg_error_set (err, FG_ENOMEM, "%s: out of memory for %llu bytes",
+                               info.name, (unsigned long long) info.total);
+        if (rc == 0)
+            memcpy (file + info.offset, sample.bytes, sample.size);
+    }
+    free (buf);
+    if (rc == 0 && info.offset + info.size != info.total)
+        rc = fg_error_set (err, FG_EFORMAT, "%s: pieces %u.. end at byte %llu of %llu",
+                           info.name, range->start,
+                           (unsigned long long) (info.offset + info.size),
+                           (unsigned long long) info.total);
+    if (rc) {
+        free (file);
+        return rc;
+    }
+    return fg_dataset_texture_give (self->fetched, info.image, file, (size_t) info.total, err);
+}
+
+//  The images' pieces read back, one image at a time (a unit holds each
+//  file once, never all of them twice), and given to the set.
+static int
+s_texture_images (fg_trn_t *self, fg_error_t *err)
+{
     int rc = 0;
     for (uint32_t r = 0; rc == 0 && r < self->ntex_want; r++)
-        for (uint32_t d = 0; rc == 0 && d < self->tex_want [r].count; d++) {
-            uint32_t k = self->tex_want [r].start + d;
-            fg_wire_sample_t sample;
+        for (uint32_t d = 0; rc == 0 && d < self->tex_want [r].count; ) {
             fg_texture_piece_t info;
-            rc = fg_wire_sample_next (buf, size, &at, &sample, err);
-            if (rc == 0)
-                rc = s_piece_check (self, k, &sample, &info, err);
-            if (rc == 0 && info.offset == 0 && !(file = malloc ((size_t) info.total)))
-                rc = fg_error_set (err, FG_ENOMEM, "%s: out of memory for %llu bytes",
-                                   info.name, (unsigned long long) info.total);
-            if (rc || !file)            //  (a run starts with an image's first piece)
+            rc = fg_dataset_texture_piece_info (self->fetched, self->tex_want [r].start + d,
+                                                &info);
+            if (rc) {
+                rc = fg_error_set (err, FG_ERANGE, "piece %u: past the set",
+                                   self->tex_want [r].start + d);
                 break;
-            memcpy (file + info.offset, sample.bytes, sample.size);
-            if (info.offset + info.size == info.total) {
-                rc = fg_dataset_texture_give (self->fetched, info.image, file,
-                                              (size_t) info.total, err);
-                file = NULL;            //  the set's, also on failure
             }
+            //  the runs start at an image's first piece and hold whole images
+            fg_wire_range_t image = { self->tex_want [r].start + d,
+                                      (uint32_t) fg_texture_pieces (info.total) };
+            rc = s_texture_image (self, &image, err);
+            d += image.count;
         }
-    free (file);
     return rc;
 }
 
@@ -357,6 +389,8 @@ s_samples_read (fg_trn_t *self, fg_error_t *err)
 {
     size_t n = self->nindices;
     if (self->record_size == 0) {
+        if (s_texture (self) && self->fetched)
+            return s_texture_images (self, err);
         uint8_t *buf;
         size_t size;
         uint32_t nwanted;
@@ -364,9 +398,8 @@ s_samples_read (fg_trn_t *self, fg_error_t *err)
         int rc = fg_sample_cache_load (self->cache, self->task.dataset_hash, wanted, nwanted,
                                        S_STORED_SHARD, &buf, &size, err);
         if (rc == 0) {
-            rc = !s_texture (self)? s_from_stored (self, buf, size, err)
-               : !self->fetched? s_texture_table (self, buf, size, err)
-               : s_texture_images (self, buf, size, err);
+            rc = s_texture (self)? s_texture_table (self, buf, size, err)
+                                 : s_from_stored (self, buf, size, err);
             free (buf);
         }
         return rc;
@@ -396,8 +429,12 @@ s_samples_load (fg_trn_t *self)
     bool table = s_texture (self) && !self->fetched;
     int rc = s_samples_read (self, &err);
     if ((rc == FG_ENOENT || rc == FG_ECHECKSUM) && self->data_loads < 3) {
-        //  damaged (or lost) since it was looked up: fetch what is missing again
+        //  damaged (or lost) since it was looked up: fetch what is missing
+        //  again (texture: from the table, read back, as images were given)
         fg_warn ("trainer %s: %s; fetching again", self->node_id, err.msg);
+        fg_dataset_destroy (&self->fetched);
+        free (self->tex_want);
+        self->tex_want = NULL;
         fg_trn_samples_begin (self);
         return;
     }
