@@ -152,9 +152,10 @@ fg_texture_table_decode (const fg_texture_geometry_t *g, const uint8_t *table, s
         return fg_error_set (err, FG_ERANGE, "image table: %u images (1 .. %u, and %zu bytes "
                              "hold at most %zu)", *n, FG_DATASET_FILES_MAX, size,
                              (size - S_HEAD) / (S_ENTRY + 1));
-    //  one block: the entries, then their NUL-terminated paths (the
-    //  table's bytes less its fixed parts, plus a NUL each)
-    size_t paths = size - S_HEAD - (size_t) *n * S_ENTRY + *n;
+    //  one block: the entries, then their NUL-terminated paths (at most
+    //  the table's bytes after its head, plus a NUL each: a path may run
+    //  over where the next entry should be, which is then found short)
+    size_t paths = size - S_HEAD + *n;
     fg_texture_entry_t *e = malloc ((size_t) *n * sizeof *e + paths);
     if (!e)
         return fg_error_set (err, FG_ENOMEM, "out of memory for an image table of %u images",

@@ -336,14 +336,28 @@ test_table_hostile (void **state)
         assert_null (out);
         free (table);
     }
+    //  a table of 2 images whose first path runs over where the second
+    //  entry should be (the fuzzer's find: the paths' room was counted
+    //  from the entries the table claims): the second is cut short
+    fg_texture_entry_t one = { 0, 300, 420, 5000, "c0/a-name-longer-than-an-entry.png" };
+    uint8_t *two;
+    size_t two_size;
+    assert_int_equal (fg_texture_table_encode (1, 1, &one, 1, &two, &two_size, &err), 0);
+    two [8] = 2;                                    //  images
+    uint8_t two_hash [FG_SHA256_SIZE];
+    fg_texture_table_hash (g, two, two_size, two_hash);
+    uint32_t c, k, n;
+    fg_texture_entry_t *out = NULL;
+    assert_int_equal (fg_texture_table_decode (g, two, two_size, two_hash, &c, &k, &out, &n,
+                                               &err), FG_EFORMAT);
+    assert_non_null (strstr (err.msg, "entry 1 is cut short"));
+    free (two);
     //  the sound table: decoded; every truncation and flipped byte refused
     uint8_t *table;
     size_t size;
     assert_int_equal (fg_texture_table_encode (whole, 2, e, 2, &table, &size, &err), 0);
     uint8_t hash [FG_SHA256_SIZE];
     fg_texture_table_hash (g, table, size, hash);
-    uint32_t c, k, n;
-    fg_texture_entry_t *out = NULL;
     assert_int_equal (fg_texture_table_decode (g, table, size, hash, &c, &k, &out, &n, &err), 0);
     assert_string_equal (out [1].path, "c1/i0.png");
     assert_int_equal (out [1].size, 7000);
