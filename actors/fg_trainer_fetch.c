@@ -446,6 +446,7 @@ s_samples_load (fg_trn_t *self)
         fg_info ("trainer %s: round %u shard %u: the image table (%u bytes) matches the "
                  "dataset hash", self->node_id, self->round, self->shard,
                  self->task.geometry.table_size);
+        self->var_window = S_STORED_FIRST;  //  pieces are not table-sized: adapt anew
         s_fetch_begin (self);
         return;
     }
