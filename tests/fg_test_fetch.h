@@ -1,8 +1,8 @@
-/*  fg_test_fetch.h — the scripted peers of the fetching tests
-    (tests/test_fetch.c, tests/test_fetch_files.c), included by both: a
-    scripted coordinator (a ROUTER the test drives) for a real trainer, and
-    a scripted trainer (a DEALER) for a real coordinator. Header-only
-    (static inline: each test uses some of them).                        */
+/*  fg_test_fetch.h — the scripted peers of the trainer-facing tests
+    (tests/test_fetch.c, test_fetch_files.c, test_fetch_texture.c,
+    test_slowdown.c): a scripted coordinator (a ROUTER the test drives) for
+    a real trainer, and a scripted trainer (a DEALER) for a real
+    coordinator. Header-only (static inline: each test uses some of them). */
 
 #ifndef FG_TEST_FETCH_H_INCLUDED
 #define FG_TEST_FETCH_H_INCLUDED
@@ -19,7 +19,10 @@
 #include <sys/stat.h>
 
 #include "fg_actors.h"
+#include "fg_blob.h"
+#include "fg_model.h"
 #include "fg_ops.h"
+#include "fg_unit.h"
 #include "fg_wire_socket.h"
 
 //  Next message on sock that is not a HEARTBEAT, or type 0 after 5 s.
@@ -61,19 +64,105 @@ fetch_expect_silence (zsock_t *sock, int ms)
     }
 }
 
+//  The scripted coordinator: its ROUTER, the trainer's identity, the
+//  global weights it announces and serves.
 typedef struct {
     zsock_t  *router;
     zframe_t *peer;
     uint8_t  *weights;
     size_t    weights_size;
     uint8_t   weights_hash [FG_SHA256_SIZE];
+    int       heartbeats;               //  HEARTBEATs seen by fetch_next
 } fetch_coord_t;
+
+//  A scripted coordinator bound on endpoint, taking over a restarted
+//  peer's identity as the real one does (router handover).
+static inline void
+fetch_coord_bind (fetch_coord_t *c, const char *endpoint)
+{
+    memset (c, 0, sizeof *c);
+    c->router = zsock_new (ZMQ_ROUTER);
+    assert_non_null (c->router);
+    zsock_set_router_handover (c->router, 1);
+    assert_int_equal (zsock_bind (c->router, "%s", endpoint), 0);
+}
+
+//  Global weights to announce: cnn-small for train's geometry, seed 1.
+static inline void
+fetch_coord_weights (fetch_coord_t *c, const fg_dataset_t *train)
+{
+    fg_model_spec_t spec;
+    fg_unit_model_spec (FG_MODEL_CNN_SMALL, train, &spec);
+    fg_model_t *model = fg_model_new (&spec, NULL);
+    assert_non_null (model);
+    fg_model_init (model, 1);
+    assert_int_equal (fg_blob_encode (fg_model_state (model), NULL, &c->weights,
+                                      &c->weights_size, NULL), 0);
+    fg_sha256 (c->weights, c->weights_size, c->weights_hash);
+    fg_model_destroy (&model);
+}
+
+static inline void
+fetch_coord_close (fetch_coord_t *c)
+{
+    zframe_destroy (&c->peer);
+    free (c->weights);
+    c->weights = NULL;
+    zsock_destroy (&c->router);
+}
 
 static inline void
 fetch_send_to (fetch_coord_t *c, fg_wire_msg_t *msg)
 {
     msg->experiment = 42;
     assert_int_equal (fg_wire_send (c->router, c->peer, msg, NULL, NULL), 0);
+}
+
+//  Next message that is not a HEARTBEAT within ms (type 0 when none
+//  came). HEARTBEATs are counted and answered: a live coordinator beats
+//  too, and without it a trainer slowed past heartbeat x liveness (a
+//  loaded machine, the sanitizers) would take this one for dead and say
+//  HELLO again mid-unit.
+static inline void
+fetch_next (fetch_coord_t *c, fg_wire_msg_t *msg, int ms)
+{
+    int64_t until = zclock_mono () + ms;
+    while (true) {
+        int left = (int) (until - zclock_mono ());
+        memset (msg, 0, sizeof *msg);
+        if (left <= 0)
+            return;
+        zsock_set_rcvtimeo (c->router, left);
+        zframe_destroy (&c->peer);
+        if (fg_wire_recv (c->router, &c->peer, NULL, msg, NULL)) {
+            memset (msg, 0, sizeof *msg);
+            return;
+        }
+        if (msg->type != FG_WIRE_HEARTBEAT)
+            return;
+        c->heartbeats++;
+        fg_wire_msg_clear (msg);
+        fg_wire_msg_t beat;
+        memset (&beat, 0, sizeof beat);
+        beat.type = FG_WIRE_HEARTBEAT;
+        beat.round = 1;
+        fetch_send_to (c, &beat);
+    }
+}
+
+//  Answers a WEIGHTS-REQUEST with the chunks it asks for.
+static inline void
+fetch_serve_weights (fetch_coord_t *c, const fg_wire_msg_t *request)
+{
+    const fg_wire_weights_request_t *r = &request->weights_request;
+    assert_int_equal (r->blob, FG_WIRE_BLOB_GLOBAL);
+    fg_wire_msg_t header;
+    fg_wire_msg_reply (&header, 0, request);
+    header.experiment = 42;
+    assert_int_equal (fg_wire_send_chunks (c->router, c->peer, &header, FG_WIRE_BLOB_GLOBAL,
+                                           r->version, c->weights, c->weights_size,
+                                           c->weights_hash, r->offset, r->credit,
+                                           r->chunk_size, NULL, NULL), 0);
 }
 
 //  A TASK of round 1, shard `shard` over ranges, of dataset kind with

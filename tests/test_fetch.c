@@ -99,21 +99,8 @@ test_trainer_fetches (void **state)
 {
     (void) state;
     fetch_coord_t c;
-    memset (&c, 0, sizeof c);
-    c.router = zsock_new (ZMQ_ROUTER);
-    assert_non_null (c.router);
-    zsock_set_router_handover (c.router, 1);      //  as the coordinator: a restarted peer takes over its identity
-    assert_int_equal (zsock_bind (c.router, "inproc://test-fetch-trainer"), 0);
-    //  weights to announce (never sent: the script stops at their request)
-    fg_model_spec_t spec;
-    fg_unit_model_spec (FG_MODEL_CNN_SMALL, s_train, &spec);
-    fg_model_t *model = fg_model_new (&spec, NULL);
-    assert_non_null (model);
-    fg_model_init (model, 1);
-    assert_int_equal (fg_blob_encode (fg_model_state (model), NULL, &c.weights, &c.weights_size,
-                                      NULL), 0);
-    fg_sha256 (c.weights, c.weights_size, c.weights_hash);
-    fg_model_destroy (&model);
+    fetch_coord_bind (&c, "inproc://test-fetch-trainer");
+    fetch_coord_weights (&c, s_train);  //  announced, never sent: the script stops at their request
     char cache [300];
     snprintf (cache, sizeof cache, "%s/cache", s_tmp);
 
@@ -225,9 +212,7 @@ test_trainer_fetches (void **state)
     fetch_expect_type (&c, FG_WIRE_READY);
     fg_trainer_destroy (&trainer);
 
-    zframe_destroy (&c.peer);
-    free (c.weights);
-    zsock_destroy (&c.router);
+    fetch_coord_close (&c);
 }
 
 

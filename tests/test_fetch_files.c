@@ -302,11 +302,7 @@ test_trainer_fetches_files (void **state)
     fg_dataset_hash (tiny, hash);
     fg_wire_geometry_t g = { .classes = 4, .height = 64, .width = 64, .channels = 3 };
     fetch_coord_t c;
-    memset (&c, 0, sizeof c);
-    c.router = zsock_new (ZMQ_ROUTER);
-    assert_non_null (c.router);
-    zsock_set_router_handover (c.router, 1);
-    assert_int_equal (zsock_bind (c.router, "inproc://test-fetch-files-trainer"), 0);
+    fetch_coord_bind (&c, "inproc://test-fetch-files-trainer");
     char cache [300];
     snprintf (cache, sizeof cache, "%.200s/files-trainer", s_tmp);
     fg_trainer_t *trainer = fetch_trainer (&c, "inproc://test-fetch-files-trainer", cache);
@@ -360,8 +356,7 @@ test_trainer_fetches_files (void **state)
     s_expect_task_refused (&c, "too much at once");
     fg_trainer_destroy (&trainer);
     fetch_expect_type (&c, FG_WIRE_BYE);
-    zframe_destroy (&c.peer);
-    zsock_destroy (&c.router);
+    fetch_coord_close (&c);
     fg_dataset_destroy (&tiny);
 }
 

@@ -130,11 +130,7 @@ test_trainer_fetches_texture (void **state)
     uint8_t hash [FG_SHA256_SIZE];
     fg_dataset_hash (set, hash);
     fetch_coord_t c;
-    memset (&c, 0, sizeof c);
-    c.router = zsock_new (ZMQ_ROUTER);
-    assert_non_null (c.router);
-    zsock_set_router_handover (c.router, 1);
-    assert_int_equal (zsock_bind (c.router, S_ENDPOINT), 0);
+    fetch_coord_bind (&c, S_ENDPOINT);
     char cache [400];
     snprintf (cache, sizeof cache, "%.200s/cache", s_tmp);
     fg_trainer_t *trainer = fetch_trainer (&c, S_ENDPOINT, cache);
@@ -211,8 +207,7 @@ test_trainer_fetches_texture (void **state)
     fg_trainer_destroy (&trainer);
     fetch_expect_type (&c, FG_WIRE_BYE);
     free (runs);
-    zframe_destroy (&c.peer);
-    zsock_destroy (&c.router);
+    fetch_coord_close (&c);
     fg_dataset_destroy (&set);
 }
 

@@ -21,29 +21,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fg_actors.h"
-#include "fg_blob.h"
-#include "fg_model.h"
+#include "fg_test_fetch.h"
 #include "fg_test_util.h"
-#include "fg_unit.h"
-#include "fg_wire_socket.h"
 
 #define S_RUNS     3                    //  runs at each speed
 
 static fg_dataset_t *s_train;           //  synthetic, 300 samples
 static uint8_t s_hash [FG_SHA256_SIZE];
-
-//  The scripted coordinator: its ROUTER, the trainer's identity, the
-//  global weights it serves.
-typedef struct {
-    zsock_t  *router;
-    zframe_t *peer;
-    uint8_t  *weights;
-    size_t    weights_size;
-    uint8_t   weights_hash [FG_SHA256_SIZE];
-    char      endpoint [64];
-    int       heartbeats;               //  HEARTBEATs seen by s_next
-} s_coord_t;
+static char s_endpoint [64];            //  the scripted coordinator's, fresh per test
 
 static int
 s_setup (void **state)
@@ -66,59 +51,20 @@ s_teardown (void **state)
 }
 
 static void
-s_send_to (s_coord_t *c, fg_wire_msg_t *msg)
-{
-    msg->experiment = 42;
-    assert_int_equal (fg_wire_send (c->router, c->peer, msg, NULL, NULL), 0);
-}
-
-//  Next message that is not a HEARTBEAT (those are counted and answered)
-//  within ms; type 0 when none came.
-static void
-s_next (s_coord_t *c, fg_wire_msg_t *msg, int ms)
-{
-    int64_t until = zclock_mono () + ms;
-    while (true) {
-        int left = (int) (until - zclock_mono ());
-        memset (msg, 0, sizeof *msg);
-        if (left <= 0)
-            return;
-        zsock_set_rcvtimeo (c->router, left);
-        zframe_destroy (&c->peer);
-        if (fg_wire_recv (c->router, &c->peer, NULL, msg, NULL)) {
-            memset (msg, 0, sizeof *msg);
-            return;
-        }
-        if (msg->type != FG_WIRE_HEARTBEAT)
-            return;
-        c->heartbeats++;
-        fg_wire_msg_clear (msg);
-        //  a live coordinator beats too: without it a trainer slowed by a
-        //  loaded machine (or the sanitizers) past heartbeat x liveness
-        //  would take this one for dead and say HELLO again mid-unit
-        fg_wire_msg_t beat;
-        memset (&beat, 0, sizeof beat);
-        beat.type = FG_WIRE_HEARTBEAT;
-        beat.round = 1;
-        s_send_to (c, &beat);
-    }
-}
-
-static void
-s_expect_type (s_coord_t *c, int type)
+s_expect_type (fetch_coord_t *c, int type)
 {
     fg_wire_msg_t msg;
-    s_next (c, &msg, 10000);
+    fetch_next (c, &msg, 10000);
     assert_int_equal (msg.type, type);
     fg_wire_msg_clear (&msg);
 }
 
 //  A trainer holding the dataset, greeted; returns after its READY.
 static fg_trainer_t *
-s_trainer (s_coord_t *c, double slowdown)
+s_trainer (fetch_coord_t *c, double slowdown)
 {
     fg_trainer_args_t args = {
-        .endpoint = c->endpoint, .node_id = "slow-pc", .train = s_train, .threads = 1,
+        .endpoint = s_endpoint, .node_id = "slow-pc", .train = s_train, .threads = 1,
         .heartbeat_ms = 50, .liveness = 200, .slowdown = slowdown
     };
     fg_error_t err;
@@ -129,14 +75,14 @@ s_trainer (s_coord_t *c, double slowdown)
     memset (&msg, 0, sizeof msg);
     msg.type = FG_WIRE_ACK;
     msg.ack.of_type = FG_WIRE_HELLO;
-    s_send_to (c, &msg);
+    fetch_send_to (c, &msg);
     s_expect_type (c, FG_WIRE_READY);
     return trainer;
 }
 
 //  The unit: round 1, shard 0, samples 0..199, batches of 8, one epoch.
 static void
-s_send_task (s_coord_t *c)
+s_send_task (fetch_coord_t *c)
 {
     static const fg_wire_range_t ranges [1] = { { 0, 200 } };
     fg_wire_msg_t msg;
@@ -158,35 +104,20 @@ s_send_task (s_coord_t *c)
     t->sample_count = 200;
     t->range_count = 1;
     t->ranges = ranges;
-    s_send_to (c, &msg);
-}
-
-//  Answers the trainer's WEIGHTS-REQUEST with the chunks it asks for.
-static void
-s_serve_weights (s_coord_t *c, const fg_wire_msg_t *request)
-{
-    const fg_wire_weights_request_t *r = &request->weights_request;
-    assert_int_equal (r->blob, FG_WIRE_BLOB_GLOBAL);
-    fg_wire_msg_t header;
-    fg_wire_msg_reply (&header, 0, request);
-    header.experiment = 42;
-    assert_int_equal (fg_wire_send_chunks (c->router, c->peer, &header, FG_WIRE_BLOB_GLOBAL,
-                                           r->version, c->weights, c->weights_size,
-                                           c->weights_hash, r->offset, r->credit,
-                                           r->chunk_size, NULL, NULL), 0);
+    fetch_send_to (c, &msg);
 }
 
 //  Sends the TASK and serves its weights until the first message that is
 //  neither a WEIGHTS-REQUEST nor a HEARTBEAT (into msg, type 0 after ms).
 static void
-s_run_until (s_coord_t *c, fg_wire_msg_t *msg, int ms)
+s_run_until (fetch_coord_t *c, fg_wire_msg_t *msg, int ms)
 {
     s_send_task (c);
     while (true) {
-        s_next (c, msg, ms);
+        fetch_next (c, msg, ms);
         if (msg->type != FG_WIRE_WEIGHTS_REQUEST)
             return;
-        s_serve_weights (c, msg);
+        fetch_serve_weights (c, msg);
         fg_wire_msg_clear (msg);
     }
 }
@@ -194,7 +125,7 @@ s_run_until (s_coord_t *c, fg_wire_msg_t *msg, int ms)
 //  One unit on a fresh trainer at slowdown: its reported time (ms) and
 //  update hash.
 static uint32_t
-s_unit (s_coord_t *c, double slowdown, uint8_t hash [FG_SHA256_SIZE])
+s_unit (fetch_coord_t *c, double slowdown, uint8_t hash [FG_SHA256_SIZE])
 {
     fg_trainer_t *trainer = s_trainer (c, slowdown);
     fg_wire_msg_t msg;
@@ -216,41 +147,22 @@ s_cmp_u32 (const void *a, const void *b)
 }
 
 //  A scripted coordinator on its own inproc endpoint (a closed socket's
-//  endpoint is released asynchronously, so none is bound twice).
+//  endpoint is released asynchronously, so none is bound twice) serving
+//  cnn-small's initial weights.
 static void
-s_coord_start (s_coord_t *c)
+s_coord_start (fetch_coord_t *c)
 {
     static int started;
-    memset (c, 0, sizeof *c);
-    snprintf (c->endpoint, sizeof c->endpoint, "inproc://test-slowdown-%d", started++);
-    c->router = zsock_new (ZMQ_ROUTER);
-    assert_non_null (c->router);
-    zsock_set_router_handover (c->router, 1);
-    assert_int_equal (zsock_bind (c->router, "%s", c->endpoint), 0);
-    fg_model_spec_t spec;
-    fg_unit_model_spec (FG_MODEL_CNN_SMALL, s_train, &spec);
-    fg_model_t *model = fg_model_new (&spec, NULL);
-    assert_non_null (model);
-    fg_model_init (model, 1);
-    assert_int_equal (fg_blob_encode (fg_model_state (model), NULL, &c->weights,
-                                      &c->weights_size, NULL), 0);
-    fg_sha256 (c->weights, c->weights_size, c->weights_hash);
-    fg_model_destroy (&model);
-}
-
-static void
-s_coord_stop (s_coord_t *c)
-{
-    zframe_destroy (&c->peer);
-    free (c->weights);
-    zsock_destroy (&c->router);
+    snprintf (s_endpoint, sizeof s_endpoint, "inproc://test-slowdown-%d", started++);
+    fetch_coord_bind (c, s_endpoint);
+    fetch_coord_weights (c, s_train);
 }
 
 static void
 test_slowdown_same_bits_slower (void **state)
 {
     (void) state;
-    s_coord_t c;
+    fetch_coord_t c;
     s_coord_start (&c);
     uint32_t fast [S_RUNS], slow [S_RUNS];
     uint8_t first [FG_SHA256_SIZE], hash [FG_SHA256_SIZE];
@@ -267,14 +179,14 @@ test_slowdown_same_bits_slower (void **state)
     printf ("# unit elapsed (median of %d): slowdown 1 %u ms, slowdown 8 %u ms\n", S_RUNS,
             fast [S_RUNS / 2], slow [S_RUNS / 2]);
     assert_true (slow [S_RUNS / 2] >= 2 * fast [S_RUNS / 2]);
-    s_coord_stop (&c);
+    fetch_coord_close (&c);
 }
 
 static void
 test_slowdown_idle_serves (void **state)
 {
     (void) state;
-    s_coord_t c;
+    fetch_coord_t c;
     s_coord_start (&c);
     fg_trainer_t *trainer = s_trainer (&c, 1000);
     //  after its first batch it idles for ~999 batch times: two seconds
@@ -292,7 +204,7 @@ test_slowdown_idle_serves (void **state)
     printf ("# stopped in %lld ms\n", (long long) took);
     assert_true (took < 5000);
     s_expect_type (&c, FG_WIRE_BYE);
-    s_coord_stop (&c);
+    fetch_coord_close (&c);
 }
 
 static void
