@@ -81,6 +81,7 @@ s_tile (const fg_direct_t *d, const float *const *x, const float *w,
             const float *a0 = x [0] + off, *a1 = x [1] + off, *a2 = x [2] + off,
                         *a3 = x [3] + off, *a4 = x [4] + off, *a5 = x [5] + off;
             const float *b = w + q * S_NR;
+            #pragma GCC unroll 4
             for (size_t p = 0; p < len; p++, b += S_NR) {
                 __m256 b0 = _mm256_loadu_ps (b), b1 = _mm256_loadu_ps (b + 8), xb;
                 S_FMA (0) S_FMA (1) S_FMA (2) S_FMA (3) S_FMA (4) S_FMA (5)
@@ -164,6 +165,7 @@ s_dw_tile_##R_ (const float *x, const float *g, size_t k, size_t ps, \
            c50 = c00, c51 = c00; \
     for (size_t r = 0; r < nruns; r++) { \
         const float *a = x + runs [r].x, *b = g + runs [r].g; \
+        _Pragma ("GCC unroll 4") \
         for (size_t p = 0; p < runs [r].len; p++, a += ps, b += k) { \
             __m256 b0 = _mm256_loadu_ps (b), b1 = _mm256_loadu_ps (b + 8), xb; \
             S_FMA_C (0) S_FMA_C (1) S_FMA_C (2) S_FMA_C (3) S_FMA_C (4) S_FMA_C (5) \
