@@ -351,6 +351,26 @@ s_wide_for (size_t cin)
     return NULL;
 }
 
+//  dwt += one block's sums (AVX-512F): tiles of 16 input channels of one
+//  tap x 16 output channels, split over threads
+static void
+s_dw_block (const fg_direct_t *d, const s_run_t *runs, size_t nruns,
+            const float *xpad, const float *dy, float *dwt, int threads)
+{
+    assert (s_wide_form (d) && d->ps == d->cin);
+    s_dw_tile_fn tile = s_wide_for (d->cin)->dw_tile;
+    const size_t ctiles = d->cin / 16, ktiles = d->cout / S_NR;
+    const long ntiles = (long) (d->kh * d->kw * ctiles * ktiles);
+    FG_PARALLEL_FOR (threads)
+    for (long t = 0; t < ntiles; t++) {
+        size_t kt = (size_t) t % ktiles, rest = (size_t) t / ktiles;
+        size_t ct = rest % ctiles, tap = rest / ctiles;
+        size_t q0 = tap * d->cin + ct * 16;
+        const float *x = xpad + ((tap / d->kw) * d->wp + tap % d->kw) * d->cin + ct * 16;
+        tile (x, dy + kt * S_NR, d->cout, runs, nruns, dwt + q0 * d->cout + kt * S_NR);
+    }
+}
+
 void
 fg_conv_direct_run (const fg_direct_t *d, const float *xpad, const float *panels,
                     float *y, const fg_ops_ctx_t *ctx)
@@ -396,32 +416,21 @@ fg_conv_direct_dw (const fg_direct_t *d, size_t chunk, const float *xpad,
 {
     assert (fg_conv_direct_dw_form (d) && chunk >= 1
             && fg_conv_direct_kernel_available (ctx));
-    const int threads = ctx->threads;
-    if (s_isa (ctx) == FG_GEMM_AVX2) {
-        fg_conv_direct_dw_avx2 (d, chunk, xpad, dy, dwt, threads);
-        return;
-    }
-    assert (s_wide_form (d) && d->ps == d->cin);
-    s_dw_tile_fn tile = s_wide_for (d->cin)->dw_tile;
-    const size_t pix = d->oh * d->ow, taps = d->kh * d->kw;
-    const size_t ctiles = d->cin / 16, ktiles = d->cout / S_NR;
-    const long ntiles = (long) (taps * ctiles * ktiles);
-    s_run_t runs [FG_GEMM_KC];
+    const bool avx2 = s_isa (ctx) == FG_GEMM_AVX2;
+    const size_t pix = d->oh * d->ow;
+    fg_direct_run_t runs [FG_GEMM_KC];
+    //  per chunk, per block of FG_GEMM_KC pixels (the im2col path's k
+    //  blocks): every tile of dwt adds the block's sum
     for (size_t n0 = 0; n0 < d->n; n0 += chunk) {
         size_t rows = (d->n - n0 < chunk? d->n - n0: chunk) * pix;
         for (size_t r0 = 0; r0 < rows; r0 += FG_GEMM_KC) {
             size_t r1 = r0 + FG_GEMM_KC < rows? r0 + FG_GEMM_KC: rows;
             size_t nruns = fg_conv_direct_runs (d, n0, r0, r1, runs);
-            FG_PARALLEL_FOR (threads)
-            for (long t = 0; t < ntiles; t++) {
-                size_t kt = (size_t) t % ktiles, rest = (size_t) t / ktiles;
-                size_t ct = rest % ctiles, tap = rest / ctiles;
-                size_t q0 = tap * d->cin + ct * 16;
-                const float *x = xpad + ((tap / d->kw) * d->wp + tap % d->kw) * d->cin
-                               + ct * 16;
-                tile (x, dy + kt * S_NR, d->cout, runs, nruns,
-                      dwt + q0 * d->cout + kt * S_NR);
-            }
+            if (avx2)
+                fg_conv_direct_dw_block_avx2 (d, runs, nruns, xpad, dy, dwt,
+                                              ctx->threads);
+            else
+                s_dw_block (d, runs, nruns, xpad, dy, dwt, ctx->threads);
         }
     }
 }

@@ -181,37 +181,28 @@ S_DW_TILE (4)
 S_DW_TILE (2)
 
 void
-fg_conv_direct_dw_avx2 (const fg_direct_t *d, size_t chunk, const float *xpad,
-                        const float *dy, float *dwt, int threads)
+fg_conv_direct_dw_block_avx2 (const fg_direct_t *d, const fg_direct_run_t *runs,
+                              size_t nruns, const float *xpad, const float *dy,
+                              float *dwt, int threads)
 {
-    assert (d->cin % 2 == 0 && chunk >= 1);
-    const size_t pix = d->oh * d->ow, taps = d->kh * d->kw;
+    assert (d->cin % 2 == 0);
     const size_t ctiles = (d->cin + S_R - 1) / S_R, ktiles = d->cout / S_NR;
-    const long ntiles = (long) (taps * ctiles * ktiles);
-    s_run_t runs [FG_GEMM_KC];
-    for (size_t n0 = 0; n0 < d->n; n0 += chunk) {
-        size_t rows = (d->n - n0 < chunk? d->n - n0: chunk) * pix;
-        for (size_t r0 = 0; r0 < rows; r0 += FG_GEMM_KC) {
-            size_t r1 = r0 + FG_GEMM_KC < rows? r0 + FG_GEMM_KC: rows;
-            size_t nruns = fg_conv_direct_runs (d, n0, r0, r1, runs);
-            FG_PARALLEL_FOR (threads)
-            for (long t = 0; t < ntiles; t++) {
-                size_t kt = (size_t) t % ktiles, rest = (size_t) t / ktiles;
-                size_t c0 = (rest % ctiles) * S_R, tap = rest / ctiles;
-                size_t q0 = tap * d->cin + c0, rc = d->cin - c0;
-                const float *x = xpad + ((tap / d->kw) * d->wp + tap % d->kw) * d->ps
-                               + c0;
-                const float *g = dy + kt * S_NR;
-                float *o = dwt + q0 * d->cout + kt * S_NR;
-                if (rc >= 6)
-                    s_dw_tile_6 (x, g, d->cout, d->ps, runs, nruns, o);
-                else
-                if (rc == 4)
-                    s_dw_tile_4 (x, g, d->cout, d->ps, runs, nruns, o);
-                else
-                    s_dw_tile_2 (x, g, d->cout, d->ps, runs, nruns, o);
-            }
-        }
+    const long ntiles = (long) (d->kh * d->kw * ctiles * ktiles);
+    FG_PARALLEL_FOR (threads)
+    for (long t = 0; t < ntiles; t++) {
+        size_t kt = (size_t) t % ktiles, rest = (size_t) t / ktiles;
+        size_t c0 = (rest % ctiles) * S_R, tap = rest / ctiles;
+        size_t q0 = tap * d->cin + c0, rc = d->cin - c0;
+        const float *x = xpad + ((tap / d->kw) * d->wp + tap % d->kw) * d->ps + c0;
+        const float *g = dy + kt * S_NR;
+        float *o = dwt + q0 * d->cout + kt * S_NR;
+        if (rc >= 6)
+            s_dw_tile_6 (x, g, d->cout, d->ps, runs, nruns, o);
+        else
+        if (rc == 4)
+            s_dw_tile_4 (x, g, d->cout, d->ps, runs, nruns, o);
+        else
+            s_dw_tile_2 (x, g, d->cout, d->ps, runs, nruns, o);
     }
 }
 
@@ -226,10 +217,12 @@ fg_conv_direct_run_avx2 (const fg_direct_t *d, const float *xpad,
 }
 
 void
-fg_conv_direct_dw_avx2 (const fg_direct_t *d, size_t chunk, const float *xpad,
-                        const float *dy, float *dwt, int threads)
+fg_conv_direct_dw_block_avx2 (const fg_direct_t *d, const fg_direct_run_t *runs,
+                              size_t nruns, const float *xpad, const float *dy,
+                              float *dwt, int threads)
 {
-    (void) d; (void) chunk; (void) xpad; (void) dy; (void) dwt; (void) threads;
+    (void) d; (void) runs; (void) nruns; (void) xpad; (void) dy; (void) dwt;
+    (void) threads;
     assert (false);
 }
 #endif

@@ -104,7 +104,8 @@ void
 
 //  ---------------------------------------------------------------------------
 //  The direct form of a stride-1 convolution (fg_conv.c builds it, by shape
-//  only; fg_conv_direct.c has the AVX-512F kernels and their arithmetic):
+//  only; fg_conv_direct.c has the AVX-512F kernels and their arithmetic,
+//  fg_conv_direct_avx2.c the AVX2 ones):
 //      y (n, oh, ow, cout) from x_pad (n, hp, wp, ps), the input zero-padded
 //      by ph, pw on each side, each pixel's cin values then ps - cin zeros
 //      (fg_conv_direct_pixel_stride), oh = hp - kh + 1, ow = wp - kw + 1;
@@ -176,14 +177,17 @@ size_t
     fg_conv_direct_runs (const fg_direct_t *d, size_t n0, size_t r0, size_t r1,
                          fg_direct_run_t *runs);
 
-//  The AVX2 + FMA kernels of the same two (nn/fg_conv_direct_avx2.c; only
-//  on a CPU with both): every geometry of fg_conv_direct_form, any ps.
+//  The AVX2 + FMA kernels (nn/fg_conv_direct_avx2.c; only on a CPU with
+//  both): fg_conv_direct_run's for every geometry of fg_conv_direct_form
+//  and any ps; and dwt += one block's sums (the runs of
+//  fg_conv_direct_runs), which fg_conv_direct_dw calls per block.
 void
     fg_conv_direct_run_avx2 (const fg_direct_t *d, const float *xpad,
                              const float *panels, float *y, int threads);
 void
-    fg_conv_direct_dw_avx2 (const fg_direct_t *d, size_t chunk, const float *xpad,
-                            const float *dy, float *dwt, int threads);
+    fg_conv_direct_dw_block_avx2 (const fg_direct_t *d, const fg_direct_run_t *runs,
+                                  size_t nruns, const float *xpad, const float *dy,
+                                  float *dwt, int threads);
 
 //  a * b into *out with overflow and FG_OPS_MAX_ELEMS checks; true if ok.
 static inline bool
