@@ -14,6 +14,7 @@
 #   Ratios are fedgrid / torch (> 1: fedgrid faster). oth% = CPU share other
 #   processes took during that row's run (noise indicator); -q max_wait
 #   makes both wait for an idle machine before each run.
+#   -i avx2|avx512: both sides limited to one instruction set (below).
 
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -33,9 +34,20 @@ while [ $# -gt 0 ]; do
         -b) batches=$2; shift 2 ;;
         -t) threads=$2; shift 2 ;;
         -r|-s|-w|-q) rest="$rest $1 $2"; shift 2 ;;
+        -i) isa=$2; shift 2 ;;
         *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
+##  -i ISA: fedgrid's GEMM and direct-convolution kernels forced to ISA
+##  (FEDGRID_GEMM) and PyTorch's oneDNN capped at the same one
+##  (ONEDNN_MAX_CPU_ISA; ATEN_CPU_CAPABILITY for its own vector loops):
+##  the comparison a PC without AVX-512 would see
+case "${isa:-}" in
+    "") ;;
+    avx2) export FEDGRID_GEMM=avx2 ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 ;;
+    avx512) export FEDGRID_GEMM=avx512 ONEDNN_MAX_CPU_ISA=AVX512_CORE ;;
+    *) echo "compare.sh: -i $isa: avx2 or avx512" >&2; exit 2 ;;
+esac
 out=${OUT:-$(mktemp -d /tmp/fedgrid-compare.XXXXXX)}
 mkdir -p "$out"
 : > "$out/fedgrid.txt"
@@ -43,6 +55,7 @@ mkdir -p "$out"
 
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -m), $(nproc) cpus, load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+[ -z "${isa:-}" ] || echo "# isa: FEDGRID_GEMM=$FEDGRID_GEMM ONEDNN_MAX_CPU_ISA=$ONEDNN_MAX_CPU_ISA"
 # shellcheck disable=SC2086
 "$bench_nn" -p $rest > "$out/peak.txt"
 peak=$(sed -n 's/^# sgemm.*1 thread \([0-9.]*\) GFLOPS, 2 threads \([0-9.]*\) GFLOPS.*/\1,\2/p' "$out/peak.txt")

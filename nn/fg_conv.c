@@ -268,11 +268,11 @@ s_direct_prepare (fg_ops_ctx_t *ctx, const fg_direct_t *d, const float *in,
     return 0;
 }
 
-//  True when the AVX-512F kernels run (else the same arithmetic by fg_gemm)
+//  True when the direct kernels run (else the same arithmetic by fg_gemm)
 static bool
 s_direct_kernel (const fg_ops_ctx_t *ctx)
 {
-    return !ctx->direct_by_gemm && fg_conv_direct_kernel_available ();
+    return !ctx->direct_by_gemm && fg_conv_direct_kernel_available (ctx);
 }
 
 //  out = the direct form of the forward convolution (flip false: in = x,
@@ -289,7 +289,7 @@ s_direct (fg_ops_ctx_t *ctx, const fg_conv_shape_t *s, const fg_direct_t *d,
     s_direct_weights (s, w, flip, kernel, wt, ctx->threads);
     if (!kernel)
         return s_direct_gemm (ctx, d, xp, wt, out, err);
-    fg_conv_direct_run (d, xp, wt, out, ctx->threads);
+    fg_conv_direct_run (d, xp, wt, out, ctx);
     return 0;
 }
 
@@ -305,7 +305,7 @@ s_direct_dw (fg_ops_ctx_t *ctx, const fg_direct_t *d, size_t chunk,
     if (rc)
         return rc;
     s_direct_weights (s, dw, false, false, dwt, ctx->threads);
-    fg_conv_direct_dw (d, chunk, xp, dy, dwt, ctx->threads);
+    fg_conv_direct_dw (d, chunk, xp, dy, dwt, ctx);
     const size_t C = d->cin, K = d->cout, kh = d->kh, kw = d->kw;
     const long nk = (long) K;
     FG_PARALLEL_FOR (ctx->threads)

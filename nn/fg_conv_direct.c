@@ -70,6 +70,42 @@ fg_conv_direct_dw_form (const fg_direct_t *d)
     return fg_conv_direct_form (d) && s_wide_form (d);
 }
 
+//  The ISA of the direct kernels for ctx (FG_GEMM_PORTABLE: none)
+static fg_gemm_variant_t
+s_isa (const fg_ops_ctx_t *ctx)
+{
+    fg_gemm_variant_t v = fg_gemm_default ();
+    if (ctx && ctx->direct_isa != FG_GEMM_AUTO
+    &&  fg_gemm_supported ((fg_gemm_variant_t) ctx->direct_isa))
+        v = (fg_gemm_variant_t) ctx->direct_isa;
+    return v == FG_GEMM_AVX512 || v == FG_GEMM_AVX2? v: FG_GEMM_PORTABLE;
+}
+
+bool
+fg_conv_direct_kernel_available (const fg_ops_ctx_t *ctx)
+{
+    return s_isa (ctx) != FG_GEMM_PORTABLE;
+}
+
+size_t
+fg_conv_direct_runs (const fg_direct_t *d, size_t n0, size_t r0, size_t r1,
+                     fg_direct_run_t *runs)
+{
+    const size_t pix = d->oh * d->ow;
+    size_t nruns = 0;
+    for (size_t r = r0; r < r1; ) {
+        size_t p = n0 * pix + r, img = p / pix;
+        size_t oy = (p % pix) / d->ow, ox = p % d->ow;
+        size_t len = d->ow - ox < r1 - r? d->ow - ox: r1 - r;
+        runs [nruns].x = ((img * d->hp + oy) * d->wp + ox) * d->ps;
+        runs [nruns].g = p * d->cout;
+        runs [nruns].len = len;
+        nruns++;
+        r += len;
+    }
+    return nruns;
+}
+
 #if defined (__x86_64__)
 #include <immintrin.h>
 
@@ -247,23 +283,13 @@ s_run_small (const fg_direct_t *d, const float *xpad, const float *panels,
 }
 
 
-bool
-fg_conv_direct_kernel_available (void)
-{
-    return fg_gemm_default () == FG_GEMM_AVX512;
-}
-
 
 //  ---------------------------------------------------------------------------
 //  Weight gradient: dwt (KQ x K, q-major) += col^T * dy with col's rows taken
 //  straight from x_pad. Tile: 16 input channels of one tap x 16 output
 //  channels, 16 accumulators, over one block of FG_GEMM_KC pixels.
 
-//  One block's pixels as runs along an output row: offsets of the run's
-//  first pixel in x_pad (tap (0, 0), channel 0) and in dy, and its length.
-typedef struct {
-    size_t x, g, len;
-} s_run_t;
+typedef fg_direct_run_t s_run_t;
 
 //  acc_i += x [pixel][channel c0 + i] * dy [pixel][16 output channels]
 #define S_FMA_C(i) c##i = _mm512_fmadd_ps (_mm512_set1_ps (a [i]), bv, c##i)
@@ -325,11 +351,36 @@ s_wide_for (size_t cin)
     return NULL;
 }
 
+//  dwt += one block's sums (AVX-512F): tiles of 16 input channels of one
+//  tap x 16 output channels, split over threads
+static void
+s_dw_block (const fg_direct_t *d, const s_run_t *runs, size_t nruns,
+            const float *xpad, const float *dy, float *dwt, int threads)
+{
+    assert (s_wide_form (d) && d->ps == d->cin);
+    s_dw_tile_fn tile = s_wide_for (d->cin)->dw_tile;
+    const size_t ctiles = d->cin / 16, ktiles = d->cout / S_NR;
+    const long ntiles = (long) (d->kh * d->kw * ctiles * ktiles);
+    FG_PARALLEL_FOR (threads)
+    for (long t = 0; t < ntiles; t++) {
+        size_t kt = (size_t) t % ktiles, rest = (size_t) t / ktiles;
+        size_t ct = rest % ctiles, tap = rest / ctiles;
+        size_t q0 = tap * d->cin + ct * 16;
+        const float *x = xpad + ((tap / d->kw) * d->wp + tap % d->kw) * d->cin + ct * 16;
+        tile (x, dy + kt * S_NR, d->cout, runs, nruns, dwt + q0 * d->cout + kt * S_NR);
+    }
+}
+
 void
 fg_conv_direct_run (const fg_direct_t *d, const float *xpad, const float *panels,
-                    float *y, int threads)
+                    float *y, const fg_ops_ctx_t *ctx)
 {
-    assert (fg_conv_direct_form (d) && fg_conv_direct_kernel_available ());
+    assert (fg_conv_direct_form (d) && fg_conv_direct_kernel_available (ctx));
+    const int threads = ctx->threads;
+    if (s_isa (ctx) == FG_GEMM_AVX2) {
+        fg_conv_direct_run_avx2 (d, xpad, panels, y, threads);
+        return;
+    }
     if (!s_wide_form (d)) {
         s_run_small (d, xpad, panels, y, threads);
         return;
@@ -361,66 +412,46 @@ fg_conv_direct_run (const fg_direct_t *d, const float *xpad, const float *panels
 
 void
 fg_conv_direct_dw (const fg_direct_t *d, size_t chunk, const float *xpad,
-                   const float *dy, float *dwt, int threads)
+                   const float *dy, float *dwt, const fg_ops_ctx_t *ctx)
 {
-    assert (fg_conv_direct_dw_form (d) && d->ps == d->cin && chunk >= 1
-            && fg_conv_direct_kernel_available ());
-    s_dw_tile_fn tile = s_wide_for (d->cin)->dw_tile;
-    const size_t pix = d->oh * d->ow, taps = d->kh * d->kw;
-    const size_t ctiles = d->cin / 16, ktiles = d->cout / S_NR;
-    const long ntiles = (long) (taps * ctiles * ktiles);
-    s_run_t runs [FG_GEMM_KC];
+    assert (fg_conv_direct_dw_form (d) && chunk >= 1
+            && fg_conv_direct_kernel_available (ctx));
+    const bool avx2 = s_isa (ctx) == FG_GEMM_AVX2;
+    const size_t pix = d->oh * d->ow;
+    fg_direct_run_t runs [FG_GEMM_KC];
+    //  per chunk, per block of FG_GEMM_KC pixels (the im2col path's k
+    //  blocks): every tile of dwt adds the block's sum
     for (size_t n0 = 0; n0 < d->n; n0 += chunk) {
         size_t rows = (d->n - n0 < chunk? d->n - n0: chunk) * pix;
         for (size_t r0 = 0; r0 < rows; r0 += FG_GEMM_KC) {
-            //  this block's pixels, in GEMM row order, as runs
-            size_t r1 = r0 + FG_GEMM_KC < rows? r0 + FG_GEMM_KC: rows, nruns = 0;
-            for (size_t r = r0; r < r1; ) {
-                size_t p = n0 * pix + r, img = p / pix;
-                size_t oy = (p % pix) / d->ow, ox = p % d->ow;
-                size_t len = d->ow - ox < r1 - r? d->ow - ox: r1 - r;
-                runs [nruns].x = ((img * d->hp + oy) * d->wp + ox) * d->cin;
-                runs [nruns].g = p * d->cout;
-                runs [nruns].len = len;
-                nruns++;
-                r += len;
-            }
-            FG_PARALLEL_FOR (threads)
-            for (long t = 0; t < ntiles; t++) {
-                size_t kt = (size_t) t % ktiles, rest = (size_t) t / ktiles;
-                size_t ct = rest % ctiles, tap = rest / ctiles;
-                size_t q0 = tap * d->cin + ct * 16;
-                const float *x = xpad + ((tap / d->kw) * d->wp + tap % d->kw) * d->cin
-                               + ct * 16;
-                tile (x, dy + kt * S_NR, d->cout, runs, nruns,
-                      dwt + q0 * d->cout + kt * S_NR);
-            }
+            size_t r1 = r0 + FG_GEMM_KC < rows? r0 + FG_GEMM_KC: rows;
+            size_t nruns = fg_conv_direct_runs (d, n0, r0, r1, runs);
+            if (avx2)
+                fg_conv_direct_dw_block_avx2 (d, runs, nruns, xpad, dy, dwt,
+                                              ctx->threads);
+            else
+                s_dw_block (d, runs, nruns, xpad, dy, dwt, ctx->threads);
         }
     }
 }
 
 #else
-
+//  Not an x86-64 build: never called (fg_conv_direct_kernel_available is
+//  false: fg_gemm's variant is portable)
 void
 fg_conv_direct_dw (const fg_direct_t *d, size_t chunk, const float *xpad,
-                   const float *dy, float *dwt, int threads)
+                   const float *dy, float *dwt, const fg_ops_ctx_t *ctx)
 {
-    (void) d; (void) chunk; (void) xpad; (void) dy; (void) dwt; (void) threads;
-    assert (!"fg_conv_direct_dw: no AVX-512F kernel in this build");
-}
-
-bool
-fg_conv_direct_kernel_available (void)
-{
-    return false;
+    (void) d; (void) chunk; (void) xpad; (void) dy; (void) dwt; (void) ctx;
+    assert (!"fg_conv_direct_dw: no kernel in this build");
 }
 
 void
 fg_conv_direct_run (const fg_direct_t *d, const float *xpad, const float *panels,
-                    float *y, int threads)
+                    float *y, const fg_ops_ctx_t *ctx)
 {
-    (void) d; (void) xpad; (void) panels; (void) y; (void) threads;
-    assert (!"fg_conv_direct_run: no AVX-512F kernel in this build");
+    (void) d; (void) xpad; (void) panels; (void) y; (void) ctx;
+    assert (!"fg_conv_direct_run: no kernel in this build");
 }
 
 #endif

@@ -67,6 +67,8 @@ enum {
 struct _fg_ops_ctx_t {
     int     threads;                        //  BLIS threads per call
     bool    direct_by_gemm;                 //  tests: direct form through fg_gemm
+    int     direct_isa;                     //  tests: the direct kernels' ISA (an
+                                            //  fg_gemm_variant_t; 0: the process's)
     void   *scratch [FG_SCRATCH_SLOTS];     //  64-byte aligned
     size_t  scratch_size [FG_SCRATCH_SLOTS];//  bytes
 };
@@ -102,7 +104,8 @@ void
 
 //  ---------------------------------------------------------------------------
 //  The direct form of a stride-1 convolution (fg_conv.c builds it, by shape
-//  only; fg_conv_direct.c has the AVX-512F kernels and their arithmetic):
+//  only; fg_conv_direct.c has the AVX-512F kernels and their arithmetic,
+//  fg_conv_direct_avx2.c the AVX2 ones):
 //      y (n, oh, ow, cout) from x_pad (n, hp, wp, ps), the input zero-padded
 //      by ph, pw on each side, each pixel's cin values then ps - cin zeros
 //      (fg_conv_direct_pixel_stride), oh = hp - kh + 1, ow = wp - kw + 1;
@@ -140,15 +143,17 @@ size_t
 bool
     fg_conv_direct_dw_form (const fg_direct_t *d);
 
-//  True if the AVX-512F kernel runs in this process (fg_gemm's default
-//  variant is AVX-512: FEDGRID_GEMM can turn it off).
+//  True if a kernel of the direct form runs for ctx: the AVX-512F kernels
+//  when fg_gemm's variant is avx512, the AVX2 ones when it is avx2
+//  (FEDGRID_GEMM chooses; ctx->direct_isa overrides it for tests); none
+//  for portable (the form then runs through fg_gemm). Same bits anyway.
 bool
-    fg_conv_direct_kernel_available (void);
+    fg_conv_direct_kernel_available (const fg_ops_ctx_t *ctx);
 
 //  The kernel (only when available, for a direct form). Overwrites y.
 void
     fg_conv_direct_run (const fg_direct_t *d, const float *xpad,
-                        const float *panels, float *y, int threads);
+                        const float *panels, float *y, const fg_ops_ctx_t *ctx);
 
 //  The weight gradient from the same padded input (same conditions):
 //      dwt (KQ x cout, row q = (ky*kw + kx)*cin + c) += col^T * dy
@@ -158,7 +163,31 @@ void
 //  the k order of that GEMM is the pixels', the bits are the im2col path's.
 void
     fg_conv_direct_dw (const fg_direct_t *d, size_t chunk, const float *xpad,
-                       const float *dy, float *dwt, int threads);
+                       const float *dy, float *dwt, const fg_ops_ctx_t *ctx);
+
+//  The weight-gradient kernels' view of one block [r0, r1) of FG_GEMM_KC
+//  pixels of the chunk from image n0 (GEMM row order): runs along output
+//  rows, each the offsets of its first pixel in x_pad (tap (0, 0), channel
+//  0) and in dy, and its length. Returns the number of runs (<= r1 - r0).
+typedef struct {
+    size_t x, g, len;
+} fg_direct_run_t;
+
+size_t
+    fg_conv_direct_runs (const fg_direct_t *d, size_t n0, size_t r0, size_t r1,
+                         fg_direct_run_t *runs);
+
+//  The AVX2 + FMA kernels (nn/fg_conv_direct_avx2.c; only on a CPU with
+//  both): fg_conv_direct_run's for every geometry of fg_conv_direct_form
+//  and any ps; and dwt += one block's sums (the runs of
+//  fg_conv_direct_runs), which fg_conv_direct_dw calls per block.
+void
+    fg_conv_direct_run_avx2 (const fg_direct_t *d, const float *xpad,
+                             const float *panels, float *y, int threads);
+void
+    fg_conv_direct_dw_block_avx2 (const fg_direct_t *d, const fg_direct_run_t *runs,
+                                  size_t nruns, const float *xpad, const float *dy,
+                                  float *dwt, int threads);
 
 //  a * b into *out with overflow and FG_OPS_MAX_ELEMS checks; true if ok.
 static inline bool

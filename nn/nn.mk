@@ -1,7 +1,8 @@
 ##  nn/nn.mk — the network engine's layer kernels (fg_ops)
 pkginclude_HEADERS += nn/fg_ops.h
 noinst_HEADERS += nn/fg_ops_internal.h
-nn_libfgnn_la_SOURCES += nn/fg_ops.c nn/fg_conv.c nn/fg_conv_direct.c nn/fg_norm.c \
+nn_libfgnn_la_SOURCES += nn/fg_ops.c nn/fg_conv.c nn/fg_conv_direct.c nn/fg_conv_direct_avx2.c \
+    nn/fg_norm.c \
     nn/fg_act.c nn/fg_pool.c nn/fg_linear.c nn/fg_elementwise.c \
     nn/fg_se.c nn/fg_loss.c
 UNIT_TESTS += tests/test_ops

@@ -7,7 +7,10 @@
     column-major C, 1, 2 and 3 threads; NaN in C with beta 0 never
     propagates and elements outside the C view are never written; results
     are within the classic error bound of a double-precision product;
-    FEDGRID_GEMM selects the variant; every rejection path.               */
+    FEDGRID_GEMM selects the variant; every rejection path. End to end:
+    training vgg16-bn, mobilenetv3-small and cnn-small for a few steps
+    gives the same weights SHA-256 with FEDGRID_GEMM=portable, avx2 and
+    avx512 (each the CPU has), 1 and 2 threads.                           */
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,7 +26,10 @@
 #include <unistd.h>
 
 #include "fg_gemm.h"
+#include "fg_model.h"
 #include "fg_rng.h"
+#include "fg_state.h"
+#include "fg_train.h"
 
 static fg_rng_t s_rng;
 
@@ -331,6 +337,14 @@ test_api (void **state)
     assert_memory_equal (c, want, sizeof want);
 }
 
+static fg_gemm_variant_t
+s_variant_of (const char *name)
+{
+    fg_gemm_variant_t v = FG_GEMM_AUTO;
+    assert_int_equal (fg_gemm_variant_parse (name, &v), 0);
+    return v;
+}
+
 //  FEDGRID_GEMM is read once per process: each case in a fresh child
 static int
 s_child_default (const char *env)
@@ -371,9 +385,135 @@ test_env (void **state)
     assert_int_equal (avx512, fg_gemm_supported (FG_GEMM_AVX512)? FG_GEMM_AVX512: best);
 }
 
-int
-main (void)
+//  Whole training, in a fresh process (FEDGRID_GEMM is read once per
+//  process, and this one has read it): this program run as
+//      test_gemm --train KIND SIDE C BATCH STEPS THREADS
+//  does `steps` SGD steps (momentum, weight decay) of the model on a random
+//  batch and prints the SHA-256 of the trained weights (fg_state_hash).
+//  Every GEMM, the direct convolution kernels (AVX-512F, AVX2, or the form
+//  through fg_gemm for portable) and the rest follow FEDGRID_GEMM.
+static int
+s_train_main (char **argv)
 {
+    int kind = atoi (argv [0]), threads = atoi (argv [5]);
+    uint32_t side = (uint32_t) atoi (argv [1]), c = (uint32_t) atoi (argv [2]);
+    uint32_t batch = (uint32_t) atoi (argv [3]), steps = (uint32_t) atoi (argv [4]);
+    fg_model_spec_t spec = { kind, 10, side, side, c };
+    fg_model_t *model = fg_model_new (&spec, NULL);
+    fg_optim_config_t oc = { .lr = 0.02, .momentum = 0.9, .weight_decay = 5e-4 };
+    fg_optim_t *optim = model? fg_optim_new (&oc, fg_model_state (model), NULL): NULL;
+    fg_train_t *train = optim? fg_train_new (model, optim, batch, threads, NULL): NULL;
+    size_t n = (size_t) batch * side * side * c;
+    float *x = malloc (n * sizeof (float));
+    uint16_t *y = malloc (batch * sizeof (uint16_t));
+    if (!train || !x || !y)
+        return 1;
+    fg_model_init (model, 2024);
+    fg_rng_t rng;
+    fg_rng_init (&rng, 99, FG_RNG_TEST, 0, 0, 0, 0);
+    for (size_t i = 0; i < n; i++)
+        x [i] = (float) (2 * fg_rng_uniform (&rng) - 1);
+    for (uint32_t i = 0; i < batch; i++)
+        y [i] = (uint16_t) (i % 10);
+    for (uint32_t step = 0; step < steps; step++) {
+        fg_train_keys_t keys = { 77, 1, 2, 0, step };
+        fg_train_result_t r;
+        if (fg_train_step (train, x, y, batch, 0.02, &keys, &r, NULL))
+            return 2;
+    }
+    char hex [65];
+    fg_state_hash (fg_model_state (model), hex);
+    printf ("%s %s\n", hex, fg_gemm_variant_name (fg_gemm_default ()));
+    fg_train_destroy (&train);
+    fg_optim_destroy (&optim);
+    fg_model_destroy (&model);
+    free (x);
+    free (y);
+    return 0;
+}
+
+//  Runs s_train_main in a child with FEDGRID_GEMM=env; hex: its hash
+static void
+s_child_train (const char *env, int threads, int kind, uint32_t side, uint32_t c,
+               uint32_t batch, uint32_t steps, char hex [65])
+{
+    int fd [2];
+    assert_int_equal (pipe (fd), 0);
+    pid_t pid = fork ();
+    assert_true (pid >= 0);
+    if (pid == 0) {
+        close (fd [0]);
+        dup2 (fd [1], 1);
+        setenv ("FEDGRID_GEMM", env, 1);
+        char args [6][16];
+        unsigned vals [6] = { (unsigned) kind, side, c, batch, steps, (unsigned) threads };
+        for (int i = 0; i < 6; i++)
+            snprintf (args [i], sizeof args [i], "%u", vals [i]);
+        execl ("/proc/self/exe", "test_gemm", "--train", args [0], args [1], args [2],
+               args [3], args [4], args [5], (char *) NULL);
+        _exit (127);
+    }
+    close (fd [1]);
+    char line [128] = "";
+    ssize_t got = 0;
+    while (got < (ssize_t) sizeof line - 1) {
+        ssize_t r = read (fd [0], line + got, sizeof line - 1 - (size_t) got);
+        if (r <= 0)
+            break;
+        got += r;
+    }
+    close (fd [0]);
+    int status;
+    assert_int_equal (waitpid (pid, &status, 0), pid);
+    if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
+        fail_msg ("training child FEDGRID_GEMM=%s threads %d: status %d", env, threads,
+                  status);
+    //  "<64 hex> <variant>": the child ran the variant asked for
+    char variant [16] = "";
+    if (sscanf (line, "%64s %15s", hex, variant) != 2 || strlen (hex) != 64
+    ||  strcmp (variant, env) != 0)
+        fail_msg ("training child FEDGRID_GEMM=%s: printed '%s'", env, line);
+}
+
+static void
+test_training_same_bits (void **state)
+{
+    (void) state;
+    //  vgg16-bn at 32x32 takes every form: the 3-channel im2col layer, the
+    //  direct form's wide (32x32, 16x16) and small (8x8, 4x4) kernels and
+    //  its weight-gradient kernel, 2x2 im2col, 1x1 and linear GEMMs;
+    //  mobilenetv3-small the depthwise, 1x1, SE and strided paths
+    struct { int kind; uint32_t side, c, batch, steps; } cases [] = {
+        { FG_MODEL_VGG16_BN, 32, 3, 2, 2 },
+        { FG_MODEL_MOBILENETV3_SMALL, 32, 3, 2, 2 },
+        { FG_MODEL_CNN_SMALL, 28, 1, 10, 3 },
+    };
+    const char *envs [] = { "portable", "avx2", "avx512" };
+    for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
+        char first [65] = "", hex [65];
+        for (size_t e = 0; e < 3; e++) {
+            if (!fg_gemm_supported (s_variant_of (envs [e])))
+                continue;
+            for (int threads = 1; threads <= 2; threads++) {
+                s_child_train (envs [e], threads, cases [i].kind, cases [i].side,
+                               cases [i].c, cases [i].batch, cases [i].steps, hex);
+                if (!*first)
+                    memcpy (first, hex, 65);
+                else
+                if (strcmp (first, hex) != 0)
+                    fail_msg ("model %d: FEDGRID_GEMM=%s, %d threads: weights %s, "
+                              "portable 1 thread: %s", cases [i].kind, envs [e], threads,
+                              hex, first);
+            }
+        }
+    }
+}
+
+int
+main (int argc, char **argv)
+{
+    if (argc == 8 && strcmp (argv [1], "--train") == 0)
+        return s_train_main (argv + 2);
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_env),
         cmocka_unit_test (test_api),
@@ -381,6 +521,7 @@ main (void)
         cmocka_unit_test (test_threads),
         cmocka_unit_test (test_against_double),
         cmocka_unit_test (test_variants_match_formula),
+        cmocka_unit_test (test_training_same_bits),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -354,11 +354,13 @@ test_conv_chunks (void **state)
 }
 
 //  The direct form (stride 1, wide output, known channel counts): forward,
-//  input and weight gradients from the AVX-512F kernels (threads 1 or 2)
-//  and from the same arithmetic through fg_gemm (ctx->direct_by_gemm; for
-//  the weight gradient that is the im2col path) must be memcmp-equal.
+//  input and weight gradients from the AVX-512F and the AVX2 kernels (each
+//  where the CPU has it; threads 1 or 2) and from the same arithmetic
+//  through fg_gemm (ctx->direct_by_gemm; for the weight gradient that is
+//  the im2col path) must be memcmp-equal. ref: also check them against
+//  the double-precision reference.
 static void
-s_direct_bits (fg_conv_shape_t s, int threads)
+s_direct_bits (fg_conv_shape_t s, int threads, bool ref)
 {
     int oh, ow;
     assert_int_equal (fg_conv_check (&s, &oh, &ow, NULL), 0);
@@ -366,44 +368,54 @@ s_direct_bits (fg_conv_shape_t s, int threads)
     size_t ny = (size_t) s.n * oh * ow * s.k;
     float *x = s_random (nx, -1, 1), *w = s_random (nw, -1, 1), *dy = s_random (ny, -1, 1);
     float *dw0 = s_random (nw, -1, 1);
-    float *y [2], *dx [2], *dw [2];
-    for (int v = 0; v < 2; v++) {
-        fg_ops_ctx_t *ctx = fg_ops_ctx_new (v == 0? threads: 1);
+    //  0: fg_gemm; 1: AVX-512F kernels; 2: AVX2 kernels
+    const fg_gemm_variant_t isa [3] = { FG_GEMM_AUTO, FG_GEMM_AVX512, FG_GEMM_AVX2 };
+    float *y [3], *dx [3], *dw [3];
+    for (int v = 0; v < 3; v++) {
+        if (v > 0 && !fg_gemm_supported (isa [v]))
+            continue;
+        fg_ops_ctx_t *ctx = fg_ops_ctx_new (v > 0? threads: 1);
         assert_non_null (ctx);
-        ctx->direct_by_gemm = v == 1;
+        ctx->direct_by_gemm = v == 0;
+        ctx->direct_isa = (int) isa [v];
         y [v] = s_alloc (ny);
         dx [v] = s_alloc (nx);
         dw [v] = s_copy (dw0, nw);
         assert_int_equal (fg_conv_forward (ctx, &s, x, w, NULL, y [v], NULL), 0);
         assert_int_equal (fg_conv_backward (ctx, &s, x, w, dy, dx [v], dw [v], NULL, NULL), 0);
         fg_ops_ctx_destroy (&ctx);
-    }
-    assert_memory_equal (y [0], y [1], ny * sizeof (float));
-    assert_memory_equal (dx [0], dx [1], nx * sizeof (float));
-    assert_memory_equal (dw [0], dw [1], nw * sizeof (float));
-    //  and they are right (dw accumulated onto dw0)
-    double *ref = s_conv_ref (&s, x, w, NULL, oh, ow);
-    s_expect_close ("direct forward", y [0], ref, ny, 1e-5, 1e-4);
-    free (ref);
-    double *rdx = calloc (nx, sizeof (double)), *rdw = calloc (nw, sizeof (double));
-    double *rdb = calloc ((size_t) s.k, sizeof (double));
-    s_conv_ref_backward (&s, x, w, dy, oh, ow, rdx, rdw, rdb);
-    for (size_t i = 0; i < nw; i++)
-        rdw [i] += dw0 [i];
-    s_expect_close ("direct dx", dx [0], rdx, nx, 1e-5, 1e-4);
-    s_expect_close ("direct dw", dw [0], rdw, nw, 1e-4, 1e-3);
-    free (rdx); free (rdw); free (rdb);
-    for (int v = 0; v < 2; v++) {
+        if (v == 0)
+            continue;
+        assert_memory_equal (y [v], y [0], ny * sizeof (float));
+        assert_memory_equal (dx [v], dx [0], nx * sizeof (float));
+        assert_memory_equal (dw [v], dw [0], nw * sizeof (float));
         free (y [v]); free (dx [v]); free (dw [v]);
     }
+    //  and they are right (dw accumulated onto dw0)
+    if (ref) {
+        double *rf = s_conv_ref (&s, x, w, NULL, oh, ow);
+        s_expect_close ("direct forward", y [0], rf, ny, 1e-5, 1e-4);
+        free (rf);
+        double *rdx = calloc (nx, sizeof (double)), *rdw = calloc (nw, sizeof (double));
+        double *rdb = calloc ((size_t) s.k, sizeof (double));
+        s_conv_ref_backward (&s, x, w, dy, oh, ow, rdx, rdw, rdb);
+        for (size_t i = 0; i < nw; i++)
+            rdw [i] += dw0 [i];
+        s_expect_close ("direct dx", dx [0], rdx, nx, 1e-5, 1e-4);
+        s_expect_close ("direct dw", dw [0], rdw, nw, 1e-4, 1e-3);
+        free (rdx); free (rdw); free (rdb);
+    }
+    free (y [0]); free (dx [0]); free (dw [0]);
     free (x); free (w); free (dy); free (dw0);
 }
 
 static void
 test_conv_direct (void **state)
 {
-    if (!fg_conv_direct_kernel_available ())
-        print_message ("note: no AVX-512F here: the direct form runs through fg_gemm\n");
+    if (!fg_gemm_supported (FG_GEMM_AVX512))
+        print_message ("note: no AVX-512F here: its direct kernels are not compared\n");
+    if (!fg_gemm_supported (FG_GEMM_AVX2))
+        print_message ("note: no AVX2 here: its direct kernels are not compared\n");
     fg_ops_ctx_t *ctx = fg_ops_ctx_new (1);
     assert_non_null (ctx);
     s_seed (7);
@@ -422,14 +434,29 @@ test_conv_direct (void **state)
     };
     for (size_t i = 0; i < sizeof shapes / sizeof shapes [0]; i++) {
         s_conv_case (ctx, shapes [i], i != 1, 300);
-        s_direct_bits (shapes [i], 1);
-        s_direct_bits (shapes [i], 2);
+        s_direct_bits (shapes [i], 1, true);
+        s_direct_bits (shapes [i], 2, false);
     }
+    //  vgg16-bn's layers on 32x32 images (2x2 goes through im2col), with
+    //  an odd image count (the AVX2 kernel's last 6-pixel tile is partial
+    //  on the 4x4 layers: 3 x 16 = 48 pixels, 8 tiles; 8x8: 192, 32)
+    fg_conv_shape_t vgg [] = {
+        { 3, 32, 32, 64, 64, 3, 3, 1, 1, 1, 1, 1 },
+        { 3, 16, 16, 64, 128, 3, 3, 1, 1, 1, 1, 1 },
+        { 3, 16, 16, 128, 128, 3, 3, 1, 1, 1, 1, 1 },
+        { 3, 8, 8, 128, 256, 3, 3, 1, 1, 1, 1, 1 },
+        { 3, 8, 8, 256, 256, 3, 3, 1, 1, 1, 1, 1 },
+        { 3, 4, 4, 256, 512, 3, 3, 1, 1, 1, 1, 1 },
+        { 3, 4, 4, 512, 512, 3, 3, 1, 1, 1, 1, 1 },
+        { 1, 2, 2, 512, 512, 3, 3, 1, 1, 1, 1, 1 },
+    };
+    for (size_t i = 0; i < sizeof vgg / sizeof vgg [0]; i++)
+        s_direct_bits (vgg [i], 1 + (int) (i % 2), i == 0);
     //  several im2col chunks (one image each): the weight gradient's pixel
     //  blocks restart at every chunk, in both forms
     fg_conv_shape_t big = { 3, 64, 64, 64, 16, 3, 3, 1, 1, 1, 1, 1 };
     assert_true ((size_t) 64 * 64 * 576 >= FG_CONV_CHUNK_FLOATS / 2);
-    s_direct_bits (big, 2);
+    s_direct_bits (big, 2, true);
     fg_ops_ctx_destroy (&ctx);
 }
 
