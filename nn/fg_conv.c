@@ -1,10 +1,12 @@
 /*  fg_conv.c — 2-D convolution, NHWC, forward and backward.
 
-    Four paths, chosen by shape only (so by the experiment, never by the
+    Five paths, chosen by shape only (so by the experiment, never by the
     deployment):
       depthwise   groups == C == K: own loops, weights transposed to
                   (KH*KW, C) in scratch so the channel loop is contiguous;
       pointwise   1x1, stride 1, no padding: x (N*H*W, C) is the GEMM's A;
+      few-tap     forward of one group with C*KH*KW <= 32, K <= 64: the
+                  im2col path's arithmetic straight from x (s_few_row);
       direct      stride 1, one group, an output geometry and channel
                   counts the kernels know (s_direct_dims: outputs >= 16
                   wide, 3x3 on 8x8 and 4x4): from the zero-padded input
@@ -23,6 +25,7 @@
     the chunk size depends on the shape only (FG_CONV_CHUNK_FLOATS).      */
 
 #include <assert.h>
+#include <math.h>
 #include <string.h>
 #include "fg_ops_internal.h"
 
@@ -317,6 +320,181 @@ s_direct_dw (fg_ops_ctx_t *ctx, const fg_direct_t *d, size_t chunk,
     return 0;
 }
 
+//  ---------------------------------------------------------------------------
+//  Few-tap form: one group, Kq = C/G*KH*KW <= S_FEW_TAPS taps, K <= S_FEW_COUT,
+//  not 1x1-unpadded: the first layers (cnn-small 1->32 3x3, vgg16-bn 3->64
+//  3x3, MobileNetV3's stem 3->16 3x3 stride 2), whose im2col matrix is
+//  narrow (9 or 27 columns) and costs more to build than the GEMM. Kq <=
+//  FG_GEMM_KC is one k block of fg_gemm, so the im2col path computes each
+//  output as   ab = +0;  ab = fmaf (col_q, w_kq, ab)  for q in (c, i, j)
+//  order; alpha 1, beta 0 (nn/fg_gemm.h); then y = ab + b_k. This form runs
+//  the same operations straight from x (a padding tap is a 0 whose fmaf is
+//  done too), so its bits are the im2col path's. By output row over threads.
+
+#define S_FEW_TAPS 32
+#define S_FEW_COUT 64
+#define S_FEW_PIXELS 8          //  pixels side by side at K = 16 (4 at 32, 2 at 64)
+
+static bool
+s_is_few_tap (const fg_conv_shape_t *s, const s_dims_t *d)
+{
+    return s->groups == 1 && d->kq <= S_FEW_TAPS && s->k <= S_FEW_COUT
+        && !s_is_pointwise (s);
+}
+
+//  P output pixels side by side: xs (P x S_FEW_TAPS taps), wt (kq x K) ->
+//  out (P pixels of K, ld K) [+ b]. K and P are constants where inlined from
+//  s_few_row: P*K/16 independent fma chains, so the latency of one does not
+//  bound the loop.
+static inline __attribute__ ((always_inline)) void
+s_few_pixels (size_t K, size_t P, size_t kq, const float *xs, const float *wt,
+              const float *b, float *out)
+{
+    float acc [S_FEW_PIXELS * S_FEW_COUT];
+    for (size_t i = 0; i < P * K; i++)
+        acc [i] = 0.0f;
+    for (size_t q = 0; q < kq; q++) {
+        const float *wr = wt + q * K;
+        for (size_t p = 0; p < P; p++) {
+            const float xv = xs [p * S_FEW_TAPS + q];
+            for (size_t k = 0; k < K; k++)
+                acc [p * K + k] = fmaf (xv, wr [k], acc [p * K + k]);
+        }
+    }
+    for (size_t p = 0; p < P; p++)
+        for (size_t k = 0; k < K; k++)
+            out [p * K + k] = b? acc [p * K + k] + b [k]: acc [p * K + k];
+}
+
+//  The taps of output pixel (img, oy, ox) into xs, (c, i, j) order.
+static inline void
+s_few_taps (const fg_conv_shape_t *s, const float *x, size_t img, size_t oy,
+            size_t ox, float *xs)
+{
+    const size_t H = (size_t) s->h, W = (size_t) s->w, C = (size_t) s->c;
+    const size_t kh = (size_t) s->kh, kw = (size_t) s->kw;
+    for (size_t i = 0; i < kh; i++) {
+        long iy = (long) (oy * (size_t) s->sh + i) - s->ph;
+        for (size_t j = 0; j < kw; j++) {
+            long ix = (long) (ox * (size_t) s->sw + j) - s->pw;
+            float *dst = xs + i * kw + j;
+            if (iy < 0 || iy >= (long) H || ix < 0 || ix >= (long) W)
+                for (size_t c = 0; c < C; c++)
+                    dst [c * kh * kw] = 0.0f;
+            else {
+                const float *src = x + ((img * H + (size_t) iy) * W + (size_t) ix) * C;
+                for (size_t c = 0; c < C; c++)
+                    dst [c * kh * kw] = src [c];
+            }
+        }
+    }
+}
+
+#if defined (__GNUC__) && defined (__x86_64__) && !defined (FG_OPS_NO_CLONES)
+#   include <immintrin.h>
+#   define S_FEW_AVX512 1
+
+//  s_few_pixels for K = 16 * NV (NV 1, 2, 4) with AVX-512F, eight
+//  accumulators in registers (8 / NV pixels): per element the same fmaf
+//  chain (_mm512_fmadd_ps rounds once, as fmaf), then the bias add.
+__attribute__ ((target ("avx512f"), always_inline)) static inline void
+s_few_pixels_avx512 (size_t NV, size_t kq, const float *xs, const float *wt,
+                     const float *b, float *out)
+{
+    const size_t K = 16 * NV;
+    __m512 acc [8];
+#pragma GCC unroll 8
+    for (size_t a = 0; a < 8; a++)
+        acc [a] = _mm512_setzero_ps ();
+    for (size_t q = 0; q < kq; q++) {
+        __m512 wv [4];
+#pragma GCC unroll 4
+        for (size_t v = 0; v < NV; v++)
+            wv [v] = _mm512_loadu_ps (wt + q * K + 16 * v);
+#pragma GCC unroll 8
+        for (size_t a = 0; a < 8; a++)
+            acc [a] = _mm512_fmadd_ps (_mm512_set1_ps (xs [(a / NV) * S_FEW_TAPS + q]),
+                                       wv [a % NV], acc [a]);
+    }
+#pragma GCC unroll 8
+    for (size_t a = 0; a < 8; a++) {
+        float *dst = out + (a / NV) * K + 16 * (a % NV);
+        if (b)
+            acc [a] = _mm512_add_ps (acc [a], _mm512_loadu_ps (b + 16 * (a % NV)));
+        _mm512_storeu_ps (dst, acc [a]);
+    }
+}
+
+__attribute__ ((target ("avx512f"))) static void
+s_few_block_avx512 (size_t K, size_t kq, const float *xs, const float *wt,
+                    const float *b, float *out)
+{
+    switch (K) {
+        case 16: s_few_pixels_avx512 (1, kq, xs, wt, b, out); break;
+        case 32: s_few_pixels_avx512 (2, kq, xs, wt, b, out); break;
+        default: s_few_pixels_avx512 (4, kq, xs, wt, b, out);
+    }
+}
+#endif
+
+//  Output row r = (img, oy) of y, S_FEW_PIXELS * 16 / K pixels at a time
+//  (K 16, 32, 64), one at a time for other K and the row's tail.
+FG_OPS_FMA static void
+s_few_row (const fg_conv_shape_t *s, const s_dims_t *d, const float *x,
+           const float *wt, const float *b, float *y, size_t r)
+{
+    const size_t K = (size_t) s->k, kq = d->kq;
+    const size_t img = r / d->oh, oy = r % d->oh;
+    const size_t P = K == 16 || K == 32 || K == 64? S_FEW_PIXELS * 16 / K: 1;
+    float xs [S_FEW_PIXELS * S_FEW_TAPS];
+#ifdef S_FEW_AVX512
+    const bool avx512 = P > 1 && __builtin_cpu_supports ("avx512f");
+#endif
+    size_t ox = 0;
+    for (; ox + P <= d->ow; ox += P) {
+        for (size_t p = 0; p < P; p++)
+            s_few_taps (s, x, img, oy, ox + p, xs + p * S_FEW_TAPS);
+        float *out = y + (r * d->ow + ox) * K;
+#ifdef S_FEW_AVX512
+        if (avx512) {
+            s_few_block_avx512 (K, kq, xs, wt, b, out);
+            continue;
+        }
+#endif
+        switch (K) {
+            case 16: s_few_pixels (16, S_FEW_PIXELS, kq, xs, wt, b, out); break;
+            case 32: s_few_pixels (32, S_FEW_PIXELS / 2, kq, xs, wt, b, out); break;
+            case 64: s_few_pixels (64, S_FEW_PIXELS / 4, kq, xs, wt, b, out); break;
+            default: s_few_pixels (K, 1, kq, xs, wt, b, out);
+        }
+    }
+    for (; ox < d->ow; ox++) {
+        s_few_taps (s, x, img, oy, ox, xs);
+        s_few_pixels (K, 1, kq, xs, wt, b, y + (r * d->ow + ox) * K);
+    }
+}
+
+//  y = conv (x, w) + b in the few-tap form; wt: Kq x K weights in scratch.
+static int
+s_few_forward (fg_ops_ctx_t *ctx, const fg_conv_shape_t *s, const s_dims_t *d,
+               const float *x, const float *w, const float *b, float *y,
+               fg_error_t *err)
+{
+    const size_t K = (size_t) s->k, kq = d->kq;
+    float *wt = fg_ops_scratch (ctx, FG_SCRATCH_PANEL, kq * K * sizeof (float));
+    if (!wt)
+        return fg_error_set (err, FG_ENOMEM, "conv: few-tap: no memory for %zu "
+                             "weights", kq * K);
+    for (size_t k = 0; k < K; k++)
+        for (size_t q = 0; q < kq; q++)
+            wt [q * K + k] = w [k * kq + q];
+    const long rows = (long) ((size_t) s->n * d->oh);
+    FG_PARALLEL_FOR (ctx->threads)
+    for (long r = 0; r < rows; r++)
+        s_few_row (s, d, x, wt, b, y, (size_t) r);
+    return 0;
+}
+
 //  x (N,H,W,C) images [n0, n0+nimg), group g
 //  -> col (nimg*OH*OW, Kq), row p = (img, oy, ox), column (c, i, j).
 //  Split over threads by output row (img, oy): each col row is written by
@@ -504,6 +682,9 @@ fg_conv_forward (fg_ops_ctx_t *ctx, const fg_conv_shape_t *s,
                              "input, weight or output");
     if (s_is_depthwise (s))
         return s_depthwise_forward (ctx, s, &d, x, w, b, y, err);
+
+    if (s_is_few_tap (s, &d) && !ctx->direct_by_gemm)
+        return s_few_forward (ctx, s, &d, x, w, b, y, err);
 
     const size_t N = (size_t) s->n, C = (size_t) s->c, K = (size_t) s->k;
     const size_t G = (size_t) s->groups;

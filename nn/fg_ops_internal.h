@@ -40,6 +40,17 @@
 #   define FG_OPS_WIDE
 #endif
 
+//  FG_OPS_FMA marks kernels that call fmaf () to redo fg_gemm's arithmetic
+//  (nn/fg_gemm.h): clones for AVX-512F and x86-64-v3 (AVX2 + FMA: a
+//  vfmadd per fmaf) and the baseline (libm's fmaf, slow but the same
+//  correctly rounded value). Every clone gives the same bits.
+#if defined (__GNUC__) && !defined (__clang__) && !defined (FG_OPS_NO_PRAGMA) \
+    && !defined (FG_OPS_NO_CLONES) && defined (__x86_64__)
+#   define FG_OPS_FMA __attribute__ ((target_clones ("avx512f", "arch=x86-64-v3", "default")))
+#else
+#   define FG_OPS_FMA
+#endif
+
 //  FG_PARALLEL_FOR (threads) splits the next for loop's iterations over
 //  `threads` OpenMP threads (static schedule; none when threads is 1 or the
 //  library is built without OpenMP). Only for loops whose iterations write
@@ -66,7 +77,8 @@ enum {
 
 struct _fg_ops_ctx_t {
     int     threads;                        //  BLIS threads per call
-    bool    direct_by_gemm;                 //  tests: direct form through fg_gemm
+    bool    direct_by_gemm;                 //  tests: direct and few-tap forms
+                                            //  through fg_gemm (im2col)
     void   *scratch [FG_SCRATCH_SLOTS];     //  64-byte aligned
     size_t  scratch_size [FG_SCRATCH_SLOTS];//  bytes
 };

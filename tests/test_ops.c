@@ -433,6 +433,52 @@ test_conv_direct (void **state)
     fg_ops_ctx_destroy (&ctx);
 }
 
+//  The few-tap form (first layers: C*KH*KW <= 32, K <= 64) against the
+//  im2col path (ctx->direct_by_gemm) at 1 and 2 threads, with and without
+//  bias, inputs with NaN, infinities, -0 and subnormals: memcmp-equal.
+static void
+test_conv_few_tap (void **state)
+{
+    s_seed (11);
+    //  n, h, w, c, k, kh, kw, sh, sw, ph, pw, groups: cnn-small's first
+    //  layer, vgg16-bn's, MobileNetV3's stem, a K of no specialised width
+    //  (20) with uneven stride and padding, a 5x5 kernel (25 taps)
+    fg_conv_shape_t shapes [] = {
+        { 3, 28, 28, 1, 32, 3, 3, 1, 1, 0, 0, 1 },
+        { 2, 32, 32, 3, 64, 3, 3, 1, 1, 1, 1, 1 },
+        { 2, 64, 64, 3, 16, 3, 3, 2, 2, 1, 1, 1 },
+        { 2, 9, 7, 2, 20, 3, 3, 1, 2, 1, 0, 1 },
+        { 2, 12, 12, 1, 16, 5, 5, 1, 1, 2, 2, 1 },
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes [0]; i++) {
+        fg_conv_shape_t sh = shapes [i];
+        int oh, ow;
+        assert_int_equal (fg_conv_check (&sh, &oh, &ow, NULL), 0);
+        size_t nx = (size_t) sh.n * sh.h * sh.w * sh.c, nw = fg_conv_weight_count (&sh);
+        size_t ny = (size_t) sh.n * oh * ow * sh.k;
+        float *x = s_random (nx, -1, 1), *w = s_random (nw, -1, 1);
+        float *b = s_random ((size_t) sh.k, -1, 1);
+        x [1] = NAN;
+        x [nx / 2] = INFINITY;
+        x [nx / 3] = -0.0f;
+        x [nx - 2] = 1e-40f;
+        w [2] = -0.0f;
+        float *y [3];
+        for (int v = 0; v < 3; v++) {
+            fg_ops_ctx_t *ctx = fg_ops_ctx_new (v == 1? 2: 1);
+            ctx->direct_by_gemm = v == 2;
+            y [v] = s_alloc (ny);
+            assert_int_equal (fg_conv_forward (ctx, &sh, x, w, i % 2? NULL: b, y [v], NULL), 0);
+            fg_ops_ctx_destroy (&ctx);
+        }
+        assert_memory_equal (y [0], y [2], ny * sizeof (float));
+        assert_memory_equal (y [1], y [2], ny * sizeof (float));
+        for (int v = 0; v < 3; v++)
+            free (y [v]);
+        free (x); free (w); free (b);
+    }
+}
+
 //  The same forward/backward with 1 and with 2 BLIS threads: memcmp-equal.
 static void
 s_determinism_case (fg_conv_shape_t s)
@@ -1782,6 +1828,7 @@ main (void)
         cmocka_unit_test (test_conv_paths),
         cmocka_unit_test (test_conv_chunks),
         cmocka_unit_test (test_conv_direct),
+        cmocka_unit_test (test_conv_few_tap),
         cmocka_unit_test (test_determinism_threads),
         cmocka_unit_test (test_conv_rejects),
         cmocka_unit_test (test_gemm_views),
