@@ -448,7 +448,9 @@ s_few_row (const fg_conv_shape_t *s, const s_dims_t *d, const float *x,
     const size_t P = K == 16 || K == 32 || K == 64? S_FEW_PIXELS * 16 / K: 1;
     float xs [S_FEW_PIXELS * S_FEW_TAPS];
 #ifdef S_FEW_AVX512
-    const bool avx512 = P > 1 && __builtin_cpu_supports ("avx512f");
+    //  the AVX-512 GEMM's condition (FEDGRID_GEMM=avx2 or portable runs
+    //  the C loop: tests compare both)
+    const bool avx512 = P > 1 && fg_conv_direct_kernel_available ();
 #endif
     size_t ox = 0;
     for (; ox + P <= d->ow; ox += P) {
