@@ -433,22 +433,28 @@ test_conv_direct (void **state)
     fg_ops_ctx_destroy (&ctx);
 }
 
-//  The few-tap form (first layers: C*KH*KW <= 32, K <= 64) against the
-//  im2col path (ctx->direct_by_gemm) at 1 and 2 threads, with and without
-//  bias, inputs with NaN, infinities, -0 and subnormals: memcmp-equal.
+//  The tap form (forward of one group, K <= 64, no direct form) against
+//  the im2col path (ctx->direct_by_gemm) at 1 and 2 threads, with and
+//  without bias, inputs with NaN, infinities, -0 and subnormals:
+//  memcmp-equal. (FEDGRID_GEMM=avx2 runs its C form instead.)
 static void
-test_conv_few_tap (void **state)
+test_conv_tap_form (void **state)
 {
     s_seed (11);
     //  n, h, w, c, k, kh, kw, sh, sw, ph, pw, groups: cnn-small's first
     //  layer, vgg16-bn's, MobileNetV3's stem, a K of no specialised width
-    //  (20) with uneven stride and padding, a 5x5 kernel (25 taps)
+    //  (20) with uneven stride and padding, a 5x5 kernel (25 taps); then
+    //  several k blocks of FG_GEMM_KC: cnn-small's second layer (Kq 288),
+    //  Kq 576 padded, Kq 1000 (5x5, 40 channels)
     fg_conv_shape_t shapes [] = {
         { 3, 28, 28, 1, 32, 3, 3, 1, 1, 0, 0, 1 },
         { 2, 32, 32, 3, 64, 3, 3, 1, 1, 1, 1, 1 },
         { 2, 64, 64, 3, 16, 3, 3, 2, 2, 1, 1, 1 },
         { 2, 9, 7, 2, 20, 3, 3, 1, 2, 1, 0, 1 },
         { 2, 12, 12, 1, 16, 5, 5, 1, 1, 2, 2, 1 },
+        { 3, 13, 13, 32, 64, 3, 3, 1, 1, 0, 0, 1 },
+        { 2, 9, 9, 64, 32, 3, 3, 1, 1, 1, 1, 1 },
+        { 2, 7, 7, 40, 16, 5, 5, 1, 1, 2, 2, 1 },
     };
     for (size_t i = 0; i < sizeof shapes / sizeof shapes [0]; i++) {
         fg_conv_shape_t sh = shapes [i];
@@ -1933,7 +1939,7 @@ main (void)
         cmocka_unit_test (test_conv_paths),
         cmocka_unit_test (test_conv_chunks),
         cmocka_unit_test (test_conv_direct),
-        cmocka_unit_test (test_conv_few_tap),
+        cmocka_unit_test (test_conv_tap_form),
         cmocka_unit_test (test_epilogue),
         cmocka_unit_test (test_ctx_forms),
         cmocka_unit_test (test_determinism_threads),
