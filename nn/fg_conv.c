@@ -476,11 +476,23 @@ s_tap_row (const fg_conv_shape_t *s, const s_dims_t *d, const float *x,
     //  the C form: tests compare both)
     if (K % 16 == 0 && fg_conv_direct_kernel_available ()) {
         const size_t P = S_TAP_ACC * 16 / K;
+        const size_t step = (size_t) s->sw * C;
         for (; ox < d->ow; ) {
             bool wide = ox + P <= d->ow;
             size_t np = wide? P: 1;
-            for (size_t p = 0; p < np; p++)
-                s_tap_bases (s, x, zeros, img, oy, ox + p, base + p * S_TAP_TAPS);
+            s_tap_bases (s, x, zeros, img, oy, ox, base);
+            //  columns inside the input for the whole block: the next
+            //  pixels' taps are one stride on (rows of zeros stay)
+            long ix0 = (long) (ox * (size_t) s->sw) - s->pw;
+            long ix1 = (long) ((ox + np - 1) * (size_t) s->sw + (size_t) s->kw - 1) - s->pw;
+            bool inside = ix0 >= 0 && ix1 < s->w;
+            for (size_t p = 1; p < np; p++)
+                if (inside)
+                    for (size_t t = 0; t < taps; t++)
+                        base [p * S_TAP_TAPS + t] = base [t] == zeros? zeros
+                                                  : base [t] + p * step;
+                else
+                    s_tap_bases (s, x, zeros, img, oy, ox + p, base + p * S_TAP_TAPS);
             s_tap_block_avx512 (K, wide, C, taps, base, wt, b, y + (r * d->ow + ox) * K);
             ox += np;
         }
