@@ -290,11 +290,12 @@ s_pool_by_image (fg_ops_ctx_t *ctx, const char *what, const fg_pool_shape_t *s,
         int r = forward? fg_maxpool_forward (&one, xi, out + (size_t) img * out_img, NULL)
                        : fg_maxpool_backward (&one, xi, dy + (size_t) img * out_img,
                                               out + (size_t) img * in_img, NULL);
-        if (r)
+        if (r) {
 #ifdef _OPENMP
 #           pragma omp atomic write
 #endif
             failed = r;
+        }
     }
     if (failed)
         return fg_error_set (err, failed, "%s: out of memory", what);
