@@ -5,7 +5,7 @@
 
         bench/bench_nn [-m model[,model...]] [-b batch[,batch...]]
                        [-t threads[,threads...]] [-r reps] [-s seconds]
-                       [-w warmup] [-q max_wait] [-p] [-P gf1,gf2] [-L]
+                       [-w warmup] [-q max_wait] [-p] [-P gf1,gf2] [-L] [-E]
     defaults: every model, -b 10,32, -t 1,2, -r 5, -s 0.3, -w 2.
     -P: use these 1- and 2-thread peaks (GFLOPS) instead of measuring.
     -p: the sgemm peak only.  Quick run: bench/bench_nn -m cnn-small -r 3
@@ -13,6 +13,8 @@
         processes leave the machine >= 90% idle for a second.
     -L: per-layer profile instead (time by layer kind, forward/backward,
         GFLOPS of the convolutions; see s_profile).
+    -E: the same for the eval-mode forward (BN on running statistics), then
+        the model's whole eval pass (fg_model_forward, fused layers included).
 
     Models and inputs (as docs/benchmarks.md): cnn-small 28x28x1 10
     classes; vgg16-bn 32x32x3 10 classes; mobilenetv3-small and
@@ -379,7 +381,7 @@ s_act_of (int act)
 //  One layer forward (fwd) or backward; buffers are big enough for any.
 static int
 s_layer_call (fg_ops_ctx_t *ctx, const fg_model_t *model, const fg_mx_layer_t *l, uint32_t n,
-              bool fwd, float *x, float *y, float *dy, float *dx, float *w, float *dw,
+              bool fwd, bool eval, float *x, float *y, float *dy, float *dx, float *w, float *dw,
               float *aux, uint8_t *mask, fg_error_t *err)
 {
     const fg_mx_tensor_t *t = &model->tensors [l->in];
@@ -396,7 +398,7 @@ s_layer_call (fg_ops_ctx_t *ctx, const fg_model_t *model, const fg_mx_layer_t *l
         }
         case FG_MX_BN:
             return fwd? fg_bn_forward (n * hw, (int) t->c, x, w, w, aux, aux + t->c, 0.1f, 1e-5f,
-                                       true, aux + 2 * t->c, aux + 3 * t->c, y, err)
+                                       !eval, aux + 2 * t->c, aux + 3 * t->c, y, err)
                       : fg_bn_backward (n * hw, (int) t->c, x, w, aux + 2 * t->c, aux + 3 * t->c,
                                         true, dy, dx, dw, dw + t->c, err);
         case FG_MX_ACT:
@@ -425,7 +427,7 @@ s_layer_call (fg_ops_ctx_t *ctx, const fg_model_t *model, const fg_mx_layer_t *l
         case FG_MX_DROPOUT: {
             fg_rng_t rng;
             fg_rng_init (&rng, 1, FG_RNG_DROPOUT, 0, 0, 0, 0);
-            return fwd? fg_dropout_forward (count, l->p, &rng, 0, true, x, y, mask, err)
+            return fwd? fg_dropout_forward (count, l->p, &rng, 0, !eval, x, y, mask, err)
                       : fg_dropout_backward (count, l->p, mask, dy, dx, err);
         }
         case FG_MX_SCALE:
@@ -448,7 +450,7 @@ s_layer_call (fg_ops_ctx_t *ctx, const fg_model_t *model, const fg_mx_layer_t *l
 }
 
 static int
-s_profile (const s_model_t *m, uint32_t batch, int threads, int reps)
+s_profile (const s_model_t *m, uint32_t batch, int threads, int reps, bool eval)
 {
     fg_error_t err;
     fg_error_clear (&err);
@@ -482,6 +484,9 @@ s_profile (const s_model_t *m, uint32_t batch, int threads, int reps)
     double fwd_ms [K_N] = { 0 }, bwd_ms [K_N] = { 0 }, flop [K_N] = { 0 };
     int count [K_N] = { 0 };
     double times [64];
+    //  one thread: the process's CPU time, robust to other processes on a
+    //  shared machine (they take the core, not our CPU seconds)
+    double (*clock) (void) = threads == 1? fg_clock_cpu_s: fg_clock_mono_s;
     for (size_t li = 0; li < model->nlayers; li++) {
         const fg_mx_layer_t *l = &model->layers [li];
         int kind = s_layer_kind (l);
@@ -494,16 +499,16 @@ s_profile (const s_model_t *m, uint32_t batch, int threads, int reps)
         else
         if (l->op == FG_MX_LINEAR)
             flop [kind] += 2.0 * batch * l->cin * (double) l->cout;
-        for (int dir = 0; dir < 2; dir++) {
+        for (int dir = 0; dir < (eval? 1: 2); dir++) {
             for (int r = -1; r < reps; r++) {
-                double t0 = fg_clock_mono_s ();
-                if (s_layer_call (ctx, model, l, batch, dir == 0, buf [0], buf [1], buf [2], buf [3],
+                double t0 = clock ();
+                if (s_layer_call (ctx, model, l, batch, dir == 0, eval, buf [0], buf [1], buf [2], buf [3],
                                   buf [4], buf [5], buf [6], mask, &err)) {
                     fprintf (stderr, "bench_nn: layer %zu: %s\n", li, err.msg);
                     return -1;
                 }
                 if (r >= 0)
-                    times [r] = fg_clock_mono_s () - t0;
+                    times [r] = clock () - t0;
             }
             (dir == 0? fwd_ms: bwd_ms) [kind] += 1e3 * bench_median (times, reps);
         }
@@ -511,8 +516,9 @@ s_profile (const s_model_t *m, uint32_t batch, int threads, int reps)
     double total = 0;
     for (int k = 0; k < K_N; k++)
         total += fwd_ms [k] + bwd_ms [k];
-    printf ("# per-layer profile: %s batch %u threads %d (median of %d calls per layer)\n",
-            m->name, batch, threads, reps);
+    printf ("# per-layer profile: %s batch %u threads %d (median of %d calls per layer, %s)%s\n",
+            m->name, batch, threads, reps, threads == 1? "CPU time": "wall time",
+            eval? ", eval-mode forward only": "");
     printf ("# %-30s %5s %9s %9s %6s %8s %8s\n", "kind", "count", "fwd_ms", "bwd_ms", "%step",
             "fwd_GF", "bwd_GF");
     for (int k = 0; k < K_N; k++) {
@@ -523,8 +529,26 @@ s_profile (const s_model_t *m, uint32_t batch, int threads, int reps)
                 fwd_ms [k] > 0? flop [k] / fwd_ms [k] / 1e6: 0,
                 bwd_ms [k] > 0? 2 * flop [k] / bwd_ms [k] / 1e6: 0);
     }
-    printf ("  %-30s %5s %9.2f ms per training step (kernels only; %.1f img/s)\n", "total", "",
-            total, 1e3 * batch / total);
+    printf ("  %-30s %5s %9.2f ms per %s (kernels only; %.1f img/s)\n", "total", "",
+            total, eval? "eval forward": "training step", 1e3 * batch / total);
+    if (eval) {
+        //  the model's own eval pass (fg_model_forward: what fusion saves)
+        fg_model_init (model, 1);
+        fg_model_ws_t *ws = fg_model_ws_new (model, batch, threads, &err);
+        const float *logits;
+        for (int r = -1; ws && r < reps; r++) {
+            double t0 = clock ();
+            if (fg_model_forward (model, ws, buf [0], batch, false, NULL, &logits, &err))
+                break;
+            if (r >= 0)
+                times [r] = clock () - t0;
+            if (r == reps - 1)
+                printf ("  %-30s %5s %9.2f ms (fg_model_forward, eval; %.1f img/s)\n", "model pass",
+                        "", 1e3 * bench_median (times, reps),
+                        batch / bench_median (times, reps));
+        }
+        fg_model_ws_destroy (&ws);
+    }
     for (int i = 0; i < 7; i++)
         free (buf [i]);
     free (mask);
@@ -556,7 +580,7 @@ static void
 s_usage (void)
 {
     fprintf (stderr, "usage: bench_nn [-m model[,model...]] [-b batch[,...]] [-t threads[,...]]\n"
-                     "                [-r reps] [-s seconds] [-w warmup] [-q max_wait] [-p] [-P gf1,gf2] [-L]\n"
+                     "                [-r reps] [-s seconds] [-w warmup] [-q max_wait] [-p] [-P gf1,gf2] [-L] [-E]\n"
                      "models: cnn-small vgg16-bn mobilenetv3-small mobilenetv3-large\n");
 }
 
@@ -568,10 +592,10 @@ main (int argc, char **argv)
     int threads [S_MAX_LIST] = { 1, 2 }, nthreads = 2;
     int reps = 5, warmup = 2;
     double seconds = 0.3;
-    bool peak_only = false, profile = false;
+    bool peak_only = false, profile = false, eval_profile = false;
     double quiet = 0, given_peak [3] = { 0, 0, 0 };
     int opt;
-    while ((opt = getopt (argc, argv, "m:b:t:r:s:w:q:P:pLh")) != -1) {
+    while ((opt = getopt (argc, argv, "m:b:t:r:s:w:q:P:pLEh")) != -1) {
         switch (opt) {
             case 'm': {
                 memset (use, 0, sizeof use);
@@ -606,6 +630,7 @@ main (int argc, char **argv)
                 break;
             case 'p': peak_only = true; break;
             case 'L': profile = true; break;
+            case 'E': profile = eval_profile = true; break;
             default: s_usage (); return 2;
         }
     }
@@ -618,7 +643,8 @@ main (int argc, char **argv)
         for (size_t mi = 0; mi < S_NMODELS; mi++)
             for (int bi = 0; use [mi] && bi < nbatches; bi++)
                 for (int ti = 0; ti < nthreads; ti++)
-                    if (s_profile (&s_models [mi], (uint32_t) batches [bi], threads [ti], reps))
+                    if (s_profile (&s_models [mi], (uint32_t) batches [bi], threads [ti], reps,
+                                   eval_profile))
                         return 1;
         return 0;
     }

@@ -4,9 +4,10 @@ models, batches, thread counts and method, the same table.
 
     /usr/bin/python3 bench/bench_torch.py [-m model[,model...]] [-b 10,32]
         [-t 1,2] [-r reps] [-s seconds] [-w warmup]
-        [-f best|contiguous|channels_last] [--peak GF1,GF2] [-q max_wait] [-L]
+        [-f best|contiguous|channels_last] [--peak GF1,GF2] [-q max_wait] [-L [-E]]
         [--no-onednn-peak | --onednn-peak-only]
--L prints torch.profiler's table of `reps` training steps instead.
+-L prints torch.profiler's table of `reps` training steps instead (-E: of
+`reps` inference steps, as the inference column runs them).
 
 Needs Debian's python3-torch (1.13) and, for MobileNetV3,
 python3-torchvision (else the models are skipped with a note). Nothing in
@@ -195,8 +196,9 @@ def run_one(name, batch, threads, fmt, reps, warmup, seconds):
     return {"train": train, "infer": infer, "flop": flop, "params": params}
 
 
-def profile(name, batch, threads, fmt, steps):
-    """Self CPU time of the top torch ops over `steps` training steps."""
+def profile(name, batch, threads, fmt, steps, infer=False):
+    """Self CPU time of the top torch ops over `steps` training steps (or,
+    infer: eval-mode forward + loss under inference_mode, as run_one)."""
     import torch
     import torch.nn.functional as F
     from torch.profiler import profile as tprofile, ProfilerActivity
@@ -208,9 +210,13 @@ def profile(name, batch, threads, fmt, steps):
     x = (torch.rand(batch, c, h, w) * 2 - 1).contiguous(memory_format=memory_format)
     y = torch.randint(0, classes, (batch,))
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-    model.train()
+    model.train(not infer)
 
     def step():
+        if infer:
+            with torch.inference_mode():
+                F.cross_entropy(model(x), y)
+            return
         opt.zero_grad()
         F.cross_entropy(model(x), y).backward()
         opt.step()
@@ -219,8 +225,8 @@ def profile(name, batch, threads, fmt, steps):
     with tprofile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(steps):
             step()
-    print("# torch profile: %s batch %d threads %d %s, %d training steps" % (
-        name, batch, threads, fmt, steps))
+    print("# torch profile: %s batch %d threads %d %s, %d %s" % (
+        name, batch, threads, fmt, steps, "inference steps" if infer else "training steps"))
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=18))
 
 
@@ -283,6 +289,8 @@ def main():
     ap.add_argument("--onednn-peak-only", action="store_true")
     ap.add_argument("-L", dest="profile", action="store_true",
                     help="torch.profiler table of training steps instead (first -b/-t, -f)")
+    ap.add_argument("-E", dest="infer_profile", action="store_true",
+                    help="with -L: profile inference steps (eval, inference_mode) instead")
     ap.add_argument("--one", nargs=4, metavar=("MODEL", "BATCH", "THREADS", "FMT"))
     args = ap.parse_args()
     if args.one:
@@ -294,7 +302,8 @@ def main():
     if args.profile:
         fmt = "cl" if args.fmt == "channels_last" else "nchw"
         for name in args.m.split(","):
-            profile(name, int(args.b.split(",")[0]), int(args.t.split(",")[0]), fmt, args.reps)
+            profile(name, int(args.b.split(",")[0]), int(args.t.split(",")[0]), fmt, args.reps,
+                    args.infer_profile)
         return 0
     import torch
     names = args.m.split(",")

@@ -109,3 +109,44 @@ fg_act_backward (fg_act_t act, size_t n, const float *x, const float *dy,
     }
     return fg_error_set (err, FG_EINVAL, "activation: unknown kind %d", (int) act);
 }
+
+//  ---------------------------------------------------------------------------
+//  Context forms: blocks of elements over threads, each the plain loop
+
+int
+fg_act_forward_ctx (fg_ops_ctx_t *ctx, fg_act_t act, size_t n, const float *x,
+                    float *y, fg_error_t *err)
+{
+    int threads = fg_ops_par_threads (ctx, n, n / 16);
+    int rc = fg_act_forward (act, threads > 1? 0: n, x, y, err);
+    if (rc || threads < 2)
+        return rc;          //  (n = 0 above: only the kind is checked)
+    if (!x || !y)
+        return fg_act_forward (act, n, x, y, err);
+    FG_PARALLEL_FOR (threads)
+    for (long t = 0; t < threads; t++) {
+        size_t b, e;
+        fg_ops_part (n, (size_t) threads, (size_t) t, &b, &e);
+        fg_act_forward (act, e - b, x + b, y + b, NULL);
+    }
+    return 0;
+}
+
+int
+fg_act_backward_ctx (fg_ops_ctx_t *ctx, fg_act_t act, size_t n, const float *x,
+                     const float *dy, float *dx, fg_error_t *err)
+{
+    int threads = fg_ops_par_threads (ctx, n, n / 16);
+    int rc = fg_act_backward (act, threads > 1? 0: n, x, dy, dx, err);
+    if (rc || threads < 2)
+        return rc;
+    if (!x || !dy || !dx)
+        return fg_act_backward (act, n, x, dy, dx, err);
+    FG_PARALLEL_FOR (threads)
+    for (long t = 0; t < threads; t++) {
+        size_t b, e;
+        fg_ops_part (n, (size_t) threads, (size_t) t, &b, &e);
+        fg_act_backward (act, e - b, x + b, dy + b, dx + b, NULL);
+    }
+    return 0;
+}

@@ -1,10 +1,13 @@
 /*  fg_conv.c — 2-D convolution, NHWC, forward and backward.
 
-    Four paths, chosen by shape only (so by the experiment, never by the
+    Five paths, chosen by shape only (so by the experiment, never by the
     deployment):
       depthwise   groups == C == K: own loops, weights transposed to
                   (KH*KW, C) in scratch so the channel loop is contiguous;
       pointwise   1x1, stride 1, no padding: x (N*H*W, C) is the GEMM's A;
+      tap         forward of one group, K <= 64, no direct form (first
+                  layers, small outputs): the im2col path's arithmetic
+                  straight from x, no im2col matrix (s_tap_row);
       direct      stride 1, one group, an output geometry and channel
                   counts the kernels know (s_direct_dims: outputs >= 16
                   wide, 3x3 on 8x8 and 4x4): from the zero-padded input
@@ -23,7 +26,9 @@
     the chunk size depends on the shape only (FG_CONV_CHUNK_FLOATS).      */
 
 #include <assert.h>
+#include <math.h>
 #include <string.h>
+#include "fg_gemm.h"
 #include "fg_ops_internal.h"
 
 //  The derived sizes of a checked shape.
@@ -317,6 +322,211 @@ s_direct_dw (fg_ops_ctx_t *ctx, const fg_direct_t *d, size_t chunk,
     return 0;
 }
 
+//  ---------------------------------------------------------------------------
+//  Tap form: the forward of one group, K <= 64 output channels (a multiple
+//  of 16 or Kq = C*KH*KW <= 32), KH*KW <= 25, not 1x1-unpadded and not a
+//  direct form: the first layers (cnn-small 1->32, vgg16-bn 3->64,
+//  MobileNetV3's stem 3->16 stride 2) and cnn-small's 32->64 on 13x13,
+//  whose im2col matrix costs more to build (and pack) than the GEMM. It
+//  runs fg_gemm's arithmetic (nn/fg_gemm.h) for the im2col path's product
+//  col (rows x Kq) * W^T, q in (c, i, j) order, alpha 1, beta 0: per k block
+//  [q0, q0 + FG_GEMM_KC), ab = +0, ab = fmaf (col_q, w_kq, ab) in q order;
+//  the first block's ab is y, each later one is added (fmaf (1, y, ab) =
+//  y + ab); then y + b_k. Straight from x: a padding tap reads zeros (its
+//  fmaf is done too), so the bits are the im2col path's. By output row over
+//  threads.
+
+#define S_TAP_COUT 64
+#define S_TAP_TAPS 25           //  KH*KW at most
+#define S_TAP_ACC 16            //  AVX-512 accumulators: 16 / NV pixels
+
+static bool
+s_is_tap_form (const fg_conv_shape_t *s, const s_dims_t *d)
+{
+    return s->groups == 1 && s->k <= S_TAP_COUT && d->khkw <= S_TAP_TAPS
+        && (s->k % 16 == 0 || d->kq <= 32) && !s_is_pointwise (s);
+}
+
+//  The C form: one output pixel, tap t of channel c at base [t][c] (a zero
+//  row for padding), wt (Kq x K) -> out (K) [+ b]; sums in `acc`.
+FG_OPS_FMA static void
+s_tap_pixel (size_t K, size_t C, size_t taps, const float *const *base,
+             const float *wt, const float *b, float *out)
+{
+    float acc [S_TAP_COUT];
+    const size_t kq = C * taps;
+    for (size_t q0 = 0; q0 < kq; q0 += FG_GEMM_KC) {
+        for (size_t k = 0; k < K; k++)
+            acc [k] = 0.0f;
+        size_t q1 = kq - q0 < FG_GEMM_KC? kq: q0 + FG_GEMM_KC;
+        for (size_t q = q0; q < q1; q++) {
+            const float xv = base [q % taps] [q / taps], *wr = wt + q * K;
+            for (size_t k = 0; k < K; k++)
+                acc [k] = fmaf (xv, wr [k], acc [k]);
+        }
+        for (size_t k = 0; k < K; k++)
+            out [k] = q0 == 0? acc [k]: out [k] + acc [k];
+    }
+    if (b)
+        for (size_t k = 0; k < K; k++)
+            out [k] = out [k] + b [k];
+}
+
+#if defined (__GNUC__) && defined (__x86_64__) && !defined (FG_OPS_NO_CLONES)
+#   include <immintrin.h>
+#   define S_TAP_AVX512 1
+
+//  The same for P pixels side by side, K = 16 * NV (P * NV <= 16
+//  accumulators in registers): _mm512_fmadd_ps rounds once, as fmaf. The
+//  k blocks' partial sums meet in out (y + ab, in block order).
+__attribute__ ((target ("avx512f"), always_inline)) static inline void
+s_tap_pixels_avx512 (size_t NV, size_t P, size_t C, size_t taps,
+                     const float *const *base, const float *wt, const float *b,
+                     float *out)
+{
+    const size_t K = 16 * NV, kq = C * taps;
+    for (size_t q0 = 0; q0 < kq; q0 += FG_GEMM_KC) {
+        __m512 acc [S_TAP_ACC];
+#pragma GCC unroll 16
+        for (size_t a = 0; a < P * NV; a++)
+            acc [a] = _mm512_setzero_ps ();
+        size_t q1 = kq - q0 < FG_GEMM_KC? kq: q0 + FG_GEMM_KC;
+        size_t c = q0 / taps, t = q0 % taps;
+        for (size_t q = q0; q < q1; q++) {
+            __m512 wv [4];
+#pragma GCC unroll 4
+            for (size_t v = 0; v < NV; v++)
+                wv [v] = _mm512_loadu_ps (wt + q * K + 16 * v);
+#pragma GCC unroll 16
+            for (size_t p = 0; p < P; p++) {
+                __m512 xv = _mm512_set1_ps (base [p * S_TAP_TAPS + t] [c]);
+#pragma GCC unroll 4
+                for (size_t v = 0; v < NV; v++)
+                    acc [p * NV + v] = _mm512_fmadd_ps (xv, wv [v], acc [p * NV + v]);
+            }
+            if (++t == taps) {
+                t = 0;
+                c++;
+            }
+        }
+#pragma GCC unroll 16
+        for (size_t a = 0; a < P * NV; a++) {
+            float *dst = out + (a / NV) * K + 16 * (a % NV);
+            if (q0 > 0)
+                acc [a] = _mm512_add_ps (_mm512_loadu_ps (dst), acc [a]);
+            _mm512_storeu_ps (dst, acc [a]);
+        }
+    }
+    if (b)
+#pragma GCC unroll 16
+        for (size_t a = 0; a < P * NV; a++) {
+            float *dst = out + (a / NV) * K + 16 * (a % NV);
+            _mm512_storeu_ps (dst, _mm512_add_ps (_mm512_loadu_ps (dst),
+                                                  _mm512_loadu_ps (b + 16 * (a % NV))));
+        }
+}
+
+//  P = 16 / NV pixels (wide) or 1 (a row's tail); K = 16, 32 or 64.
+__attribute__ ((target ("avx512f"))) static void
+s_tap_block_avx512 (size_t K, bool wide, size_t C, size_t taps,
+                    const float *const *base, const float *wt, const float *b,
+                    float *out)
+{
+    switch (K + wide) {
+        case 17: s_tap_pixels_avx512 (1, 16, C, taps, base, wt, b, out); break;
+        case 16: s_tap_pixels_avx512 (1, 1, C, taps, base, wt, b, out); break;
+        case 33: s_tap_pixels_avx512 (2, 8, C, taps, base, wt, b, out); break;
+        case 32: s_tap_pixels_avx512 (2, 1, C, taps, base, wt, b, out); break;
+        case 65: s_tap_pixels_avx512 (4, 4, C, taps, base, wt, b, out); break;
+        default: s_tap_pixels_avx512 (4, 1, C, taps, base, wt, b, out);
+    }
+}
+#endif
+
+//  Where the taps of output pixel (img, oy, ox) are: base [i*KW + j] is x's
+//  pixel (iy, ix), or `zeros` (C zero floats) outside the input.
+static void
+s_tap_bases (const fg_conv_shape_t *s, const float *x, const float *zeros,
+             size_t img, size_t oy, size_t ox, const float **base)
+{
+    const size_t H = (size_t) s->h, W = (size_t) s->w, C = (size_t) s->c;
+    const size_t kh = (size_t) s->kh, kw = (size_t) s->kw;
+    for (size_t i = 0; i < kh; i++) {
+        long iy = (long) (oy * (size_t) s->sh + i) - s->ph;
+        for (size_t j = 0; j < kw; j++) {
+            long ix = (long) (ox * (size_t) s->sw + j) - s->pw;
+            bool in = iy >= 0 && iy < (long) H && ix >= 0 && ix < (long) W;
+            base [i * kw + j] = in? x + ((img * H + (size_t) iy) * W + (size_t) ix) * C
+                                  : zeros;
+        }
+    }
+}
+
+//  Output row r = (img, oy) of y.
+static void
+s_tap_row (const fg_conv_shape_t *s, const s_dims_t *d, const float *x,
+           const float *zeros, const float *wt, const float *b, float *y, size_t r)
+{
+    const size_t K = (size_t) s->k, C = (size_t) s->c, taps = d->khkw;
+    const size_t img = r / d->oh, oy = r % d->oh;
+    const float *base [S_TAP_ACC * S_TAP_TAPS];
+    size_t ox = 0;
+#ifdef S_TAP_AVX512
+    //  the AVX-512 GEMM's condition (FEDGRID_GEMM=avx2 or portable runs
+    //  the C form: tests compare both)
+    if (K % 16 == 0 && fg_conv_direct_kernel_available ()) {
+        const size_t P = S_TAP_ACC * 16 / K;
+        const size_t step = (size_t) s->sw * C;
+        for (; ox < d->ow; ) {
+            bool wide = ox + P <= d->ow;
+            size_t np = wide? P: 1;
+            s_tap_bases (s, x, zeros, img, oy, ox, base);
+            //  columns inside the input for the whole block: the next
+            //  pixels' taps are one stride on (rows of zeros stay)
+            long ix0 = (long) (ox * (size_t) s->sw) - s->pw;
+            long ix1 = (long) ((ox + np - 1) * (size_t) s->sw + (size_t) s->kw - 1) - s->pw;
+            bool inside = ix0 >= 0 && ix1 < s->w;
+            for (size_t p = 1; p < np; p++)
+                if (inside)
+                    for (size_t t = 0; t < taps; t++)
+                        base [p * S_TAP_TAPS + t] = base [t] == zeros? zeros
+                                                  : base [t] + p * step;
+                else
+                    s_tap_bases (s, x, zeros, img, oy, ox + p, base + p * S_TAP_TAPS);
+            s_tap_block_avx512 (K, wide, C, taps, base, wt, b, y + (r * d->ow + ox) * K);
+            ox += np;
+        }
+    }
+#endif
+    for (; ox < d->ow; ox++) {
+        s_tap_bases (s, x, zeros, img, oy, ox, base);
+        s_tap_pixel (K, C, taps, base, wt, b, y + (r * d->ow + ox) * K);
+    }
+}
+
+//  y = conv (x, w) + b in the tap form; scratch: wt (Kq x K) and C zeros.
+static int
+s_tap_forward (fg_ops_ctx_t *ctx, const fg_conv_shape_t *s, const s_dims_t *d,
+               const float *x, const float *w, const float *b, float *y,
+               fg_error_t *err)
+{
+    const size_t K = (size_t) s->k, kq = d->kq, C = (size_t) s->c;
+    float *wt = fg_ops_scratch (ctx, FG_SCRATCH_PANEL, (kq * K + C) * sizeof (float));
+    if (!wt)
+        return fg_error_set (err, FG_ENOMEM, "conv: tap form: no memory for %zu "
+                             "weights", kq * K);
+    for (size_t k = 0; k < K; k++)
+        for (size_t q = 0; q < kq; q++)
+            wt [q * K + k] = w [k * kq + q];
+    float *zeros = wt + kq * K;
+    memset (zeros, 0, C * sizeof (float));
+    const long rows = (long) ((size_t) s->n * d->oh);
+    FG_PARALLEL_FOR (ctx->threads)
+    for (long r = 0; r < rows; r++)
+        s_tap_row (s, d, x, zeros, wt, b, y, (size_t) r);
+    return 0;
+}
+
 //  x (N,H,W,C) images [n0, n0+nimg), group g
 //  -> col (nimg*OH*OW, Kq), row p = (img, oy, ox), column (c, i, j).
 //  Split over threads by output row (img, oy): each col row is written by
@@ -398,42 +608,57 @@ s_depthwise_weights (const fg_conv_shape_t *s, const s_dims_t *d,
             wt [q * C + c] = w [c * d->khkw + q];
 }
 
-FG_OPS_WIDE static int
+//  Image img of the depthwise forward: x (H,W,C) -> y (OH,OW,C), wt (KH*KW, C).
+FG_OPS_WIDE static void
+s_depthwise_image (const fg_conv_shape_t *s, const s_dims_t *d, const float *x,
+                   const float *wt, const float *b, float *y, size_t img)
+{
+    const size_t H = (size_t) s->h, W = (size_t) s->w, C = (size_t) s->c;
+    float *out = y + img * d->pix * C;
+    for (size_t oy = 0; oy < d->oh; oy++)
+        for (size_t ox = 0; ox < d->ow; ox++, out += C) {
+            for (size_t c = 0; c < C; c++)
+                out [c] = 0.0f;
+            for (size_t i = 0; i < (size_t) s->kh; i++) {
+                long iy = (long) (oy * (size_t) s->sh + i) - s->ph;
+                if (iy < 0 || iy >= (long) H)
+                    continue;
+                for (size_t j = 0; j < (size_t) s->kw; j++) {
+                    long ix = (long) (ox * (size_t) s->sw + j) - s->pw;
+                    if (ix < 0 || ix >= (long) W)
+                        continue;
+                    const float *src = x + ((img * H + (size_t) iy) * W
+                                            + (size_t) ix) * C;
+                    const float *wr = wt + (i * (size_t) s->kw + j) * C;
+                    for (size_t c = 0; c < C; c++)
+                        out [c] += src [c] * wr [c];
+                }
+            }
+            if (b)
+                for (size_t c = 0; c < C; c++)
+                    out [c] += b [c];
+        }
+}
+
+//  By image over threads (each output written by one iteration, in the
+//  operation order of the serial loop).
+static int
 s_depthwise_forward (fg_ops_ctx_t *ctx, const fg_conv_shape_t *s,
                      const s_dims_t *d, const float *x, const float *w,
                      const float *b, float *y, fg_error_t *err)
 {
-    const size_t H = (size_t) s->h, W = (size_t) s->w, C = (size_t) s->c;
+    const size_t C = (size_t) s->c;
     float *wt = fg_ops_scratch (ctx, FG_SCRATCH_COL, d->khkw * C * sizeof (float));
     if (!wt)
         return fg_error_set (err, FG_ENOMEM, "conv: depthwise: no memory "
                              "for %zu weights", d->khkw * C);
     s_depthwise_weights (s, d, w, wt);
-    float *out = y;
-    for (size_t img = 0; img < (size_t) s->n; img++)
-        for (size_t oy = 0; oy < d->oh; oy++)
-            for (size_t ox = 0; ox < d->ow; ox++, out += C) {
-                for (size_t c = 0; c < C; c++)
-                    out [c] = 0.0f;
-                for (size_t i = 0; i < (size_t) s->kh; i++) {
-                    long iy = (long) (oy * (size_t) s->sh + i) - s->ph;
-                    if (iy < 0 || iy >= (long) H)
-                        continue;
-                    for (size_t j = 0; j < (size_t) s->kw; j++) {
-                        long ix = (long) (ox * (size_t) s->sw + j) - s->pw;
-                        if (ix < 0 || ix >= (long) W)
-                            continue;
-                        const float *src = x + ((img * H + (size_t) iy) * W
-                                                + (size_t) ix) * C;
-                        const float *wr = wt + (i * (size_t) s->kw + j) * C;
-                        for (size_t c = 0; c < C; c++)
-                            out [c] += src [c] * wr [c];
-                    }
-                }
-                if (b)
-                    for (size_t c = 0; c < C; c++)
-                        out [c] += b [c];
-            }
+    const long n = s->n;
+    const int threads = fg_ops_par_threads (ctx, (size_t) s->n * d->pix * C * d->khkw,
+                                            (size_t) s->n);
+    FG_PARALLEL_FOR (threads)
+    for (long img = 0; img < n; img++)
+        s_depthwise_image (s, d, x, wt, b, y, (size_t) img);
     return 0;
 }
 
@@ -508,7 +733,10 @@ fg_conv_forward (fg_ops_ctx_t *ctx, const fg_conv_shape_t *s,
     const size_t N = (size_t) s->n, C = (size_t) s->c, K = (size_t) s->k;
     const size_t G = (size_t) s->groups;
     fg_direct_t form;
-    if (s_direct_dims (s, &d, false, &form))
+    bool direct = s_direct_dims (s, &d, false, &form);
+    if (!direct && s_is_tap_form (s, &d) && !ctx->direct_by_gemm)
+        return s_tap_forward (ctx, s, &d, x, w, b, y, err);
+    if (direct)
         rc = s_direct (ctx, s, &form, false, x, w, y, err);
     else
     if (s_is_pointwise (s)) {
@@ -539,10 +767,8 @@ fg_conv_forward (fg_ops_ctx_t *ctx, const fg_conv_shape_t *s,
         }
     }
     if (!rc && b) {
-        size_t rows = N * d.pix;
-        for (size_t p = 0; p < rows; p++)
-            for (size_t k = 0; k < K; k++)
-                y [p * K + k] += b [k];
+        fg_epilogue_t e = { .bias = b, .act = FG_ACT_IDENTITY };
+        rc = fg_epilogue_forward (ctx, N * d.pix, s->k, &e, y, y, err);
     }
     return rc;
 }

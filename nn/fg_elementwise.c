@@ -101,3 +101,16 @@ fg_acc (size_t n, const float *src, float *dst)
     for (size_t i = 0; i < n; i++)
         dst [i] += src [i];
 }
+
+//  Context form of fg_add_forward: blocks of elements over threads.
+void
+fg_add_forward_ctx (fg_ops_ctx_t *ctx, size_t n, const float *a, const float *b, float *y)
+{
+    int threads = fg_ops_par_threads (ctx, n, n / 16);
+    FG_PARALLEL_FOR (threads)
+    for (long t = 0; t < threads; t++) {
+        size_t lo, hi;
+        fg_ops_part (n, (size_t) threads, (size_t) t, &lo, &hi);
+        fg_add_forward (hi - lo, a + lo, b + lo, y + lo);
+    }
+}

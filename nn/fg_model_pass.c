@@ -295,6 +295,68 @@ s_param (fg_state_t *state, int view)
     return view < 0? NULL: state->data + state->views [view].offset;
 }
 
+//  True if tensor t is read by layer `reader` only (and is not the logits).
+static bool
+s_single_reader (const fg_model_t *self, int t, size_t reader)
+{
+    if (t == self->output)
+        return false;
+    for (size_t l = 0; l < self->nlayers; l++)
+        if (l != reader && (self->layers [l].in == t || self->layers [l].in2 == t))
+            return false;
+    return true;
+}
+
+//  Eval only: conv or linear layer l, then the batch norm and / or the
+//  activation that alone read its output, in one fg_epilogue_forward pass
+//  (the bits of the separate layers; docs/ops.md). Writes the last fused
+//  layer's tensor and returns how many layers it ran, 0 when l is not such
+//  a start (then the layers run one by one).
+static size_t
+s_forward_fused (fg_model_t *self, fg_model_ws_t *ws, size_t l, const float *in,
+                 uint32_t n, int *rc, fg_error_t *err)
+{
+    const fg_mx_layer_t *layer = &self->layers [l];
+    if (layer->op != FG_MX_CONV && layer->op != FG_MX_LINEAR)
+        return 0;
+    fg_state_t *state = self->state;
+    fg_epilogue_t e = { .bias = s_param (state, layer->b), .act = FG_ACT_IDENTITY };
+    size_t last = l;
+    const fg_mx_layer_t *next = l + 1 < self->nlayers? &self->layers [l + 1]: NULL;
+    if (next && next->op == FG_MX_BN && next->in == layer->out
+    &&  s_single_reader (self, layer->out, l + 1)) {
+        e.gamma = s_param (state, next->w);
+        e.beta = s_param (state, next->b);
+        e.running_mean = s_param (state, next->rm);
+        e.running_var = s_param (state, next->rv);
+        e.eps = next->eps;
+        last = l + 1;
+        next = l + 2 < self->nlayers? &self->layers [l + 2]: NULL;
+    }
+    const fg_mx_layer_t *prev = &self->layers [last];
+    if (next && next->op == FG_MX_ACT && next->in == prev->out
+    &&  s_single_reader (self, prev->out, last + 1)) {
+        e.act = s_act (next->act);
+        last++;
+    }
+    if (last == l)
+        return 0;
+    const fg_mx_tensor_t *tx = &self->tensors [layer->in];
+    const fg_mx_tensor_t *ty = &self->tensors [layer->out];
+    float *out = ws->act [self->layers [last].out];
+    if (layer->op == FG_MX_CONV) {
+        fg_conv_shape_t s = s_conv_shape (layer, tx, n);
+        *rc = fg_conv_forward (ws->ctx, &s, in, s_param (state, layer->w), NULL, out, err);
+    }
+    else
+        *rc = fg_linear_forward (ws->ctx, (int) n, (int) layer->cin, (int) layer->cout, in,
+                                 s_param (state, layer->w), NULL, out, err);
+    if (*rc == 0)
+        *rc = fg_epilogue_forward (ws->ctx, (size_t) n * ty->h * ty->w, (int) ty->c, &e,
+                                   out, out, err);
+    return last - l + 1;
+}
+
 int
 fg_model_forward (fg_model_t *self, fg_model_ws_t *ws, const float *x, uint32_t n,
                   bool train, fg_rng_t *dropout, const float **logits, fg_error_t *err)
@@ -320,6 +382,13 @@ fg_model_forward (fg_model_t *self, fg_model_ws_t *ws, const float *x, uint32_t 
         const float *in2 = layer->in2 < 0? NULL: layer->in2 == 0? x: ws->act [layer->in2];
         float *out = ws->act [layer->out];
         size_t count = (size_t) n * s_tensor_floats (tx);
+        size_t fused = train? 0: s_forward_fused (self, ws, l, in, n, &rc, err);
+        if (fused) {
+            if (rc)
+                fg_error_prefix (err, "model %s forward: layers %zu-%zu", kind, l, l + fused - 1);
+            l += fused - 1;
+            continue;
+        }
         switch (layer->op) {
             case FG_MX_CONV: {
                 fg_conv_shape_t s = s_conv_shape (layer, tx, n);
@@ -337,15 +406,15 @@ fg_model_forward (fg_model_t *self, fg_model_ws_t *ws, const float *x, uint32_t 
                 break;
             }
             case FG_MX_ACT:
-                rc = fg_act_forward (s_act (layer->act), count, in, out, err);
+                rc = fg_act_forward_ctx (ws->ctx, s_act (layer->act), count, in, out, err);
                 break;
             case FG_MX_MAXPOOL: {
                 fg_pool_shape_t s = s_pool_shape (tx, n);
-                rc = fg_maxpool_forward (&s, in, out, err);
+                rc = fg_maxpool_forward_ctx (ws->ctx, &s, in, out, err);
                 break;
             }
             case FG_MX_GAP:
-                fg_gap_forward (n, (size_t) tx->h * tx->w, tx->c, in, out);
+                fg_gap_forward_ctx (ws->ctx, n, (size_t) tx->h * tx->w, tx->c, in, out);
                 break;
             case FG_MX_FLATTEN:
                 fg_flatten_forward (n, tx->h, tx->w, tx->c, in, out);
@@ -360,10 +429,10 @@ fg_model_forward (fg_model_t *self, fg_model_ws_t *ws, const float *x, uint32_t 
                                          in, out, ws->mask [l], err);
                 break;
             case FG_MX_SCALE:
-                fg_scale_forward (n, (size_t) tx->h * tx->w, tx->c, in, in2, out);
+                fg_scale_forward_ctx (ws->ctx, n, (size_t) tx->h * tx->w, tx->c, in, in2, out);
                 break;
             case FG_MX_ADD:
-                fg_add_forward (count, in, in2, out);
+                fg_add_forward_ctx (ws->ctx, count, in, in2, out);
                 break;
             default:
                 if (FG_NEVER (true))
@@ -444,12 +513,12 @@ fg_model_backward (fg_model_t *self, fg_model_ws_t *ws, const float *dlogits, fg
             }
             case FG_MX_ACT:
                 if (dx)
-                    rc = fg_act_backward (s_act (layer->act), count, in, dy, dx, err);
+                    rc = fg_act_backward_ctx (ws->ctx, s_act (layer->act), count, in, dy, dx, err);
                 break;
             case FG_MX_MAXPOOL: {
                 fg_pool_shape_t s = s_pool_shape (tx, n);
                 if (dx)
-                    rc = fg_maxpool_backward (&s, in, dy, dx, err);
+                    rc = fg_maxpool_backward_ctx (ws->ctx, &s, in, dy, dx, err);
                 break;
             }
             case FG_MX_GAP:

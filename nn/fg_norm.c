@@ -174,3 +174,85 @@ fg_bn_backward (size_t m, int c, const float *x, const float *gamma,
         free (sdy);
     return 0;
 }
+
+//  ---------------------------------------------------------------------------
+//  Eval-mode epilogue (fg_ops.h): bias, batch norm on the running
+//  statistics, activation, block by block of rows so the block is still in
+//  L1 when the activation (fg_act_forward itself) runs over it.
+
+#define S_EPILOGUE_BLOCK 4096           //  floats per block (16 KiB)
+
+//  rows (rows, C) of x -> y: v = x + bias; v = (v - mean) * scale + beta,
+//  scale = invstd * gamma as fg_bn_forward rounds it (each NULL: skipped).
+FG_OPS_WIDE static void
+s_epilogue_rows (size_t rows, size_t C, const float *x, const float *bias,
+                 const float *mean, const float *scale, const float *beta, float *y)
+{
+    if (bias && scale)
+        for (size_t i = 0; i < rows * C; i += C)
+            for (size_t j = 0; j < C; j++) {
+                float v = x [i + j] + bias [j];
+                y [i + j] = (v - mean [j]) * scale [j] + beta [j];
+            }
+    else
+    if (scale)
+        for (size_t i = 0; i < rows * C; i += C)
+            for (size_t j = 0; j < C; j++)
+                y [i + j] = (x [i + j] - mean [j]) * scale [j] + beta [j];
+    else
+    if (bias)
+        for (size_t i = 0; i < rows * C; i += C)
+            for (size_t j = 0; j < C; j++)
+                y [i + j] = x [i + j] + bias [j];
+    else
+    if (y != x)
+        memmove (y, x, rows * C * sizeof (float));
+}
+
+int
+fg_epilogue_forward (fg_ops_ctx_t *ctx, size_t m, int c, const fg_epilogue_t *e,
+                     const float *x, float *y, fg_error_t *err)
+{
+    int rc = s_check ("epilogue", m, c, err);
+    if (rc)
+        return rc;
+    if (!ctx || !e || !x || !y || (e->gamma && (!e->beta || !e->running_mean
+                                                || !e->running_var)))
+        return fg_error_set (err, FG_EINVAL, "epilogue: NULL argument");
+    if (e->gamma && (!(e->eps > 0.0f) || !isfinite (e->eps)))
+        return fg_error_set (err, FG_EINVAL, "epilogue: batch norm eps %g must be > 0",
+                             (double) e->eps);
+    rc = fg_act_forward (e->act, 0, NULL, NULL, err);
+    if (rc)
+        return rc;
+    const size_t C = (size_t) c;
+    float *mean = NULL, *scale = NULL;
+    if (e->gamma) {
+        mean = fg_ops_scratch (ctx, FG_SCRATCH_AUX, 2 * C * sizeof (float));
+        if (!mean)
+            return fg_error_set (err, FG_ENOMEM, "epilogue: no memory for %zu "
+                                 "coefficients", 2 * C);
+        scale = mean + C;
+        for (size_t j = 0; j < C; j++) {
+            //  fg_bn_forward's eval statistics, then its per-element factor
+            float invstd = (float) (1.0 / sqrt ((double) e->running_var [j]
+                                                + (double) e->eps));
+            mean [j] = e->running_mean [j];
+            scale [j] = invstd * e->gamma [j];
+        }
+    }
+    const size_t rows = C >= S_EPILOGUE_BLOCK? 1: S_EPILOGUE_BLOCK / C;
+    const size_t blocks = (m + rows - 1) / rows;
+    const int threads = fg_ops_par_threads (ctx, m * C, blocks);
+    const long nb = (long) blocks;
+    FG_PARALLEL_FOR (threads)
+    for (long bl = 0; bl < nb; bl++) {
+        size_t r0 = (size_t) bl * rows, nr = m - r0 < rows? m - r0: rows;
+        float *out = y + r0 * C;
+        s_epilogue_rows (nr, C, x + r0 * C, e->bias, mean, scale,
+                         e->beta, out);
+        if (e->act != FG_ACT_IDENTITY)
+            fg_act_forward (e->act, nr * C, out, out, NULL);
+    }
+    return 0;
+}

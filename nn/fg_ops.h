@@ -378,6 +378,54 @@ int
                     fg_error_t *err);
 
 //  ---------------------------------------------------------------------------
+//  Eval-mode epilogue of a convolution or linear layer: its bias, then batch
+//  norm on the running statistics, then an activation, in one pass over the
+//  output, y = act (bn (x + bias)), x and y (M,C). Each element gets the
+//  operations the separate layers give it (fg_conv_forward's bias add,
+//  fg_bn_forward in eval, fg_act_forward), so the bits are theirs; the
+//  model's eval forward runs conv/linear [+ BN] [+ activation] this way.
+//  Split by rows over the context's threads.
+typedef struct {
+    const float *bias;                  //  (C) added first, or NULL
+    const float *gamma, *beta;          //  batch norm (C), or gamma NULL: none
+    const float *running_mean, *running_var;
+    float eps;                          //  > 0 with batch norm
+    fg_act_t act;                       //  last (FG_ACT_IDENTITY: none)
+} fg_epilogue_t;
+
+//  y may alias x. Returns 0, FG_EINVAL (bad size, NULL, eps, unknown act)
+//  or FG_ENOMEM (scratch for 2C coefficients).
+int
+    fg_epilogue_forward (fg_ops_ctx_t *ctx, size_t m, int c, const fg_epilogue_t *e,
+                         const float *x, float *y, fg_error_t *err);
+
+//  Context forms of element-wise layers: the same arguments and the same
+//  bits as the plain calls (each output keeps its own operations), split
+//  over the context's threads (by blocks of elements, by image for pooling
+//  and scaling). Small tensors run on the calling thread.
+int
+    fg_act_forward_ctx (fg_ops_ctx_t *ctx, fg_act_t act, size_t n, const float *x,
+                        float *y, fg_error_t *err);
+int
+    fg_act_backward_ctx (fg_ops_ctx_t *ctx, fg_act_t act, size_t n, const float *x,
+                         const float *dy, float *dx, fg_error_t *err);
+int
+    fg_maxpool_forward_ctx (fg_ops_ctx_t *ctx, const fg_pool_shape_t *s, const float *x,
+                            float *y, fg_error_t *err);
+int
+    fg_maxpool_backward_ctx (fg_ops_ctx_t *ctx, const fg_pool_shape_t *s, const float *x,
+                             const float *dy, float *dx, fg_error_t *err);
+void
+    fg_gap_forward_ctx (fg_ops_ctx_t *ctx, size_t n, size_t hw, size_t c, const float *x,
+                        float *y);
+void
+    fg_scale_forward_ctx (fg_ops_ctx_t *ctx, size_t n, size_t hw, size_t c, const float *x,
+                          const float *s, float *y);
+void
+    fg_add_forward_ctx (fg_ops_ctx_t *ctx, size_t n, const float *a, const float *b,
+                        float *y);
+
+//  ---------------------------------------------------------------------------
 //  Softmax cross-entropy, mean over the batch (PyTorch CrossEntropyLoss,
 //  reduction 'mean'), with a stable log-sum-exp in double.
 //      logits (N,K), labels (N) in [0,K) -> *loss (mean), dlogits (N,K)

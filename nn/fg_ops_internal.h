@@ -40,6 +40,17 @@
 #   define FG_OPS_WIDE
 #endif
 
+//  FG_OPS_FMA marks kernels that call fmaf () to redo fg_gemm's arithmetic
+//  (nn/fg_gemm.h): clones for AVX-512F and x86-64-v3 (AVX2 + FMA: a
+//  vfmadd per fmaf) and the baseline (libm's fmaf, slow but the same
+//  correctly rounded value). Every clone gives the same bits.
+#if defined (__GNUC__) && !defined (__clang__) && !defined (FG_OPS_NO_PRAGMA) \
+    && !defined (FG_OPS_NO_CLONES) && defined (__x86_64__)
+#   define FG_OPS_FMA __attribute__ ((target_clones ("avx512f", "arch=x86-64-v3", "default")))
+#else
+#   define FG_OPS_FMA
+#endif
+
 //  FG_PARALLEL_FOR (threads) splits the next for loop's iterations over
 //  `threads` OpenMP threads (static schedule; none when threads is 1 or the
 //  library is built without OpenMP). Only for loops whose iterations write
@@ -54,6 +65,26 @@
 #   define FG_PARALLEL_FOR(threads)
 #endif
 
+//  Element counts below this run the context forms (fg_act_forward_ctx...)
+//  on the calling thread: a parallel region costs more than the work.
+#define FG_OPS_PAR_MIN 16384
+
+//  Part t of `parts` of [0, n) in blocks of 16 elements (64 bytes: no two
+//  threads write one cache line of a 64-byte aligned buffer): [*begin, *end).
+static inline void
+fg_ops_part (size_t n, size_t parts, size_t t, size_t *begin, size_t *end)
+{
+    size_t blocks = (n + 15) / 16, per = (blocks + parts - 1) / parts;
+    size_t b = t * per * 16, e = (t + 1) * per * 16;
+    *begin = b < n? b: n;
+    *end = e < n? e: n;
+}
+
+//  Threads for a context form over `work` elements in `items` independent
+//  items (images, blocks): 1 when small or single.
+static inline int
+fg_ops_par_threads (const fg_ops_ctx_t *ctx, size_t work, size_t items);
+
 //  Scratch slots: independent grow-only buffers of the context.
 enum {
     FG_SCRATCH_COL  = 0,        //  im2col chunk / depthwise weights
@@ -66,12 +97,21 @@ enum {
 
 struct _fg_ops_ctx_t {
     int     threads;                        //  BLIS threads per call
-    bool    direct_by_gemm;                 //  tests: direct form through fg_gemm
+    bool    direct_by_gemm;                 //  tests: direct and few-tap forms
+                                            //  through fg_gemm (im2col)
     int     direct_isa;                     //  tests: the direct kernels' ISA (an
                                             //  fg_gemm_variant_t; 0: the process's)
     void   *scratch [FG_SCRATCH_SLOTS];     //  64-byte aligned
     size_t  scratch_size [FG_SCRATCH_SLOTS];//  bytes
 };
+
+static inline int
+fg_ops_par_threads (const fg_ops_ctx_t *ctx, size_t work, size_t items)
+{
+    if (!ctx || ctx->threads < 2 || work < FG_OPS_PAR_MIN || items < 2)
+        return 1;
+    return (size_t) ctx->threads < items? ctx->threads: (int) items;
+}
 
 //  Largest element count any tensor argument may have (2^40 floats): keeps
 //  every index product far from overflow in size_t and BLIS's dim_t.

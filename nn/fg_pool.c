@@ -260,3 +260,69 @@ fg_gap_backward (size_t n, size_t hw, size_t c, const float *dy, float *dx)
                 dst [p * c + j] = g [j] / (float) hw;
     }
 }
+
+//  ---------------------------------------------------------------------------
+//  Context forms: by image over threads (images are independent; each runs
+//  the plain loop on a shape of one image)
+
+//  `fn` on images [0, s->n) split over threads; the shape is checked first.
+static int
+s_pool_by_image (fg_ops_ctx_t *ctx, const char *what, const fg_pool_shape_t *s,
+                 const float *x, const float *dy, float *out, bool forward,
+                 fg_error_t *err)
+{
+    s_dims_t d = { 0 };
+    int rc = s_check (what, s, &d, err);
+    if (rc)
+        return rc;
+    size_t in_img = (size_t) s->h * s->w * s->c, out_img = d.oh * d.ow * (size_t) s->c;
+    int threads = fg_ops_par_threads (ctx, (size_t) s->n * in_img, (size_t) s->n);
+    if (threads < 2 || !x || !out || (!forward && !dy))
+        return forward? fg_maxpool_forward (s, x, out, err)
+                      : fg_maxpool_backward (s, x, dy, out, err);
+    fg_pool_shape_t one = *s;
+    one.n = 1;
+    int failed = 0;
+    const long n = (long) s->n;
+    FG_PARALLEL_FOR (threads)
+    for (long img = 0; img < n; img++) {
+        const float *xi = x + (size_t) img * in_img;
+        int r = forward? fg_maxpool_forward (&one, xi, out + (size_t) img * out_img, NULL)
+                       : fg_maxpool_backward (&one, xi, dy + (size_t) img * out_img,
+                                              out + (size_t) img * in_img, NULL);
+        if (r) {
+#ifdef _OPENMP
+#           pragma omp atomic write
+#endif
+            failed = r;
+        }
+    }
+    if (failed)
+        return fg_error_set (err, failed, "%s: out of memory", what);
+    return 0;
+}
+
+int
+fg_maxpool_forward_ctx (fg_ops_ctx_t *ctx, const fg_pool_shape_t *s, const float *x,
+                        float *y, fg_error_t *err)
+{
+    return s_pool_by_image (ctx, "max pool: forward", s, x, NULL, y, true, err);
+}
+
+int
+fg_maxpool_backward_ctx (fg_ops_ctx_t *ctx, const fg_pool_shape_t *s, const float *x,
+                         const float *dy, float *dx, fg_error_t *err)
+{
+    return s_pool_by_image (ctx, "max pool: backward", s, x, dy, dx, false, err);
+}
+
+void
+fg_gap_forward_ctx (fg_ops_ctx_t *ctx, size_t n, size_t hw, size_t c, const float *x,
+                    float *y)
+{
+    int threads = fg_ops_par_threads (ctx, n * hw * c, n);
+    const long images = (long) n;
+    FG_PARALLEL_FOR (threads)
+    for (long img = 0; img < images; img++)
+        fg_gap_forward (1, hw, c, x + (size_t) img * hw * c, y + (size_t) img * c);
+}

@@ -165,3 +165,17 @@ fg_se_backward (fg_ops_ctx_t *ctx, int n, int hw, int c, int cs,
         }
     return 0;
 }
+
+//  Context form of fg_scale_forward: by image over threads.
+void
+fg_scale_forward_ctx (fg_ops_ctx_t *ctx, size_t n, size_t hw, size_t c, const float *x,
+                      const float *s, float *y)
+{
+    int threads = fg_ops_par_threads (ctx, n * hw * c, n);
+    const long images = (long) n;
+    FG_PARALLEL_FOR (threads)
+    for (long img = 0; img < images; img++) {
+        size_t at = (size_t) img * hw * c;
+        fg_scale_forward (1, hw, c, x + at, s + (size_t) img * c, y + at);
+    }
+}

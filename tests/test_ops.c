@@ -460,6 +460,163 @@ test_conv_direct (void **state)
     fg_ops_ctx_destroy (&ctx);
 }
 
+//  The tap form (forward of one group, K <= 64, no direct form) against
+//  the im2col path (ctx->direct_by_gemm) at 1 and 2 threads, with and
+//  without bias, inputs with NaN, infinities, -0 and subnormals:
+//  memcmp-equal. (FEDGRID_GEMM=avx2 runs its C form instead.)
+static void
+test_conv_tap_form (void **state)
+{
+    s_seed (11);
+    //  n, h, w, c, k, kh, kw, sh, sw, ph, pw, groups: cnn-small's first
+    //  layer, vgg16-bn's, MobileNetV3's stem, a K of no specialised width
+    //  (20) with uneven stride and padding, a 5x5 kernel (25 taps); then
+    //  several k blocks of FG_GEMM_KC: cnn-small's second layer (Kq 288),
+    //  Kq 576 padded, Kq 1000 (5x5, 40 channels)
+    fg_conv_shape_t shapes [] = {
+        { 3, 28, 28, 1, 32, 3, 3, 1, 1, 0, 0, 1 },
+        { 2, 32, 32, 3, 64, 3, 3, 1, 1, 1, 1, 1 },
+        { 2, 64, 64, 3, 16, 3, 3, 2, 2, 1, 1, 1 },
+        { 2, 9, 7, 2, 20, 3, 3, 1, 2, 1, 0, 1 },
+        { 2, 12, 12, 1, 16, 5, 5, 1, 1, 2, 2, 1 },
+        { 3, 13, 13, 32, 64, 3, 3, 1, 1, 0, 0, 1 },
+        { 2, 9, 9, 64, 32, 3, 3, 1, 1, 1, 1, 1 },
+        { 2, 7, 7, 40, 16, 5, 5, 1, 1, 2, 2, 1 },
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes [0]; i++) {
+        fg_conv_shape_t sh = shapes [i];
+        int oh, ow;
+        assert_int_equal (fg_conv_check (&sh, &oh, &ow, NULL), 0);
+        size_t nx = (size_t) sh.n * sh.h * sh.w * sh.c, nw = fg_conv_weight_count (&sh);
+        size_t ny = (size_t) sh.n * oh * ow * sh.k;
+        float *x = s_random (nx, -1, 1), *w = s_random (nw, -1, 1);
+        float *b = s_random ((size_t) sh.k, -1, 1);
+        x [1] = NAN;
+        x [nx / 2] = INFINITY;
+        x [nx / 3] = -0.0f;
+        x [nx - 2] = 1e-40f;
+        w [2] = -0.0f;
+        float *y [3];
+        for (int v = 0; v < 3; v++) {
+            fg_ops_ctx_t *ctx = fg_ops_ctx_new (v == 1? 2: 1);
+            ctx->direct_by_gemm = v == 2;
+            y [v] = s_alloc (ny);
+            assert_int_equal (fg_conv_forward (ctx, &sh, x, w, i % 2? NULL: b, y [v], NULL), 0);
+            fg_ops_ctx_destroy (&ctx);
+        }
+        assert_memory_equal (y [0], y [2], ny * sizeof (float));
+        assert_memory_equal (y [1], y [2], ny * sizeof (float));
+        for (int v = 0; v < 3; v++)
+            free (y [v]);
+        free (x); free (w); free (b);
+    }
+}
+
+//  fg_epilogue_forward (bias, eval batch norm, activation in one pass) gives
+//  the bits of the separate steps (conv's bias add, fg_bn_forward eval,
+//  fg_act_forward) at 1 and 2 threads, in place and not; inputs at the
+//  kinks and non-finite ones; one row wider than the block too.
+static void
+test_epilogue (void **state)
+{
+    s_seed (12);
+    const size_t ms [] = { 700, 3, 9 };
+    const int cs [] = { 40, 24, 5000 };
+    const fg_act_t acts [] = { FG_ACT_IDENTITY, FG_ACT_RELU, FG_ACT_RELU6,
+                               FG_ACT_HARDSIGMOID, FG_ACT_HARDSWISH };
+    for (size_t si = 0; si < 3; si++) {
+        size_t m = ms [si], C = (size_t) cs [si], n = m * C;
+        float *x = s_random (n, -8, 8), *bias = s_random (C, -1, 1);
+        float *gamma = s_random (C, 0.5f, 2), *beta = s_random (C, -1, 1);
+        float *rm = s_random (C, -1, 1), *rv = s_random (C, 0.1f, 3);
+        const float special [] = { NAN, INFINITY, -INFINITY, -0.0f, 0.0f, 3.0f, -3.0f, 6.0f, 1e-40f };
+        for (size_t i = 0; i < 9; i++)
+            x [(i * 7919) % n] = special [i];
+        float *ref = s_alloc (n), *tmp = s_alloc (n), *y = s_alloc (n);
+        float save [2 * 5000];
+        for (int variant = 0; variant < 4 * 5; variant++) {
+            bool with_bias = variant & 1, with_bn = variant & 2;
+            fg_act_t act = acts [variant / 4];
+            for (size_t i = 0; i < n; i++)
+                tmp [i] = with_bias? x [i] + bias [i % C]: x [i];
+            if (with_bn)
+                assert_int_equal (fg_bn_forward (m, (int) C, tmp, gamma, beta, rm, rv, 0.1f,
+                                                 1e-5f, false, save, save + C, tmp, NULL), 0);
+            assert_int_equal (fg_act_forward (act, n, tmp, ref, NULL), 0);
+            fg_epilogue_t e = { .bias = with_bias? bias: NULL, .act = act };
+            if (with_bn) {
+                e.gamma = gamma; e.beta = beta; e.running_mean = rm; e.running_var = rv;
+                e.eps = 1e-5f;
+            }
+            for (int threads = 1; threads <= 2; threads++) {
+                fg_ops_ctx_t *ctx = fg_ops_ctx_new (threads);
+                assert_int_equal (fg_epilogue_forward (ctx, m, (int) C, &e, x, y, NULL), 0);
+                assert_memory_equal (y, ref, n * sizeof (float));
+                memcpy (y, x, n * sizeof (float));
+                assert_int_equal (fg_epilogue_forward (ctx, m, (int) C, &e, y, y, NULL), 0);
+                assert_memory_equal (y, ref, n * sizeof (float));
+                fg_ops_ctx_destroy (&ctx);
+            }
+        }
+        free (x); free (bias); free (gamma); free (beta); free (rm); free (rv);
+        free (ref); free (tmp); free (y);
+    }
+    fg_ops_ctx_t *ctx = fg_ops_ctx_new (1);
+    fg_error_t err;
+    float v [4] = { 0 };
+    fg_epilogue_t bad = { .gamma = v, .act = FG_ACT_RELU };     //  no beta
+    assert_int_equal (fg_epilogue_forward (ctx, 1, 4, &bad, v, v, &err), FG_EINVAL);
+    bad.gamma = NULL;
+    bad.act = (fg_act_t) 99;
+    assert_int_equal (fg_epilogue_forward (ctx, 1, 4, &bad, v, v, &err), FG_EINVAL);
+    fg_ops_ctx_destroy (&ctx);
+}
+
+//  The context forms of the element-wise layers at 2 threads equal the
+//  plain calls bit for bit (sizes above FG_OPS_PAR_MIN, a tail that is not
+//  a multiple of 16).
+static void
+test_ctx_forms (void **state)
+{
+    s_seed (13);
+    fg_ops_ctx_t *ctx = fg_ops_ctx_new (2);
+    const size_t N = 5, H = 20, W = 18, C = 33, n = N * H * W * C;
+    float *x = s_random (n, -5, 5), *dy = s_random (n, -1, 1), *b = s_random (n, -1, 1);
+    x [3] = NAN;
+    float *y0 = s_alloc (n), *y1 = s_alloc (n);
+    const fg_act_t acts [] = { FG_ACT_RELU, FG_ACT_RELU6, FG_ACT_HARDSIGMOID, FG_ACT_HARDSWISH };
+    for (int a = 0; a < 4; a++) {
+        assert_int_equal (fg_act_forward (acts [a], n - 5, x, y0, NULL), 0);
+        assert_int_equal (fg_act_forward_ctx (ctx, acts [a], n - 5, x, y1, NULL), 0);
+        assert_memory_equal (y0, y1, (n - 5) * sizeof (float));
+        assert_int_equal (fg_act_backward (acts [a], n - 5, x, dy, y0, NULL), 0);
+        assert_int_equal (fg_act_backward_ctx (ctx, acts [a], n - 5, x, dy, y1, NULL), 0);
+        assert_memory_equal (y0, y1, (n - 5) * sizeof (float));
+    }
+    fg_pool_shape_t ps = { (int) N, (int) H, (int) W, (int) C, 2, 2, 2, 2, 0, 0 };
+    size_t np = N * (H / 2) * (W / 2) * C;
+    assert_int_equal (fg_maxpool_forward (&ps, x, y0, NULL), 0);
+    assert_int_equal (fg_maxpool_forward_ctx (ctx, &ps, x, y1, NULL), 0);
+    assert_memory_equal (y0, y1, np * sizeof (float));
+    assert_int_equal (fg_maxpool_backward (&ps, x, dy, y0, NULL), 0);
+    assert_int_equal (fg_maxpool_backward_ctx (ctx, &ps, x, dy, y1, NULL), 0);
+    assert_memory_equal (y0, y1, n * sizeof (float));
+    fg_gap_forward (N, H * W, C, x, y0);
+    fg_gap_forward_ctx (ctx, N, H * W, C, x, y1);
+    assert_memory_equal (y0, y1, N * C * sizeof (float));
+    fg_scale_forward (N, H * W, C, x, b, y0);
+    fg_scale_forward_ctx (ctx, N, H * W, C, x, b, y1);
+    assert_memory_equal (y0, y1, n * sizeof (float));
+    fg_add_forward (n - 7, x, b, y0);
+    fg_add_forward_ctx (ctx, n - 7, x, b, y1);
+    assert_memory_equal (y0, y1, (n - 7) * sizeof (float));
+    assert_int_equal (fg_act_forward_ctx (ctx, (fg_act_t) 99, n, x, y1, NULL), FG_EINVAL);
+    ps.kh = 0;
+    assert_int_equal (fg_maxpool_forward_ctx (ctx, &ps, x, y1, NULL), FG_EINVAL);
+    free (x); free (dy); free (b); free (y0); free (y1);
+    fg_ops_ctx_destroy (&ctx);
+}
+
 //  The same forward/backward with 1 and with 2 BLIS threads: memcmp-equal.
 static void
 s_determinism_case (fg_conv_shape_t s)
@@ -1809,6 +1966,9 @@ main (void)
         cmocka_unit_test (test_conv_paths),
         cmocka_unit_test (test_conv_chunks),
         cmocka_unit_test (test_conv_direct),
+        cmocka_unit_test (test_conv_tap_form),
+        cmocka_unit_test (test_epilogue),
+        cmocka_unit_test (test_ctx_forms),
         cmocka_unit_test (test_determinism_threads),
         cmocka_unit_test (test_conv_rejects),
         cmocka_unit_test (test_gemm_views),
