@@ -9,12 +9,17 @@ fedgrid's recipe, for the accuracy table of docs/datasets.md.
         [--warmup W] [--milestones a,b] [--gamma 0.1] [-t 2] [--seed 1]
         [--torch-seed 1] [--order fedgrid|torch] [--no-augment]
         [--train-limit N] [--channels-last] [--test-batch 100]
+        [--init init.safetensors]
 
 Needs Debian's python3-torch (1.13), python3-torchvision (0.14) and
 python3-pil; run with /usr/bin/python3. Nothing in `make check` uses it.
 The defaults are fedgrid's defaults (lib/fg_config.c): batch 32, lr 0.05,
 momentum 0.9, weight decay 5e-4, cosine over the epochs, augmentation on
 (as the quick preset tinyimagenet-mnv3s-quick sets it).
+--init starts from the weights of a safetensors file (fedgrid's initial
+weights: `bench/layer_check -S seed -i init.safetensors`, the same
+fg_model_init as `fedctl train`) instead of torch's own draw; the state is
+loaded strictly (only num_batches_tracked may be missing).
 
 What is the same as `fedctl train` (docs/models.md, docs/datasets.md):
 - model: torchvision.models.mobilenet_v3_small (num_classes=200) as it is:
@@ -103,10 +108,41 @@ def load_tiny(root):
             load_images(interleave(sorted(val.items()))), len(wnids))
 
 
+def load_safetensors(path):
+    """{name: float32 tensor} of a safetensors file (docs/models.md,
+    "The weights in PyTorch")."""
+    import json
+    import struct
+    import torch
+    with open(path, 'rb') as f:
+        data = f.read()
+    n = struct.unpack('<Q', data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    header.pop('__metadata__', None)
+    out = {}
+    for name, e in header.items():
+        if e['dtype'] != 'F32':
+            sys.exit('%s: %s is %s, not F32' % (path, name, e['dtype']))
+        b, end = e['data_offsets']
+        out[name] = torch.frombuffer(bytearray(data[8 + n + b:8 + n + end]),
+                                     dtype=torch.float32).reshape(e['shape'])
+    return out
+
+
+def load_init(model, path):
+    """Copies the file's tensors into model; every key but
+    num_batches_tracked must be there, nothing more."""
+    result = model.load_state_dict(load_safetensors(path), strict=False)
+    missing = [k for k in result.missing_keys if not k.endswith('num_batches_tracked')]
+    if missing or result.unexpected_keys:
+        sys.exit('%s: missing %s, unexpected %s' % (path, missing, result.unexpected_keys))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('-d', '--data', default='/work/shared/data/tiny-imagenet-200')
     add_common_args(ap, lr=0.05, wd=5e-4, schedule='cosine', threads=2)
+    ap.add_argument('--init', help='initial weights (safetensors), e.g. fedgrid\'s')
     a = ap.parse_args()
 
     import torch
@@ -117,6 +153,9 @@ def main():
     if a.train_limit:
         train_x, train_y = train_x[:a.train_limit], train_y[:a.train_limit]
     model = torchvision.models.mobilenet_v3_small(num_classes=classes)
+    if a.init:
+        load_init(model, a.init)
+        print('initial weights from %s' % a.init, flush=True)
     fit(model, 'mobilenet_v3_small', (train_x, train_y), test,
         normalise_lut(IMAGENET_MEAN, IMAGENET_STD), PAD, a)
 
