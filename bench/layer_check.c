@@ -5,7 +5,7 @@
 
         bench/layer_check [-m mobilenetv3-small] [-c 200] [-s 64] [-n 32]
                           [-k 3] [-S 1] [-l 0.05] [-M 0.9] [-w 5e-4]
-                          [-x images.bin] -o out.bin
+                          [-x images.bin | -D tiny-imagenet-dir] -o out.bin
         bench/layer_check [-m ...] [-c ...] [-s ...] [-S seed] -i init.safetensors
 
     -i: only write the initial weights fg_model_init (seed) gives, as
@@ -13,6 +13,10 @@
     -x: k*n images, float32 NHWC, then k*n labels, uint32 (the torch side
     writes real batches this way); without it the images are N(0, 1) and
     the labels uniform, from FG_RNG_TEST streams.
+    -D: the batches `fedctl train` trains on at epoch 0 (steps 0 .. k-1) of
+    the Tiny-ImageNet-200 folder: fg_unit's order (FG_RNG_BATCH stream) and
+    fg_dataset_batch with augmentation (so torch_layer_check.py --batches
+    can check its own batches of the same steps against them).
 
     Each step is fg_train_step's own sequence (zero grads, train forward
     with the FG_RNG_DROPOUT stream (seed, 0, 0, 0, step), mean softmax
@@ -35,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "fg_blob.h"
+#include "fg_dataset.h"
 #include "fg_model.h"
 #include "fg_model_internal.h"
 #include "fg_ops.h"
@@ -42,7 +47,7 @@
 #include "fg_rng.h"
 
 typedef struct {
-    const char *model, *out, *init, *images;
+    const char *model, *out, *init, *images, *tiny;
     uint32_t classes, side, n, steps;
     uint64_t seed;
     double lr, momentum, wd;
@@ -92,6 +97,31 @@ s_batch (const s_args_t *a, uint32_t step, size_t floats, float *x, uint32_t *y)
         x [i] = fg_rng_normal (&rng);
     for (size_t i = 0; i < n; i++)
         y [i] = fg_rng_below (&rng, a->classes);
+    return 0;
+}
+
+//  Batch `step` of epoch 0 as fg_unit_step makes it (order: the FG_RNG_BATCH
+//  permutation of the whole training split; augmented). order [count].
+static int
+s_batch_tiny (const s_args_t *a, const fg_dataset_t *data, const uint32_t *order,
+              uint32_t step, float *x, uint32_t *y)
+{
+    uint32_t idx [4096];
+    uint16_t labels [4096];
+    fg_error_t err = { 0 };
+    if ((size_t) (step + 1) * a->n > fg_dataset_count (data)) {
+        fprintf (stderr, "layer_check: the training split has too few images\n");
+        return 1;
+    }
+    for (uint32_t i = 0; i < a->n; i++)
+        idx [i] = order [(size_t) step * a->n + i];
+    fg_dataset_key_t key = { a->seed, 0, 0, 0, step };
+    if (fg_dataset_batch (data, idx, a->n, true, &key, x, labels, &err)) {
+        fprintf (stderr, "layer_check: %s\n", err.msg);
+        return 1;
+    }
+    for (uint32_t i = 0; i < a->n; i++)
+        y [i] = labels [i];
     return 0;
 }
 
@@ -172,11 +202,23 @@ s_run (const s_args_t *a, fg_model_t *m)
     uint32_t *y = malloc ((size_t) a->n * sizeof (uint32_t));
     uint8_t *mask = malloc ((size_t) a->n * width + 1);
     FILE *in = a->images? fopen (a->images, "rb"): NULL;
+    fg_dataset_t *tiny = NULL;
+    uint32_t *order = NULL;
+    if (a->tiny && fg_dataset_open (FG_DATASET_TINY_IMAGENET, a->tiny, FG_SPLIT_TRAIN, 0, &tiny,
+                                    &err) == 0) {
+        fg_rng_t rng;
+        fg_rng_init (&rng, a->seed, FG_RNG_BATCH, 0, 0, 0, 0);
+        order = malloc (fg_dataset_count (tiny) * sizeof (uint32_t));
+        if (order)
+            fg_rng_permutation (&rng, order, fg_dataset_count (tiny));
+    }
     FILE *f = fopen (a->out, "wb");
-    int rc = opt && ws && x && y && mask && f && (in || !a->images)? 0: 1;
+    int rc = opt && ws && x && y && mask && f && (in || !a->images) && (order || !a->tiny)? 0: 1;
     if (rc)
         fprintf (stderr, "layer_check: %s\n", !f || (a->images && !in)? "cannot open a file":
                  err.msg [0]? err.msg: "out of memory");
+    if (rc == 0 && tiny && (fg_dataset_classes (tiny) != a->classes || a->side != 64))
+        rc = 1, fprintf (stderr, "layer_check: -D needs -c %u -s 64\n", fg_dataset_classes (tiny));
     if (rc == 0)
         s_header (f, fg_model_state (m), a, width, p);
     for (uint32_t step = 0; rc == 0 && step < a->steps; step++) {
@@ -191,6 +233,9 @@ s_run (const s_args_t *a, fg_model_t *m)
                 fprintf (stderr, "layer_check: %s: short file for step %u\n", a->images, step);
         }
         else
+        if (tiny)
+            rc = s_batch_tiny (a, tiny, order, step, x, y);
+        else
             rc = s_batch (a, step, floats, x, y);
         for (uint32_t i = 0; rc == 0 && i < a->n; i++)
             if (y [i] >= a->classes)
@@ -202,6 +247,8 @@ s_run (const s_args_t *a, fg_model_t *m)
         rc = 1;
     if (in)
         fclose (in);
+    fg_dataset_destroy (&tiny);
+    free (order);
     free (x);
     free (y);
     free (mask);
@@ -213,9 +260,9 @@ s_run (const s_args_t *a, fg_model_t *m)
 int
 main (int argc, char **argv)
 {
-    s_args_t a = { "mobilenetv3-small", NULL, NULL, NULL, 200, 64, 32, 3, 1, 0.05, 0.9, 5e-4 };
+    s_args_t a = { "mobilenetv3-small", NULL, NULL, NULL, NULL, 200, 64, 32, 3, 1, 0.05, 0.9, 5e-4 };
     int c;
-    while ((c = getopt (argc, argv, "m:c:s:n:k:S:l:M:w:x:o:i:")) != -1)
+    while ((c = getopt (argc, argv, "m:c:s:n:k:S:l:M:w:x:D:o:i:")) != -1)
         switch (c) {
             case 'm': a.model = optarg; break;
             case 'c': a.classes = (uint32_t) atoi (optarg); break;
@@ -227,11 +274,12 @@ main (int argc, char **argv)
             case 'M': a.momentum = atof (optarg); break;
             case 'w': a.wd = atof (optarg); break;
             case 'x': a.images = optarg; break;
+            case 'D': a.tiny = optarg; break;
             case 'o': a.out = optarg; break;
             case 'i': a.init = optarg; break;
             default:
                 fprintf (stderr, "usage: %s [-m model] [-c classes] [-s side] [-n batch] "
-                         "[-k steps] [-S seed] [-l lr] [-M momentum] [-w wd] [-x images.bin] "
+                         "[-k steps] [-S seed] [-l lr] [-M momentum] [-w wd] [-x images.bin | -D dir] "
                          "-o out.bin | -i init.safetensors\n", argv [0]);
                 return 2;
         }

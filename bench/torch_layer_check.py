@@ -6,8 +6,11 @@ compares, tensor by tensor, what fedgrid computed:
     bench/layer_check -S 1 -k 3 -o /tmp/lc.bin      (in a build dir)
     /usr/bin/python3 bench/torch_layer_check.py /tmp/lc.bin [--all]
 
-    (--make-batches FILE -S seed -k steps -n 32 writes real Tiny-ImageNet
-    batches, fedgrid's order and augmentation of epoch 0, for layer_check -x.)
+    (--make-batches FILE -S seed -k steps -n 32 writes the Tiny-ImageNet
+    batches of bench/torch_tinyimagenet.py's epoch 0, steps 0 .. k-1 (its
+    reimplementation of fedgrid's order and augmentation), for
+    layer_check -x; --batches FILE compares them with the batches of a dump
+    made with layer_check -D, i.e. fedgrid's own fg_dataset_batch.)
 
 Needs Debian's python3-torch (1.13) and python3-torchvision (0.14); run
 with /usr/bin/python3. Nothing in make check uses it.
@@ -206,11 +209,35 @@ def make_batches(path, seed, steps, n):
             f.write(y.tobytes())
 
 
+def compare_batches(dump, path):
+    """0 when every step's images (bit for bit) and labels of the dump
+    equal those of a --make-batches file."""
+    meta, _, _, steps = dump
+    shape = steps[0]['x'].shape
+    data = np.fromfile(path, dtype=np.uint8)
+    per = int(np.prod(shape)) * 4
+    if data.size != len(steps) * (per + meta['n'] * 4):
+        sys.exit('%s: %d bytes, not %d steps of this dump' % (path, data.size, len(steps)))
+    bad = 0
+    for s, st in enumerate(steps):
+        x = data[s * per:(s + 1) * per].view(np.float32).reshape(shape)
+        at = len(steps) * per + s * meta['n'] * 4
+        y = data[at:at + meta['n'] * 4].view(np.uint32)
+        same_x = np.array_equal(x.view(np.uint32), st['x'].view(np.uint32))
+        same_y = np.array_equal(y.astype(np.int64), st['y'])
+        print('step %d: images %s, labels %s' % (s, 'equal bit for bit' if same_x else
+                                                 'DIFFER (max |d| %g)' % np.abs(x - st['x']).max(),
+                                                 'equal' if same_y else 'DIFFER'))
+        bad += not (same_x and same_y)
+    return 1 if bad else 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('dump', nargs='?')
     ap.add_argument('--all', action='store_true', help='print every tensor')
     ap.add_argument('--make-batches', metavar='FILE')
+    ap.add_argument('--batches', metavar='FILE', help='compare the dump\'s batches with these')
     ap.add_argument('-S', '--seed', type=int, default=1)
     ap.add_argument('-k', '--steps', type=int, default=3)
     ap.add_argument('-n', '--batch', type=int, default=32)
@@ -220,7 +247,10 @@ def main():
         return 0
     if not a.dump:
         ap.error('a dump file or --make-batches')
-    return compare(*read_dump(a.dump), a.all)
+    dump = read_dump(a.dump)
+    if a.batches:
+        return compare_batches(dump, a.batches)
+    return compare(*dump, a.all)
 
 
 if __name__ == '__main__':

@@ -9,7 +9,7 @@ fedgrid's recipe, for the accuracy table of docs/datasets.md.
         [--warmup W] [--milestones a,b] [--gamma 0.1] [-t 2] [--seed 1]
         [--torch-seed 1] [--order fedgrid|torch] [--no-augment]
         [--train-limit N] [--channels-last] [--test-batch 100]
-        [--init init.safetensors]
+        [--init init.safetensors] [--eval-only]
 
 Needs Debian's python3-torch (1.13), python3-torchvision (0.14) and
 python3-pil; run with /usr/bin/python3. Nothing in `make check` uses it.
@@ -19,7 +19,9 @@ momentum 0.9, weight decay 5e-4, cosine over the epochs, augmentation on
 --init starts from the weights of a safetensors file (fedgrid's initial
 weights: `bench/layer_check -S seed -i init.safetensors`, the same
 fg_model_init as `fedctl train`) instead of torch's own draw; the state is
-loaded strictly (only num_batches_tracked may be missing).
+loaded strictly (only num_batches_tracked may be missing). --eval-only
+evaluates the --init weights (e.g. `fedctl train`'s DIR/train/model.safetensors,
+BN running statistics included) on the validation images and stops.
 
 What is the same as `fedctl train` (docs/models.md, docs/datasets.md):
 - model: torchvision.models.mobilenet_v3_small (num_classes=200) as it is:
@@ -53,7 +55,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_torch import add_common_args, fit, normalise_lut  # noqa: E402
+from train_torch import add_common_args, evaluate, fit, normalise_lut  # noqa: E402
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -143,6 +145,7 @@ def main():
     ap.add_argument('-d', '--data', default='/work/shared/data/tiny-imagenet-200')
     add_common_args(ap, lr=0.05, wd=5e-4, schedule='cosine', threads=2)
     ap.add_argument('--init', help='initial weights (safetensors), e.g. fedgrid\'s')
+    ap.add_argument('--eval-only', action='store_true', help='evaluate the --init weights')
     a = ap.parse_args()
 
     import torch
@@ -156,6 +159,12 @@ def main():
     if a.init:
         load_init(model, a.init)
         print('initial weights from %s' % a.init, flush=True)
+    if a.eval_only:
+        if not a.init:
+            sys.exit('--eval-only needs --init')
+        loss, acc = evaluate(model, test, normalise_lut(IMAGENET_MEAN, IMAGENET_STD), a)
+        print('test loss %.4f  test %.2f%%  (%d images)' % (loss, 100 * acc, len(test[1])))
+        return
     fit(model, 'mobilenet_v3_small', (train_x, train_y), test,
         normalise_lut(IMAGENET_MEAN, IMAGENET_STD), PAD, a)
 
