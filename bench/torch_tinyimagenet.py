@@ -91,12 +91,12 @@ def load_images(samples):
     return x, y
 
 
-def load_tiny(root):
+def load_tiny(root, with_train=True):
     with open(os.path.join(root, 'wnids.txt')) as f:
         wnids = [line.strip() for line in f if line.strip()]
     label_of = {w: i for i, w in enumerate(wnids)}
     train = []
-    for label, wnid in enumerate(wnids):
+    for label, wnid in enumerate(wnids if with_train else []):
         folder = os.path.join(root, 'train', wnid, 'images')
         train.append((label, [os.path.join(folder, f) for f in os.listdir(folder)
                               if f.endswith('.JPEG')]))
@@ -106,7 +106,7 @@ def load_tiny(root):
             fields = line.rstrip('\n').split('\t')
             if len(fields) >= 2:
                 val[label_of[fields[1]]].append(os.path.join(root, 'val', 'images', fields[0]))
-    return (load_images(interleave(train)),
+    return (load_images(interleave(train)) if with_train else None,
             load_images(interleave(sorted(val.items()))), len(wnids))
 
 
@@ -152,9 +152,9 @@ def main():
     import torchvision
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.torch_seed)
-    (train_x, train_y), test, classes = load_tiny(a.data)
-    if a.train_limit:
-        train_x, train_y = train_x[:a.train_limit], train_y[:a.train_limit]
+    train, test, classes = load_tiny(a.data, with_train=not a.eval_only)
+    if a.train_limit and train:
+        train = (train[0][:a.train_limit], train[1][:a.train_limit])
     model = torchvision.models.mobilenet_v3_small(num_classes=classes)
     if a.init:
         load_init(model, a.init)
@@ -165,7 +165,7 @@ def main():
         loss, acc = evaluate(model, test, normalise_lut(IMAGENET_MEAN, IMAGENET_STD), a)
         print('test loss %.4f  test %.2f%%  (%d images)' % (loss, 100 * acc, len(test[1])))
         return
-    fit(model, 'mobilenet_v3_small', (train_x, train_y), test,
+    fit(model, 'mobilenet_v3_small', train, test,
         normalise_lut(IMAGENET_MEAN, IMAGENET_STD), PAD, a)
 
 
