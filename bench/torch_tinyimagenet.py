@@ -9,12 +9,19 @@ fedgrid's recipe, for the accuracy table of docs/datasets.md.
         [--warmup W] [--milestones a,b] [--gamma 0.1] [-t 2] [--seed 1]
         [--torch-seed 1] [--order fedgrid|torch] [--no-augment]
         [--train-limit N] [--channels-last] [--test-batch 100]
+        [--init init.safetensors] [--eval-only]
 
 Needs Debian's python3-torch (1.13), python3-torchvision (0.14) and
 python3-pil; run with /usr/bin/python3. Nothing in `make check` uses it.
 The defaults are fedgrid's defaults (lib/fg_config.c): batch 32, lr 0.05,
 momentum 0.9, weight decay 5e-4, cosine over the epochs, augmentation on
 (as the quick preset tinyimagenet-mnv3s-quick sets it).
+--init starts from the weights of a safetensors file (fedgrid's initial
+weights: `bench/layer_check -S seed -i init.safetensors`, the same
+fg_model_init as `fedctl train`) instead of torch's own draw; the state is
+loaded strictly (only num_batches_tracked may be missing). --eval-only
+evaluates the --init weights (e.g. `fedctl train`'s DIR/train/model.safetensors,
+BN running statistics included) on the validation images and stops.
 
 What is the same as `fedctl train` (docs/models.md, docs/datasets.md):
 - model: torchvision.models.mobilenet_v3_small (num_classes=200) as it is:
@@ -48,7 +55,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_torch import add_common_args, fit, normalise_lut  # noqa: E402
+from train_torch import add_common_args, evaluate, fit, normalise_lut  # noqa: E402
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -84,12 +91,12 @@ def load_images(samples):
     return x, y
 
 
-def load_tiny(root):
+def load_tiny(root, with_train=True):
     with open(os.path.join(root, 'wnids.txt')) as f:
         wnids = [line.strip() for line in f if line.strip()]
     label_of = {w: i for i, w in enumerate(wnids)}
     train = []
-    for label, wnid in enumerate(wnids):
+    for label, wnid in enumerate(wnids if with_train else []):
         folder = os.path.join(root, 'train', wnid, 'images')
         train.append((label, [os.path.join(folder, f) for f in os.listdir(folder)
                               if f.endswith('.JPEG')]))
@@ -99,25 +106,66 @@ def load_tiny(root):
             fields = line.rstrip('\n').split('\t')
             if len(fields) >= 2:
                 val[label_of[fields[1]]].append(os.path.join(root, 'val', 'images', fields[0]))
-    return (load_images(interleave(train)),
+    return (load_images(interleave(train)) if with_train else None,
             load_images(interleave(sorted(val.items()))), len(wnids))
+
+
+def load_safetensors(path):
+    """{name: float32 tensor} of a safetensors file (docs/models.md,
+    "The weights in PyTorch")."""
+    import json
+    import struct
+    import torch
+    with open(path, 'rb') as f:
+        data = f.read()
+    n = struct.unpack('<Q', data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    header.pop('__metadata__', None)
+    out = {}
+    for name, e in header.items():
+        if e['dtype'] != 'F32':
+            sys.exit('%s: %s is %s, not F32' % (path, name, e['dtype']))
+        b, end = e['data_offsets']
+        out[name] = torch.frombuffer(bytearray(data[8 + n + b:8 + n + end]),
+                                     dtype=torch.float32).reshape(e['shape'])
+    return out
+
+
+def load_init(model, path):
+    """Copies the file's tensors into model; every key but
+    num_batches_tracked must be there, nothing more."""
+    result = model.load_state_dict(load_safetensors(path), strict=False)
+    missing = [k for k in result.missing_keys if not k.endswith('num_batches_tracked')]
+    if missing or result.unexpected_keys:
+        sys.exit('%s: missing %s, unexpected %s' % (path, missing, result.unexpected_keys))
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('-d', '--data', default='/work/shared/data/tiny-imagenet-200')
     add_common_args(ap, lr=0.05, wd=5e-4, schedule='cosine', threads=2)
+    ap.add_argument('--init', help='initial weights (safetensors), e.g. fedgrid\'s')
+    ap.add_argument('--eval-only', action='store_true', help='evaluate the --init weights')
     a = ap.parse_args()
 
     import torch
     import torchvision
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.torch_seed)
-    (train_x, train_y), test, classes = load_tiny(a.data)
-    if a.train_limit:
-        train_x, train_y = train_x[:a.train_limit], train_y[:a.train_limit]
+    train, test, classes = load_tiny(a.data, with_train=not a.eval_only)
+    if a.train_limit and train:
+        train = (train[0][:a.train_limit], train[1][:a.train_limit])
     model = torchvision.models.mobilenet_v3_small(num_classes=classes)
-    fit(model, 'mobilenet_v3_small', (train_x, train_y), test,
+    if a.init:
+        load_init(model, a.init)
+        print('initial weights from %s' % a.init, flush=True)
+    if a.eval_only:
+        if not a.init:
+            sys.exit('--eval-only needs --init')
+        loss, acc = evaluate(model, test, normalise_lut(IMAGENET_MEAN, IMAGENET_STD), a)
+        print('test loss %.4f  test %.2f%%  (%d images)' % (loss, 100 * acc, len(test[1])))
+        return
+    fit(model, 'mobilenet_v3_small', train, test,
         normalise_lut(IMAGENET_MEAN, IMAGENET_STD), PAD, a)
 
 

@@ -301,23 +301,32 @@ def fit(model, name, train, test, lut, pad, a):
                       % (step + 1, steps, loss_sum / seen, 100 * correct / seen,
                          seen / (time.time() - start)), file=sys.stderr, flush=True)
         seconds = time.time() - start
-        model.eval()
-        t_loss, t_correct = 0.0, 0
         t0 = time.time()
-        with torch.inference_mode():
-            for i in range(0, len(test_y), a.test_batch):
-                idx = np.arange(i, min(i + a.test_batch, len(test_y)))
-                x = torch.from_numpy(make_batch(test_x, idx, lut, None)).contiguous(memory_format=fmt)
-                y = torch.from_numpy(test_y[idx])
-                out = model(x)
-                t_loss += loss_fn(out, y).item() * len(idx)
-                t_correct += (out.argmax(1) == y).sum().item()
+        t_loss, t_acc = evaluate(model, (test_x, test_y), lut, a)
         t_seconds = time.time() - t0
         print('epoch %d/%d  lr %.6g  loss %.4f  train %.2f%%  test loss %.4f  test %.2f%%  '
               '%.1f img/s  (train %.0f s, test %.0f s)'
               % (epoch + 1, a.epochs, lr, loss_sum / seen, 100 * correct / seen,
-                 t_loss / len(test_y), 100 * t_correct / len(test_y), seen / seconds,
-                 seconds, t_seconds), flush=True)
+                 t_loss, 100 * t_acc, seen / seconds, seconds, t_seconds), flush=True)
+
+
+def evaluate(model, test, lut, a):
+    """(mean cross-entropy, accuracy) of model in eval mode on test =
+    (uint8 (N,C,H,W), int64 (N)), a.test_batch images at a time."""
+    import torch
+    test_x, test_y = test
+    fmt = torch.channels_last if a.channels_last else torch.contiguous_format
+    model.eval()
+    t_loss, t_correct = 0.0, 0
+    with torch.inference_mode():
+        for i in range(0, len(test_y), a.test_batch):
+            idx = np.arange(i, min(i + a.test_batch, len(test_y)))
+            x = torch.from_numpy(make_batch(test_x, idx, lut, None)).contiguous(memory_format=fmt)
+            y = torch.from_numpy(test_y[idx])
+            out = model(x)
+            t_loss += torch.nn.functional.cross_entropy(out, y).item() * len(idx)
+            t_correct += (out.argmax(1) == y).sum().item()
+    return t_loss / len(test_y), t_correct / len(test_y)
 
 
 # --------------------------------------------------------------------------

@@ -30,3 +30,10 @@ EXTRA_DIST += tests/ref/gen_refs.py \
     tests/ref/maxpool_ties.ref tests/ref/avgpool_2x2.ref tests/ref/avgpool_3x3_pad.ref \
     tests/ref/gap.ref tests/ref/linear.ref tests/ref/flatten.ref tests/ref/se.ref \
     tests/ref/xent.ref tests/ref/cnn_small.ref
+
+##  bench/layer_check: a few SGD steps dumped for the layer-by-layer
+##  comparison with torch (bench/torch_layer_check.py, docs/datasets.md);
+##  built by make check, never run by it
+check_PROGRAMS += bench/layer_check
+bench_layer_check_SOURCES = bench/layer_check.c
+EXTRA_DIST += bench/torch_layer_check.py
