@@ -474,7 +474,7 @@ s_tap_row (const fg_conv_shape_t *s, const s_dims_t *d, const float *x,
 #ifdef S_TAP_AVX512
     //  the AVX-512 GEMM's condition (FEDGRID_GEMM=avx2 or portable runs
     //  the C form: tests compare both)
-    if (K % 16 == 0 && fg_conv_direct_kernel_available ()) {
+    if (K % 16 == 0 && fg_gemm_default () == FG_GEMM_AVX512) {
         const size_t P = S_TAP_ACC * 16 / K;
         const size_t step = (size_t) s->sw * C;
         for (; ox < d->ow; ) {
