@@ -11,9 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "fg_model.h"
+#include "fg_test_util.h"
 #include "fg_model_internal.h"
 
 static fg_model_t *
@@ -788,14 +788,6 @@ test_logits_match_torchvision (void **state)
     }
 }
 
-static long
-s_minor_faults (void)
-{
-    struct rusage ru;
-    getrusage (RUSAGE_SELF, &ru);
-    return ru.ru_minflt;
-}
-
 //  Building vgg16-bn touches its 59 MB state once: at most the state's
 //  pages and a quarter more (counts, not time). The build that added the
 //  views one by one copied the block at each of its 80 views and made
@@ -805,9 +797,9 @@ static void
 test_build_touches_the_state_once (void **state)
 {
     (void) state;
-    long before = s_minor_faults ();
+    long before = fg_test_minor_faults ();
     fg_model_t *m = s_model (FG_MODEL_VGG16_BN, 10, 32, 3);
-    long faults = s_minor_faults () - before;
+    long faults = fg_test_minor_faults () - before;
     size_t pages = fg_model_state (m)->size * sizeof (float) / 4096;
     print_message ("vgg16-bn build: %ld minor faults for a state of %zu pages\n", faults, pages);
     assert_true (faults <= (long) (pages + pages / 4 + 512));

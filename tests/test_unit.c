@@ -9,8 +9,8 @@
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
+#include "fg_test_util.h"
 #include "fg_unit.h"
 
 static fg_dataset_t *s_train, *s_test;
@@ -253,14 +253,6 @@ test_bad_specs_are_refused (void **state)
     fg_model_destroy (&init);
 }
 
-static long
-s_minor_faults (void)
-{
-    struct rusage ru;
-    getrusage (RUSAGE_SELF, &ru);
-    return ru.ru_minflt;
-}
-
 //  After its first step a unit allocates nothing that reaches the kernel:
 //  batches, activations, gradients, GEMM scratch are made once and
 //  reused, so the next steps (an epoch boundary with its new order
@@ -274,11 +266,11 @@ test_steps_after_the_first_do_not_fault (void **state)
         fg_error_t err;
         bool done;
         assert_int_equal (fg_unit_step (unit, &done, &err), 0);
-        long before = s_minor_faults ();
+        long before = fg_test_minor_faults ();
         uint32_t steps = fg_unit_steps_per_epoch (unit) + 2;
         for (uint32_t s = 0; s < steps; s++)
             assert_int_equal (fg_unit_step (unit, &done, &err), 0);
-        long faults = s_minor_faults () - before;
+        long faults = fg_test_minor_faults () - before;
         print_message ("%d thread(s): %ld minor faults in %u steps after the first\n",
                        threads, faults, steps);
         assert_true (faults <= (threads == 1? 0: 32));
