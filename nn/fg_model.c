@@ -408,6 +408,16 @@ fg_model_init (fg_model_t *self, uint64_t seed)
         fg_mx_init_t init = self->inits [i];
         fg_rng_t rng;
         fg_rng_init (&rng, seed, FG_RNG_INIT, 0, 0, 0, (uint32_t) i);
+        if (init.kind == FG_MX_INIT_NORMAL || init.kind == FG_MX_INIT_KAIMING_OUT) {
+            double normals [1024];
+            for (uint64_t j = 0; j < view->count; j += 1024) {
+                size_t n = view->count - j < 1024? (size_t) (view->count - j): 1024;
+                fg_rng_normals (&rng, normals, n);
+                for (size_t k = 0; k < n; k++)
+                    data [j + k] = (float) ((double) init.scale * normals [k]);
+            }
+            continue;
+        }
         for (uint64_t j = 0; j < view->count; j++) {
             switch (init.kind) {
                 case FG_MX_INIT_ZERO:
