@@ -6,7 +6,7 @@ vgg16-bn (fedgrid's CIFAR form) on CIFAR-10 with fedgrid's recipe.
         [-e epochs] [-b 32] [--lr 0.01] [--momentum 0.9] [--wd 0]
         [--schedule constant|step|cosine] [--warmup W] [--milestones a,b]
         [--gamma 0.1] [-t threads] [--seed 1] [--torch-seed 1] [--order fedgrid|torch]
-        [--no-augment] [--train-limit N] [--channels-last] [--check-rng]
+        [--no-augment] [--train-limit N] [--test-limit N] [--channels-last] [--check-rng]
 
 Needs Debian's python3-torch (1.13) and python3-torchvision (0.14); run with
 /usr/bin/python3. Nothing in `make check` depends on it.
@@ -244,6 +244,8 @@ def add_common_args(ap, lr, wd, schedule, threads):
     ap.add_argument('--order', choices=('fedgrid', 'torch'), default='fedgrid')
     ap.add_argument('--no-augment', action='store_true')
     ap.add_argument('--train-limit', type=int, default=0)
+    ap.add_argument('--test-limit', type=int, default=0,
+                    help='first N test images (fedgrid data.test_limit)')
     ap.add_argument('--channels-last', action='store_true')
     ap.add_argument('--progress', type=int, default=200, help='steps between progress lines')
 
@@ -272,6 +274,7 @@ def fit(model, name, train, test, lut, pad, a):
              a.schedule, a.momentum, a.wd, a.order,
              'no' if a.no_augment else 'pad %d + flip' % pad), flush=True)
 
+    train_total = test_total = 0.0
     for epoch in range(a.epochs):
         lr = fedgrid_lr(a, epoch)
         for group in opt.param_groups:
@@ -308,6 +311,10 @@ def fit(model, name, train, test, lut, pad, a):
               '%.1f img/s  (train %.0f s, test %.0f s)'
               % (epoch + 1, a.epochs, lr, loss_sum / seen, 100 * correct / seen,
                  t_loss, 100 * t_acc, seen / seconds, seconds, t_seconds), flush=True)
+        train_total += seconds
+        test_total += t_seconds
+    # read by bench/whole_process.sh: the compute the process reports
+    print('time: training %.3f s, evaluation %.3f s' % (train_total, test_total), flush=True)
 
 
 def evaluate(model, test, lut, a):
@@ -362,6 +369,8 @@ def main():
     (train_x, train_y), test = load_cifar10(a.data)
     if a.train_limit:
         train_x, train_y = train_x[:a.train_limit], train_y[:a.train_limit]
+    if a.test_limit:
+        test = (test[0][:a.test_limit], test[1][:a.test_limit])
     fit(Vgg16BnCifar(), 'vgg16-bn', (train_x, train_y), test, normalise_lut(), 4, a)
 
 

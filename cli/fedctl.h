@@ -78,11 +78,13 @@ int
 //  input_height/_width/_channels (from the kind, or from test — the
 //  opened test split — when the kind alone does not say), mean and std
 //  (comma-separated, per channel), layout "NCHW", experiment (the
-//  configuration hash), round ("" for fedctl train) and weights_sha256.
+//  configuration hash), round ("" for fedctl train) and weights_sha256
+//  (weights_hash when the caller has it, else computed).
 //  Returns 0 or an FG_E* code, err set.
 int
     fedctl_save_safetensors (const char *path, const fg_state_t *weights,
-                             const fg_config_t *cfg, const fg_dataset_t *test,
+                             const char *weights_hash, const fg_config_t *cfg,
+                             const fg_dataset_t *test,
                              const char *round, fg_error_t *err);
 
 //  Reads a weights file for the model of spec: safetensors when path ends

@@ -119,7 +119,7 @@ fedctl_cmd_export (int argc, char **argv)
         return status;                  //  its classes and shape are the metadata's
     }
     rc = format == S_SAFETENSORS
-       ? fedctl_save_safetensors (output, weights, &cfg, test, round_text, &err)
+       ? fedctl_save_safetensors (output, weights, NULL, &cfg, test, round_text, &err)
        : fg_blob_save (output, weights, &err);
     fg_dataset_destroy (&test);
     char hash [65];

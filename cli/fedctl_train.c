@@ -10,7 +10,12 @@
         model.fgb         final weights (fedgrid blob)
         model.safetensors final weights for other tools
         epochs.csv        epoch, train loss, train acc, test loss, test acc,
-                          images/s                                         */
+                          images/s
+
+    On stderr at the end, where the process's time went (wall and CPU
+    seconds): start-up (configuration, datasets, model, work unit),
+    training, evaluation, checkpoints and the final write; bench/
+    whole_process.sh reads that line.                                    */
 
 #include "fedctl.h"
 #include "fg_blob.h"
@@ -38,11 +43,41 @@ s_train_usage (FILE *out)
         "(--restart starts over). Writes DIR/train/model.fgb and model.safetensors.\n");
 }
 
+//  The phases of a run whose wall and CPU time the last line reports.
+enum { S_STARTUP, S_TRAINING, S_EVALUATION, S_CHECKPOINT, S_WRITE, S_PHASES };
+
+typedef struct {
+    double wall [S_PHASES], cpu [S_PHASES];
+    double wall_mark, cpu_mark;     //  when the running phase began
+} s_phases_t;
+
+//  Starts timing (the start-up phase begins here).
+static void
+s_phases_start (s_phases_t *p)
+{
+    memset (p, 0, sizeof *p);
+    p->wall_mark = fg_clock_mono_s ();
+    p->cpu_mark = fg_clock_cpu_s ();
+}
+
+//  Charges the time since the last mark to phase, and marks now.
+static void
+s_phases_end (s_phases_t *p, int phase)
+{
+    double wall = fg_clock_mono_s (), cpu = fg_clock_cpu_s ();
+    p->wall [phase] += wall - p->wall_mark;
+    p->cpu [phase] += cpu - p->cpu_mark;
+    p->wall_mark = wall;
+    p->cpu_mark = cpu;
+}
+
 //  One baseline training, from s_train_open to s_train_close.
 typedef struct {
+    s_phases_t phases;
     fg_config_t cfg;
     fg_dataset_t *train, *test;
-    fg_model_t *init;               //  the initial weights
+    fg_model_t *init;               //  the initial weights, until the unit has them
+    uint64_t params;                //  trainable floats of the model
     uint32_t *indices;              //  0..count-1: the whole training set
     fg_unit_spec_t spec;
     fg_unit_t *unit;
@@ -118,6 +153,8 @@ s_train_unit (s_train_t *t)
         return EX_CONFIG;
     }
     t->unit = fg_unit_new (spec, fg_model_state (t->init), &err);
+    t->params = fg_model_param_count (t->init);
+    fg_model_destroy (&t->init);        //  the unit holds its copy: 59 MB less for vgg16-bn
     if (!t->unit) {
         fedctl_fail ("%s", err.msg);
         return EX_SOFTWARE;
@@ -147,7 +184,7 @@ s_train_open (s_train_t *t, const char *dir, bool restart)
         return rc;
     fprintf (stderr, "fedctl: %s (%llu parameters) on %s: %zu training, %zu test images, "
              "batch %u, %d threads\n", fg_model_kind_name (t->cfg.model.name),
-             (unsigned long long) fg_model_param_count (t->init), fg_dataset_name (t->train),
+             (unsigned long long) t->params, fg_dataset_name (t->train),
              t->spec.count, fg_dataset_count (t->test), t->spec.batch, t->spec.threads);
     if (!restart && access (t->ckpt, F_OK) == 0) {
         uint8_t *bytes;
@@ -190,6 +227,7 @@ s_train_epoch (s_train_t *t)
             return EX_SOFTWARE;
         }
     double seconds = fg_clock_mono_s () - start;
+    s_phases_end (&t->phases, S_TRAINING);
     uint64_t trained = fg_unit_samples (t->unit);
     fg_train_result_t result;
     if (fg_unit_evaluate (&t->spec.model, fg_model_state (fg_unit_model (t->unit)), t->test, 0,
@@ -198,6 +236,7 @@ s_train_epoch (s_train_t *t)
         fedctl_fail ("evaluation: %s", err.msg);
         return EX_SOFTWARE;
     }
+    s_phases_end (&t->phases, S_EVALUATION);
     uint32_t n;
     const double *losses = fg_unit_losses (t->unit, &n);
     const double *accuracies = fg_unit_accuracies (t->unit, &n);
@@ -224,6 +263,7 @@ s_train_epoch (s_train_t *t)
         fedctl_fail ("checkpoint: %s", err.msg);
         return fedctl_exit_code (rc);
     }
+    s_phases_end (&t->phases, S_CHECKPOINT);
     return 0;
 }
 
@@ -235,19 +275,27 @@ s_train_save (s_train_t *t)
     fg_error_t err;
     char path [4300];
     const fg_state_t *final = fg_model_state (fg_unit_model (t->unit));
+    char weights_hash [65];
+    fg_state_hash (final, weights_hash);
     snprintf (path, sizeof path, "%s/model.fgb", t->folder);
     int rc = fg_blob_save (path, final, &err);
     if (rc == 0) {
         snprintf (path, sizeof path, "%s/model.safetensors", t->folder);
-        rc = fedctl_save_safetensors (path, final, &t->cfg, t->test, "", &err);
+        rc = fedctl_save_safetensors (path, final, weights_hash, &t->cfg, t->test, "", &err);
     }
     if (rc) {
         fedctl_fail ("%s", err.msg);
         return fedctl_exit_code (rc);
     }
-    char weights_hash [65];
-    fg_state_hash (final, weights_hash);
     printf ("final weights %s/model.fgb sha256 %s\n", t->folder, weights_hash);
+    fflush (stdout);
+    s_phases_end (&t->phases, S_WRITE);
+    const s_phases_t *p = &t->phases;
+    fprintf (stderr, "fedctl: time (wall / cpu s): start-up %.3f / %.3f, training %.3f / %.3f, "
+             "evaluation %.3f / %.3f, checkpoints %.3f / %.3f, final write %.3f / %.3f\n",
+             p->wall [S_STARTUP], p->cpu [S_STARTUP], p->wall [S_TRAINING], p->cpu [S_TRAINING],
+             p->wall [S_EVALUATION], p->cpu [S_EVALUATION], p->wall [S_CHECKPOINT],
+             p->cpu [S_CHECKPOINT], p->wall [S_WRITE], p->cpu [S_WRITE]);
     return 0;
 }
 
@@ -274,9 +322,11 @@ fedctl_cmd_train (int argc, char **argv)
         return status < 0? EX_OK: status;
     s_train_t t;
     memset (&t, 0, sizeof t);
+    s_phases_start (&t.phases);
     status = fedctl_load_config (dir, &sets, &t.cfg);
     if (status == 0)
         status = s_train_open (&t, dir, restart);
+    s_phases_end (&t.phases, S_STARTUP);
     while (status == 0 && !fg_unit_done (t.unit))
         status = s_train_epoch (&t);
     if (status == 0)

@@ -34,8 +34,8 @@ s_alloc_floats (size_t count)
 }
 
 int
-fg_state_add (fg_state_t *self, const char *name, fg_tensor_kind_t kind,
-              uint32_t rank, const uint64_t *shape, fg_error_t *err)
+fg_state_add_view (fg_state_t *self, const char *name, fg_tensor_kind_t kind,
+                   uint32_t rank, const uint64_t *shape, fg_error_t *err)
 {
     if (!name || !*name || strlen (name) >= FG_TENSOR_NAME_MAX)
         return fg_error_set (err, FG_EINVAL, "tensor name '%s' is empty or longer than %d bytes",
@@ -58,13 +58,6 @@ fg_state_add (fg_state_t *self, const char *name, fg_tensor_kind_t kind,
     if (!views)
         return fg_error_set (err, FG_ENOMEM, "tensor '%s': out of memory", name);
     self->views = views;
-    float *data = s_alloc_floats (self->size + count);
-    if (!data)
-        return fg_error_set (err, FG_ENOMEM, "tensor '%s': out of memory", name);
-    if (self->size)
-        memcpy (data, self->data, self->size * sizeof (float));
-    free (self->data);
-    self->data = data;
     fg_tensor_view_t *view = &self->views [self->nviews++];
     memset (view, 0, sizeof *view);
     strcpy (view->name, name);
@@ -78,8 +71,40 @@ fg_state_add (fg_state_t *self, const char *name, fg_tensor_kind_t kind,
     return 0;
 }
 
+int
+fg_state_alloc (fg_state_t *self, fg_error_t *err)
+{
+    float *data = s_alloc_floats (self->size);
+    if (!data)
+        return fg_error_set (err, FG_ENOMEM, "state of %zu floats: out of memory", self->size);
+    free (self->data);
+    self->data = data;
+    return 0;
+}
+
+int
+fg_state_add (fg_state_t *self, const char *name, fg_tensor_kind_t kind,
+              uint32_t rank, const uint64_t *shape, fg_error_t *err)
+{
+    size_t size = self->size;
+    int rc = fg_state_add_view (self, name, kind, rank, shape, err);
+    if (rc)
+        return rc;
+    float *data = s_alloc_floats (self->size);
+    if (!data) {
+        self->nviews--;
+        self->size = size;
+        return fg_error_set (err, FG_ENOMEM, "tensor '%s': out of memory", name);
+    }
+    if (size)
+        memcpy (data, self->data, size * sizeof (float));
+    free (self->data);
+    self->data = data;
+    return 0;
+}
+
 fg_state_t *
-fg_state_dup (const fg_state_t *self)
+fg_state_zeros_like (const fg_state_t *self)
 {
     fg_state_t *copy = fg_state_new ();
     if (!copy)
@@ -91,10 +116,17 @@ fg_state_dup (const fg_state_t *self)
         return NULL;
     }
     memcpy (copy->views, self->views, self->nviews * sizeof *copy->views);
-    if (self->size)
-        memcpy (copy->data, self->data, self->size * sizeof (float));
     copy->nviews = self->nviews;
     copy->size = self->size;
+    return copy;
+}
+
+fg_state_t *
+fg_state_dup (const fg_state_t *self)
+{
+    fg_state_t *copy = fg_state_zeros_like (self);
+    if (copy && self->size)
+        memcpy (copy->data, self->data, self->size * sizeof (float));
     return copy;
 }
 

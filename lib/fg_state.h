@@ -62,6 +62,23 @@ int
     fg_state_add (fg_state_t *self, const char *name, fg_tensor_kind_t kind,
                   uint32_t rank, const uint64_t *shape, fg_error_t *err);
 
+//  Appends a view like fg_state_add but leaves data as it is, no longer
+//  covering the state: for building a layout of many views, whose block
+//  fg_state_alloc then allocates once (fg_state_add copies the block at
+//  every view). Same errors as fg_state_add.
+int
+    fg_state_add_view (fg_state_t *self, const char *name, fg_tensor_kind_t kind,
+                       uint32_t rank, const uint64_t *shape, fg_error_t *err);
+
+//  Replaces data with a zeroed block covering every view. Returns 0 or
+//  FG_ENOMEM (data unchanged).
+int
+    fg_state_alloc (fg_state_t *self, fg_error_t *err);
+
+//  The same views with zero data. Caller owns it; NULL when out of memory.
+fg_state_t *
+    fg_state_zeros_like (const fg_state_t *self);
+
 //  Deep copy (views and data). Caller owns it; NULL when out of memory.
 fg_state_t *
     fg_state_dup (const fg_state_t *self);

@@ -8,6 +8,8 @@ check_PROGRAMS += bench/bench_nn
 bench_bench_nn_SOURCES = bench/bench_nn.c bench/bench_median.h
 ##  the PyTorch side (needs python3-torch; nothing in make check uses it)
 EXTRA_DIST += bench/bench_torch.py bench/compare.sh
+##  bench/whole_process.sh: the whole fedctl train process against torch
+EXTRA_DIST += bench/whole_process.sh
 
 ##  bench/bench_loader: fg_dataset_batch (decode + augment) img/s per core
 ##  against the training img/s of the model it feeds (issue 13's target:

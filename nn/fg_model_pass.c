@@ -25,6 +25,9 @@ struct _fg_model_ws_t {
     fg_ops_ctx_t *ctx;
     const float *x;             //  input of the last forward
     float **act;                //  [ntensors] (act [0] unused: the input)
+    float **abufs;              //  inference: [nabufs] activation buffers
+    size_t nabufs;              //  shared like gbufs (else act owns each)
+    bool inference;             //  no gradients, no train forward
     float **grad;               //  [ntensors] (grad [0] unused), into gbufs
     float **gbufs;              //  [ngbufs] gradient buffers shared by
     size_t ngbufs;              //  tensors whose lifetimes do not overlap
@@ -139,8 +142,94 @@ done:
     return rc;
 }
 
-fg_model_ws_t *
-fg_model_ws_new (fg_model_t *model, uint32_t batch, int threads, fg_error_t *err)
+//  Inference activation buffers. Going forward, tensor t is written at
+//  its producer (layer p) and read last at its last consumer (layer c): it
+//  lives over layers [p, c] (the logits to the end). Tensors whose
+//  intervals do not overlap share a buffer (greedy in layer order, best
+//  fit, growing a free buffer when none is large enough): vgg16-bn's chain
+//  needs two buffers where training keeps every activation for backward.
+//  This holds as long as a layer reads only the tensors its layer entry
+//  names. Returns 0 or -1.
+static int
+s_ws_act_shared (fg_model_ws_t *self)
+{
+    const fg_model_t *model = self->model;
+    size_t nt = model->ntensors, nl = model->nlayers;
+    size_t *last = calloc (nt, sizeof *last);          //  tensor -> last reader
+    size_t *owner = calloc (nt, sizeof *owner);        //  buffer -> tensor holding it
+    size_t *size = calloc (nt, sizeof *size);          //  buffer -> floats
+    size_t *assigned = calloc (nt, sizeof *assigned);  //  tensor -> buffer
+    size_t nbufs = 0;
+    int rc = -1;
+    if (!last || !owner || !size || !assigned)
+        goto done;
+    for (size_t l = 0; l < nl; l++) {
+        const fg_mx_layer_t *layer = &model->layers [l];
+        last [layer->in] = l;
+        if (layer->in2 >= 0)
+            last [layer->in2] = l;
+    }
+    last [model->output] = nl;
+    for (size_t l = 0; l < nl; l++) {
+        size_t t = (size_t) model->layers [l].out;
+        size_t floats = s_tensor_floats (&model->tensors [t]) * self->batch;
+        size_t best = SIZE_MAX, grow = SIZE_MAX;
+        for (size_t b = 0; b < nbufs; b++) {
+            if (last [owner [b]] >= l)
+                continue;                   //  its holder is still read
+            if (size [b] >= floats && (best == SIZE_MAX || size [b] < size [best]))
+                best = b;
+            if (grow == SIZE_MAX || size [b] > size [grow])
+                grow = b;
+        }
+        if (best == SIZE_MAX)
+            best = grow != SIZE_MAX? grow: nbufs++;
+        if (size [best] < floats)
+            size [best] = floats;
+        owner [best] = t;
+        assigned [t] = best;
+    }
+    self->abufs = calloc (nbufs? nbufs: 1, sizeof *self->abufs);
+    if (!self->abufs)
+        goto done;
+    self->nabufs = nbufs;
+    for (size_t b = 0; b < nbufs; b++)
+        if (!(self->abufs [b] = s_ws_alloc (self, size [b] * sizeof (float))))
+            goto done;
+    for (size_t l = 0; l < nl; l++)
+        self->act [model->layers [l].out] = self->abufs [assigned [model->layers [l].out]];
+    rc = 0;
+done:
+    free (last);
+    free (owner);
+    free (size);
+    free (assigned);
+    return rc;
+}
+
+//  Activations for every tensor (training keeps them all for backward),
+//  the gradient buffers and temporaries. Returns 0 or -1.
+static int
+s_ws_train_buffers (fg_model_ws_t *self)
+{
+    const fg_model_t *model = self->model;
+    size_t largest = 0;
+    for (size_t t = 1; t < model->ntensors; t++) {
+        size_t floats = s_tensor_floats (&model->tensors [t]) * self->batch;
+        if (floats > largest)
+            largest = floats;
+        if (!(self->act [t] = s_ws_alloc (self, floats * sizeof (float))))
+            return -1;
+    }
+    if (s_ws_grad_buffers (self))
+        return -1;
+    self->tmp = s_ws_alloc (self, largest * sizeof (float));
+    self->tmp2 = s_ws_alloc (self, largest * sizeof (float));
+    return self->tmp && self->tmp2? 0: -1;
+}
+
+static fg_model_ws_t *
+s_ws_new (fg_model_t *model, uint32_t batch, int threads, bool inference, fg_error_t *err)
 {
     assert (model);
     const char *kind = fg_model_kind_name (model->spec.kind);
@@ -164,23 +253,11 @@ fg_model_ws_new (fg_model_t *model, uint32_t batch, int threads, fg_error_t *err
     if (!self->ctx || !self->act || !self->grad || !self->grad_set || !self->save
     ||  !self->mask || !self->dropout_index)
         goto nomem;
-    size_t largest = 0;
-    for (size_t t = 1; t < nt; t++) {
-        size_t floats = s_tensor_floats (&model->tensors [t]);
-        if (floats > SIZE_MAX / sizeof (float) / batch)
+    for (size_t t = 1; t < nt; t++)
+        if (s_tensor_floats (&model->tensors [t]) > SIZE_MAX / sizeof (float) / batch)
             goto nomem;
-        floats *= batch;
-        if (floats > largest)
-            largest = floats;
-        self->act [t] = s_ws_alloc (self, floats * sizeof (float));
-        if (!self->act [t])
-            goto nomem;
-    }
-    if (s_ws_grad_buffers (self))
-        goto nomem;
-    self->tmp = s_ws_alloc (self, largest * sizeof (float));
-    self->tmp2 = s_ws_alloc (self, largest * sizeof (float));
-    if (!self->tmp || !self->tmp2)
+    self->inference = inference;
+    if (inference? s_ws_act_shared (self): s_ws_train_buffers (self))
         goto nomem;
     uint32_t dropouts = 0;
     for (size_t l = 0; l < nl; l++) {
@@ -205,14 +282,29 @@ nomem:
     return NULL;
 }
 
+fg_model_ws_t *
+fg_model_ws_new (fg_model_t *model, uint32_t batch, int threads, fg_error_t *err)
+{
+    return s_ws_new (model, batch, threads, false, err);
+}
+
+fg_model_ws_t *
+fg_model_ws_new_inference (fg_model_t *model, uint32_t batch, int threads, fg_error_t *err)
+{
+    return s_ws_new (model, batch, threads, true, err);
+}
+
 void
 fg_model_ws_destroy (fg_model_ws_t **self_p)
 {
     if (self_p && *self_p) {
         fg_model_ws_t *self = *self_p;
         size_t nt = self->model->ntensors, nl = self->model->nlayers;
-        for (size_t t = 0; self->act && t < nt; t++)
+        for (size_t t = 0; self->act && !self->abufs && t < nt; t++)
             free (self->act [t]);
+        for (size_t b = 0; self->abufs && b < self->nabufs; b++)
+            free (self->abufs [b]);
+        free (self->abufs);
         for (size_t b = 0; self->gbufs && b < self->ngbufs; b++)
             free (self->gbufs [b]);
         free (self->gbufs);
@@ -368,6 +460,9 @@ fg_model_forward (fg_model_t *self, fg_model_ws_t *ws, const float *x, uint32_t 
     if (n < 1 || n > ws->batch)
         return fg_error_set (err, FG_EINVAL, "model %s forward: %u images (workspace holds 1 .. %u)",
                              kind, n, ws->batch);
+    if (train && ws->inference)
+        return fg_error_set (err, FG_EINVAL, "model %s forward: training in an inference workspace",
+                             kind);
     if (train && self->has_dropout && !dropout)
         return fg_error_set (err, FG_EINVAL, "model %s forward: training needs a dropout stream", kind);
     ws->trained = false;
@@ -479,7 +574,10 @@ fg_model_backward (fg_model_t *self, fg_model_ws_t *ws, const float *dlogits, fg
         return fg_error_set (err, FG_ESTATE, "model %s backward: no train forward to go back through",
                              kind);
     uint32_t n = ws->n;
-    fg_state_t *state = self->state, *grads = self->grads;
+    fg_state_t *state = self->state, *grads = fg_model_grads (self);
+    if (!grads)
+        return fg_error_set (err, FG_ENOMEM, "model %s backward: out of memory for the gradients",
+                             kind);
     memset (ws->grad_set, 0, self->ntensors * sizeof *ws->grad_set);
     memcpy (ws->grad [self->output], dlogits,
             (size_t) n * s_tensor_floats (&self->tensors [self->output]) * sizeof (float));

@@ -40,7 +40,13 @@ fg_train_new (fg_model_t *model, fg_optim_t *optim, uint32_t batch, int threads,
     self->threads = threads < 1? 1: threads;
     if (optim)
         fg_optim_set_threads (optim, threads);
-    self->ws = fg_model_ws_new (model, batch, threads, err);
+    if (optim && !fg_model_grads (model)) {
+        fg_train_destroy (&self);
+        fg_error_set (err, FG_ENOMEM, "train: out of memory for the gradients");
+        return NULL;
+    }
+    self->ws = optim? fg_model_ws_new (model, batch, threads, err)
+                    : fg_model_ws_new_inference (model, batch, threads, err);
     if (!self->ws) {
         fg_train_destroy (&self);
         return NULL;

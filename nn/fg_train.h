@@ -41,7 +41,8 @@ typedef struct _fg_train_t fg_train_t;
 
 //  A trainer of `model` (not owned; must outlive it) with `optim` (not
 //  owned; may be NULL for evaluation only), for batches of up to `batch`
-//  images, using `threads` BLIS threads. Holds the model's workspace.
+//  images, using `threads` BLIS threads. Holds the model's workspace (an
+//  inference one without optim: several evaluators may share a model).
 //  Caller owns it: fg_train_destroy. Returns NULL and fills err: FG_EINVAL
 //  (batch out of range, optimiser of another layout), FG_ENOMEM.
 fg_train_t *

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/wait.h>
@@ -74,4 +75,12 @@ fg_test_run_tap (int (*run) (void))
     while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
         ;
     return WIFEXITED (status)? WEXITSTATUS (status): 1;
+}
+
+long
+fg_test_minor_faults (void)
+{
+    struct rusage ru;
+    getrusage (RUSAGE_SELF, &ru);
+    return ru.ru_minflt;
 }

@@ -1,5 +1,5 @@
 /*  fg_test_util.h — what the unit tests share: a fresh temporary folder
-    and its recursive removal. Linked into every test program (Makefile.am:
+    and its recursive removal, the process's minor page faults. Linked into every test program (Makefile.am:
     tests/libfgtest.la in LDADD).                                          */
 
 #ifndef FG_TEST_UTIL_H_INCLUDED
@@ -18,6 +18,11 @@ int
 //  link. Returns 0, or -1 when something could not be removed.
 int
     fg_test_rmtree (const char *path);
+
+//  Minor page faults of this process so far (getrusage): tests count
+//  them around code that must not allocate fresh memory.
+long
+    fg_test_minor_faults (void);
 
 //  Runs a cmocka program's tests (run: its cmocka_run_group_tests call)
 //  so that a skipped test reads as TAP's "ok N # SKIP": cmocka 1.1.5

@@ -101,10 +101,11 @@ fi
 t="$work/train"
 "$FEDCTL" init "$t" --preset synthetic-tiny --set training.epochs=3 --set grid.threads=1 >/dev/null 2>&1
 if "$FEDCTL" train "$t" >"$work/train.out" 2>"$work/err" && grep -q "^epoch 3/3 " "$work/train.out" \
-   && [ -s "$t/train/model.fgb" ] && [ -s "$t/train/model.safetensors" ] && [ "$(wc -l < "$t/train/epochs.csv")" -eq 4 ]; then
-    ok "train runs every epoch and writes the model files"
+   && [ -s "$t/train/model.fgb" ] && [ -s "$t/train/model.safetensors" ] && [ "$(wc -l < "$t/train/epochs.csv")" -eq 4 ] \
+   && grep -q "^fedctl: time (wall / cpu s): start-up .*, final write " "$work/err"; then
+    ok "train runs every epoch, writes the model files and says where the time went"
 else
-    bad "train runs every epoch and writes the model files ($(head -c 300 "$work/err"))"
+    bad "train runs every epoch, writes the model files and says where the time went ($(head -c 300 "$work/err"))"
 fi
 h_train=$(sed -n 's/^final weights .* sha256 //p' "$work/train.out")
 expect 0 "test accuracy" "eval of the trained model" -- "$FEDCTL" eval "$t" --model "$t/train/model.fgb"

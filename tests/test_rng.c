@@ -204,6 +204,29 @@ test_gamma_mean (void **state)
     }
 }
 
+//  fg_rng_normals is n calls of fg_rng_normal, bit for bit, from a block
+//  boundary and from inside a block, and leaves the stream where they do.
+static void
+test_normals_in_bulk (void **state)
+{
+    for (uint32_t skip = 0; skip < 3; skip++) {
+        fg_rng_t a, b;
+        fg_rng_init (&a, 11, FG_RNG_TEST, 0, 0, 0, 4);
+        fg_rng_init (&b, 11, FG_RNG_TEST, 0, 0, 0, 4);
+        for (uint32_t i = 0; i < skip; i++)
+            assert_int_equal (fg_rng_u32 (&a), fg_rng_u32 (&b));
+        double one [300], bulk [300];
+        for (int i = 0; i < 300; i++)
+            one [i] = fg_rng_normal (&a);
+        fg_rng_normals (&b, bulk, 7);
+        fg_rng_normals (&b, bulk + 7, 0);
+        fg_rng_normals (&b, bulk + 7, 293);
+        assert_memory_equal (one, bulk, sizeof one);
+        assert_int_equal (fg_rng_tell (&a), fg_rng_tell (&b));
+        assert_int_equal (fg_rng_u32 (&a), fg_rng_u32 (&b));
+    }
+}
+
 int
 main (void)
 {
@@ -217,6 +240,7 @@ main (void)
         cmocka_unit_test (test_below_is_unbiased_and_bounded),
         cmocka_unit_test (test_permutation),
         cmocka_unit_test (test_gamma_mean),
+        cmocka_unit_test (test_normals_in_bulk),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

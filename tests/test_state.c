@@ -95,6 +95,36 @@ test_dup_layout_copy_and_hash (void **state)
     fg_state_destroy (&c);
 }
 
+//  A layout built view by view and allocated once is the layout
+//  fg_state_add builds, zeroed; zeros_like keeps the views, not the data.
+static void
+test_layout_then_one_block (void **state)
+{
+    fg_state_t *a = s_small ();
+    fg_state_t *b = fg_state_new ();
+    fg_error_t err;
+    uint64_t w [4] = { 8, 3, 3, 3 }, bias [1] = { 8 };
+    assert_int_equal (fg_state_add_view (b, "features.0.weight", FG_TENSOR_PARAM, 4, w, &err), 0);
+    assert_int_equal (fg_state_add_view (b, "features.0.bias", FG_TENSOR_PARAM, 1, bias, &err), 0);
+    assert_int_equal (fg_state_add_view (b, "features.0.bias", FG_TENSOR_PARAM, 1, bias, &err),
+                      FG_EINVAL);
+    assert_int_equal (fg_state_add_view (b, "features.1.running_mean", FG_TENSOR_BUFFER, 1, bias,
+                                         &err), 0);
+    assert_null (b->data);
+    assert_int_equal (fg_state_alloc (b, &err), 0);
+    assert_true (fg_state_same_layout (a, b, &err));
+    assert_int_equal ((uintptr_t) b->data % 64, 0);
+    for (size_t i = 0; i < b->size; i++)
+        assert_true (b->data [i] == 0.0f);
+    fg_state_t *z = fg_state_zeros_like (a);
+    assert_non_null (z);
+    assert_true (fg_state_same_layout (a, z, &err));
+    assert_true (z->data [215] == 0.0f && a->data [215] == 107.5f);
+    fg_state_destroy (&a);
+    fg_state_destroy (&b);
+    fg_state_destroy (&z);
+}
+
 int
 main (void)
 {
@@ -102,6 +132,7 @@ main (void)
         cmocka_unit_test (test_views_are_laid_out_in_order),
         cmocka_unit_test (test_bad_views_are_refused),
         cmocka_unit_test (test_dup_layout_copy_and_hash),
+        cmocka_unit_test (test_layout_then_one_block),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
