@@ -15,7 +15,8 @@ experiment.seed), so both sides start from the same floats. --compare puts
 fedgrid's DIR/rounds.csv next to each round. --shards R prints round R's
 shards in the format of `fedctl debug shards DIR R` and exits (several
 rounds: their outputs one after the other). --save-round R FILE writes the
-global weights after round R (safetensors, torch's names). --perturb is for
+global weights after round R (safetensors, torch's names), --save-all
+FOLDER every round's. --perturb is for
 tests/test_torch_fedavg.sh only (it breaks the sameness on purpose).
 
 Needs Debian's python3-torch (1.13) and python3-numpy; run with
@@ -259,6 +260,8 @@ def main():
     ap.add_argument('--compare', action='store_true')
     ap.add_argument('--csv', help='write round,test_accuracy,test_loss,train_loss,seconds')
     ap.add_argument('--save-round', nargs=2, metavar=('R', 'FILE'))
+    ap.add_argument('--save-all', metavar='FOLDER',
+                    help='write every round\'s weights as FOLDER/round-R.safetensors')
     ap.add_argument('--perturb', choices=('order', 'augment'),
                     help='tests only: draw the batch order (or augmentation) of epoch e '
                          'from the stream of epoch e + 1, to show the weight check sees it')
@@ -294,7 +297,6 @@ def main():
     lut = normalise_lut(info[3], info[4])
     unit = Unit(cfg, train, lut, a.perturb)
     rounds = a.rounds or cfg['experiment']['rounds']
-    theirs = fedgrid_rounds(a.dir) if a.compare else {}
     d, t = cfg['data'], cfg['training']
     print('torch %s, %d thread(s); %s on %s (%d train, %d test); %d nodes, %s/%s '
           '(balance %g), %d rounds x %d local epochs, batch %d, lr %g %s, momentum %g, '
@@ -326,6 +328,7 @@ def main():
         seconds = time.time() - start
         line = ('round %d  lr %.6g  train loss %.4f  test loss %.4f  test %.2f%%  (%.0f s)'
                 % (rnd, lr, train_loss, loss, 100 * acc, seconds))
+        theirs = fedgrid_rounds(a.dir) if a.compare else {}    # (it may be running)
         if rnd in theirs:
             line += '  fedgrid %.2f%%  diff %+.2f' % (100 * theirs[rnd], 100 * (acc - theirs[rnd]))
         print(line, flush=True)
@@ -334,6 +337,9 @@ def main():
             csv.flush()
         if a.save_round and int(a.save_round[0]) == rnd:
             save_weights(a.save_round[1], global_sd)
+        if a.save_all:
+            os.makedirs(a.save_all, exist_ok=True)
+            save_weights(os.path.join(a.save_all, 'round-%d.safetensors' % rnd), global_sd)
 
 
 def save_weights(path, sd):
