@@ -110,14 +110,16 @@ class Rng:
         return items
 
 
-def batch_order(seed, epoch, n):
-    return Rng(seed, FG_RNG_BATCH, 0, 0, epoch, 0).permutation(n)
+def batch_order(seed, epoch, n, rnd=0, shard=0):
+    """Epoch `epoch`'s order of the positions 0..n-1 of a unit's shard
+    (nn/fg_unit.c); fedctl train is round 0, shard 0."""
+    return Rng(seed, FG_RNG_BATCH, rnd, shard, epoch, 0).permutation(n)
 
 
-def augment_draws(seed, epoch, step, n, pad=4):
+def augment_draws(seed, epoch, step, n, pad=4, rnd=0, shard=0):
     """(top, left, flip) per batch position; top and left in 0..2 pad, i.e.
     offsets into the image zero-padded by pad (nn/fg_augment.c)."""
-    rng = Rng(seed, FG_RNG_AUGMENT, 0, 0, epoch, step)
+    rng = Rng(seed, FG_RNG_AUGMENT, rnd, shard, epoch, step)
     draws = []
     for b in range(n):
         rng.seek(4 * b)

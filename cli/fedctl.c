@@ -32,7 +32,7 @@ static const s_command_t s_commands [] = {
     { "eval",   fedctl_cmd_eval,   "evaluate a weights file on the experiment's test set" },
     { "report", fedctl_cmd_report, "draw experiments into one HTML page (and SVG charts)" },
     { "journal", fedctl_cmd_journal, "journal verify|dump DIR: check or print an experiment's journal" },
-    { "debug",  fedctl_cmd_debug,  "debug crashpoints: list the named crash points" },
+    { "debug",  fedctl_cmd_debug,  "debug crashpoints|shards: crash points; a round's shards" },
 };
 #define S_NCOMMANDS (sizeof s_commands / sizeof s_commands [0])
 

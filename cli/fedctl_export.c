@@ -1,6 +1,7 @@
 /*  fedctl export — committed global weights out of an experiment's journal,
     as a fedgrid blob or safetensors, after checking that the journal is
-    this configuration's.                                                 */
+    this configuration's; or (--round 0) the initial weights, which are not
+    journaled: a function of the model and experiment.seed alone.         */
 
 #include "fedctl.h"
 #include "fg_journal.h"
@@ -29,6 +30,36 @@ s_journal_meta_matches (const char *dir, const fg_config_t *cfg, fg_error_t *err
 }
 
 enum { S_BLOB, S_SAFETENSORS };
+
+//  Round 0: the weights the coordinator starts a new experiment from
+//  (fg_model_init with experiment.seed, the model spec of the training
+//  split, as fg_coord_start.c). No journal is needed. Returns 0 or the
+//  exit code (printed).
+static int
+s_initial_weights (const fg_config_t *cfg, fg_state_t **weights)
+{
+    fg_dataset_t *train = NULL;
+    int status = fedctl_open_split (cfg, FG_SPLIT_TRAIN, &train);
+    if (status)
+        return status;
+    fg_model_spec_t spec;
+    fg_unit_model_spec (cfg->model.name, train, &spec);
+    fg_dataset_destroy (&train);
+    fg_error_t err;
+    fg_model_t *model = fg_model_new (&spec, &err);
+    if (!model) {
+        fedctl_fail ("%s", err.msg);
+        return EX_CONFIG;
+    }
+    fg_model_init (model, (uint64_t) cfg->experiment.seed);
+    *weights = fg_state_dup (fg_model_state (model));
+    fg_model_destroy (&model);
+    if (!*weights) {
+        fedctl_fail ("out of memory");
+        return EX_OSERR;
+    }
+    return 0;
+}
 
 //  The format a file name asks for, by its extension, or -1.
 static int
@@ -61,7 +92,7 @@ fedctl_cmd_export (int argc, char **argv)
             case 'r':
                 if (strcmp (optarg, "last")) {
                     unsigned long value = strtoul (optarg, &end, 10);
-                    if (*end || value == 0 || value >= UINT32_MAX) {
+                    if (*end || *optarg == '\0' || value >= UINT32_MAX) {
                         fedctl_fail ("--round %s: expected a round number or last", optarg);
                         return EX_USAGE;
                     }
@@ -74,7 +105,8 @@ fedctl_cmd_export (int argc, char **argv)
                 printf ("usage: fedctl export DIR [--round N|last] -o FILE\n\nWrites committed "
                         "global weights: FILE.fgb a fedgrid blob, FILE.safetensors with the "
                         "metadata\n(model, classes, input shape, normalisation, experiment, "
-                        "round) a PyTorch user needs\n(docs/models.md).\n");
+                        "round) a PyTorch user needs\n(docs/models.md). --round 0: the initial "
+                        "weights (from experiment.seed;\nno journal needed).\n");
                 return EX_OK;
             default:
                 return EX_USAGE;
@@ -99,13 +131,19 @@ fedctl_cmd_export (int argc, char **argv)
     fg_error_t err;
     fg_state_t *weights = NULL;
     uint32_t found = 0;
-    int rc = s_journal_meta_matches (argv [optind], &cfg, &err);
-    if (rc) {
+    int rc = 0;
+    if (round == 0) {
+        status = s_initial_weights (&cfg, &weights);
+        if (status)
+            return status;
+    }
+    else
+    if ((rc = s_journal_meta_matches (argv [optind], &cfg, &err))) {
         fedctl_fail ("%s", err.msg);
         return EX_DATAERR;
     }
-    rc = fedctl_journal_weights (argv [optind], round, &found, &weights, &err);
-    if (rc) {
+    else
+    if ((rc = fedctl_journal_weights (argv [optind], round, &found, &weights, &err))) {
         fedctl_fail ("%s%s", err.msg, rc == FG_ENOENT? " (fedctl journal dump lists the retained rounds)": "");
         return rc == FG_ENOENT? EX_NOINPUT: EX_DATAERR;
     }

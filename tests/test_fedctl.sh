@@ -223,6 +223,27 @@ fi
 
 expect 0 "journal.round.before" "debug crashpoints lists the points" -- "$FEDCTL" debug crashpoints
 expect 64 "usage: fedctl debug" "debug without a subcommand" -- "$FEDCTL" debug
+#   debug shards: a round's shards (static IID: 4 x 200 of 800 synthetic
+#   samples, disjoint, covering them); bench/torch_fedavg.py checks the
+#   content against its own partition (tests/test_torch_fedavg.sh)
+d="$work/shards"; "$FEDCTL" init "$d" --preset synthetic-tiny >/dev/null 2>&1
+"$FEDCTL" debug shards "$d" 2 > "$work/shards.out" 2>"$work/err"
+sizes=$(cut -d' ' -f2 "$work/shards.out" | tr '\n' ' ')
+cover=$(cut -d' ' -f3- "$work/shards.out" | tr ' ' '\n' | sort -n | uniq | awk 'NR - 1 == $1 { n++ } END { print n }')
+if [ "$sizes" = "200 200 200 200 " ] && [ "$cover" = 800 ]; then ok "debug shards prints 4 disjoint shards of 200 covering 800 samples"
+else bad "debug shards prints 4 disjoint shards of 200 covering 800 samples (sizes $sizes, cover $cover; $(head -c 200 "$work/err"))"; fi
+expect 64 "usage: fedctl debug shards DIR ROUND" "debug shards without a round" -- "$FEDCTL" debug shards "$d"
+expect 64 "usage: fedctl debug shards DIR ROUND" "debug shards with a bad round" -- "$FEDCTL" debug shards "$d" 1x
+#   export --round 0: the initial weights, without a journal; a function of the seed
+"$FEDCTL" export "$d" --round 0 -o "$work/a.fgb" > "$work/a.out" 2>"$work/err"
+"$FEDCTL" export "$d" --round 0 -o "$work/b.fgb" --set experiment.seed=2 > "$work/b.out" 2>>"$work/err"
+"$FEDCTL" export "$d" --round 0 -o "$work/c.safetensors" > "$work/c.out" 2>>"$work/err"
+ha=$(sed -n 's/.*weights of round 0, sha256 \([0-9a-f]*\)$/\1/p' "$work/a.out")
+hb=$(sed -n 's/.*weights of round 0, sha256 \([0-9a-f]*\)$/\1/p' "$work/b.out")
+hc=$(sed -n 's/.*weights of round 0, sha256 \([0-9a-f]*\)$/\1/p' "$work/c.out")
+if [ -n "$ha" ] && [ "$ha" = "$hc" ] && [ -n "$hb" ] && [ "$ha" != "$hb" ] && [ ! -e "$d/journal.lmdb" ]; then
+    ok "export --round 0 writes the seed's initial weights without a journal"
+else bad "export --round 0 writes the seed's initial weights without a journal ($ha $hb $hc; $(head -c 200 "$work/err"))"; fi
 
 echo "1..$n"
 [ "$failed" -eq 0 ]
