@@ -34,11 +34,16 @@
     S_CREDIT at a time.
 
     A WEIGHTS-CHUNK counts only for the transfer in progress, in order and
-    asked for; one that claims to belong to it but breaks it (offset,
-    total, hash, size, unasked) is a lie and ends the transfer. A chunk of
-    no transfer in progress is dropped silently: up to S_CREDIT chunks
-    asked before a transfer ended (refused, acknowledged, superseded) are
-    still on their way, and each answered would only be noise.          */
+    asked for; one that claims to belong to it but breaks it (another hash
+    or total, past the end, unasked) is a lie and ends the transfer. A
+    chunk of no transfer in progress is dropped silently: up to S_CREDIT
+    chunks asked before a transfer ended (refused, acknowledged,
+    superseded) are still on their way, and each answered would only be
+    noise. So is a chunk of the same update (hash, total) at another
+    offset than the next one: the answer to an earlier pull of the same
+    result by a node dropped as silent mid-transfer that announced the
+    result again (an honest trainer on a loaded PC); counting it as a lie
+    quarantined such trainers in a loop.                                */
 
 #include "fg_coordinator_internal.h"
 #include "fg_aggregate.h"
@@ -309,9 +314,20 @@ fg_coord_on_update_chunk (fg_coord_t *self, fg_coord_node_t *node, const fg_wire
     }
     const char *broken = memcmp (c->hash, node->update_hash, FG_SHA256_SIZE)? "another SHA-256"
                        : c->total != node->update_size? "another total size"
-                       : c->offset != node->update_have? "out of order"
-                       : c->size > node->update_size - node->update_have? "past the end"
-                       : node->outstanding == 0? "not asked for": NULL;
+                       : c->offset > c->total || c->size > c->total - c->offset? "past the end"
+                       : NULL;
+    if (!broken && c->offset != node->update_have) {
+        //  the same update (hash, total) at another place: an honest
+        //  trainer's answer to a request of an earlier pull of this result
+        //  (dropped as dead mid-transfer, it said HELLO and RESULT again
+        //  while its old chunks were on their way). Dropped, no strike:
+        //  the chunk asked for at update_have is still to come.
+        node->dropped++;
+        return 0;
+    }
+    if (!broken)
+        broken = c->size > node->update_size - node->update_have? "past the end"
+               : node->outstanding == 0? "not asked for": NULL;
     if (broken) {
         fg_coord_node_lie (self, node, msg, FG_WIRE_REASON_OTHER,
                            "update chunk at %llu of round %u shard %u: %s",

@@ -403,11 +403,16 @@ test_oversized_update (void **state)
     assert_int_equal (msg.weights_request.offset, 0);
     assert_true (msg.weights_request.credit <= 16);
     fg_wire_msg_clear (&msg);
-    //  a chunk that breaks the transfer (out of order) is a lie and ends it
+    //  a chunk of the same update at another offset (an earlier pull's
+    //  answer, from an honest node that announced its result again) is
+    //  dropped: no REJECT, no strike, the pull goes on
     uint8_t data [4096];
     memset (data, 7, sizeof data);
     s_chunk (node, g.experiment, shard, attempt, 4096, g.bound, data, sizeof data);
-    s_expect_reject (node, FG_WIRE_WEIGHTS_CHUNK, FG_WIRE_REASON_OTHER, "out of order");
+    s_expect_silence (node, 300);
+    //  one past the end of the update is a lie and ends the transfer
+    s_chunk (node, g.experiment, shard, attempt, g.bound - 100, g.bound, data, sizeof data);
+    s_expect_reject (node, FG_WIRE_WEIGHTS_CHUNK, FG_WIRE_REASON_OTHER, "past the end");
     //  the chunks after it are stale: dropped silently
     s_chunk (node, g.experiment, shard, attempt, 0, g.bound, data, sizeof data);
     s_expect_silence (node, 300);
