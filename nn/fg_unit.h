@@ -133,6 +133,24 @@ int
                       const fg_dataset_t *data, size_t count, uint32_t batch, int threads,
                       fg_train_result_t *result, fg_error_t *err);
 
+//  The same evaluation with its model, trainer and buffers kept between
+//  calls (an aggregator evaluates every round): fg_unit_eval_new builds
+//  them for `spec` at `batch` (0: 32) with `threads` BLIS threads (NULL
+//  and err: fg_model_new's or fg_train_new's code, FG_ENOMEM);
+//  fg_unit_eval_run copies `weights` in and evaluates as fg_unit_evaluate,
+//  same bits (FG_EMISMATCH: weights or images of another shape).
+typedef struct _fg_unit_eval_t fg_unit_eval_t;
+
+fg_unit_eval_t *
+    fg_unit_eval_new (const fg_model_spec_t *spec, uint32_t batch, int threads,
+                      fg_error_t *err);
+void
+    fg_unit_eval_destroy (fg_unit_eval_t **self_p);
+int
+    fg_unit_eval_run (fg_unit_eval_t *self, const fg_state_t *weights,
+                      const fg_dataset_t *data, size_t count, fg_train_result_t *result,
+                      fg_error_t *err);
+
 //  The model spec for a configuration's model on a dataset (classes and
 //  image shape from the dataset).
 void

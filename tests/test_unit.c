@@ -1,6 +1,7 @@
 /*  test_unit.c — a work unit: learns, is bit-identical with 1 and 2
     threads, resumes from a checkpoint bit for bit, refuses bad
-    checkpoints.                                                          */
+    checkpoints; a kept evaluation gives fg_unit_evaluate's bits round
+    after round.                                                          */
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -93,6 +94,49 @@ test_unit_learns (void **state)
     assert_true (result.correct > 40);                  //  chance is 20 of 200
     assert_int_equal (fg_unit_step (unit, NULL, &err), FG_ESTATE);
     fg_unit_destroy (&unit);
+}
+
+//  An evaluation kept across rounds (the aggregator's) gives exactly what
+//  a fresh one gives, for each of several weights in turn, and refuses
+//  images of another shape.
+static void
+test_kept_evaluation_same_bits (void **state)
+{
+    fg_unit_t *first = s_unit (1, 1, 0), *second = s_unit (2, 1, 1);
+    fg_error_t err;
+    assert_int_equal (fg_unit_run (first, &err), 0);
+    assert_int_equal (fg_unit_run (second, &err), 0);
+    fg_model_spec_t spec;
+    fg_unit_model_spec (FG_MODEL_CNN_SMALL, s_test, &spec);
+    fg_unit_eval_t *eval = fg_unit_eval_new (&spec, 48, 2, &err);
+    assert_non_null (eval);
+    fg_unit_t *order [3] = { first, second, first };
+    double losses [3];
+    for (int i = 0; i < 3; i++) {
+        fg_train_result_t fresh, kept;
+        assert_int_equal (fg_unit_evaluate (&spec, s_weights (order [i]), s_test, 150, 48, 1,
+                                            &fresh, &err), 0);
+        assert_int_equal (fg_unit_eval_run (eval, s_weights (order [i]), s_test, 150, &kept,
+                                            &err), 0);
+        assert_int_equal (kept.count, 150);
+        assert_int_equal (kept.correct, fresh.correct);
+        assert_memory_equal (&kept.loss, &fresh.loss, sizeof (double));
+        losses [i] = kept.loss;
+    }
+    //  the weights changed between calls, so did the figures; back to the
+    //  first weights, back to their figures
+    assert_true (losses [0] != losses [1]);
+    assert_memory_equal (&losses [0], &losses [2], sizeof (double));
+    fg_dataset_t *other = NULL;
+    assert_int_equal (fg_dataset_synthetic (5, FG_SPLIT_TEST, 20, 10, 32, 32, 3, &other, NULL), 0);
+    fg_train_result_t result;
+    assert_int_equal (fg_unit_eval_run (eval, s_weights (first), other, 0, &result, &err),
+                      FG_EMISMATCH);
+    fg_dataset_destroy (&other);
+    fg_unit_eval_destroy (&eval);
+    fg_unit_eval_destroy (&eval);           //  NULL-safe
+    fg_unit_destroy (&first);
+    fg_unit_destroy (&second);
 }
 
 static void
@@ -258,6 +302,7 @@ main (void)
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_unit_learns),
         cmocka_unit_test (test_thread_count_does_not_change_bits),
+        cmocka_unit_test (test_kept_evaluation_same_bits),
         cmocka_unit_test (test_checkpoint_resumes_bit_for_bit),
         cmocka_unit_test (test_subset_dataset_same_bits),
         cmocka_unit_test (test_bad_specs_are_refused),
