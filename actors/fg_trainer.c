@@ -298,7 +298,7 @@ fg_trn_build_unit (fg_trn_t *self, fg_error_t *err)
     spec.batch = self->task.batch_size;
     spec.augment = self->task.augment;
     spec.threads = self->threads;
-    self->unit = fg_unit_new (&spec, self->weights, err);
+    self->unit = fg_unit_renew (&self->spare, &spec, self->weights, err);
     if (!self->unit)
         return err->code? err->code: FG_ENOMEM;
     uint8_t *bytes;
@@ -436,7 +436,13 @@ fg_trn_encode_unit (fg_trn_t *self, fg_error_t *err)
     self->samples = fg_unit_samples (self->unit);
     int64_t elapsed = zclock_mono () - self->started_at;
     self->elapsed_ms = elapsed > UINT32_MAX? UINT32_MAX: (uint32_t) elapsed;
-    fg_unit_destroy (&self->unit);
+    if (self->defer_unit)
+        fg_unit_destroy (&self->unit);
+    else {
+        fg_unit_destroy (&self->spare);
+        self->spare = self->unit;       //  the next unit's shell
+        self->unit = NULL;
+    }
     fg_trn_fault_result (self);
     self->encoded_at = zclock_mono ();
     return 0;
@@ -748,6 +754,7 @@ fg_trn_destroy (fg_trn_t **self_p)
     }
     //  keep the epoch checkpoint on disk: a restarted trainer resumes it
     fg_unit_destroy (&self->unit);
+    fg_unit_destroy (&self->spare);
     fg_wire_msg_clear (&self->task_msg);
     free (self->indices);
     free (self->want);

@@ -80,6 +80,10 @@ typedef struct {
     const fg_dataset_t *data;       //  train, or fetched
     fg_dataset_t *fetched;          //  the shard's samples from the cache
     fg_unit_t *unit;
+    fg_unit_t *spare;               //  the last finished unit, whose model and
+                                    //  workspace the next one reuses
+                                    //  (fg_unit_renew); never in the swarm,
+                                    //  whose identities would each keep one
     int64_t   started_at;           //  weights at hand: the unit's clock starts
     //  the unit's time split (zclock_mono, ms), logged at debug when its
     //  result is kept (bench/round.sh reads it): TASK received, unit built

@@ -66,23 +66,28 @@ fg_unit_model_spec (int model_kind, const fg_dataset_t *data, fg_model_spec_t *s
     fg_dataset_shape (data, &spec->height, &spec->width, &spec->channels);
 }
 
+//  Returns 0 or FG_EINVAL (in err) for a spec no unit can run.
+static int
+s_check_spec (const fg_unit_spec_t *spec, fg_error_t *err)
+{
+    if (!spec->data || !spec->indices || spec->count == 0 || spec->count > UINT32_MAX
+    ||  spec->epochs == 0 || spec->batch == 0 || spec->batch > (1u << 20))
+        return fg_error_set (err, FG_EINVAL, "work unit (round %u, shard %u): empty shard, no "
+                             "dataset, or epochs/batch out of range", spec->round, spec->shard);
+    size_t total = fg_dataset_count (spec->data);
+    for (size_t i = 0; i < spec->count; i++)
+        if (spec->indices [i] >= total)
+            return fg_error_set (err, FG_EINVAL, "work unit (round %u, shard %u): sample index "
+                                 "%u outside the dataset (%zu samples)", spec->round,
+                                 spec->shard, spec->indices [i], total);
+    return 0;
+}
+
 fg_unit_t *
 fg_unit_new (const fg_unit_spec_t *spec, const fg_state_t *weights, fg_error_t *err)
 {
-    if (!spec->data || !spec->indices || spec->count == 0 || spec->count > UINT32_MAX
-    ||  spec->epochs == 0 || spec->batch == 0 || spec->batch > (1u << 20)) {
-        fg_error_set (err, FG_EINVAL, "work unit (round %u, shard %u): empty shard, no dataset, "
-                      "or epochs/batch out of range", spec->round, spec->shard);
+    if (s_check_spec (spec, err))
         return NULL;
-    }
-    size_t total = fg_dataset_count (spec->data);
-    for (size_t i = 0; i < spec->count; i++)
-        if (spec->indices [i] >= total) {
-            fg_error_set (err, FG_EINVAL, "work unit (round %u, shard %u): sample index %u "
-                          "outside the dataset (%zu samples)", spec->round, spec->shard,
-                          spec->indices [i], total);
-            return NULL;
-        }
     fg_unit_t *self = calloc (1, sizeof *self);
     if (!self) {
         fg_error_set (err, FG_ENOMEM, "work unit: out of memory");
@@ -124,6 +129,81 @@ fg_unit_new (const fg_unit_spec_t *spec, const fg_state_t *weights, fg_error_t *
 fail:
     fg_unit_destroy (&self);
     return NULL;
+}
+
+//  True when the shell of `self` (model, optimiser, workspace, batch
+//  buffers) is what fg_unit_new would build for spec.
+static bool
+s_same_shell (const fg_unit_t *self, const fg_unit_spec_t *spec)
+{
+    const fg_model_spec_t *a = &self->spec.model, *b = &spec->model;
+    uint32_t h1, w1, c1, h2, w2, c2;
+    fg_dataset_shape (self->spec.data, &h1, &w1, &c1);
+    fg_dataset_shape (spec->data, &h2, &w2, &c2);
+    return a->kind == b->kind && a->classes == b->classes && a->height == b->height
+        && a->width == b->width && a->channels == b->channels
+        && h1 == h2 && w1 == w2 && c1 == c2
+        && self->spec.batch == spec->batch && self->spec.threads == spec->threads
+        && self->spec.optim.momentum == spec->optim.momentum
+        && self->spec.optim.nesterov == spec->optim.nesterov
+        && self->spec.optim.weight_decay == spec->optim.weight_decay;
+}
+
+//  The per-shard arrays of a renewed unit, sized for spec.
+static int
+s_resize (fg_unit_t *self, const fg_unit_spec_t *spec, fg_error_t *err)
+{
+    uint32_t *indices = realloc (self->indices, spec->count * sizeof (uint32_t));
+    if (indices)
+        self->indices = indices;
+    uint32_t *order = realloc (self->order, spec->count * sizeof (uint32_t));
+    if (order)
+        self->order = order;
+    double *losses = realloc (self->losses, spec->epochs * sizeof (double));
+    if (losses)
+        self->losses = losses;
+    double *accuracies = realloc (self->accuracies, spec->epochs * sizeof (double));
+    if (accuracies)
+        self->accuracies = accuracies;
+    if (!indices || !order || !losses || !accuracies)
+        return fg_error_set (err, FG_ENOMEM, "work unit: out of memory");
+    return 0;
+}
+
+fg_unit_t *
+fg_unit_renew (fg_unit_t **spare_p, const fg_unit_spec_t *spec, const fg_state_t *weights,
+               fg_error_t *err)
+{
+    fg_unit_t *self = *spare_p;
+    *spare_p = NULL;
+    if (s_check_spec (spec, err)) {
+        fg_unit_destroy (&self);
+        return NULL;
+    }
+    if (!self || !s_same_shell (self, spec)) {
+        fg_unit_destroy (&self);
+        return fg_unit_new (spec, weights, err);
+    }
+    if (s_resize (self, spec, err)
+    ||  fg_state_copy_data (fg_model_state (self->model), weights, err)) {
+        fg_unit_destroy (&self);
+        return NULL;
+    }
+    //  what fg_unit_new sets, over the kept shell
+    self->spec = *spec;
+    memcpy (self->indices, spec->indices, spec->count * sizeof (uint32_t));
+    self->spec.indices = self->indices;
+    memset (self->losses, 0, spec->epochs * sizeof (double));
+    memset (self->accuracies, 0, spec->epochs * sizeof (double));
+    fg_optim_reset (self->optim);       //  momentum starts at zero for every unit
+    self->steps = s_steps (spec->count, spec->batch);
+    self->epoch = 0;
+    self->step = 0;
+    self->epoch_loss = 0;
+    self->epoch_correct = 0;
+    self->epoch_seen = 0;
+    s_draw_order (self);
+    return self;
 }
 
 void

@@ -64,6 +64,18 @@ typedef struct _fg_unit_t fg_unit_t;
 fg_unit_t *
     fg_unit_new (const fg_unit_spec_t *spec, const fg_state_t *weights, fg_error_t *err);
 
+//  As fg_unit_new, reusing the model, optimiser, workspace and buffers of
+//  a finished or dropped unit *spare_p (taken: *spare_p is NULL after)
+//  when it was built for the same model, image shape, batch, threads,
+//  momentum, Nesterov and weight decay; otherwise *spare_p is destroyed
+//  and a new unit built. The unit is the one fg_unit_new gives, bit for
+//  bit (the weights copied in, momentum zeroed, the epoch's order drawn):
+//  a trainer keeps its last unit so the next one skips the start-up (a
+//  VGG-16's allocations and page faults). Returns as fg_unit_new.
+fg_unit_t *
+    fg_unit_renew (fg_unit_t **spare_p, const fg_unit_spec_t *spec,
+                   const fg_state_t *weights, fg_error_t *err);
+
 //  NULL-safe; nulls *self_p.
 void
     fg_unit_destroy (fg_unit_t **self_p);
