@@ -60,3 +60,7 @@ bench_bench_trust_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/tests
 ##  at 100 / 1,000 / 10,000 identities (docs/benchmarks.md), never make check
 TESTS += tests/test_swarm.sh
 EXTRA_DIST += tests/test_swarm.sh bench/swarm.sh
+
+##  bench/round.sh: a federated round's wall time against the slowest
+##  trainer's compute + evaluation (docs/benchmarks.md); never run by make check
+EXTRA_DIST += bench/round.sh

@@ -31,8 +31,10 @@ s_pop_u32 (zmsg_t *msg)
     return value;
 }
 
+//  The evaluation's model and buffers are built at the first FINISH and
+//  kept (*eval) for every later round.
 static fg_aggregator_result_t *
-s_finish (fg_aggregate_t *aggregator, const fg_aggregator_args_t *a)
+s_finish (fg_aggregate_t *aggregator, const fg_aggregator_args_t *a, fg_unit_eval_t **eval)
 {
     fg_aggregator_result_t *result = calloc (1, sizeof *result);
     if (!result)
@@ -51,8 +53,11 @@ s_finish (fg_aggregate_t *aggregator, const fg_aggregator_args_t *a)
     }
     if (result->rc == 0) {
         start = fg_clock_mono_s ();
-        result->rc = fg_unit_evaluate (&a->model, result->weights, a->test, a->test_count,
-                                       a->eval_batch, a->threads, &result->eval, &result->err);
+        if (!*eval)
+            *eval = fg_unit_eval_new (&a->model, a->eval_batch, a->threads, &result->err);
+        result->rc = *eval? fg_unit_eval_run (*eval, result->weights, a->test, a->test_count,
+                                              &result->eval, &result->err)
+                          : (result->err.code? result->err.code: FG_ENOMEM);
         result->eval_seconds = fg_clock_mono_s () - start;
     }
     return result;
@@ -69,6 +74,7 @@ fg_aggregator_actor (zsock_t *pipe, void *args)
         fg_aggregate_destroy (&aggregator);    //  resume: the journaled buffer
     a->status = aggregator? 0: (a->err.code? a->err.code: FG_ENOMEM);
     zsock_signal (pipe, 0);
+    fg_unit_eval_t *eval = NULL;
     while (aggregator) {
         zmsg_t *msg = zmsg_recv (pipe);
         if (!msg)
@@ -104,11 +110,12 @@ fg_aggregator_actor (zsock_t *pipe, void *args)
         }
         else
         if (!term && strcmp (command, "FINISH") == 0)
-            zsock_send (pipe, "p", s_finish (aggregator, &self));
+            zsock_send (pipe, "p", s_finish (aggregator, &self, &eval));
         zstr_free (&command);
         zmsg_destroy (&msg);
         if (term)
             break;
     }
+    fg_unit_eval_destroy (&eval);
     fg_aggregate_destroy (&aggregator);
 }

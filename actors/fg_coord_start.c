@@ -256,7 +256,7 @@ s_first_round (fg_coord_t *self, uint32_t last, fg_error_t *err)
     fg_model_destroy (&model);
     self->round = last + 1;
     if (rc == 0) {
-        fg_coord_set_base (self, weights, blob, size);
+        fg_coord_set_base (self, weights, blob, size, NULL);
         rc = fg_coord_begin_round (self, err);
     }
     if (rc == 0 && last)

@@ -264,9 +264,11 @@ int
     fg_coord_begin_round (fg_coord_t *self, fg_error_t *err);
 
 //  Takes over weights and their full blob (malloc'ed, size bytes) as the
-//  base of the round in progress.
+//  base of the round in progress; hash is the blob's SHA-256 when known
+//  (the journal's mark of the commit hashed it), NULL to hash it here.
 void
-    fg_coord_set_base (fg_coord_t *self, fg_state_t *weights, uint8_t *blob, size_t size);
+    fg_coord_set_base (fg_coord_t *self, fg_state_t *weights, uint8_t *blob, size_t size,
+                       const uint8_t *hash);
 
 //  Frees the round in progress (units, shards, base).
 void

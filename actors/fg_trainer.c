@@ -300,7 +300,7 @@ fg_trn_build_unit (fg_trn_t *self, fg_error_t *err)
     spec.batch = self->task.batch_size;
     spec.augment = self->task.augment;
     spec.threads = self->threads;
-    self->unit = fg_unit_new (&spec, self->weights, err);
+    self->unit = fg_unit_renew (&self->spare, &spec, self->weights, err);
     if (!self->unit)
         return err->code? err->code: FG_ENOMEM;
     uint8_t *bytes;
@@ -313,6 +313,7 @@ fg_trn_build_unit (fg_trn_t *self, fg_error_t *err)
                      self->node_id, self->round, self->shard, fg_unit_epoch (self->unit));
         free (bytes);
     }
+    self->built_at = zclock_mono ();
     return 0;
 }
 
@@ -364,6 +365,7 @@ s_on_task (fg_trn_t *self, fg_wire_msg_t *msg)
     }
     fg_crash_point ("trainer.task.received");
     s_drop_unit (self);
+    self->task_at = zclock_mono ();
     self->task_msg = *msg;              //  takes ownership of the ranges
     memset (msg, 0, sizeof *msg);
     self->task = self->task_msg.task;
@@ -416,6 +418,7 @@ s_send_result (fg_trn_t *self)
 int
 fg_trn_encode_unit (fg_trn_t *self, fg_error_t *err)
 {
+    self->trained_at = zclock_mono ();
     fg_state_t *lie = NULL;
     const fg_state_t *final = fg_trn_fault_weights (self, fg_model_state (fg_unit_model (self->unit)),
                                                     &lie);
@@ -435,9 +438,36 @@ fg_trn_encode_unit (fg_trn_t *self, fg_error_t *err)
     self->samples = fg_unit_samples (self->unit);
     int64_t elapsed = zclock_mono () - self->started_at;
     self->elapsed_ms = elapsed > UINT32_MAX? UINT32_MAX: (uint32_t) elapsed;
-    fg_unit_destroy (&self->unit);
+    if (self->defer_unit)
+        fg_unit_destroy (&self->unit);
+    else {
+        fg_unit_destroy (&self->spare);
+        self->spare = self->unit;       //  the next unit's shell
+        self->unit = NULL;
+    }
     fg_trn_fault_result (self);
+    self->encoded_at = zclock_mono ();
     return 0;
+}
+
+//  The unit's time split, one debug line: what the node spends besides
+//  training (bench/round.sh reads "unit time split").
+static void
+s_log_split (const fg_trn_t *self, int64_t saved_at)
+{
+    //  a result kept by an earlier run has no split
+    if (!self->task_at || self->task_at > self->started_at || self->started_at > self->built_at
+    ||  self->built_at > self->trained_at || self->trained_at > self->encoded_at)
+        return;
+    fg_debug ("trainer %s: round %u shard %u: unit time split: weights %lld ms (TASK to "
+              "weights at hand: fetch, SHA-256, decode), start-up %lld ms (model built, "
+              "weights copied in), training %lld ms, result %lld ms (encoded, SHA-256), "
+              "kept %lld ms (trainer journal)", self->node_id, self->round, self->shard,
+              (long long) (self->started_at - self->task_at),
+              (long long) (self->built_at - self->started_at),
+              (long long) (self->trained_at - self->built_at),
+              (long long) (self->encoded_at - self->trained_at),
+              (long long) (saved_at - self->encoded_at));
 }
 
 void
@@ -445,6 +475,7 @@ fg_trn_send_unit (fg_trn_t *self)
 {
     self->state = FG_TRN_UPLOADING;
     s_save_result (self);
+    s_log_split (self, zclock_mono ());
     s_send_result (self);
 }
 
@@ -725,6 +756,7 @@ fg_trn_destroy (fg_trn_t **self_p)
     }
     //  keep the epoch checkpoint on disk: a restarted trainer resumes it
     fg_unit_destroy (&self->unit);
+    fg_unit_destroy (&self->spare);
     fg_wire_msg_clear (&self->task_msg);
     free (self->indices);
     free (self->want);

@@ -80,7 +80,18 @@ typedef struct {
     const fg_dataset_t *data;       //  train, or fetched
     fg_dataset_t *fetched;          //  the shard's samples from the cache
     fg_unit_t *unit;
-    int64_t   started_at;
+    fg_unit_t *spare;               //  the last finished unit, whose model and
+                                    //  workspace the next one reuses
+                                    //  (fg_unit_renew); never in the swarm,
+                                    //  whose identities would each keep one
+    int64_t   started_at;           //  weights at hand: the unit's clock starts
+    //  the unit's time split (zclock_mono, ms), logged at debug when its
+    //  result is kept (bench/round.sh reads it): TASK received, unit built
+    //  (the start-up: model, weights copied in), trained, encoded and hashed
+    int64_t   task_at;
+    int64_t   built_at;
+    int64_t   trained_at;
+    int64_t   encoded_at;
     //  the simulated slow PC (args.slowdown): no mini-batch before
     //  idle_until (zclock_usecs), set after each batch to (slowdown - 1)
     //  times the batch's time; the unit's result waits for it too

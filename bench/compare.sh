@@ -15,11 +15,48 @@
 #   processes took during that row's run (noise indicator); -q max_wait
 #   makes both wait for an idle machine before each run.
 #   -i avx2|avx512: both sides limited to one instruction set (below).
+#
+#   -c parts   which comparisons, comma-separated (default kernels,whole,round):
+#     kernels  the table above (bench_nn against bench_torch.py);
+#     whole    the whole process: `fedctl train` against PyTorch's, by
+#              bench/whole_process.sh when it is present (else said and
+#              skipped), given $WHOLE_ARGS;
+#     round    the round level: bench/round.sh (one federated round's wall
+#              time against the slowest trainer's compute + evaluation;
+#              target <= 1.10), FEDCTL=$FEDCTL (default ./cli/fedctl, run
+#              from the build directory), given $ROUND_ARGS.
 
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 bench_nn=${BENCH_NN:-./bench/bench_nn}
 python=${PYTHON:-/usr/bin/python3}
+parts=kernels,whole,round
+
+#   ---- the whole-process and round-level comparisons (-c whole,round) ----
+s_want () { case ",$parts," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+s_whole () {
+    echo "# ---- whole process: fedctl train against PyTorch (bench/whole_process.sh)"
+    if [ -x "$here/whole_process.sh" ]; then
+        # shellcheck disable=SC2086
+        "$here/whole_process.sh" ${WHOLE_ARGS:-} || echo "compare.sh: whole_process.sh failed" >&2
+    else
+        echo "# bench/whole_process.sh is not in this tree: whole-process comparison skipped"
+    fi
+}
+s_round () {
+    echo "# ---- round level: wall time against the slowest unit + evaluation (bench/round.sh)"
+    # shellcheck disable=SC2086
+    FEDCTL=${FEDCTL:-./cli/fedctl} "$here/round.sh" ${ROUND_ARGS:-} ||
+        echo "compare.sh: round.sh failed" >&2
+}
+s_others () {
+    if s_want whole; then s_whole; fi
+    if s_want round; then s_round; fi
+}
+prev=""
+for a in "$@"; do [ "$prev" = -c ] && parts=$a; prev=$a; done
+if ! s_want kernels; then s_others; exit 0; fi
+
 if [ ! -x "$bench_nn" ]; then
     echo "compare.sh: $bench_nn not found (run from the build directory or set BENCH_NN)" >&2
     exit 2
@@ -35,6 +72,7 @@ while [ $# -gt 0 ]; do
         -t) threads=$2; shift 2 ;;
         -r|-s|-w|-q) rest="$rest $1 $2"; shift 2 ;;
         -i) isa=$2; shift 2 ;;
+        -c) shift 2 ;;                  #  read above (parts)
         *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -103,3 +141,4 @@ awk '
         }
     }' "$out/fedgrid.txt" "$out/torch.txt"
 echo "# raw tables: $out/fedgrid.txt $out/torch.txt"
+s_others

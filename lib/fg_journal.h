@@ -44,6 +44,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "fg_error.h"
+#include "fg_sha256.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -105,6 +106,15 @@ typedef struct {
     uint64_t blob_size;
     uint32_t blob_crc;
 } fg_journal_update_t;
+
+//  The SHA-256 of the weights blob of `round` as this handle's last
+//  commit (or mark catch-up at open) hashed it for DIR/journal.mark, so a
+//  caller that serves the blob next need not hash its megabytes again.
+//  Returns 0, or FG_ENOENT when this handle wrote no mark for `round`
+//  (the caller hashes the blob itself).
+int
+    fg_journal_weights_sha256 (const fg_journal_t *self, uint32_t round,
+                               uint8_t digest [FG_SHA256_SIZE]);
 
 //  Global metrics of a committed round. NaN means "not measured".
 typedef struct {
@@ -301,6 +311,15 @@ int
                                             const uint32_t *included, size_t nincluded,
                                             const fg_journal_assignment_t *assignments,
                                             size_t nassignments, fg_error_t *err);
+
+//  The SHA-256 of the weights blob of `round` as this handle's last
+//  commit (or mark catch-up at open) hashed it for DIR/journal.mark, so a
+//  caller that serves the blob next need not hash its megabytes again.
+//  Returns 0, or FG_ENOENT when this handle wrote no mark for `round`
+//  (the caller hashes the blob itself).
+int
+    fg_journal_weights_sha256 (const fg_journal_t *self, uint32_t round,
+                               uint8_t digest [FG_SHA256_SIZE]);
 
 //  Global metrics of a committed round.
 //  Returns 0, FG_ENOENT, FG_EFORMAT, FG_ECHECKSUM, FG_EIO.

@@ -266,6 +266,12 @@ struct _fg_journal_t {
     fg_journal_write_hook_fn *hook;
     void    *hook_arg;
     uint64_t writes;
+    //  the SHA-256 of the weights blob the last mark written by this
+    //  handle names (fg_journal_weights_sha256): the coordinator serves
+    //  that blob next, and hashing 55 MB twice cost 0.3 s a round
+    bool     have_mark_digest;
+    uint32_t mark_round;
+    uint8_t  mark_digest [FG_SHA256_SIZE];
 };
 
 //  Keys are big-endian, so LMDB's byte order is number order.

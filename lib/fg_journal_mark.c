@@ -266,6 +266,7 @@ fg_jdb_mark_write (fg_journal_t *self, uint32_t round, const void *blob, size_t 
     uint8_t digest [FG_SHA256_SIZE];
     fg_sha256 (blob, size, digest);
     fg_sha256_hex (digest, m.weights_sha256);
+    self->have_mark_digest = false;     //  until the mark is written
     char text [S_MARK_MAX];
     int len = s_mark_body (&m, text, sizeof text);
     if (FG_NEVER (len <= 0 || (size_t) len + 16 > sizeof text))
@@ -274,7 +275,23 @@ fg_jdb_mark_write (fg_journal_t *self, uint32_t round, const void *blob, size_t 
                      fg_jrec_crc (text, (size_t) len));
     char path [FG_JDB_PATH_MAX + 32];
     s_mark_path (self->dir, path, sizeof path);
-    return fg_file_write_atomic (path, text, (size_t) len, 0644, 0, err);
+    rc = fg_file_write_atomic (path, text, (size_t) len, 0644, 0, err);
+    if (rc == 0) {
+        self->have_mark_digest = true;
+        self->mark_round = round;
+        memcpy (self->mark_digest, digest, FG_SHA256_SIZE);
+    }
+    return rc;
+}
+
+int
+fg_journal_weights_sha256 (const fg_journal_t *self, uint32_t round,
+                           uint8_t digest [FG_SHA256_SIZE])
+{
+    if (!self->have_mark_digest || self->mark_round != round)
+        return FG_ENOENT;
+    memcpy (digest, self->mark_digest, FG_SHA256_SIZE);
+    return 0;
 }
 
 //  The mark of the newest round, read back from the journal (at open: an

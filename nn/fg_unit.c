@@ -66,23 +66,28 @@ fg_unit_model_spec (int model_kind, const fg_dataset_t *data, fg_model_spec_t *s
     fg_dataset_shape (data, &spec->height, &spec->width, &spec->channels);
 }
 
+//  Returns 0 or FG_EINVAL (in err) for a spec no unit can run.
+static int
+s_check_spec (const fg_unit_spec_t *spec, fg_error_t *err)
+{
+    if (!spec->data || !spec->indices || spec->count == 0 || spec->count > UINT32_MAX
+    ||  spec->epochs == 0 || spec->batch == 0 || spec->batch > (1u << 20))
+        return fg_error_set (err, FG_EINVAL, "work unit (round %u, shard %u): empty shard, no "
+                             "dataset, or epochs/batch out of range", spec->round, spec->shard);
+    size_t total = fg_dataset_count (spec->data);
+    for (size_t i = 0; i < spec->count; i++)
+        if (spec->indices [i] >= total)
+            return fg_error_set (err, FG_EINVAL, "work unit (round %u, shard %u): sample index "
+                                 "%u outside the dataset (%zu samples)", spec->round,
+                                 spec->shard, spec->indices [i], total);
+    return 0;
+}
+
 fg_unit_t *
 fg_unit_new (const fg_unit_spec_t *spec, const fg_state_t *weights, fg_error_t *err)
 {
-    if (!spec->data || !spec->indices || spec->count == 0 || spec->count > UINT32_MAX
-    ||  spec->epochs == 0 || spec->batch == 0 || spec->batch > (1u << 20)) {
-        fg_error_set (err, FG_EINVAL, "work unit (round %u, shard %u): empty shard, no dataset, "
-                      "or epochs/batch out of range", spec->round, spec->shard);
+    if (s_check_spec (spec, err))
         return NULL;
-    }
-    size_t total = fg_dataset_count (spec->data);
-    for (size_t i = 0; i < spec->count; i++)
-        if (spec->indices [i] >= total) {
-            fg_error_set (err, FG_EINVAL, "work unit (round %u, shard %u): sample index %u "
-                          "outside the dataset (%zu samples)", spec->round, spec->shard,
-                          spec->indices [i], total);
-            return NULL;
-        }
     fg_unit_t *self = calloc (1, sizeof *self);
     if (!self) {
         fg_error_set (err, FG_ENOMEM, "work unit: out of memory");
@@ -124,6 +129,81 @@ fg_unit_new (const fg_unit_spec_t *spec, const fg_state_t *weights, fg_error_t *
 fail:
     fg_unit_destroy (&self);
     return NULL;
+}
+
+//  True when the shell of `self` (model, optimiser, workspace, batch
+//  buffers) is what fg_unit_new would build for spec.
+static bool
+s_same_shell (const fg_unit_t *self, const fg_unit_spec_t *spec)
+{
+    const fg_model_spec_t *a = &self->spec.model, *b = &spec->model;
+    uint32_t h1, w1, c1, h2, w2, c2;
+    fg_dataset_shape (self->spec.data, &h1, &w1, &c1);
+    fg_dataset_shape (spec->data, &h2, &w2, &c2);
+    return a->kind == b->kind && a->classes == b->classes && a->height == b->height
+        && a->width == b->width && a->channels == b->channels
+        && h1 == h2 && w1 == w2 && c1 == c2
+        && self->spec.batch == spec->batch && self->spec.threads == spec->threads
+        && self->spec.optim.momentum == spec->optim.momentum
+        && self->spec.optim.nesterov == spec->optim.nesterov
+        && self->spec.optim.weight_decay == spec->optim.weight_decay;
+}
+
+//  The per-shard arrays of a renewed unit, sized for spec.
+static int
+s_resize (fg_unit_t *self, const fg_unit_spec_t *spec, fg_error_t *err)
+{
+    uint32_t *indices = realloc (self->indices, spec->count * sizeof (uint32_t));
+    if (indices)
+        self->indices = indices;
+    uint32_t *order = realloc (self->order, spec->count * sizeof (uint32_t));
+    if (order)
+        self->order = order;
+    double *losses = realloc (self->losses, spec->epochs * sizeof (double));
+    if (losses)
+        self->losses = losses;
+    double *accuracies = realloc (self->accuracies, spec->epochs * sizeof (double));
+    if (accuracies)
+        self->accuracies = accuracies;
+    if (!indices || !order || !losses || !accuracies)
+        return fg_error_set (err, FG_ENOMEM, "work unit: out of memory");
+    return 0;
+}
+
+fg_unit_t *
+fg_unit_renew (fg_unit_t **spare_p, const fg_unit_spec_t *spec, const fg_state_t *weights,
+               fg_error_t *err)
+{
+    fg_unit_t *self = *spare_p;
+    *spare_p = NULL;
+    if (s_check_spec (spec, err)) {
+        fg_unit_destroy (&self);
+        return NULL;
+    }
+    if (!self || !s_same_shell (self, spec)) {
+        fg_unit_destroy (&self);
+        return fg_unit_new (spec, weights, err);
+    }
+    if (s_resize (self, spec, err)
+    ||  fg_state_copy_data (fg_model_state (self->model), weights, err)) {
+        fg_unit_destroy (&self);
+        return NULL;
+    }
+    //  what fg_unit_new sets, over the kept shell
+    self->spec = *spec;
+    memcpy (self->indices, spec->indices, spec->count * sizeof (uint32_t));
+    self->spec.indices = self->indices;
+    memset (self->losses, 0, spec->epochs * sizeof (double));
+    memset (self->accuracies, 0, spec->epochs * sizeof (double));
+    fg_optim_reset (self->optim);       //  momentum starts at zero for every unit
+    self->steps = s_steps (spec->count, spec->batch);
+    self->epoch = 0;
+    self->step = 0;
+    self->epoch_loss = 0;
+    self->epoch_correct = 0;
+    self->epoch_seen = 0;
+    s_draw_order (self);
+    return self;
 }
 
 void
@@ -394,40 +474,93 @@ done:
     return rc;
 }
 
+//  The evaluation's model, trainer and batch buffers, kept between calls:
+//  an aggregator evaluates every round, and building a VGG-16 and its
+//  activations each time cost allocations and page faults each round.
+struct _fg_unit_eval_t {
+    fg_model_spec_t spec;
+    uint32_t  batch;
+    fg_model_t *model;
+    fg_train_t *train;
+    float    *images;               //  (batch, H, W, C)
+    uint16_t *labels;               //  [batch]
+    uint32_t *indices;              //  [batch]
+};
+
+fg_unit_eval_t *
+fg_unit_eval_new (const fg_model_spec_t *spec, uint32_t batch, int threads, fg_error_t *err)
+{
+    if (batch == 0)
+        batch = 32;
+    fg_unit_eval_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        fg_error_set (err, FG_ENOMEM, "evaluation: out of memory");
+        return NULL;
+    }
+    self->spec = *spec;
+    self->batch = batch;
+    self->model = fg_model_new (spec, err);
+    if (!self->model)
+        goto fail;
+    self->train = fg_train_new (self->model, NULL, batch, threads, err);
+    if (!self->train)
+        goto fail;
+    size_t image = (size_t) spec->height * spec->width * spec->channels;
+    self->images = malloc ((size_t) batch * image * sizeof (float));
+    self->labels = malloc ((size_t) batch * sizeof (uint16_t));
+    self->indices = malloc ((size_t) batch * sizeof (uint32_t));
+    if (!self->images || !self->labels || !self->indices) {
+        fg_error_set (err, FG_ENOMEM, "evaluation: out of memory");
+        goto fail;
+    }
+    return self;
+fail:
+    fg_unit_eval_destroy (&self);
+    return NULL;
+}
+
+void
+fg_unit_eval_destroy (fg_unit_eval_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    fg_unit_eval_t *self = *self_p;
+    fg_train_destroy (&self->train);
+    fg_model_destroy (&self->model);
+    free (self->images);
+    free (self->labels);
+    free (self->indices);
+    free (self);
+    *self_p = NULL;
+}
+
 int
-fg_unit_evaluate (const fg_model_spec_t *spec, const fg_state_t *weights,
-                  const fg_dataset_t *data, size_t count, uint32_t batch, int threads,
-                  fg_train_result_t *result, fg_error_t *err)
+fg_unit_eval_run (fg_unit_eval_t *self, const fg_state_t *weights, const fg_dataset_t *data,
+                  size_t count, fg_train_result_t *result, fg_error_t *err)
 {
     memset (result, 0, sizeof *result);
+    uint32_t h, w, c;
+    fg_dataset_shape (data, &h, &w, &c);
+    if (h != self->spec.height || w != self->spec.width || c != self->spec.channels)
+        return fg_error_set (err, FG_EMISMATCH, "evaluation: images of %ux%ux%u for a model "
+                             "of %ux%ux%u", h, w, c, self->spec.height, self->spec.width,
+                             self->spec.channels);
     size_t total = fg_dataset_count (data);
     if (count == 0 || count > total)
         count = total;
-    if (batch == 0)
-        batch = 32;
-    fg_model_t *model = fg_model_new (spec, err);
-    if (!model)
-        return err? err->code: FG_EINVAL;
-    int rc = fg_state_copy_data (fg_model_state (model), weights, err);
-    fg_train_t *train = rc? NULL: fg_train_new (model, NULL, batch, threads, err);
-    uint32_t h, w, c;
-    fg_dataset_shape (data, &h, &w, &c);
-    float *images = malloc ((size_t) batch * h * w * c * sizeof (float));
-    uint16_t *labels = malloc ((size_t) batch * sizeof (uint16_t));
-    uint32_t *indices = malloc ((size_t) batch * sizeof (uint32_t));
-    if (rc == 0 && !train)
-        rc = err? err->code: FG_ENOMEM;
-    if (rc == 0 && (!images || !labels || !indices))
-        rc = fg_error_set (err, FG_ENOMEM, "evaluation: out of memory");
+    int rc = fg_state_copy_data (fg_model_state (self->model), weights, err);
     double loss = 0;
+    uint32_t batch = self->batch;
     for (size_t start = 0; rc == 0 && start < count; start += batch) {
         size_t n = count - start < batch? count - start: batch;
         for (size_t i = 0; i < n; i++)
-            indices [i] = (uint32_t) (start + i);
-        rc = fg_dataset_batch (data, indices, n, false, NULL, images, labels, err);
+            self->indices [i] = (uint32_t) (start + i);
+        rc = fg_dataset_batch (data, self->indices, n, false, NULL, self->images, self->labels,
+                               err);
         fg_train_result_t part;
         if (rc == 0)
-            rc = fg_train_evaluate (train, images, labels, n, (uint32_t) n, &part, err);
+            rc = fg_train_evaluate (self->train, self->images, self->labels, n, (uint32_t) n,
+                                    &part, err);
         if (rc == 0) {
             loss += part.loss * (double) part.count;
             result->correct += part.correct;
@@ -436,10 +569,19 @@ fg_unit_evaluate (const fg_model_spec_t *spec, const fg_state_t *weights,
     }
     if (rc == 0)
         result->loss = result->count? loss / (double) result->count: 0;
-    free (images);
-    free (labels);
-    free (indices);
-    fg_train_destroy (&train);
-    fg_model_destroy (&model);
+    return rc;
+}
+
+int
+fg_unit_evaluate (const fg_model_spec_t *spec, const fg_state_t *weights,
+                  const fg_dataset_t *data, size_t count, uint32_t batch, int threads,
+                  fg_train_result_t *result, fg_error_t *err)
+{
+    memset (result, 0, sizeof *result);
+    fg_unit_eval_t *eval = fg_unit_eval_new (spec, batch, threads, err);
+    if (!eval)
+        return err && err->code? err->code: FG_ENOMEM;
+    int rc = fg_unit_eval_run (eval, weights, data, count, result, err);
+    fg_unit_eval_destroy (&eval);
     return rc;
 }

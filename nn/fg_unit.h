@@ -64,6 +64,18 @@ typedef struct _fg_unit_t fg_unit_t;
 fg_unit_t *
     fg_unit_new (const fg_unit_spec_t *spec, const fg_state_t *weights, fg_error_t *err);
 
+//  As fg_unit_new, reusing the model, optimiser, workspace and buffers of
+//  a finished or dropped unit *spare_p (taken: *spare_p is NULL after)
+//  when it was built for the same model, image shape, batch, threads,
+//  momentum, Nesterov and weight decay; otherwise *spare_p is destroyed
+//  and a new unit built. The unit is the one fg_unit_new gives, bit for
+//  bit (the weights copied in, momentum zeroed, the epoch's order drawn):
+//  a trainer keeps its last unit so the next one skips the start-up (a
+//  VGG-16's allocations and page faults). Returns as fg_unit_new.
+fg_unit_t *
+    fg_unit_renew (fg_unit_t **spare_p, const fg_unit_spec_t *spec,
+                   const fg_state_t *weights, fg_error_t *err);
+
 //  NULL-safe; nulls *self_p.
 void
     fg_unit_destroy (fg_unit_t **self_p);
@@ -132,6 +144,24 @@ int
     fg_unit_evaluate (const fg_model_spec_t *spec, const fg_state_t *weights,
                       const fg_dataset_t *data, size_t count, uint32_t batch, int threads,
                       fg_train_result_t *result, fg_error_t *err);
+
+//  The same evaluation with its model, trainer and buffers kept between
+//  calls (an aggregator evaluates every round): fg_unit_eval_new builds
+//  them for `spec` at `batch` (0: 32) with `threads` BLIS threads (NULL
+//  and err: fg_model_new's or fg_train_new's code, FG_ENOMEM);
+//  fg_unit_eval_run copies `weights` in and evaluates as fg_unit_evaluate,
+//  same bits (FG_EMISMATCH: weights or images of another shape).
+typedef struct _fg_unit_eval_t fg_unit_eval_t;
+
+fg_unit_eval_t *
+    fg_unit_eval_new (const fg_model_spec_t *spec, uint32_t batch, int threads,
+                      fg_error_t *err);
+void
+    fg_unit_eval_destroy (fg_unit_eval_t **self_p);
+int
+    fg_unit_eval_run (fg_unit_eval_t *self, const fg_state_t *weights,
+                      const fg_dataset_t *data, size_t count, fg_train_result_t *result,
+                      fg_error_t *err);
 
 //  The model spec for a configuration's model on a dataset (classes and
 //  image shape from the dataset).

@@ -194,6 +194,17 @@ test_commit_writes_mark (void **state)
     assert_int_equal (m.weights_size, BLOB_SIZE);
     uint8_t *blob = s_blob (2);
     assert_int_equal (m.weights_crc, fg_jrec_crc (blob, BLOB_SIZE));
+    //  the mark's SHA-256 of the blob is kept for the caller, for the round
+    //  it names only (the coordinator serves that blob next)
+    uint8_t digest [FG_SHA256_SIZE], kept [FG_SHA256_SIZE];
+    char hex [2 * FG_SHA256_SIZE + 1];
+    fg_sha256 (blob, BLOB_SIZE, digest);
+    fg_sha256_hex (digest, hex);
+    assert_string_equal (m.weights_sha256, hex);
+    assert_int_equal (fg_journal_weights_sha256 (j, 2, kept), 0);
+    assert_memory_equal (kept, digest, FG_SHA256_SIZE);
+    assert_int_equal (fg_journal_weights_sha256 (j, 1, kept), FG_ENOENT);
+    assert_int_equal (fg_journal_weights_sha256 (j, 3, kept), FG_ENOENT);
     free (blob);
     char experiment [33];
     fg_error_t err;
@@ -401,6 +412,9 @@ test_mark_write_fails (void **state)
     assert_non_null (strstr (err.msg, "Is a directory"));
     assert_int_equal (s_last (j), 2);               //  the round stays committed
     assert_int_equal (s_mark_read ().round, 1);
+    uint8_t digest [FG_SHA256_SIZE];                //  no mark, no kept digest
+    assert_int_equal (fg_journal_weights_sha256 (j, 2, digest), FG_ENOENT);
+    assert_int_equal (fg_journal_weights_sha256 (j, 1, digest), FG_ENOENT);
     fg_journal_close (&j);
     assert_int_equal (rmdir (tmp), 0);
     s_verify_ok ();                                 //  one behind: sound

@@ -1,6 +1,8 @@
 /*  test_unit.c — a work unit: learns, is bit-identical with 1 and 2
     threads, resumes from a checkpoint bit for bit, refuses bad
-    checkpoints.                                                          */
+    checkpoints; a kept evaluation gives fg_unit_evaluate's bits round
+    after round; a unit renewed over a finished one's shell trains to a
+    fresh unit's bits.                                                          */
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -36,8 +38,8 @@ s_teardown (void **state)
 }
 
 //  A unit of cnn-small on the shard above; weights initialised from seed 3.
-static fg_unit_t *
-s_unit (uint32_t epochs, int threads, uint32_t shard)
+static void
+s_spec (fg_unit_spec_t *out, uint32_t epochs, int threads, uint32_t shard)
 {
     fg_unit_spec_t spec;
     memset (&spec, 0, sizeof spec);
@@ -58,6 +60,13 @@ s_unit (uint32_t epochs, int threads, uint32_t shard)
     spec.batch = 32;
     spec.augment = true;
     spec.threads = threads;
+    *out = spec;
+}
+
+//  A unit of spec, weights initialised from seed 3.
+static fg_unit_t *
+s_unit_of (fg_unit_spec_t spec)
+{
     fg_error_t err;
     fg_model_t *init = fg_model_new (&spec.model, &err);
     assert_non_null (init);
@@ -66,6 +75,14 @@ s_unit (uint32_t epochs, int threads, uint32_t shard)
     fg_model_destroy (&init);
     assert_non_null (unit);
     return unit;
+}
+
+static fg_unit_t *
+s_unit (uint32_t epochs, int threads, uint32_t shard)
+{
+    fg_unit_spec_t spec;
+    s_spec (&spec, epochs, threads, shard);
+    return s_unit_of (spec);
 }
 
 static const fg_state_t *
@@ -94,6 +111,101 @@ test_unit_learns (void **state)
     assert_true (result.correct > 40);                  //  chance is 20 of 200
     assert_int_equal (fg_unit_step (unit, NULL, &err), FG_ESTATE);
     fg_unit_destroy (&unit);
+}
+
+//  An evaluation kept across rounds (the aggregator's) gives exactly what
+//  a fresh one gives, for each of several weights in turn, and refuses
+//  images of another shape.
+static void
+test_kept_evaluation_same_bits (void **state)
+{
+    fg_unit_t *first = s_unit (1, 1, 0), *second = s_unit (2, 1, 1);
+    fg_error_t err;
+    assert_int_equal (fg_unit_run (first, &err), 0);
+    assert_int_equal (fg_unit_run (second, &err), 0);
+    fg_model_spec_t spec;
+    fg_unit_model_spec (FG_MODEL_CNN_SMALL, s_test, &spec);
+    fg_unit_eval_t *eval = fg_unit_eval_new (&spec, 48, 2, &err);
+    assert_non_null (eval);
+    fg_unit_t *order [3] = { first, second, first };
+    double losses [3];
+    for (int i = 0; i < 3; i++) {
+        fg_train_result_t fresh, kept;
+        assert_int_equal (fg_unit_evaluate (&spec, s_weights (order [i]), s_test, 150, 48, 1,
+                                            &fresh, &err), 0);
+        assert_int_equal (fg_unit_eval_run (eval, s_weights (order [i]), s_test, 150, &kept,
+                                            &err), 0);
+        assert_int_equal (kept.count, 150);
+        assert_int_equal (kept.correct, fresh.correct);
+        assert_memory_equal (&kept.loss, &fresh.loss, sizeof (double));
+        losses [i] = kept.loss;
+    }
+    //  the weights changed between calls, so did the figures; back to the
+    //  first weights, back to their figures
+    assert_true (losses [0] != losses [1]);
+    assert_memory_equal (&losses [0], &losses [2], sizeof (double));
+    fg_dataset_t *other = NULL;
+    assert_int_equal (fg_dataset_synthetic (5, FG_SPLIT_TEST, 20, 10, 32, 32, 3, &other, NULL), 0);
+    fg_train_result_t result;
+    assert_int_equal (fg_unit_eval_run (eval, s_weights (first), other, 0, &result, &err),
+                      FG_EMISMATCH);
+    fg_dataset_destroy (&other);
+    fg_unit_eval_destroy (&eval);
+    fg_unit_eval_destroy (&eval);           //  NULL-safe
+    fg_unit_destroy (&first);
+    fg_unit_destroy (&second);
+}
+
+//  A unit renewed over the shell of a finished one (another shard, other
+//  epochs, other starting weights) trains to the same bits as a fresh
+//  unit; a shell of another batch size is not reused but replaced.
+static void
+test_renewed_unit_same_bits (void **state)
+{
+    fg_error_t err;
+    //  with momentum: the spare's buffer must start at zero again
+    fg_unit_spec_t spec, spare_spec;
+    s_spec (&spec, 2, 1, 0);
+    spec.optim.momentum = 0.9;
+    spare_spec = spec;
+    spare_spec.epochs = 1;
+    spare_spec.shard = 1;
+    fg_unit_t *fresh = s_unit_of (spec);
+    assert_int_equal (fg_unit_run (fresh, &err), 0);
+    fg_unit_t *spare = s_unit_of (spare_spec);
+    assert_int_equal (fg_unit_run (spare, &err), 0);
+    fg_model_t *init = fg_model_new (&spec.model, &err);
+    assert_non_null (init);
+    fg_model_init (init, 3);
+    fg_unit_t *shell = spare;
+    fg_unit_t *renewed = fg_unit_renew (&spare, &spec, fg_model_state (init), &err);
+    assert_non_null (renewed);
+    assert_null (spare);
+    assert_ptr_equal (renewed, shell);              //  the shell was reused
+    assert_int_equal (fg_unit_epoch (renewed), 0);
+    assert_int_equal (fg_unit_run (renewed, &err), 0);
+    const fg_state_t *a = s_weights (fresh), *b = s_weights (renewed);
+    assert_memory_equal (a->data, b->data, a->size * sizeof (float));
+    uint32_t n1, n2;
+    const double *l1 = fg_unit_losses (fresh, &n1), *l2 = fg_unit_losses (renewed, &n2);
+    assert_int_equal (n1, 2);
+    assert_int_equal (n2, 2);
+    assert_memory_equal (l1, l2, 2 * sizeof (double));
+    //  another batch size: a new unit, the spare destroyed
+    spec.batch = 16;
+    spare = renewed;
+    fg_unit_t *other = fg_unit_renew (&spare, &spec, fg_model_state (init), &err);
+    assert_non_null (other);
+    assert_null (spare);
+    assert_int_equal (fg_unit_steps_per_epoch (other), 19);     //  300 = 18 x 16 + 12
+    //  a bad spec destroys the spare too
+    spec.count = 0;
+    spare = other;
+    assert_null (fg_unit_renew (&spare, &spec, fg_model_state (init), &err));
+    assert_int_equal (err.code, FG_EINVAL);
+    assert_null (spare);
+    fg_model_destroy (&init);
+    fg_unit_destroy (&fresh);
 }
 
 static void
@@ -284,6 +396,8 @@ main (void)
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_unit_learns),
         cmocka_unit_test (test_thread_count_does_not_change_bits),
+        cmocka_unit_test (test_kept_evaluation_same_bits),
+        cmocka_unit_test (test_renewed_unit_same_bits),
         cmocka_unit_test (test_checkpoint_resumes_bit_for_bit),
         cmocka_unit_test (test_subset_dataset_same_bits),
         cmocka_unit_test (test_bad_specs_are_refused),
