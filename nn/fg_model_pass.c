@@ -142,6 +142,40 @@ done:
     return rc;
 }
 
+//  True if tensor t is read by layer `reader` only (and is not the logits).
+static bool
+s_single_reader (const fg_model_t *self, int t, size_t reader)
+{
+    if (t == self->output)
+        return false;
+    for (size_t l = 0; l < self->nlayers; l++)
+        if (l != reader && (self->layers [l].in == t || self->layers [l].in2 == t))
+            return false;
+    return true;
+}
+
+//  Eval only: the last layer of the group layer l starts and
+//  s_forward_fused runs in one pass — a conv or linear layer, then the
+//  batch norm and / or the activation that alone read its output — or l
+//  when l starts none. Structural (the layers, never the data), so the
+//  inference workspace plans its buffers by it.
+static size_t
+s_fusion_end (const fg_model_t *self, size_t l)
+{
+    const fg_mx_layer_t *layer = &self->layers [l];
+    if (layer->op != FG_MX_CONV && layer->op != FG_MX_LINEAR)
+        return l;
+    size_t last = l;
+    if (l + 1 < self->nlayers && self->layers [l + 1].op == FG_MX_BN
+    &&  self->layers [l + 1].in == layer->out && s_single_reader (self, layer->out, l + 1))
+        last = l + 1;
+    const fg_mx_layer_t *prev = &self->layers [last];
+    if (last + 1 < self->nlayers && self->layers [last + 1].op == FG_MX_ACT
+    &&  self->layers [last + 1].in == prev->out && s_single_reader (self, prev->out, last + 1))
+        last++;
+    return last;
+}
+
 //  Inference activation buffers. Going forward, tensor t is written at
 //  its producer (layer p) and read last at its last consumer (layer c): it
 //  lives over layers [p, c] (the logits to the end). Tensors whose
@@ -149,7 +183,9 @@ done:
 //  fit, growing a free buffer when none is large enough): vgg16-bn's chain
 //  needs two buffers where training keeps every activation for backward.
 //  This holds as long as a layer reads only the tensors its layer entry
-//  names. Returns 0 or -1.
+//  names. A fused group (s_fusion_end) writes its last tensor while its
+//  first layer still reads its input: a tensor produced in a group is
+//  placed as if produced at the group's first layer. Returns 0 or -1.
 static int
 s_ws_act_shared (fg_model_ws_t *self)
 {
@@ -159,10 +195,17 @@ s_ws_act_shared (fg_model_ws_t *self)
     size_t *owner = calloc (nt, sizeof *owner);        //  buffer -> tensor holding it
     size_t *size = calloc (nt, sizeof *size);          //  buffer -> floats
     size_t *assigned = calloc (nt, sizeof *assigned);  //  tensor -> buffer
+    size_t *start = calloc (nl? nl: 1, sizeof *start); //  layer -> its group's first
     size_t nbufs = 0;
     int rc = -1;
-    if (!last || !owner || !size || !assigned)
+    if (!last || !owner || !size || !assigned || !start)
         goto done;
+    for (size_t l = 0; l < nl; ) {
+        size_t end = s_fusion_end (model, l);
+        for (size_t k = l; k <= end; k++)
+            start [k] = l;
+        l = end + 1;
+    }
     for (size_t l = 0; l < nl; l++) {
         const fg_mx_layer_t *layer = &model->layers [l];
         last [layer->in] = l;
@@ -175,7 +218,7 @@ s_ws_act_shared (fg_model_ws_t *self)
         size_t floats = s_tensor_floats (&model->tensors [t]) * self->batch;
         size_t best = SIZE_MAX, grow = SIZE_MAX;
         for (size_t b = 0; b < nbufs; b++) {
-            if (last [owner [b]] >= l)
+            if (last [owner [b]] >= start [l])
                 continue;                   //  its holder is still read
             if (size [b] >= floats && (best == SIZE_MAX || size [b] < size [best]))
                 best = b;
@@ -204,6 +247,7 @@ done:
     free (owner);
     free (size);
     free (assigned);
+    free (start);
     return rc;
 }
 
@@ -387,18 +431,6 @@ s_param (fg_state_t *state, int view)
     return view < 0? NULL: state->data + state->views [view].offset;
 }
 
-//  True if tensor t is read by layer `reader` only (and is not the logits).
-static bool
-s_single_reader (const fg_model_t *self, int t, size_t reader)
-{
-    if (t == self->output)
-        return false;
-    for (size_t l = 0; l < self->nlayers; l++)
-        if (l != reader && (self->layers [l].in == t || self->layers [l].in2 == t))
-            return false;
-    return true;
-}
-
 //  Eval only: conv or linear layer l, then the batch norm and / or the
 //  activation that alone read its output, in one fg_epilogue_forward pass
 //  (the bits of the separate layers; docs/ops.md). Writes the last fused
@@ -409,30 +441,23 @@ s_forward_fused (fg_model_t *self, fg_model_ws_t *ws, size_t l, const float *in,
                  uint32_t n, int *rc, fg_error_t *err)
 {
     const fg_mx_layer_t *layer = &self->layers [l];
-    if (layer->op != FG_MX_CONV && layer->op != FG_MX_LINEAR)
+    size_t last = s_fusion_end (self, l);
+    if (last == l)
         return 0;
     fg_state_t *state = self->state;
     fg_epilogue_t e = { .bias = s_param (state, layer->b), .act = FG_ACT_IDENTITY };
-    size_t last = l;
-    const fg_mx_layer_t *next = l + 1 < self->nlayers? &self->layers [l + 1]: NULL;
-    if (next && next->op == FG_MX_BN && next->in == layer->out
-    &&  s_single_reader (self, layer->out, l + 1)) {
-        e.gamma = s_param (state, next->w);
-        e.beta = s_param (state, next->b);
-        e.running_mean = s_param (state, next->rm);
-        e.running_var = s_param (state, next->rv);
-        e.eps = next->eps;
-        last = l + 1;
-        next = l + 2 < self->nlayers? &self->layers [l + 2]: NULL;
+    for (size_t k = l + 1; k <= last; k++) {
+        const fg_mx_layer_t *next = &self->layers [k];
+        if (next->op == FG_MX_BN) {
+            e.gamma = s_param (state, next->w);
+            e.beta = s_param (state, next->b);
+            e.running_mean = s_param (state, next->rm);
+            e.running_var = s_param (state, next->rv);
+            e.eps = next->eps;
+        }
+        else
+            e.act = s_act (next->act);
     }
-    const fg_mx_layer_t *prev = &self->layers [last];
-    if (next && next->op == FG_MX_ACT && next->in == prev->out
-    &&  s_single_reader (self, prev->out, last + 1)) {
-        e.act = s_act (next->act);
-        last++;
-    }
-    if (last == l)
-        return 0;
     const fg_mx_tensor_t *tx = &self->tensors [layer->in];
     const fg_mx_tensor_t *ty = &self->tensors [layer->out];
     float *out = ws->act [self->layers [last].out];
