@@ -340,11 +340,16 @@ s_direct_dw (fg_ops_ctx_t *ctx, const fg_direct_t *d, size_t chunk,
 #define S_TAP_TAPS 25           //  KH*KW at most
 #define S_TAP_ACC 16            //  AVX-512 accumulators: 16 / NV pixels
 
+//  Only where its AVX-512 kernel runs: the C form alone (FEDGRID_GEMM=avx2
+//  or portable, or K not a multiple of 16) is slower than im2col + the
+//  AVX2 GEMM (cnn-small inference 0.45-0.54x PyTorch's under AVX2 against
+//  0.69-0.78x through im2col, bench/compare.sh -i avx2, 2026-12-07); it
+//  still serves the kernel's edge pixels. Same bits either way.
 static bool
 s_is_tap_form (const fg_conv_shape_t *s, const s_dims_t *d)
 {
     return s->groups == 1 && s->k <= S_TAP_COUT && d->khkw <= S_TAP_TAPS
-        && (s->k % 16 == 0 || d->kq <= 32) && !s_is_pointwise (s);
+        && s->k % 16 == 0 && !s_is_pointwise (s) && fg_gemm_default () == FG_GEMM_AVX512;
 }
 
 //  The C form: one output pixel, tap t of channel c at base [t][c] (a zero
