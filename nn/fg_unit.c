@@ -14,6 +14,9 @@
 
 struct _fg_unit_t {
     fg_unit_spec_t spec;            //  indices points at our copy
+    uint32_t  data_h, data_w, data_c;   //  spec.data's shape when built: a kept
+                                        //  shell's dataset may be gone (a
+                                        //  trainer's fetched set is per unit)
     uint32_t *indices;              //  [count] the shard
     uint32_t *order;                //  [count] positions in this epoch's order
     fg_model_t *model;
@@ -96,6 +99,9 @@ fg_unit_new (const fg_unit_spec_t *spec, const fg_state_t *weights, fg_error_t *
     self->spec = *spec;
     uint32_t h, w, c;
     fg_dataset_shape (spec->data, &h, &w, &c);
+    self->data_h = h;
+    self->data_w = w;
+    self->data_c = c;
     size_t image = (size_t) h * w * c;
     self->indices = malloc (spec->count * sizeof (uint32_t));
     self->order = malloc (spec->count * sizeof (uint32_t));
@@ -137,12 +143,11 @@ static bool
 s_same_shell (const fg_unit_t *self, const fg_unit_spec_t *spec)
 {
     const fg_model_spec_t *a = &self->spec.model, *b = &spec->model;
-    uint32_t h1, w1, c1, h2, w2, c2;
-    fg_dataset_shape (self->spec.data, &h1, &w1, &c1);
-    fg_dataset_shape (spec->data, &h2, &w2, &c2);
+    uint32_t h, w, c;
+    fg_dataset_shape (spec->data, &h, &w, &c);
     return a->kind == b->kind && a->classes == b->classes && a->height == b->height
         && a->width == b->width && a->channels == b->channels
-        && h1 == h2 && w1 == w2 && c1 == c2
+        && self->data_h == h && self->data_w == w && self->data_c == c
         && self->spec.batch == spec->batch && self->spec.threads == spec->threads
         && self->spec.optim.momentum == spec->optim.momentum
         && self->spec.optim.nesterov == spec->optim.nesterov
