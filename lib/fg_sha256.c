@@ -1,27 +1,13 @@
 /*  fg_sha256.c — SHA-256 through libsodium's crypto_hash_sha256 streaming
     API (crypto_hash_sha256_init/update/final); fg_sha256_t is storage for
-    its state. The hex form through sodium_bin2hex.
-
-    A one-shot hash of S_EVP_MIN bytes or more goes to OpenSSL's
-    EVP_Digest instead: libsodium's SHA-256 is plain C with no CPU
-    dispatch (177 MB/s on this project's AVX-512 machine), OpenSSL's uses
-    the SHA extensions or AVX2 (1.4 GB/s there, `openssl speed sha256`),
-    and a federated round hashes a VGG-16's blobs four times (the weights
-    fetched, the update made, the update pulled, the journal's mark).
-    The digest is SHA-256's either way (test_sha256 compares both paths).
-    The streaming API stays on libsodium: EVP's context is heap-allocated
-    and opaque, fg_sha256_t is caller storage of fixed size.             */
+    its state. The hex form through sodium_bin2hex.                       */
 
 #include "fg_sha256.h"
 
 #include <assert.h>
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdalign.h>
-
-#define S_EVP_MIN   65536           //  below: libsodium (EVP's set-up costs
-                                    //  a context allocation per call)
 
 _Static_assert (sizeof (crypto_hash_sha256_state) <= sizeof (fg_sha256_t),
                 "fg_sha256_t is too small for libsodium's crypto_hash_sha256_state");
@@ -75,12 +61,6 @@ fg_sha256_final (fg_sha256_t *ctx, uint8_t digest [FG_SHA256_SIZE])
 void
 fg_sha256 (const void *data, size_t size, uint8_t digest [FG_SHA256_SIZE])
 {
-    unsigned int length = 0;
-    if (size >= S_EVP_MIN
-    &&  EVP_Digest (data, size, digest, &length, EVP_sha256 (), NULL) == 1
-    &&  length == FG_SHA256_SIZE)
-        return;
-    //  small, or OpenSSL failed (out of memory): the streaming path
     fg_sha256_t ctx;
     fg_sha256_init (&ctx);
     fg_sha256_update (&ctx, data, size);

@@ -1,6 +1,4 @@
-/*  test_sha256.c — FIPS 180-4 example vectors and incremental hashing;
-    the one-shot hash of large buffers (OpenSSL) equals the streaming one
-    (libsodium) at and around the size where fg_sha256 switches.        */
+/*  test_sha256.c — FIPS 180-4 example vectors and incremental hashing.   */
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -72,36 +70,6 @@ test_padding_boundaries (void **state)
     }
 }
 
-static void
-test_large_one_shot (void **state)
-{
-    //  FIPS 180-2 B.3 again, in one call (1 MB: the EVP path)
-    size_t million = 1000000;
-    char *a = malloc (million);
-    assert_non_null (a);
-    memset (a, 'a', million);
-    s_check (a, million, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
-    free (a);
-    //  sizes on both sides of the switch (64 KiB) and odd ones: one-shot
-    //  == streaming in pieces of 1000
-    size_t sizes [] = { 65535, 65536, 65537, 100003, 3 << 20 };
-    for (size_t k = 0; k < sizeof sizes / sizeof sizes [0]; k++) {
-        uint8_t *data = malloc (sizes [k]);
-        assert_non_null (data);
-        for (size_t i = 0; i < sizes [k]; i++)
-            data [i] = (uint8_t) (i * 2654435761u >> 13);
-        uint8_t one [32], many [32];
-        fg_sha256 (data, sizes [k], one);
-        fg_sha256_t ctx;
-        fg_sha256_init (&ctx);
-        for (size_t at = 0; at < sizes [k]; at += 1000)
-            fg_sha256_update (&ctx, data + at, sizes [k] - at < 1000? sizes [k] - at: 1000);
-        fg_sha256_final (&ctx, many);
-        assert_memory_equal (one, many, 32);
-        free (data);
-    }
-}
-
 int
 main (void)
 {
@@ -109,7 +77,6 @@ main (void)
         cmocka_unit_test (test_known_answers),
         cmocka_unit_test (test_million_a_incrementally),
         cmocka_unit_test (test_padding_boundaries),
-        cmocka_unit_test (test_large_one_shot),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
