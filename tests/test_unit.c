@@ -373,6 +373,12 @@ test_bad_specs_are_refused (void **state)
 static void
 test_steps_after_the_first_do_not_fault (void **state)
 {
+#if defined (__SANITIZE_ADDRESS__)
+    //  ASan's allocator quarantines freed blocks and maps shadow pages as
+    //  it goes: page faults then say nothing of our buffers
+    (void) state;
+    skip ();
+#endif
     for (int threads = 1; threads <= 2; threads++) {
         fg_unit_t *unit = s_unit (2, threads, 0);
         fg_error_t err;
