@@ -334,6 +334,22 @@ fetch_expect_reject (zsock_t *dealer, int reason, const char *needle)
     fg_wire_msg_clear (&msg);
 }
 
+//  The fetching coordinators' configuration: synthetic-tiny's, on dataset
+//  (a data.dataset name) at path, beating every 100 ms, liveness 50.
+static inline void
+fetch_config (fg_config_t *cfg, const char *dataset, const char *path)
+{
+    fg_error_t err;
+    char kv [64];
+    snprintf (kv, sizeof kv, "data.dataset=%s", dataset);
+    fg_config_defaults (cfg);
+    assert_int_equal (fg_config_preset (cfg, "synthetic-tiny", &err), 0);
+    assert_int_equal (fg_config_set (cfg, kv, "test", &err), 0);
+    snprintf (cfg->data.path, sizeof cfg->data.path, "%.180s", path);
+    cfg->grid.heartbeat_ms = 100;
+    cfg->grid.liveness = 50;
+}
+
 //  A coordinator of cfg on inproc://name (its folder parent/name) and a
 //  DEALER "scripted" connected to it (messages up to cfg's max_frame).
 static inline fg_coordinator_t *

@@ -371,12 +371,7 @@ test_coordinator_serves_files (void **state)
     (void) state;
     fg_config_t cfg;
     fg_error_t err;
-    fg_config_defaults (&cfg);
-    assert_int_equal (fg_config_preset (&cfg, "synthetic-tiny", &err), 0);
-    assert_int_equal (fg_config_set (&cfg, "data.dataset=tiny-imagenet", "test", &err), 0);
-    snprintf (cfg.data.path, sizeof cfg.data.path, "%s", s_tiny);
-    cfg.grid.heartbeat_ms = 100;
-    cfg.grid.liveness = 50;
+    fetch_config (&cfg, "tiny-imagenet", s_tiny);
     fg_dataset_t *train = NULL, *test = NULL;
     assert_int_equal (fg_dataset_open (FG_DATASET_TINY_IMAGENET, s_tiny, FG_SPLIT_TRAIN, 0,
                                        &train, &err), 0);

@@ -222,12 +222,7 @@ test_coordinator_serves_texture (void **state)
     (void) state;
     fg_config_t cfg;
     fg_error_t err;
-    fg_config_defaults (&cfg);
-    assert_int_equal (fg_config_preset (&cfg, "synthetic-tiny", &err), 0);
-    assert_int_equal (fg_config_set (&cfg, "data.dataset=texture", "test", &err), 0);
-    snprintf (cfg.data.path, sizeof cfg.data.path, "%.180s", s_root);
-    cfg.grid.heartbeat_ms = 100;
-    cfg.grid.liveness = 50;
+    fetch_config (&cfg, "texture", s_root);
     fg_dataset_t *train = NULL;
     assert_int_equal (fg_dataset_open_texture (s_root, FG_SPLIT_TRAIN, 0, &s_opt, &train, &err), 0);
     uint8_t hash [FG_SHA256_SIZE];
