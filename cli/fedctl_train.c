@@ -230,9 +230,14 @@ s_train_epoch (s_train_t *t)
     s_phases_end (&t->phases, S_TRAINING);
     uint64_t trained = fg_unit_samples (t->unit);
     fg_train_result_t result;
-    if (fg_unit_evaluate (&t->spec.model, fg_model_state (fg_unit_model (t->unit)), t->test, 0,
-                          (uint32_t) t->cfg.training.test_batch_size, t->spec.threads,
-                          &result, &err)) {
+    //  through the unit's own model and workspace when the test batch fits
+    //  them (vgg16-bn: no second 59 MB model and 30 MB workspace)
+    uint32_t test_batch = (uint32_t) t->cfg.training.test_batch_size;
+    int rc = test_batch <= t->spec.batch
+           ? fg_unit_evaluate_own (t->unit, t->test, 0, test_batch, &result, &err)
+           : fg_unit_evaluate (&t->spec.model, fg_model_state (fg_unit_model (t->unit)), t->test,
+                               0, test_batch, t->spec.threads, &result, &err);
+    if (rc) {
         fedctl_fail ("evaluation: %s", err.msg);
         return EX_SOFTWARE;
     }
@@ -252,13 +257,7 @@ s_train_epoch (s_train_t *t)
                      fg_file_strerror (errno? errno: EIO));
         return EX_IOERR;
     }
-    uint8_t *bytes;
-    size_t size;
-    int rc = fg_unit_checkpoint (t->unit, &bytes, &size, &err);
-    if (rc == 0) {
-        rc = fg_file_write_atomic (t->ckpt, bytes, size, 0644, 0, &err);
-        free (bytes);
-    }
+    rc = fg_unit_checkpoint_save (t->unit, t->ckpt, &err);    //  streamed to the file
     if (rc) {
         fedctl_fail ("checkpoint: %s", err.msg);
         return fedctl_exit_code (rc);

@@ -692,90 +692,28 @@ fg_blob_state_check (const fg_state_t *state, fg_error_t *err)
     return rc;
 }
 
-int
-fg_blob_encode_chunked (const fg_state_t *state, const fg_state_t *base,
-                        uint32_t chunk_floats, uint8_t **out, size_t *out_size,
-                        fg_error_t *err)
+//  fg_blob_bound for chunks of chunk_floats; 0 for a state s_state_valid
+//  refuses.
+static uint64_t
+s_bound (const fg_state_t *state, uint32_t chunk_floats)
 {
-    assert (state && out && out_size);
-    *out = NULL;
-    *out_size = 0;
-    if (chunk_floats < 1 || chunk_floats > FG_BLOB_CHUNK_FLOATS_MAX)
-        return fg_error_set (err, FG_EINVAL, "blob: chunk size %u floats not in 1..%u",
-                             chunk_floats, FG_BLOB_CHUNK_FLOATS_MAX);
     s_desc_t *descs;
-    int rc = s_state_valid (state, &descs, err);
-    if (rc)
-        return rc;
-    if (base && !fg_state_same_layout (state, base, err)) {
-        free (descs);
-        fg_error_prefix (err, "blob: delta base");
-        return FG_EMISMATCH;
-    }
-    uint32_t n = (uint32_t) state->nviews;
+    if (s_state_valid (state, &descs, NULL))
+        return 0;
+    uint64_t size = FG_BLOB_MIN_SIZE;
+    for (size_t i = 0; i < state->nviews; i++)
+        size += 4 + descs [i].name_len + 8 * (uint64_t) descs [i].rank + 20
+              + 4 * s_nchunks (descs [i].count, chunk_floats) + 4 * descs [i].count;
+    free (descs);
+    return size;
+}
 
-    //  sizes: the header exactly, the data at worst (chunks stored raw)
-    uint64_t header_size = FG_BLOB_MIN_SIZE;
-    uint64_t worst = 0;
-    size_t largest = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        header_size += 4 + descs [i].name_len + 8 * (uint64_t) descs [i].rank + 20;
-        worst += 4 * s_nchunks (descs [i].count, chunk_floats) + 4 * descs [i].count;
-        if (descs [i].count > largest)
-            largest = (size_t) descs [i].count;
-    }
-    size_t floats = largest < chunk_floats? largest: chunk_floats;
-    uint8_t *blob = NULL;
-    uint8_t *planes = malloc (floats? 4 * floats: 4);
-    float *xored = base? malloc (floats? 4 * floats: 4): NULL;
-    if (header_size + worst < worst || header_size + worst > SIZE_MAX)
-        rc = fg_error_set (err, FG_EINVAL, "blob: %zu floats do not fit this host's memory", state->size);
-    else
-    if (!planes || (base && !xored) || !(blob = malloc ((size_t) (header_size + worst))))
-        rc = fg_error_set (err, FG_ENOMEM, "blob: out of memory for a %llu-byte blob",
-                           (unsigned long long) (header_size + worst));
-    if (rc)
-        goto done;
-
-    //  data section first: its sizes and CRCs go into the descriptors
-    uint8_t *p = blob + header_size;
-    uint32_t data_crc = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        s_desc_t *d = &descs [i];
-        const float *src = state->data + state->views [i].offset;
-        const float *bsrc = base? base->data + state->views [i].offset: NULL;
-        uint8_t *start = p;
-        uint32_t crc = 0;
-        for (uint64_t done = 0; done < d->count; ) {
-            size_t cn = d->count - done < chunk_floats? (size_t) (d->count - done): chunk_floats;
-            size_t raw = 4 * cn;
-            //  payload: the state's bits, or their XOR with the base's
-            const float *payload = src + done;
-            if (bsrc) {
-                memcpy (xored, payload, raw);
-                s_xor (xored, bsrc + done, cn);
-                payload = xored;
-            }
-            s_shuffle (payload, cn, planes);
-            uint32_t c_state = s_crc (0, src + done, raw);
-            uint32_t c_payload = bsrc? s_crc (0, payload, raw): c_state;
-            crc = s_crc_combine (crc, c_payload, raw);
-            data_crc = s_crc_combine (data_crc, c_state, raw);
-            int clen = LZ4_compress_default ((const char *) planes, (char *) p + 4, (int) raw, (int) raw - 1);
-            if (clen <= 0) {            //  does not shrink: store the planes
-                memcpy (p + 4, planes, raw);
-                clen = (int) raw;
-            }
-            fg_le_put32 (p, (uint32_t) clen);
-            p += 4 + (size_t) clen;
-            done += cn;
-        }
-        d->stored = (uint64_t) (p - start);
-        d->crc = crc;
-    }
-    size_t size = (size_t) (p - blob);
-
-    //  header
+//  The header (fixed part, descriptors, header CRC) into h [header_size].
+static void
+s_put_header (uint8_t *blob, const s_desc_t *descs, uint32_t n, const fg_state_t *state,
+              const fg_state_t *base, uint32_t chunk_floats, uint64_t header_size,
+              uint64_t size, uint32_t data_crc)
+{
     memcpy (blob, FG_BLOB_MAGIC, FG_BLOB_MAGIC_SIZE);
     fg_le_put32 (blob + 8, FG_BLOB_VERSION);
     fg_le_put32 (blob + 12, base? FG_BLOB_FLAG_DELTA: 0);
@@ -803,32 +741,182 @@ fg_blob_encode_chunked (const fg_state_t *state, const fg_state_t *base,
     }
     assert (h + 4 == blob + header_size);
     fg_le_put32 (h, s_crc (0, blob, (size_t) header_size - 4));
+}
 
-    uint8_t *shrunk = realloc (blob, size);
-    *out = shrunk? shrunk: blob;
-    *out_size = size;
-    blob = NULL;
-done:
-    free (blob);
-    free (planes);
-    free (xored);
+//  What s_encode writes with: the chunk buffers and the running sums.
+typedef struct {
+    uint8_t *planes;                    //  [4 * chunk] shuffled payload
+    uint8_t *packed;                    //  [4 + 4 * chunk] u32 clen + chunk
+    float   *xored;                     //  [chunk] delta payload, or NULL
+    uint64_t at;                        //  next data byte's offset in the blob
+    uint32_t data_crc;                  //  CRC-32 of the state's bits so far
+    uint32_t bytes_crc;                 //  CRC-32 of the data section so far
+} s_enc_t;
+
+//  Tensor i's chunks, each compressed into e->packed and written at e->at;
+//  fills descs [i].stored and .crc. Returns 0 or write's code.
+static int
+s_encode_tensor (const fg_state_t *state, const fg_state_t *base, uint32_t i, s_desc_t *d,
+                 uint32_t chunk_floats, s_enc_t *e, fg_blob_write_fn *write, void *ctx,
+                 bool want_crc, fg_error_t *err)
+{
+    const float *src = state->data + state->views [i].offset;
+    const float *bsrc = base? base->data + state->views [i].offset: NULL;
+    uint64_t start = e->at;
+    uint32_t crc = 0;
+    for (uint64_t done = 0; done < d->count; ) {
+        size_t cn = d->count - done < chunk_floats? (size_t) (d->count - done): chunk_floats;
+        size_t raw = 4 * cn;
+        //  payload: the state's bits, or their XOR with the base's
+        const float *payload = src + done;
+        if (bsrc) {
+            memcpy (e->xored, payload, raw);
+            s_xor (e->xored, bsrc + done, cn);
+            payload = e->xored;
+        }
+        s_shuffle (payload, cn, e->planes);
+        uint32_t c_state = s_crc (0, src + done, raw);
+        uint32_t c_payload = bsrc? s_crc (0, payload, raw): c_state;
+        crc = s_crc_combine (crc, c_payload, raw);
+        e->data_crc = s_crc_combine (e->data_crc, c_state, raw);
+        int clen = LZ4_compress_default ((const char *) e->planes, (char *) e->packed + 4,
+                                         (int) raw, (int) raw - 1);
+        if (clen <= 0) {                //  does not shrink: store the planes
+            memcpy (e->packed + 4, e->planes, raw);
+            clen = (int) raw;
+        }
+        fg_le_put32 (e->packed, (uint32_t) clen);
+        size_t piece = 4 + (size_t) clen;
+        int rc = write (ctx, e->at, e->packed, piece, err);
+        if (rc)
+            return rc;
+        if (want_crc)
+            e->bytes_crc = s_crc_combine (e->bytes_crc, s_crc (0, e->packed, piece), piece);
+        e->at += piece;
+        done += cn;
+    }
+    d->stored = e->at - start;
+    d->crc = crc;
+    return 0;
+}
+
+//  Encodes state (against base when not NULL) through write: the data
+//  section chunk by chunk, then the header at offset 0. Holds the chunk
+//  buffers and the header only. *size gets the blob's bytes, *crc (when
+//  not NULL) the CRC-32 of all of them.
+static int
+s_encode (const fg_state_t *state, const fg_state_t *base, uint32_t chunk_floats,
+          fg_blob_write_fn *write, void *ctx, uint64_t *size, uint32_t *crc, fg_error_t *err)
+{
+    *size = 0;
+    if (chunk_floats < 1 || chunk_floats > FG_BLOB_CHUNK_FLOATS_MAX)
+        return fg_error_set (err, FG_EINVAL, "blob: chunk size %u floats not in 1..%u",
+                             chunk_floats, FG_BLOB_CHUNK_FLOATS_MAX);
+    s_desc_t *descs;
+    int rc = s_state_valid (state, &descs, err);
+    if (rc)
+        return rc;
+    if (base && !fg_state_same_layout (state, base, err)) {
+        free (descs);
+        fg_error_prefix (err, "blob: delta base");
+        return FG_EMISMATCH;
+    }
+    uint32_t n = (uint32_t) state->nviews;
+    uint64_t header_size = FG_BLOB_MIN_SIZE;
+    size_t largest = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        header_size += 4 + descs [i].name_len + 8 * (uint64_t) descs [i].rank + 20;
+        if (descs [i].count > largest)
+            largest = (size_t) descs [i].count;
+    }
+    size_t floats = largest < chunk_floats? largest: chunk_floats;
+    s_enc_t e = { .at = header_size };
+    e.planes = malloc (floats? 4 * floats: 4);
+    e.packed = malloc (4 + (floats? 4 * floats: 4));
+    e.xored = base? malloc (floats? 4 * floats: 4): NULL;
+    uint8_t *header = header_size <= SIZE_MAX? malloc ((size_t) header_size): NULL;
+    if (!e.planes || !e.packed || (base && !e.xored) || !header)
+        rc = fg_error_set (err, FG_ENOMEM, "blob: out of memory for a chunk of %zu floats", floats);
+    for (uint32_t i = 0; rc == 0 && i < n; i++)
+        rc = s_encode_tensor (state, base, i, &descs [i], chunk_floats, &e, write, ctx,
+                              crc != NULL, err);
+    if (rc == 0) {
+        s_put_header (header, descs, n, state, base, chunk_floats, header_size, e.at, e.data_crc);
+        rc = write (ctx, 0, header, (size_t) header_size, err);
+    }
+    if (rc == 0) {
+        *size = e.at;
+        if (crc)
+            *crc = s_crc_combine (s_crc (0, header, (size_t) header_size), e.bytes_crc,
+                                  e.at - header_size);
+    }
+    free (header);
+    free (e.planes);
+    free (e.packed);
+    free (e.xored);
     free (descs);
     return rc;
+}
+
+int
+fg_blob_buffer_write (void *ctx, uint64_t at, const void *data, size_t size, fg_error_t *err)
+{
+    fg_blob_buffer_t *mem = (fg_blob_buffer_t *) ctx;
+    if (at > mem->capacity || size > mem->capacity - at)     //  beyond fg_blob_bound's
+        return fg_error_set (err, FG_EINVAL, "blob: %zu bytes at %llu past a %llu-byte buffer",
+                             size, (unsigned long long) at, (unsigned long long) mem->capacity);
+    memcpy (mem->bytes + at, data, size);
+    return 0;
+}
+
+int
+fg_blob_encode_chunked (const fg_state_t *state, const fg_state_t *base,
+                        uint32_t chunk_floats, uint8_t **out, size_t *out_size,
+                        fg_error_t *err)
+{
+    assert (state && out && out_size);
+    *out = NULL;
+    *out_size = 0;
+    if (chunk_floats < 1 || chunk_floats > FG_BLOB_CHUNK_FLOATS_MAX)
+        return fg_error_set (err, FG_EINVAL, "blob: chunk size %u floats not in 1..%u",
+                             chunk_floats, FG_BLOB_CHUNK_FLOATS_MAX);
+    //  the whole blob at worst (every chunk stored raw); only the pages
+    //  written are touched, and the buffer shrinks to the blob after
+    uint64_t worst = s_bound (state, chunk_floats);
+    if (worst == 0)
+        return s_encode (state, base, chunk_floats, fg_blob_buffer_write, NULL, &worst, NULL, err);
+    if (worst > SIZE_MAX)
+        return fg_error_set (err, FG_EINVAL, "blob: %zu floats do not fit this host's memory",
+                             state->size);
+    fg_blob_buffer_t mem = { malloc ((size_t) worst), worst };
+    if (!mem.bytes)
+        return fg_error_set (err, FG_ENOMEM, "blob: out of memory for a %llu-byte blob",
+                             (unsigned long long) worst);
+    uint64_t size;
+    int rc = s_encode (state, base, chunk_floats, fg_blob_buffer_write, &mem, &size, NULL, err);
+    if (rc) {
+        free (mem.bytes);
+        return rc;
+    }
+    uint8_t *shrunk = realloc (mem.bytes, (size_t) size);
+    *out = shrunk? shrunk: mem.bytes;
+    *out_size = (size_t) size;
+    return 0;
+}
+
+int
+fg_blob_write (const fg_state_t *state, const fg_state_t *base, fg_blob_write_fn *write,
+               void *ctx, uint64_t *size, uint32_t *crc, fg_error_t *err)
+{
+    assert (state && write && size);
+    return s_encode (state, base, FG_BLOB_CHUNK_FLOATS, write, ctx, size, crc, err);
 }
 
 uint64_t
 fg_blob_bound (const fg_state_t *state)
 {
     assert (state);
-    s_desc_t *descs;
-    if (s_state_valid (state, &descs, NULL))
-        return 0;
-    uint64_t size = FG_BLOB_MIN_SIZE;
-    for (size_t i = 0; i < state->nviews; i++)
-        size += 4 + descs [i].name_len + 8 * (uint64_t) descs [i].rank + 20
-              + 4 * s_nchunks (descs [i].count, FG_BLOB_CHUNK_FLOATS) + 4 * descs [i].count;
-    free (descs);
-    return size;
+    return s_bound (state, FG_BLOB_CHUNK_FLOATS);
 }
 
 int
@@ -842,19 +930,29 @@ fg_blob_encode (const fg_state_t *state, const fg_state_t *base,
 //  --------------------------------------------------------------------------
 //  Files
 
+static int
+s_file_write (void *ctx, uint64_t at, const void *data, size_t size, fg_error_t *err)
+{
+    return fg_file_out_write ((fg_file_out_t *) ctx, at, data, size, err);
+}
+
 int
 fg_blob_save (const char *path, const fg_state_t *state, fg_error_t *err)
 {
     assert (path && state);
-    uint8_t *blob;
-    size_t size;
-    int rc = fg_blob_encode (state, NULL, &blob, &size, err);
-    if (rc == 0)
-        rc = fg_file_write_atomic (path, blob, size, 0644, 0, err);
-    else
-        fg_error_prefix (err, "%s", path);
-    free (blob);
-    return rc;
+    //  streamed: a chunk's buffers in memory, not the whole blob
+    fg_file_out_t *out = fg_file_out_open (path, 0644, err);
+    if (!out)
+        return err? err->code: FG_EIO;
+    uint64_t size;
+    int rc = fg_blob_write (state, NULL, s_file_write, out, &size, NULL, err);
+    if (rc) {
+        fg_file_out_abort (&out);
+        if (rc == FG_EINVAL || rc == FG_ENOMEM)
+            fg_error_prefix (err, "%s", path);
+        return rc;
+    }
+    return fg_file_out_commit (&out, err);
 }
 
 int

@@ -63,6 +63,33 @@ int
     fg_blob_encode (const fg_state_t *state, const fg_state_t *base,
                     uint8_t **out, size_t *out_size, fg_error_t *err);
 
+//  Where fg_blob_write puts a blob's bytes: size bytes at offset at of the
+//  blob. Every byte is written once, the data section in order, the
+//  header last at offset 0. Returns 0 or a negative FG_E* code (in err).
+typedef int (fg_blob_write_fn) (void *ctx, uint64_t at, const void *data, size_t size,
+                                fg_error_t *err);
+
+//  fg_blob_encode's blob, bit for bit, handed to write in pieces (one
+//  compressed chunk at a time, then the header) instead of built in one
+//  buffer: holds about 8 x 1 MiB whatever the state's size, so a 59 MB
+//  state goes to a file without a 59 MB copy. *size gets the blob's bytes,
+//  *crc (when not NULL) zlib's CRC-32 of all of them.
+//  Returns fg_blob_encode's codes, or write's.
+int
+    fg_blob_write (const fg_state_t *state, const fg_state_t *base, fg_blob_write_fn *write,
+                   void *ctx, uint64_t *size, uint32_t *crc, fg_error_t *err);
+
+//  A fg_blob_write_fn into memory: ctx is a fg_blob_buffer_t; a piece
+//  past its capacity is refused (FG_EINVAL).
+typedef struct {
+    uint8_t *bytes;
+    uint64_t capacity;
+} fg_blob_buffer_t;
+
+int
+    fg_blob_buffer_write (void *ctx, uint64_t at, const void *data, size_t size,
+                          fg_error_t *err);
+
 //  The largest blob fg_blob_encode writes for a state of state's layout,
 //  full or delta (every chunk stored raw, as when LZ4 cannot shrink it):
 //  the exact header, then per tensor 4 * count bytes of planes and 4 bytes
@@ -104,7 +131,7 @@ int
                    fg_error_t *err);
 
 //  Writes state as a full blob to path atomically (tmp + fsync + rename),
-//  mode 0644. Returns 0, FG_EINVAL, FG_ENOMEM or FG_EIO.
+//  mode 0644, streamed (fg_blob_write). Returns 0, FG_EINVAL, FG_ENOMEM or FG_EIO.
 int
     fg_blob_save (const char *path, const fg_state_t *state, fg_error_t *err);
 

@@ -75,63 +75,121 @@ s_fsync_dir (const char *path)
     return rc;
 }
 
-int
-fg_file_write_atomic (const char *path, const void *data, size_t size,
-                      int mode, int exclusive, fg_error_t *err)
-{
-    const char *step = "stat";
-    if (exclusive && access (path, F_OK) == 0)
-        return fg_error_set (err, FG_EEXIST, "%s: already exists", path);
-    size_t tmp_size = strlen (path) + 32;
-    char *tmp = malloc (tmp_size);
-    if (!tmp)
-        return fg_error_set (err, FG_ENOMEM, "%s: out of memory", path);
-    snprintf (tmp, tmp_size, "%s.tmp.%ld", path, (long) getpid ());
-    int fd = -1;
+struct _fg_file_out_t {
+    int   fd;
+    char *path;
+    char *tmp;                          //  path.tmp.PID
+};
 
-    step = "create temporary file";
-    fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (fd < 0)
-        goto fail;
-    step = "write";
+static int
+s_out_fail (fg_file_out_t **self_p, const char *step, int saved, fg_error_t *err)
+{
+    fg_file_out_t *self = *self_p;
+    int rc = fg_error_set (err, fg_file_errno_code (saved), "%s: cannot write (%s): %s",
+                           self->path, step, fg_file_strerror (saved));
+    fg_file_out_abort (self_p);
+    return rc;
+}
+
+fg_file_out_t *
+fg_file_out_open (const char *path, int mode, fg_error_t *err)
+{
+    fg_file_out_t *self = calloc (1, sizeof *self);
+    size_t tmp_size = strlen (path) + 32;
+    if (self) {
+        self->fd = -1;
+        self->path = strdup (path);
+        self->tmp = malloc (tmp_size);
+    }
+    if (!self || !self->path || !self->tmp) {
+        fg_error_set (err, FG_ENOMEM, "%s: out of memory", path);
+        fg_file_out_abort (&self);
+        return NULL;
+    }
+    snprintf (self->tmp, tmp_size, "%s.tmp.%ld", path, (long) getpid ());
+    self->fd = open (self->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (self->fd < 0) {
+        s_out_fail (&self, "create temporary file", errno, err);
+        return NULL;
+    }
+    return self;
+}
+
+int
+fg_file_out_write (fg_file_out_t *self, uint64_t at, const void *data, size_t size,
+                   fg_error_t *err)
+{
     const char *bytes = (const char *) data;
     size_t done = 0;
     while (done < size) {
-        ssize_t n = write (fd, bytes + done, size - done);
+        ssize_t n = pwrite (self->fd, bytes + done, size - done, (off_t) (at + done));
         if (n < 0 && errno == EINTR)
             continue;
         if (n == 0)
             errno = ENOSPC;             //  nothing written, no error: no room
         if (n <= 0)
-            goto fail;
+            return fg_error_set (err, fg_file_errno_code (errno), "%s: cannot write (write): %s",
+                                 self->path, fg_file_strerror (errno));
         done += (size_t) n;
     }
-    step = "fsync";
-    if (fsync (fd))
-        goto fail;
-    step = "close";
-    if (close (fd)) {
-        fd = -1;
-        goto fail;
-    }
-    fd = -1;
-    step = "rename";
-    if (rename (tmp, path))
-        goto fail;
-    step = "fsync directory";
-    if (s_fsync_dir (path))
-        goto fail;
-    free (tmp);
     return 0;
+}
 
-fail:;
-    int saved = errno;
-    if (fd >= 0)
-        close (fd);
-    unlink (tmp);
-    free (tmp);
-    return fg_error_set (err, fg_file_errno_code (saved), "%s: cannot write (%s): %s", path,
-                         step, fg_file_strerror (saved));
+int
+fg_file_out_commit (fg_file_out_t **self_p, fg_error_t *err)
+{
+    fg_file_out_t *self = *self_p;
+    if (fsync (self->fd))
+        return s_out_fail (self_p, "fsync", errno, err);
+    int fd = self->fd;
+    self->fd = -1;
+    if (close (fd))
+        return s_out_fail (self_p, "close", errno, err);
+    if (rename (self->tmp, self->path))
+        return s_out_fail (self_p, "rename", errno, err);
+    //  renamed: nothing left to remove
+    free (self->tmp);
+    self->tmp = NULL;
+    if (s_fsync_dir (self->path))
+        return s_out_fail (self_p, "fsync directory", errno, err);
+    fg_file_out_abort (self_p);
+    return 0;
+}
+
+void
+fg_file_out_abort (fg_file_out_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    fg_file_out_t *self = *self_p;
+    if (self->fd >= 0)
+        close (self->fd);
+    if (self->tmp)
+        unlink (self->tmp);
+    free (self->tmp);
+    free (self->path);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+fg_file_write_atomic (const char *path, const void *data, size_t size,
+                      int mode, int exclusive, fg_error_t *err)
+{
+    if (exclusive && access (path, F_OK) == 0)
+        return fg_error_set (err, FG_EEXIST, "%s: already exists", path);
+    fg_error_t local;
+    if (!err)
+        err = &local;
+    fg_file_out_t *out = fg_file_out_open (path, mode, err);
+    if (!out)
+        return err->code;
+    int rc = fg_file_out_write (out, 0, data, size, err);
+    if (rc) {
+        fg_file_out_abort (&out);
+        return rc;
+    }
+    return fg_file_out_commit (&out, err);
 }
 
 int

@@ -8,6 +8,7 @@
 #define FG_FILE_H_INCLUDED
 
 #include <stddef.h>
+#include <stdint.h>
 #include "fg_error.h"
 
 #ifdef __cplusplus
@@ -29,6 +30,30 @@ int
 int
     fg_file_write_atomic (const char *path, const void *data, size_t size,
                           int mode, int exclusive, fg_error_t *err);
+
+//  A file written piece by piece, at any offset, then put in place like
+//  fg_file_write_atomic (tmp -> fsync -> rename -> fsync of the
+//  directory): a large file (a checkpoint, a blob) needs no buffer of its
+//  whole size in memory.
+typedef struct _fg_file_out_t fg_file_out_t;
+
+//  Opens path's temporary file (path.tmp.PID). NULL on error (in err).
+fg_file_out_t *
+    fg_file_out_open (const char *path, int mode, fg_error_t *err);
+
+//  Writes size bytes at offset at. Returns 0, FG_EFULL or FG_EIO.
+int
+    fg_file_out_write (fg_file_out_t *self, uint64_t at, const void *data, size_t size,
+                       fg_error_t *err);
+
+//  fsync, close, rename over path, fsync of the directory; frees self.
+//  Returns 0, FG_EFULL or FG_EIO (the temporary file removed).
+int
+    fg_file_out_commit (fg_file_out_t **self_p, fg_error_t *err);
+
+//  Closes and removes the temporary file; frees self. NULL-safe.
+void
+    fg_file_out_abort (fg_file_out_t **self_p);
 
 //  The reason of a failed write for messages: "disk full (No space left
 //  on device): free some space" for ENOSPC, the quota for EDQUOT,

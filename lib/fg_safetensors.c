@@ -59,13 +59,15 @@ fg_safetensors_encode (const fg_state_t *state, uint8_t **out, size_t *size, fg_
     return fg_safetensors_encode_meta (state, NULL, 0, out, size, err);
 }
 
-int
-fg_safetensors_encode_meta (const fg_state_t *state, const fg_safetensors_meta_t *meta,
-                            size_t nmeta, uint8_t **out, size_t *size, fg_error_t *err)
+//  The file's head: u64 LE header length, the JSON header, spaces so the
+//  data start 8-byte aligned. *head (malloc'ed) of *head_size bytes; the
+//  state's floats follow it as they are (little-endian host).
+static int
+s_head (const fg_state_t *state, const fg_safetensors_meta_t *meta, size_t nmeta,
+        uint8_t **head, size_t *head_size, fg_error_t *err)
 {
-    assert (state && out && size);
-    *out = NULL;
-    *size = 0;
+    *head = NULL;
+    *head_size = 0;
     int rc = fg_blob_state_check (state, err);
     if (rc)
         return rc;
@@ -101,22 +103,43 @@ fg_safetensors_encode_meta (const fg_state_t *state, const fg_safetensors_meta_t
     json_decref (header);
     size_t len = text? strlen (text): 0;
     size_t pad = (8 - (8 + len) % 8) % 8;           //  data start 8-byte aligned
-    size_t data_bytes = state->size * sizeof (float);
-    size_t file_size = 8 + len + pad + data_bytes;
-    uint8_t *file = text? malloc (file_size): NULL;
-    if (!file) {
+    uint8_t *bytes = text? malloc (8 + len + pad): NULL;
+    if (!bytes) {
         free (text);
-        return fg_error_set (err, FG_ENOMEM, "out of memory for a %zu-byte safetensors file",
-                             file_size);
+        return fg_error_set (err, FG_ENOMEM, "out of memory for a safetensors header");
     }
-    fg_le_put64 (file, len + pad);
-    memcpy (file + 8, text, len);
-    memset (file + 8 + len, ' ', pad);
-    if (data_bytes)
-        memcpy (file + 8 + len + pad, state->data, data_bytes);    //  little-endian host
+    fg_le_put64 (bytes, len + pad);
+    memcpy (bytes + 8, text, len);
+    memset (bytes + 8 + len, ' ', pad);
     free (text);
+    *head = bytes;
+    *head_size = 8 + len + pad;
+    return 0;
+}
+
+int
+fg_safetensors_encode_meta (const fg_state_t *state, const fg_safetensors_meta_t *meta,
+                            size_t nmeta, uint8_t **out, size_t *size, fg_error_t *err)
+{
+    assert (state && out && size);
+    *out = NULL;
+    *size = 0;
+    uint8_t *head;
+    size_t head_size;
+    int rc = s_head (state, meta, nmeta, &head, &head_size, err);
+    if (rc)
+        return rc;
+    size_t data_bytes = state->size * sizeof (float);
+    uint8_t *file = realloc (head, head_size + data_bytes);
+    if (!file) {
+        free (head);
+        return fg_error_set (err, FG_ENOMEM, "out of memory for a %zu-byte safetensors file",
+                             head_size + data_bytes);
+    }
+    if (data_bytes)
+        memcpy (file + head_size, state->data, data_bytes);    //  little-endian host
     *out = file;
-    *size = file_size;
+    *size = head_size + data_bytes;
     return 0;
 }
 
@@ -131,15 +154,28 @@ fg_safetensors_save (const char *path, const fg_state_t *state,
                      const fg_safetensors_meta_t *meta, size_t nmeta, fg_error_t *err)
 {
     assert (path && state);
-    uint8_t *file;
-    size_t size;
-    int rc = fg_safetensors_encode_meta (state, meta, nmeta, &file, &size, err);
-    if (rc == 0)
-        rc = fg_file_write_atomic (path, file, size, 0644, 0, err);
-    else
+    //  the head, then the state's floats from where they are: no copy of
+    //  the weights in memory
+    uint8_t *head;
+    size_t head_size;
+    int rc = s_head (state, meta, nmeta, &head, &head_size, err);
+    if (rc) {
         fg_error_prefix (err, "%s", path);
-    free (file);
-    return rc;
+        return rc;
+    }
+    fg_file_out_t *out = fg_file_out_open (path, 0644, err);
+    if (!out)
+        rc = err? err->code: FG_EIO;
+    if (rc == 0)
+        rc = fg_file_out_write (out, 0, head, head_size, err);
+    if (rc == 0)
+        rc = fg_file_out_write (out, head_size, state->data, state->size * sizeof (float), err);
+    free (head);
+    if (rc) {
+        fg_file_out_abort (&out);
+        return rc;
+    }
+    return fg_file_out_commit (&out, err);
 }
 
 //  --------------------------------------------------------------------------

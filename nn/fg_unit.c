@@ -2,6 +2,7 @@
 
 #include "fg_unit.h"
 #include "fg_blob.h"
+#include "fg_file.h"
 #include "fg_rng.h"
 
 #include <math.h>
@@ -342,34 +343,16 @@ s_put (uint8_t **p, const void *data, size_t size)
     *p += size;
 }
 
-int
-fg_unit_checkpoint (const fg_unit_t *self, uint8_t **bytes, size_t *size, fg_error_t *err)
+//  The checkpoint's bytes before the weights blob: u32 magic .. f64
+//  accuracy [done]; returns its size (S_HEAD_FIXED + 16 x done).
+#define S_HEAD_FIXED (4 * 2 + 8 + 4 * 4)
+
+static size_t
+s_ckpt_head (const fg_unit_t *self, uint8_t *out)
 {
-    *bytes = NULL;
-    *size = 0;
-    if (self->step != 0)
-        return fg_error_set (err, FG_ESTATE, "work unit: checkpoint only at an epoch boundary");
-    uint8_t *weights = NULL, *optim = NULL;
-    size_t weights_size = 0, optim_size = 0;
-    int rc = fg_blob_encode (fg_model_state (self->model), NULL, &weights, &weights_size, err);
-    if (rc == 0)
-        rc = fg_blob_encode (fg_optim_state (self->optim), NULL, &optim, &optim_size, err);
-    if (rc) {
-        free (weights);
-        return rc;
-    }
-    uint32_t done = self->epoch;
-    size_t total = 4 * 2 + 8 + 4 * 4 + (size_t) done * 16 + 8 + weights_size + 8 + optim_size + 4;
-    uint8_t *out = malloc (total);
-    if (!out) {
-        free (weights);
-        free (optim);
-        return fg_error_set (err, FG_ENOMEM, "work unit checkpoint: out of memory");
-    }
     uint8_t *p = out;
     uint32_t magic = S_CKPT_MAGIC, version = S_CKPT_VERSION;
-    uint32_t count = (uint32_t) self->spec.count;
-    uint64_t ws = weights_size, os = optim_size;
+    uint32_t count = (uint32_t) self->spec.count, done = self->epoch;
     s_put (&p, &magic, 4);
     s_put (&p, &version, 4);
     s_put (&p, &self->spec.seed, 8);
@@ -379,17 +362,105 @@ fg_unit_checkpoint (const fg_unit_t *self, uint8_t **bytes, size_t *size, fg_err
     s_put (&p, &done, 4);
     s_put (&p, self->losses, (size_t) done * 8);
     s_put (&p, self->accuracies, (size_t) done * 8);
-    s_put (&p, &ws, 8);
-    s_put (&p, weights, weights_size);
-    s_put (&p, &os, 8);
-    s_put (&p, optim, optim_size);
-    uint32_t crc = (uint32_t) crc32 (0L, out, (uInt) (p - out));
-    s_put (&p, &crc, 4);
-    free (weights);
-    free (optim);
-    *bytes = out;
-    *size = total;
+    return (size_t) (p - out);
+}
+
+//  A blob written at offset base of the checkpoint.
+typedef struct {
+    fg_blob_write_fn *write;
+    void    *ctx;
+    uint64_t base;
+} s_shift_t;
+
+static int
+s_shift_write (void *ctx, uint64_t at, const void *data, size_t size, fg_error_t *err)
+{
+    s_shift_t *shift = (s_shift_t *) ctx;
+    return shift->write (shift->ctx, shift->base + at, data, size, err);
+}
+
+//  The checkpoint (layout above) piece by piece: the header, then each
+//  state as a blob streamed by fg_blob_write (its u64 size written after
+//  it), the CRC-32 last, combined from the pieces' CRCs.
+int
+fg_unit_checkpoint_write (const fg_unit_t *self, fg_blob_write_fn *write, void *ctx,
+                          uint64_t *total, fg_error_t *err)
+{
+    *total = 0;
+    if (self->step != 0)
+        return fg_error_set (err, FG_ESTATE, "work unit: checkpoint only at an epoch boundary");
+    uint8_t *head = malloc (S_HEAD_FIXED + (size_t) self->epoch * 16);
+    if (!head)
+        return fg_error_set (err, FG_ENOMEM, "work unit checkpoint: out of memory");
+    size_t head_size = s_ckpt_head (self, head);
+    int rc = write (ctx, 0, head, head_size, err);
+    uLong crc = crc32 (0L, head, (uInt) head_size);
+    free (head);
+    const fg_state_t *states [2] = { fg_model_state (self->model), fg_optim_state (self->optim) };
+    uint64_t at = head_size;
+    for (int i = 0; rc == 0 && i < 2; i++) {
+        s_shift_t shift = { write, ctx, at + 8 };
+        uint64_t size;
+        uint32_t blob_crc;
+        rc = fg_blob_write (states [i], NULL, s_shift_write, &shift, &size, &blob_crc, err);
+        if (rc == 0)
+            rc = write (ctx, at, &size, 8, err);
+        crc = crc32_combine (crc32 (crc, (const Bytef *) &size, 8), blob_crc, (z_off_t) size);
+        at += 8 + size;
+    }
+    uint32_t sum = (uint32_t) crc;
+    if (rc == 0)
+        rc = write (ctx, at, &sum, 4, err);
+    *total = at + 4;
+    return rc;
+}
+
+int
+fg_unit_checkpoint (const fg_unit_t *self, uint8_t **bytes, size_t *size, fg_error_t *err)
+{
+    *bytes = NULL;
+    *size = 0;
+    //  one buffer of the checkpoint's bound; only the pages written are
+    //  touched, and it shrinks to the checkpoint after
+    uint64_t bound = S_HEAD_FIXED + (uint64_t) self->epoch * 16 + 8
+                   + fg_blob_bound (fg_model_state (self->model)) + 8
+                   + fg_blob_bound (fg_optim_state (self->optim)) + 4;
+    fg_blob_buffer_t buffer = { bound <= SIZE_MAX? malloc ((size_t) bound): NULL, bound };
+    if (!buffer.bytes)
+        return fg_error_set (err, FG_ENOMEM, "work unit checkpoint: out of memory");
+    uint64_t total;
+    int rc = fg_unit_checkpoint_write (self, fg_blob_buffer_write, &buffer, &total, err);
+    if (rc) {
+        free (buffer.bytes);
+        return rc;
+    }
+    uint8_t *shrunk = realloc (buffer.bytes, (size_t) total);
+    *bytes = shrunk? shrunk: buffer.bytes;
+    *size = (size_t) total;
     return 0;
+}
+
+static int
+s_file_write (void *ctx, uint64_t at, const void *data, size_t size, fg_error_t *err)
+{
+    return fg_file_out_write ((fg_file_out_t *) ctx, at, data, size, err);
+}
+
+int
+fg_unit_checkpoint_save (const fg_unit_t *self, const char *path, fg_error_t *err)
+{
+    if (self->step != 0)
+        return fg_error_set (err, FG_ESTATE, "work unit: checkpoint only at an epoch boundary");
+    fg_file_out_t *out = fg_file_out_open (path, 0644, err);
+    if (!out)
+        return err? err->code: FG_EIO;
+    uint64_t total;
+    int rc = fg_unit_checkpoint_write (self, s_file_write, out, &total, err);
+    if (rc) {
+        fg_file_out_abort (&out);
+        return rc;
+    }
+    return fg_file_out_commit (&out, err);
 }
 
 //  Bounded little-endian reader.
@@ -479,6 +550,35 @@ done:
     return rc;
 }
 
+//  count samples of data from the first, in batches of batch through
+//  train's model and workspace: mean loss (sum of batch loss x images,
+//  in sample order) and top-1 count. indices, images, labels hold a batch.
+static int
+s_eval_batches (fg_train_t *train, const fg_dataset_t *data, size_t count, uint32_t batch,
+                uint32_t *indices, float *images, uint16_t *labels, fg_train_result_t *result,
+                fg_error_t *err)
+{
+    double loss = 0;
+    int rc = 0;
+    for (size_t start = 0; rc == 0 && start < count; start += batch) {
+        size_t n = count - start < batch? count - start: batch;
+        for (size_t i = 0; i < n; i++)
+            indices [i] = (uint32_t) (start + i);
+        rc = fg_dataset_batch (data, indices, n, false, NULL, images, labels, err);
+        fg_train_result_t part;
+        if (rc == 0)
+            rc = fg_train_evaluate (train, images, labels, n, (uint32_t) n, &part, err);
+        if (rc == 0) {
+            loss += part.loss * (double) part.count;
+            result->correct += part.correct;
+            result->count += part.count;
+        }
+    }
+    if (rc == 0)
+        result->loss = result->count? loss / (double) result->count: 0;
+    return rc;
+}
+
 //  The evaluation's model, trainer and batch buffers, kept between calls:
 //  an aggregator evaluates every round, and building a VGG-16 and its
 //  activations each time cost allocations and page faults each round.
@@ -554,27 +654,34 @@ fg_unit_eval_run (fg_unit_eval_t *self, const fg_state_t *weights, const fg_data
     if (count == 0 || count > total)
         count = total;
     int rc = fg_state_copy_data (fg_model_state (self->model), weights, err);
-    double loss = 0;
-    uint32_t batch = self->batch;
-    for (size_t start = 0; rc == 0 && start < count; start += batch) {
-        size_t n = count - start < batch? count - start: batch;
-        for (size_t i = 0; i < n; i++)
-            self->indices [i] = (uint32_t) (start + i);
-        rc = fg_dataset_batch (data, self->indices, n, false, NULL, self->images, self->labels,
-                               err);
-        fg_train_result_t part;
-        if (rc == 0)
-            rc = fg_train_evaluate (self->train, self->images, self->labels, n, (uint32_t) n,
-                                    &part, err);
-        if (rc == 0) {
-            loss += part.loss * (double) part.count;
-            result->correct += part.correct;
-            result->count += part.count;
-        }
-    }
     if (rc == 0)
-        result->loss = result->count? loss / (double) result->count: 0;
+        rc = s_eval_batches (self->train, data, count, self->batch, self->indices, self->images,
+                             self->labels, result, err);
     return rc;
+}
+
+int
+fg_unit_evaluate_own (fg_unit_t *self, const fg_dataset_t *data, size_t count, uint32_t batch,
+                      fg_train_result_t *result, fg_error_t *err)
+{
+    memset (result, 0, sizeof *result);
+    if (batch == 0)
+        batch = 32;
+    if (batch > self->spec.batch)
+        return fg_error_set (err, FG_EINVAL, "evaluation: batch %u larger than the unit's %u",
+                             batch, self->spec.batch);
+    uint32_t h, w, c;
+    fg_dataset_shape (data, &h, &w, &c);
+    if (h != self->spec.model.height || w != self->spec.model.width
+    ||  c != self->spec.model.channels)
+        return fg_error_set (err, FG_EMISMATCH, "evaluation: images of %ux%ux%u for a model "
+                             "of %ux%ux%u", h, w, c, self->spec.model.height,
+                             self->spec.model.width, self->spec.model.channels);
+    size_t total = fg_dataset_count (data);
+    if (count == 0 || count > total)
+        count = total;
+    return s_eval_batches (self->train, data, count, batch, self->batch_indices, self->images,
+                           self->labels, result, err);
 }
 
 int

@@ -29,6 +29,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "fg_blob.h"
 #include "fg_dataset.h"
 #include "fg_error.h"
 #include "fg_model.h"
@@ -123,10 +124,26 @@ uint64_t
 //  round, shard, shard size), completed epochs and their losses, weights
 //  and optimiser state (fg_blob), CRC-32 over everything. Caller owns
 //  *bytes (free ()). Returns 0, FG_ESTATE (in the middle of an epoch) or
-//  FG_ENOMEM.
+//  FG_ENOMEM. The states are encoded straight into the one buffer
+//  returned (no blob copies besides it).
 int
     fg_unit_checkpoint (const fg_unit_t *self, uint8_t **bytes, size_t *size,
                         fg_error_t *err);
+
+//  The same checkpoint bytes handed to write (fg_blob.h) in pieces, each
+//  byte once, at most about 8 MiB of buffers alive at a time (one
+//  compressed chunk): no copy of the weights or of the optimiser state.
+//  *total gets the checkpoint's size. Returns 0, FG_ESTATE, FG_ENOMEM or
+//  write's code.
+int
+    fg_unit_checkpoint_write (const fg_unit_t *self, fg_blob_write_fn *write, void *ctx,
+                              uint64_t *total, fg_error_t *err);
+
+//  The same checkpoint bytes written to path atomically (tmp, fsync,
+//  rename), streamed: about 8 MiB of buffers whatever the model's size.
+//  Returns 0, FG_ESTATE, FG_ENOMEM, FG_EFULL or FG_EIO.
+int
+    fg_unit_checkpoint_save (const fg_unit_t *self, const char *path, fg_error_t *err);
 
 //  Continues a fresh unit (same spec) from a checkpoint. Returns 0,
 //  FG_EFORMAT (truncated or malformed), FG_ECHECKSUM, FG_EMISMATCH (a
@@ -144,6 +161,16 @@ int
     fg_unit_evaluate (const fg_model_spec_t *spec, const fg_state_t *weights,
                       const fg_dataset_t *data, size_t count, uint32_t batch, int threads,
                       fg_train_result_t *result, fg_error_t *err);
+
+//  fg_unit_evaluate of the unit's current weights, bit for bit, through
+//  the unit's own model and training workspace (evaluation reads the
+//  batch-norm running statistics and changes nothing the next step
+//  reads): no second model, no second workspace. batch (0: 32) at most
+//  the unit's batch, else FG_EINVAL (use fg_unit_evaluate); FG_EMISMATCH
+//  for images of another shape.
+int
+    fg_unit_evaluate_own (fg_unit_t *self, const fg_dataset_t *data, size_t count,
+                          uint32_t batch, fg_train_result_t *result, fg_error_t *err);
 
 //  The same evaluation with its model, trainer and buffers kept between
 //  calls (an aggregator evaluates every round): fg_unit_eval_new builds
