@@ -486,6 +486,17 @@ s_fill_info (const s_header_t *h, fg_blob_info_t *info)
     info->blob_size    = (size_t) h->blob_size;
 }
 
+//  Floats of a chunk buffer for a parsed blob: one chunk, bounded by the
+//  largest tensor (a small blob may claim a huge chunk size).
+static size_t
+s_chunk_buffer_floats (const s_header_t *h, const s_desc_t *descs)
+{
+    uint64_t largest = 0;
+    for (uint32_t i = 0; i < h->ntensors; i++)
+        largest = descs [i].count > largest? descs [i].count: largest;
+    return (size_t) (largest < h->chunk_floats? largest: h->chunk_floats);
+}
+
 int
 fg_blob_check (const uint8_t *data, size_t size, fg_blob_info_t *info, fg_error_t *err)
 {
@@ -494,12 +505,7 @@ fg_blob_check (const uint8_t *data, size_t size, fg_blob_info_t *info, fg_error_
     int rc = s_parse (data, size, &h, &descs, err);
     if (rc)
         return rc;
-    //  one chunk, bounded by the largest tensor (a small blob may claim a
-    //  huge chunk size)
-    uint64_t largest = 0;
-    for (uint32_t i = 0; i < h.ntensors; i++)
-        largest = descs [i].count > largest? descs [i].count: largest;
-    size_t floats = (size_t) (largest < h.chunk_floats? largest: h.chunk_floats);
+    size_t floats = s_chunk_buffer_floats (&h, descs);
     float *scratch = malloc (floats? 4 * floats: 4);
     uint8_t *planes = malloc (floats? 4 * floats: 4);
     if (!scratch || !planes)
@@ -519,25 +525,38 @@ fg_blob_check (const uint8_t *data, size_t size, fg_blob_info_t *info, fg_error_
     return rc;
 }
 
+//  FG_EMISMATCH (naming what, e.g. "a delta", and whose, e.g. "base")
+//  unless state has the blob's tensors: names, kinds, shapes, counts, in
+//  order, tiling its block.
+static int
+s_layout_matches (const s_header_t *h, const s_desc_t *descs, const fg_state_t *state,
+                  const char *what, const char *whose, fg_error_t *err)
+{
+    if (state->nviews != h->ntensors || state->size != h->total_floats)
+        return fg_error_set (err, FG_EMISMATCH, "blob: %s of %u tensors (%llu floats) against a %s "
+                             "of %zu tensors (%zu floats)", what, h->ntensors,
+                             (unsigned long long) h->total_floats, whose, state->nviews, state->size);
+    uint64_t offset = 0;
+    for (uint32_t i = 0; i < h->ntensors; i++) {
+        const fg_tensor_view_t *v = &state->views [i];
+        const s_desc_t *d = &descs [i];
+        if (strcmp (v->name, d->name) || v->kind != d->kind || v->rank != d->rank
+        ||  memcmp (v->shape, d->shape, sizeof v->shape) || v->offset != offset || v->count != d->count)
+            return fg_error_set (err, FG_EMISMATCH, "blob: tensor %u '%s': %s has '%s' of another "
+                                 "kind, shape or offset there", i, d->name, whose, v->name);
+        offset += d->count;
+    }
+    return 0;
+}
+
 //  The base must have exactly the blob's layout.
 static int
 s_base_matches (const s_header_t *h, const s_desc_t *descs, const fg_state_t *base,
                 fg_error_t *err)
 {
-    if (base->nviews != h->ntensors || base->size != h->total_floats)
-        return fg_error_set (err, FG_EMISMATCH, "blob: delta of %u tensors (%llu floats) against a base "
-                             "of %zu tensors (%zu floats)", h->ntensors,
-                             (unsigned long long) h->total_floats, base->nviews, base->size);
-    uint64_t offset = 0;
-    for (uint32_t i = 0; i < h->ntensors; i++) {
-        const fg_tensor_view_t *v = &base->views [i];
-        const s_desc_t *d = &descs [i];
-        if (strcmp (v->name, d->name) || v->kind != d->kind || v->rank != d->rank
-        ||  memcmp (v->shape, d->shape, sizeof v->shape) || v->offset != offset || v->count != d->count)
-            return fg_error_set (err, FG_EMISMATCH, "blob: tensor %u '%s': base has '%s' of another "
-                                 "kind, shape or offset there", i, d->name, v->name);
-        offset += d->count;
-    }
+    int rc = s_layout_matches (h, descs, base, "a delta", "base", err);
+    if (rc)
+        return rc;
     uint32_t crc = fg_blob_state_crc (base);
     if (crc != h->base_crc)
         return fg_error_set (err, FG_EMISMATCH, "blob: delta against weights with CRC-32 0x%08x, "
@@ -574,10 +593,7 @@ fg_blob_decode (const uint8_t *data, size_t size, const fg_state_t *base,
         state->views = calloc (h.ntensors? h.ntensors: 1, sizeof *state->views);
         state->data = aligned_alloc (64, bytes + FG_BLIS_TAIL_PAD);
     }
-    uint64_t largest = 0;
-    for (uint32_t i = 0; i < h.ntensors; i++)
-        largest = descs [i].count > largest? descs [i].count: largest;
-    size_t floats = (size_t) (largest < h.chunk_floats? largest: h.chunk_floats);
+    size_t floats = s_chunk_buffer_floats (&h, descs);
     planes = malloc (floats? 4 * floats: 4);
     if (!state || !state->views || !state->data || !planes) {
         rc = fg_error_set (err, FG_ENOMEM, "blob: out of memory for %u tensors of %llu floats",
@@ -614,6 +630,41 @@ done:
     if (rc)
         fg_state_destroy (&state);
     *state_out = state;
+    return rc;
+}
+
+int
+fg_blob_decode_into (const uint8_t *data, size_t size, fg_state_t *into, bool check_only,
+                     fg_error_t *err)
+{
+    assert (into);
+    s_header_t h;
+    s_desc_t *descs;
+    int rc = s_parse (data, size, &h, &descs, err);
+    if (rc)
+        return rc;
+    if (h.flags & FG_BLOB_FLAG_DELTA)
+        rc = fg_error_set (err, FG_EINVAL, "blob: a delta blob cannot be decoded in place");
+    if (rc == 0)
+        rc = s_layout_matches (&h, descs, into, "a blob", "state", err);
+    if (rc || check_only) {
+        free (descs);
+        return rc;
+    }
+    size_t floats = s_chunk_buffer_floats (&h, descs);
+    uint8_t *planes = malloc (floats? 4 * floats: 4);
+    if (!planes)
+        rc = fg_error_set (err, FG_ENOMEM, "blob: out of memory for a chunk of %zu floats", floats);
+    uint32_t data_crc = 0;
+    for (uint32_t i = 0; i < h.ntensors && rc == 0; i++)
+        rc = s_tensor_decode (data, i, &descs [i], h.chunk_floats,
+                              into->data + into->views [i].offset, NULL, NULL, planes,
+                              &data_crc, err);
+    if (rc == 0 && data_crc != h.data_crc)
+        rc = fg_error_set (err, FG_ECHECKSUM, "blob: decoded weights have CRC-32 0x%08x, header (byte 52) "
+                           "says 0x%08x", data_crc, h.data_crc);
+    free (planes);
+    free (descs);
     return rc;
 }
 

@@ -119,6 +119,17 @@ int
     fg_blob_decode (const uint8_t *data, size_t size, const fg_state_t *base,
                     fg_state_t **state_out, fg_error_t *err);
 
+//  Decodes a full blob into into, a state of the blob's layout (names,
+//  kinds, shapes, counts in order; FG_EMISMATCH otherwise, FG_EINVAL for
+//  a delta blob), with one chunk's buffer instead of a new state. With
+//  check_only, stops after those checks (nothing written). A blob that
+//  fails while decoding (FG_EFORMAT, FG_ECHECKSUM) leaves into partly
+//  overwritten: run fg_blob_check first when into must stay as it was.
+//  Returns 0 or fg_blob_decode's codes.
+int
+    fg_blob_decode_into (const uint8_t *data, size_t size, fg_state_t *into, bool check_only,
+                         fg_error_t *err);
+
 //  Validates a blob completely except for what needs the base (a delta's
 //  base CRC and decoded-state CRC): header, every descriptor, every chunk
 //  decompressed and every tensor's CRC-32 (and, for a full blob, the

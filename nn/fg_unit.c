@@ -506,7 +506,6 @@ fg_unit_restore (fg_unit_t *self, const uint8_t *bytes, size_t size, fg_error_t 
         return fg_error_set (err, FG_EFORMAT, "work unit checkpoint: %u epochs done of %u",
                              done, self->spec.epochs);
     double *losses = malloc (((size_t) done + 1) * 8), *accuracies = malloc (((size_t) done + 1) * 8);
-    fg_state_t *weights = NULL, *optim = NULL;
     int rc = 0;
     if (!losses || !accuracies) {
         rc = fg_error_set (err, FG_ENOMEM, "work unit checkpoint: out of memory");
@@ -517,22 +516,31 @@ fg_unit_restore (fg_unit_t *self, const uint8_t *bytes, size_t size, fg_error_t 
         rc = fg_error_set (err, FG_EFORMAT, "work unit checkpoint: truncated");
         goto done;
     }
-    rc = fg_blob_decode (r.p, (size_t) ws, NULL, &weights, err);
+    //  checked whole first (every chunk, every CRC, both layouts), then
+    //  decoded in place: no decoded copies, and a bad checkpoint leaves
+    //  the unit as it was
+    const uint8_t *wblob = r.p;
     r.p += ws;
-    if (rc == 0 && (!s_get (&r, &os, 8) || os != (uint64_t) (r.end - r.p)))
+    if (!s_get (&r, &os, 8) || os != (uint64_t) (r.end - r.p))
         rc = fg_error_set (err, FG_EFORMAT, "work unit checkpoint: optimiser state size");
+    const uint8_t *oblob = r.p;
+    fg_state_t *weights = fg_model_state (self->model), *optim = fg_optim_state (self->optim);
     if (rc == 0)
-        rc = fg_blob_decode (r.p, (size_t) os, NULL, &optim, err);
-    if (rc == 0 && !fg_state_same_layout (fg_model_state (self->model), weights, err))
-        rc = FG_EMISMATCH;
-    if (rc == 0 && !fg_state_same_layout (fg_optim_state (self->optim), optim, err))
-        rc = FG_EMISMATCH;
+        rc = fg_blob_check (wblob, (size_t) ws, NULL, err);
+    if (rc == 0)
+        rc = fg_blob_check (oblob, (size_t) os, NULL, err);
+    if (rc == 0)
+        rc = fg_blob_decode_into (wblob, (size_t) ws, weights, true, err);
+    if (rc == 0)
+        rc = fg_blob_decode_into (oblob, (size_t) os, optim, true, err);
+    if (rc == 0)
+        rc = fg_blob_decode_into (wblob, (size_t) ws, weights, false, err);
+    if (rc == 0)
+        rc = fg_blob_decode_into (oblob, (size_t) os, optim, false, err);
     if (rc) {
         fg_error_prefix (err, "work unit checkpoint");
         goto done;
     }
-    fg_state_copy_data (fg_model_state (self->model), weights, NULL);
-    fg_state_copy_data (fg_optim_state (self->optim), optim, NULL);
     memcpy (self->losses, losses, (size_t) done * 8);
     memcpy (self->accuracies, accuracies, (size_t) done * 8);
     self->epoch = done;
@@ -545,8 +553,6 @@ fg_unit_restore (fg_unit_t *self, const uint8_t *bytes, size_t size, fg_error_t 
 done:
     free (losses);
     free (accuracies);
-    fg_state_destroy (&weights);
-    fg_state_destroy (&optim);
     return rc;
 }
 

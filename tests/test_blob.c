@@ -152,6 +152,56 @@ s_assert_refused (const uint8_t *blob, size_t size, const fg_state_t *base,
 //  --------------------------------------------------------------------------
 //  Round trips
 
+//  fg_blob_decode_into: the same bits into a state of the layout, nothing
+//  written with check_only or for another layout or a delta; and
+//  fg_blob_write hands over fg_blob_encode's bytes with their CRC-32.
+static void
+test_decode_into_and_write_pieces (void **unused)
+{
+    fg_state_t *s = s_model (1), *into = s_model (2), *other = s_model (3);
+    fg_error_t err;
+    uint8_t *blob;
+    size_t size;
+    assert_int_equal (fg_blob_encode (s, NULL, &blob, &size, &err), 0);
+    fg_state_t *before = fg_state_dup (into);
+    assert_non_null (before);
+    assert_int_equal (fg_blob_decode_into (blob, size, into, true, &err), 0);
+    s_assert_same (before, into);
+    assert_int_equal (fg_blob_decode_into (blob, size, into, false, &err), 0);
+    s_assert_same (s, into);
+    uint64_t shape [1] = { 2 };
+    assert_int_equal (fg_state_add (other, "extra", FG_TENSOR_PARAM, 1, shape, NULL), 0);
+    fg_state_t *other_before = fg_state_dup (other);
+    assert_int_equal (fg_blob_decode_into (blob, size, other, false, &err), FG_EMISMATCH);
+    s_assert_same (other_before, other);
+    uint8_t *delta;
+    size_t delta_size;
+    assert_int_equal (fg_blob_encode (s, before, &delta, &delta_size, &err), 0);
+    assert_int_equal (fg_blob_decode_into (delta, delta_size, into, false, &err), FG_EINVAL);
+    s_assert_same (s, into);
+
+    fg_blob_buffer_t buffer = { malloc (fg_blob_bound (s)), fg_blob_bound (s) };
+    assert_non_null (buffer.bytes);
+    uint64_t written;
+    uint32_t crc;
+    assert_int_equal (fg_blob_write (s, NULL, fg_blob_buffer_write, &buffer, &written, &crc,
+                                     &err), 0);
+    assert_int_equal (written, size);
+    assert_memory_equal (buffer.bytes, blob, size);
+    assert_int_equal (crc, (uint32_t) crc32 (0L, blob, (uInt) size));
+    buffer.capacity = size - 1;         //  a buffer too small is refused
+    assert_int_equal (fg_blob_write (s, NULL, fg_blob_buffer_write, &buffer, &written, NULL,
+                                     &err), FG_EINVAL);
+    free (buffer.bytes);
+    free (delta);
+    free (blob);
+    fg_state_destroy (&s);
+    fg_state_destroy (&into);
+    fg_state_destroy (&other);
+    fg_state_destroy (&before);
+    fg_state_destroy (&other_before);
+}
+
 static void
 test_full_round_trip_is_bit_exact (void **unused)
 {
@@ -748,6 +798,7 @@ main (void)
 {
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_full_round_trip_is_bit_exact),
+        cmocka_unit_test (test_decode_into_and_write_pieces),
         cmocka_unit_test (test_many_chunks_round_trip),
         cmocka_unit_test (test_empty_state_round_trip),
         cmocka_unit_test (test_compressible_and_incompressible),
