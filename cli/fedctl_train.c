@@ -130,7 +130,8 @@ s_train_unit (s_train_t *t)
         fedctl_fail ("%s", err.msg);
         return EX_CONFIG;
     }
-    fg_model_init (t->init, (uint64_t) cfg->experiment.seed);
+    //  vgg16-bn: 14.7 M normal draws, the largest part of the start-up
+    fg_model_init_threads (t->init, (uint64_t) cfg->experiment.seed, fedctl_threads (cfg, 1));
     size_t count = fg_dataset_count (t->train);
     t->indices = malloc (count * sizeof (uint32_t));
     if (!t->indices) {

@@ -398,45 +398,60 @@ fg_model_zero_grads (fg_model_t *self)
         memset (self->grads->data, 0, self->grads->size * sizeof (float));
 }
 
+//  View i of the state drawn from its own stream (see fg_model_init).
+static void
+s_init_view (fg_model_t *self, uint64_t seed, size_t i)
+{
+    const fg_tensor_view_t *view = &self->state->views [i];
+    float *data = self->state->data + view->offset;
+    fg_mx_init_t init = self->inits [i];
+    fg_rng_t rng;
+    fg_rng_init (&rng, seed, FG_RNG_INIT, 0, 0, 0, (uint32_t) i);
+    if (init.kind == FG_MX_INIT_NORMAL || init.kind == FG_MX_INIT_KAIMING_OUT) {
+        double normals [1024];
+        for (uint64_t j = 0; j < view->count; j += 1024) {
+            size_t n = view->count - j < 1024? (size_t) (view->count - j): 1024;
+            fg_rng_normals (&rng, normals, n);
+            for (size_t k = 0; k < n; k++)
+                data [j + k] = (float) ((double) init.scale * normals [k]);
+        }
+        return;
+    }
+    for (uint64_t j = 0; j < view->count; j++) {
+        switch (init.kind) {
+            case FG_MX_INIT_ZERO:
+                data [j] = 0;
+                break;
+            case FG_MX_INIT_ONE:
+                data [j] = 1;
+                break;
+            case FG_MX_INIT_UNIFORM_IN:
+                data [j] = (float) ((double) init.scale * (2 * fg_rng_uniform_double (&rng) - 1));
+                break;
+            default:
+                if (FG_NEVER (true))
+                    data [j] = 0;
+        }
+    }
+}
+
 void
 fg_model_init (fg_model_t *self, uint64_t seed)
 {
+    fg_model_init_threads (self, seed, 1);
+}
+
+void
+fg_model_init_threads (fg_model_t *self, uint64_t seed, int threads)
+{
     assert (self);
-    for (size_t i = 0; i < self->state->nviews; i++) {
-        const fg_tensor_view_t *view = &self->state->views [i];
-        float *data = self->state->data + view->offset;
-        fg_mx_init_t init = self->inits [i];
-        fg_rng_t rng;
-        fg_rng_init (&rng, seed, FG_RNG_INIT, 0, 0, 0, (uint32_t) i);
-        if (init.kind == FG_MX_INIT_NORMAL || init.kind == FG_MX_INIT_KAIMING_OUT) {
-            double normals [1024];
-            for (uint64_t j = 0; j < view->count; j += 1024) {
-                size_t n = view->count - j < 1024? (size_t) (view->count - j): 1024;
-                fg_rng_normals (&rng, normals, n);
-                for (size_t k = 0; k < n; k++)
-                    data [j + k] = (float) ((double) init.scale * normals [k]);
-            }
-            continue;
-        }
-        for (uint64_t j = 0; j < view->count; j++) {
-            switch (init.kind) {
-                case FG_MX_INIT_ZERO:
-                    data [j] = 0;
-                    break;
-                case FG_MX_INIT_ONE:
-                    data [j] = 1;
-                    break;
-                case FG_MX_INIT_NORMAL:
-                case FG_MX_INIT_KAIMING_OUT:
-                    data [j] = (float) ((double) init.scale * fg_rng_normal (&rng));
-                    break;
-                case FG_MX_INIT_UNIFORM_IN:
-                    data [j] = (float) ((double) init.scale * (2 * fg_rng_uniform_double (&rng) - 1));
-                    break;
-                default:
-                    if (FG_NEVER (true))
-                        data [j] = 0;
-            }
-        }
-    }
+    //  every view has its own stream and its own floats: the views may be
+    //  drawn in any order on any thread, the bits are the same
+    long nviews = (long) self->state->nviews;
+#ifdef _OPENMP
+#   pragma omp parallel for if (threads > 1) num_threads (threads) schedule (dynamic, 1)
+#endif
+    for (long i = 0; i < nviews; i++)
+        s_init_view (self, seed, (size_t) i);
+    (void) threads;
 }

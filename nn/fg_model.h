@@ -93,6 +93,11 @@ uint64_t
 void
     fg_model_init (fg_model_t *self, uint64_t seed);
 
+//  fg_model_init with the views drawn on `threads` threads: the same bits
+//  (each view's stream and floats are its own).
+void
+    fg_model_init_threads (fg_model_t *self, uint64_t seed, int threads);
+
 //  Zeroes the gradients.
 void
     fg_model_zero_grads (fg_model_t *self);

@@ -289,6 +289,11 @@ test_init_as_torchvision (void **state)
     fg_state_hash (fg_model_state (m), h3);
     assert_string_equal (h1, h2);
     assert_string_not_equal (h1, h3);
+    //  drawn on two threads (views in any order): the same bits
+    char h4 [65];
+    fg_model_init_threads (m, 42, 2);
+    fg_state_hash (fg_model_state (m), h4);
+    assert_string_equal (h1, h4);
     fg_model_destroy (&m);
 
     //  tensor i comes from the stream (seed, FG_RNG_INIT, 0, 0, 0, i)
