@@ -26,6 +26,9 @@
     `-k 1250 -T 2 -o /dev/null` must print the hash of `fedctl train
     --set training.epochs=2` (same seed) if fedctl train's loop adds
     nothing to fg_train_step's.
+    -P i: float i of the initial state is moved one ulp up (nextafterf)
+    before the steps: how a difference of one rounding carries over many
+    steps (the trajectories of fedgrid and torch part after a few steps).
     -H E: only print "epoch step n sha256" for every training batch of
     epochs 0 .. E-1 (the remainder batch too), the hash over the float32
     images (n, 64, 64, 3) then the labels as u32;
@@ -49,6 +52,7 @@
     Built by make check (so it keeps compiling), never run by it.        */
 
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +71,7 @@ typedef struct {
     uint64_t seed;
     double lr, momentum, wd;
     double horizon;             //  -T: cosine over this many epochs (0: constant -l)
+    long long nudge;            //  -P: state float moved up one ulp after init (-1: none)
 } s_args_t;
 
 static int
@@ -367,10 +372,10 @@ s_run (const s_args_t *a, fg_model_t *m)
 int
 main (int argc, char **argv)
 {
-    s_args_t a = { "mobilenetv3-small", NULL, NULL, NULL, NULL, 200, 64, 32, 3, 1, 0.05, 0.9, 5e-4, 0 };
+    s_args_t a = { "mobilenetv3-small", NULL, NULL, NULL, NULL, 200, 64, 32, 3, 1, 0.05, 0.9, 5e-4, 0, -1 };
     int c;
     uint32_t hash_epochs = 0;
-    while ((c = getopt (argc, argv, "m:c:s:n:k:S:l:M:w:x:D:o:i:H:T:")) != -1)
+    while ((c = getopt (argc, argv, "m:c:s:n:k:S:l:M:w:x:D:o:i:H:T:P:")) != -1)
         switch (c) {
             case 'm': a.model = optarg; break;
             case 'c': a.classes = (uint32_t) atoi (optarg); break;
@@ -387,9 +392,11 @@ main (int argc, char **argv)
             case 'i': a.init = optarg; break;
             case 'H': hash_epochs = (uint32_t) atoi (optarg); break;
             case 'T': a.horizon = atof (optarg); break;
+            case 'P': a.nudge = atoll (optarg); break;
             default:
                 fprintf (stderr, "usage: %s [-m model] [-c classes] [-s side] [-n batch] "
-                         "[-k steps] [-S seed] [-l lr] [-M momentum] [-w wd] [-T epochs] [-x images.bin | -D dir] "
+                         "[-k steps] [-S seed] [-l lr] [-M momentum] [-w wd] [-T epochs] [-P float] "
+                         "[-x images.bin | -D dir] "
                          "-o out.bin | -i init.safetensors | -D dir -H epochs\n", argv [0]);
                 return 2;
         }
@@ -409,6 +416,11 @@ main (int argc, char **argv)
         return 1;
     }
     fg_model_init (m, a.seed);
+    //  -P i: float i of the initial state one ulp up, a perturbation of the
+    //  size of one rounding, to see how far such a difference carries
+    fg_state_t *s0 = fg_model_state (m);
+    if (a.nudge >= 0 && (size_t) a.nudge < s0->size)
+        s0->data [a.nudge] = nextafterf (s0->data [a.nudge], INFINITY);
     int rc;
     if (a.init) {
         rc = fg_blob_export_safetensors (a.init, fg_model_state (m), &err);
