@@ -9,7 +9,7 @@ fedgrid's recipe, for the accuracy table of docs/datasets.md.
         [--warmup W] [--milestones a,b] [--gamma 0.1] [-t 2] [--seed 1]
         [--torch-seed 1] [--order fedgrid|torch] [--no-augment]
         [--train-limit N] [--channels-last] [--test-batch 100]
-        [--init init.safetensors] [--eval-only]
+        [--init init.safetensors] [--eval-only] [--batch-hashes E]
 
 Needs Debian's python3-torch (1.13), python3-torchvision (0.14) and
 python3-pil; run with /usr/bin/python3. Nothing in `make check` uses it.
@@ -22,6 +22,9 @@ fg_model_init as `fedctl train`) instead of torch's own draw; the state is
 loaded strictly (only num_batches_tracked may be missing). --eval-only
 evaluates the --init weights (e.g. `fedctl train`'s DIR/train/model.safetensors,
 BN running statistics included) on the validation images and stops.
+--batch-hashes E prints a SHA-256 per training batch of epochs 0..E-1 (the
+batches fit () would train on) and stops: `bench/layer_check -D DIR -H E`
+prints the same lines from fg_dataset_batch.
 
 What is the same as `fedctl train` (docs/models.md, docs/datasets.md):
 - model: torchvision.models.mobilenet_v3_small (num_classes=200) as it is:
@@ -55,7 +58,8 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_torch import add_common_args, evaluate, fit, normalise_lut  # noqa: E402
+from train_torch import (MASK, Rng, add_common_args, augment_draws, batch_order,  # noqa: E402
+                         evaluate, fit, make_batch, normalise_lut)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -140,13 +144,101 @@ def load_init(model, path):
         sys.exit('%s: missing %s, unexpected %s' % (path, missing, result.unexpected_keys))
 
 
+FG_RNG_DROPOUT = 6
+
+
+def philox_blocks(first, count, key, tag):
+    """Words of Philox4x32-10 blocks first .. first+count-1 of a stream
+    (train_torch.Rng.u32, vectorised): uint64 array (count, 4)."""
+    j = np.arange(first, first + count, dtype=np.uint64)
+    c0, c1 = j & np.uint64(MASK), j >> np.uint64(32)
+    c2 = np.full(count, tag[0], dtype=np.uint64)
+    c3 = np.full(count, tag[1], dtype=np.uint64)
+    k0, k1 = key
+    for _ in range(10):
+        p0 = np.uint64(0xD2511F53) * c0
+        p1 = np.uint64(0xCD9E8D57) * c2
+        c0, c1, c2, c3 = ((p1 >> np.uint64(32)) ^ c1 ^ np.uint64(k0), p1 & np.uint64(MASK),
+                          (p0 >> np.uint64(32)) ^ c3 ^ np.uint64(k1), p0 & np.uint64(MASK))
+        k0 = (k0 + 0x9E3779B9) & MASK
+        k1 = (k1 + 0xBB67AE85) & MASK
+    return np.stack([c0, c1, c2, c3], axis=1)
+
+
+def fedgrid_dropout_mask(seed, epoch, step, n, width, p):
+    """The keep mask (n, width) fg_dropout_forward draws for the model's
+    first dropout layer at (seed, round 0, shard 0, epoch, step): word i of
+    the FG_RNG_DROPOUT stream from position 0, kept when (word >> 8) * 2^-24
+    >= p (float32) (nn/fg_elementwise.c, lib/fg_rng.c)."""
+    rng = Rng(seed, FG_RNG_DROPOUT, 0, 0, epoch, step)
+    words = n * width
+    w = philox_blocks(0, (words + 3) // 4, rng.key, rng.tag).reshape(-1)[:words]
+    u = (w >> np.uint64(8)).astype(np.float32) * np.float32(2.0 ** -24)
+    return (u >= np.float32(p)).reshape(n, width)
+
+
+def use_fedgrid_dropout(model, seed, steps_per_epoch):
+    """Replaces the classifier's Dropout by one drawing fedgrid's masks:
+    training forward k is (epoch, step) = divmod (k, steps_per_epoch), as
+    fit () calls it."""
+    import torch
+    import torch.nn as nn
+
+    class FedgridDropout(nn.Module):
+        def __init__(self, p):
+            super().__init__()
+            self.p, self.calls = p, 0
+
+        def forward(self, x):
+            if not self.training:
+                return x
+            epoch, step = divmod(self.calls, steps_per_epoch)
+            self.calls += 1
+            mask = fedgrid_dropout_mask(seed, epoch, step, x.shape[0], x.shape[1], self.p)
+            return x * torch.from_numpy(mask).to(x.dtype) * (1.0 / (1.0 - self.p))
+
+    drops = [i for i, m in enumerate(model.classifier) if isinstance(m, nn.Dropout)]
+    assert len(drops) == 1
+    model.classifier[drops[0]] = FedgridDropout(model.classifier[drops[0]].p)
+
+
+def batch_hashes(train, lut, a):
+    """One line per batch, "epoch step n sha256", as `bench/layer_check -D
+    DIR -H E` prints it: the hash over the batch's float32 images in
+    fedgrid's layout (n, H, W, C) then its labels as u32, for the batches
+    fit () trains on (same order, draws and remainder rule)."""
+    import hashlib
+    x_all, y_all = train
+    n = len(y_all)
+    full, rest = divmod(n, a.batch)
+    steps = full + (1 if rest >= 2 or (rest == 1 and full == 0) else 0)
+    for epoch in range(a.batch_hashes):
+        order = np.array(batch_order(a.seed, epoch, n), dtype=np.int64)
+        for step in range(steps):
+            idx = order[step * a.batch:(step + 1) * a.batch]
+            draws = augment_draws(a.seed, epoch, step, len(idx), PAD)
+            x = make_batch(x_all, idx, lut, draws, PAD).transpose(0, 2, 3, 1)
+            h = hashlib.sha256(np.ascontiguousarray(x, dtype='<f4').tobytes())
+            h.update(y_all[idx].astype('<u4').tobytes())
+            print('%d %d %d %s' % (epoch, step, len(idx), h.hexdigest()), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('-d', '--data', default='/work/shared/data/tiny-imagenet-200')
     add_common_args(ap, lr=0.05, wd=5e-4, schedule='cosine', threads=2)
     ap.add_argument('--init', help='initial weights (safetensors), e.g. fedgrid\'s')
     ap.add_argument('--eval-only', action='store_true', help='evaluate the --init weights')
+    ap.add_argument('--fedgrid-dropout', action='store_true',
+                    help='dropout masks from fedgrid\'s FG_RNG_DROPOUT stream, not torch\'s')
+    ap.add_argument('--step-losses', action='store_true', help='print every step\'s loss')
+    ap.add_argument('--batch-hashes', type=int, default=0, metavar='E',
+                    help='print the SHA-256 of every training batch of epochs 0..E-1 and stop')
     a = ap.parse_args()
+    if a.batch_hashes:
+        train, _, _ = load_tiny(a.data)
+        batch_hashes(train, normalise_lut(IMAGENET_MEAN, IMAGENET_STD), a)
+        return
 
     import torch
     import torchvision
@@ -165,6 +257,9 @@ def main():
         loss, acc = evaluate(model, test, normalise_lut(IMAGENET_MEAN, IMAGENET_STD), a)
         print('test loss %.4f  test %.2f%%  (%d images)' % (loss, 100 * acc, len(test[1])))
         return
+    if a.fedgrid_dropout:
+        use_fedgrid_dropout(model, a.seed, len(train[1]) // a.batch)
+        print('dropout masks from fedgrid\'s stream (seed %d)' % a.seed, flush=True)
     fit(model, 'mobilenet_v3_small', train, test,
         normalise_lut(IMAGENET_MEAN, IMAGENET_STD), PAD, a)
 

@@ -298,6 +298,9 @@ def fit(model, name, train, test, lut, pad, a):
             loss = loss_fn(out, y)
             loss.backward()
             opt.step()
+            if getattr(a, 'step_losses', False):      # as bench/layer_check prints them
+                print('epoch %d step %d lr %.6g loss %.6f' % (epoch, step, lr, loss.item()),
+                      flush=True)
             loss_sum += loss.item() * len(idx)
             correct += (out.argmax(1) == y).sum().item()
             seen += len(idx)
