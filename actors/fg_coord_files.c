@@ -91,15 +91,21 @@ s_status_object (fg_coord_t *self, json_error_t *jerr)
     double elapsed_s = self->round_started? (double) (zclock_mono () - self->round_started) / 1000.0: 0;
     double eta = fg_coord_eta (self->finished, left, self->round_seconds_avg, elapsed_s,
                                self->done, self->nshards);
+    //  A finished or stopped run has no node and no unit left, and its
+    //  round is the last committed one (as fedctl status --json says once
+    //  the coordinator is gone); a running one reports the round in progress.
+    bool over = self->finished || self->stopped;
+    uint32_t round = self->stopped && self->round? self->round - 1: self->round;
+    if (self->stopped)
+        eta = -1;                       //  nothing is running to finish
     return json_pack_ex (jerr, 0, "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:I, s:i, "
                                   "s:s, s:o, s:I, s:I, s:o, s:o, s:I}",
-        "state", self->finished? "finished": self->nnodes? "running": "waiting for trainers",
-        "round", (json_int_t) self->round,
+        "state", self->finished? "finished": self->stopped? "stopped"
+               : self->nnodes? "running": "waiting for trainers",
+        "round", (json_int_t) round,
         "rounds", (json_int_t) self->cfg.experiment.rounds,
-        //  a finished experiment has no node and no unit left (as fedctl
-        //  status --json says once the coordinator is gone)
-        "nodes_alive", (json_int_t) (self->finished? 0: self->nnodes),
-        "units_in_flight", (json_int_t) (self->finished? 0: s_in_flight (self)),
+        "nodes_alive", (json_int_t) (over? 0: self->nnodes),
+        "units_in_flight", (json_int_t) (over? 0: s_in_flight (self)),
         "units_done", (json_int_t) self->done,
         "shards", (json_int_t) self->nshards,
         "last_accuracy", s_number (self->last_accuracy),

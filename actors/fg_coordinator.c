@@ -807,6 +807,12 @@ s_coordinator_actor (zsock_t *pipe, void *arg)
             }
         }
     }
+    if (self && !self->finished) {
+        //  the last status.json of a stopped run says what `fedctl status
+        //  --json` will say once this process is gone
+        self->stopped = true;
+        fg_coord_write_status (self);
+    }
     fg_coord_destroy (&self);
 }
 

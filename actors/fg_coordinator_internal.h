@@ -175,6 +175,7 @@ typedef struct {
     zactor_t *aggregator;
     bool      terminated;
     bool      finished;
+    bool      stopped;          //  the loop has ended before the last round: status.json says so
 
     char      dir [1024];
     fg_config_t cfg;

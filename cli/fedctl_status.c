@@ -116,7 +116,8 @@ s_status_live (const char *dir, const fg_config_t *cfg, s_status_t *st)
     json_t *live = fedctl_status_read (dir);
     long pid = (long) fedctl_status_number (live, "pid", 0);
     const char *state = fedctl_status_string (live, "state");
-    st->running = pid > 0 && kill ((pid_t) pid, 0) == 0 && strcmp (state, "finished") != 0;
+    st->running = pid > 0 && kill ((pid_t) pid, 0) == 0 && strcmp (state, "finished") != 0
+               && strcmp (state, "stopped") != 0;
     st->state = st->last >= (uint32_t) cfg->experiment.rounds? "finished"
               : st->running? "running"
               : st->last || fg_journal_exists (dir)? "stopped": "not started";

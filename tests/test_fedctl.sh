@@ -201,6 +201,19 @@ for k in state round rounds nodes_alive units_in_flight eta_s; do
 done
 [ "$same" = yes ] && ok "after the end, status.json and status --json agree" \
     || bad "after the end, status.json and status --json agree: $same: $(cat "$f/status.json" "$work/st.json")"
+#   after a stop (SIGINT mid-run), too: state stopped, the last committed round
+stopdir="$work/interrupted"; "$FEDCTL" init "$stopdir" --preset synthetic-tiny --set experiment.rounds=1000 >/dev/null 2>&1
+"$FEDCTL" start "$stopdir" --local 2 >/dev/null 2>&1 & spid=$!
+waited=0; while [ "$(wc -l < "$stopdir/rounds.csv" 2>/dev/null || echo 0)" -lt 3 ] && [ $waited -lt 600 ]; do sleep 0.1; waited=$((waited + 1)); done
+kill -INT $spid; wait $spid
+"$FEDCTL" status "$stopdir" --json > "$work/st2.json" 2>/dev/null
+same=yes
+for k in state round rounds nodes_alive units_in_flight eta_s; do
+    [ "$(field_ "$stopdir/status.json" $k | sed 's/\.0*$//')" = "$(field_ "$work/st2.json" $k | sed 's/\.0*$//')" ] || same="no ($k)"
+done
+[ "$same" = yes ] && [ "$(field_ "$stopdir/status.json" state)" = '"stopped"' ] \
+    && ok "after a stop, status.json and status --json agree (stopped)" \
+    || bad "after a stop, status.json and status --json agree: $same: $(cat "$stopdir/status.json" "$work/st2.json")"
 expect 64 "-o $f/w.pt: unknown format; fedctl export writes FILE.fgb" "export refuses an unknown extension and names the formats" -- \
     "$FEDCTL" export "$f" -o "$f/w.pt"
 if cmp -s "$f/status.json" "$work/status.before" && ! grep -q trainer "$work/err"; then
