@@ -8,6 +8,7 @@ actors_libfgactors_la_SOURCES += actors/fg_coordinator.c actors/fg_coord_nodes.c
     actors/fg_coord_results.c actors/fg_coord_waste.c actors/fg_actor.c
 actors_libfgactors_la_SOURCES += actors/fg_partitioner.c actors/fg_aggregator.c \
     actors/fg_trainer.c actors/fg_trainer_fetch.c actors/fg_trainer_fault.c \
+    actors/fg_trainer_compute.c \
     actors/fg_swarm.c
 UNIT_TESTS += tests/test_fetch tests/test_vote tests/test_trust tests/test_actor \
     tests/test_slowdown tests/test_waste
