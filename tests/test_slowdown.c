@@ -12,7 +12,7 @@
     slowdown outside 0..1000 is refused.
 
     Long batches: the slowdown is spent in the batch's job on the
-    trainer's compute thread (fg_trainer_compute.c), so at 300 a unit of
+    trainer's compute thread (fg_trainer_compute.c), so at 500 a unit of
     one mini-batch is one batch far longer than heartbeat x liveness: the
     scripted coordinator counts the heartbeats that arrive while it runs,
     and the trainer never takes the coordinator for silent (no second
@@ -279,12 +279,13 @@ test_slowdown_long_batch_beats (void **state)
     uint8_t fast [FG_SHA256_SIZE], slow [FG_SHA256_SIZE];
     int beats;
     s_one_batch (&c, 1, 200, &beats, fast);
-    //  liveness 10: silent after 200 ms; the batch lasts 300 times its
-    //  computation (about 10 ms for 8 images here at load 12): longer
-    uint32_t elapsed = s_one_batch (&c, 300, 10, &beats, slow);
-    printf ("# one batch at slowdown 300: %u ms, %d heartbeats during it (heartbeat 20 ms, "
-            "liveness 10)\n", elapsed, beats);
-    assert_true (elapsed >= 20 * 10);       //  longer than heartbeat x liveness
+    //  liveness 25: silent after 500 ms (ample for a loaded test thread
+    //  to answer a beat); the batch lasts 500 times its computation (4.5
+    //  to 26 ms for 8 images here at load 12 to 15): longer
+    uint32_t elapsed = s_one_batch (&c, 500, 25, &beats, slow);
+    printf ("# one batch at slowdown 500: %u ms, %d heartbeats during it (heartbeat 20 ms, "
+            "liveness 25)\n", elapsed, beats);
+    assert_true (elapsed >= 20 * 25);       //  longer than heartbeat x liveness
     assert_true (beats >= 5);
     assert_memory_equal (slow, fast, FG_SHA256_SIZE);
     fetch_coord_close (&c);
