@@ -21,15 +21,8 @@ fg_test_begin long-batch
 SETS="--set experiment.rounds=1 --set grid.nodes=2 --set data.synthetic_train=96
       --set grid.curve=false"
 
-ref="$work/ref"
 # shellcheck disable=SC2086
-"$FEDCTL" init "$ref" --preset synthetic-tiny $SETS >/dev/null 2>&1
-if "$FEDCTL" start "$ref" --local 2 >"$ref.out" 2>&1 && [ "$(state_of "$ref")" = finished ]; then
-    ok "reference run at full speed finishes"
-else
-    bad "reference run finishes ($(tail -3 "$ref.out"))"; fg_test_end; exit 1
-fi
-H=$(final_hash "$ref")
+reference_run "$work/ref" $SETS
 
 exp="$work/slow"
 # shellcheck disable=SC2086
