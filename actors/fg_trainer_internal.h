@@ -1,12 +1,16 @@
 /*  fg_trainer_internal.h — the trainer actor's state, shared by its files.
-    Internal to actors/; one thread owns an fg_trn_t, so nothing here locks.
+    Internal to actors/; one thread at a time owns an fg_trn_t (and a
+    trainer's compute thread only the unit's part, during a job: the
+    hand-off is a message each way), so nothing here locks.
 
     fg_trainer.c        the actor: its loop, connecting and back-off, the
                         coordinator's messages, the TASK, training, and the
                         result (kept in the trainer's journal until ACK)
     fg_trainer_fetch.c  what the trainer fetches for a unit: the global
                         weights in chunks, and the shard's samples it lacks
-                        (DATA-REQUEST / DATA-CHUNK) into its sample cache  */
+                        (DATA-REQUEST / DATA-CHUNK) into its sample cache
+    fg_trainer_compute.c the trainer actor's compute thread: the unit's
+                        build, batches and result, one job at a time     */
 
 #ifndef FG_TRAINER_INTERNAL_H_INCLUDED
 #define FG_TRAINER_INTERNAL_H_INCLUDED
@@ -241,7 +245,8 @@ void
 void
     fg_trn_unit_error (fg_trn_t *self, int rc, const fg_error_t *err);
 
-//  The compute parts, which touch no socket (the swarm's pool runs them):
+//  The compute parts, which touch no socket (the swarm's pool runs them,
+//  and the trainer's compute thread):
 //  the unit built from the TASK and weights (resumed from a checkpoint),
 //  and the trained unit encoded, hashed and counted (the unit destroyed).
 //  Return 0 or a negative code (in err): fg_unit_new's, fg_blob_encode's,
