@@ -4,9 +4,10 @@
 #
 #   A trainer's batches run on its compute thread (actors/fg_trainer_compute.c)
 #   while its actor thread beats, so a batch of any length does not make it
-#   silent. Here a `fedctl worker --slowdown 400` over tcp trains every unit
+#   silent. Here a `fedctl worker --slowdown F` over tcp trains every unit
 #   of a small experiment (one round, 2 shards of 48 samples, batches of
-#   16: 3 batches a unit, each 400 times its computation: seconds) against
+#   16: 3 batches a unit, F chosen from the reference run's unit time so
+#   that each batch takes about 3 s, also under the sanitizers) against
 #   a coordinator that drops a node silent for 100 ms x 10 = 1 s:
 #     - the run finishes with the reference weights (the same experiment
 #       run by two in-process trainers at full speed);
@@ -23,6 +24,10 @@ SETS="--set experiment.rounds=1 --set grid.nodes=2 --set data.synthetic_train=96
 
 # shellcheck disable=SC2086
 reference_run "$work/ref" $SETS
+#   the slowest full-speed unit (ms, mostly its 3 batches) -> F for ~9 s
+ms=$(awk -F, 'NR > 1 && $9 == "accepted" { v = int ($7 * 1000); if (v > m) m = v } END { print m + 0 }' \
+    "$work/ref/clients.csv")
+F=$(awk -v ms="$ms" 'BEGIN { f = ms > 0? int (9000 / ms) + 1: 1000; print f < 2? 2: f > 1000? 1000: f }')
 
 exp="$work/slow"
 # shellcheck disable=SC2086
@@ -30,7 +35,7 @@ exp="$work/slow"
     --set grid.liveness=10 >/dev/null 2>&1
 start_coordinator "$exp" start --local 0 --listen 'tcp://127.0.0.1:*'
 "$FEDCTL" worker --connect "tcp://127.0.0.1:$port" --cache "$exp.cache" --id slow \
-    --dataset synthetic --train-limit 96 --threads 1 --slowdown 400 \
+    --dataset synthetic --train-limit 96 --threads 1 --slowdown "$F" \
     --set grid.heartbeat_ms=100 --set grid.liveness=10 >"$exp.worker" 2>&1 &
 w=$!; pids="$pids $w"
 await_coordinator "$w"
@@ -46,7 +51,7 @@ fi
 units=$(awk -F, 'NR > 1 && $3 == "slow" && $9 == "accepted"' "$exp/clients.csv" | wc -l)
 short=$(awk -F, 'NR > 1 && $3 == "slow" && $7 < 3.0' "$exp/clients.csv" | wc -l)
 if [ "$units" -eq 2 ] && [ "$short" -eq 0 ]; then
-    ok "it trained both units, each longer than 3 batches x 1 s ($(awk -F, 'NR > 1 { printf "%s s ", $7 }' "$exp/clients.csv"))"
+    ok "it trained both units at slowdown $F (full speed ${ms} ms), each longer than 3 batches x 1 s ($(awk -F, 'NR > 1 { printf "%s s ", $7 }' "$exp/clients.csv"))"
 else
     bad "both units by the slow node, each over 3 s: $units units, $short shorter ($(cat "$exp/clients.csv"))"
 fi

@@ -12,7 +12,7 @@
     slowdown outside 0..1000 is refused.
 
     Long batches: the slowdown is spent in the batch's job on the
-    trainer's compute thread (fg_trainer_compute.c), so at 500 a unit of
+    trainer's compute thread (fg_trainer_compute.c), so at a high one a unit of
     one mini-batch is one batch far longer than heartbeat x liveness: the
     scripted coordinator counts the heartbeats that arrive while it runs,
     and the trainer never takes the coordinator for silent (no second
@@ -278,16 +278,26 @@ test_slowdown_long_batch_beats (void **state)
     s_coord_start (&c);
     uint8_t fast [FG_SHA256_SIZE], slow [FG_SHA256_SIZE];
     int beats;
-    s_one_batch (&c, 1, 200, &beats, fast);
+    uint32_t full = s_one_batch (&c, 1, 200, &beats, fast);
     //  liveness 25: silent after 500 ms (ample for a loaded test thread
-    //  to answer a beat); the batch lasts 500 times its computation (4.5
-    //  to 26 ms for 8 images here at load 12 to 15): longer
-    uint32_t elapsed = s_one_batch (&c, 500, 25, &beats, slow);
-    printf ("# one batch at slowdown 500: %u ms, %d heartbeats during it (heartbeat 20 ms, "
-            "liveness 25)\n", elapsed, beats);
+    //  to answer a beat); the slowdown stretches the batch to seconds,
+    //  from the full-speed unit's time (`full` ms, its batch and its
+    //  build), 4 times more while the batch was not over 1 s: the test
+    //  lasts seconds also under the sanitizers
+    double factor = full? 5000.0 / full: 1000;
+    factor = factor < 2? 2: factor > 1000? 1000: factor;
+    uint32_t elapsed;
+    while (true) {
+        elapsed = s_one_batch (&c, factor, 25, &beats, slow);
+        printf ("# one batch at slowdown %.0f (full speed %u ms): %u ms, %d heartbeats during "
+                "it (heartbeat 20 ms, liveness 25)\n", factor, full, elapsed, beats);
+        assert_memory_equal (slow, fast, FG_SHA256_SIZE);
+        if (elapsed >= 2 * 20 * 25 || factor >= 1000)
+            break;
+        factor = factor * 4 > 1000? 1000: factor * 4;
+    }
     assert_true (elapsed >= 20 * 25);       //  longer than heartbeat x liveness
     assert_true (beats >= 5);
-    assert_memory_equal (slow, fast, FG_SHA256_SIZE);
     fetch_coord_close (&c);
 }
 
