@@ -8,9 +8,14 @@ actors_libfgactors_la_SOURCES += actors/fg_coordinator.c actors/fg_coord_nodes.c
     actors/fg_coord_results.c actors/fg_coord_waste.c actors/fg_actor.c
 actors_libfgactors_la_SOURCES += actors/fg_partitioner.c actors/fg_aggregator.c \
     actors/fg_trainer.c actors/fg_trainer_fetch.c actors/fg_trainer_fault.c \
+    actors/fg_trainer_compute.c \
     actors/fg_swarm.c
 UNIT_TESTS += tests/test_fetch tests/test_vote tests/test_trust tests/test_actor \
     tests/test_slowdown tests/test_waste
+##  a worker process whose batches outlast heartbeat x liveness (the
+##  trainer's compute thread): never dropped, the reference weights
+TESTS += tests/test_long_batch.sh
+EXTRA_DIST += tests/test_long_batch.sh
 ##  fetching a file-backed set: small layouts of seeded JPEGs and PNGs
 ##  (tests/fg_test_layouts.h) for test_fetch_files and test_worker_files.sh;
 ##  the scripted peers both fetch tests share (tests/fg_test_fetch.h)

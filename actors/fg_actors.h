@@ -91,9 +91,10 @@ typedef struct {
     const char *server_key;
     const char *public_key;
     const char *secret_key;
-    //  a slow PC, simulated: after each mini-batch the trainer stays idle
-    //  (still serving heartbeats and messages) for (slowdown - 1) times the
-    //  batch's measured time; 0 or 1: full speed. Never changes results.
+    //  a slow PC, simulated: each mini-batch takes slowdown times its
+    //  measured time (its compute thread idles (slowdown - 1) times as long
+    //  after it; the trainer keeps serving heartbeats and messages, and
+    //  $TERM cuts the idle short); 0 or 1: full speed. Never changes results.
     double slowdown;
 } fg_trainer_args_t;
 

@@ -20,8 +20,9 @@
       change results); the loop then sends the RESULT (fg_trn_send_unit).
     - While its unit is in the pool the identity still beats, but its
       DEALER is not read: the coordinator's messages wait in ZeroMQ until
-      the unit is done (a trainer reads them between batches). Nothing
-      else can touch the unit meanwhile.
+      the unit is done (a trainer reads them during its batches, which
+      its compute thread runs, and defers what would touch the unit).
+      Nothing else can touch the unit meanwhile.
     - An idle identity holds no weights (they are fetched per unit), so an
       idle identity costs its fg_trn_t, a socket and a heartbeat.
     - Identities need the dataset locally (args->trainer.train): a sample

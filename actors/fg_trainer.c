@@ -5,11 +5,13 @@
              SAMPLES     pulling the shard's samples it lacks (DATA-REQUEST /
                          DATA-CHUNK) into its sample cache
              FETCHING    pulling the unit's global weights in chunks
-             TRAINING    one mini-batch per loop turn (fg_unit_step), then
-                         a poll with timeout 0, so $TERM and heartbeats never
-                         wait longer than a batch; a simulated slow PC
-                         (args.slowdown F) polls until F - 1 times the
-                         batch's time has passed before the next batch
+             TRAINING    the unit built, trained one mini-batch at a time
+                         and encoded by the trainer's compute thread
+                         (fg_trainer_compute.c), one job at a time, while
+                         this loop keeps beating, reading the coordinator
+                         and serving $TERM; a simulated slow PC
+                         (args.slowdown F) makes each batch's job F times
+                         as long
              UPLOADING   RESULT sent; serving the update's chunks until ACK
     A silent coordinator (liveness x heartbeat) makes the trainer drop its
     socket and reconnect with back-off (250 ms doubling to 8 s), then
@@ -224,6 +226,10 @@ s_load_result (fg_trn_t *self)
 void
 fg_trn_become_idle (fg_trn_t *self)
 {
+    if (self->busy) {
+        self->idle_pending = true;      //  the unit is the compute thread's
+        return;
+    }
     if (self->state == FG_TRN_UPLOADING && self->journal)
         fg_tjournal_del (self->journal, "result", NULL);      //  refused or superseded
     s_drop_unit (self);
@@ -318,14 +324,14 @@ fg_trn_build_unit (fg_trn_t *self, fg_error_t *err)
 }
 
 //  Starts (or resumes from a checkpoint) the unit of the current task;
-//  with defer_unit, only enters TRAINING (the swarm's pool builds it).
+//  with defer_unit, only enters TRAINING (the swarm's pool builds it), and
+//  so with a compute thread (its first job builds it).
 void
 fg_trn_start_unit (fg_trn_t *self)
 {
     self->started_at = zclock_mono ();
-    self->idle_until = 0;
     self->state = FG_TRN_TRAINING;
-    if (self->defer_unit)
+    if (self->defer_unit || self->compute)
         return;
     fg_error_t err;
     int rc = fg_trn_build_unit (self, &err);
@@ -480,18 +486,6 @@ fg_trn_send_unit (fg_trn_t *self)
 }
 
 void
-fg_trn_finish_unit (fg_trn_t *self)
-{
-    fg_error_t err;
-    if (fg_trn_encode_unit (self, &err)) {
-        fg_warn ("trainer %s: cannot encode the update: %s", self->node_id, err.msg);
-        fg_trn_become_idle (self);
-        return;
-    }
-    fg_trn_send_unit (self);
-}
-
-void
 fg_trn_unit_error (fg_trn_t *self, int rc, const fg_error_t *err)
 {
     fg_warn ("trainer %s: %s", self->node_id, err->msg);
@@ -501,58 +495,6 @@ fg_trn_unit_error (fg_trn_t *self, int rc, const fg_error_t *err)
     snprintf (msg.error.text, sizeof msg.error.text, "%.200s", err->msg);
     fg_trn_send (self, &msg);
     fg_trn_become_idle (self);
-}
-
-//  One mini-batch (and its checkpoint at an epoch's end), then, on a
-//  simulated slow PC, the idle time after it; the unit finishes once the
-//  last batch's idle time is over too, so elapsed_ms shows the slow speed.
-static void
-s_train_step (fg_trn_t *self)
-{
-    if (fg_unit_done (self->unit)) {
-        fg_trn_finish_unit (self);
-        return;
-    }
-    bool epoch_done = false;
-    fg_error_t err;
-    int64_t step_at = zclock_usecs ();
-    int rc = fg_unit_step (self->unit, &epoch_done, &err);
-    if (self->slowdown > 1) {
-        int64_t now = zclock_usecs ();
-        self->idle_until = now + (int64_t) ((self->slowdown - 1) * (double) (now - step_at));
-    }
-    if (rc) {
-        fg_trn_unit_error (self, rc, &err);
-        return;
-    }
-    if (epoch_done && self->journal && !fg_unit_done (self->unit)) {
-        uint8_t *bytes;
-        size_t size;
-        if (fg_unit_checkpoint (self->unit, &bytes, &size, &err) == 0) {
-            if (fg_tjournal_put (self->journal, "unit", bytes, size, &err))
-                fg_warn ("trainer %s: checkpoint: %s", self->node_id, err.msg);
-            free (bytes);
-            fg_crash_point ("trainer.epoch.checkpoint");
-        }
-    }
-    if (fg_unit_done (self->unit) && zclock_usecs () >= self->idle_until)
-        fg_trn_finish_unit (self);
-}
-
-//  True when the trainer may run its next mini-batch now; else *timeout
-//  (ms) is lowered to the end of the slow PC's idle time.
-static bool
-s_step_due (fg_trn_t *self, int *timeout)
-{
-    if (self->state != FG_TRN_TRAINING || !self->unit)
-        return false;
-    int64_t wait_us = self->idle_until - zclock_usecs ();
-    if (wait_us <= 0)
-        return true;
-    int wait_ms = (int) ((wait_us + 999) / 1000);
-    if (wait_ms < *timeout)
-        *timeout = wait_ms;
-    return false;
 }
 
 static void
@@ -748,6 +690,7 @@ fg_trn_destroy (fg_trn_t **self_p)
     if (!self_p || !*self_p)
         return;
     fg_trn_t *self = *self_p;
+    fg_trn_compute_stop (self);         //  first: it may hold the unit
     if (self->dealer && self->state != FG_TRN_CONNECTING) {
         fg_wire_msg_t bye;
         memset (&bye, 0, sizeof bye);
@@ -847,7 +790,9 @@ s_trainer_actor (zsock_t *pipe, void *arg)
 {
     s_start_t *start = (s_start_t *) arg;
     fg_trn_t *self = fg_trn_new (start->args, &start->err);
-    if (self && !(self->poller = zpoller_new (pipe, NULL))) {
+    if (self && fg_trn_compute_start (self, &start->err))
+        fg_trn_destroy (&self);
+    if (self && !(self->poller = zpoller_new (pipe, self->compute, NULL))) {
         fg_trn_destroy (&self);
         fg_error_set (&start->err, FG_ENOMEM, "trainer: out of memory");
     }
@@ -858,28 +803,31 @@ s_trainer_actor (zsock_t *pipe, void *arg)
         zpoller_set_nonstop (self->poller, true);
         fg_trn_connect (self);
     }
-    while (self && !self->terminated) {
+    //  after $TERM, a job still out is waited for (beating all along) and
+    //  its outcome handled: an epoch's checkpoint is kept
+    while (self && !(self->terminated && !self->busy)) {
+        fg_trn_compute_next (self);
         int64_t now = zclock_mono ();
         int64_t next = fg_trn_wake_at (self);
         int timeout = next <= now? 0: (int) (next - now);
-        if (s_step_due (self, &timeout))
-            timeout = 0;
         void *which = zpoller_wait (self->poller, timeout);
         if (which == self->pipe) {
             zmsg_t *msg = zmsg_recv (self->pipe);
             char *command = msg? zmsg_popstr (msg): NULL;
-            if (!command || strcmp (command, "$TERM") == 0)
+            if (!command || strcmp (command, "$TERM") == 0) {
                 self->terminated = true;
+                fg_trn_compute_hurry (self);
+            }
             zstr_free (&command);
             zmsg_destroy (&msg);
             continue;
         }
         if (which && which == self->dealer)
             fg_trn_on_peer (self);
+        else
+        if (which && which == self->compute)
+            fg_trn_compute_done (self);
         fg_trn_tick (self, zclock_mono ());
-        int ignored = 0;
-        if (which == NULL && s_step_due (self, &ignored))
-            s_train_step (self);
     }
     fg_trn_destroy (&self);
 }

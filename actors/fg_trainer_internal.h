@@ -1,12 +1,16 @@
 /*  fg_trainer_internal.h — the trainer actor's state, shared by its files.
-    Internal to actors/; one thread owns an fg_trn_t, so nothing here locks.
+    Internal to actors/; one thread at a time owns an fg_trn_t (and a
+    trainer's compute thread only the unit's part, during a job: the
+    hand-off is a message each way), so nothing here locks.
 
     fg_trainer.c        the actor: its loop, connecting and back-off, the
                         coordinator's messages, the TASK, training, and the
                         result (kept in the trainer's journal until ACK)
     fg_trainer_fetch.c  what the trainer fetches for a unit: the global
                         weights in chunks, and the shard's samples it lacks
-                        (DATA-REQUEST / DATA-CHUNK) into its sample cache  */
+                        (DATA-REQUEST / DATA-CHUNK) into its sample cache
+    fg_trainer_compute.c the trainer actor's compute thread: the unit's
+                        build, batches and result, one job at a time     */
 
 #ifndef FG_TRAINER_INTERNAL_H_INCLUDED
 #define FG_TRAINER_INTERNAL_H_INCLUDED
@@ -92,11 +96,10 @@ typedef struct {
     int64_t   built_at;
     int64_t   trained_at;
     int64_t   encoded_at;
-    //  the simulated slow PC (args.slowdown): no mini-batch before
-    //  idle_until (zclock_usecs), set after each batch to (slowdown - 1)
-    //  times the batch's time; the unit's result waits for it too
+    //  the simulated slow PC (args.slowdown): the compute thread stays
+    //  in each batch's job for (slowdown - 1) times the batch's time more
+    //  (fg_trainer_compute.c), so the actor sees a batch F times as long
     double    slowdown;
-    int64_t   idle_until;
     bool      defer_unit;           //  fg_trn_start_unit leaves the unit to the
                                     //  driving loop (the swarm's pool)
 
@@ -149,6 +152,24 @@ typedef struct {
     uint32_t  nloss;
     uint64_t  samples;
     uint32_t  elapsed_ms;
+
+    //  the compute thread (fg_trainer_compute.c; the trainer actor's only,
+    //  NULL in the swarm). While a job is out (busy) the unit and all it
+    //  reads or writes — unit, spare, weights, data, fetched, indices,
+    //  task, the result's fields, prev_*, the journal's "unit" — belong
+    //  to that thread; the actor touches none of them until its signal.
+    //  The job's outcome: rc and err, the batch ended an epoch, and then
+    //  the unit's checkpoint (ckpt, ckpt_size; NULL when none).
+    zactor_t *compute;
+    bool      busy;
+    bool      idle_pending;         //  fg_trn_become_idle asked while busy:
+                                    //  done when the job ends
+    int       job;                  //  FG_TRN_JOB_*
+    int       job_rc;
+    fg_error_t job_err;
+    bool      job_epoch_done;
+    uint8_t  *job_ckpt;
+    size_t    job_ckpt_size;
 
     //  FEDGRID_FAULT (fg_trainer_fault.c): the previous unit's result
     //  for other-unit, and the HELLO flood sent once
@@ -224,12 +245,8 @@ void
 void
     fg_trn_unit_error (fg_trn_t *self, int rc, const fg_error_t *err);
 
-//  The unit is trained (fg_unit_done): encodes, hashes and sends the
-//  RESULT (UPLOADING until its ACK).
-void
-    fg_trn_finish_unit (fg_trn_t *self);
-
-//  The compute parts, which touch no socket (the swarm's pool runs them):
+//  The compute parts, which touch no socket (the swarm's pool runs them,
+//  and the trainer's compute thread):
 //  the unit built from the TASK and weights (resumed from a checkpoint),
 //  and the trained unit encoded, hashed and counted (the unit destroyed).
 //  Return 0 or a negative code (in err): fg_unit_new's, fg_blob_encode's,
@@ -242,6 +259,39 @@ int
 //  After fg_trn_encode_unit: UPLOADING, the result kept, RESULT sent.
 void
     fg_trn_send_unit (fg_trn_t *self);
+
+//  ---- fg_trainer_compute.c: the trainer actor's compute thread -------------
+//  The unit's long parts run on a thread the trainer actor owns, one job
+//  at a time, so the actor keeps beating, reading the coordinator and
+//  serving $TERM while a batch computes: the unit's build (fg_trn_build_unit),
+//  one mini-batch (fg_unit_step, and at an epoch's end the checkpoint's
+//  bytes), the result (fg_trn_encode_unit). The actor writes the
+//  checkpoint to its journal and sends the RESULT when the job is done.
+
+enum { FG_TRN_JOB_BUILD = 1, FG_TRN_JOB_STEP, FG_TRN_JOB_ENCODE };
+
+//  Starts the compute thread. Returns 0 or FG_ENOMEM (in err).
+int
+    fg_trn_compute_start (fg_trn_t *self, fg_error_t *err);
+
+//  In TRAINING with no job out, hands the unit's next job to the compute
+//  thread: its build, its next batch, or its result.
+void
+    fg_trn_compute_next (fg_trn_t *self);
+
+//  The compute thread signalled (it is readable): the job's outcome is
+//  handled — checkpoint kept, RESULT sent, ERROR, or the idle deferred.
+void
+    fg_trn_compute_done (fg_trn_t *self);
+
+//  $TERM while busy: a slow PC's idle time in the job ends now (the
+//  batch's own computation cannot be cut short).
+void
+    fg_trn_compute_hurry (fg_trn_t *self);
+
+//  Stops the compute thread (never busy then); NULL-safe.
+void
+    fg_trn_compute_stop (fg_trn_t *self);
 
 //  ---- fg_trainer_fault.c: wrong results on purpose (FEDGRID_FAULT) ---------
 

@@ -32,6 +32,19 @@ new_exp () {   # new_exp DIR [--set k=v ...]: the test experiment
     "$FEDCTL" init "$d_" --preset synthetic-tiny --set grid.heartbeat_ms=250 --set grid.liveness=8 \
         --set training.local_epochs=2 "$@" >/dev/null 2>&1
 }
+#   reference_run DIR [--set k=v ...]: DIR (synthetic-tiny with these
+#   settings) run by two in-process trainers; H is its final hash. When it
+#   does not finish, says so and ends the test.
+reference_run () {
+    d_=$1; shift
+    "$FEDCTL" init "$d_" --preset synthetic-tiny "$@" >/dev/null 2>&1
+    if "$FEDCTL" start "$d_" --local 2 >"$d_.out" 2>&1 && [ "$(state_of "$d_")" = finished ]; then
+        ok "reference run with two in-process trainers finishes"
+    else
+        bad "reference run finishes ($(tail -3 "$d_.out"))"; fg_test_end; exit 1
+    fi
+    H=$(final_hash "$d_")
+}
 final_hash () { "$FEDCTL" status "$1" --json 2>/dev/null | sed -n 's/.*"weights_sha256": "\([0-9a-f]*\)".*/\1/p'; }
 state_of () { "$FEDCTL" status "$1" --json 2>/dev/null | sed -n 's/.*"state": "\([^"]*\)".*/\1/p'; }
 accuracy_of () { "$FEDCTL" status "$1" --json 2>/dev/null | sed -n 's/.*"test_accuracy": \([0-9.]*\).*/\1/p'; }

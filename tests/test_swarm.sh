@@ -18,15 +18,8 @@ SETS="--set grid.nodes=48 --set experiment.rounds=2 --set grid.curve=false
       --set data.synthetic_train=768 --set grid.heartbeat_ms=250 --set grid.liveness=20"
 
 
-ref="$work/ref"
 # shellcheck disable=SC2086
-"$FEDCTL" init "$ref" --preset synthetic-tiny $SETS >/dev/null 2>&1
-if "$FEDCTL" start "$ref" --local 2 >"$ref.out" 2>&1 && [ "$(state_of "$ref")" = finished ]; then
-    ok "reference run with two in-process trainers finishes"
-else
-    bad "reference run finishes ($(tail -3 "$ref.out"))"; fg_test_end; exit 1
-fi
-H=$(final_hash "$ref")
+reference_run "$work/ref" $SETS
 
 exp="$work/swarm"
 # shellcheck disable=SC2086
