@@ -549,6 +549,32 @@ s_layout_matches (const s_header_t *h, const s_desc_t *descs, const fg_state_t *
     return 0;
 }
 
+//  The data section of a parsed blob into out (out's views at the blob's
+//  offsets; base's for a delta, else NULL), one chunk's buffer at a
+//  time, then the decoded bits against the header's data CRC.
+static int
+s_decode_data (const uint8_t *data, const s_header_t *h, const s_desc_t *descs,
+               fg_state_t *out, const fg_state_t *base, fg_error_t *err)
+{
+    size_t floats = s_chunk_buffer_floats (h, descs);
+    uint8_t *planes = malloc (floats? 4 * floats: 4);
+    if (!planes)
+        return fg_error_set (err, FG_ENOMEM, "blob: out of memory for a chunk of %zu floats",
+                             floats);
+    int rc = 0;
+    uint32_t data_crc = 0;
+    for (uint32_t i = 0; i < h->ntensors && rc == 0; i++)
+        rc = s_tensor_decode (data, i, &descs [i], h->chunk_floats,
+                              out->data + out->views [i].offset,
+                              base? base->data + out->views [i].offset: NULL,
+                              NULL, planes, &data_crc, err);
+    if (rc == 0 && data_crc != h->data_crc)
+        rc = fg_error_set (err, FG_ECHECKSUM, "blob: decoded weights have CRC-32 0x%08x, header (byte 52) "
+                           "says 0x%08x", data_crc, h->data_crc);
+    free (planes);
+    return rc;
+}
+
 //  The base must have exactly the blob's layout.
 static int
 s_base_matches (const s_header_t *h, const s_desc_t *descs, const fg_state_t *base,
@@ -577,7 +603,6 @@ fg_blob_decode (const uint8_t *data, size_t size, const fg_state_t *base,
         return rc;
     bool delta = (h.flags & FG_BLOB_FLAG_DELTA) != 0;
     fg_state_t *state = NULL;
-    uint8_t *planes = NULL;
     if (delta && !base) {
         rc = fg_error_set (err, FG_EINVAL, "blob: a delta blob needs the base it was encoded against");
         goto done;
@@ -593,9 +618,7 @@ fg_blob_decode (const uint8_t *data, size_t size, const fg_state_t *base,
         state->views = calloc (h.ntensors? h.ntensors: 1, sizeof *state->views);
         state->data = aligned_alloc (64, bytes + FG_BLIS_TAIL_PAD);
     }
-    size_t floats = s_chunk_buffer_floats (&h, descs);
-    planes = malloc (floats? 4 * floats: 4);
-    if (!state || !state->views || !state->data || !planes) {
+    if (!state || !state->views || !state->data) {
         rc = fg_error_set (err, FG_ENOMEM, "blob: out of memory for %u tensors of %llu floats",
                            h.ntensors, (unsigned long long) h.total_floats);
         goto done;
@@ -615,17 +638,8 @@ fg_blob_decode (const uint8_t *data, size_t size, const fg_state_t *base,
         v->count = descs [i].count;
         offset += v->count;
     }
-    uint32_t data_crc = 0;
-    for (uint32_t i = 0; i < h.ntensors && rc == 0; i++)
-        rc = s_tensor_decode (data, i, &descs [i], h.chunk_floats,
-                              state->data + state->views [i].offset,
-                              delta? base->data + state->views [i].offset: NULL,
-                              NULL, planes, &data_crc, err);
-    if (rc == 0 && data_crc != h.data_crc)
-        rc = fg_error_set (err, FG_ECHECKSUM, "blob: decoded weights have CRC-32 0x%08x, header (byte 52) "
-                           "says 0x%08x", data_crc, h.data_crc);
+    rc = s_decode_data (data, &h, descs, state, delta? base: NULL, err);
 done:
-    free (planes);
     free (descs);
     if (rc)
         fg_state_destroy (&state);
@@ -647,23 +661,8 @@ fg_blob_decode_into (const uint8_t *data, size_t size, fg_state_t *into, bool ch
         rc = fg_error_set (err, FG_EINVAL, "blob: a delta blob cannot be decoded in place");
     if (rc == 0)
         rc = s_layout_matches (&h, descs, into, "a blob", "state", err);
-    if (rc || check_only) {
-        free (descs);
-        return rc;
-    }
-    size_t floats = s_chunk_buffer_floats (&h, descs);
-    uint8_t *planes = malloc (floats? 4 * floats: 4);
-    if (!planes)
-        rc = fg_error_set (err, FG_ENOMEM, "blob: out of memory for a chunk of %zu floats", floats);
-    uint32_t data_crc = 0;
-    for (uint32_t i = 0; i < h.ntensors && rc == 0; i++)
-        rc = s_tensor_decode (data, i, &descs [i], h.chunk_floats,
-                              into->data + into->views [i].offset, NULL, NULL, planes,
-                              &data_crc, err);
-    if (rc == 0 && data_crc != h.data_crc)
-        rc = fg_error_set (err, FG_ECHECKSUM, "blob: decoded weights have CRC-32 0x%08x, header (byte 52) "
-                           "says 0x%08x", data_crc, h.data_crc);
-    free (planes);
+    if (rc == 0 && !check_only)
+        rc = s_decode_data (data, &h, descs, into, NULL, err);
     free (descs);
     return rc;
 }
