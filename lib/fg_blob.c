@@ -980,8 +980,8 @@ fg_blob_encode (const fg_state_t *state, const fg_state_t *base,
 //  --------------------------------------------------------------------------
 //  Files
 
-static int
-s_file_write (void *ctx, uint64_t at, const void *data, size_t size, fg_error_t *err)
+int
+fg_blob_file_write (void *ctx, uint64_t at, const void *data, size_t size, fg_error_t *err)
 {
     return fg_file_out_write ((fg_file_out_t *) ctx, at, data, size, err);
 }
@@ -991,18 +991,15 @@ fg_blob_save (const char *path, const fg_state_t *state, fg_error_t *err)
 {
     assert (path && state);
     //  streamed: a chunk's buffers in memory, not the whole blob
-    fg_file_out_t *out = fg_file_out_open (path, 0644, err);
-    if (!out)
-        return err? err->code: FG_EIO;
-    uint64_t size;
-    int rc = fg_blob_write (state, NULL, s_file_write, out, &size, NULL, err);
-    if (rc) {
-        fg_file_out_abort (&out);
-        if (rc == FG_EINVAL || rc == FG_ENOMEM)
-            fg_error_prefix (err, "%s", path);
+    fg_file_out_t *out;
+    int rc = fg_file_out_open (path, 0644, &out, err);
+    if (rc)
         return rc;
-    }
-    return fg_file_out_commit (&out, err);
+    uint64_t size;
+    rc = fg_blob_write (state, NULL, fg_blob_file_write, out, &size, NULL, err);
+    if (rc == FG_EINVAL || rc == FG_ENOMEM)
+        fg_error_prefix (err, "%s", path);
+    return fg_file_out_close (&out, rc, err);
 }
 
 int

@@ -90,6 +90,12 @@ int
     fg_blob_buffer_write (void *ctx, uint64_t at, const void *data, size_t size,
                           fg_error_t *err);
 
+//  A fg_blob_write_fn into a file being written: ctx is a fg_file_out_t
+//  (fg_file.h).
+int
+    fg_blob_file_write (void *ctx, uint64_t at, const void *data, size_t size,
+                        fg_error_t *err);
+
 //  The largest blob fg_blob_encode writes for a state of state's layout,
 //  full or delta (every chunk stored raw, as when LZ4 cannot shrink it):
 //  the exact header, then per tensor 4 * count bytes of planes and 4 bytes

@@ -81,19 +81,37 @@ struct _fg_file_out_t {
     char *tmp;                          //  path.tmp.PID
 };
 
+//  Closes and removes the temporary file (when not renamed); frees self.
+static void
+s_out_destroy (fg_file_out_t **self_p)
+{
+    fg_file_out_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->fd >= 0)
+        close (self->fd);
+    if (self->tmp)
+        unlink (self->tmp);
+    free (self->tmp);
+    free (self->path);
+    free (self);
+    *self_p = NULL;
+}
+
 static int
 s_out_fail (fg_file_out_t **self_p, const char *step, int saved, fg_error_t *err)
 {
     fg_file_out_t *self = *self_p;
     int rc = fg_error_set (err, fg_file_errno_code (saved), "%s: cannot write (%s): %s",
                            self->path, step, fg_file_strerror (saved));
-    fg_file_out_abort (self_p);
+    s_out_destroy (self_p);
     return rc;
 }
 
-fg_file_out_t *
-fg_file_out_open (const char *path, int mode, fg_error_t *err)
+int
+fg_file_out_open (const char *path, int mode, fg_file_out_t **out, fg_error_t *err)
 {
+    *out = NULL;
     fg_file_out_t *self = calloc (1, sizeof *self);
     size_t tmp_size = strlen (path) + 32;
     if (self) {
@@ -102,17 +120,19 @@ fg_file_out_open (const char *path, int mode, fg_error_t *err)
         self->tmp = malloc (tmp_size);
     }
     if (!self || !self->path || !self->tmp) {
-        fg_error_set (err, FG_ENOMEM, "%s: out of memory", path);
-        fg_file_out_abort (&self);
-        return NULL;
+        if (self) {                     //  no file yet: nothing to unlink
+            free (self->tmp);
+            self->tmp = NULL;
+        }
+        s_out_destroy (&self);
+        return fg_error_set (err, FG_ENOMEM, "%s: out of memory", path);
     }
     snprintf (self->tmp, tmp_size, "%s.tmp.%ld", path, (long) getpid ());
     self->fd = open (self->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (self->fd < 0) {
-        s_out_fail (&self, "create temporary file", errno, err);
-        return NULL;
-    }
-    return self;
+    if (self->fd < 0)
+        return s_out_fail (&self, "create temporary file", errno, err);
+    *out = self;
+    return 0;
 }
 
 int
@@ -136,9 +156,13 @@ fg_file_out_write (fg_file_out_t *self, uint64_t at, const void *data, size_t si
 }
 
 int
-fg_file_out_commit (fg_file_out_t **self_p, fg_error_t *err)
+fg_file_out_close (fg_file_out_t **self_p, int rc, fg_error_t *err)
 {
     fg_file_out_t *self = *self_p;
+    if (!self || rc) {
+        s_out_destroy (self_p);
+        return rc;
+    }
     if (fsync (self->fd))
         return s_out_fail (self_p, "fsync", errno, err);
     int fd = self->fd;
@@ -152,24 +176,8 @@ fg_file_out_commit (fg_file_out_t **self_p, fg_error_t *err)
     self->tmp = NULL;
     if (s_fsync_dir (self->path))
         return s_out_fail (self_p, "fsync directory", errno, err);
-    fg_file_out_abort (self_p);
+    s_out_destroy (self_p);
     return 0;
-}
-
-void
-fg_file_out_abort (fg_file_out_t **self_p)
-{
-    if (!self_p || !*self_p)
-        return;
-    fg_file_out_t *self = *self_p;
-    if (self->fd >= 0)
-        close (self->fd);
-    if (self->tmp)
-        unlink (self->tmp);
-    free (self->tmp);
-    free (self->path);
-    free (self);
-    *self_p = NULL;
 }
 
 int
@@ -178,18 +186,11 @@ fg_file_write_atomic (const char *path, const void *data, size_t size,
 {
     if (exclusive && access (path, F_OK) == 0)
         return fg_error_set (err, FG_EEXIST, "%s: already exists", path);
-    fg_error_t local;
-    if (!err)
-        err = &local;
-    fg_file_out_t *out = fg_file_out_open (path, mode, err);
-    if (!out)
-        return err->code;
-    int rc = fg_file_out_write (out, 0, data, size, err);
-    if (rc) {
-        fg_file_out_abort (&out);
-        return rc;
-    }
-    return fg_file_out_commit (&out, err);
+    fg_file_out_t *out;
+    int rc = fg_file_out_open (path, mode, &out, err);
+    if (rc == 0)
+        rc = fg_file_out_write (out, 0, data, size, err);
+    return fg_file_out_close (&out, rc, err);
 }
 
 int

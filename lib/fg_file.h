@@ -37,23 +37,22 @@ int
 //  whole size in memory.
 typedef struct _fg_file_out_t fg_file_out_t;
 
-//  Opens path's temporary file (path.tmp.PID). NULL on error (in err).
-fg_file_out_t *
-    fg_file_out_open (const char *path, int mode, fg_error_t *err);
+//  Opens path's temporary file (path.tmp.PID) into *out. Returns 0,
+//  FG_ENOMEM, FG_EFULL or FG_EIO (*out NULL).
+int
+    fg_file_out_open (const char *path, int mode, fg_file_out_t **out, fg_error_t *err);
 
 //  Writes size bytes at offset at. Returns 0, FG_EFULL or FG_EIO.
 int
     fg_file_out_write (fg_file_out_t *self, uint64_t at, const void *data, size_t size,
                        fg_error_t *err);
 
-//  fsync, close, rename over path, fsync of the directory; frees self.
-//  Returns 0, FG_EFULL or FG_EIO (the temporary file removed).
+//  Ends the file and frees self (NULL-safe). rc 0 (every piece written):
+//  fsync, close, rename over path, fsync of the directory; returns 0,
+//  FG_EFULL or FG_EIO (the temporary file removed). rc a failure: the
+//  temporary file is closed and removed, path is untouched; returns rc.
 int
-    fg_file_out_commit (fg_file_out_t **self_p, fg_error_t *err);
-
-//  Closes and removes the temporary file; frees self. NULL-safe.
-void
-    fg_file_out_abort (fg_file_out_t **self_p);
+    fg_file_out_close (fg_file_out_t **self_p, int rc, fg_error_t *err);
 
 //  The reason of a failed write for messages: "disk full (No space left
 //  on device): free some space" for ENOSPC, the quota for EDQUOT,

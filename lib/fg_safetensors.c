@@ -163,19 +163,14 @@ fg_safetensors_save (const char *path, const fg_state_t *state,
         fg_error_prefix (err, "%s", path);
         return rc;
     }
-    fg_file_out_t *out = fg_file_out_open (path, 0644, err);
-    if (!out)
-        rc = err? err->code: FG_EIO;
+    fg_file_out_t *out;
+    rc = fg_file_out_open (path, 0644, &out, err);
     if (rc == 0)
         rc = fg_file_out_write (out, 0, head, head_size, err);
     if (rc == 0)
         rc = fg_file_out_write (out, head_size, state->data, state->size * sizeof (float), err);
     free (head);
-    if (rc) {
-        fg_file_out_abort (&out);
-        return rc;
-    }
-    return fg_file_out_commit (&out, err);
+    return fg_file_out_close (&out, rc, err);
 }
 
 //  --------------------------------------------------------------------------

@@ -440,27 +440,18 @@ fg_unit_checkpoint (const fg_unit_t *self, uint8_t **bytes, size_t *size, fg_err
     return 0;
 }
 
-static int
-s_file_write (void *ctx, uint64_t at, const void *data, size_t size, fg_error_t *err)
-{
-    return fg_file_out_write ((fg_file_out_t *) ctx, at, data, size, err);
-}
-
 int
 fg_unit_checkpoint_save (const fg_unit_t *self, const char *path, fg_error_t *err)
 {
     if (self->step != 0)
         return fg_error_set (err, FG_ESTATE, "work unit: checkpoint only at an epoch boundary");
-    fg_file_out_t *out = fg_file_out_open (path, 0644, err);
-    if (!out)
-        return err? err->code: FG_EIO;
-    uint64_t total;
-    int rc = fg_unit_checkpoint_write (self, s_file_write, out, &total, err);
-    if (rc) {
-        fg_file_out_abort (&out);
+    fg_file_out_t *out;
+    int rc = fg_file_out_open (path, 0644, &out, err);
+    if (rc)
         return rc;
-    }
-    return fg_file_out_commit (&out, err);
+    uint64_t total;
+    rc = fg_unit_checkpoint_write (self, fg_blob_file_write, out, &total, err);
+    return fg_file_out_close (&out, rc, err);
 }
 
 //  Bounded little-endian reader.
