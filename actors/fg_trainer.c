@@ -323,20 +323,14 @@ fg_trn_build_unit (fg_trn_t *self, fg_error_t *err)
     return 0;
 }
 
-//  Starts (or resumes from a checkpoint) the unit of the current task;
-//  with defer_unit, only enters TRAINING (the swarm's pool builds it), and
-//  so with a compute thread (its first job builds it).
+//  Enters TRAINING for the current task; the unit is built (or resumed
+//  from a checkpoint) by whoever runs it: the trainer's compute thread
+//  (its first job) or the swarm's pool (defer_unit).
 void
 fg_trn_start_unit (fg_trn_t *self)
 {
     self->started_at = zclock_mono ();
     self->state = FG_TRN_TRAINING;
-    if (self->defer_unit || self->compute)
-        return;
-    fg_error_t err;
-    int rc = fg_trn_build_unit (self, &err);
-    if (rc)
-        fg_trn_unit_error (self, rc, &err);
 }
 
 //  Refuses the current TASK for good (reason unknown: the coordinator
